@@ -1,0 +1,21 @@
+// The systrap addon: thin Init, every export defined in its own file.
+#include <napi.h>
+
+namespace systrap {
+void InitPtrace(Napi::Env env, Napi::Object exports);
+void InitMemoryFile(Napi::Env env, Napi::Object exports);
+void InitStubRegion(Napi::Env env, Napi::Object exports);
+void InitForker(Napi::Env env, Napi::Object exports);
+void InitExitWatch(Napi::Env env, Napi::Object exports);
+}  // namespace systrap
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  systrap::InitPtrace(env, exports);
+  systrap::InitMemoryFile(env, exports);
+  systrap::InitStubRegion(env, exports);
+  systrap::InitForker(env, exports);
+  systrap::InitExitWatch(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(systrap, Init)

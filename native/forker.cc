@@ -1,0 +1,132 @@
+// The forker: one native thread, started on first use and never stopped, that creates source
+// stubs. Why a dedicated thread: PR_SET_PDEATHSIG fires when the *thread* that forked the stub
+// exits. Stubs forked from a worker would die with that worker; stubs forked from this thread
+// die exactly when the Node process dies. Later stubs are cloned from a source stub with
+// CLONE_PARENT, so they share this thread as parent.
+//
+// Between the raw clone and the jump into stub code the child runs raw syscalls only: Node is
+// multithreaded, and a lock held by another thread at fork time would never be released in the
+// child (no malloc, no libc, no libuv).
+#include <signal.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "errors.h"
+#include "stub/stub_abi.h"
+
+namespace systrap {
+
+uintptr_t StubRegionStart();
+
+static inline long RawSyscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  long ret;
+  register long r10 asm("r10") = d;
+  register long r8 asm("r8") = e;
+  register long r9 asm("r9") = f;
+  asm volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+  return ret;
+}
+
+struct KernelSigaction {
+  unsigned long handler, flags, restorer, mask;
+};
+
+[[noreturn]] static void ChildExit(int code) {
+  for (;;) RawSyscall(SYS_exit_group, code);
+}
+
+// StubChild runs in the new process. Raw syscalls only.
+[[noreturn]] static void StubChild(int memfd, long ppid, uintptr_t entry) {
+  // A session of its own: terminal job-control signals meant for Node never reach stubs.
+  RawSyscall(SYS_setsid);
+  KernelSigaction dfl = {0, 0, 0, 0};
+  for (int s = 1; s <= 64; s++)
+    if (s != SIGKILL && s != SIGSTOP) RawSyscall(SYS_rt_sigaction, s, (long)&dfl, 0, 8);
+  // Node's fd table is not ours to share: keep only the memory file, at a fixed number.
+  if (memfd != STUB_MEMFD && RawSyscall(SYS_dup2, memfd, STUB_MEMFD) < 0) ChildExit(2);
+  if (RawSyscall(SYS_close_range, 0, STUB_MEMFD - 1, 0) < 0) ChildExit(3);
+  if (RawSyscall(SYS_close_range, STUB_MEMFD + 1, ~0U, 0) < 0) ChildExit(3);
+  uint64_t empty = 0;
+  RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
+  // Into the stub code with R15 = the expected parent pid (see stub.S).
+  asm volatile("mov %%rcx, %%r15\n\tjmp *%%rax" ::"a"(entry), "c"(ppid) : "memory");
+  __builtin_unreachable();
+}
+
+struct ForkRequest {
+  int memfd;
+  long pid = 0;  // result: > 0 pid, < 0 -errno
+  bool done = false;
+};
+
+static std::mutex forkMu;
+static std::condition_variable forkCv;
+static std::deque<ForkRequest*> forkQueue;
+static bool forkerStarted = false;
+
+static void ForkerMain() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);  // the child inherits this mask until it resets it
+  // A forked child inherits the rseq registration of the forking thread, whose area lives in
+  // this thread's TLS. The stub unmaps that memory, after which the kernel's next rseq update
+  // kills it with SIGSEGV. This thread runs no code that uses rseq, so it drops its own.
+  if (__rseq_size > 0) {
+    void* area = static_cast<char*>(__builtin_thread_pointer()) + __rseq_offset;
+    syscall(SYS_rseq, area, __rseq_size < 32 ? 32 : __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+  }
+  long ppid = getpid();
+  for (;;) {
+    ForkRequest* req;
+    {
+      std::unique_lock<std::mutex> l(forkMu);
+      forkCv.wait(l, [] { return !forkQueue.empty(); });
+      req = forkQueue.front();
+      forkQueue.pop_front();
+    }
+    uintptr_t entry = StubRegionStart();  // stub_init is at offset 0 of the region
+    long pid = RawSyscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) StubChild(req->memfd, ppid, entry);
+    {
+      std::lock_guard<std::mutex> l(forkMu);
+      req->pid = pid;
+      req->done = true;
+    }
+    forkCv.notify_all();
+  }
+}
+
+// forkSourceStub(memfd) -> pid. Precondition: stubRegionInit() has run. The new stub stops
+// itself with SIGSTOP; the caller (a tracer worker) waits for that stop and attaches.
+static Napi::Value ForkSourceStub(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int memfd = ArgInt(info, 0, "memfd");
+  if (memfd < 0) ThrowType(env, "memfd must be a file descriptor");
+  if (StubRegionStart() == 0) throw Napi::Error::New(env, "stubRegionInit() must run before forkSourceStub()");
+  ForkRequest req;
+  req.memfd = memfd;
+  {
+    std::unique_lock<std::mutex> l(forkMu);
+    if (!forkerStarted) {
+      std::thread(ForkerMain).detach();
+      forkerStarted = true;
+    }
+    forkQueue.push_back(&req);
+    forkCv.notify_all();
+    forkCv.wait(l, [&] { return req.done; });
+  }
+  if (req.pid < 0) ThrowErrno(env, (int)-req.pid, "clone");
+  return Napi::Number::New(env, (double)req.pid);
+}
+
+void InitForker(Napi::Env env, Napi::Object exports) {
+  exports.Set("forkSourceStub", Napi::Function::New(env, ForkSourceStub));
+}
+
+}  // namespace systrap

@@ -1,0 +1,297 @@
+// MemoryFile: a memfd shared by Node and every stub (gVisor's pgalloc.MemoryFile role), and the
+// sentry side of the syscall-thread protocol, which lives in that memory.
+//
+// Node maps the file inside a reserved window so that growing never moves existing views.
+// Views are exact external ArrayBuffers over allocated ranges: nothing outside the file is ever
+// reachable from JS (touching past EOF would be SIGBUS, a crash of Node). close() replaces the
+// window with anonymous zero pages rather than unmapping it, so a view kept past close() reads
+// zeros instead of faulting.
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "errors.h"
+#include "stub/stub_abi.h"
+
+namespace systrap {
+
+static long Futex(uint32_t* addr, int op, uint32_t val, const struct timespec* ts) {
+  return syscall(SYS_futex, addr, op, val, ts, nullptr, 0);
+}
+
+static bool StubExited(pid_t pid) {
+  siginfo_t si = {};
+  if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == -1) return errno == ECHILD;
+  return si.si_pid != 0;
+}
+
+// SyscallThreadRoundTrip issues one request to a stub's syscall thread and waits for its reply.
+// Preconditions: msg is Node's mapping of that thread's 2-page message; the caller serialises
+// requests per thread. Returns 0 and *ret, or a negative errno: -ESRCH if the stub died,
+// -ETIMEDOUT after timeoutMs (< 0: no limit), -EBUSY if the state word moved under us.
+// Runs on a libuv pool thread or a worker: it blocks (futex), never on the event loop thread.
+static int SyscallThreadRoundTrip(uint8_t* msg, pid_t pid, uint64_t sysno, const uint64_t* args,
+                                  int64_t timeoutMs, uint64_t* ret) {
+  uint32_t* state = reinterpret_cast<uint32_t*>(msg + SYSMSG_STATE);
+  __atomic_store_n(reinterpret_cast<uint64_t*>(msg + SYSMSG_SYSNO), sysno, __ATOMIC_RELAXED);
+  for (int i = 0; i < 6; i++)
+    __atomic_store_n(reinterpret_cast<uint64_t*>(msg + SYSMSG_ARGS + 8 * i), args[i], __ATOMIC_RELAXED);
+  uint32_t next = __atomic_add_fetch(state, 1, __ATOMIC_SEQ_CST);
+  Futex(state, FUTEX_WAKE, 1, nullptr);
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    // Poll liveness every 20 ms: a stub killed while serving never wakes us.
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    long r = Futex(state, FUTEX_WAIT, next, &ts);
+    if (r == 0) break;  // woken by the stub (or spuriously by a hostile program: ret is untrusted)
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return -EBUSY;
+    if (errno != ETIMEDOUT) return -errno;
+    if (StubExited(pid)) return -ESRCH;
+    if (timeoutMs >= 0) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int64_t ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+      if (ms > timeoutMs) return -ETIMEDOUT;
+    }
+  }
+  *ret = __atomic_load_n(reinterpret_cast<uint64_t*>(msg + SYSMSG_REPLY), __ATOMIC_ACQUIRE);
+  return 0;
+}
+
+static Napi::Error RoundTripError(Napi::Env env, int code) {
+  Napi::Error e = ErrnoError(env, -code, "syscall-thread");
+  if (code == -ESRCH) {
+    e.Set("code", "ESTUBDEAD");
+    e.Set("message", "ESTUBDEAD: the stub process died, syscall-thread");
+  }
+  return e;
+}
+
+class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "MemoryFile",
+                       {
+                           InstanceAccessor<&MemoryFile::Fd>("fd"),
+                           InstanceAccessor<&MemoryFile::Size>("size"),
+                           InstanceAccessor<&MemoryFile::MaxSize>("maxSize"),
+                           InstanceMethod<&MemoryFile::Grow>("grow"),
+                           InstanceMethod<&MemoryFile::PunchHole>("punchHole"),
+                           InstanceMethod<&MemoryFile::Buffer>("buffer"),
+                           InstanceMethod<&MemoryFile::Close>("close"),
+                           InstanceMethod<&MemoryFile::FutexWake>("futexWake"),
+                           InstanceMethod<&MemoryFile::FutexWait>("futexWait"),
+                           InstanceMethod<&MemoryFile::SyscallThreadCall>("syscallThreadCall"),
+                           InstanceMethod<&MemoryFile::SyscallThreadCallSync>("syscallThreadCallSync"),
+                       });
+  }
+
+  // new MemoryFile(name: string, maxSize: number, fd?: number)
+  // Without fd: creates a memfd. With fd: maps an existing one (a worker's view of the file).
+  MemoryFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemoryFile>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "name must be a string");
+    std::string name = info[0].As<Napi::String>();
+    window_ = ArgU64(info, 1, "maxSize");
+    if (window_ == 0 || window_ % 4096) ThrowType(env, "maxSize must be a positive multiple of 4096");
+    bool own = !(info.Length() > 2 && info[2].IsNumber());
+    if (own) {
+      fd_ = (int)syscall(SYS_memfd_create, name.c_str(), MFD_CLOEXEC);
+      if (fd_ == -1) ThrowErrno(env, errno, "memfd_create");
+    } else {
+      fd_ = fcntl(ArgInt(info, 2, "fd"), F_DUPFD_CLOEXEC, 0);
+      if (fd_ == -1) ThrowErrno(env, errno, "fcntl");
+    }
+    void* base = mmap(nullptr, window_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
+      int e = errno;
+      close(fd_);
+      ThrowErrno(env, e, "mmap");
+    }
+    base_ = static_cast<uint8_t*>(base);
+    if (!own) {
+      struct stat st;
+      if (fstat(fd_, &st) == 0 && st.st_size > 0) MapUpTo(env, (uint64_t)st.st_size);
+    }
+  }
+
+  ~MemoryFile() { Release(); }
+
+ private:
+  void MapUpTo(Napi::Env env, uint64_t newSize) {
+    if (newSize <= size_) return;
+    void* p = mmap(base_ + size_, newSize - size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, size_);
+    if (p == MAP_FAILED) ThrowErrno(env, errno, "mmap");
+    size_ = newSize;
+  }
+
+  void Release() {
+    if (closed_) return;
+    closed_ = true;
+    // Keep the address range but drop the file: stale views read zeros, never fault.
+    mmap(base_, window_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    close(fd_);
+    fd_ = -1;
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (closed_) throw Napi::Error::New(env, "memory file is closed");
+  }
+
+  uint8_t* Range(const Napi::CallbackInfo& info, size_t i, uint64_t len) {
+    uint64_t off = ArgU64(info, i, "offset");
+    if (off > size_ || len > size_ - off) throw Napi::RangeError::New(info.Env(), "range is outside the memory file");
+    return base_ + off;
+  }
+
+  Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+  Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)size_); }
+  Napi::Value MaxSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)window_); }
+
+  // grow(newSize): extends the file (sparse) and Node's mapping of it.
+  Napi::Value Grow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint64_t n = ArgU64(info, 0, "size");
+    if (n % 4096) ThrowType(env, "size must be a multiple of 4096");
+    if (n > window_) throw Napi::RangeError::New(env, "size exceeds the memory file's maximum");
+    if (n <= size_) return env.Undefined();
+    if (ftruncate(fd_, (off_t)n) == -1) ThrowErrno(env, errno, "ftruncate");
+    MapUpTo(env, n);
+    return env.Undefined();
+  }
+
+  // punchHole(offset, length): gives the pages of a freed range back to the host.
+  Napi::Value PunchHole(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint64_t len = ArgU64(info, 1, "length");
+    uint8_t* p = Range(info, 0, len);
+    if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(p - base_), (off_t)len) == -1)
+      ThrowErrno(env, errno, "fallocate");
+    return env.Undefined();
+  }
+
+  // buffer(offset, length): an ArrayBuffer over exactly that range of the file.
+  Napi::Value Buffer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint64_t len = ArgU64(info, 1, "length");
+    uint8_t* p = Range(info, 0, len);
+    return Napi::ArrayBuffer::New(env, p, len);
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+  // futexWake(offset, count) -> woken: a shared (not private) futex: stubs are other processes.
+  Napi::Value FutexWake(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t* w = reinterpret_cast<uint32_t*>(Range(info, 0, 4));
+    long r = Futex(w, FUTEX_WAKE, (uint32_t)ArgInt(info, 1, "count"), nullptr);
+    if (r == -1) ThrowErrno(env, errno, "futex");
+    return Napi::Number::New(env, (double)r);
+  }
+
+  // futexWait(offset, expected, timeoutMs) -> 'woken' | 'changed' | 'timeout' | 'interrupted'.
+  // Blocks: call only from a worker thread.
+  Napi::Value FutexWait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t* w = reinterpret_cast<uint32_t*>(Range(info, 0, 4));
+    uint32_t expected = (uint32_t)ArgU64(info, 1, "expected");
+    int ms = ArgInt(info, 2, "timeoutMs");
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    long r = Futex(w, FUTEX_WAIT, expected, ms < 0 ? nullptr : &ts);
+    if (r == 0) return Napi::String::New(env, "woken");
+    if (errno == EAGAIN) return Napi::String::New(env, "changed");
+    if (errno == ETIMEDOUT) return Napi::String::New(env, "timeout");
+    if (errno == EINTR) return Napi::String::New(env, "interrupted");
+    ThrowErrno(env, errno, "futex");
+  }
+
+  struct Call {
+    uint8_t* msg;
+    pid_t pid;
+    uint64_t sysno;
+    uint64_t args[6];
+    int64_t timeoutMs;
+  };
+
+  Call ReadCall(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    Call c = {};
+    c.msg = Range(info, 0, SYSMSG_SIZE);
+    if ((c.msg - base_) % 4096) throw Napi::RangeError::New(env, "message offset must be page aligned");
+    c.pid = ArgInt(info, 1, "pid");
+    c.sysno = ArgU64(info, 2, "sysno");
+    uint64_t* a = ArgU64Array(info, 3, "args", 6);
+    for (int i = 0; i < 6; i++) c.args[i] = a[i];
+    c.timeoutMs = ArgInt(info, 4, "timeoutMs");
+    return c;
+  }
+
+  class CallWorker : public Napi::AsyncWorker {
+   public:
+    CallWorker(Napi::Env env, Call c, Napi::Object keep)
+        : Napi::AsyncWorker(env, "systrap:syscallThread"), c_(c), deferred_(Napi::Promise::Deferred::New(env)) {
+      keep_ = Napi::Persistent(keep);  // the MemoryFile must outlive the call
+    }
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    void Execute() override { code_ = SyscallThreadRoundTrip(c_.msg, c_.pid, c_.sysno, c_.args, c_.timeoutMs, &ret_); }
+    void OnOK() override {
+      Napi::Env env = Env();
+      if (code_ == 0)
+        deferred_.Resolve(Napi::BigInt::New(env, ret_));
+      else
+        deferred_.Reject(RoundTripError(env, code_).Value());
+    }
+
+   private:
+    Call c_;
+    Napi::Promise::Deferred deferred_;
+    Napi::ObjectReference keep_;
+    int code_ = 0;
+    uint64_t ret_ = 0;
+  };
+
+  // syscallThreadCall(msgOffset, pid, sysno, args: BigUint64Array(6), timeoutMs) -> Promise<bigint>
+  // The wait runs on libuv's pool: a futex wait is not bound to a thread (unlike ptrace).
+  Napi::Value SyscallThreadCall(const Napi::CallbackInfo& info) {
+    Call c = ReadCall(info);
+    auto* w = new CallWorker(info.Env(), c, info.This().As<Napi::Object>());
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  // syscallThreadCallSync(...) -> bigint. Blocks: workers and benchmarks only.
+  Napi::Value SyscallThreadCallSync(const Napi::CallbackInfo& info) {
+    Call c = ReadCall(info);
+    uint64_t ret = 0;
+    int code = SyscallThreadRoundTrip(c.msg, c.pid, c.sysno, c.args, c.timeoutMs, &ret);
+    if (code != 0) throw RoundTripError(info.Env(), code);
+    return Napi::BigInt::New(info.Env(), ret);
+  }
+
+  int fd_ = -1;
+  uint8_t* base_ = nullptr;
+  uint64_t window_ = 0;  // reserved bytes at base_
+  uint64_t size_ = 0;    // file size == mapped bytes at base_
+  bool closed_ = false;
+};
+
+void InitMemoryFile(Napi::Env env, Napi::Object exports) { exports.Set("MemoryFile", MemoryFile::Define(env)); }
+
+}  // namespace systrap

@@ -1,0 +1,117 @@
+/*
+ * The stub code: copied into the stub region of every stub process (gVisor's stub_amd64.s role).
+ *
+ * Entry (stub_init) with R15 = the pid the stub's parent must have. It sets PDEATHSIG, checks
+ * the parent is still the one expected (else it exits: the parent died before PDEATHSIG was
+ * armed), and stops itself with SIGSTOP. The `syscall` instruction at stub_syscall is the one
+ * every later ptrace injection executes (the tracer's initRegs point at it); what runs after it
+ * is chosen by RBX. The code uses no stack (RSP is 0 in injected registers) and reads
+ * syscall-thread requests only from the page the stub maps read-only.
+ */
+#include "stub_abi.h"
+
+#define SYS_sched_yield 24
+#define SYS_getpid 39
+#define SYS_kill 62
+#define SYS_getppid 110
+#define SYS_prctl 157
+#define SYS_futex 202
+#define SYS_exit_group 231
+#define PR_SET_PDEATHSIG 1
+#define SIGKILL 9
+#define SIGSTOP 19
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+
+	.text
+	.p2align 12
+	.globl systrap_stub_begin
+	.globl systrap_stub_init
+	.globl systrap_stub_syscall
+	.globl systrap_stub_end
+	.hidden systrap_stub_begin
+	.hidden systrap_stub_init
+	.hidden systrap_stub_syscall
+	.hidden systrap_stub_end
+systrap_stub_begin:
+systrap_stub_init:
+	mov $SYS_prctl, %eax
+	mov $PR_SET_PDEATHSIG, %edi
+	mov $SIGKILL, %esi
+	syscall
+	test %rax, %rax
+	jnz .Lfail
+	/* PDEATHSIG is armed; if the parent is already someone else, it died before that. */
+	mov $SYS_getppid, %eax
+	syscall
+	cmp %r15, %rax
+	jne .Lfail
+	mov $SYS_getpid, %eax
+	syscall
+	mov %rax, %rdi
+	mov $SIGSTOP, %esi
+	mov $SYS_kill, %eax
+	xor %ebx, %ebx
+systrap_stub_syscall:
+	syscall
+	/* Dispatch on RBX (set by the tracer in injected registers). */
+	cmp $STUB_MODE_NEW_STUB, %rbx
+	je .Lnew_stub
+	cmp $STUB_MODE_RUN_SYSCALL_LOOP, %rbx
+	je .Lsyscall_loop
+.Ltrap:
+	int3
+	jmp .Ltrap
+.Lnew_stub:
+	/* clone returned: the parent (rax != 0) traps to its tracer, the child starts over. */
+	test %rax, %rax
+	jz systrap_stub_init
+	jmp .Ltrap
+.Lfail:
+	mov $SYS_exit_group, %eax
+	mov $1, %edi
+	syscall
+	jmp .Lfail
+
+/*
+ * The syscall-thread loop. R12 = stub address of the message (page 0 read-only here),
+ * R13d = the last request state served. A request is pending when state != R13d.
+ * Requests that arrive faster than they are served coalesce: the loop serves the newest.
+ */
+.Lsyscall_loop:
+	mov SYSMSG_STATE(%r12), %eax
+	cmp %r13d, %eax
+	jne .Lrun
+	mov %eax, %edx
+	mov %r12, %rdi
+	mov $FUTEX_WAIT, %esi
+	xor %r10d, %r10d
+	mov $SYS_futex, %eax
+	syscall
+	jmp .Lsyscall_loop
+.Lrun:
+	mov %eax, %r13d
+	mov SYSMSG_SYSNO(%r12), %rax
+	mov SYSMSG_ARGS+0(%r12), %rdi
+	mov SYSMSG_ARGS+8(%r12), %rsi
+	mov SYSMSG_ARGS+16(%r12), %rdx
+	mov SYSMSG_ARGS+24(%r12), %r10
+	mov SYSMSG_ARGS+32(%r12), %r8
+	mov SYSMSG_ARGS+40(%r12), %r9
+	syscall
+	mov %rax, SYSMSG_REPLY(%r12)
+	/* Wake the sentry; it may not be waiting yet, so repeat until one waiter was woken. */
+.Lwake:
+	mov %r12, %rdi
+	mov $FUTEX_WAKE, %esi
+	mov $1, %edx
+	mov $SYS_futex, %eax
+	syscall
+	cmp $1, %rax
+	je .Lsyscall_loop
+	mov $SYS_sched_yield, %eax
+	syscall
+	jmp .Lwake
+	.p2align 12
+systrap_stub_end:
+	.section .note.GNU-stack,"",@progbits

@@ -1,0 +1,37 @@
+/*
+ * Constants shared by the stub code (stub.S), the native addon and, mirrored by hand,
+ * src/abi/stub.ts (a test checks the TypeScript values against this file).
+ *
+ * The stub code runs in a process whose address space holds nothing but the stub region,
+ * so it may use no stack, no libc and no absolute addresses.
+ */
+#ifndef SYSTRAP_STUB_ABI_H
+#define SYSTRAP_STUB_ABI_H
+
+/* What the stub code does after its `syscall` instruction, selected by RBX (gVisor's values). */
+#define STUB_MODE_TRAP 0             /* fall through to int3: the tracer sees SIGTRAP */
+#define STUB_MODE_NEW_STUB 1         /* after clone: the child restarts the init sequence */
+#define STUB_MODE_RUN_SYSCALL_LOOP 5 /* serve syscall-thread requests through futexes */
+
+/* The fd number the memory file has in every stub; every other fd is closed. */
+#define STUB_MEMFD 1000
+
+/* Syscall-thread message: page 0 is read-only in the stub, page 1 read-write. */
+#define SYSMSG_STATE 0  /* u32, written by the sentry only */
+#define SYSMSG_SYSNO 8  /* u64 */
+#define SYSMSG_ARGS 16  /* u64[6] */
+#define SYSMSG_REPLY 4096 /* u64 ret, written by the stub (untrusted) */
+#define SYSMSG_SIZE 8192
+
+/*
+ * The stub region (gVisor's stubStart..stubEnd). Only the first STUB_RO_SIZE bytes (code) are
+ * mapped in Node; the rest is reserved (PROT_NONE) so that nothing of Node lands there and
+ * survives into a stub. src/abi/stub.ts lays out the rest of the region.
+ */
+#define STUB_RO_SIZE (64 * 1024)
+#define STUB_REGION_SIZE (32 * 1024 * 1024)
+/* The application's maximum address (gVisor's maxStubUserAddress); the stub lives above it. */
+#define STUB_MAX_USER_ADDRESS 0x7f0000000000ULL
+#define STUB_TASK_SIZE 0x7ffffffff000ULL
+
+#endif

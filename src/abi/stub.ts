@@ -1,0 +1,66 @@
+import { native } from '../native.js';
+
+/**
+ * The stub region: its constants come from the native build (native/stub/stub_abi.h) so they
+ * cannot drift; this module lays out the parts of the region the native side does not map.
+ *
+ * Layout (offsets from the region start; gVisor's stubStart..stubEnd):
+ *
+ * | offset | content |
+ * |---|---|
+ * | 0 | stub code (RX, copied from the addon) — `STUB_RO_SIZE` bytes |
+ * | roSize | guard page |
+ * | threadsOffset | per-thread areas, `PER_THREAD_MEM_SIZE` each, aligned to that size |
+ * | … | reserved for the context queue and ThreadContext slots (sysmsg threads) |
+ */
+export const abi = native.stubAbi;
+
+/** Bytes per per-thread area (gVisor's PerThreadMemSize). */
+export const PER_THREAD_MEM_SIZE = 32 * 1024;
+
+/** Per-thread slots reserved in the region (the syscall thread uses slot 0). */
+export const MAX_THREAD_SLOTS = 128;
+
+/** Offsets inside the region. */
+export const THREADS_OFFSET = align(abi.STUB_RO_SIZE + 4096, PER_THREAD_MEM_SIZE);
+export const THREADS_END_OFFSET = THREADS_OFFSET + MAX_THREAD_SLOTS * PER_THREAD_MEM_SIZE;
+
+if (THREADS_END_OFFSET > abi.STUB_REGION_SIZE) throw new Error('stub region layout overflows');
+
+/** The syscall thread's slot. */
+export const SYSCALL_THREAD_SLOT = 0;
+
+function align(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+/** Addresses of one process's stub region (the same in Node and every stub). */
+export interface StubRegion {
+  /** First byte of the region (gVisor's stubStart). */
+  start: bigint;
+  /** End of the code part, the only part mapped in Node (gVisor's stubROMapEnd). */
+  roEnd: bigint;
+  /** First byte past the region (gVisor's stubEnd). */
+  end: bigint;
+  /** Address of the `syscall` instruction every injection executes. */
+  syscallAddr: bigint;
+}
+
+/**
+ * Maps the stub region into Node (once per process) and returns its addresses.
+ *
+ * @example
+ * ```ts
+ * const region = stubRegion();
+ * console.log(region.start.toString(16));
+ * ```
+ */
+export function stubRegion(): StubRegion {
+  const r = native.stubRegionInit();
+  return { start: r.start, roEnd: r.roEnd, end: r.end, syscallAddr: r.start + BigInt(r.syscallOffset) };
+}
+
+/** Stub address of a per-thread slot. */
+export function threadSlotAddr(region: StubRegion, slot: number): bigint {
+  return region.start + BigInt(THREADS_OFFSET + slot * PER_THREAD_MEM_SIZE);
+}

@@ -1,0 +1,25 @@
+import type { AnyActorLogic, AnyActorRef } from 'xstate';
+import type { TracerPool } from './tracerPool.js';
+import type { MemoryFile } from '../memoryFile.js';
+import type { StubRegion } from '../abi/stub.js';
+import type { Subprocess } from './subprocess.js';
+
+/**
+ * What the actors of one platform share. Built by createPlatform(); internal.
+ * Protected by: the event loop (all fields are touched on the main thread only).
+ */
+export interface Runtime {
+  readonly tracers: TracerPool;
+  readonly memoryFile: MemoryFile;
+  readonly region: StubRegion;
+  /** Spawns a machine actor into the platform's actor system under this system id. */
+  spawn(id: string, logic: AnyActorLogic, input?: unknown): void;
+  /** Looks up an actor of the system. */
+  get(id: string): AnyActorRef | undefined;
+  /** A live stub the platform must kill on close. */
+  track(sp: Subprocess): void;
+  /** A stub that is gone (reaped). */
+  untrack(sp: Subprocess): void;
+  /** A stub that died: drop it from the pool if it waited there. */
+  forget(sp: Subprocess): void;
+}

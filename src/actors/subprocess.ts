@@ -1,0 +1,231 @@
+import type { ActorRefFrom } from 'xstate';
+import { subprocessMachine } from '../machines/subprocess.js';
+import { syscallThreadMachine } from '../machines/syscallThread.js';
+import { SyscallThread } from './syscallThread.js';
+import type { Runtime } from './runtime.js';
+import type { CreateSourceResult, InjectResult, TransactionFault } from '../tracer/protocol.js';
+import { native } from '../native.js';
+import { Errors, SystrapError, toSystrapError } from '../errors.js';
+import { SIG } from '../abi/linux.js';
+import { SYS } from '../abi/syscalls.js';
+import { WNOHANG, __WALL } from '../abi/ptrace.js';
+import { SYSCALL_THREAD_SLOT, abi, threadSlotAddr } from '../abi/stub.js';
+
+let nextId = 1;
+
+/**
+ * A stub process and its effects (gVisor's subprocess). State lives in a subprocess machine
+ * actor (`ref`) in the platform's actor system; this class performs what the machine records.
+ *
+ * Reaping rule (no zombie, no pid reuse hazard): a stub is reaped by the tracer worker when it
+ * dies during a transaction, otherwise here on the event loop after its pidfd reports the exit
+ * and only when no operation is in flight on its syscall thread.
+ */
+export class Subprocess {
+  readonly id: string;
+  readonly ref: ActorRefFrom<typeof subprocessMachine>;
+  /** Set once forked. */
+  pid = 0;
+  thread?: SyscallThread;
+  /** References: 1 for the address space using it, +1 per context (gVisor's refcount). */
+  refs = 0;
+  readonly isSource: boolean;
+  #watch?: { close(): void };
+  /** The stub exited and was not reaped yet. */
+  #exitSeen = false;
+  /** The runtime killed it on purpose (release without pool, close). */
+  #killed = false;
+  #reaped = false;
+  #onReaped: Array<() => void> = [];
+
+  private constructor(
+    readonly rt: Runtime,
+    isSource: boolean,
+  ) {
+    this.isSource = isSource;
+    this.id = isSource ? 'subprocess:source' : `subprocess:${nextId++}`;
+    rt.spawn(this.id, subprocessMachine);
+    this.ref = rt.get(this.id) as ActorRefFrom<typeof subprocessMachine>;
+  }
+
+  /** Machine state: 'ready', 'pooled', 'dead', … ('creating' while being made). */
+  get state(): string {
+    const v = this.ref.getSnapshot().value;
+    return typeof v === 'string' ? v : Object.keys(v)[0];
+  }
+
+  get alive(): boolean {
+    return this.state !== 'dead';
+  }
+
+  /**
+   * Creates the source stub (gVisor's createStub): forked by the addon's forker thread, cleaned
+   * by a tracer, then parked. Every other stub is cloned from it.
+   */
+  static async createSource(rt: Runtime): Promise<Subprocess> {
+    const sp = new Subprocess(rt, true);
+    try {
+      const res = await rt.tracers.run<CreateSourceResult>({
+        op: 'createSource',
+        memfd: rt.memoryFile.fd,
+        regionStart: rt.region.start,
+        regionRoEnd: rt.region.roEnd,
+        taskSize: abi.STUB_TASK_SIZE,
+      });
+      if (!res.ok) throw toSystrapError(res.error);
+      sp.#forked(res.value.pid);
+      sp.thread!.initRegs = res.value.initRegs;
+      sp.ref.send({ type: 'CREATED' });
+      return sp;
+    } catch (e) {
+      sp.#fail(e);
+      throw toSystrapError(e);
+    }
+  }
+
+  /**
+   * Creates a stub cloned from the source (requestStub on the source's syscall thread), then
+   * prepares its syscall thread: message pages mapped, detached into its service loop.
+   */
+  static async create(rt: Runtime, source: Subprocess, fault?: TransactionFault): Promise<Subprocess> {
+    const sp = new Subprocess(rt, false);
+    try {
+      const src = source.thread!;
+      const pid = await src.transact<number>(() => ({ op: 'requestStub', source: src.threadRef(), fault }));
+      sp.#forked(pid);
+      const range = rt.memoryFile.allocate(abi.SYSMSG_SIZE);
+      const view = rt.memoryFile.view(range);
+      const msgAddr = threadSlotAddr(rt.region, SYSCALL_THREAD_SLOT);
+      const t = sp.thread!;
+      t.msg = { range, addr: msgAddr, state: new DataView(view.buffer, view.byteOffset, view.byteLength) };
+      t.initRegs = await t.transact<BigUint64Array>(() => ({
+        op: 'initStub',
+        tgid: pid,
+        msgAddr,
+        msgFileOffset: range.start,
+      }));
+      sp.ref.send({ type: 'CREATED' });
+      return sp;
+    } catch (e) {
+      sp.#fail(e);
+      throw toSystrapError(e);
+    }
+  }
+
+  /** Runs a syscall in the stub through its syscall thread (shared memory, no ptrace). */
+  syscall(sysno: number, args: readonly bigint[]): Promise<bigint> {
+    return this.#guard(() => this.thread!.syscall(sysno, args));
+  }
+
+  /** Runs a syscall in the stub by ptrace injection (a whole tracer transaction). */
+  inject(sysno: number, args: readonly bigint[], fault?: TransactionFault): Promise<InjectResult> {
+    return this.#guard(() => {
+      const t = this.thread!;
+      return t.transact<InjectResult>(() => ({ op: 'inject', thread: t.threadRef(), sysno, args: [...args], loop: t.loop(), fault }));
+    });
+  }
+
+  /** Unmaps everything the application may have mapped (gVisor's subprocess.unmap). */
+  async unmapApplication(): Promise<void> {
+    const r = this.rt.region;
+    const a = await this.syscall(SYS.munmap, [0n, r.start]);
+    const b = await this.syscall(SYS.munmap, [r.end, abi.STUB_TASK_SIZE - r.end]);
+    if (a < 0n || b < 0n) throw Errors.Syscall('munmap', Number(-(a < 0n ? a : b)), this.pid);
+  }
+
+  /** Marks the stub faulted: alive but untrusted, never pooled. */
+  fault(reason: string): void {
+    if (this.state === 'ready' || this.state === 'releasing') this.ref.send({ type: 'FAULT', reason });
+  }
+
+  /** Kills the stub (SIGKILL) and resolves once it is reaped. */
+  kill(): Promise<void> {
+    if (this.#reaped || this.pid === 0) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#onReaped.push(resolve));
+    if (!this.#killed) {
+      this.#killed = true;
+      try {
+        native.kill(this.pid, SIG.SIGKILL);
+      } catch {
+        // already gone: the exit watch or a tracer reaps it
+      }
+    }
+    this.#maybeReap();
+    return done;
+  }
+
+  /** Resolves once the stub is reaped. */
+  reaped(): Promise<void> {
+    if (this.#reaped || this.pid === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#onReaped.push(resolve));
+  }
+
+  async #guard<T>(fn: () => Promise<T>): Promise<T> {
+    const st = this.state;
+    if (st === 'dead') throw Errors.StubDead(this.pid, this.ref.getSnapshot().context.reason ?? 'dead');
+    if (st === 'faulted') throw Errors.Faulted(this.pid, this.ref.getSnapshot().context.reason ?? '');
+    try {
+      return await fn();
+    } catch (e) {
+      const err = toSystrapError(e);
+      if (err.code === 'ESTUBDEAD') this.#died(err.message);
+      throw err;
+    }
+  }
+
+  #forked(pid: number): void {
+    this.pid = pid;
+    this.rt.spawn(this.threadId, syscallThreadMachine, { pid });
+    this.thread = new SyscallThread(
+      this.rt.get(this.threadId) as ActorRefFrom<typeof syscallThreadMachine>,
+      pid,
+      this.rt.tracers,
+      this.rt.memoryFile,
+    );
+    this.thread.onIdle = () => this.#maybeReap();
+    this.ref.send({ type: 'FORKED', pid });
+    this.rt.track(this);
+    try {
+      this.#watch = new native.ExitWatch(pid, () => {
+        this.#exitSeen = true;
+        this.#maybeReap();
+      });
+    } catch {
+      // pidfd_open failed: the stub is already gone
+      this.#exitSeen = true;
+      this.#maybeReap();
+    }
+  }
+
+  get threadId(): string {
+    return this.id.replace('subprocess:', 'syscallThread:');
+  }
+
+  /** Reaps the exited stub unless a tracer may hold it (then the tracer reaps, see class doc). */
+  #maybeReap(): void {
+    if (this.#reaped || !this.#exitSeen || this.thread?.busy) return;
+    try {
+      native.wait4(this.pid, WNOHANG | __WALL);
+    } catch {
+      // ECHILD: a tracer worker reaped it
+    }
+    this.#reaped = true;
+    this.#watch?.close();
+    this.#died(this.#killed ? 'killed by the runtime' : 'the stub process exited');
+    for (const f of this.#onReaped.splice(0)) f();
+    this.rt.untrack(this);
+  }
+
+  #died(reason: string): void {
+    this.thread?.exited(reason);
+    if (this.state === 'dead') return;
+    this.ref.send(this.#killed ? { type: 'DESTROY' } : { type: 'EXITED', reason });
+    this.rt.forget(this);
+  }
+
+  #fail(e: unknown): void {
+    const err = e instanceof SystrapError ? e : toSystrapError(e);
+    if (this.state !== 'dead') this.ref.send({ type: 'FAILED', reason: err.message });
+    if (this.pid) void this.kill();
+  }
+}

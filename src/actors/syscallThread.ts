@@ -1,0 +1,135 @@
+import type { ActorRefFrom } from 'xstate';
+import type { syscallThreadMachine, SyscallThreadEvent } from '../machines/syscallThread.js';
+import type { TracerPool } from './tracerPool.js';
+import type { ThreadRef, TracerRequest, TracerResponse, TransactionStep } from '../tracer/protocol.js';
+import type { MemoryFile, FileRange } from '../memoryFile.js';
+import { deserializeError, Errors, SystrapError, toSystrapError } from '../errors.js';
+import { abi } from '../abi/stub.js';
+
+/**
+ * The effects of a syscall thread: ptrace transactions through the tracer pool, and
+ * shared-memory syscalls through its service loop. Its state lives in a syscallThread machine
+ * actor (`ref`); this class sends that actor the steps the tracer reports.
+ *
+ * Every operation is serialised on `#queue` (gVisor's syscallThreadMu): a transaction attaches
+ * the thread, which stops its loop, so a shared-memory request must never overlap one.
+ */
+export class SyscallThread {
+  /** Promise of the last queued operation. Protected by: the event loop. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Operations queued or running. */
+  #pending = 0;
+  /** Registers captured at the stub's first stop; set once the stub exists. */
+  initRegs?: BigUint64Array;
+  /** The 2-page message of the service loop, once it runs one (the source stub has none). */
+  msg?: { range: FileRange; addr: bigint; state: DataView };
+  /** Shared-memory request arguments (reused: requests are serialised). */
+  #args = new BigUint64Array(6);
+
+  constructor(
+    readonly ref: ActorRefFrom<typeof syscallThreadMachine>,
+    readonly pid: number,
+    private readonly tracers: TracerPool,
+    private readonly memoryFile: MemoryFile,
+  ) {}
+
+  /** True while an operation is queued or running (a tracer may be attached). */
+  get busy(): boolean {
+    return this.#pending > 0;
+  }
+
+  /** Current machine state ('detached', 'attached', 'dead', …). */
+  get state(): string {
+    return String(this.ref.getSnapshot().value);
+  }
+
+  /** A thread reference for tracer requests. Precondition: initRegs is set. */
+  threadRef(): ThreadRef {
+    if (!this.initRegs) throw Errors.Protocol(`stub ${this.pid} has no initRegs yet`, this.pid);
+    return { tgid: this.pid, tid: this.pid, initRegs: this.initRegs };
+  }
+
+  /** The loop position to detach back into, when the thread serves one. */
+  loop(): { msgAddr: bigint; state: number } | undefined {
+    return this.msg && { msgAddr: this.msg.addr, state: this.msg.state.getUint32(abi.SYSMSG_STATE, true) };
+  }
+
+  /**
+   * Runs one ptrace transaction on this thread. The request is built when its turn comes, so
+   * it sees the loop state as it is then.
+   */
+  transact<T>(build: () => TracerRequest): Promise<T> {
+    return this.#serialise(async () => {
+      this.#checkAlive();
+      this.ref.send({ type: 'ATTACH' });
+      let res: TracerResponse<T>;
+      try {
+        res = await this.tracers.run<T>(build());
+      } catch (e) {
+        this.ref.send({ type: 'FAILED', error: String(e) });
+        throw toSystrapError(e);
+      }
+      this.#replay(res.steps);
+      if (res.ok) return res.value;
+      const err = deserializeError(res.error);
+      if (this.state === 'attaching') this.ref.send({ type: 'FAILED', error: err.message });
+      throw err;
+    });
+  }
+
+  /**
+   * One syscall run by the stub's service loop (no ptrace). Returns the raw result (negative:
+   * -errno); it is written by the stub, so it is untrusted (gVisor's rule: use this only for
+   * calls with a single legitimate success value).
+   */
+  syscall(sysno: number, args: readonly bigint[]): Promise<bigint> {
+    return this.#serialise(async () => {
+      this.#checkAlive();
+      const msg = this.msg;
+      if (!msg) throw Errors.Protocol(`stub ${this.pid} has no syscall loop`, this.pid);
+      const a = this.#args;
+      for (let i = 0; i < 6; i++) a[i] = BigInt.asUintN(64, args[i] ?? 0n);
+      try {
+        const ret = await this.memoryFile._file.syscallThreadCall(msg.range.start, this.pid, sysno, a, -1);
+        return BigInt.asIntN(64, ret);
+      } catch (e) {
+        const err = toSystrapError(e);
+        if (err.code === 'ESTUBDEAD') throw Errors.StubDead(this.pid, 'while serving a syscall');
+        throw err;
+      }
+    });
+  }
+
+  /** Records the thread's death (reported by its subprocess). */
+  exited(reason: string): void {
+    if (this.state !== 'dead') this.ref.send({ type: 'EXITED', reason });
+  }
+
+  #replay(steps: TransactionStep[]): void {
+    for (const s of steps) {
+      if (s.tid !== this.pid) continue;
+      const ev: SyscallThreadEvent = s.type === 'EXITED' ? { type: 'EXITED', reason: 'died during a transaction' } : { type: s.type };
+      this.ref.send(ev);
+    }
+  }
+
+  #checkAlive(): void {
+    if (this.state === 'dead') throw Errors.StubDead(this.pid, this.ref.getSnapshot().context.reason ?? 'dead');
+  }
+
+  #serialise<T>(fn: () => Promise<T>): Promise<T> {
+    this.#pending++;
+    const run = this.#queue.then(fn, fn);
+    const settle = () => {
+      this.#pending--;
+      this.onIdle?.();
+    };
+    this.#queue = run.then(settle, settle);
+    return run;
+  }
+
+  /** Called whenever an operation settles (the subprocess reaps a dead stub when idle). */
+  onIdle?: () => void;
+}
+
+export { SystrapError };

@@ -1,0 +1,62 @@
+import { Piscina } from 'piscina';
+import { fileURLToPath } from 'node:url';
+import type { TracerRequest, TracerResponse } from '../tracer/protocol.js';
+import { Errors } from '../errors.js';
+
+// workers/tracer.ts sits two levels up from src/actors (the same from dist/src/actors).
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const workerFile = fileURLToPath(new URL(`../../workers/tracer${ext}`, import.meta.url));
+
+/**
+ * The tracer workers: a piscina pool whose threads never exit while the platform lives.
+ *
+ * Why these settings: PTRACE_O_EXITKILL kills a tracee when its tracer *thread* exits, and
+ * piscina ends threads on idle timeout, on abort of a running task and on close. So min = max
+ * threads, idleTimeout Infinity, no AbortSignal ever, and close only once every transaction has
+ * ended (each ends with its tracee detached).
+ *
+ * @example
+ * ```ts
+ * const tracers = new TracerPool(2);
+ * const res = await tracers.run({ op: 'inject', thread, sysno: SYS.getpid, args: [] });
+ * ```
+ */
+export class TracerPool {
+  readonly #piscina: Piscina;
+  /** Transactions started and not finished. Protected by: the event loop (single thread). */
+  #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  constructor(threads: number) {
+    this.#piscina = new Piscina({
+      filename: workerFile,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Infinity,
+      // Tasks are short (one transaction); a queue bound would only turn load into errors.
+      maxQueue: Infinity,
+    });
+  }
+
+  /** Number of tracer threads. */
+  get threads(): number {
+    return this.#piscina.threads.length;
+  }
+
+  /** Runs one transaction on some tracer thread. */
+  run<T>(req: TracerRequest): Promise<TracerResponse<T>> {
+    if (this.#closed) return Promise.reject(Errors.Closed());
+    const p = this.#piscina.run(req) as Promise<TracerResponse<T>>;
+    this.#inFlight.add(p);
+    const done = () => this.#inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Waits for running transactions, then ends the threads (nothing is attached by then). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#piscina.destroy();
+  }
+}

@@ -1,0 +1,158 @@
+import type { Subprocess } from './actors/subprocess.js';
+import type { FileRange } from './memoryFile.js';
+import type { InjectResult } from './tracer/protocol.js';
+import { Errors } from './errors.js';
+import { SYS } from './abi/syscalls.js';
+import { MAP_FIXED, MAP_POPULATE, MAP_SHARED, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE } from './abi/linux.js';
+import { abi } from './abi/stub.js';
+
+/** Access of a mapping: read, read-write, read-execute, or all three. */
+export type Access = 'r' | 'rw' | 'rx' | 'rwx';
+
+const PROT: Record<Access, bigint> = {
+  r: PROT_READ,
+  rw: PROT_READ | PROT_WRITE,
+  rx: PROT_READ | PROT_EXEC,
+  rwx: PROT_READ | PROT_WRITE | PROT_EXEC,
+};
+
+/** Internal hooks of the platform an address space reports to. */
+export interface AddressSpaceOwner {
+  release(sp: Subprocess): Promise<void>;
+}
+
+/**
+ * An application address space: one stub process (gVisor's platform.AddressSpace). Memory comes
+ * from the platform's memory file and is mapped at fixed addresses below the stub region.
+ *
+ * @example
+ * ```ts
+ * const as = await platform.newAddressSpace();
+ * const range = platform.memoryFile.allocate(4096);
+ * await as.mapFile(0x10000n, range, 'rw');
+ * console.log(await as.syscall(SYS.getpid) === BigInt(as.pid)); // true
+ * await as.release();
+ * ```
+ */
+export class AddressSpace {
+  readonly #sp: Subprocess;
+  readonly #owner: AddressSpaceOwner;
+  #released = false;
+
+  /** @internal */
+  constructor(sp: Subprocess, owner: AddressSpaceOwner) {
+    this.#sp = sp;
+    this.#owner = owner;
+  }
+
+  /** The stub's pid (its thread group id on the host). */
+  get pid(): number {
+    return this.#sp.pid;
+  }
+
+  /** Highest address (exclusive) the application may use (gVisor's maxStubUserAddress). */
+  static readonly maxUserAddress: bigint = abi.STUB_MAX_USER_ADDRESS;
+
+  /** @internal The subprocess behind this address space. */
+  get _subprocess(): Subprocess {
+    return this.#sp;
+  }
+
+  /** Lifecycle state of the stub ('ready', 'dead', 'faulted', …). */
+  get state(): string {
+    return this.#sp.state;
+  }
+
+  /**
+   * Maps a range of the memory file at `addr` (MAP_SHARED|MAP_FIXED; MAP_POPULATE when
+   * `precommit`). Runs mmap through the stub's syscall thread.
+   */
+  async mapFile(addr: bigint, range: FileRange, access: Access, precommit = false): Promise<void> {
+    this.#check();
+    const len = checkRange(range);
+    checkAddr(addr, BigInt(len));
+    const prot = PROT[access];
+    if (prot === undefined) throw Errors.InvalidArg(`access must be one of r, rw, rx, rwx (got ${String(access)})`);
+    const flags = MAP_SHARED | MAP_FIXED | (precommit ? MAP_POPULATE : 0n);
+    const ret = await this.#sp.syscall(SYS.mmap, [addr, BigInt(len), prot, flags, BigInt(abi.STUB_MEMFD), BigInt(range.start)]);
+    if (ret < 0n && ret > -4096n) throw Errors.Syscall('mmap', Number(-ret), this.pid);
+    if (ret !== addr) {
+      // The stub answered something impossible: its reply page was tampered with.
+      this.#sp.fault(`mmap returned ${ret.toString(16)} for ${addr.toString(16)}`);
+      throw Errors.Faulted(this.pid, 'mmap returned a wrong address');
+    }
+  }
+
+  /** Unmaps `[addr, addr + length)`. */
+  async unmap(addr: bigint, length: bigint): Promise<void> {
+    this.#check();
+    checkAddr(addr, length);
+    const ret = await this.#sp.syscall(SYS.munmap, [addr, length]);
+    if (ret < 0n) throw Errors.Syscall('munmap', Number(-ret), this.pid);
+  }
+
+  /**
+   * Runs a host syscall inside the stub through its syscall thread and returns the raw result
+   * (negative values are -errno). The result is written by the stub: treat it as untrusted.
+   *
+   * @example
+   * ```ts
+   * const pid = await as.syscall(SYS.getpid);
+   * ```
+   */
+  async syscall(sysno: number, ...args: bigint[]): Promise<bigint> {
+    this.#check();
+    checkSyscall(sysno, args);
+    return this.#sp.syscall(sysno, args);
+  }
+
+  /**
+   * Runs a host syscall inside the stub by ptrace injection: one whole tracer transaction
+   * (attach, inject, detach). Slower than {@link AddressSpace.syscall}; for calls that must not
+   * depend on the stub's loop, and to compare the two mechanisms.
+   */
+  async injectSyscall(sysno: number, ...args: bigint[]): Promise<InjectResult> {
+    this.#check();
+    checkSyscall(sysno, args);
+    return this.#sp.inject(sysno, args);
+  }
+
+  /**
+   * Unmaps all application memory and gives the stub back to the pool (or kills it when the
+   * pool is off or full). The address space is unusable afterwards.
+   */
+  async release(): Promise<void> {
+    if (this.#released) throw Errors.Released('address space');
+    this.#released = true;
+    await this.#owner.release(this.#sp);
+  }
+
+  /** True once release() was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  #check(): void {
+    if (this.#released) throw Errors.Released('address space');
+  }
+}
+
+function checkRange(range: FileRange): number {
+  if (!range || !Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.end <= range.start)
+    throw Errors.InvalidArg('range must be a FileRange from memoryFile.allocate()');
+  return range.end - range.start;
+}
+
+function checkAddr(addr: bigint, length: bigint): void {
+  if (typeof addr !== 'bigint' || typeof length !== 'bigint') throw Errors.InvalidArg('addr and length must be bigints');
+  if (addr % BigInt(PAGE_SIZE) !== 0n || length % BigInt(PAGE_SIZE) !== 0n || length <= 0n)
+    throw Errors.InvalidArg('addr and length must be page aligned and length positive');
+  if (addr < 0n || addr + length > abi.STUB_MAX_USER_ADDRESS)
+    throw Errors.InvalidArg(`[${addr.toString(16)}, +${length.toString(16)}) is outside the application range`);
+}
+
+function checkSyscall(sysno: number, args: bigint[]): void {
+  if (!Number.isInteger(sysno) || sysno < 0 || sysno > 1023) throw Errors.InvalidArg('sysno must be a syscall number');
+  if (args.length > 6) throw Errors.InvalidArg('a syscall takes at most 6 arguments');
+  for (const a of args) if (typeof a !== 'bigint') throw Errors.InvalidArg('syscall arguments must be bigints');
+}

@@ -1,0 +1,22 @@
+/**
+ * systrap: gVisor's systrap platform as a Node.js actor runtime.
+ *
+ * @example
+ * ```ts
+ * import { createPlatform, SYS } from 'systrap';
+ * const platform = await createPlatform();
+ * const as = await platform.newAddressSpace();
+ * console.log(await as.syscall(SYS.getpid)); // the stub's pid
+ * await platform.close();
+ * ```
+ */
+export { createPlatform, Platform, type PlatformOptions } from './platform.js';
+export { AddressSpace, type Access } from './addressSpace.js';
+export { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
+export { SystrapError, Errors, type SystrapErrorCode } from './errors.js';
+export { SYS, syscallName, type SyscallName } from './abi/syscalls.js';
+export { type Registers, type RegisterName, REGISTER_NAMES } from './abi/registers.js';
+export { subprocessMachine } from './machines/subprocess.js';
+export { syscallThreadMachine } from './machines/syscallThread.js';
+export { poolMachine } from './machines/pool.js';
+export type { InjectResult, TransactionFault } from './tracer/protocol.js';

@@ -1,0 +1,197 @@
+import { availableParallelism } from 'node:os';
+import { createActor, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { poolMachine } from './machines/pool.js';
+import { SubprocessPool } from './actors/pool.js';
+import { Subprocess } from './actors/subprocess.js';
+import { TracerPool } from './actors/tracerPool.js';
+import type { Runtime } from './actors/runtime.js';
+import { AddressSpace } from './addressSpace.js';
+import { MemoryFile, type MemoryFileOptions } from './memoryFile.js';
+import { stubRegion, type StubRegion } from './abi/stub.js';
+import { Errors, toSystrapError } from './errors.js';
+
+/** Options of {@link createPlatform}. */
+export interface PlatformOptions {
+  /**
+   * An xstate inspection observer (or function): receives the inspection events of every actor
+   * of the platform (pool, subprocesses, syscall threads).
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Most sysmsg threads per stub (used by contexts). Default: available parallelism. */
+  maxSysmsgThreads?: number;
+  /** Pooling of released stubs; `false` kills them on release. Default `{ maxAvailable: 16 }`. */
+  pool?: false | { maxAvailable?: number };
+  /** Tracer worker threads. Default: available parallelism (at least 2). */
+  tracerThreads?: number;
+  /** Memory file sizing. */
+  memoryFile?: MemoryFileOptions;
+}
+
+/**
+ * The systrap platform (gVisor's systrap.Systrap): stub processes traced from worker threads,
+ * a shared memory file, and the actor system whose machines record every lifecycle step.
+ *
+ * @example
+ * ```ts
+ * const platform = await createPlatform();
+ * const as = await platform.newAddressSpace();
+ * console.log(await as.syscall(SYS.getpid), as.pid);
+ * await as.release();
+ * await platform.close();
+ * ```
+ */
+export class Platform {
+  readonly memoryFile: MemoryFile;
+  readonly maxSysmsgThreads: number;
+  /** The actor system's root (the pool machine): `platform.actor.system.get('subprocess:1')`. */
+  readonly actor: AnyActorRef;
+  readonly #rt: Runtime;
+  readonly #pool: SubprocessPool;
+  readonly #tracers: TracerPool;
+  /** Stubs alive (not yet reaped), source included. Protected by: the event loop. */
+  readonly #live = new Set<Subprocess>();
+  #closing?: Promise<void>;
+
+  /** @internal Use {@link createPlatform}. */
+  constructor(options: PlatformOptions, region: StubRegion) {
+    const maxAvailable = options.pool === false ? 0 : (options.pool?.maxAvailable ?? 16);
+    if (!Number.isInteger(maxAvailable) || maxAvailable < 0)
+      throw Errors.InvalidArg('options.pool.maxAvailable must be a non-negative integer');
+    const threads = options.tracerThreads ?? Math.max(2, availableParallelism());
+    if (!Number.isInteger(threads) || threads < 1 || threads > 64)
+      throw Errors.InvalidArg('options.tracerThreads must be an integer in 1..64');
+    this.maxSysmsgThreads = options.maxSysmsgThreads ?? availableParallelism();
+    if (!Number.isInteger(this.maxSysmsgThreads) || this.maxSysmsgThreads < 1 || this.maxSysmsgThreads > 64)
+      throw Errors.InvalidArg('options.maxSysmsgThreads must be an integer in 1..64');
+
+    const actor = createActor(poolMachine, {
+      input: { maxAvailable },
+      id: 'pool',
+      systemId: 'pool',
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
+    this.actor = actor;
+    this.#pool = new SubprocessPool(actor);
+    this.memoryFile = new MemoryFile(options.memoryFile);
+    this.#tracers = new TracerPool(threads);
+    const live = this.#live;
+    const pool = this.#pool;
+    this.#rt = {
+      tracers: this.#tracers,
+      memoryFile: this.memoryFile,
+      region,
+      spawn: (id: string, logic: AnyActorLogic, input?: unknown) => actor.send({ type: 'SPAWN', id, logic, input }),
+      get: (id: string) => actor.system.get(id),
+      track: (sp) => live.add(sp),
+      untrack: (sp) => live.delete(sp),
+      forget: (sp) => pool.forget(sp),
+    };
+    actor.start();
+  }
+
+  /** @internal Creates the source stub. */
+  async _start(): Promise<void> {
+    try {
+      const source = await Subprocess.createSource(this.#rt);
+      this.#pool.source = source;
+      this.actor.send({ type: 'SOURCE_READY', pid: source.pid });
+    } catch (e) {
+      this.actor.send({ type: 'SOURCE_FAILED', reason: String(e) });
+      await this.#shutdown();
+      throw toSystrapError(e);
+    }
+  }
+
+  /** Pid of the source stub that new stubs are cloned from. */
+  get sourcePid(): number {
+    return this.#pool.source?.pid ?? 0;
+  }
+
+  /** Addresses of the stub region (the same in Node and in every stub). */
+  get stubRegion(): StubRegion {
+    return this.#rt.region;
+  }
+
+  /** Stubs currently alive, source included. */
+  get liveStubs(): number[] {
+    return [...this.#live].map((sp) => sp.pid);
+  }
+
+  /** Number of stubs waiting in the pool. */
+  get pooled(): number {
+    return this.#pool.size;
+  }
+
+  /**
+   * A new address space: a pooled stub if one is available (emptied on release), else a stub
+   * freshly cloned from the source.
+   */
+  async newAddressSpace(): Promise<AddressSpace> {
+    if (this.#closing) throw Errors.Closed();
+    let sp = this.#pool.fetchAvailable();
+    if (sp) {
+      sp.ref.send({ type: 'REUSE' });
+    } else {
+      sp = await Subprocess.create(this.#rt, this.#pool.source!);
+      if (this.#closing) {
+        await sp.kill();
+        throw Errors.Closed();
+      }
+    }
+    sp.refs = 1;
+    return new AddressSpace(sp, { release: (s) => this.#release(s) });
+  }
+
+  /**
+   * Ends everything: every stub is killed and reaped, every tracer worker ends. Safe to call
+   * twice (the second call waits for the first).
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #release(sp: Subprocess): Promise<void> {
+    if (!sp.alive) return;
+    sp.ref.send({ type: 'RELEASE' });
+    try {
+      await sp.unmapApplication();
+    } catch (e) {
+      sp.fault(`release: ${(e as Error).message}`);
+    }
+    sp.refs--;
+    if (sp.refs > 0) return;
+    if (sp.state === 'releasing' && !this.#closing && this.#pool.markAvailable(sp)) {
+      sp.ref.send({ type: 'RELEASED', pooled: true });
+      return;
+    }
+    if (sp.state === 'releasing') sp.ref.send({ type: 'RELEASED', pooled: false });
+    await sp.kill();
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.actor.getSnapshot().value !== 'closed') this.actor.send({ type: 'CLOSE' });
+    this.#pool.drain();
+    // Kill first: a transaction blocked on a stub ends as soon as that stub dies.
+    await Promise.all([...this.#live].map((sp) => sp.kill()));
+    await this.#tracers.close();
+    this.memoryFile.close();
+    this.actor.send({ type: 'CLOSED' });
+  }
+}
+
+/**
+ * Creates a platform: maps the stub region (once per process), creates the memory file, starts
+ * the tracer workers and the source stub.
+ *
+ * @example
+ * ```ts
+ * const events: string[] = [];
+ * const platform = await createPlatform({ inspect: (e) => events.push(e.type), pool: { maxAvailable: 4 } });
+ * ```
+ */
+export async function createPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const platform = new Platform(options, stubRegion());
+  await platform._start();
+  return platform;
+}

@@ -1,0 +1,76 @@
+import type { SerializedError } from '../errors.js';
+
+/**
+ * Typed messages to the tracer pool. They replace gVisor's per-subprocess `requests chan any`
+ * (requestStub, requestThread) and its direct ptrace calls: each request is one ptrace
+ * transaction (attach → work → detach) run start to end on one tracer worker thread.
+ */
+
+/** A stub thread the tracer may attach to, with its injection template (gVisor's thread). */
+export interface ThreadRef {
+  /** Thread group id of the stub process. */
+  tgid: number;
+  /** The thread's id (for the syscall thread, equal to tgid). */
+  tid: number;
+  /** Registers captured at the stub's SIGSTOP (gVisor's initRegs), 27 words. */
+  initRegs: BigUint64Array;
+}
+
+/** Where a syscall thread's service loop lives, to detach back into it. */
+export interface SyscallLoop {
+  /** Stub address of the 2-page message. */
+  msgAddr: bigint;
+  /** Current value of the message's state word (the loop's "last served" state). */
+  state: number;
+}
+
+/** Named points of a transaction where a fault can be injected (scenario tests). */
+export type TransactionPoint = 'attached' | 'injecting' | 'detaching';
+
+/** A fault to inject at a point of the transaction. */
+export interface TransactionFault {
+  at: TransactionPoint;
+  /** kill: SIGKILL the stub; delay: sleep `ms` on the tracer thread. */
+  action: 'kill' | 'delay';
+  ms?: number;
+}
+
+export type TracerRequest =
+  | { op: 'createSource'; memfd: number; regionStart: bigint; regionRoEnd: bigint; taskSize: bigint }
+  | { op: 'requestStub'; source: ThreadRef; fault?: TransactionFault }
+  | { op: 'initStub'; tgid: number; msgAddr: bigint; msgFileOffset: number; fault?: TransactionFault }
+  | {
+      op: 'inject';
+      thread: ThreadRef;
+      sysno: number;
+      args: bigint[];
+      loop?: SyscallLoop;
+      fault?: TransactionFault;
+    };
+
+/** One step of a transaction, replayed into the thread's syscallThread actor. */
+export interface TransactionStep {
+  tid: number;
+  type: 'ATTACHED' | 'INJECT' | 'INJECTED' | 'CLONE' | 'CLONED' | 'DETACH' | 'DETACHED' | 'EXITED';
+}
+
+/** What a transaction returns: its value or its error, and the steps it took either way. */
+export type TracerResponse<T = unknown> =
+  | { ok: true; value: T; steps: TransactionStep[]; tracerTid: number }
+  | { ok: false; error: SerializedError; steps: TransactionStep[]; tracerTid: number };
+
+export interface CreateSourceResult {
+  pid: number;
+  initRegs: BigUint64Array;
+}
+
+export interface InjectResult {
+  /** The syscall's return value (negative: -errno). */
+  ret: bigint;
+  /** Signal stops swallowed while the syscall ran. */
+  signalStops: number;
+  /** Times the syscall was seen interrupted with -ERESTART* (at a signal stop or at the trap). */
+  restarts: number;
+  /** OS thread id of the tracer worker that ran the transaction. */
+  tracerTid: number;
+}

@@ -1,0 +1,166 @@
+/**
+ * Tracer worker: runs one ptrace transaction per task, start to end on this OS thread
+ * (ptrace requests must come from the thread that attached). Every transaction ends detached:
+ * parked in group-stop or back in the syscall thread's loop, so any worker may run the next one.
+ *
+ * Why this worker must not exit while it traces: PTRACE_O_EXITKILL kills a tracee when its
+ * tracer thread exits. The pool runs with idleTimeout Infinity, min = max threads and no
+ * AbortSignal (src/actors/tracerPool.ts), and no transaction leaves anything attached.
+ */
+import { native } from '../src/native.js';
+import { serializeError, Errors } from '../src/errors.js';
+import { TracedThread, waitGroupStop, reap } from '../src/tracer/thread.js';
+import { abi } from '../src/abi/stub.js';
+import { CLONE_PARENT, MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../src/abi/linux.js';
+import { SYS } from '../src/abi/syscalls.js';
+import type {
+  CreateSourceResult,
+  InjectResult,
+  TracerRequest,
+  TracerResponse,
+  TransactionStep,
+} from '../src/tracer/protocol.js';
+
+const tracerTid = native.gettid();
+
+export default function transaction(req: TracerRequest): TracerResponse {
+  const steps: TransactionStep[] = [];
+  try {
+    const value = run(req, steps);
+    return { ok: true, value, steps, tracerTid };
+  } catch (e) {
+    return { ok: false, error: serializeError(e), steps, tracerTid };
+  }
+}
+
+function run(req: TracerRequest, steps: TransactionStep[]): unknown {
+  switch (req.op) {
+    case 'createSource':
+      return createSource(req, steps);
+    case 'requestStub':
+      return requestStub(req, steps);
+    case 'initStub':
+      return initStub(req, steps);
+    case 'inject':
+      return inject(req, steps);
+    default:
+      throw Errors.Protocol(`unknown tracer request ${(req as { op: string }).op}`);
+  }
+}
+
+/**
+ * Runs fn on a traced thread, collecting its steps whatever happens. On failure a thread still
+ * attached is detached the way it came (`undo`): no transaction ever leaves a tracee attached.
+ */
+function withThread<T>(t: TracedThread, steps: TransactionStep[], fn: (t: TracedThread) => T, undo?: () => void): T {
+  try {
+    return fn(t);
+  } catch (e) {
+    if (t.attached) {
+      try {
+        if (undo) undo();
+        else t.detachParked();
+      } catch {
+        // the error that brought us here is the one to report
+      }
+    }
+    throw e;
+  } finally {
+    steps.push(...t.steps);
+  }
+}
+
+function check(ret: bigint, what: string, pid: number): bigint {
+  if (ret < 0n && ret > -4096n) throw Errors.Syscall(what, Number(-ret), pid);
+  return ret;
+}
+
+/**
+ * The source stub (gVisor's createStub): forked by the addon's forker thread, stopped by itself;
+ * attach, capture initRegs, unmap everything outside the stub code, park it.
+ */
+function createSource(req: Extract<TracerRequest, { op: 'createSource' }>, steps: TransactionStep[]): CreateSourceResult {
+  const pid = native.forkSourceStub(req.memfd);
+  try {
+    waitGroupStop(pid);
+    const t = new TracedThread(pid, pid);
+    return withThread(t, steps, () => {
+      t.attach();
+      const initRegs = t.grabInitRegs();
+      check(t.syscallIgnoreInterrupt(initRegs, SYS.munmap, [0n, req.regionStart]), 'munmap', pid);
+      check(t.syscallIgnoreInterrupt(initRegs, SYS.munmap, [req.regionRoEnd, req.taskSize - req.regionRoEnd]), 'munmap', pid);
+      t.detachParked();
+      return { pid, initRegs };
+    });
+  } catch (e) {
+    killAndReap(pid);
+    throw e;
+  }
+}
+
+/**
+ * Clones a new stub from the source (gVisor's requestStub): inject clone(CLONE_PARENT|SIGCHLD)
+ * with RBX = NEW_STUB; the child restarts the init sequence and stops itself. CLONE_PARENT makes
+ * it Node's child, so Node reaps it and its PDEATHSIG follows Node's forker thread.
+ */
+function requestStub(req: Extract<TracerRequest, { op: 'requestStub' }>, steps: TransactionStep[]): number {
+  const src = req.source;
+  const t = new TracedThread(src.tgid, src.tid, req.fault);
+  return withThread(t, steps, () => {
+    t.attach();
+    t.step('CLONE');
+    const ret = t.syscall(src.initRegs, SYS.clone, [CLONE_PARENT | BigInt(SIG.SIGCHLD), 0n, 0n, 0n, 0n], abi.STUB_MODE_NEW_STUB);
+    check(ret, 'clone', src.tgid);
+    const child = Number(ret);
+    waitGroupStop(child);
+    t.step('CLONED');
+    t.detachParked();
+    return child;
+  });
+}
+
+/**
+ * Prepares a new stub's syscall thread: attach, capture initRegs, map its message pages
+ * (request page read-only, reply page read-write), detach into the service loop.
+ */
+function initStub(req: Extract<TracerRequest, { op: 'initStub' }>, steps: TransactionStep[]): BigUint64Array {
+  const t = new TracedThread(req.tgid, req.tgid, req.fault);
+  return withThread(t, steps, () => {
+    t.attach();
+    const initRegs = t.grabInitRegs();
+    const off = BigInt(req.msgFileOffset);
+    const fd = BigInt(abi.STUB_MEMFD);
+    const flags = MAP_SHARED | MAP_FIXED;
+    check(t.syscallIgnoreInterrupt(initRegs, SYS.mmap, [req.msgAddr, 4096n, PROT_READ, flags, fd, off]), 'mmap', req.tgid);
+    check(
+      t.syscallIgnoreInterrupt(initRegs, SYS.mmap, [req.msgAddr + 4096n, 4096n, PROT_READ | PROT_WRITE, flags, fd, off + 4096n]),
+      'mmap',
+      req.tgid,
+    );
+    t.detachIntoLoop(initRegs, { msgAddr: req.msgAddr, state: 0 });
+    return initRegs;
+  }, () => killAndReap(req.tgid)); // a half-initialised stub is of no use: it dies
+}
+
+/** One injected syscall, then back to where the thread was (its loop, or parked). */
+function inject(req: Extract<TracerRequest, { op: 'inject' }>, steps: TransactionStep[]): InjectResult {
+  const th = req.thread;
+  const t = new TracedThread(th.tgid, th.tid, req.fault);
+  return withThread(t, steps, () => {
+    t.attach();
+    const counters = { signalStops: 0, restarts: 0 };
+    const ret = t.syscallIgnoreInterrupt(th.initRegs, req.sysno, req.args, counters);
+    if (req.loop) t.detachIntoLoop(th.initRegs, req.loop);
+    else t.detachParked();
+    return { ret, ...counters, tracerTid };
+  }, () => (req.loop ? t.detachIntoLoop(th.initRegs, req.loop) : t.detachParked()));
+}
+
+function killAndReap(pid: number): void {
+  try {
+    native.kill(pid, SIG.SIGKILL);
+  } catch {
+    return;
+  }
+  reap(pid);
+}
