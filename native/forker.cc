@@ -65,10 +65,13 @@ struct ForkRequest {
   bool done = false;
 };
 
-static std::mutex forkMu;
-static std::condition_variable forkCv;
-static std::deque<ForkRequest*> forkQueue;
-static bool forkerStarted = false;
+// Heap-allocated and never freed on purpose: the forker thread waits on forkCv until the process
+// ends, and glibc's pthread_cond_destroy (run by a static destructor at exit) blocks while a
+// thread waits, which would hang Node's exit.
+static std::mutex& forkMu = *new std::mutex;
+static std::condition_variable& forkCv = *new std::condition_variable;
+static std::deque<ForkRequest*>& forkQueue = *new std::deque<ForkRequest*>;
+static bool forkerStarted = false;  // protected by forkMu
 
 static void ForkerMain() {
   sigset_t all;

@@ -7,6 +7,7 @@
  * tracer thread exits. The pool runs with idleTimeout Infinity, min = max threads and no
  * AbortSignal (src/actors/tracerPool.ts), and no transaction leaves anything attached.
  */
+import { parentPort } from 'node:worker_threads';
 import { native } from '../src/native.js';
 import { serializeError, Errors } from '../src/errors.js';
 import { TracedThread, waitGroupStop, reap } from '../src/tracer/thread.js';
@@ -14,6 +15,7 @@ import { abi } from '../src/abi/stub.js';
 import { CLONE_PARENT, MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../src/abi/linux.js';
 import { SYS } from '../src/abi/syscalls.js';
 import type {
+  StepMessage,
   CreateSourceResult,
   InjectResult,
   TracerRequest,
@@ -23,7 +25,19 @@ import type {
 
 const tracerTid = native.gettid();
 
+/** The transaction running on this thread, and how many steps it reported. */
+let current = { txn: 0, seq: 0 };
+
+// Steps go to the main thread as they happen, so actors show where a transaction is now. The
+// final response repeats them all: piscina's result channel is a different port, so the main
+// thread applies steps by sequence number, whichever arrives first.
+TracedThread.onStep = (step) => {
+  const msg: StepMessage = { txn: current.txn, seq: current.seq++, step };
+  parentPort?.postMessage(msg);
+};
+
 export default function transaction(req: TracerRequest): TracerResponse {
+  current = { txn: req.txn ?? 0, seq: 0 };
   const steps: TransactionStep[] = [];
   try {
     const value = run(req, steps);

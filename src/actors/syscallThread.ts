@@ -1,7 +1,7 @@
 import type { ActorRefFrom } from 'xstate';
 import type { syscallThreadMachine, SyscallThreadEvent } from '../machines/syscallThread.js';
 import type { TracerPool } from './tracerPool.js';
-import type { ThreadRef, TracerRequest, TracerResponse, TransactionStep } from '../tracer/protocol.js';
+import type { ThreadRef, TracerRequestBody, TracerResponse, TransactionStep } from '../tracer/protocol.js';
 import type { MemoryFile, FileRange } from '../memoryFile.js';
 import { deserializeError, Errors, SystrapError, toSystrapError } from '../errors.js';
 import { abi } from '../abi/stub.js';
@@ -58,18 +58,17 @@ export class SyscallThread {
    * Runs one ptrace transaction on this thread. The request is built when its turn comes, so
    * it sees the loop state as it is then.
    */
-  transact<T>(build: () => TracerRequest): Promise<T> {
+  transact<T>(build: () => TracerRequestBody): Promise<T> {
     return this.#serialise(async () => {
       this.#checkAlive();
       this.ref.send({ type: 'ATTACH' });
       let res: TracerResponse<T>;
       try {
-        res = await this.tracers.run<T>(build());
+        res = await this.tracers.run<T>(build(), (step) => this.#apply(step));
       } catch (e) {
         this.ref.send({ type: 'FAILED', error: String(e) });
         throw toSystrapError(e);
       }
-      this.#replay(res.steps);
       if (res.ok) return res.value;
       const err = deserializeError(res.error);
       if (this.state === 'attaching') this.ref.send({ type: 'FAILED', error: err.message });
@@ -105,12 +104,10 @@ export class SyscallThread {
     if (this.state !== 'dead') this.ref.send({ type: 'EXITED', reason });
   }
 
-  #replay(steps: TransactionStep[]): void {
-    for (const s of steps) {
-      if (s.tid !== this.pid) continue;
-      const ev: SyscallThreadEvent = s.type === 'EXITED' ? { type: 'EXITED', reason: 'died during a transaction' } : { type: s.type };
-      this.ref.send(ev);
-    }
+  #apply(s: TransactionStep): void {
+    if (s.tid !== this.pid) return;
+    const ev: SyscallThreadEvent = s.type === 'EXITED' ? { type: 'EXITED', reason: 'died during a transaction' } : { type: s.type };
+    this.ref.send(ev);
   }
 
   #checkAlive(): void {

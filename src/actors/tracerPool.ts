@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
-import type { TracerRequest, TracerResponse } from '../tracer/protocol.js';
+import type { StepMessage, TracerRequestBody, TracerResponse, TransactionStep } from '../tracer/protocol.js';
 import { Errors } from '../errors.js';
 
 // workers/tracer.ts sits two levels up from src/actors (the same from dist/src/actors).
@@ -26,6 +26,9 @@ export class TracerPool {
   /** Transactions started and not finished. Protected by: the event loop (single thread). */
   #inFlight = new Set<Promise<unknown>>();
   #closed = false;
+  /** Step listeners of running transactions, by transaction id. */
+  readonly #listeners = new Map<number, (seq: number, step: TransactionStep) => void>();
+  #nextTxn = 1;
 
   constructor(threads: number) {
     this.#piscina = new Piscina({
@@ -36,6 +39,7 @@ export class TracerPool {
       // Tasks are short (one transaction); a queue bound would only turn load into errors.
       maxQueue: Infinity,
     });
+    this.#piscina.on('message', (m: StepMessage) => this.#listeners.get(m.txn)?.(m.seq, m.step));
   }
 
   /** Number of tracer threads. */
@@ -43,12 +47,29 @@ export class TracerPool {
     return this.#piscina.threads.length;
   }
 
-  /** Runs one transaction on some tracer thread. */
-  run<T>(req: TracerRequest): Promise<TracerResponse<T>> {
+  /**
+   * Runs one transaction on some tracer thread. `onStep` sees each step once, in order, as soon
+   * as it is known (live, or from the final response if that comes first).
+   */
+  run<T>(body: TracerRequestBody, onStep?: (step: TransactionStep) => void): Promise<TracerResponse<T>> {
     if (this.#closed) return Promise.reject(Errors.Closed());
-    const p = this.#piscina.run(req) as Promise<TracerResponse<T>>;
+    const txn = this.#nextTxn++;
+    let applied = 0;
+    const apply = (seq: number, step: TransactionStep) => {
+      if (seq !== applied) return; // already applied, or a gap filled by the final response
+      applied++;
+      onStep?.(step);
+    };
+    this.#listeners.set(txn, apply);
+    const p = (this.#piscina.run({ ...body, txn }) as Promise<TracerResponse<T>>).then((res) => {
+      for (let i = applied; i < res.steps.length; i++) apply(i, res.steps[i]);
+      return res;
+    });
     this.#inFlight.add(p);
-    const done = () => this.#inFlight.delete(p);
+    const done = () => {
+      this.#inFlight.delete(p);
+      this.#listeners.delete(txn);
+    };
     p.then(done, done);
     return p;
   }

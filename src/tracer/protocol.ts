@@ -35,7 +35,10 @@ export interface TransactionFault {
   ms?: number;
 }
 
-export type TracerRequest =
+/** Every request carries a transaction id, added by the TracerPool, to match live steps. */
+export type TracerRequest = TracerRequestBody & { txn?: number };
+
+export type TracerRequestBody =
   | { op: 'createSource'; memfd: number; regionStart: bigint; regionRoEnd: bigint; taskSize: bigint }
   | { op: 'requestStub'; source: ThreadRef; fault?: TransactionFault }
   | { op: 'initStub'; tgid: number; msgAddr: bigint; msgFileOffset: number; fault?: TransactionFault }
@@ -52,6 +55,13 @@ export type TracerRequest =
 export interface TransactionStep {
   tid: number;
   type: 'ATTACHED' | 'INJECT' | 'INJECTED' | 'CLONE' | 'CLONED' | 'DETACH' | 'DETACHED' | 'EXITED';
+}
+
+/** A step reported live by a tracer worker while its transaction runs. */
+export interface StepMessage {
+  txn: number;
+  seq: number;
+  step: TransactionStep;
 }
 
 /** What a transaction returns: its value or its error, and the steps it took either way. */

@@ -22,6 +22,9 @@ export class TracedThread {
   #regs = new BigUint64Array(REGISTER_COUNT);
   #fault?: TransactionFault;
 
+  /** Called with each step as it happens (the worker forwards it to the main thread). */
+  static onStep?: (step: TransactionStep) => void;
+
   constructor(
     readonly tgid: number,
     readonly tid: number,
@@ -169,7 +172,9 @@ export class TracedThread {
 
   /** Records a step of the transaction (replayed into the actor). */
   step(type: TransactionStep['type']): void {
-    this.steps.push({ tid: this.tid, type });
+    const step = { tid: this.tid, type };
+    this.steps.push(step);
+    TracedThread.onStep?.(step);
   }
 
   /** Runs the fault planned for this point, if any (scenario tests). */
