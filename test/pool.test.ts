@@ -1,0 +1,98 @@
+import test from 'ava';
+import { createPlatform, SYS } from '../src/index.js';
+import { childPids, fdCount, fdTable, leakedChildren, procState, until } from './helpers.js';
+
+test('release() then newAddressSpace() returns the pooled stub (same pid), emptied', async (t) => {
+  const platform = await createPlatform();
+  try {
+    const as = await platform.newAddressSpace();
+    const range = platform.memoryFile.allocate(4096);
+    await as.mapFile(0x50000n, range, 'rw');
+    await as.release();
+    t.is(as.state, 'pooled');
+    t.is(platform.pooled, 1);
+    const again = await platform.newAddressSpace();
+    t.is(again.pid, as.pid);
+    t.is(again.state, 'ready');
+    t.is(again._subprocess.ref.getSnapshot().context.reuses, 1);
+    // release() unmapped the application range.
+    t.false(require_maps(again.pid).some((l) => l.startsWith('00050000-')));
+    t.is(await again.syscall(SYS.getpid), BigInt(again.pid));
+    await again.release();
+    platform.memoryFile.free(range);
+  } finally {
+    await platform.close();
+  }
+});
+
+test('with the pool disabled, release() kills the stub and the next one is fresh', async (t) => {
+  const platform = await createPlatform({ pool: false });
+  try {
+    const as = await platform.newAddressSpace();
+    const pid = as.pid;
+    await as.release();
+    t.is(as.state, 'dead');
+    t.is(procState(pid), undefined);
+    t.false(as._subprocess.ref.getSnapshot().context.unexpected ?? false);
+    const next = await platform.newAddressSpace();
+    t.not(next.pid, pid);
+    await next.release();
+  } finally {
+    await platform.close();
+  }
+});
+
+test('the pool keeps at most maxAvailable stubs', async (t) => {
+  const platform = await createPlatform({ pool: { maxAvailable: 2 } });
+  try {
+    const spaces = await Promise.all([0, 1, 2, 3].map(() => platform.newAddressSpace()));
+    t.is(new Set(spaces.map((s) => s.pid)).size, 4);
+    for (const s of spaces) await s.release();
+    t.is(platform.pooled, 2);
+    t.deepEqual(spaces.map((s) => s.state), ['pooled', 'pooled', 'dead', 'dead']);
+  } finally {
+    await platform.close();
+  }
+});
+
+test('1,000 create/release cycles (half with the pool disabled) leak nothing', async (t) => {
+  t.timeout(600_000);
+  const fdsBefore = fdCount();
+  for (const pool of [{ maxAvailable: 4 }, false] as const) {
+    const platform = await createPlatform({ pool });
+    const pids = new Set<number>();
+    for (let i = 0; i < 500; i++) {
+      const as = await platform.newAddressSpace();
+      pids.add(as.pid);
+      if (i % 50 === 0) t.is(await as.syscall(SYS.getpid), BigInt(as.pid));
+      await as.release();
+    }
+    if (pool === false) t.is(pids.size, 500, 'every stub was fresh');
+    else t.is(pids.size, 1, 'one stub reused 500 times');
+    // Nothing stopped or zombie besides the source (parked in group-stop by design).
+    t.deepEqual(leakedChildren().filter((c) => c.pid !== platform.sourcePid), []);
+    await platform.close();
+    t.true(await until(() => childPids().length === 0), `children left: ${childPids().join(' ')}`);
+  }
+  t.deepEqual(leakedChildren(), []);
+  t.true(fdCount() <= fdsBefore, `fds before ${fdsBefore}, after ${fdCount()}`);
+});
+
+test("the stub's fd table holds none of Node's fds", async (t) => {
+  const platform = await createPlatform();
+  try {
+    const as = await platform.newAddressSpace();
+    const table = fdTable(as.pid);
+    t.deepEqual(Object.keys(table), ['1000']);
+    t.regex(table['1000'], /^\/memfd:systrap-memory/);
+    // The source stub too.
+    t.deepEqual(Object.keys(fdTable(platform.sourcePid)), ['1000']);
+    // And nothing else from Node is mapped: only the stub code, its messages and [vsyscall].
+    for (const line of require_maps(as.pid)) t.regex(line, /(memfd:systrap-memory|\[vsyscall\]| 0 +$)/);
+    await as.release();
+  } finally {
+    await platform.close();
+  }
+});
+
+import { maps as require_maps } from './helpers.js';
