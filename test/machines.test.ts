@@ -1,0 +1,114 @@
+import test from 'ava';
+import { createActor, type InspectionEvent } from 'xstate';
+import { createPlatform, subprocessMachine, syscallThreadMachine, poolMachine, SYS } from '../src/index.js';
+
+/** The states one actor went through, from its snapshot events. */
+function statesOf(events: InspectionEvent[], id: string): string[] {
+  const out: string[] = [];
+  for (const e of events) {
+    if (e.type !== '@xstate.snapshot' || e.actorRef.id !== id) continue;
+    const v = (e.snapshot as { value: unknown }).value;
+    const s = typeof v === 'string' ? v : JSON.stringify(v);
+    if (out[out.length - 1] !== s) out.push(s);
+  }
+  return out;
+}
+
+test('syscallThread machine: a transaction, a failed attach, death', (t) => {
+  const a = createActor(syscallThreadMachine, { input: { pid: 1 } }).start();
+  const seen: string[] = [String(a.getSnapshot().value)];
+  a.subscribe((s) => seen.push(String(s.value)));
+  for (const type of ['ATTACH', 'ATTACHED', 'INJECT', 'INJECTED', 'CLONE', 'CLONED', 'DETACH', 'DETACHED'] as const) a.send({ type });
+  a.send({ type: 'ATTACH' });
+  a.send({ type: 'FAILED', error: 'EPERM' });
+  a.send({ type: 'EXITED', reason: 'killed' });
+  t.deepEqual(seen, [
+    'detached', 'attaching', 'attached', 'injecting', 'attached', 'cloning', 'attached', 'detaching', 'detached',
+    'attaching', 'detached', 'dead',
+  ]);
+  t.is(a.getSnapshot().context.transactions, 1);
+  t.is(a.getSnapshot().status, 'done');
+});
+
+test('syscallThread machine: steps out of order are ignored', (t) => {
+  const a = createActor(syscallThreadMachine, { input: { pid: 1 } }).start();
+  a.send({ type: 'INJECTED' }); // not attached: no transition
+  a.send({ type: 'DETACHED' });
+  t.is(a.getSnapshot().value, 'detached');
+});
+
+test('subprocess machine: life, pooling, reuse, unexpected death', (t) => {
+  const a = createActor(subprocessMachine).start();
+  a.send({ type: 'FORKED', pid: 42 });
+  t.deepEqual(a.getSnapshot().value, { creating: 'initializing' });
+  a.send({ type: 'CREATED' });
+  a.send({ type: 'RELEASE' });
+  a.send({ type: 'RELEASED', pooled: true });
+  t.is(a.getSnapshot().value, 'pooled');
+  a.send({ type: 'REUSE' });
+  t.is(a.getSnapshot().value, 'ready');
+  t.is(a.getSnapshot().context.reuses, 1);
+  a.send({ type: 'EXITED', reason: 'SIGKILL' });
+  t.is(a.getSnapshot().value, 'dead');
+  t.true(a.getSnapshot().context.unexpected);
+});
+
+test('subprocess machine: a faulted stub is never pooled; DESTROY is an orderly death', (t) => {
+  const a = createActor(subprocessMachine).start();
+  a.send({ type: 'FORKED', pid: 42 });
+  a.send({ type: 'CREATED' });
+  a.send({ type: 'FAULT', reason: 'bad reply' });
+  a.send({ type: 'RELEASE' }); // ignored
+  t.is(a.getSnapshot().value, 'faulted');
+  a.send({ type: 'DESTROY' });
+  t.is(a.getSnapshot().value, 'dead');
+  t.false(a.getSnapshot().context.unexpected);
+});
+
+test('pool machine: LIFO availability bounded by maxAvailable', (t) => {
+  const a = createActor(poolMachine, { input: { maxAvailable: 2 } }).start();
+  a.send({ type: 'SOURCE_READY', pid: 7 });
+  for (const id of ['a', 'b', 'c']) a.send({ type: 'MARK_AVAILABLE', id });
+  t.deepEqual(a.getSnapshot().context.available, ['a', 'b']);
+  a.send({ type: 'FETCH', id: 'x' }); // not there: refused by the guard
+  a.send({ type: 'FETCH', id: 'b' });
+  t.deepEqual(a.getSnapshot().context.available, ['a']);
+  a.send({ type: 'CLOSE' });
+  t.deepEqual(a.getSnapshot().context.available, []);
+  a.send({ type: 'CLOSED' });
+  t.is(a.getSnapshot().status, 'done');
+});
+
+test('one inspection observer sees every actor of the real runtime, in order', async (t) => {
+  const events: InspectionEvent[] = [];
+  const platform = await createPlatform({ inspect: (e) => events.push(e) });
+  const as = await platform.newAddressSpace();
+  const id = as._subprocess.id;
+  const threadId = as._subprocess.threadId;
+  await as.syscall(SYS.getpid);
+  await as.injectSyscall(SYS.getpid);
+  await as.release();
+  const again = await platform.newAddressSpace();
+  t.is(again.pid, as.pid);
+  await platform.close();
+
+  t.deepEqual(statesOf(events, 'pool'), ['starting', 'running', 'closing', 'closed']);
+  t.deepEqual(statesOf(events, 'subprocess:source'), ['{"creating":"forking"}', '{"creating":"initializing"}', 'ready', 'dead']);
+  t.deepEqual(statesOf(events, id), [
+    '{"creating":"forking"}', '{"creating":"initializing"}', 'ready', 'releasing', 'pooled', 'ready', 'dead',
+  ]);
+  t.deepEqual(statesOf(events, threadId), [
+    'detached',
+    // initStub: two mmaps of the message pages, then into the loop
+    'attaching', 'attached', 'injecting', 'attached', 'injecting', 'attached', 'detaching', 'detached',
+    // injectSyscall(getpid)
+    'attaching', 'attached', 'injecting', 'attached', 'detaching', 'detached',
+    'dead',
+  ]);
+  // The source's syscall thread cloned the new stub.
+  t.deepEqual(statesOf(events, 'syscallThread:source').slice(0, 8), [
+    'detached', 'attaching', 'attached', 'cloning', 'attached', 'detaching', 'detached', 'dead',
+  ]);
+  // Actors are registered in the system under their names.
+  t.true(events.some((e) => e.type === '@xstate.actor' && e.actorRef.id === id));
+});
