@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -30,39 +31,78 @@ static bool StubExited(pid_t pid) {
   return si.si_pid != 0;
 }
 
-// SyscallThreadRoundTrip issues one request to a stub's syscall thread and waits for its reply.
-// Preconditions: msg is Node's mapping of that thread's 2-page message; the caller serialises
-// requests per thread. Returns 0 and *ret, or a negative errno: -ESRCH if the stub died,
-// -ETIMEDOUT after timeoutMs (< 0: no limit), -EBUSY if the state word moved under us.
-// Runs on a libuv pool thread or a worker: it blocks (futex), never on the event loop thread.
-static int SyscallThreadRoundTrip(uint8_t* msg, pid_t pid, uint64_t sysno, const uint64_t* args,
-                                  int64_t timeoutMs, uint64_t* ret) {
+static int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// How long the sentry side spins on the reply before it futex-sleeps. Cross-CPU wake-ups cost
+// tens of microseconds in a VM; a spinning waiter sees the reply in about one.
+// Zero when the process may run on one CPU only: both sides spinning there only delay each other.
+static const int64_t kSpinNs = [] {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < 2) return (int64_t)0;
+  return (int64_t)30 * 1000;
+}();
+
+// The syscall-thread protocol, sentry side. Post bumps `state` and wakes the loop (it may sleep
+// on it); the loop runs the call, writes `ret`, then `done = state` and wakes `done`. The done
+// word and ret are written by the stub, so they are hints from an untrusted party: a lying
+// program only gets a wrong answer about its own address space.
+// Precondition for all three: msg is Node's mapping of that thread's 2-page message, and the
+// caller serialises requests per thread.
+
+// SyscallThreadPost writes a request and returns the state the reply will carry. Never blocks.
+static uint32_t SyscallThreadPost(uint8_t* msg, uint64_t sysno, const uint64_t* args) {
   uint32_t* state = reinterpret_cast<uint32_t*>(msg + SYSMSG_STATE);
   __atomic_store_n(reinterpret_cast<uint64_t*>(msg + SYSMSG_SYSNO), sysno, __ATOMIC_RELAXED);
   for (int i = 0; i < 6; i++)
     __atomic_store_n(reinterpret_cast<uint64_t*>(msg + SYSMSG_ARGS + 8 * i), args[i], __ATOMIC_RELAXED);
   uint32_t next = __atomic_add_fetch(state, 1, __ATOMIC_SEQ_CST);
   Futex(state, FUTEX_WAKE, 1, nullptr);
-  struct timespec start;
-  clock_gettime(CLOCK_MONOTONIC, &start);
+  return next;
+}
+
+// SyscallThreadPoll spins up to spinNs for the reply to `next`. Never sleeps.
+static bool SyscallThreadPoll(uint8_t* msg, uint32_t next, int64_t spinNs, uint64_t* ret) {
+  uint32_t* done = reinterpret_cast<uint32_t*>(msg + SYSMSG_DONE);
+  int64_t start = spinNs > 0 ? NowNs() : 0;
   for (;;) {
+    if (__atomic_load_n(done, __ATOMIC_ACQUIRE) == next) {
+      *ret = __atomic_load_n(reinterpret_cast<uint64_t*>(msg + SYSMSG_REPLY), __ATOMIC_ACQUIRE);
+      return true;
+    }
+    if (spinNs <= 0 || NowNs() - start >= spinNs) return false;
+    __builtin_ia32_pause();
+  }
+}
+
+// SyscallThreadWait sleeps until the reply to `next`. Returns 0 and *ret, or a negative errno:
+// -ESRCH if the stub died, -ETIMEDOUT after timeoutMs (< 0: no limit). Blocks: a libuv pool
+// thread or a worker, never the event loop thread.
+static int SyscallThreadWait(uint8_t* msg, pid_t pid, uint32_t next, int64_t timeoutMs, uint64_t* ret) {
+  uint32_t* done = reinterpret_cast<uint32_t*>(msg + SYSMSG_DONE);
+  int64_t start = NowNs();
+  for (;;) {
+    if (SyscallThreadPoll(msg, next, 0, ret)) return 0;
+    uint32_t d = __atomic_load_n(done, __ATOMIC_ACQUIRE);
     // Poll liveness every 20 ms: a stub killed while serving never wakes us.
     struct timespec ts = {0, 20 * 1000 * 1000};
-    long r = Futex(state, FUTEX_WAIT, next, &ts);
-    if (r == 0) break;  // woken by the stub (or spuriously by a hostile program: ret is untrusted)
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) return -EBUSY;
+    long r = Futex(done, FUTEX_WAIT, d, &ts);
+    if (r == 0 || errno == EAGAIN || errno == EINTR) continue;
     if (errno != ETIMEDOUT) return -errno;
     if (StubExited(pid)) return -ESRCH;
-    if (timeoutMs >= 0) {
-      struct timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      int64_t ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-      if (ms > timeoutMs) return -ETIMEDOUT;
-    }
+    if (timeoutMs >= 0 && (NowNs() - start) / 1000000 > timeoutMs) return -ETIMEDOUT;
   }
-  *ret = __atomic_load_n(reinterpret_cast<uint64_t*>(msg + SYSMSG_REPLY), __ATOMIC_ACQUIRE);
-  return 0;
+}
+
+// SyscallThreadRoundTrip: post, spin, then sleep.
+static int SyscallThreadRoundTrip(uint8_t* msg, pid_t pid, uint64_t sysno, const uint64_t* args,
+                                  int64_t timeoutMs, uint64_t* ret) {
+  uint32_t next = SyscallThreadPost(msg, sysno, args);
+  if (SyscallThreadPoll(msg, next, kSpinNs, ret)) return 0;
+  return SyscallThreadWait(msg, pid, next, timeoutMs, ret);
 }
 
 static Napi::Error RoundTripError(Napi::Env env, int code) {
@@ -242,14 +282,16 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     return c;
   }
 
-  class CallWorker : public Napi::AsyncWorker {
+  class WaitWorker : public Napi::AsyncWorker {
    public:
-    CallWorker(Napi::Env env, Call c, Napi::Object keep)
-        : Napi::AsyncWorker(env, "systrap:syscallThread"), c_(c), deferred_(Napi::Promise::Deferred::New(env)) {
-      keep_ = Napi::Persistent(keep);  // the MemoryFile must outlive the call
+    WaitWorker(Napi::Env env, uint8_t* msg, pid_t pid, uint32_t next, int64_t timeoutMs, Napi::Object keep)
+        : Napi::AsyncWorker(env, "systrap:syscallThread"),
+          msg_(msg), pid_(pid), next_(next), timeoutMs_(timeoutMs),
+          deferred_(Napi::Promise::Deferred::New(env)) {
+      keep_ = Napi::Persistent(keep);  // the MemoryFile must outlive the wait
     }
     Napi::Promise Promise() { return deferred_.Promise(); }
-    void Execute() override { code_ = SyscallThreadRoundTrip(c_.msg, c_.pid, c_.sysno, c_.args, c_.timeoutMs, &ret_); }
+    void Execute() override { code_ = SyscallThreadWait(msg_, pid_, next_, timeoutMs_, &ret_); }
     void OnOK() override {
       Napi::Env env = Env();
       if (code_ == 0)
@@ -259,18 +301,30 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     }
 
    private:
-    Call c_;
+    uint8_t* msg_;
+    pid_t pid_;
+    uint32_t next_;
+    int64_t timeoutMs_;
     Napi::Promise::Deferred deferred_;
     Napi::ObjectReference keep_;
     int code_ = 0;
     uint64_t ret_ = 0;
   };
 
-  // syscallThreadCall(msgOffset, pid, sysno, args: BigUint64Array(6), timeoutMs) -> Promise<bigint>
-  // The wait runs on libuv's pool: a futex wait is not bound to a thread (unlike ptrace).
+  // syscallThreadCall(msgOffset, pid, sysno, args: BigUint64Array(6), timeoutMs, spinNs)
+  //   -> bigint | Promise<bigint>
+  // Posts the request, spins up to spinNs on this thread (bounded: the event loop thread may
+  // call it), and returns the result if it came; else the wait moves to libuv's pool (a futex
+  // wait is not bound to a thread, unlike ptrace) and a Promise is returned.
   Napi::Value SyscallThreadCall(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     Call c = ReadCall(info);
-    auto* w = new CallWorker(info.Env(), c, info.This().As<Napi::Object>());
+    int64_t spinNs = ArgInt(info, 5, "spinNs");
+    if (spinNs < 0 || spinNs > 1000000) throw Napi::RangeError::New(env, "spinNs must be in 0..1000000");
+    uint32_t next = SyscallThreadPost(c.msg, c.sysno, c.args);
+    uint64_t ret = 0;
+    if (SyscallThreadPoll(c.msg, next, spinNs, &ret)) return Napi::BigInt::New(env, ret);
+    auto* w = new WaitWorker(env, c.msg, c.pid, next, c.timeoutMs, info.This().As<Napi::Object>());
     Napi::Promise p = w->Promise();
     w->Queue();
     return p;

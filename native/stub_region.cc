@@ -122,6 +122,9 @@ void InitStubRegion(Napi::Env env, Napi::Object exports) {
   k.Set("SYSMSG_SYSNO", SYSMSG_SYSNO);
   k.Set("SYSMSG_ARGS", SYSMSG_ARGS);
   k.Set("SYSMSG_REPLY", SYSMSG_REPLY);
+  k.Set("SYSMSG_DONE", SYSMSG_DONE);
+  k.Set("SYSMSG_SPIN", SYSMSG_SPIN);
+  k.Set("SYSMSG_SPIN_CYCLES", SYSMSG_SPIN_CYCLES);
   k.Set("SYSMSG_SIZE", SYSMSG_SIZE);
   exports.Set("stubAbi", k);
 }

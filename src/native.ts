@@ -20,7 +20,14 @@ export interface NativeMemoryFile {
   close(): void;
   futexWake(offset: number, count: number): number;
   futexWait(offset: number, expected: number, timeoutMs: number): 'woken' | 'changed' | 'timeout' | 'interrupted';
-  syscallThreadCall(msgOffset: number, pid: number, sysno: number, args: BigUint64Array, timeoutMs: number): Promise<bigint>;
+  syscallThreadCall(
+    msgOffset: number,
+    pid: number,
+    sysno: number,
+    args: BigUint64Array,
+    timeoutMs: number,
+    spinNs: number,
+  ): bigint | Promise<bigint>;
   syscallThreadCallSync(msgOffset: number, pid: number, sysno: number, args: BigUint64Array, timeoutMs: number): bigint;
 }
 
@@ -60,6 +67,9 @@ export interface Native {
     SYSMSG_SYSNO: number;
     SYSMSG_ARGS: number;
     SYSMSG_REPLY: number;
+    SYSMSG_DONE: number;
+    SYSMSG_SPIN: number;
+    SYSMSG_SPIN_CYCLES: number;
     SYSMSG_SIZE: number;
   };
 }

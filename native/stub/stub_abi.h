@@ -20,7 +20,11 @@
 #define SYSMSG_STATE 0  /* u32, written by the sentry only */
 #define SYSMSG_SYSNO 8  /* u64 */
 #define SYSMSG_ARGS 16  /* u64[6] */
+#define SYSMSG_SPIN 64  /* u64: TSC cycles the loop spins before it sleeps (0 on one CPU) */
 #define SYSMSG_REPLY 4096 /* u64 ret, written by the stub (untrusted) */
+#define SYSMSG_DONE 4104  /* u32: the last state served, written by the stub (untrusted hint) */
+/* Default spin of the syscall thread for a new request before it futex-sleeps (~20 us). */
+#define SYSMSG_SPIN_CYCLES 50000
 #define SYSMSG_SIZE 8192
 
 /*

@@ -4,6 +4,7 @@ import { syscallThreadMachine } from '../machines/syscallThread.js';
 import { SyscallThread } from './syscallThread.js';
 import type { Runtime } from './runtime.js';
 import type { CreateSourceResult, InjectResult, TransactionFault } from '../tracer/protocol.js';
+import { availableParallelism } from 'node:os';
 import { native } from '../native.js';
 import { Errors, SystrapError, toSystrapError } from '../errors.js';
 import { SIG } from '../abi/linux.js';
@@ -97,7 +98,10 @@ export class Subprocess {
       const view = rt.memoryFile.view(range);
       const msgAddr = threadSlotAddr(rt.region, SYSCALL_THREAD_SLOT);
       const t = sp.thread!;
-      t.msg = { range, addr: msgAddr, state: new DataView(view.buffer, view.byteOffset, view.byteLength) };
+      const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
+      // On one CPU a spinning loop only delays the sentry: let it sleep at once.
+      dv.setBigUint64(abi.SYSMSG_SPIN, availableParallelism() > 1 ? BigInt(abi.SYSMSG_SPIN_CYCLES) : 0n, true);
+      t.msg = { range, addr: msgAddr, state: dv };
       t.initRegs = await t.transact<BigUint64Array>(() => ({
         op: 'initStub',
         tgid: pid,

@@ -1,0 +1,102 @@
+/**
+ * Foundation benchmarks (issue 2), ratios measured in one run:
+ *  1. a syscall into the stub through the syscall thread (shared memory + futex) vs through
+ *     ptrace injection (one tracer transaction: attach, inject, detach);
+ *  2. newAddressSpace() from the pool vs a fresh stub;
+ *  3. as.syscall() vs the raw native round trip underneath (the cost of our actor layer);
+ * with native getppid (C, built here) as the absolute reference.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPlatform, SYS } from '../src/index.js';
+
+const quick = process.argv.includes('--quick');
+const N = quick ? 500 : 5000;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Mean µs per call over n sequential calls (tails included: this is what a loop pays). */
+async function timeEach(n: number, fn: () => Promise<unknown> | unknown): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await fn();
+  return Number(process.hrtime.bigint() - t0) / 1000 / n;
+}
+
+function nativeGetppidUs(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'systrap-bench-'));
+  const exe = join(dir, 'getppid');
+  execFileSync('gcc', ['-O2', '-o', exe, fileURLToPath(new URL('./ref/getppid.c', import.meta.url))]);
+  return Number(execFileSync(exe, ['2000000'], { encoding: 'utf8' })) / 1000;
+}
+
+export async function runFoundation(): Promise<Record<string, number>> {
+  const nativeUs = nativeGetppidUs();
+  const platform = await createPlatform();
+  const as = await platform.newAddressSpace();
+  const sp = as._subprocess;
+  const thread = sp.thread!;
+  const msg = thread.msg!;
+  const args = new BigUint64Array(6);
+
+  // warm up
+  for (let i = 0; i < 200; i++) await as.syscall(SYS.getppid);
+  for (let i = 0; i < 20; i++) await as.injectSyscall(SYS.getppid);
+
+  const viaThread = await timeEach(N, () => as.syscall(SYS.getppid));
+  const viaInjection = await timeEach(Math.max(100, N / 10), () => as.injectSyscall(SYS.getppid));
+  // The raw native round trip as.syscall() sits on, called synchronously (blocking this thread
+  // is fine in a benchmark): the difference is our layer (queueing, actor checks, promises).
+  const rawSync = await timeEach(N, () => platform.memoryFile._file.syscallThreadCallSync(msg.range.start, as.pid, SYS.getppid, args, -1));
+  await as.release();
+
+  // newAddressSpace: pooled (release then reuse) vs fresh (pool disabled).
+  await platform.close();
+
+  const noPool = await createPlatform({ pool: false });
+  const freshSamples: number[] = [];
+  for (let i = 0; i < (quick ? 30 : 150); i++) {
+    const t0 = process.hrtime.bigint();
+    const a = await noPool.newAddressSpace();
+    freshSamples.push(Number(process.hrtime.bigint() - t0) / 1000);
+    await a.release();
+  }
+  const fresh = median(freshSamples); // creation times: medians (a few are slowed by GC)
+  const pooledOnly = await (async () => {
+    const p = await createPlatform();
+    const samples: number[] = [];
+    for (let i = 0; i < (quick ? 50 : 300); i++) {
+      const t0 = process.hrtime.bigint();
+      const a = await p.newAddressSpace();
+      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+      await a.release();
+    }
+    await p.close();
+    return median(samples);
+  })();
+  await noPool.close();
+
+  const r = {
+    'native getppid (µs)': nativeUs,
+    'as.syscall via syscall thread (µs)': viaThread,
+    'as.injectSyscall via ptrace (µs)': viaInjection,
+    'raw native round trip, sync (µs)': rawSync,
+    'newAddressSpace pooled (µs)': pooledOnly,
+    'newAddressSpace fresh (µs)': fresh,
+    'ratio: injection / syscall thread (target >= 3)': viaInjection / viaThread,
+    'ratio: pooled / fresh (target <= 0.1)': pooledOnly / fresh,
+    'ratio: as.syscall / raw sync': viaThread / rawSync,
+        'ratio: as.syscall / native getppid': viaThread / nativeUs,
+  };
+  return r;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await runFoundation();
+  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(52)} ${v.toFixed(2)}`);
+}
