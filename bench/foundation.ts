@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPlatform, SYS } from '../src/index.js';
+import { createPlatform, SYS, type PlatformOptions } from '../src/index.js';
 
 const quick = process.argv.includes('--quick');
 const N = quick ? 500 : 5000;
@@ -26,6 +26,20 @@ async function timeEach(n: number, fn: () => Promise<unknown> | unknown): Promis
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await fn();
   return Number(process.hrtime.bigint() - t0) / 1000 / n;
+}
+
+/** Median µs of newAddressSpace() on a platform with these options (each space released). */
+async function medianCreateUs(options: PlatformOptions, n: number): Promise<number> {
+  const p = await createPlatform(options);
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const a = await p.newAddressSpace();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+    await a.release();
+  }
+  await p.close();
+  return median(samples);
 }
 
 function nativeGetppidUs(): number {
@@ -55,31 +69,12 @@ export async function runFoundation(): Promise<Record<string, number>> {
   const rawSync = await timeEach(N, () => platform.memoryFile._file.syscallThreadCallSync(msg.range.start, as.pid, SYS.getppid, args, -1));
   await as.release();
 
-  // newAddressSpace: pooled (release then reuse) vs fresh (pool disabled).
   await platform.close();
 
-  const noPool = await createPlatform({ pool: false });
-  const freshSamples: number[] = [];
-  for (let i = 0; i < (quick ? 30 : 150); i++) {
-    const t0 = process.hrtime.bigint();
-    const a = await noPool.newAddressSpace();
-    freshSamples.push(Number(process.hrtime.bigint() - t0) / 1000);
-    await a.release();
-  }
-  const fresh = median(freshSamples); // creation times: medians (a few are slowed by GC)
-  const pooledOnly = await (async () => {
-    const p = await createPlatform();
-    const samples: number[] = [];
-    for (let i = 0; i < (quick ? 50 : 300); i++) {
-      const t0 = process.hrtime.bigint();
-      const a = await p.newAddressSpace();
-      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-      await a.release();
-    }
-    await p.close();
-    return median(samples);
-  })();
-  await noPool.close();
+  // newAddressSpace: pooled (release then reuse) vs fresh (pool disabled). Creation times are
+  // medians: a few samples are slowed by GC.
+  const fresh = await medianCreateUs({ pool: false }, quick ? 30 : 150);
+  const pooledOnly = await medianCreateUs({}, quick ? 50 : 300);
 
   const r = {
     'native getppid (µs)': nativeUs,
