@@ -21,11 +21,19 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Mean µs per call over n sequential calls (tails included: this is what a loop pays). */
-async function timeEach(n: number, fn: () => Promise<unknown> | unknown): Promise<number> {
+/**
+ * µs per call over n sequential calls: the mean (tails included: what a loop pays) and the
+ * median (the typical call).
+ */
+async function timeEach(n: number, fn: () => Promise<unknown> | unknown): Promise<{ mean: number; median: number }> {
+  const samples: number[] = [];
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await fn();
-  return Number(process.hrtime.bigint() - t0) / 1000 / n;
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - t) / 1000);
+  }
+  return { mean: Number(process.hrtime.bigint() - t0) / 1000 / n, median: median(samples) };
 }
 
 /** Median µs of newAddressSpace() on a platform with these options (each space released). */
@@ -78,20 +86,24 @@ export async function runFoundation(): Promise<Record<string, number>> {
 
   const r = {
     'native getppid (µs)': nativeUs,
-    'as.syscall via syscall thread (µs)': viaThread,
-    'as.injectSyscall via ptrace (µs)': viaInjection,
-    'raw native round trip, sync (µs)': rawSync,
+    'as.syscall via syscall thread, mean (µs)': viaThread.mean,
+    'as.syscall via syscall thread, median (µs)': viaThread.median,
+    'as.injectSyscall via ptrace, mean (µs)': viaInjection.mean,
+    'as.injectSyscall via ptrace, median (µs)': viaInjection.median,
+    'raw native round trip, sync, mean (µs)': rawSync.mean,
+    'raw native round trip, sync, median (µs)': rawSync.median,
     'newAddressSpace pooled (µs)': pooledOnly,
     'newAddressSpace fresh (µs)': fresh,
-    'ratio: injection / syscall thread (target >= 3)': viaInjection / viaThread,
+    'ratio: injection / syscall thread, means (target >= 3)': viaInjection.mean / viaThread.mean,
+    'ratio: injection / syscall thread, medians': viaInjection.median / viaThread.median,
     'ratio: pooled / fresh (target <= 0.1)': pooledOnly / fresh,
-    'ratio: as.syscall / raw sync': viaThread / rawSync,
-        'ratio: as.syscall / native getppid': viaThread / nativeUs,
+    'ratio: as.syscall / raw sync, medians (our layer)': viaThread.median / rawSync.median,
+    'ratio: as.syscall / native getppid, medians': viaThread.median / nativeUs,
   };
   return r;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await runFoundation();
-  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(52)} ${v.toFixed(2)}`);
+  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(56)} ${v.toFixed(2)}`);
 }

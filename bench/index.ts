@@ -3,4 +3,4 @@ import { runFoundation } from './foundation.js';
 
 const r = await runFoundation();
 console.log('# foundation (issue 2)');
-for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(52)} ${v.toFixed(2)}`);
+for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(56)} ${v.toFixed(2)}`);
