@@ -19,4 +19,5 @@ export { type Registers, type RegisterName, REGISTER_NAMES } from './abi/registe
 export { subprocessMachine } from './machines/subprocess.js';
 export { syscallThreadMachine } from './machines/syscallThread.js';
 export { poolMachine } from './machines/pool.js';
+export { sysmsgThreadMachine } from './machines/sysmsgThread.js';
 export type { InjectResult, TransactionFault } from './tracer/protocol.js';

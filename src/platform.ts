@@ -6,8 +6,10 @@ import { Subprocess } from './actors/subprocess.js';
 import { TracerPool } from './actors/tracerPool.js';
 import type { Runtime } from './actors/runtime.js';
 import { AddressSpace } from './addressSpace.js';
-import { MemoryFile, type MemoryFileOptions } from './memoryFile.js';
-import { stubRegion, type StubRegion } from './abi/stub.js';
+import { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
+import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.js';
+import { compileSeccomp, sysmsgThreadFilter } from './abi/seccomp.js';
+import { SYS } from './abi/syscalls.js';
 import { Errors, toSystrapError } from './errors.js';
 
 /** Options of {@link createPlatform}. */
@@ -80,6 +82,8 @@ export class Platform {
       tracers: this.#tracers,
       memoryFile: this.memoryFile,
       region,
+      rules: buildRules(this.memoryFile, region),
+      maxSysmsgThreads: this.maxSysmsgThreads,
       spawn: (id: string, logic: AnyActorLogic, input?: unknown) => actor.send({ type: 'SPAWN', id, logic, input }),
       get: (id: string) => actor.system.get(id),
       track: (sp) => live.add(sp),
@@ -178,6 +182,23 @@ export class Platform {
     this.memoryFile.close();
     this.actor.send({ type: 'CLOSED' });
   }
+}
+
+/**
+ * Writes the rules area (gVisor's stubSysmsgRules): a `struct sock_fprog` whose filter pointer
+ * is the stub address just past it, then the sysmsg-thread filter. Stubs map it read-only, so
+ * the program a thread installs cannot be changed by the application.
+ */
+function buildRules(memoryFile: MemoryFile, region: StubRegion): FileRange {
+  const prog = compileSeccomp(sysmsgThreadFilter(region.start, SYS));
+  if (16 + prog.length > RULES_SIZE) throw Errors.Protocol('the sysmsg filter does not fit in the rules area');
+  const range = memoryFile.allocate(RULES_SIZE);
+  const v = memoryFile.view(range);
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  dv.setUint16(0, prog.length / 8, true);
+  dv.setBigUint64(8, rulesAddr(region) + 16n, true);
+  v.set(prog, 16);
+  return range;
 }
 
 /**

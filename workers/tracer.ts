@@ -11,8 +11,24 @@ import { parentPort } from 'node:worker_threads';
 import { native } from '../src/native.js';
 import { serializeError, Errors } from '../src/errors.js';
 import { TracedThread, waitGroupStop, reap } from '../src/tracer/thread.js';
-import { abi } from '../src/abi/stub.js';
-import { CLONE_PARENT, MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../src/abi/linux.js';
+import { abi, PER_THREAD } from '../src/abi/stub.js';
+import {
+  CLONE_FILES,
+  CLONE_FS,
+  CLONE_PARENT,
+  CLONE_PTRACE,
+  CLONE_VM,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_READ,
+  PROT_WRITE,
+  PR_SET_NO_NEW_PRIVS,
+  PR_SET_PDEATHSIG,
+  SECCOMP_SET_MODE_FILTER,
+  SIG,
+} from '../src/abi/linux.js';
 import { SYS } from '../src/abi/syscalls.js';
 import type {
   StepMessage,
@@ -57,6 +73,8 @@ function run(req: TracerRequest, steps: TransactionStep[]): unknown {
       return initStub(req, steps);
     case 'inject':
       return inject(req, steps);
+    case 'requestThread':
+      return requestThread(req, steps);
     default:
       throw Errors.Protocol(`unknown tracer request ${(req as { op: string }).op}`);
   }
@@ -151,6 +169,9 @@ function initStub(req: Extract<TracerRequest, { op: 'initStub' }>, steps: Transa
       'mmap',
       req.tgid,
     );
+    // The seccomp rules, read-only: threads install their filter from memory they cannot change.
+    const rules = [req.rulesAddr, BigInt(req.rulesSize), PROT_READ, flags, fd, BigInt(req.rulesFileOffset)];
+    check(t.syscallIgnoreInterrupt(initRegs, SYS.mmap, rules), 'mmap', req.tgid);
     t.detachIntoLoop(initRegs, { msgAddr: req.msgAddr, state: 0 });
     return initRegs;
   }, () => killAndReap(req.tgid)); // a half-initialised stub is of no use: it dies
@@ -168,6 +189,68 @@ function inject(req: Extract<TracerRequest, { op: 'inject' }>, steps: Transactio
     else t.detachParked();
     return { ret, ...counters, tracerTid };
   }, () => (req.loop ? t.detachIntoLoop(th.initRegs, req.loop) : t.detachParked()));
+}
+
+/**
+ * Creates a sysmsg thread (gVisor's createSysmsgThread, both halves on this tracer thread):
+ * the syscall thread clones it with CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_PTRACE and exit signal
+ * SIGKILL (no CLONE_THREAD: its own thread group, so the stub's group-stops don't hold it; its
+ * death kills the stub). Then, injected into the new thread: PDEATHSIG, its private stack and
+ * its shared stack mapped read-only while sigaltstack reads the stack_t Node wrote there, the
+ * shared stack made writable, NO_NEW_PRIVS and the seccomp filter from the read-only rules.
+ * The thread is left parked in group-stop.
+ */
+function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>, steps: TransactionStep[]): number {
+  const th = req.thread;
+  const st = new TracedThread(th.tgid, th.tid, req.fault);
+  const undo = () => (req.loop ? st.detachIntoLoop(th.initRegs, req.loop) : st.detachParked());
+  return withThread(
+    st,
+    steps,
+    () => {
+      st.attach();
+      st.step('CLONE');
+      const flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_PTRACE | BigInt(SIG.SIGKILL);
+      const tid = Number(check(st.syscall(th.initRegs, SYS.clone, [flags, 0n, 0n, 0n, 0n]), 'clone', th.tgid));
+      st.step('CLONED');
+      const ch = new TracedThread(tid, tid);
+      withThread(
+        ch,
+        steps,
+        () => {
+          ch.adoptClone();
+          const regs = th.initRegs;
+          const inj = (sysno: number, args: bigint[], what: string) => check(ch.syscallIgnoreInterrupt(regs, sysno, args), what, th.tgid);
+          inj(SYS.prctl, [PR_SET_PDEATHSIG, BigInt(SIG.SIGKILL)], 'prctl');
+          const anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+          const shared = MAP_SHARED | MAP_FIXED;
+          const fd = BigInt(abi.STUB_MEMFD);
+          const priv = req.slotAddr + BigInt(PER_THREAD.privateStackOffset);
+          inj(SYS.mmap, [priv, BigInt(PER_THREAD.privateStackSize), PROT_READ | PROT_WRITE, anon, -1n, 0n], 'mmap');
+          const sh = req.slotAddr + BigInt(PER_THREAD.sharedOffset);
+          const shLen = BigInt(PER_THREAD.sharedSize);
+          const off = BigInt(req.sharedFileOffset);
+          // Read-only while sigaltstack reads its argument: no other thread can change it meanwhile.
+          inj(SYS.mmap, [sh, shLen, PROT_READ, shared, fd, off], 'mmap');
+          inj(SYS.sigaltstack, [req.stackTAddr, 0n], 'sigaltstack');
+          inj(SYS.mmap, [sh, shLen, PROT_READ | PROT_WRITE, shared, fd, off], 'mmap');
+          ch.step('STACK_MAPPED');
+          inj(SYS.prctl, [PR_SET_NO_NEW_PRIVS, 1n], 'prctl');
+          inj(SYS.seccomp, [SECCOMP_SET_MODE_FILTER, 0n, req.fprogAddr], 'seccomp');
+          ch.step('SECCOMP_INSTALLED');
+          ch.detachParked();
+        },
+        () => {
+          // A half-made thread is killed; its exit signal (SIGKILL) takes the stub with it.
+          killAndReap(tid);
+        },
+      );
+      if (req.loop) st.detachIntoLoop(th.initRegs, req.loop);
+      else st.detachParked();
+      return tid;
+    },
+    undo,
+  );
 }
 
 function killAndReap(pid: number): void {

@@ -18,8 +18,17 @@ export const MAP_FIXED = 0x10n;
 export const MAP_ANONYMOUS = 0x20n;
 export const MAP_POPULATE = 0x8000n;
 
-/** clone(2) flags used to create stubs. */
+/** clone(2) flags used to create stubs and sysmsg threads. */
+export const CLONE_VM = 0x100n;
+export const CLONE_FS = 0x200n;
+export const CLONE_FILES = 0x400n;
+export const CLONE_PTRACE = 0x2000n;
 export const CLONE_PARENT = 0x8000n;
+
+/** prctl(2) options and seccomp(2) operations. */
+export const PR_SET_PDEATHSIG = 1n;
+export const PR_SET_NO_NEW_PRIVS = 38n;
+export const SECCOMP_SET_MODE_FILTER = 1n;
 
 /** Page size on x86-64. */
 export const PAGE_SIZE = 4096;

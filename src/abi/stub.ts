@@ -9,7 +9,8 @@ import { native } from '../native.js';
  * | offset | content |
  * |---|---|
  * | 0 | stub code (RX, copied from the addon) — `STUB_RO_SIZE` bytes |
- * | roSize | guard page |
+ * | roSize | seccomp rules (RO in stubs, from the memory file) — `RULES_SIZE` bytes |
+ * | roSize + RULES_SIZE | guard page |
  * | threadsOffset | per-thread areas, `PER_THREAD_MEM_SIZE` each, aligned to that size |
  * | … | reserved for the context queue and ThreadContext slots (sysmsg threads) |
  */
@@ -21,8 +22,12 @@ export const PER_THREAD_MEM_SIZE = 32 * 1024;
 /** Per-thread slots reserved in the region (the syscall thread uses slot 0). */
 export const MAX_THREAD_SLOTS = 128;
 
+/** Bytes of the rules area: a sock_fprog header then the sysmsg-thread filter (gVisor's stubSysmsgRules). */
+export const RULES_SIZE = 16 * 1024;
+export const RULES_OFFSET = abi.STUB_RO_SIZE;
+
 /** Offsets inside the region. */
-export const THREADS_OFFSET = align(abi.STUB_RO_SIZE + 4096, PER_THREAD_MEM_SIZE);
+export const THREADS_OFFSET = align(RULES_OFFSET + RULES_SIZE + 4096, PER_THREAD_MEM_SIZE);
 export const THREADS_END_OFFSET = THREADS_OFFSET + MAX_THREAD_SLOTS * PER_THREAD_MEM_SIZE;
 
 if (THREADS_END_OFFSET > abi.STUB_REGION_SIZE) throw new Error('stub region layout overflows');
@@ -63,4 +68,25 @@ export function stubRegion(): StubRegion {
 /** Stub address of a per-thread slot. */
 export function threadSlotAddr(region: StubRegion, slot: number): bigint {
   return region.start + BigInt(THREADS_OFFSET + slot * PER_THREAD_MEM_SIZE);
+}
+
+/**
+ * Per-thread area (gVisor's PerThreadMemSize layout, 4 KiB pages): page 0 guard, pages 1-2
+ * private stack, page 3 guard, pages 4-6 signal alternate stack and page 7 the thread's Msg, the
+ * last four shared with Node through the memory file. The syscall thread uses the first two
+ * pages of its slot for its request/reply message instead.
+ */
+export const PER_THREAD = {
+  privateStackOffset: 4096,
+  privateStackSize: 8192,
+  sharedOffset: 16 * 1024,
+  sharedSize: 16 * 1024,
+  altStackSize: 12 * 1024,
+  /** Offset of the Msg page inside the shared part. */
+  msgOffset: 12 * 1024,
+} as const;
+
+/** Stub address of the rules area. */
+export function rulesAddr(region: StubRegion): bigint {
+  return region.start + BigInt(RULES_OFFSET);
 }

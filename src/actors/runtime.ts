@@ -1,6 +1,6 @@
 import type { AnyActorLogic, AnyActorRef } from 'xstate';
 import type { TracerPool } from './tracerPool.js';
-import type { MemoryFile } from '../memoryFile.js';
+import type { MemoryFile, FileRange } from '../memoryFile.js';
 import type { StubRegion } from '../abi/stub.js';
 import type { Subprocess } from './subprocess.js';
 
@@ -12,6 +12,10 @@ export interface Runtime {
   readonly tracers: TracerPool;
   readonly memoryFile: MemoryFile;
   readonly region: StubRegion;
+  /** The seccomp rules area (sock_fprog + sysmsg-thread filter), mapped read-only in stubs. */
+  readonly rules: FileRange;
+  /** Most sysmsg threads per stub. */
+  readonly maxSysmsgThreads: number;
   /** Spawns a machine actor into the platform's actor system under this system id. */
   spawn(id: string, logic: AnyActorLogic, input?: unknown): void;
   /** Looks up an actor of the system. */

@@ -10,7 +10,9 @@ import { Errors, SystrapError, toSystrapError } from '../errors.js';
 import { SIG } from '../abi/linux.js';
 import { SYS } from '../abi/syscalls.js';
 import { WNOHANG, __WALL } from '../abi/ptrace.js';
-import { SYSCALL_THREAD_SLOT, abi, threadSlotAddr } from '../abi/stub.js';
+import { PER_THREAD, SYSCALL_THREAD_SLOT, abi, rulesAddr, threadSlotAddr } from '../abi/stub.js';
+import { SysmsgThread } from './sysmsgThread.js';
+import { sysmsgThreadMachine } from '../machines/sysmsgThread.js';
 
 let nextId = 1;
 
@@ -107,6 +109,9 @@ export class Subprocess {
         tgid: pid,
         msgAddr,
         msgFileOffset: range.start,
+        rulesAddr: rulesAddr(rt.region),
+        rulesFileOffset: rt.rules.start,
+        rulesSize: rt.rules.end - rt.rules.start,
       }));
       sp.ref.send({ type: 'CREATED' });
       return sp;
@@ -126,6 +131,53 @@ export class Subprocess {
     return this.#guard(() => {
       const t = this.thread!;
       return t.transact<InjectResult>(() => ({ op: 'inject', thread: t.threadRef(), sysno, args: [...args], loop: t.loop(), fault }));
+    });
+  }
+
+  /** Sysmsg threads of this stub, by slot. Protected by: the event loop. */
+  readonly sysmsgThreads = new Map<number, SysmsgThread>();
+
+  /**
+   * Creates one sysmsg thread (gVisor's createSysmsgThread): a ptrace transaction on the
+   * syscall thread clones it and prepares it; it is left parked.
+   */
+  createSysmsgThread(fault?: TransactionFault): Promise<SysmsgThread> {
+    return this.#guard(async () => {
+      let slot = 1;
+      while (this.sysmsgThreads.has(slot)) slot++;
+      if (slot > this.rt.maxSysmsgThreads) throw Errors.InvalidArg(`stub ${this.pid} has its ${this.rt.maxSysmsgThreads} sysmsg threads`);
+      const id = `${this.id.replace('subprocess:', 'sysmsgThread:')}/${slot}`;
+      this.rt.spawn(id, sysmsgThreadMachine, { slot });
+      const ref = this.rt.get(id) as ActorRefFrom<typeof sysmsgThreadMachine>;
+      const shared = this.rt.memoryFile.allocate(PER_THREAD.sharedSize);
+      const smt = new SysmsgThread(ref, slot, shared, this.rt.memoryFile);
+      this.sysmsgThreads.set(slot, smt);
+      const slotAddr = threadSlotAddr(this.rt.region, slot);
+      const sharedAddr = slotAddr + BigInt(PER_THREAD.sharedOffset);
+      // stack_t for sigaltstack, written where the new thread can read it but (mapped read-only
+      // at that moment) no application thread can change it: the start of the Msg page.
+      const stackTAddr = smt.writeStackT(sharedAddr);
+      const t = this.thread!;
+      try {
+        smt.tid = await t.transact<number>(
+          () => ({
+            op: 'requestThread',
+            thread: t.threadRef(),
+            loop: t.loop(),
+            slotAddr,
+            sharedFileOffset: shared.start,
+            stackTAddr,
+            fprogAddr: rulesAddr(this.rt.region),
+            fault,
+          }),
+          (step) => smt.apply(step),
+        );
+        return smt;
+      } catch (e) {
+        smt.failed(String((e as Error).message ?? e));
+        this.sysmsgThreads.delete(slot);
+        throw e;
+      }
     });
   }
 
@@ -222,6 +274,7 @@ export class Subprocess {
 
   #died(reason: string): void {
     this.thread?.exited(reason);
+    for (const smt of this.sysmsgThreads.values()) smt.exited(reason);
     if (this.state === 'dead') return;
     this.ref.send(this.#killed ? { type: 'DESTROY' } : { type: 'EXITED', reason });
     this.rt.forget(this);

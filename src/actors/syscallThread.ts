@@ -64,13 +64,13 @@ export class SyscallThread {
    * Runs one ptrace transaction on this thread. The request is built when its turn comes, so
    * it sees the loop state as it is then.
    */
-  transact<T>(build: () => TracerRequestBody): Promise<T> {
+  transact<T>(build: () => TracerRequestBody, onOther?: (step: TransactionStep) => void): Promise<T> {
     return this.#serialise(async () => {
       this.#checkAlive();
       this.ref.send({ type: 'ATTACH' });
       let res: TracerResponse<T>;
       try {
-        res = await this.tracers.run<T>(build(), (step) => this.#apply(step));
+        res = await this.tracers.run<T>(build(), (step) => (step.tid === this.pid ? this.#apply(step) : onOther?.(step)));
       } catch (e) {
         this.ref.send({ type: 'FAILED', error: String(e) });
         throw toSystrapError(e);
@@ -111,7 +111,7 @@ export class SyscallThread {
   }
 
   #apply(s: TransactionStep): void {
-    if (s.tid !== this.pid) return;
+    if (s.type === 'STACK_MAPPED' || s.type === 'SECCOMP_INSTALLED') return; // not a syscall-thread step
     const ev: SyscallThreadEvent = s.type === 'EXITED' ? { type: 'EXITED', reason: 'died during a transaction' } : { type: s.type };
     this.ref.send(ev);
   }

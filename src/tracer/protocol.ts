@@ -41,7 +41,31 @@ export type TracerRequest = TracerRequestBody & { txn?: number };
 export type TracerRequestBody =
   | { op: 'createSource'; memfd: number; regionStart: bigint; regionRoEnd: bigint; taskSize: bigint }
   | { op: 'requestStub'; source: ThreadRef; fault?: TransactionFault }
-  | { op: 'initStub'; tgid: number; msgAddr: bigint; msgFileOffset: number; fault?: TransactionFault }
+  | {
+      op: 'initStub';
+      tgid: number;
+      msgAddr: bigint;
+      msgFileOffset: number;
+      rulesAddr: bigint;
+      rulesFileOffset: number;
+      rulesSize: number;
+      fault?: TransactionFault;
+    }
+  | {
+      op: 'requestThread';
+      /** The stub's syscall thread, which clones the new thread. */
+      thread: ThreadRef;
+      loop?: SyscallLoop;
+      /** Stub address of the new thread's per-thread slot. */
+      slotAddr: bigint;
+      /** Memory-file offset of the slot's shared part (alternate stack + Msg). */
+      sharedFileOffset: number;
+      /** Stub address of a stack_t for sigaltstack, inside the shared part. */
+      stackTAddr: bigint;
+      /** Stub address of the sock_fprog of the sysmsg-thread filter. */
+      fprogAddr: bigint;
+      fault?: TransactionFault;
+    }
   | {
       op: 'inject';
       thread: ThreadRef;
@@ -54,7 +78,17 @@ export type TracerRequestBody =
 /** One step of a transaction, replayed into the thread's syscallThread actor. */
 export interface TransactionStep {
   tid: number;
-  type: 'ATTACHED' | 'INJECT' | 'INJECTED' | 'CLONE' | 'CLONED' | 'DETACH' | 'DETACHED' | 'EXITED';
+  type:
+    | 'ATTACHED'
+    | 'INJECT'
+    | 'INJECTED'
+    | 'CLONE'
+    | 'CLONED'
+    | 'DETACH'
+    | 'DETACHED'
+    | 'EXITED'
+    | 'STACK_MAPPED'
+    | 'SECCOMP_INSTALLED';
 }
 
 /** A step reported live by a tracer worker while its transaction runs. */

@@ -76,6 +76,21 @@ export class TracedThread {
     }
   }
 
+  /**
+   * Takes over a thread cloned with CLONE_PTRACE by a thread this OS thread traces: it starts
+   * traced by us with a SIGSTOP pending, and stops on it before running any instruction.
+   */
+  adoptClone(): void {
+    this.attached = true;
+    const s = this.wait();
+    if (s.signal !== SIG.SIGSTOP) {
+      throw Errors.Protocol(`new thread ${this.tid}: expected a SIGSTOP stop, got signal ${s.signal}`, this.tgid);
+    }
+    this.#ptrace(() => native.ptraceSetOptions(this.tid, TRACER_OPTIONS));
+    this.step('ATTACHED');
+    this.faultPoint('attached');
+  }
+
   /** Registers at the initial SIGSTOP, moved back onto the `syscall` instruction, rsp = 0. */
   grabInitRegs(): BigUint64Array {
     const r = new BigUint64Array(REGISTER_COUNT);

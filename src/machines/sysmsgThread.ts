@@ -1,0 +1,67 @@
+import { setup, assign } from 'xstate';
+
+/** Events of a sysmsg thread: the steps of its creation, then its life. */
+export type SysmsgThreadEvent =
+  | { type: 'CLONED'; tid: number }
+  | { type: 'ATTACHED' }
+  | { type: 'STACK_MAPPED' }
+  | { type: 'SECCOMP_INSTALLED' }
+  | { type: 'DETACH' }
+  | { type: 'DETACHED' }
+  | { type: 'START' }
+  | { type: 'FAULT'; reason: string }
+  | { type: 'FAILED'; reason: string }
+  | { type: 'EXITED'; reason?: string };
+
+export interface SysmsgThreadContext {
+  /** Per-thread slot in the stub region. */
+  slot: number;
+  /** Host tid (its own thread group: cloned with CLONE_VM, without CLONE_THREAD). */
+  tid?: number;
+  reason?: string;
+}
+
+/**
+ * A sysmsg thread (gVisor's sysmsgThread): a host thread sharing the stub's address space that
+ * runs application code and traps its syscalls and faults into its signal handler.
+ *
+ * cloning (the syscall thread clones it) → attached (traced, PDEATHSIG set) → stackMapped
+ * (private stack, shared signal stack + Msg, sigaltstack) → seccompInstalled (NO_NEW_PRIVS and
+ * the sysmsg filter) → parked (detached into group-stop) → running (started into the handler).
+ *
+ * @example
+ * ```ts
+ * const a = createActor(sysmsgThreadMachine, { input: { slot: 1 } }).start();
+ * a.send({ type: 'CLONED', tid: 4321 });
+ * ```
+ */
+export const sysmsgThreadMachine = setup({
+  types: {
+    context: {} as SysmsgThreadContext,
+    events: {} as SysmsgThreadEvent,
+    input: {} as { slot: number },
+  },
+}).createMachine({
+  id: 'sysmsgThread',
+  context: ({ input }) => ({ slot: input.slot }),
+  initial: 'cloning',
+  on: {
+    EXITED: { target: '.dead', actions: assign({ reason: ({ event }) => event.reason ?? 'exited' }) },
+    FAILED: { target: '.dead', actions: assign({ reason: ({ event }) => event.reason }) },
+  },
+  states: {
+    cloning: {
+      on: {
+        CLONED: { actions: assign({ tid: ({ event }) => event.tid }) },
+        ATTACHED: 'attached',
+      },
+    },
+    attached: { on: { STACK_MAPPED: 'stackMapped' } },
+    stackMapped: { on: { SECCOMP_INSTALLED: 'seccompInstalled' } },
+    seccompInstalled: { on: { DETACHED: 'parked' } },
+    parked: { on: { START: 'running' } },
+    running: { on: { FAULT: { target: 'faulted', actions: assign({ reason: ({ event }) => event.reason }) } } },
+    faulted: {},
+    dead: { type: 'final' },
+  },
+});
