@@ -99,8 +99,8 @@ test('one inspection observer sees every actor of the real runtime, in order', a
   ]);
   t.deepEqual(statesOf(events, threadId), [
     'detached',
-    // initStub: two mmaps of the message pages, then into the loop
-    'attaching', 'attached', 'injecting', 'attached', 'injecting', 'attached', 'detaching', 'detached',
+    // initStub: mmaps of the two message pages and of the rules, then into the loop
+    'attaching', 'attached', 'injecting', 'attached', 'injecting', 'attached', 'injecting', 'attached', 'detaching', 'detached',
     // injectSyscall(getpid)
     'attaching', 'attached', 'injecting', 'attached', 'detaching', 'detached',
     'dead',
