@@ -1,0 +1,106 @@
+/*
+ * Shared-memory layouts between the sentry (src/abi/sysmsg.ts) and the stub's signal handler
+ * (gVisor's sysmsg.h / sysmsg.go). Both sides are checked against each other by
+ * test/layout.test.ts, which compiles a program printing these offsets.
+ *
+ * Everything here lives in memory the application can write: the sentry validates every value
+ * it reads back (states, ids, lengths).
+ */
+#ifndef SYSTRAP_SYSMSG_H
+#define SYSTRAP_SYSMSG_H
+
+#include <stdint.h>
+
+/* Per sysmsg thread: the last page of its per-thread area (gVisor's struct sysmsg / Msg).
+ * The offsets up to `context` are used by assembly and must not move. */
+struct sysmsg {
+  uint64_t self;             /* stub address of this struct; checked by the handler */
+  uint64_t ret_addr;
+  uint64_t syshandler;
+  uint64_t syshandler_stack;
+  uint64_t app_stack;
+  uint32_t interrupt;
+  uint32_t state;            /* enum thread_state */
+  uint64_t context;          /* stub address of the ThreadContext being run */
+  int32_t fault_jump;
+  int32_t err;               /* stub panic code (STUB_ERROR_BASE + n), 0 if none */
+  int32_t err_additional;
+  int32_t line;
+  uint64_t debug;
+  uint32_t thread_id;        /* this thread's index, written by the sentry */
+};
+
+enum thread_state {
+  THREAD_STATE_NONE = 0,
+  THREAD_STATE_DONE = 1,
+  THREAD_STATE_PREP = 2,
+  THREAD_STATE_ASLEEP = 3,
+  THREAD_STATE_INITIALIZING = 4,
+};
+
+enum context_state {
+  CONTEXT_STATE_NONE = 0,
+  CONTEXT_STATE_SYSCALL = 1,
+  CONTEXT_STATE_FAULT = 2,
+  CONTEXT_STATE_SYSCALL_TRAP = 3,
+  CONTEXT_STATE_SYSCALL_NEED_TRAP = 4,
+  CONTEXT_STATE_UNEXPECTED_DEATH = 5,
+  CONTEXT_STATE_INVALID = 6,
+};
+
+#define MAX_FPSTATE_LEN 3584
+#define ALLOCATED_SIZEOF_THREAD_CONTEXT 4096
+#define MAX_GUEST_CONTEXTS 4095
+#define INVALID_CONTEXT_ID 0xfefefefeu
+#define INVALID_THREAD_ID 0xfefefefeu
+#define STUB_ERROR_BASE 0x0bad0000
+
+/* Per application context: a 4 KiB slot (gVisor's ThreadContext). */
+struct thread_context {
+  uint8_t fpstate[MAX_FPSTATE_LEN]; /* XSAVE/FXSAVE image, 64-byte aligned (slots are 4 KiB aligned) */
+  uint64_t fpstate_changed;
+  uint64_t regs[27];                /* user_regs_struct order */
+  uint8_t siginfo[128];
+  int64_t signo;
+  uint32_t state;                   /* enum context_state */
+  uint32_t interrupt;
+  uint32_t thread_id;
+  uint32_t last_thread_id;
+  uint32_t sentry_fast_path;
+  uint32_t pad0;
+  uint64_t acked_time;
+  uint64_t state_changed_time;
+  uint64_t tls;
+  uint64_t debug;
+  uint64_t sig_error;               /* page-fault error code (x86 trap 14) */
+};
+
+#define CONTEXT_QUEUE_SIZE 4096u
+
+/* The lock-free queue of contexts waiting for a sysmsg thread, cache-line padded by writer
+ * (gVisor's contextQueue). Entries are (index << 32) | contextID; INVALID_CONTEXT_ID when empty. */
+struct context_queue {
+  uint32_t end;                     /* sentry: producer index */
+  uint32_t pad0[15];
+  uint32_t start;                   /* stubs: consumer index */
+  uint32_t pad1[15];
+  uint32_t fast_path_disabled;      /* sentry */
+  uint32_t num_awake_contexts;      /* sentry */
+  uint32_t pad2[14];
+  uint32_t num_active_threads;      /* stubs */
+  uint32_t num_spinning_threads;    /* stubs */
+  uint32_t pad3[14];
+  uint32_t num_threads_to_wakeup;   /* both; futex word of sleeping stub threads */
+  uint32_t pad4[15];
+  uint32_t num_active_contexts;     /* both */
+  uint32_t used_fast_path;          /* both */
+  uint32_t pad5[14];
+  uint64_t ringbuffer[CONTEXT_QUEUE_SIZE];
+};
+
+_Static_assert(sizeof(struct thread_context) <= ALLOCATED_SIZEOF_THREAD_CONTEXT, "ThreadContext fits its slot");
+_Static_assert(__builtin_offsetof(struct sysmsg, context) == 0x30, "Msg.context is used by assembly");
+_Static_assert(__builtin_offsetof(struct context_queue, ringbuffer) == 384, "contextQueue layout");
+_Static_assert(sizeof(struct context_queue) == 33152, "contextQueue size");
+
+#endif

@@ -1,0 +1,82 @@
+/**
+ * Shared-memory layouts of sysmsg threads and contexts, mirrored from native/stub/sysmsg.h
+ * (test/layout.test.ts compiles a C program that prints the C offsets and compares).
+ * Offsets in bytes; read and written with DataView (little endian).
+ *
+ * Everything in these structures can be written by the application: validate what you read.
+ */
+
+/** `struct sysmsg` (gVisor's Msg): one per sysmsg thread, the last page of its area. */
+export const MSG = {
+  self: 0x00,
+  retAddr: 0x08,
+  syshandler: 0x10,
+  syshandlerStack: 0x18,
+  appStack: 0x20,
+  interrupt: 0x28,
+  state: 0x2c,
+  context: 0x30,
+  faultJump: 0x38,
+  err: 0x3c,
+  errAdditional: 0x40,
+  line: 0x44,
+  debug: 0x48,
+  threadId: 0x50,
+} as const;
+
+/** `struct thread_context` (gVisor's ThreadContext): one 4 KiB slot per context. */
+export const THREAD_CONTEXT = {
+  fpstate: 0,
+  fpstateChanged: 3584,
+  regs: 3592,
+  siginfo: 3808,
+  signo: 3936,
+  state: 3944,
+  interrupt: 3948,
+  threadId: 3952,
+  lastThreadId: 3956,
+  sentryFastPath: 3960,
+  ackedTime: 3968,
+  stateChangedTime: 3976,
+  tls: 3984,
+  debug: 3992,
+  sigError: 4000,
+  /** Bytes a slot occupies. */
+  allocatedSize: 4096,
+} as const;
+
+/** `struct context_queue` (gVisor's contextQueue), cache-line padded by writer. */
+export const CONTEXT_QUEUE = {
+  end: 0,
+  start: 64,
+  fastPathDisabled: 128,
+  numAwakeContexts: 132,
+  numActiveThreads: 192,
+  numSpinningThreads: 196,
+  numThreadsToWakeup: 256,
+  numActiveContexts: 320,
+  usedFastPath: 324,
+  ringbuffer: 384,
+  entries: 4096,
+  size: 33152,
+} as const;
+
+/** Thread states (Msg.state). */
+export const ThreadState = { None: 0, Done: 1, Prep: 2, Asleep: 3, Initializing: 4 } as const;
+
+/** Context states (ThreadContext.state). */
+export const ContextState = {
+  None: 0,
+  Syscall: 1,
+  Fault: 2,
+  SyscallTrap: 3,
+  SyscallNeedTrap: 4,
+  UnexpectedDeath: 5,
+  Invalid: 6,
+} as const;
+
+export const MAX_FPSTATE_LEN = 3584;
+export const MAX_GUEST_CONTEXTS = 4095;
+export const INVALID_CONTEXT_ID = 0xfefefefe;
+export const INVALID_THREAD_ID = 0xfefefefe;
+export const STUB_ERROR_BASE = 0x0bad0000;

@@ -1,0 +1,30 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { CONTEXT_QUEUE, MSG, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
+import { abi } from '../src/abi/stub.js';
+import { buildFixture } from './fixtures/build.js';
+
+const c = JSON.parse(execFileSync(buildFixture('layout'), { encoding: 'utf8' })) as Record<string, Record<string, number>>;
+const snake = (s: string) => s.replace(/[A-Z]/g, (m) => '_' + m.toLowerCase());
+
+test('Msg offsets: TypeScript equals C', (t) => {
+  for (const [k, v] of Object.entries(MSG)) t.is(v, c.msg[snake(k)], `Msg.${k}`);
+});
+
+test('ThreadContext offsets: TypeScript equals C', (t) => {
+  for (const [k, v] of Object.entries(THREAD_CONTEXT)) {
+    if (k === 'allocatedSize') continue;
+    t.is(v, c.ctx[snake(k)], `ThreadContext.${k}`);
+  }
+});
+
+test('contextQueue offsets and size: TypeScript equals C', (t) => {
+  for (const [k, v] of Object.entries(CONTEXT_QUEUE)) {
+    if (k === 'entries') continue;
+    t.is(v, c.queue[snake(k)], `contextQueue.${k}`);
+  }
+});
+
+test('syscall-thread message constants: the addon equals the C header', (t) => {
+  for (const [k, v] of Object.entries(c.abi)) t.is((abi as unknown as Record<string, number>)[k], v, k);
+});
