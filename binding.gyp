@@ -1,6 +1,16 @@
 {
   "targets": [
     {
+      "target_name": "systrap_stub",
+      "type": "static_library",
+      "sources": ["native/stub/stub.S", "native/stub/sysmsg.c"],
+      "cflags": [
+        "-O2", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-mgeneral-regs-only",
+        "-fno-jump-tables", "-fno-tree-loop-distribute-patterns", "-fno-asynchronous-unwind-tables",
+        "-fcf-protection=none", "-fvisibility=hidden", "-fPIC", "-Wall"
+      ]
+    },
+    {
       "target_name": "systrap",
       "sources": [
         "native/addon.cc",
@@ -9,11 +19,13 @@
         "native/memfile.cc",
         "native/stub_region.cc",
         "native/forker.cc",
-        "native/exitwatch.cc",
-        "native/stub/stub.S"
+        "native/exitwatch.cc"
       ],
       "include_dirs": ["native"],
-      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except",
+        "systrap_stub"
+      ],
       "defines": [
         "NAPI_VERSION=9",
         "NODE_ADDON_API_DISABLE_DEPRECATED",

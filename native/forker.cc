@@ -23,6 +23,7 @@
 namespace systrap {
 
 uintptr_t StubRegionStart();
+uintptr_t StubEntry();
 
 static inline long RawSyscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
   long ret;
@@ -93,7 +94,7 @@ static void ForkerMain() {
       req = forkQueue.front();
       forkQueue.pop_front();
     }
-    uintptr_t entry = StubRegionStart();  // stub_init is at offset 0 of the region
+    uintptr_t entry = StubEntry();
     long pid = RawSyscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (pid == 0) StubChild(req->memfd, ppid, entry);
     {

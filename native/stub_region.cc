@@ -14,11 +14,15 @@
 #include "errors.h"
 #include "stub/stub_abi.h"
 
+// Section systrap_stub holds all the stub code (stub.S and sysmsg.c); the linker provides its
+// bounds. It is copied whole, so offsets inside it are what the stub region uses.
 extern "C" {
-extern const char systrap_stub_begin[];
+extern const char __start_systrap_stub[];
+extern const char __stop_systrap_stub[];
 extern const char systrap_stub_init[];
 extern const char systrap_stub_syscall[];
-extern const char systrap_stub_end[];
+extern const char systrap_restore_rt[];
+void systrap_sighandler(int, uint8_t*, void*);
 }
 
 namespace systrap {
@@ -64,12 +68,18 @@ uintptr_t StubRegionStart() {
   return regionStart;
 }
 
+// Where a stub starts executing: stub_init inside the copied section.
+uintptr_t StubEntry() {
+  std::lock_guard<std::mutex> g(regionMu);
+  return regionStart == 0 ? 0 : regionStart + (systrap_stub_init - __start_systrap_stub);
+}
+
 // stubRegionInit() -> { start, roEnd, end, initOffset, syscallOffset }: maps the region once.
 static Napi::Value StubRegionInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::lock_guard<std::mutex> g(regionMu);
   if (regionStart == 0) {
-    size_t codeLen = systrap_stub_end - systrap_stub_begin;
+    size_t codeLen = __stop_systrap_stub - __start_systrap_stub;
     if (codeLen > STUB_RO_SIZE) throw Napi::Error::New(env, "stub code does not fit in the stub region");
     const uintptr_t lo = STUB_MAX_USER_ADDRESS;
     const uintptr_t hi = STUB_TASK_SIZE - STUB_REGION_SIZE;
@@ -93,7 +103,7 @@ static Napi::Value StubRegionInit(const Napi::CallbackInfo& info) {
     if (addr == 0) throw Napi::Error::New(env, "no room for the stub region above the application's maximum address");
     if (mprotect(reinterpret_cast<void*>(addr), STUB_RO_SIZE, PROT_READ | PROT_WRITE) == -1)
       ThrowErrno(env, errno, "mprotect");
-    memcpy(reinterpret_cast<void*>(addr), systrap_stub_begin, codeLen);
+    memcpy(reinterpret_cast<void*>(addr), __start_systrap_stub, codeLen);
     if (mprotect(reinterpret_cast<void*>(addr), STUB_RO_SIZE, PROT_READ | PROT_EXEC) == -1)
       ThrowErrno(env, errno, "mprotect");
     regionStart = addr;
@@ -102,8 +112,11 @@ static Napi::Value StubRegionInit(const Napi::CallbackInfo& info) {
   o.Set("start", Napi::BigInt::New(env, (uint64_t)regionStart));
   o.Set("roEnd", Napi::BigInt::New(env, (uint64_t)(regionStart + STUB_RO_SIZE)));
   o.Set("end", Napi::BigInt::New(env, (uint64_t)(regionStart + STUB_REGION_SIZE)));
-  o.Set("initOffset", Napi::Number::New(env, (double)(systrap_stub_init - systrap_stub_begin)));
-  o.Set("syscallOffset", Napi::Number::New(env, (double)(systrap_stub_syscall - systrap_stub_begin)));
+  auto off = [](const void* p) { return (double)(static_cast<const char*>(p) - __start_systrap_stub); };
+  o.Set("initOffset", Napi::Number::New(env, off(systrap_stub_init)));
+  o.Set("syscallOffset", Napi::Number::New(env, off(systrap_stub_syscall)));
+  o.Set("sighandlerOffset", Napi::Number::New(env, off(reinterpret_cast<const void*>(&systrap_sighandler))));
+  o.Set("restorerOffset", Napi::Number::New(env, off(systrap_restore_rt)));
   return o;
 }
 

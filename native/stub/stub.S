@@ -22,17 +22,13 @@
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
 
-	.text
+	/* Everything copied into the stub region lives in section systrap_stub (see sysmsg.c). */
+	.section systrap_stub,"ax",@progbits
 	.p2align 12
-	.globl systrap_stub_begin
 	.globl systrap_stub_init
 	.globl systrap_stub_syscall
-	.globl systrap_stub_end
-	.hidden systrap_stub_begin
 	.hidden systrap_stub_init
 	.hidden systrap_stub_syscall
-	.hidden systrap_stub_end
-systrap_stub_begin:
 systrap_stub_init:
 	mov $SYS_prctl, %eax
 	mov $PR_SET_PDEATHSIG, %edi
@@ -127,6 +123,4 @@ systrap_stub_syscall:
 	mov $SYS_futex, %eax
 	syscall
 	jmp .Lsyscall_loop
-	.p2align 12
-systrap_stub_end:
 	.section .note.GNU-stack,"",@progbits
