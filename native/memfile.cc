@@ -128,6 +128,7 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
                            InstanceMethod<&MemoryFile::Close>("close"),
                            InstanceMethod<&MemoryFile::FutexWake>("futexWake"),
                            InstanceMethod<&MemoryFile::FutexWait>("futexWait"),
+                           InstanceMethod<&MemoryFile::WaitWordChange>("waitWordChange"),
                            InstanceMethod<&MemoryFile::SyscallThreadCall>("syscallThreadCall"),
                            InstanceMethod<&MemoryFile::SyscallThreadCallSync>("syscallThreadCallSync"),
                        });
@@ -310,6 +311,61 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     int code_ = 0;
     uint64_t ret_ = 0;
   };
+
+  class WordWorker : public Napi::AsyncWorker {
+   public:
+    WordWorker(Napi::Env env, uint32_t* word, uint32_t value, pid_t pid, Napi::Object keep)
+        : Napi::AsyncWorker(env, "systrap:waitWord"), word_(word), value_(value), pid_(pid),
+          deferred_(Napi::Promise::Deferred::New(env)) {
+      keep_ = Napi::Persistent(keep);
+    }
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    void Execute() override {
+      for (;;) {
+        uint32_t v = __atomic_load_n(word_, __ATOMIC_ACQUIRE);
+        if (v != value_) {
+          result_ = v;
+          return;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        long r = Futex(word_, FUTEX_WAIT, value_, &ts);
+        if (r == -1 && errno == ETIMEDOUT && StubExited(pid_)) {
+          code_ = -ESRCH;
+          return;
+        }
+      }
+    }
+    void OnOK() override {
+      Napi::Env env = Env();
+      if (code_ == 0)
+        deferred_.Resolve(Napi::Number::New(env, result_));
+      else
+        deferred_.Reject(RoundTripError(env, code_).Value());
+    }
+
+   private:
+    uint32_t* word_;
+    uint32_t value_;
+    pid_t pid_;
+    Napi::Promise::Deferred deferred_;
+    Napi::ObjectReference keep_;
+    int code_ = 0;
+    uint32_t result_ = 0;
+  };
+
+  // waitWordChange(offset, value, pid) -> Promise<number>: resolves with the word's new value
+  // once it differs from `value` (futex wait on libuv's pool); ESTUBDEAD if process pid exits.
+  Napi::Value WaitWordChange(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t* w = reinterpret_cast<uint32_t*>(Range(info, 0, 4));
+    uint32_t value = (uint32_t)ArgU64(info, 1, "value");
+    pid_t pid = ArgInt(info, 2, "pid");
+    auto* worker = new WordWorker(env, w, value, pid, info.This().As<Napi::Object>());
+    Napi::Promise p = worker->Promise();
+    worker->Queue();
+    return p;
+  }
 
   // syscallThreadCall(msgOffset, pid, sysno, args: BigUint64Array(6), timeoutMs, spinNs)
   //   -> bigint | Promise<bigint>

@@ -20,4 +20,6 @@ export { subprocessMachine } from './machines/subprocess.js';
 export { syscallThreadMachine } from './machines/syscallThread.js';
 export { poolMachine } from './machines/pool.js';
 export { sysmsgThreadMachine } from './machines/sysmsgThread.js';
+export { platformContextMachine } from './machines/platformContext.js';
+export { PlatformContext, type SwitchEvent } from './actors/platformContext.js';
 export type { InjectResult, TransactionFault } from './tracer/protocol.js';

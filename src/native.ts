@@ -20,6 +20,7 @@ export interface NativeMemoryFile {
   close(): void;
   futexWake(offset: number, count: number): number;
   futexWait(offset: number, expected: number, timeoutMs: number): 'woken' | 'changed' | 'timeout' | 'interrupted';
+  waitWordChange(offset: number, value: number, pid: number): Promise<number>;
   syscallThreadCall(
     msgOffset: number,
     pid: number,
@@ -52,7 +53,15 @@ export interface Native {
   processVmWritev(pid: number, addr: bigint, data: Uint8Array): number;
   MemoryFile: new (name: string, maxSize: number, fd?: number) => NativeMemoryFile;
   ExitWatch: new (pid: number, onExit: () => void) => { close(): void };
-  stubRegionInit(): { start: bigint; roEnd: bigint; end: bigint; initOffset: number; syscallOffset: number };
+  stubRegionInit(): {
+    start: bigint;
+    roEnd: bigint;
+    end: bigint;
+    initOffset: number;
+    syscallOffset: number;
+    sighandlerOffset: number;
+    restorerOffset: number;
+  };
   forkSourceStub(memfd: number): number;
   stubAbi: {
     STUB_MEMFD: number;

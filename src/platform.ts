@@ -6,6 +6,7 @@ import { Subprocess } from './actors/subprocess.js';
 import { TracerPool } from './actors/tracerPool.js';
 import type { Runtime } from './actors/runtime.js';
 import { AddressSpace } from './addressSpace.js';
+import { PlatformContext } from './actors/platformContext.js';
 import { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
 import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.js';
 import { compileSeccomp, sysmsgThreadFilter } from './abi/seccomp.js';
@@ -144,6 +145,20 @@ export class Platform {
     }
     sp.refs = 1;
     return new AddressSpace(sp, { release: (s) => this.#release(s) });
+  }
+
+  /**
+   * A new platform context (one application thread's registers), for switchToApp.
+   *
+   * @example
+   * ```ts
+   * const ctx = platform.newContext();
+   * const ev = await ctx.switchToApp(as, regs);
+   * ```
+   */
+  newContext(): PlatformContext {
+    if (this.#closing) throw Errors.Closed();
+    return new PlatformContext(this.#rt);
   }
 
   /**

@@ -235,10 +235,13 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>, ste
           inj(SYS.sigaltstack, [req.stackTAddr, 0n], 'sigaltstack');
           inj(SYS.mmap, [sh, shLen, PROT_READ | PROT_WRITE, shared, fd, off], 'mmap');
           ch.step('STACK_MAPPED');
+          // Its own copy of the handlers (no CLONE_SIGHAND): the trapping signals go to the stub.
+          for (const sig of TRAP_SIGNALS) inj(SYS.rt_sigaction, [BigInt(sig), req.sigactionAddr, 0n, 8n], 'rt_sigaction');
           inj(SYS.prctl, [PR_SET_NO_NEW_PRIVS, 1n], 'prctl');
           inj(SYS.seccomp, [SECCOMP_SET_MODE_FILTER, 0n, req.fprogAddr], 'seccomp');
           ch.step('SECCOMP_INSTALLED');
-          ch.detachParked();
+          if (req.start) ch.detachWithSignal(SIG.SIGSEGV);
+          else ch.detachParked();
         },
         () => {
           // A half-made thread is killed; its exit signal (SIGKILL) takes the stub with it.
@@ -252,6 +255,9 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>, ste
     undo,
   );
 }
+
+/** Signals whose handler is the stub's (gVisor's sysmsgSigactions). */
+const TRAP_SIGNALS = [SIG.SIGSYS, SIG.SIGSEGV, SIG.SIGBUS, SIG.SIGFPE, SIG.SIGILL, SIG.SIGTRAP, SIG.SIGCHLD];
 
 function killAndReap(pid: number): void {
   try {

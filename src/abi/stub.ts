@@ -26,11 +26,18 @@ export const MAX_THREAD_SLOTS = 128;
 export const RULES_SIZE = 16 * 1024;
 export const RULES_OFFSET = abi.STUB_RO_SIZE;
 
-/** Offsets inside the region. */
-export const THREADS_OFFSET = align(RULES_OFFSET + RULES_SIZE + 4096, PER_THREAD_MEM_SIZE);
-export const THREADS_END_OFFSET = THREADS_OFFSET + MAX_THREAD_SLOTS * PER_THREAD_MEM_SIZE;
+/**
+ * Where per-thread areas may start (after the rules and a guard page). The first slot is this
+ * rounded up to PER_THREAD_MEM_SIZE in absolute terms: the handler finds its Msg by rounding
+ * its stack pointer down to that size.
+ */
+export const THREADS_MIN_OFFSET = RULES_OFFSET + RULES_SIZE + 4096;
 
-if (THREADS_END_OFFSET > abi.STUB_REGION_SIZE) throw new Error('stub region layout overflows');
+/** Context slots (ThreadContext, 4 KiB each) follow the threads, after a guard page. */
+export const CONTEXTS_OFFSET = THREADS_MIN_OFFSET + (MAX_THREAD_SLOTS + 1) * PER_THREAD_MEM_SIZE + 4096;
+export const MAX_CONTEXTS = 4095;
+
+if (CONTEXTS_OFFSET + MAX_CONTEXTS * 4096 > abi.STUB_REGION_SIZE) throw new Error('stub region layout overflows');
 
 /** The syscall thread's slot. */
 export const SYSCALL_THREAD_SLOT = 0;
@@ -49,6 +56,9 @@ export interface StubRegion {
   end: bigint;
   /** Address of the `syscall` instruction every injection executes. */
   syscallAddr: bigint;
+  /** The sysmsg signal handler and its restorer. */
+  sighandlerAddr: bigint;
+  restorerAddr: bigint;
 }
 
 /**
@@ -62,12 +72,26 @@ export interface StubRegion {
  */
 export function stubRegion(): StubRegion {
   const r = native.stubRegionInit();
-  return { start: r.start, roEnd: r.roEnd, end: r.end, syscallAddr: r.start + BigInt(r.syscallOffset) };
+  return {
+    start: r.start,
+    roEnd: r.roEnd,
+    end: r.end,
+    syscallAddr: r.start + BigInt(r.syscallOffset),
+    sighandlerAddr: r.start + BigInt(r.sighandlerOffset),
+    restorerAddr: r.start + BigInt(r.restorerOffset),
+  };
 }
 
-/** Stub address of a per-thread slot. */
+/** Stub address of a per-thread slot (aligned to PER_THREAD_MEM_SIZE). */
 export function threadSlotAddr(region: StubRegion, slot: number): bigint {
-  return region.start + BigInt(THREADS_OFFSET + slot * PER_THREAD_MEM_SIZE);
+  const size = BigInt(PER_THREAD_MEM_SIZE);
+  const first = ((region.start + BigInt(THREADS_MIN_OFFSET) + size - 1n) / size) * size;
+  return first + BigInt(slot) * size;
+}
+
+/** Stub address of a context slot. */
+export function contextSlotAddr(region: StubRegion, id: number): bigint {
+  return region.start + BigInt(CONTEXTS_OFFSET + id * 4096);
 }
 
 /**

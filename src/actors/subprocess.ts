@@ -141,7 +141,7 @@ export class Subprocess {
    * Creates one sysmsg thread (gVisor's createSysmsgThread): a ptrace transaction on the
    * syscall thread clones it and prepares it; it is left parked.
    */
-  createSysmsgThread(fault?: TransactionFault): Promise<SysmsgThread> {
+  createSysmsgThread(fault?: TransactionFault, startWith?: bigint): Promise<SysmsgThread> {
     return this.#guard(async () => {
       let slot = 1;
       while (this.sysmsgThreads.has(slot)) slot++;
@@ -157,6 +157,8 @@ export class Subprocess {
       // stack_t for sigaltstack, written where the new thread can read it but (mapped read-only
       // at that moment) no application thread can change it: the start of the Msg page.
       const stackTAddr = smt.writeStackT(sharedAddr);
+      const sigactionAddr = smt.writeSigaction(sharedAddr, this.rt.region.sighandlerAddr, this.rt.region.restorerAddr);
+      if (startWith !== undefined) smt.writeMsg(sharedAddr, startWith);
       const t = this.thread!;
       try {
         smt.tid = await t.transact<number>(
@@ -168,6 +170,8 @@ export class Subprocess {
             sharedFileOffset: shared.start,
             stackTAddr,
             fprogAddr: rulesAddr(this.rt.region),
+            sigactionAddr,
+            start: startWith !== undefined,
             fault,
           }),
           (step) => smt.apply(step),

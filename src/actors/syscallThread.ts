@@ -111,7 +111,7 @@ export class SyscallThread {
   }
 
   #apply(s: TransactionStep): void {
-    if (s.type === 'STACK_MAPPED' || s.type === 'SECCOMP_INSTALLED') return; // not a syscall-thread step
+    if (s.type === 'STACK_MAPPED' || s.type === 'SECCOMP_INSTALLED' || s.type === 'STARTED') return; // sysmsg-thread steps
     const ev: SyscallThreadEvent = s.type === 'EXITED' ? { type: 'EXITED', reason: 'died during a transaction' } : { type: s.type };
     this.ref.send(ev);
   }

@@ -3,6 +3,11 @@ import type { sysmsgThreadMachine, SysmsgThreadEvent } from '../machines/sysmsgT
 import type { TransactionStep } from '../tracer/protocol.js';
 import type { FileRange, MemoryFile } from '../memoryFile.js';
 import { PER_THREAD } from '../abi/stub.js';
+import { MSG, ThreadState } from '../abi/sysmsg.js';
+
+/** Scratch offsets in the Msg page, past `struct sysmsg`, for arguments of injected calls. */
+const SCRATCH_STACK_T = 0x200;
+const SCRATCH_SIGACTION = 0x300;
 
 /**
  * A sysmsg thread's effects and its shared memory: the alternate signal stack and the Msg page
@@ -26,17 +31,46 @@ export class SysmsgThread {
   }
 
   /**
-   * Writes the stack_t that sigaltstack will read (at the start of the Msg page) and returns
+   * Writes the stack_t that sigaltstack will read (in the Msg page, past the Msg) and returns
    * its stub address. `sharedAddr` is where the shared part is mapped in the stub.
    */
   writeStackT(sharedAddr: bigint): bigint {
     const v = this.memoryFile.view(this.shared);
     const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-    const at = PER_THREAD.msgOffset;
+    const at = PER_THREAD.msgOffset + SCRATCH_STACK_T;
     dv.setBigUint64(at, sharedAddr, true); // ss_sp
     dv.setInt32(at + 8, 0, true); // ss_flags
     dv.setBigUint64(at + 16, BigInt(PER_THREAD.altStackSize), true); // ss_size
     return sharedAddr + BigInt(at);
+  }
+
+  /**
+   * Writes the kernel sigaction every trapping signal gets (handler and restorer in the stub,
+   * SA_SIGINFO|SA_ONSTACK|SA_RESTORER, SIGSYS and SIGCHLD blocked while it runs) and returns
+   * its stub address. Like the stack_t, it sits in the Msg page.
+   */
+  writeSigaction(sharedAddr: bigint, handler: bigint, restorer: bigint): bigint {
+    const v = this.memoryFile.view(this.shared);
+    const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    const at = PER_THREAD.msgOffset + SCRATCH_SIGACTION;
+    dv.setBigUint64(at, handler, true);
+    dv.setBigUint64(at + 8, 0x4n | 0x08000000n | 0x04000000n, true);
+    dv.setBigUint64(at + 16, restorer, true);
+    dv.setBigUint64(at + 24, (1n << 30n) | (1n << 16n), true); // SIGSYS, SIGCHLD
+    return sharedAddr + BigInt(at);
+  }
+
+  /**
+   * Prepares the Msg for a start bound to one context (this first version runs one context per
+   * thread): self, the context's stub address, Initializing, the thread's slot as its id.
+   */
+  writeMsg(sharedAddr: bigint, contextAddr: bigint): void {
+    const v = this.memoryFile.view(this.shared);
+    const dv = new DataView(v.buffer, v.byteOffset + PER_THREAD.msgOffset, 4096);
+    dv.setBigUint64(MSG.self, sharedAddr + BigInt(PER_THREAD.msgOffset), true);
+    dv.setBigUint64(MSG.context, contextAddr, true);
+    dv.setUint32(MSG.threadId, this.slot, true);
+    dv.setUint32(MSG.state, ThreadState.Initializing, true);
   }
 
   /** Applies a step of the creating transaction that concerns this thread. */
@@ -51,6 +85,7 @@ export class SysmsgThread {
       STACK_MAPPED: { type: 'STACK_MAPPED' },
       SECCOMP_INSTALLED: { type: 'SECCOMP_INSTALLED' },
       DETACHED: { type: 'DETACHED' },
+      STARTED: { type: 'START' },
       EXITED: { type: 'EXITED', reason: 'died while being created' },
     };
     const ev = map[step.type];

@@ -58,7 +58,7 @@ export const sysmsgThreadMachine = setup({
     },
     attached: { on: { STACK_MAPPED: 'stackMapped' } },
     stackMapped: { on: { SECCOMP_INSTALLED: 'seccompInstalled' } },
-    seccompInstalled: { on: { DETACHED: 'parked' } },
+    seccompInstalled: { on: { DETACHED: 'parked', START: 'running' } },
     parked: { on: { START: 'running' } },
     running: { on: { FAULT: { target: 'faulted', actions: assign({ reason: ({ event }) => event.reason }) } } },
     faulted: {},

@@ -64,6 +64,10 @@ export type TracerRequestBody =
       stackTAddr: bigint;
       /** Stub address of the sock_fprog of the sysmsg-thread filter. */
       fprogAddr: bigint;
+      /** Stub address of the kernel sigaction to install for the trapping signals. */
+      sigactionAddr: bigint;
+      /** Start the thread into its handler (fake SIGSEGV) instead of leaving it parked. */
+      start: boolean;
       fault?: TransactionFault;
     }
   | {
@@ -88,7 +92,8 @@ export interface TransactionStep {
     | 'DETACHED'
     | 'EXITED'
     | 'STACK_MAPPED'
-    | 'SECCOMP_INSTALLED';
+    | 'SECCOMP_INSTALLED'
+    | 'STARTED';
 }
 
 /** A step reported live by a tracer worker while its transaction runs. */

@@ -163,6 +163,18 @@ export class TracedThread {
   }
 
   /**
+   * Detaches with a signal to deliver: a sysmsg thread is started by a SIGSEGV its handler
+   * recognises (Msg.state = Initializing), gVisor's fake-fault start.
+   */
+  detachWithSignal(signal: number): void {
+    this.step('DETACH');
+    this.faultPoint('detaching');
+    this.#ptrace(() => native.ptraceDetach(this.tid, signal));
+    this.attached = false;
+    this.step('STARTED');
+  }
+
+  /**
    * Detaches the syscall thread into its service loop (gVisor's syscallThread.detach): signals
    * blocked, RBX = loop mode, R12 = message, R13 = the last state served, RIP just past the
    * `syscall` instruction; then out of group-stop with SIGCONT.
