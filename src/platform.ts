@@ -7,6 +7,7 @@ import { TracerPool } from './actors/tracerPool.js';
 import type { Runtime } from './actors/runtime.js';
 import { AddressSpace } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
+import { ContextSlots } from './actors/contextSlots.js';
 import { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
 import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.js';
 import { compileSeccomp, sysmsgThreadFilter } from './abi/seccomp.js';
@@ -85,6 +86,7 @@ export class Platform {
       region,
       rules: buildRules(this.memoryFile, region),
       maxSysmsgThreads: this.maxSysmsgThreads,
+      contexts: new ContextSlots(this.memoryFile),
       spawn: (id: string, logic: AnyActorLogic, input?: unknown) => actor.send({ type: 'SPAWN', id, logic, input }),
       get: (id: string) => actor.system.get(id),
       track: (sp) => live.add(sp),

@@ -5,11 +5,11 @@
  * section systrap_stub, which is copied as a whole into the stub region (all calls are
  * PC-relative inside it).
  *
- * This first version binds one context to one sysmsg thread: on a trap the handler saves the
- * application's registers into the context's ThreadContext, publishes the new state, wakes the
- * sentry, and sleeps until the sentry sets the state back to NONE; then it loads the registers
- * the sentry left there into the signal frame and returns into them. The context queue comes
- * next (see the issue note).
+ * This first version runs one context per sysmsg thread at a time: on a trap the handler saves
+ * the application's registers into the context's ThreadContext, publishes the new state, wakes
+ * the sentry, and sleeps until the sentry hands it a context in state NONE (the same one, or
+ * another one through Msg.context); then it loads that context's registers into the signal
+ * frame and returns into them. The shared context queue comes next (see the issue note).
  */
 #include <stdint.h>
 #include "sysmsg.h"
@@ -121,9 +121,12 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
     raw_syscall(SYS_futex, (long)&ctx->state, FUTEX_WAKE, 1, 0, 0, 0);
   }
 
-  /* Wait for the sentry to hand the context back (state NONE). */
+  /* Wait for the sentry to hand a context to run (state NONE). The sentry may give this thread
+   * another context meanwhile (Msg.context changes, then it wakes the old state word), so the
+   * context is read again on every round. */
   __atomic_store_n(&msg->state, THREAD_STATE_ASLEEP, __ATOMIC_RELEASE);
   for (;;) {
+    ctx = (struct thread_context*)__atomic_load_n(&msg->context, __ATOMIC_ACQUIRE);
     uint32_t s = __atomic_load_n(&ctx->state, __ATOMIC_ACQUIRE);
     if (s == CONTEXT_STATE_NONE) break;
     raw_syscall(SYS_futex, (long)&ctx->state, FUTEX_WAIT, s, 0, 0, 0);

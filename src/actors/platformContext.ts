@@ -7,7 +7,7 @@ import type { SysmsgThread } from './sysmsgThread.js';
 import type { FileRange } from '../memoryFile.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../abi/registers.js';
 import { ContextState, THREAD_CONTEXT } from '../abi/sysmsg.js';
-import { abi, contextSlotAddr, MAX_CONTEXTS } from '../abi/stub.js';
+import { abi, contextSlotAddr } from '../abi/stub.js';
 import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../abi/linux.js';
 import { SYS } from '../abi/syscalls.js';
 import { native } from '../native.js';
@@ -27,15 +27,13 @@ interface Binding {
   thread: SysmsgThread;
 }
 
-let nextContext = 0;
-const freeIds: number[] = [];
-
 /**
  * The effects of a platform context: its ThreadContext slot in shared memory, the switch into
  * the stub and the wait for the trap. Its lifecycle is a platformContext machine actor (`ref`).
  *
- * This first version gives each context its own sysmsg thread, created on its first switch in
- * an address space; the context queue that lets many contexts share few threads comes next.
+ * This first version runs a context on one sysmsg thread of the stub at a time: a free thread
+ * (whose context was released) is reused, else a new one is created, up to maxSysmsgThreads.
+ * The shared context queue that lets any thread pick any context comes next.
  */
 export class PlatformContext {
   readonly id: number;
@@ -45,11 +43,17 @@ export class PlatformContext {
   #released = false;
   #switching = false;
 
+  readonly #slot: FileRange;
+  readonly #view: DataView;
+  static #seq = 0;
+
   constructor(private readonly rt: Runtime) {
-    const id = freeIds.pop() ?? nextContext++;
-    if (id >= MAX_CONTEXTS) throw Errors.InvalidArg('too many contexts');
+    const { id, slot } = rt.contexts.alloc();
     this.id = id;
-    const name = `platformContext:${id}`;
+    this.#slot = slot;
+    const v = rt.memoryFile.view(slot);
+    this.#view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    const name = `platformContext:${PlatformContext.#seq++}`;
     rt.spawn(name, platformContextMachine);
     this.ref = rt.get(name) as ActorRefFrom<typeof platformContextMachine>;
   }
@@ -74,15 +78,11 @@ export class PlatformContext {
         return { kind: 'interrupt' };
       }
       this.ref.send({ type: 'SWITCH' });
-      let b = this.#binding;
-      if (b && b.sp !== sp) throw Errors.InvalidArg('this first version binds a context to one address space');
-      if (!b) {
-        b = await this.#bind(sp, regs);
-      } else {
-        writeRegs(b.view, regs);
-        Atomics.store(new Uint32Array(b.view.buffer, b.view.byteOffset + THREAD_CONTEXT.state, 1), 0, ContextState.None);
-        this.rt.memoryFile._file.futexWake(b.slot.start + THREAD_CONTEXT.state, 1);
-      }
+      if (this.#binding && this.#binding.sp !== sp) this.#unbind(); // the task moved (execve)
+      writeRegs(this.#view, regs);
+      const b = this.#binding ?? (await this.#bind(sp));
+      Atomics.store(new Uint32Array(b.view.buffer, b.view.byteOffset + THREAD_CONTEXT.state, 1), 0, ContextState.None);
+      this.#wake(this.id);
       this.ref.send({ type: 'RUNNING' });
       let state: number;
       try {
@@ -114,27 +114,57 @@ export class PlatformContext {
     }
   }
 
-  /** Releases the context; its id is reused. */
+  /** Releases the context: its thread is free for others, its id is reused. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#unbind();
     this.ref.send({ type: 'RELEASE' });
-    freeIds.push(this.id);
+    this.rt.contexts.free(this.id);
   }
 
-  async #bind(sp: Subprocess, regs: Registers): Promise<Binding> {
-    const slot = this.rt.memoryFile.allocate(THREAD_CONTEXT.allocatedSize);
-    const v = this.rt.memoryFile.view(slot);
-    const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  /**
+   * Binds this context to a sysmsg thread of the stub: a free one (told to run this context,
+   * then woken on the state word it sleeps on), or a new one started on it. Maps the context's
+   * slot into the stub first. Precondition: the slot holds the registers to run.
+   */
+  async #bind(sp: Subprocess): Promise<Binding> {
     const addr = contextSlotAddr(this.rt.region, this.id);
-    const ret = await sp.syscall(SYS.mmap, [addr, 4096n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, BigInt(abi.STUB_MEMFD), BigInt(slot.start)]);
-    if (ret !== addr) throw Errors.Syscall('mmap', Number(-ret), sp.pid);
-    writeRegs(view, regs);
-    view.setUint32(THREAD_CONTEXT.state, ContextState.None, true);
-    const thread = await sp.createSysmsgThread(undefined, addr);
-    const b = { sp, slot, view, thread };
+    if (!sp.mappedContexts.has(this.id)) {
+      const ret = await sp.syscall(SYS.mmap, [addr, 4096n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, BigInt(abi.STUB_MEMFD), BigInt(this.#slot.start)]);
+      if (ret !== addr) throw Errors.Syscall('mmap', Number(-ret), sp.pid);
+      sp.mappedContexts.add(this.id);
+    }
+    // Until handed over, the slot must not look runnable to a thread that still sleeps on it.
+    this.#view.setUint32(THREAD_CONTEXT.state, ContextState.Invalid, true);
+    let thread = [...sp.sysmsgThreads.values()].find((t) => t.context === undefined && t.state === 'running');
+    if (thread) {
+      const previous = thread.lastContext;
+      thread.context = this.id;
+      thread.lastContext = this.id;
+      thread.setContext(addr);
+      if (previous !== undefined && previous !== this.id) this.#wake(previous);
+    } else {
+      // Started on this context, the thread sleeps on its (Invalid) state until the switch.
+      thread = await sp.createSysmsgThread(undefined, addr);
+      thread.context = this.id;
+      thread.lastContext = this.id;
+    }
+    const b = { sp, slot: this.#slot, view: this.#view, thread };
     this.#binding = b;
     return b;
+  }
+
+  #unbind(): void {
+    const b = this.#binding;
+    if (!b) return;
+    this.#binding = undefined;
+    if (b.thread.context === this.id) b.thread.context = undefined;
+  }
+
+  /** FUTEX_WAKE on a context's state word (shared: the sleepers are stub threads). */
+  #wake(id: number): void {
+    this.rt.memoryFile._file.futexWake(this.rt.contexts.slot(id).start + THREAD_CONTEXT.state, 1);
   }
 
   #decode(b: Binding, state: number, regs: Registers): SwitchEvent {

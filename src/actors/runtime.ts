@@ -3,6 +3,7 @@ import type { TracerPool } from './tracerPool.js';
 import type { MemoryFile, FileRange } from '../memoryFile.js';
 import type { StubRegion } from '../abi/stub.js';
 import type { Subprocess } from './subprocess.js';
+import type { ContextSlots } from './contextSlots.js';
 
 /**
  * What the actors of one platform share. Built by createPlatform(); internal.
@@ -16,6 +17,8 @@ export interface Runtime {
   readonly rules: FileRange;
   /** Most sysmsg threads per stub. */
   readonly maxSysmsgThreads: number;
+  /** Context ids and their ThreadContext slots (a slot is kept for its id's next user). */
+  readonly contexts: ContextSlots;
   /** Spawns a machine actor into the platform's actor system under this system id. */
   spawn(id: string, logic: AnyActorLogic, input?: unknown): void;
   /** Looks up an actor of the system. */

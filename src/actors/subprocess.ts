@@ -136,6 +136,8 @@ export class Subprocess {
 
   /** Sysmsg threads of this stub, by slot. Protected by: the event loop. */
   readonly sysmsgThreads = new Map<number, SysmsgThread>();
+  /** Context ids whose slot is mapped in this stub (at its fixed address). */
+  readonly mappedContexts = new Set<number>();
 
   /**
    * Creates one sysmsg thread (gVisor's createSysmsgThread): a ptrace transaction on the

@@ -17,6 +17,12 @@ const SCRATCH_SIGACTION = 0x300;
 export class SysmsgThread {
   /** Host tid, once cloned. */
   tid = 0;
+  /** Id of the context this thread runs or will run; undefined when free. */
+  context?: number;
+  /** Id of the context whose state word the thread may be sleeping on. */
+  lastContext?: number;
+  /** Stub address of the shared part of its slot. */
+  sharedAddr = 0n;
 
   constructor(
     readonly ref: ActorRefFrom<typeof sysmsgThreadMachine>,
@@ -65,12 +71,25 @@ export class SysmsgThread {
    * thread): self, the context's stub address, Initializing, the thread's slot as its id.
    */
   writeMsg(sharedAddr: bigint, contextAddr: bigint): void {
-    const v = this.memoryFile.view(this.shared);
-    const dv = new DataView(v.buffer, v.byteOffset + PER_THREAD.msgOffset, 4096);
+    const dv = this.#msg();
     dv.setBigUint64(MSG.self, sharedAddr + BigInt(PER_THREAD.msgOffset), true);
     dv.setBigUint64(MSG.context, contextAddr, true);
     dv.setUint32(MSG.threadId, this.slot, true);
     dv.setUint32(MSG.state, ThreadState.Initializing, true);
+  }
+
+  /**
+   * Hands this (free, sleeping) thread another context: the handler re-reads Msg.context each
+   * time it wakes. The caller then wakes the old context's state word.
+   */
+  setContext(contextAddr: bigint): void {
+    const dv = this.#msg();
+    Atomics.store(new BigUint64Array(dv.buffer, dv.byteOffset + MSG.context, 1), 0, contextAddr);
+  }
+
+  #msg(): DataView {
+    const v = this.memoryFile.view(this.shared);
+    return new DataView(v.buffer, v.byteOffset + PER_THREAD.msgOffset, 4096);
   }
 
   /** Applies a step of the creating transaction that concerns this thread. */

@@ -1,0 +1,138 @@
+import test from 'ava';
+import { createPlatform, SYS, REGISTER_NAMES, type AddressSpace, type Platform, type Registers } from '../src/index.js';
+import { SIG } from '../src/abi/linux.js';
+import { sleep, until } from './helpers.js';
+
+let platform: Platform;
+test.before(async () => {
+  platform = await createPlatform();
+});
+test.after.always(async () => {
+  await platform?.close();
+});
+
+const CODE = 0x400000n;
+const STACK = 0x500000n;
+
+/** Maps machine code (rx) and a stack (rw); returns registers that start it. */
+async function load(as: AddressSpace, code: number[]): Promise<Registers> {
+  const text = platform.memoryFile.allocate(4096);
+  platform.memoryFile.view(text).set(code);
+  await as.mapFile(CODE, text, 'rx');
+  const stack = platform.memoryFile.allocate(8192);
+  await as.mapFile(STACK, stack, 'rw');
+  const regs = Object.fromEntries(REGISTER_NAMES.map((n) => [n, 0n])) as Registers;
+  regs.rip = CODE;
+  regs.rsp = STACK + 8192n;
+  regs.eflags = 0x202n;
+  return regs;
+}
+
+const le32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
+const le64 = (n: bigint) => [...le32(Number(n & 0xffffffffn)), ...le32(Number(n >> 32n))];
+
+test('a loop of getppid calls: each traps as a syscall; the value put in rax is what the program sees', async (t) => {
+  const N = 100;
+  // xor r12,r12; mov r13d,N; 1: mov eax,getppid; syscall; add r12,rax; dec r13d; jnz 1b;
+  // mov rdi,r12; mov eax,exit; syscall
+  const code = [0x4d, 0x31, 0xe4, 0x41, 0xbd, ...le32(N), 0xb8, ...le32(SYS.getppid), 0x0f, 0x05, 0x49, 0x01, 0xc4,
+    0x41, 0xff, 0xcd, 0x75, 0xf1, 0x4c, 0x89, 0xe7, 0xb8, ...le32(SYS.exit), 0x0f, 0x05];
+  const as = await platform.newAddressSpace();
+  const regs = await load(as, code);
+  const ctx = platform.newContext();
+  let sum = 0n;
+  let ev = await ctx.switchToApp(as, regs);
+  let calls = 0;
+  while (ev.kind === 'syscall' && ev.sysno === SYS.getppid) {
+    calls++;
+    t.is(regs.orig_rax, BigInt(SYS.getppid));
+    regs.rax = BigInt(calls * 3); // a different answer each time
+    sum += regs.rax;
+    ev = await ctx.switchToApp(as, regs);
+  }
+  t.is(calls, N);
+  t.deepEqual(ev, { kind: 'syscall', sysno: SYS.exit, args: [sum, 0n, 0n, 0n, 0n, 0n] });
+  t.is(ctx.state, 'syscall');
+  ctx.release();
+  await as.release();
+});
+
+test('a store to an unmapped address: signal SIGSEGV with that address, access write', async (t) => {
+  // movabs rax, 0x100000000; mov dword [rax], 1; jmp $
+  const as = await platform.newAddressSpace();
+  const regs = await load(as, [0x48, 0xb8, ...le64(0x100000000n), 0xc7, 0x00, 0x01, 0x00, 0x00, 0x00, 0xeb, 0xfe]);
+  const ctx = platform.newContext();
+  const ev = await ctx.switchToApp(as, regs);
+  t.like(ev, { kind: 'signal', signo: SIG.SIGSEGV, addr: 0x100000000n, access: { write: true, read: false, execute: false } });
+  t.is(regs.rip, CODE + 10n, 'registers at the fault');
+  t.is(ctx.state, 'fault');
+  ctx.release();
+  await as.release();
+});
+
+test('an endless loop is stopped by ctx.interrupt()', async (t) => {
+  const as = await platform.newAddressSpace();
+  const regs = await load(as, [0xeb, 0xfe]); // jmp $
+  const ctx = platform.newContext();
+  const run = ctx.switchToApp(as, regs);
+  await until(() => ctx.state === 'running');
+  await sleep(50);
+  ctx.interrupt();
+  t.deepEqual(await run, { kind: 'interrupt' });
+  t.is(regs.rip, CODE);
+  t.is(ctx.state, 'interrupted');
+  ctx.release();
+  await as.release();
+});
+
+test('the program jumps into stub code to make a syscall the filter forbids: refused, not executed', async (t) => {
+  const as = await platform.newAddressSpace();
+  // mov eax, getpid; movabs rcx, <the stub's syscall instruction>; jmp rcx
+  const target = platform.stubRegion.syscallAddr;
+  const regs = await load(as, [0xb8, ...le32(SYS.getpid), 0x48, 0xb9, ...le64(target), 0xff, 0xe1]);
+  const ctx = platform.newContext();
+  const ev = await ctx.switchToApp(as, regs);
+  // The kernel's filter trapped it (the handler reports a syscall; it never ran): rax is
+  // -ENOSYS, not the pid, and the trap came from inside the stub region.
+  t.deepEqual(ev, { kind: 'syscall', sysno: SYS.getpid, args: [0n, 0n, 0n, 0n, 0n, 0n] });
+  t.is(BigInt.asIntN(64, regs.rax), -38n);
+  t.is(regs.rip, target + 2n);
+  ctx.release();
+  await as.release();
+});
+
+test('a sysmsg thread killed with SIGKILL: its context fails with ESTUBDEAD', async (t) => {
+  const as = await platform.newAddressSpace();
+  const regs = await load(as, [0xeb, 0xfe]);
+  const ctx = platform.newContext();
+  const run = ctx.switchToApp(as, regs);
+  await until(() => ctx.state === 'running' && as._subprocess.sysmsgThreads.size > 0);
+  const [thread] = [...as._subprocess.sysmsgThreads.values()].slice(-1);
+  await until(() => thread.tid > 0);
+  process.kill(thread.tid, 'SIGKILL');
+  await t.throwsAsync(run, { code: 'ESTUBDEAD' });
+  t.is(ctx.state, 'faulted');
+  t.true(await until(() => as.state === 'dead'));
+  ctx.release();
+});
+
+test('the program scribbles over its ThreadContext: ECORRUPT on that context; Node and other address spaces go on', async (t) => {
+  const as = await platform.newAddressSpace();
+  const ctx = platform.newContext();
+  // The context's slot is mapped in the stub at a fixed address; the program overwrites its
+  // state word with 77 in a loop (1: mov dword [rax], 77; jmp 1b). The sentry wakes within its
+  // liveness poll, reads an impossible state, and fails this context only.
+  const { contextSlotAddr } = await import('../src/abi/stub.js');
+  const stateAddr = contextSlotAddr(platform.stubRegion, ctx.id) + 3944n;
+  const regs = await load(as, [0x48, 0xb8, ...le64(stateAddr), 0xc7, 0x00, ...le32(77), 0xeb, 0xf8]);
+  const run = ctx.switchToApp(as, regs);
+  const err = await t.throwsAsync(run);
+  t.is((err as { code?: string }).code, 'ECORRUPT');
+  t.is(ctx.state, 'faulted');
+  // Another address space keeps working.
+  const other = await platform.newAddressSpace();
+  t.is(await other.syscall(SYS.getpid), BigInt(other.pid));
+  await other.release();
+  ctx.release();
+  await as.release();
+});
