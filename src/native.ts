@@ -69,6 +69,14 @@ export interface Native {
     STUB_REGION_SIZE: number;
     STUB_MAX_USER_ADDRESS: bigint;
     STUB_TASK_SIZE: bigint;
+    STUB_RULES_OFFSET: number;
+    STUB_RULES_SIZE: number;
+    STUB_PER_THREAD_MEM_SIZE: number;
+    STUB_MAX_THREAD_SLOTS: number;
+    STUB_THREADS_MIN_OFFSET: number;
+    STUB_QUEUE_OFFSET: number;
+    STUB_QUEUE_SIZE: number;
+    STUB_CONTEXTS_OFFSET: number;
     STUB_MODE_TRAP: number;
     STUB_MODE_NEW_STUB: number;
     STUB_MODE_RUN_SYSCALL_LOOP: number;

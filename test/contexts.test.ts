@@ -136,3 +136,38 @@ test('the program scribbles over its ThreadContext: ECORRUPT on that context; No
   ctx.release();
   await as.release();
 });
+
+test('64 contexts on one address space with maxSysmsgThreads: 2 all finish; threads are created lazily', async (t) => {
+  const small = await createPlatform({ maxSysmsgThreads: 2 });
+  try {
+    const K = 20;
+    const code = [0x4d, 0x31, 0xe4, 0x41, 0xbd, ...le32(K), 0xb8, ...le32(SYS.getppid), 0x0f, 0x05, 0x49, 0x01, 0xc4,
+      0x41, 0xff, 0xcd, 0x75, 0xf1, 0x4c, 0x89, 0xe7, 0xb8, ...le32(SYS.exit), 0x0f, 0x05];
+    const as = await small.newAddressSpace();
+    const text = small.memoryFile.allocate(4096);
+    small.memoryFile.view(text).set(code);
+    await as.mapFile(CODE, text, 'rx');
+    t.is(as._subprocess.sysmsgThreads.size, 0, 'no thread before the first switch');
+    const results = await Promise.all(
+      Array.from({ length: 64 }, async (_, i) => {
+        const ctx = small.newContext();
+        const regs = Object.fromEntries(REGISTER_NAMES.map((n) => [n, 0n])) as Registers;
+        regs.rip = CODE;
+        regs.eflags = 0x202n;
+        let ev = await ctx.switchToApp(as, regs);
+        while (ev.kind === 'syscall' && ev.sysno === SYS.getppid) {
+          regs.rax = BigInt(i);
+          ev = await ctx.switchToApp(as, regs);
+        }
+        ctx.release();
+        return ev;
+      }),
+    );
+    results.forEach((ev, i) => t.deepEqual(ev, { kind: 'syscall', sysno: SYS.exit, args: [BigInt(i * K), 0n, 0n, 0n, 0n, 0n] }));
+    const threads = as._subprocess.sysmsgThreads.size;
+    t.true(threads >= 1 && threads <= 2, `${threads} sysmsg threads for 64 contexts`);
+    await as.release();
+  } finally {
+    await small.close();
+  }
+});

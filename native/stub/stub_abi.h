@@ -34,6 +34,16 @@
  */
 #define STUB_RO_SIZE (64 * 1024)
 #define STUB_REGION_SIZE (32 * 1024 * 1024)
+/* Layout of the rest of the region (offsets from its start), shared with src/abi/stub.ts. */
+#define STUB_RULES_OFFSET STUB_RO_SIZE
+#define STUB_RULES_SIZE (16 * 1024)
+#define STUB_PER_THREAD_MEM_SIZE (32 * 1024)
+#define STUB_MAX_THREAD_SLOTS 128
+#define STUB_THREADS_MIN_OFFSET (STUB_RULES_OFFSET + STUB_RULES_SIZE + 4096)
+#define STUB_QUEUE_OFFSET (STUB_THREADS_MIN_OFFSET + (STUB_MAX_THREAD_SLOTS + 1) * STUB_PER_THREAD_MEM_SIZE + 4096)
+#define STUB_QUEUE_SIZE (9 * 4096)
+#define STUB_CONTEXTS_OFFSET (STUB_QUEUE_OFFSET + STUB_QUEUE_SIZE + 4096)
+
 /* The application's maximum address (gVisor's maxStubUserAddress); the stub lives above it. */
 #define STUB_MAX_USER_ADDRESS 0x7f0000000000ULL
 #define STUB_TASK_SIZE 0x7ffffffff000ULL

@@ -5,11 +5,11 @@
  * section systrap_stub, which is copied as a whole into the stub region (all calls are
  * PC-relative inside it).
  *
- * This first version runs one context per sysmsg thread at a time: on a trap the handler saves
- * the application's registers into the context's ThreadContext, publishes the new state, wakes
- * the sentry, and sleeps until the sentry hands it a context in state NONE (the same one, or
- * another one through Msg.context); then it loads that context's registers into the signal
- * frame and returns into them. The shared context queue comes next (see the issue note).
+ * On a trap the handler saves the application's registers and FP state into the running
+ * context's ThreadContext, publishes the new state and wakes the sentry; then it takes the next
+ * context from the shared queue (sleeping on numThreadsToWakeup when there is none), loads that
+ * context's registers (and FP state, if it last ran elsewhere) into the signal frame and returns
+ * into them. The spinning fast path of gVisor is not here yet.
  */
 #include <stdint.h>
 #include "sysmsg.h"
@@ -27,6 +27,7 @@
 #define ARCH_GET_FS 0x1003
 #define SIGSYS 31
 #define SIGSEGV 11
+#define SIGCHLD 17
 #define ENOSYS 38
 #define PER_THREAD_MEM_SIZE (32 * 1024)
 
@@ -95,14 +96,112 @@ STUB_INLINE void load_regs(struct thread_context* ctx, struct k_ucontext* uc) {
   if (fs != r[FS_BASE]) raw_syscall(SYS_arch_prctl, ARCH_SET_FS, (long)r[FS_BASE], 0, 0, 0, 0);
 }
 
+/* The region's first byte: the section is copied to the region start, and this reference is
+ * PC-relative (hidden symbol), so it still points at the section's start after the copy. */
+extern const char __start_systrap_stub[] __attribute__((visibility("hidden")));
+
+STUB_INLINE uintptr_t region_base(void) { return (uintptr_t)__start_systrap_stub; }
+
+/* FP state of a signal frame: an XSAVE (or FXSAVE) image whose software-reserved bytes say
+ * how long it is (struct _fpx_sw_bytes at offset 464, magic1 0x46505853). */
+STUB_INLINE uint32_t fp_len(const uint8_t* fp) {
+  const uint32_t* sw = (const uint32_t*)(fp + 464);
+  uint32_t len = sw[0] == 0x46505853u ? sw[4] : 512;
+  return len > MAX_FPSTATE_LEN ? 0 : len;
+}
+
+STUB_INLINE void copy64(volatile uint64_t* dst, const volatile uint64_t* src, uint32_t bytes) {
+  for (uint32_t i = 0; i < bytes / 8; i++) dst[i] = src[i];
+}
+
+STUB_INLINE void futex_wake(uint32_t* addr) { raw_syscall(SYS_futex, (long)addr, FUTEX_WAKE, 1, 0, 0, 0); }
+STUB_INLINE void futex_wait(uint32_t* addr, uint32_t val) { raw_syscall(SYS_futex, (long)addr, FUTEX_WAIT, val, 0, 0, 0); }
+
+/* Publishes a trapped context to the sentry: its new state, one less context in the stub. */
+STUB_INLINE void publish(struct context_queue* q, struct sysmsg* msg, struct thread_context* ctx, uint32_t state) {
+  ctx->last_thread_id = msg->thread_id;
+  ctx->thread_id = INVALID_THREAD_ID;
+  __atomic_sub_fetch(&q->num_active_contexts, 1, __ATOMIC_ACQ_REL);
+  __atomic_store_n(&ctx->state, state, __ATOMIC_RELEASE);
+  futex_wake(&ctx->state);
+}
+
+/* Takes the oldest context from the queue, or 0 (gVisor's queue_get_context). Entries are
+ * (index << 32) | id; a consumer claims an entry by swapping it to INVALID, then moves start. */
+STUB_INLINE struct thread_context* queue_get(struct context_queue* q, uintptr_t base) {
+  for (;;) {
+    uint32_t start = __atomic_load_n(&q->start, __ATOMIC_ACQUIRE);
+    uint32_t end = __atomic_load_n(&q->end, __ATOMIC_ACQUIRE);
+    if (start == end) return 0;
+    uint64_t* slot = &q->ringbuffer[start % CONTEXT_QUEUE_SIZE];
+    uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if ((uint32_t)(v >> 32) != start || (uint32_t)v == INVALID_CONTEXT_ID) {
+      __asm__ volatile("pause");
+      continue;
+    }
+    if (!__atomic_compare_exchange_n(slot, &v, (uint64_t)INVALID_CONTEXT_ID, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+    __atomic_add_fetch(&q->start, 1, __ATOMIC_ACQ_REL);
+    uint32_t id = (uint32_t)v;
+    if (id >= MAX_GUEST_CONTEXTS) crash();
+    return (struct thread_context*)(base + STUB_CONTEXTS_OFFSET + (uintptr_t)id * ALLOCATED_SIZEOF_THREAD_CONTEXT);
+  }
+}
+
+/* Waits for a context to run (gVisor's get_context, without the spinning fast path): take one
+ * from the queue, else sleep on numThreadsToWakeup until the sentry hands out a token. A context
+ * interrupted while it waited in the queue goes straight back as a SIGCHLD fault. */
+STUB_INLINE struct thread_context* get_context(struct context_queue* q, struct sysmsg* msg, uintptr_t base) {
+  for (;;) {
+    struct thread_context* ctx = queue_get(q, base);
+    if (!ctx) {
+      __atomic_sub_fetch(&q->num_active_threads, 1, __ATOMIC_ACQ_REL);
+      __atomic_store_n(&msg->state, THREAD_STATE_ASLEEP, __ATOMIC_RELEASE);
+      /* Re-check after leaving the active count: the sentry kicks only when active threads are
+       * fewer than active contexts, so a context queued meanwhile is ours to see. */
+      ctx = queue_get(q, base);
+      if (!ctx) {
+        for (;;) {
+          uint32_t t = __atomic_load_n(&q->num_threads_to_wakeup, __ATOMIC_ACQUIRE);
+          if (t > 0 && __atomic_compare_exchange_n(&q->num_threads_to_wakeup, &t, t - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+          if (t == 0) futex_wait(&q->num_threads_to_wakeup, 0);
+        }
+      }
+      __atomic_add_fetch(&q->num_active_threads, 1, __ATOMIC_ACQ_REL);
+      __atomic_store_n(&msg->state, THREAD_STATE_PREP, __ATOMIC_RELEASE);
+      if (!ctx) continue;
+    }
+    if (__atomic_exchange_n(&ctx->interrupt, 0, __ATOMIC_ACQ_REL)) {
+      ctx->signo = SIGCHLD;
+      ctx->regs[ORIG_RAX] = (uint64_t)-1;
+      publish(q, msg, ctx, CONTEXT_STATE_FAULT);
+      continue;
+    }
+    return ctx;
+  }
+}
+
 /* Entry: SA_SIGINFO handler on the alternate stack. */
 STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc) {
   struct sysmsg* msg = sysmsg_addr();
   if (msg->self != (uint64_t)msg) crash();
-  struct thread_context* ctx = (struct thread_context*)msg->context;
+  uintptr_t base = region_base();
+  struct context_queue* q = (struct context_queue*)(base + STUB_QUEUE_OFFSET);
+  uint32_t tstate = __atomic_load_n(&msg->state, __ATOMIC_ACQUIRE);
+  uint8_t* frame_fp = (uint8_t*)uc->mc.fpstate;
+  struct thread_context* prev = (struct thread_context*)msg->context;
 
-  if (__atomic_load_n(&msg->state, __ATOMIC_ACQUIRE) != THREAD_STATE_INITIALIZING) {
+  if (tstate != THREAD_STATE_INITIALIZING) {
+    /* An interrupt (SIGCHLD) that arrives while this thread is between contexts is postponed:
+     * the context's interrupt flag catches it when it is next picked. */
+    if (signo == SIGCHLD && tstate != THREAD_STATE_NONE) return;
+    __atomic_store_n(&msg->state, THREAD_STATE_PREP, __ATOMIC_RELEASE);
+    struct thread_context* ctx = prev;
     save_regs(ctx, uc);
+    if (frame_fp) {
+      uint32_t len = fp_len(frame_fp);
+      copy64((volatile uint64_t*)ctx->fpstate, (const volatile uint64_t*)frame_fp, len);
+      ctx->fpstate_changed = len != 0;
+    }
     for (int i = 0; i < 128; i++) ((volatile uint8_t*)ctx->siginfo)[i] = siginfo[i];
     ctx->signo = signo;
     uint32_t state;
@@ -115,23 +214,19 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
       ctx->sig_error = signo == SIGSEGV && uc->mc.trapno == 14 ? uc->mc.err : 0;
       state = CONTEXT_STATE_FAULT;
     }
-    ctx->last_thread_id = msg->thread_id;
-    ctx->thread_id = INVALID_THREAD_ID;
-    __atomic_store_n(&ctx->state, state, __ATOMIC_RELEASE);
-    raw_syscall(SYS_futex, (long)&ctx->state, FUTEX_WAKE, 1, 0, 0, 0);
+    publish(q, msg, ctx, state);
+  } else {
+    prev = 0;
   }
 
-  /* Wait for the sentry to hand a context to run (state NONE). The sentry may give this thread
-   * another context meanwhile (Msg.context changes, then it wakes the old state word), so the
-   * context is read again on every round. */
-  __atomic_store_n(&msg->state, THREAD_STATE_ASLEEP, __ATOMIC_RELEASE);
-  for (;;) {
-    ctx = (struct thread_context*)__atomic_load_n(&msg->context, __ATOMIC_ACQUIRE);
-    uint32_t s = __atomic_load_n(&ctx->state, __ATOMIC_ACQUIRE);
-    if (s == CONTEXT_STATE_NONE) break;
-    raw_syscall(SYS_futex, (long)&ctx->state, FUTEX_WAIT, s, 0, 0, 0);
-  }
+  struct thread_context* ctx = get_context(q, msg, base);
+  msg->context = (uint64_t)ctx;
   ctx->thread_id = msg->thread_id;
+  /* The frame's FP state is the previous context's: load this one's unless it is the same. */
+  if (frame_fp && ctx != prev && ctx->fpstate_changed) {
+    uint32_t len = fp_len(frame_fp);
+    copy64((volatile uint64_t*)frame_fp, (const volatile uint64_t*)ctx->fpstate, len);
+  }
   __atomic_store_n(&msg->state, THREAD_STATE_NONE, __ATOMIC_RELEASE);
   load_regs(ctx, uc);
 }

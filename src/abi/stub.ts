@@ -17,24 +17,26 @@ import { native } from '../native.js';
 export const abi = native.stubAbi;
 
 /** Bytes per per-thread area (gVisor's PerThreadMemSize). */
-export const PER_THREAD_MEM_SIZE = 32 * 1024;
+export const PER_THREAD_MEM_SIZE = abi.STUB_PER_THREAD_MEM_SIZE;
 
 /** Per-thread slots reserved in the region (the syscall thread uses slot 0). */
-export const MAX_THREAD_SLOTS = 128;
+export const MAX_THREAD_SLOTS = abi.STUB_MAX_THREAD_SLOTS;
 
 /** Bytes of the rules area: a sock_fprog header then the sysmsg-thread filter (gVisor's stubSysmsgRules). */
-export const RULES_SIZE = 16 * 1024;
-export const RULES_OFFSET = abi.STUB_RO_SIZE;
+export const RULES_SIZE = abi.STUB_RULES_SIZE;
+export const RULES_OFFSET = abi.STUB_RULES_OFFSET;
 
 /**
  * Where per-thread areas may start (after the rules and a guard page). The first slot is this
  * rounded up to PER_THREAD_MEM_SIZE in absolute terms: the handler finds its Msg by rounding
  * its stack pointer down to that size.
  */
-export const THREADS_MIN_OFFSET = RULES_OFFSET + RULES_SIZE + 4096;
+export const THREADS_MIN_OFFSET = abi.STUB_THREADS_MIN_OFFSET;
 
-/** Context slots (ThreadContext, 4 KiB each) follow the threads, after a guard page. */
-export const CONTEXTS_OFFSET = THREADS_MIN_OFFSET + (MAX_THREAD_SLOTS + 1) * PER_THREAD_MEM_SIZE + 4096;
+/** The context queue follows the threads; context slots (4 KiB each) follow the queue. */
+export const QUEUE_OFFSET = abi.STUB_QUEUE_OFFSET;
+export const QUEUE_SIZE = abi.STUB_QUEUE_SIZE;
+export const CONTEXTS_OFFSET = abi.STUB_CONTEXTS_OFFSET;
 export const MAX_CONTEXTS = 4095;
 
 if (CONTEXTS_OFFSET + MAX_CONTEXTS * 4096 > abi.STUB_REGION_SIZE) throw new Error('stub region layout overflows');
@@ -109,6 +111,11 @@ export const PER_THREAD = {
   /** Offset of the Msg page inside the shared part. */
   msgOffset: 12 * 1024,
 } as const;
+
+/** Stub address of the context queue. */
+export function queueAddr(region: StubRegion): bigint {
+  return region.start + BigInt(QUEUE_OFFSET);
+}
 
 /** Stub address of the rules area. */
 export function rulesAddr(region: StubRegion): bigint {

@@ -3,7 +3,6 @@ import { platformContextMachine } from '../machines/platformContext.js';
 import type { Runtime } from './runtime.js';
 import type { AddressSpace } from '../addressSpace.js';
 import type { Subprocess } from './subprocess.js';
-import type { SysmsgThread } from './sysmsgThread.js';
 import type { FileRange } from '../memoryFile.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../abi/registers.js';
 import { ContextState, THREAD_CONTEXT } from '../abi/sysmsg.js';
@@ -19,32 +18,29 @@ export type SwitchEvent =
   | { kind: 'signal'; signo: number; code: number; addr: bigint; access: { read: boolean; write: boolean; execute: boolean } }
   | { kind: 'interrupt' };
 
-/** A context bound to a stub: its slot and the sysmsg thread running it. */
-interface Binding {
-  sp: Subprocess;
-  slot: FileRange;
-  view: DataView;
-  thread: SysmsgThread;
-}
-
 /**
- * The effects of a platform context: its ThreadContext slot in shared memory, the switch into
- * the stub and the wait for the trap. Its lifecycle is a platformContext machine actor (`ref`).
+ * A platform context (gVisor's platformContext + sharedContext): one application thread's
+ * ThreadContext slot, queued in a stub's context queue on each switch and run by whichever
+ * sysmsg thread takes it; the sentry then waits (off the event loop) for the trap. Its lifecycle
+ * is a platformContext machine actor (`ref`).
  *
- * This first version runs a context on one sysmsg thread of the stub at a time: a free thread
- * (whose context was released) is reused, else a new one is created, up to maxSysmsgThreads.
- * The shared context queue that lets any thread pick any context comes next.
+ * @example
+ * ```ts
+ * const ctx = platform.newContext();
+ * let ev = await ctx.switchToApp(as, regs);
+ * while (ev.kind === 'syscall') { regs.rax = handle(ev); ev = await ctx.switchToApp(as, regs); }
+ * ```
  */
 export class PlatformContext {
   readonly id: number;
   readonly ref: ActorRefFrom<typeof platformContextMachine>;
-  #binding?: Binding;
-  #interruptPending = false;
-  #released = false;
-  #switching = false;
-
   readonly #slot: FileRange;
   readonly #view: DataView;
+  readonly #u32: Uint32Array;
+  /** The stub the context is queued or running in, during a switch. */
+  #running?: Subprocess;
+  #interruptPending = false;
+  #released = false;
   static #seq = 0;
 
   constructor(private readonly rt: Runtime) {
@@ -53,6 +49,8 @@ export class PlatformContext {
     this.#slot = slot;
     const v = rt.memoryFile.view(slot);
     this.#view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    this.#u32 = new Uint32Array(v.buffer, v.byteOffset, v.byteLength / 4);
+    this.#view.setBigUint64(THREAD_CONTEXT.fpstateChanged, 0n, true); // a reused slot's FP state is not ours
     const name = `platformContext:${PlatformContext.#seq++}`;
     rt.spawn(name, platformContextMachine);
     this.ref = rt.get(name) as ActorRefFrom<typeof platformContextMachine>;
@@ -69,106 +67,77 @@ export class PlatformContext {
    */
   async switchToApp(as: AddressSpace, regs: Registers): Promise<SwitchEvent> {
     if (this.#released) throw Errors.Released('context');
-    if (this.#switching) throw Errors.InvalidArg('switchToApp is already running on this context');
-    this.#switching = true;
+    if (this.#running) throw Errors.InvalidArg('switchToApp is already running on this context');
+    if (this.#interruptPending) {
+      this.#interruptPending = false;
+      return { kind: 'interrupt' };
+    }
+    const sp = as._subprocess;
+    this.#running = sp;
     try {
-      const sp = as._subprocess;
-      if (this.#interruptPending) {
-        this.#interruptPending = false;
-        return { kind: 'interrupt' };
-      }
       this.ref.send({ type: 'SWITCH' });
-      if (this.#binding && this.#binding.sp !== sp) this.#unbind(); // the task moved (execve)
+      const q = await sp.ensureQueue();
+      await this.#mapSlot(sp);
       writeRegs(this.#view, regs);
-      const b = this.#binding ?? (await this.#bind(sp));
-      Atomics.store(new Uint32Array(b.view.buffer, b.view.byteOffset + THREAD_CONTEXT.state, 1), 0, ContextState.None);
-      this.#wake(this.id);
+      this.#store(THREAD_CONTEXT.interrupt, 0);
+      this.#store(THREAD_CONTEXT.state, ContextState.None);
+      q.add(this.id);
+      sp.kick();
       this.ref.send({ type: 'RUNNING' });
       let state: number;
       try {
-        state = await this.rt.memoryFile._file.waitWordChange(b.slot.start + THREAD_CONTEXT.state, ContextState.None, sp.pid);
+        state = await this.rt.memoryFile._file.waitWordChange(this.#slot.start + THREAD_CONTEXT.state, ContextState.None, sp.pid);
       } catch (e) {
         const err = toSystrapError(e);
         this.ref.send({ type: 'FAULTED', reason: err.message });
         if (err.code === 'ESTUBDEAD') throw Errors.StubDead(sp.pid, 'while running a context');
         throw err;
       }
-      return this.#decode(b, state, regs);
+      return this.#decode(sp, state, regs);
     } finally {
-      this.#switching = false;
+      this.#running = undefined;
     }
   }
 
-  /** Interrupts a running switch (tgkill SIGCHLD to its thread); a later switch returns at once. */
+  /**
+   * Interrupts a running switch (gVisor's NotifyInterrupt): the slot's interrupt flag (a context
+   * still in the queue bounces back at once), then SIGCHLD to the thread running it. A context
+   * not switching returns `interrupt` from its next switch.
+   */
   interrupt(): void {
-    const b = this.#binding;
-    if (!b || this.state !== 'running') {
-      this.#interruptPending = true;
-      return;
-    }
     this.#interruptPending = true;
+    const sp = this.#running;
+    if (!sp) return;
+    this.#store(THREAD_CONTEXT.interrupt, 1);
+    // Read once: shared memory. An id that is no thread of ours is ignored (the flag still works).
+    const slot = Atomics.load(this.#u32, THREAD_CONTEXT.threadId / 4);
+    const thread = sp.sysmsgThreads.get(slot);
+    if (!thread || thread.tid === 0) return;
     try {
-      native.tgkill(b.thread.tid, b.thread.tid, SIG.SIGCHLD);
+      native.tgkill(thread.tid, thread.tid, SIG.SIGCHLD);
     } catch {
-      // the thread is gone: the wait reports ESTUBDEAD
+      // ESRCH: the thread is gone; the wait reports ESTUBDEAD
     }
   }
 
-  /** Releases the context: its thread is free for others, its id is reused. */
+  /** Releases the context; its id is reused. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#unbind();
     this.ref.send({ type: 'RELEASE' });
     this.rt.contexts.free(this.id);
   }
 
-  /**
-   * Binds this context to a sysmsg thread of the stub: a free one (told to run this context,
-   * then woken on the state word it sleeps on), or a new one started on it. Maps the context's
-   * slot into the stub first. Precondition: the slot holds the registers to run.
-   */
-  async #bind(sp: Subprocess): Promise<Binding> {
+  async #mapSlot(sp: Subprocess): Promise<void> {
+    if (sp.mappedContexts.has(this.id)) return;
     const addr = contextSlotAddr(this.rt.region, this.id);
-    if (!sp.mappedContexts.has(this.id)) {
-      const ret = await sp.syscall(SYS.mmap, [addr, 4096n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, BigInt(abi.STUB_MEMFD), BigInt(this.#slot.start)]);
-      if (ret !== addr) throw Errors.Syscall('mmap', Number(-ret), sp.pid);
-      sp.mappedContexts.add(this.id);
-    }
-    // Until handed over, the slot must not look runnable to a thread that still sleeps on it.
-    this.#view.setUint32(THREAD_CONTEXT.state, ContextState.Invalid, true);
-    let thread = [...sp.sysmsgThreads.values()].find((t) => t.context === undefined && t.state === 'running');
-    if (thread) {
-      const previous = thread.lastContext;
-      thread.context = this.id;
-      thread.lastContext = this.id;
-      thread.setContext(addr);
-      if (previous !== undefined && previous !== this.id) this.#wake(previous);
-    } else {
-      // Started on this context, the thread sleeps on its (Invalid) state until the switch.
-      thread = await sp.createSysmsgThread(undefined, addr);
-      thread.context = this.id;
-      thread.lastContext = this.id;
-    }
-    const b = { sp, slot: this.#slot, view: this.#view, thread };
-    this.#binding = b;
-    return b;
+    const ret = await sp.syscall(SYS.mmap, [addr, 4096n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, BigInt(abi.STUB_MEMFD), BigInt(this.#slot.start)]);
+    if (ret !== addr) throw Errors.Syscall('mmap', Number(-ret), sp.pid);
+    sp.mappedContexts.add(this.id);
   }
 
-  #unbind(): void {
-    const b = this.#binding;
-    if (!b) return;
-    this.#binding = undefined;
-    if (b.thread.context === this.id) b.thread.context = undefined;
-  }
-
-  /** FUTEX_WAKE on a context's state word (shared: the sleepers are stub threads). */
-  #wake(id: number): void {
-    this.rt.memoryFile._file.futexWake(this.rt.contexts.slot(id).start + THREAD_CONTEXT.state, 1);
-  }
-
-  #decode(b: Binding, state: number, regs: Registers): SwitchEvent {
-    const v = b.view;
+  #decode(sp: Subprocess, state: number, regs: Registers): SwitchEvent {
+    const v = this.#view;
     readRegs(v, regs);
     if (state === ContextState.Syscall) {
       this.ref.send({ type: 'TRAPPED_SYSCALL', sysno: Number(regs.orig_rax) });
@@ -195,9 +164,13 @@ export class PlatformContext {
       };
     }
     // Anything else was not written by our handler: the application scribbled on the slot.
-    const e = new SystrapError('ECORRUPT', `context ${this.id}: impossible state ${state} in shared memory`, { pid: b.sp.pid });
+    const e = new SystrapError('ECORRUPT', `context ${this.id}: impossible state ${state} in shared memory`, { pid: sp.pid });
     this.ref.send({ type: 'FAULTED', reason: e.message });
     throw e;
+  }
+
+  #store(offset: number, value: number): void {
+    Atomics.store(this.#u32, offset / 4, value);
   }
 }
 

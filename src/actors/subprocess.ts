@@ -10,8 +10,10 @@ import { Errors, SystrapError, toSystrapError } from '../errors.js';
 import { SIG } from '../abi/linux.js';
 import { SYS } from '../abi/syscalls.js';
 import { WNOHANG, __WALL } from '../abi/ptrace.js';
-import { PER_THREAD, SYSCALL_THREAD_SLOT, abi, rulesAddr, threadSlotAddr } from '../abi/stub.js';
+import { PER_THREAD, SYSCALL_THREAD_SLOT, abi, queueAddr, rulesAddr, threadSlotAddr } from '../abi/stub.js';
 import { SysmsgThread } from './sysmsgThread.js';
+import { ContextQueue } from './contextQueue.js';
+import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from '../abi/linux.js';
 import { sysmsgThreadMachine } from '../machines/sysmsgThread.js';
 
 let nextId = 1;
@@ -138,16 +140,60 @@ export class Subprocess {
   readonly sysmsgThreads = new Map<number, SysmsgThread>();
   /** Context ids whose slot is mapped in this stub (at its fixed address). */
   readonly mappedContexts = new Set<number>();
+  /** The context queue, once a context ran here. */
+  queue?: ContextQueue;
+  #queueReady?: Promise<ContextQueue>;
+  /** Sysmsg threads being created (counted against maxSysmsgThreads). */
+  #creating = 0;
+
+  /** Maps and initialises the context queue (once). */
+  ensureQueue(): Promise<ContextQueue> {
+    this.#queueReady ??= this.#guard(async () => {
+      const range = this.rt.memoryFile.allocate(abi.STUB_QUEUE_SIZE);
+      const q = new ContextQueue(range, this.rt.memoryFile);
+      const addr = queueAddr(this.rt.region);
+      const ret = await this.syscall(SYS.mmap, [addr, BigInt(abi.STUB_QUEUE_SIZE), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, BigInt(abi.STUB_MEMFD), BigInt(range.start)]);
+      if (ret !== addr) throw Errors.Syscall('mmap', Number(-ret), this.pid);
+      this.queue = q;
+      return q;
+    });
+    return this.#queueReady;
+  }
+
+  /**
+   * Makes sure a sysmsg thread will pick up what is queued (gVisor's kickSysmsgThread): when
+   * fewer threads are active than contexts, wake a sleeping thread, or create one lazily up to
+   * maxSysmsgThreads. With all threads busy, the next one to trap takes the context.
+   */
+  kick(): void {
+    const q = this.queue!;
+    let running = 0;
+    for (const t of this.sysmsgThreads.values()) if (t.state === 'running') running++;
+    const active = Math.min(q.numActiveThreads, running + this.#creating); // stub-written: a hint, clamped
+    if (active >= q.numActiveContexts) return;
+    if (active < running) {
+      q.wakeOne();
+    } else if (this.sysmsgThreads.size + this.#creating < this.rt.maxSysmsgThreads) {
+      q.threadStarting();
+      this.#creating++;
+      this.createSysmsgThread(undefined, 0n)
+        .catch(() => {
+          // the stub is dead or faulted: waiting contexts see it through their own wait
+        })
+        .finally(() => this.#creating--);
+    }
+  }
 
   /**
    * Creates one sysmsg thread (gVisor's createSysmsgThread): a ptrace transaction on the
    * syscall thread clones it and prepares it; it is left parked.
    */
   createSysmsgThread(fault?: TransactionFault, startWith?: bigint): Promise<SysmsgThread> {
+    // startWith: the Msg.context to start with (0n: none, look in the queue); undefined: park.
     return this.#guard(async () => {
       let slot = 1;
       while (this.sysmsgThreads.has(slot)) slot++;
-      if (slot > this.rt.maxSysmsgThreads) throw Errors.InvalidArg(`stub ${this.pid} has its ${this.rt.maxSysmsgThreads} sysmsg threads`);
+      if (this.sysmsgThreads.size >= this.rt.maxSysmsgThreads) throw Errors.InvalidArg(`stub ${this.pid} has its ${this.rt.maxSysmsgThreads} sysmsg threads`);
       const id = `${this.id.replace('subprocess:', 'sysmsgThread:')}/${slot}`;
       this.rt.spawn(id, sysmsgThreadMachine, { slot });
       const ref = this.rt.get(id) as ActorRefFrom<typeof sysmsgThreadMachine>;

@@ -17,12 +17,7 @@ const SCRATCH_SIGACTION = 0x300;
 export class SysmsgThread {
   /** Host tid, once cloned. */
   tid = 0;
-  /** Id of the context this thread runs or will run; undefined when free. */
-  context?: number;
-  /** Id of the context whose state word the thread may be sleeping on. */
-  lastContext?: number;
-  /** Stub address of the shared part of its slot. */
-  sharedAddr = 0n;
+
 
   constructor(
     readonly ref: ActorRefFrom<typeof sysmsgThreadMachine>,
@@ -67,8 +62,8 @@ export class SysmsgThread {
   }
 
   /**
-   * Prepares the Msg for a start bound to one context (this first version runs one context per
-   * thread): self, the context's stub address, Initializing, the thread's slot as its id.
+   * Prepares the Msg for the thread's start: self, no context yet, Initializing (its first
+   * signal makes it look for a context in the queue), the thread's slot as its id.
    */
   writeMsg(sharedAddr: bigint, contextAddr: bigint): void {
     const dv = this.#msg();
@@ -76,15 +71,6 @@ export class SysmsgThread {
     dv.setBigUint64(MSG.context, contextAddr, true);
     dv.setUint32(MSG.threadId, this.slot, true);
     dv.setUint32(MSG.state, ThreadState.Initializing, true);
-  }
-
-  /**
-   * Hands this (free, sleeping) thread another context: the handler re-reads Msg.context each
-   * time it wakes. The caller then wakes the old context's state word.
-   */
-  setContext(contextAddr: bigint): void {
-    const dv = this.#msg();
-    Atomics.store(new BigUint64Array(dv.buffer, dv.byteOffset + MSG.context, 1), 0, contextAddr);
   }
 
   #msg(): DataView {

@@ -1,0 +1,65 @@
+import type { FileRange, MemoryFile } from '../memoryFile.js';
+import { CONTEXT_QUEUE, INVALID_CONTEXT_ID } from '../abi/sysmsg.js';
+
+/**
+ * The sentry side of one stub's context queue (gVisor's contextQueue): a ring of context ids
+ * shared with the stub's sysmsg threads, and the counters both sides use to decide who wakes
+ * whom. The stub writes `start`, `numActiveThreads` and decrements `numActiveContexts`: those
+ * values are untrusted and only ever used as hints here.
+ *
+ * Threading: main thread only.
+ */
+export class ContextQueue {
+  readonly #u32: Uint32Array;
+  readonly #u64: BigUint64Array;
+
+  constructor(
+    readonly range: FileRange,
+    private readonly memoryFile: MemoryFile,
+  ) {
+    const v = memoryFile.view(range);
+    this.#u32 = new Uint32Array(v.buffer, v.byteOffset, CONTEXT_QUEUE.size / 4);
+    this.#u64 = new BigUint64Array(v.buffer, v.byteOffset + CONTEXT_QUEUE.ringbuffer, CONTEXT_QUEUE.entries);
+    // Indices start near the top of the u32 range so that wrap-around happens early, as in
+    // gVisor: 4096 divides 2^32, so slot = index % 4096 stays consistent across the wrap.
+    const first = 0xffffffff - 4 * CONTEXT_QUEUE.entries;
+    this.#store(CONTEXT_QUEUE.start, first);
+    this.#store(CONTEXT_QUEUE.end, first);
+    this.#u64.fill(BigInt(INVALID_CONTEXT_ID));
+  }
+
+  /** Queues a context (gVisor's add): the entry, then `end`, then one more active context. */
+  add(id: number): void {
+    const end = this.#load(CONTEXT_QUEUE.end);
+    Atomics.store(this.#u64, end % CONTEXT_QUEUE.entries, (BigInt(end) << 32n) | BigInt(id));
+    this.#store(CONTEXT_QUEUE.end, (end + 1) >>> 0);
+    Atomics.add(this.#u32, CONTEXT_QUEUE.numActiveContexts / 4, 1);
+  }
+
+  get numActiveThreads(): number {
+    return this.#load(CONTEXT_QUEUE.numActiveThreads);
+  }
+
+  get numActiveContexts(): number {
+    return this.#load(CONTEXT_QUEUE.numActiveContexts);
+  }
+
+  /** Counts a thread as active before it starts (it looks for work first thing). */
+  threadStarting(): void {
+    Atomics.add(this.#u32, CONTEXT_QUEUE.numActiveThreads / 4, 1);
+  }
+
+  /** Hands a sleeping thread a wake-up token and wakes one sleeper. */
+  wakeOne(): void {
+    Atomics.add(this.#u32, CONTEXT_QUEUE.numThreadsToWakeup / 4, 1);
+    this.memoryFile._file.futexWake(this.range.start + CONTEXT_QUEUE.numThreadsToWakeup, 1);
+  }
+
+  #load(offset: number): number {
+    return Atomics.load(this.#u32, offset / 4);
+  }
+
+  #store(offset: number, value: number): void {
+    Atomics.store(this.#u32, offset / 4, value);
+  }
+}
