@@ -314,13 +314,14 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
 
   class WordWorker : public Napi::AsyncWorker {
    public:
-    WordWorker(Napi::Env env, uint32_t* word, uint32_t value, pid_t pid, Napi::Object keep)
-        : Napi::AsyncWorker(env, "systrap:waitWord"), word_(word), value_(value), pid_(pid),
+    WordWorker(Napi::Env env, uint32_t* word, uint32_t value, pid_t pid, int64_t timeoutMs, Napi::Object keep)
+        : Napi::AsyncWorker(env, "systrap:waitWord"), word_(word), value_(value), pid_(pid), timeoutMs_(timeoutMs),
           deferred_(Napi::Promise::Deferred::New(env)) {
       keep_ = Napi::Persistent(keep);
     }
     Napi::Promise Promise() { return deferred_.Promise(); }
     void Execute() override {
+      int64_t start = NowNs();
       for (;;) {
         uint32_t v = __atomic_load_n(word_, __ATOMIC_ACQUIRE);
         if (v != value_) {
@@ -329,9 +330,16 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
         }
         struct timespec ts = {0, 20 * 1000 * 1000};
         long r = Futex(word_, FUTEX_WAIT, value_, &ts);
-        if (r == -1 && errno == ETIMEDOUT && StubExited(pid_)) {
-          code_ = -ESRCH;
-          return;
+        if (r == -1 && errno == ETIMEDOUT) {
+          if (StubExited(pid_)) {
+            code_ = -ESRCH;
+            return;
+          }
+          // Bounded: give the pool thread back now and then (libuv's pool is small and shared).
+          if (timeoutMs_ >= 0 && (NowNs() - start) / 1000000 >= timeoutMs_) {
+            result_ = v;
+            return;
+          }
         }
       }
     }
@@ -347,21 +355,24 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     uint32_t* word_;
     uint32_t value_;
     pid_t pid_;
+    int64_t timeoutMs_;
     Napi::Promise::Deferred deferred_;
     Napi::ObjectReference keep_;
     int code_ = 0;
     uint32_t result_ = 0;
   };
 
-  // waitWordChange(offset, value, pid) -> Promise<number>: resolves with the word's new value
-  // once it differs from `value` (futex wait on libuv's pool); ESTUBDEAD if process pid exits.
+  // waitWordChange(offset, value, pid, timeoutMs) -> Promise<number>: resolves with the word's
+  // value once it differs from `value`, or after timeoutMs (< 0: none) with whatever it is
+  // (futex wait on libuv's pool); ESTUBDEAD if process pid exits.
   Napi::Value WaitWordChange(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
     uint32_t* w = reinterpret_cast<uint32_t*>(Range(info, 0, 4));
     uint32_t value = (uint32_t)ArgU64(info, 1, "value");
     pid_t pid = ArgInt(info, 2, "pid");
-    auto* worker = new WordWorker(env, w, value, pid, info.This().As<Napi::Object>());
+    int64_t timeoutMs = ArgInt(info, 3, "timeoutMs");
+    auto* worker = new WordWorker(env, w, value, pid, timeoutMs, info.This().As<Napi::Object>());
     Napi::Promise p = worker->Promise();
     worker->Queue();
     return p;

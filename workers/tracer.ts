@@ -41,22 +41,24 @@ import type {
 
 const tracerTid = native.gettid();
 
-/** The transaction running on this thread, and how many steps it reported. */
-let current = { txn: 0, seq: 0 };
+/** The transaction running on this thread and the steps it reported, in the order they happened. */
+let current = { txn: 0, seq: 0, steps: [] as TransactionStep[] };
 
 // Steps go to the main thread as they happen, so actors show where a transaction is now. The
 // final response repeats them all: piscina's result channel is a different port, so the main
 // thread applies steps by sequence number, whichever arrives first.
 TracedThread.onStep = (step) => {
+  current.steps.push(step);
   const msg: StepMessage = { txn: current.txn, seq: current.seq++, step };
   parentPort?.postMessage(msg);
 };
 
 export default function transaction(req: TracerRequest): TracerResponse {
-  current = { txn: req.txn ?? 0, seq: 0 };
-  const steps: TransactionStep[] = [];
+  current = { txn: req.txn ?? 0, seq: 0, steps: [] };
+  // Steps are numbered in the order they happen, here and in the live messages.
+  const { steps } = current;
   try {
-    const value = run(req, steps);
+    const value = run(req, []);
     return { ok: true, value, steps, tracerTid };
   } catch (e) {
     return { ok: false, error: serializeError(e), steps, tracerTid };

@@ -123,7 +123,9 @@ STUB_INLINE void publish(struct context_queue* q, struct sysmsg* msg, struct thr
   ctx->thread_id = INVALID_THREAD_ID;
   __atomic_sub_fetch(&q->num_active_contexts, 1, __ATOMIC_ACQ_REL);
   __atomic_store_n(&ctx->state, state, __ATOMIC_RELEASE);
-  futex_wake(&ctx->state);
+  /* One doorbell per stub: the sentry waits on it for all its contexts at once. */
+  __atomic_add_fetch(&q->num_published, 1, __ATOMIC_ACQ_REL);
+  futex_wake(&q->num_published);
 }
 
 /* Takes the oldest context from the queue, or 0 (gVisor's queue_get_context). Entries are

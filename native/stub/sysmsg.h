@@ -89,7 +89,8 @@ struct context_queue {
   uint32_t pad2[14];
   uint32_t num_active_threads;      /* stubs */
   uint32_t num_spinning_threads;    /* stubs */
-  uint32_t pad3[14];
+  uint32_t num_published;           /* stubs: bumped (and futex-woken) on every trap published */
+  uint32_t pad3[13];
   uint32_t num_threads_to_wakeup;   /* both; futex word of sleeping stub threads */
   uint32_t pad4[15];
   uint32_t num_active_contexts;     /* both */

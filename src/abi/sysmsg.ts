@@ -53,6 +53,7 @@ export const CONTEXT_QUEUE = {
   numAwakeContexts: 132,
   numActiveThreads: 192,
   numSpinningThreads: 196,
+  numPublished: 200,
   numThreadsToWakeup: 256,
   numActiveContexts: 320,
   usedFastPath: 324,

@@ -36,6 +36,16 @@ export class ContextQueue {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numActiveContexts / 4, 1);
   }
 
+  /** The doorbell: bumped by the stub on every trap it publishes. */
+  get published(): number {
+    return this.#load(CONTEXT_QUEUE.numPublished);
+  }
+
+  /** File offset of the doorbell word (to futex-wait on it). */
+  get doorbellOffset(): number {
+    return this.range.start + CONTEXT_QUEUE.numPublished;
+  }
+
   get numActiveThreads(): number {
     return this.#load(CONTEXT_QUEUE.numActiveThreads);
   }

@@ -84,9 +84,9 @@ export class PlatformContext {
       q.add(this.id);
       sp.kick();
       this.ref.send({ type: 'RUNNING' });
-      let state: number;
+      let state = ContextState.None as number;
       try {
-        state = await this.rt.memoryFile._file.waitWordChange(this.#slot.start + THREAD_CONTEXT.state, ContextState.None, sp.pid);
+        await sp.waitContext(this, () => (state = Atomics.load(this.#u32, THREAD_CONTEXT.state / 4)) !== ContextState.None);
       } catch (e) {
         const err = toSystrapError(e);
         this.ref.send({ type: 'FAULTED', reason: err.message });

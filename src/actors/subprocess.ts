@@ -145,6 +145,49 @@ export class Subprocess {
   #queueReady?: Promise<ContextQueue>;
   /** Sysmsg threads being created (counted against maxSysmsgThreads). */
   #creating = 0;
+  /** Contexts running here that wait for their trap, and how to tell and resolve it. */
+  readonly #waiters = new Map<object, { done(): boolean; resolve(): void; reject(e: unknown): void }>();
+  #dispatching = false;
+
+  /**
+   * Waits until `done()` holds for a context running here (its state left NONE). One wait per
+   * stub, on the queue's doorbell, serves all its contexts (gVisor's dispatcher role): the libuv
+   * pool, where the wait blocks, is small and shared, so it must not hold a thread per context.
+   */
+  waitContext(key: object, done: () => boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.set(key, { done, resolve, reject });
+      void this.#dispatch();
+    });
+  }
+
+  async #dispatch(): Promise<void> {
+    if (this.#dispatching) return;
+    this.#dispatching = true;
+    const q = this.queue!;
+    try {
+      while (this.#waiters.size > 0) {
+        // Read the doorbell before looking: a trap published after the look moves it, and the
+        // wait below then returns at once.
+        const seen = q.published;
+        for (const [key, w] of this.#waiters) {
+          if (w.done()) {
+            this.#waiters.delete(key);
+            w.resolve();
+          }
+        }
+        if (this.#waiters.size === 0) break;
+        await this.rt.memoryFile._file.waitWordChange(q.doorbellOffset, seen, this.pid, 50);
+      }
+    } catch (e) {
+      const err = toSystrapError(e);
+      const out = err.code === 'ESTUBDEAD' ? Errors.StubDead(this.pid, 'while running a context') : err;
+      for (const w of this.#waiters.values()) w.reject(out);
+      this.#waiters.clear();
+    } finally {
+      this.#dispatching = false;
+    }
+  }
 
   /** Maps and initialises the context queue (once). */
   ensureQueue(): Promise<ContextQueue> {
@@ -180,7 +223,12 @@ export class Subprocess {
         .catch(() => {
           // the stub is dead or faulted: waiting contexts see it through their own wait
         })
-        .finally(() => this.#creating--);
+        .finally(() => {
+          this.#creating--;
+          // Contexts queued while it was being made were not kicked (it counted as coming):
+          // look again now that it runs.
+          if (this.alive) this.kick();
+        });
     }
   }
 
