@@ -103,7 +103,3 @@ export async function runFoundation(): Promise<Record<string, number>> {
   return r;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = await runFoundation();
-  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(56)} ${v.toFixed(2)}`);
-}

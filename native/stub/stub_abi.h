@@ -25,6 +25,9 @@
 #define SYSMSG_DONE 4104  /* u32: the last state served, written by the stub (untrusted hint) */
 /* Default spin of the syscall thread for a new request before it futex-sleeps (~20 us). */
 #define SYSMSG_SPIN_CYCLES 50000
+/* How long a sysmsg thread spins on the context queue before it sleeps (~20 us, gVisor's
+ * deep-sleep timeout). */
+#define QUEUE_SPIN_CYCLES 50000
 #define SYSMSG_SIZE 8192
 
 /*

@@ -152,9 +152,30 @@ STUB_INLINE struct thread_context* queue_get(struct context_queue* q, uintptr_t 
 /* Waits for a context to run (gVisor's get_context, without the spinning fast path): take one
  * from the queue, else sleep on numThreadsToWakeup until the sentry hands out a token. A context
  * interrupted while it waited in the queue goes straight back as a SIGCHLD fault. */
+STUB_INLINE uint64_t rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return ((uint64_t)hi << 32) | lo;
+}
+
+/* The fast path (gVisor's get_context_fast, simplified): spin on the queue for a while before
+ * sleeping, unless the sentry disabled it (one CPU) or more threads are awake than contexts. */
+STUB_INLINE struct thread_context* queue_spin(struct context_queue* q, uintptr_t base) {
+  if (__atomic_load_n(&q->fast_path_disabled, __ATOMIC_RELAXED)) return 0;
+  uint64_t start = rdtsc();
+  for (;;) {
+    struct thread_context* ctx = queue_get(q, base);
+    if (ctx) return ctx;
+    if (rdtsc() - start > QUEUE_SPIN_CYCLES) return 0;
+    if (__atomic_load_n(&q->num_active_threads, __ATOMIC_RELAXED) > __atomic_load_n(&q->num_awake_contexts, __ATOMIC_RELAXED) + 1) return 0;
+    __asm__ volatile("pause");
+  }
+}
+
 STUB_INLINE struct thread_context* get_context(struct context_queue* q, struct sysmsg* msg, uintptr_t base) {
   for (;;) {
     struct thread_context* ctx = queue_get(q, base);
+    if (!ctx) ctx = queue_spin(q, base);
     if (!ctx) {
       __atomic_sub_fetch(&q->num_active_threads, 1, __ATOMIC_ACQ_REL);
       __atomic_store_n(&msg->state, THREAD_STATE_ASLEEP, __ATOMIC_RELEASE);

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { FileRange, MemoryFile } from '../memoryFile.js';
 import { CONTEXT_QUEUE, INVALID_CONTEXT_ID } from '../abi/sysmsg.js';
 
@@ -26,6 +27,13 @@ export class ContextQueue {
     this.#store(CONTEXT_QUEUE.start, first);
     this.#store(CONTEXT_QUEUE.end, first);
     this.#u64.fill(BigInt(INVALID_CONTEXT_ID));
+    // Stub threads spin for work only where another CPU can run the sentry meanwhile.
+    this.#store(CONTEXT_QUEUE.fastPathDisabled, availableParallelism() > 1 ? 0 : 1);
+  }
+
+  /** Contexts whose task is awake (queued, running, or handled by the sentry). */
+  awake(delta: 1 | -1): void {
+    Atomics.add(this.#u32, CONTEXT_QUEUE.numAwakeContexts / 4, delta);
   }
 
   /** Queues a context (gVisor's add): the entry, then `end`, then one more active context. */

@@ -1,4 +1,5 @@
 import type { ActorRefFrom } from 'xstate';
+import { availableParallelism } from 'node:os';
 import { platformContextMachine } from '../machines/platformContext.js';
 import type { Runtime } from './runtime.js';
 import type { AddressSpace } from '../addressSpace.js';
@@ -39,8 +40,12 @@ export class PlatformContext {
   readonly #u32: Uint32Array;
   /** The stub the context is queued or running in, during a switch. */
   #running?: Subprocess;
+  /** The stub of the last switch. */
+  #last?: Subprocess;
   #interruptPending = false;
   #released = false;
+  /** Counted in its stub queue's numAwakeContexts (from its first switch until release). */
+  #awake = false;
   static #seq = 0;
 
   constructor(private readonly rt: Runtime) {
@@ -73,6 +78,11 @@ export class PlatformContext {
       return { kind: 'interrupt' };
     }
     const sp = as._subprocess;
+    if (this.#last && this.#last !== sp && this.#awake) {
+      this.#last.queue?.awake(-1);
+      this.#awake = false;
+    }
+    this.#last = sp;
     this.#running = sp;
     try {
       this.ref.send({ type: 'SWITCH' });
@@ -81,12 +91,19 @@ export class PlatformContext {
       writeRegs(this.#view, regs);
       this.#store(THREAD_CONTEXT.interrupt, 0);
       this.#store(THREAD_CONTEXT.state, ContextState.None);
+      if (!this.#awake) {
+        this.#awake = true;
+        q.awake(1);
+      }
       q.add(this.id);
       sp.kick();
       this.ref.send({ type: 'RUNNING' });
       let state = ContextState.None as number;
+      const trapped = () => (state = Atomics.load(this.#u32, THREAD_CONTEXT.state / 4)) !== ContextState.None;
       try {
-        await sp.waitContext(this, () => (state = Atomics.load(this.#u32, THREAD_CONTEXT.state / 4)) !== ContextState.None);
+        // Bounded spin on this thread first (the trap usually comes within microseconds when a
+        // stub thread spins too); then one wait per stub on the libuv pool.
+        if (!spinUntil(trapped, SPIN_NS)) await sp.waitContext(this, trapped);
       } catch (e) {
         const err = toSystrapError(e);
         this.ref.send({ type: 'FAULTED', reason: err.message });
@@ -124,6 +141,7 @@ export class PlatformContext {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    if (this.#awake && this.#last?.queue) this.#last.queue.awake(-1);
     this.ref.send({ type: 'RELEASE' });
     this.rt.contexts.free(this.id);
   }
@@ -172,6 +190,18 @@ export class PlatformContext {
   #store(offset: number, value: number): void {
     Atomics.store(this.#u32, offset / 4, value);
   }
+}
+
+/** How long switchToApp spins on the event loop thread before waiting off it. */
+const SPIN_NS = availableParallelism() > 1 ? 20_000 : 0;
+
+/** Polls cond() for up to ns nanoseconds; true as soon as it holds. */
+function spinUntil(cond: () => boolean, ns: number): boolean {
+  if (cond()) return true;
+  if (ns <= 0) return false;
+  const end = process.hrtime.bigint() + BigInt(ns);
+  while (process.hrtime.bigint() < end) if (cond()) return true;
+  return false;
 }
 
 function writeRegs(v: DataView, regs: Registers): void {

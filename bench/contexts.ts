@@ -1,0 +1,71 @@
+/**
+ * Trapped-syscall round trip (issue 3): a program calls getppid N times; each call traps
+ * (seccomp → SIGSYS → the stub's handler → shared memory) to `await ctx.switchToApp` on the
+ * main thread, which answers through regs.rax. Compared, in the same run, with native getppid
+ * and C references built here: SIGSYS handler + spinning supervisor thread, ptrace SYSEMU,
+ * seccomp user notification.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPlatform, REGISTER_NAMES, SYS, type Registers } from '../src/index.js';
+
+const le32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
+
+function refs(n: number): Record<string, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'systrap-bench-'));
+  const exe = join(dir, 'trap-refs');
+  execFileSync('gcc', ['-O2', '-pthread', '-o', exe, fileURLToPath(new URL('./ref/trap-refs.c', import.meta.url))]);
+  const run = (mode: string, count: number) => Number(execFileSync(exe, [mode, String(count)], { encoding: 'utf8' })) / 1000;
+  return {
+    native: run('native', 1_000_000),
+    sigsysSpin: run('sigsys-spin', n * 10),
+    sysemu: run('sysemu', n),
+    unotify: run('unotify', n),
+  };
+}
+
+export async function runContexts(quick: boolean): Promise<Record<string, number>> {
+  const N = quick ? 2000 : 20000;
+  const r = refs(N);
+  const platform = await createPlatform();
+  try {
+    const as = await platform.newAddressSpace();
+    // xor r12,r12; mov r13d,N; 1: mov eax,getppid; syscall; add r12,rax; dec r13d; jnz 1b; mov rdi,r12; mov eax,exit; syscall
+    const code = [0x4d, 0x31, 0xe4, 0x41, 0xbd, ...le32(N), 0xb8, ...le32(SYS.getppid), 0x0f, 0x05, 0x49, 0x01, 0xc4,
+      0x41, 0xff, 0xcd, 0x75, 0xf1, 0x4c, 0x89, 0xe7, 0xb8, ...le32(SYS.exit), 0x0f, 0x05];
+    const text = platform.memoryFile.allocate(4096);
+    platform.memoryFile.view(text).set(code);
+    await as.mapFile(0x400000n, text, 'rx');
+    const regs = Object.fromEntries(REGISTER_NAMES.map((n) => [n, 0n])) as Registers;
+    regs.rip = 0x400000n;
+    regs.eflags = 0x202n;
+    const ctx = platform.newContext();
+    let ev = await ctx.switchToApp(as, regs); // first switch: maps, creates the thread
+    const t0 = process.hrtime.bigint();
+    let calls = 0;
+    while (ev.kind === 'syscall' && ev.sysno === SYS.getppid) {
+      calls++;
+      regs.rax = 7n;
+      ev = await ctx.switchToApp(as, regs);
+    }
+    const us = Number(process.hrtime.bigint() - t0) / 1000 / calls;
+    if (ev.kind !== 'syscall' || ev.args[0] !== 7n * BigInt(N)) throw new Error(`unexpected end ${JSON.stringify(ev, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+    ctx.release();
+    await as.release();
+    return {
+      'native getppid (µs)': r.native,
+      'C: SIGSYS + spinning supervisor (µs)': r.sigsysSpin,
+      'C: ptrace SYSEMU (µs)': r.sysemu,
+      'C: seccomp user notification (µs)': r.unotify,
+      'switchToApp on the main thread (µs)': us,
+      'ratio: main thread / C SIGSYS+spin': us / r.sigsysSpin,
+      'ratio: C SYSEMU / main thread (target >= 4 for the fast path)': r.sysemu / us,
+      'ratio: C user-notif / main thread': r.unotify / us,
+    };
+  } finally {
+    await platform.close();
+  }
+}
