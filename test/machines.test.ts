@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createActor, type InspectionEvent } from 'xstate';
-import { createPlatform, subprocessMachine, syscallThreadMachine, poolMachine, SYS } from '../src/index.js';
+import { createPlatform, subprocessMachine, syscallThreadMachine, poolMachine, platformContextMachine, sysmsgThreadMachine, SYS } from '../src/index.js';
 
 /** The states one actor went through, from its snapshot events. */
 function statesOf(events: InspectionEvent[], id: string): string[] {
@@ -111,4 +111,32 @@ test('one inspection observer sees every actor of the real runtime, in order', a
   ]);
   // Actors are registered in the system under their names.
   t.true(events.some((e) => e.type === '@xstate.actor' && e.actorRef.id === id));
+});
+
+test('platformContext machine: switches, traps, interrupt, release', (t) => {
+  const a = createActor(platformContextMachine).start();
+  const seen: string[] = [String(a.getSnapshot().value)];
+  a.subscribe((s) => seen.push(String(s.value)));
+  a.send({ type: 'SWITCH' });
+  a.send({ type: 'RUNNING' });
+  a.send({ type: 'TRAPPED_SYSCALL', sysno: 39 });
+  a.send({ type: 'SWITCH' });
+  a.send({ type: 'RUNNING' });
+  a.send({ type: 'INTERRUPTED' });
+  a.send({ type: 'SWITCH' });
+  a.send({ type: 'RUNNING' });
+  a.send({ type: 'TRAPPED_FAULT', signo: 11 });
+  a.send({ type: 'RELEASE' });
+  t.deepEqual(seen, ['idle', 'queued', 'running', 'syscall', 'queued', 'running', 'interrupted', 'queued', 'running', 'fault', 'released']);
+  t.is(a.getSnapshot().context.switches, 3);
+});
+
+test('sysmsgThread machine: creation steps, start, death', (t) => {
+  const a = createActor(sysmsgThreadMachine, { input: { slot: 1 } }).start();
+  a.send({ type: 'CLONED', tid: 9 });
+  for (const type of ['ATTACHED', 'STACK_MAPPED', 'SECCOMP_INSTALLED', 'START'] as const) a.send({ type });
+  t.is(a.getSnapshot().value, 'running');
+  t.is(a.getSnapshot().context.tid, 9);
+  a.send({ type: 'EXITED', reason: 'SIGKILL' });
+  t.is(a.getSnapshot().value, 'dead');
 });
