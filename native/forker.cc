@@ -19,6 +19,7 @@
 
 #include "errors.h"
 #include "stub/stub_abi.h"
+#include "stub/raw_syscall.h"
 
 namespace systrap {
 
@@ -26,12 +27,7 @@ uintptr_t StubRegionStart();
 uintptr_t StubEntry();
 
 static inline long RawSyscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
-  long ret;
-  register long r10 asm("r10") = d;
-  register long r8 asm("r8") = e;
-  register long r9 asm("r9") = f;
-  asm volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
-  return ret;
+  return raw_syscall(n, a, b, c, d, e, f);
 }
 
 struct KernelSigaction {

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <functional>
 #include <sys/stat.h>
 
 #include "errors.h"
@@ -283,83 +284,41 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     return c;
   }
 
+  // WaitWorker runs a blocking wait on libuv's pool (futex waits are not bound to a thread,
+  // unlike ptrace) and settles a Promise with its result: a bigint or a number, or the error
+  // for a negative errno code.
   class WaitWorker : public Napi::AsyncWorker {
    public:
-    WaitWorker(Napi::Env env, uint8_t* msg, pid_t pid, uint32_t next, int64_t timeoutMs, Napi::Object keep)
-        : Napi::AsyncWorker(env, "systrap:syscallThread"),
-          msg_(msg), pid_(pid), next_(next), timeoutMs_(timeoutMs),
+    using Fn = std::function<int(uint64_t*)>;
+    WaitWorker(Napi::Env env, Fn fn, bool bigint, Napi::Object keep)
+        : Napi::AsyncWorker(env, "systrap:wait"), fn_(std::move(fn)), bigint_(bigint),
           deferred_(Napi::Promise::Deferred::New(env)) {
       keep_ = Napi::Persistent(keep);  // the MemoryFile must outlive the wait
     }
-    Napi::Promise Promise() { return deferred_.Promise(); }
-    void Execute() override { code_ = SyscallThreadWait(msg_, pid_, next_, timeoutMs_, &ret_); }
+    static Napi::Promise Start(Napi::Env env, Fn fn, bool bigint, Napi::Object keep) {
+      auto* w = new WaitWorker(env, std::move(fn), bigint, keep);
+      Napi::Promise p = w->deferred_.Promise();
+      w->Queue();
+      return p;
+    }
+    void Execute() override { code_ = fn_(&ret_); }
     void OnOK() override {
       Napi::Env env = Env();
-      if (code_ == 0)
+      if (code_ != 0)
+        deferred_.Reject(RoundTripError(env, code_).Value());
+      else if (bigint_)
         deferred_.Resolve(Napi::BigInt::New(env, ret_));
       else
-        deferred_.Reject(RoundTripError(env, code_).Value());
+        deferred_.Resolve(Napi::Number::New(env, (double)ret_));
     }
 
    private:
-    uint8_t* msg_;
-    pid_t pid_;
-    uint32_t next_;
-    int64_t timeoutMs_;
+    Fn fn_;
+    bool bigint_;
     Napi::Promise::Deferred deferred_;
     Napi::ObjectReference keep_;
     int code_ = 0;
     uint64_t ret_ = 0;
-  };
-
-  class WordWorker : public Napi::AsyncWorker {
-   public:
-    WordWorker(Napi::Env env, uint32_t* word, uint32_t value, pid_t pid, int64_t timeoutMs, Napi::Object keep)
-        : Napi::AsyncWorker(env, "systrap:waitWord"), word_(word), value_(value), pid_(pid), timeoutMs_(timeoutMs),
-          deferred_(Napi::Promise::Deferred::New(env)) {
-      keep_ = Napi::Persistent(keep);
-    }
-    Napi::Promise Promise() { return deferred_.Promise(); }
-    void Execute() override {
-      int64_t start = NowNs();
-      for (;;) {
-        uint32_t v = __atomic_load_n(word_, __ATOMIC_ACQUIRE);
-        if (v != value_) {
-          result_ = v;
-          return;
-        }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        long r = Futex(word_, FUTEX_WAIT, value_, &ts);
-        if (r == -1 && errno == ETIMEDOUT) {
-          if (StubExited(pid_)) {
-            code_ = -ESRCH;
-            return;
-          }
-          // Bounded: give the pool thread back now and then (libuv's pool is small and shared).
-          if (timeoutMs_ >= 0 && (NowNs() - start) / 1000000 >= timeoutMs_) {
-            result_ = v;
-            return;
-          }
-        }
-      }
-    }
-    void OnOK() override {
-      Napi::Env env = Env();
-      if (code_ == 0)
-        deferred_.Resolve(Napi::Number::New(env, result_));
-      else
-        deferred_.Reject(RoundTripError(env, code_).Value());
-    }
-
-   private:
-    uint32_t* word_;
-    uint32_t value_;
-    pid_t pid_;
-    int64_t timeoutMs_;
-    Napi::Promise::Deferred deferred_;
-    Napi::ObjectReference keep_;
-    int code_ = 0;
-    uint32_t result_ = 0;
   };
 
   // waitWordChange(offset, value, pid, timeoutMs) -> Promise<number>: resolves with the word's
@@ -372,10 +331,26 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     uint32_t value = (uint32_t)ArgU64(info, 1, "value");
     pid_t pid = ArgInt(info, 2, "pid");
     int64_t timeoutMs = ArgInt(info, 3, "timeoutMs");
-    auto* worker = new WordWorker(env, w, value, pid, timeoutMs, info.This().As<Napi::Object>());
-    Napi::Promise p = worker->Promise();
-    worker->Queue();
-    return p;
+    auto wait = [w, value, pid, timeoutMs](uint64_t* out) -> int {
+      int64_t start = NowNs();
+      for (;;) {
+        uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+        if (v != value) {
+          *out = v;
+          return 0;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        if (Futex(w, FUTEX_WAIT, value, &ts) == -1 && errno == ETIMEDOUT) {
+          if (StubExited(pid)) return -ESRCH;
+          // Bounded: give the pool thread back now and then (libuv's pool is small and shared).
+          if (timeoutMs >= 0 && (NowNs() - start) / 1000000 >= timeoutMs) {
+            *out = v;
+            return 0;
+          }
+        }
+      }
+    };
+    return WaitWorker::Start(env, wait, false, info.This().As<Napi::Object>());
   }
 
   // syscallThreadCall(msgOffset, pid, sysno, args: BigUint64Array(6), timeoutMs, spinNs)
@@ -391,10 +366,8 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     uint32_t next = SyscallThreadPost(c.msg, c.sysno, c.args);
     uint64_t ret = 0;
     if (SyscallThreadPoll(c.msg, next, spinNs, &ret)) return Napi::BigInt::New(env, ret);
-    auto* w = new WaitWorker(env, c.msg, c.pid, next, c.timeoutMs, info.This().As<Napi::Object>());
-    Napi::Promise p = w->Promise();
-    w->Queue();
-    return p;
+    auto wait = [c, next](uint64_t* out) { return SyscallThreadWait(c.msg, c.pid, next, c.timeoutMs, out); };
+    return WaitWorker::Start(env, wait, true, info.This().As<Napi::Object>());
   }
 
   // syscallThreadCallSync(...) -> bigint. Blocks: workers and benchmarks only.

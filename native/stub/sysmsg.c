@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "sysmsg.h"
 #include "stub_abi.h"
+#include "raw_syscall.h"
 
 #define STUB __attribute__((section("systrap_stub"), used, visibility("hidden")))
 #define STUB_INLINE static inline __attribute__((always_inline))
@@ -30,15 +31,6 @@
 #define SIGCHLD 17
 #define ENOSYS 38
 #define PER_THREAD_MEM_SIZE (32 * 1024)
-
-STUB_INLINE long raw_syscall(long n, long a, long b, long c, long d, long e, long f) {
-  long ret;
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
-  return ret;
-}
 
 /* The kernel's x86-64 ucontext / sigcontext (asm/sigcontext.h, asm/ucontext.h). */
 struct k_sigcontext {
