@@ -171,3 +171,42 @@ test('64 contexts on one address space with maxSysmsgThreads: 2 all finish; thre
     await small.close();
   }
 });
+
+test('a context running more than 10 ms while others wait is preempted (one sysmsg thread)', async (t) => {
+  const one = await createPlatform({ maxSysmsgThreads: 1 });
+  try {
+    const as = await one.newAddressSpace();
+    const text = one.memoryFile.allocate(4096);
+    // At 0x400000: jmp $ (endless). At 0x400010: mov eax, getppid; syscall; mov rdi, rax; mov eax, exit; syscall
+    const view = one.memoryFile.view(text);
+    view.set([0xeb, 0xfe], 0);
+    view.set([0xb8, ...le32(SYS.getppid), 0x0f, 0x05, 0x48, 0x89, 0xc7, 0xb8, ...le32(SYS.exit), 0x0f, 0x05], 0x10);
+    await as.mapFile(CODE, text, 'rx');
+    const regsOf = (rip: bigint) => {
+      const r = Object.fromEntries(REGISTER_NAMES.map((n) => [n, 0n])) as Registers;
+      r.rip = rip;
+      r.eflags = 0x202n;
+      return r;
+    };
+    const spinner = one.newContext();
+    const spinning = spinner.switchToApp(as, regsOf(CODE));
+    await until(() => spinner.state === 'running');
+    await sleep(30); // the only thread is busy with the endless loop
+    const worker = one.newContext();
+    const regs = regsOf(CODE + 0x10n);
+    let ev = await worker.switchToApp(as, regs); // needs the thread: only preemption frees it
+    t.like(ev, { kind: 'syscall', sysno: SYS.getppid });
+    regs.rax = 1234n;
+    ev = await worker.switchToApp(as, regs);
+    t.deepEqual(ev, { kind: 'syscall', sysno: SYS.exit, args: [1234n, 0n, 0n, 0n, 0n, 0n] });
+    t.is(as._subprocess.sysmsgThreads.size, 1);
+    // The preempted loop was requeued, not returned to its caller; a real interrupt stops it.
+    spinner.interrupt();
+    t.deepEqual(await spinning, { kind: 'interrupt' });
+    worker.release();
+    spinner.release();
+    await as.release();
+  } finally {
+    await one.close();
+  }
+});

@@ -44,6 +44,11 @@ export class ContextQueue {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numActiveContexts / 4, 1);
   }
 
+  /** Contexts queued and not yet taken by a thread (a hint: `start` is stub-written). */
+  get waiting(): number {
+    return (this.#load(CONTEXT_QUEUE.end) - this.#load(CONTEXT_QUEUE.start)) >>> 0;
+  }
+
   /** The doorbell: bumped by the stub on every trap it publishes. */
   get published(): number {
     return this.#load(CONTEXT_QUEUE.numPublished);

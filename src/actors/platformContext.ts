@@ -44,6 +44,8 @@ export class PlatformContext {
   #last?: Subprocess;
   #interruptPending = false;
   #released = false;
+  /** The runtime (not the caller) interrupted the running switch to let others run. */
+  #preempted = false;
   /** Counted in its stub queue's numAwakeContexts (from its first switch until release). */
   #awake = false;
   static #seq = 0;
@@ -95,22 +97,34 @@ export class PlatformContext {
         this.#awake = true;
         q.awake(1);
       }
-      q.add(this.id);
-      sp.kick();
-      this.ref.send({ type: 'RUNNING' });
-      let state = ContextState.None as number;
-      const trapped = () => (state = Atomics.load(this.#u32, THREAD_CONTEXT.state / 4)) !== ContextState.None;
-      try {
-        // Bounded spin on this thread first (the trap usually comes within microseconds when a
-        // stub thread spins too); then one wait per stub on the libuv pool.
-        if (!spinUntil(trapped, SPIN_NS)) await sp.waitContext(this, trapped);
-      } catch (e) {
-        const err = toSystrapError(e);
-        this.ref.send({ type: 'FAULTED', reason: err.message });
-        if (err.code === 'ESTUBDEAD') throw Errors.StubDead(sp.pid, 'while running a context');
-        throw err;
+      for (;;) {
+        q.add(this.id);
+        sp.kick();
+        this.ref.send({ type: 'RUNNING' });
+        let state = ContextState.None as number;
+        const trapped = () => (state = Atomics.load(this.#u32, THREAD_CONTEXT.state / 4)) !== ContextState.None;
+        this.#preempted = false;
+        try {
+          // Bounded spin on this thread first (the trap usually comes within microseconds when a
+          // stub thread spins too); then one wait per stub on the libuv pool.
+          if (!spinUntil(trapped, SPIN_NS)) await sp.waitContext(this, trapped, () => this.#preempt(sp));
+        } catch (e) {
+          const err = toSystrapError(e);
+          this.ref.send({ type: 'FAULTED', reason: err.message });
+          if (err.code === 'ESTUBDEAD') throw Errors.StubDead(sp.pid, 'while running a context');
+          throw err;
+        }
+        // A preemption is the runtime's business, not the caller's: back into the queue.
+        if (this.#preempted && !this.#interruptPending && state === ContextState.Fault && this.#signo() === SIG.SIGCHLD) {
+          this.ref.send({ type: 'INTERRUPTED' });
+          readRegs(this.#view, regs);
+          this.ref.send({ type: 'SWITCH' });
+          this.#store(THREAD_CONTEXT.interrupt, 0);
+          this.#store(THREAD_CONTEXT.state, ContextState.None);
+          continue;
+        }
+        return this.#decode(sp, state, regs);
       }
-      return this.#decode(sp, state, regs);
     } finally {
       this.#running = undefined;
     }
@@ -124,7 +138,11 @@ export class PlatformContext {
   interrupt(): void {
     this.#interruptPending = true;
     const sp = this.#running;
-    if (!sp) return;
+    if (sp) this.#kickOut(sp);
+  }
+
+  /** Interrupt flag, then SIGCHLD to the thread running the context (gVisor's NotifyInterrupt). */
+  #kickOut(sp: Subprocess): void {
     this.#store(THREAD_CONTEXT.interrupt, 1);
     // Read once: shared memory. An id that is no thread of ours is ignored (the flag still works).
     const slot = Atomics.load(this.#u32, THREAD_CONTEXT.threadId / 4);
@@ -135,6 +153,16 @@ export class PlatformContext {
     } catch {
       // ESRCH: the thread is gone; the wait reports ESTUBDEAD
     }
+  }
+
+  /** Preempts this context (see Subprocess): the interrupt path, marked as the runtime's own. */
+  #preempt(sp: Subprocess): void {
+    this.#preempted = true;
+    this.#kickOut(sp);
+  }
+
+  #signo(): number {
+    return Number(this.#view.getBigInt64(THREAD_CONTEXT.signo, true));
   }
 
   /** Releases the context; its id is reused. */

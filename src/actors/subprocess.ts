@@ -18,6 +18,9 @@ import { sysmsgThreadMachine } from '../machines/sysmsgThread.js';
 
 let nextId = 1;
 
+/** A context running longer than this while others wait is preempted (gVisor: 10 ms). */
+const PREEMPT_MS = 10;
+
 /**
  * A stub process and its effects (gVisor's subprocess). State lives in a subprocess machine
  * actor (`ref`) in the platform's actor system; this class performs what the machine records.
@@ -146,7 +149,10 @@ export class Subprocess {
   /** Sysmsg threads being created (counted against maxSysmsgThreads). */
   #creating = 0;
   /** Contexts running here that wait for their trap, and how to tell and resolve it. */
-  readonly #waiters = new Map<object, { done(): boolean; resolve(): void; reject(e: unknown): void }>();
+  readonly #waiters = new Map<
+    object,
+    { done(): boolean; resolve(): void; reject(e: unknown): void; since: number; preempt?: () => void }
+  >();
   #dispatching = false;
 
   /**
@@ -154,11 +160,25 @@ export class Subprocess {
    * stub, on the queue's doorbell, serves all its contexts (gVisor's dispatcher role): the libuv
    * pool, where the wait blocks, is small and shared, so it must not hold a thread per context.
    */
-  waitContext(key: object, done: () => boolean): Promise<void> {
+  waitContext(key: object, done: () => boolean, preempt?: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#waiters.set(key, { done, resolve, reject });
+      this.#waiters.set(key, { done, resolve, reject, since: performance.now(), preempt });
       void this.#dispatch();
     });
+  }
+
+  /**
+   * gVisor's preemption: a context that has run longer than PREEMPT_MS while others wait in the
+   * queue (every thread busy) is interrupted, so that it goes back to the end of the queue.
+   */
+  #preemptLongest(): void {
+    const q = this.queue!;
+    if (q.waiting === 0) return;
+    let oldest: { since: number; preempt?: () => void } | undefined;
+    for (const w of this.#waiters.values()) if (w.preempt && (!oldest || w.since < oldest.since)) oldest = w;
+    if (!oldest || performance.now() - oldest.since < PREEMPT_MS) return;
+    oldest.since = performance.now();
+    oldest.preempt!();
   }
 
   async #dispatch(): Promise<void> {
@@ -177,7 +197,8 @@ export class Subprocess {
           }
         }
         if (this.#waiters.size === 0) break;
-        await this.rt.memoryFile._file.waitWordChange(q.doorbellOffset, seen, this.pid, 50);
+        await this.rt.memoryFile._file.waitWordChange(q.doorbellOffset, seen, this.pid, PREEMPT_MS);
+        this.#preemptLongest();
       }
     } catch (e) {
       const err = toSystrapError(e);
