@@ -8,6 +8,7 @@ import type { Runtime } from './actors/runtime.js';
 import { AddressSpace } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
 import { ContextSlots } from './actors/contextSlots.js';
+import { RunnerPool } from './actors/runnerPool.js';
 import { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
 import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.js';
 import { compileSeccomp, sysmsgThreadFilter } from './abi/seccomp.js';
@@ -55,6 +56,7 @@ export class Platform {
   /** Stubs alive (not yet reaped), source included. Protected by: the event loop. */
   readonly #live = new Set<Subprocess>();
   #closing?: Promise<void>;
+  #runners?: RunnerPool;
 
   /** @internal Use {@link createPlatform}. */
   constructor(options: PlatformOptions, region: StubRegion) {
@@ -87,6 +89,7 @@ export class Platform {
       rules: buildRules(this.memoryFile, region),
       maxSysmsgThreads: this.maxSysmsgThreads,
       contexts: new ContextSlots(this.memoryFile),
+      runners: () => (this.#runners ??= new RunnerPool()),
       spawn: (id: string, logic: AnyActorLogic, input?: unknown) => actor.send({ type: 'SPAWN', id, logic, input }),
       get: (id: string) => actor.system.get(id),
       track: (sp) => live.add(sp),
@@ -196,6 +199,7 @@ export class Platform {
     // Kill first: a transaction blocked on a stub ends as soon as that stub dies.
     await Promise.all([...this.#live].map((sp) => sp.kill()));
     await this.#tracers.close();
+    await this.#runners?.close();
     this.memoryFile.close();
     this.actor.send({ type: 'CLOSED' });
   }

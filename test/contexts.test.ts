@@ -210,3 +210,34 @@ test('a context running more than 10 ms while others wait is preempted (one sysm
     await one.close();
   }
 });
+
+test('fast path: a runner worker answers syscalls with a handler module, no message per syscall', async (t) => {
+  const N = 1000;
+  const code = [0x4d, 0x31, 0xe4, 0x41, 0xbd, ...le32(N), 0xb8, ...le32(SYS.getppid), 0x0f, 0x05, 0x49, 0x01, 0xc4,
+    0x41, 0xff, 0xcd, 0x75, 0xf1, 0x4c, 0x89, 0xe7, 0xb8, ...le32(SYS.exit), 0x0f, 0x05];
+  const as = await platform.newAddressSpace();
+  const regs = await load(as, code);
+  const ctx = platform.newContext();
+  const events: string[] = [];
+  const sub = ctx.ref.subscribe((s) => events.push(String(s.value)));
+  const handler = new URL('./fixtures/answer7.mjs', import.meta.url).href;
+  const ev = await ctx.run(as, regs, handler);
+  sub.unsubscribe();
+  t.deepEqual(ev, { kind: 'syscall', sysno: SYS.exit, args: [7n * BigInt(N), 0n, 0n, 0n, 0n, 0n] });
+  t.is(ctx.switches, N + 1);
+  // The actor saw the run, not every syscall.
+  t.deepEqual(events, ['queued', 'running', 'syscall']);
+  // An interrupt reaches a context running on the fast path too.
+  const loop = await platform.newAddressSpace();
+  const lregs = await load(loop, [0xeb, 0xfe]);
+  const lctx = platform.newContext();
+  const running = lctx.run(loop, lregs, handler);
+  await until(() => lctx.state === 'running');
+  await sleep(30);
+  lctx.interrupt();
+  t.deepEqual(await running, { kind: 'interrupt' });
+  lctx.release();
+  ctx.release();
+  await loop.release();
+  await as.release();
+});

@@ -16,11 +16,13 @@ export class ContextQueue {
 
   constructor(
     readonly range: FileRange,
-    private readonly memoryFile: MemoryFile,
+    private readonly memoryFile: Pick<MemoryFile, 'view' | '_file'>,
+    init = true,
   ) {
     const v = memoryFile.view(range);
     this.#u32 = new Uint32Array(v.buffer, v.byteOffset, CONTEXT_QUEUE.size / 4);
     this.#u64 = new BigUint64Array(v.buffer, v.byteOffset + CONTEXT_QUEUE.ringbuffer, CONTEXT_QUEUE.entries);
+    if (!init) return; // another thread's view of a queue already set up
     // Indices start near the top of the u32 range so that wrap-around happens early, as in
     // gVisor: 4096 divides 2^32, so slot = index % 4096 stays consistent across the wrap.
     const first = 0xffffffff - 4 * CONTEXT_QUEUE.entries;
@@ -36,12 +38,20 @@ export class ContextQueue {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numAwakeContexts / 4, delta);
   }
 
-  /** Queues a context (gVisor's add): the entry, then `end`, then one more active context. */
+  /**
+   * Queues a context (gVisor's add): one more active context, claim an index, write the entry.
+   * Producers may be several threads (the main thread and runner workers): the index is taken
+   * with an atomic add, and consumers wait for an entry tagged with their index.
+   */
   add(id: number): void {
-    const end = this.#load(CONTEXT_QUEUE.end);
-    Atomics.store(this.#u64, end % CONTEXT_QUEUE.entries, (BigInt(end) << 32n) | BigInt(id));
-    this.#store(CONTEXT_QUEUE.end, (end + 1) >>> 0);
     Atomics.add(this.#u32, CONTEXT_QUEUE.numActiveContexts / 4, 1);
+    const end = Atomics.add(this.#u32, CONTEXT_QUEUE.end / 4, 1);
+    Atomics.store(this.#u64, end % CONTEXT_QUEUE.entries, (BigInt(end) << 32n) | BigInt(id));
+  }
+
+  /** Wakes a sleeping stub thread if fewer threads are active than contexts (no creation). */
+  wakeIfNeeded(): void {
+    if (this.numActiveThreads < this.numActiveContexts) this.wakeOne();
   }
 
   /** Contexts queued and not yet taken by a thread (a hint: `start` is stub-written). */

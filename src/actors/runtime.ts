@@ -4,6 +4,7 @@ import type { MemoryFile, FileRange } from '../memoryFile.js';
 import type { StubRegion } from '../abi/stub.js';
 import type { Subprocess } from './subprocess.js';
 import type { ContextSlots } from './contextSlots.js';
+import type { RunnerPool } from './runnerPool.js';
 
 /**
  * What the actors of one platform share. Built by createPlatform(); internal.
@@ -17,6 +18,8 @@ export interface Runtime {
   readonly rules: FileRange;
   /** Most sysmsg threads per stub. */
   readonly maxSysmsgThreads: number;
+  /** Runner workers for the contexts' fast path (created on first use). */
+  runners(): RunnerPool;
   /** Context ids and their ThreadContext slots (a slot is kept for its id's next user). */
   readonly contexts: ContextSlots;
   /** Spawns a machine actor into the platform's actor system under this system id. */

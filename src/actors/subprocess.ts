@@ -224,6 +224,19 @@ export class Subprocess {
     return this.#queueReady;
   }
 
+  /** Makes sure at least one sysmsg thread runs (the fast path wakes threads, never makes them). */
+  async ensureThread(): Promise<void> {
+    for (const t of this.sysmsgThreads.values()) if (t.state === 'running') return;
+    const q = await this.ensureQueue();
+    q.threadStarting();
+    this.#creating++;
+    try {
+      await this.createSysmsgThread(undefined, 0n);
+    } finally {
+      this.#creating--;
+    }
+  }
+
   /**
    * Makes sure a sysmsg thread will pick up what is queued (gVisor's kickSysmsgThread): when
    * fewer threads are active than contexts, wake a sleeping thread, or create one lazily up to

@@ -26,11 +26,11 @@ function withoutTsx(argv: readonly string[]): string[] {
  * service that a worker's exit leaks (fds, zombies). The .ts file is the fallback for a tree
  * that was never built.
  */
-function resolveWorker(): { file: string; execArgv: string[] } {
+export function resolveWorker(name = 'tracer'): { file: string; execArgv: string[] } {
   const fromSource = import.meta.url.endsWith('.ts');
-  const built = fileURLToPath(new URL(fromSource ? '../../dist/workers/tracer.js' : '../../workers/tracer.js', import.meta.url));
+  const built = fileURLToPath(new URL(fromSource ? `../../dist/workers/${name}.js` : `../../workers/${name}.js`, import.meta.url));
   if (existsSync(built)) return { file: built, execArgv: withoutTsx(process.execArgv) };
-  return { file: fileURLToPath(new URL('../../workers/tracer.ts', import.meta.url)), execArgv: process.execArgv };
+  return { file: fileURLToPath(new URL(`../../workers/${name}.ts`, import.meta.url)), execArgv: process.execArgv };
 }
 
 /**

@@ -1,0 +1,99 @@
+/**
+ * Runner worker: the fast path of contexts (issue 3). It loops switch → trap → handler → switch
+ * for one context, with the syscall handler a module loaded here, so no message crosses threads
+ * per syscall. The wait for a trap spins, then futex-waits on the stub's doorbell, in native code
+ * on this worker: never on the main thread. It returns to the main thread (and so to the
+ * context's actor) when the handler stops, or on a fault, an interrupt or anything unexpected.
+ */
+import { native, type NativeMemoryFile } from '../src/native.js';
+import { ContextQueue } from '../src/actors/contextQueue.js';
+import { CONTEXT_QUEUE, ContextState, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
+import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../src/abi/registers.js';
+import type { FileRange } from '../src/memoryFile.js';
+
+/** One run of a context on this worker. */
+export interface RunTask {
+  fd: number;
+  maxSize: number;
+  slot: FileRange;
+  queue: FileRange;
+  pid: number;
+  id: number;
+  regs: BigUint64Array;
+  handler: string;
+  spinNs: number;
+}
+
+export interface RunResult {
+  regs: BigUint64Array;
+  /** ThreadContext state at the last trap (or -1 if the stub died). */
+  state: number;
+  /** Switches made by this run. */
+  switches: number;
+}
+
+/** A syscall handler module: returns true to switch back into the program, false to stop. */
+export interface SyscallHandler {
+  handle(event: { kind: 'syscall'; sysno: number; args: bigint[] }, regs: Registers): boolean;
+}
+
+let file: NativeMemoryFile | undefined;
+const handlers = new Map<string, SyscallHandler>();
+
+/** This worker's mapping of the memory file, re-opened when the file grew past it. */
+function memoryFile(task: RunTask): NativeMemoryFile {
+  const need = Math.max(task.slot.end, task.queue.end);
+  if (!file || file.size < need) {
+    file?.close();
+    file = new native.MemoryFile('systrap-memory', task.maxSize, task.fd);
+  }
+  return file;
+}
+
+export default async function run(task: RunTask): Promise<RunResult> {
+  const f = memoryFile(task);
+  const mf = { view: (r: FileRange) => new Uint8Array(f.buffer(r.start, r.end - r.start)), _file: f };
+  const q = new ContextQueue(task.queue, mf as never, false);
+  const slot = f.buffer(task.slot.start, task.slot.end - task.slot.start);
+  const u32 = new Uint32Array(slot);
+  const slotRegs = new BigUint64Array(slot, THREAD_CONTEXT.regs, REGISTER_NAMES.length);
+  const nregs = REGISTER_NAMES.length;
+  let handler = handlers.get(task.handler);
+  if (!handler) {
+    handler = (await import(task.handler)) as SyscallHandler;
+    handlers.set(task.handler, handler);
+  }
+  const regs = {} as Registers;
+  REGISTER_NAMES.forEach((n, i) => (regs[n] = task.regs[i]));
+  const doorbell = task.queue.start + CONTEXT_QUEUE.numPublished;
+  const bell = new Uint32Array(f.buffer(doorbell, 4));
+  const stateIdx = THREAD_CONTEXT.state / 4;
+  let switches = 0;
+  for (;;) {
+    for (let i = 0; i < nregs; i++) slotRegs[i] = BigInt.asUintN(64, regs[REGISTER_NAMES[i]]);
+    Atomics.store(u32, THREAD_CONTEXT.interrupt / 4, 0);
+    Atomics.store(u32, stateIdx, ContextState.None);
+    q.add(task.id);
+    q.wakeIfNeeded();
+    switches++;
+    // Spin, then sleep on the doorbell (read before looking, so a trap in between is not lost).
+    const spinEnd = process.hrtime.bigint() + BigInt(task.spinNs);
+    while (Atomics.load(u32, stateIdx) === ContextState.None && process.hrtime.bigint() < spinEnd);
+    while (Atomics.load(u32, stateIdx) === ContextState.None) {
+      const seen = Atomics.load(bell, 0);
+      if (Atomics.load(u32, stateIdx) !== ContextState.None) break;
+      if (f.futexWait(doorbell, seen, 20) === 'timeout' && native.waitidPeek(task.pid)) {
+        return { regs: task.regs, state: -1, switches };
+      }
+    }
+    const state = Atomics.load(u32, stateIdx);
+    for (let i = 0; i < nregs; i++) regs[REGISTER_NAMES[i]] = slotRegs[i];
+    if (state === ContextState.Syscall) {
+      const ev = { kind: 'syscall' as const, sysno: Number(BigInt.asIntN(64, regs.orig_rax)), args: SYSCALL_ARG_REGS.map((r) => regs[r]) };
+      if (handler.handle(ev, regs)) continue;
+    }
+    const out = new BigUint64Array(REGISTER_NAMES.length);
+    REGISTER_NAMES.forEach((n, i) => (out[i] = BigInt.asUintN(64, regs[n])));
+    return { regs: out, state, switches };
+  }
+}
