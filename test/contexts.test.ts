@@ -241,3 +241,23 @@ test('fast path: a runner worker answers syscalls with a handler module, no mess
   await loop.release();
   await as.release();
 });
+
+test('releasing a running context interrupts it; its id is reused only after', async (t) => {
+  const as = await platform.newAddressSpace();
+  const regs = await load(as, [0xeb, 0xfe]);
+  const ctx = platform.newContext();
+  const running = ctx.switchToApp(as, regs);
+  await until(() => ctx.state === 'running');
+  ctx.release();
+  t.is(ctx.state, 'released');
+  const other = platform.newContext();
+  t.not(other.id, ctx.id, 'the id is still in use while the switch runs');
+  t.deepEqual(await running, { kind: 'interrupt' });
+  other.release();
+  const a = platform.newContext();
+  const b = platform.newContext();
+  t.deepEqual([a.id, b.id].sort(), [ctx.id, other.id].sort(), 'given back once the switch ended');
+  a.release();
+  b.release();
+  await as.release();
+});

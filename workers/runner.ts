@@ -50,6 +50,15 @@ function memoryFile(task: RunTask): NativeMemoryFile {
   return file;
 }
 
+/** The stub exited (a zombie), or was already reaped (ECHILD). */
+function stubGone(pid: number): boolean {
+  try {
+    return native.waitidPeek(pid) !== null;
+  } catch {
+    return true;
+  }
+}
+
 export default async function run(task: RunTask): Promise<RunResult> {
   const f = memoryFile(task);
   const mf = { view: (r: FileRange) => new Uint8Array(f.buffer(r.start, r.end - r.start)), _file: f };
@@ -82,7 +91,7 @@ export default async function run(task: RunTask): Promise<RunResult> {
     while (Atomics.load(u32, stateIdx) === ContextState.None) {
       const seen = Atomics.load(bell, 0);
       if (Atomics.load(u32, stateIdx) !== ContextState.None) break;
-      if (f.futexWait(doorbell, seen, 20) === 'timeout' && native.waitidPeek(task.pid)) {
+      if (f.futexWait(doorbell, seen, 20) === 'timeout' && stubGone(task.pid)) {
         return { regs: task.regs, state: -1, switches };
       }
     }

@@ -127,6 +127,7 @@ export class PlatformContext {
       }
     } finally {
       this.#running = undefined;
+      if (this.#released) this.rt.contexts.free(this.id);
     }
   }
 
@@ -179,6 +180,7 @@ export class PlatformContext {
       return this.#decode(sp, res.state, regs);
     } finally {
       this.#running = undefined;
+      if (this.#released) this.rt.contexts.free(this.id);
     }
   }
 
@@ -220,13 +222,17 @@ export class PlatformContext {
     return Number(this.#view.getBigInt64(THREAD_CONTEXT.signo, true));
   }
 
-  /** Releases the context; its id is reused. */
+  /**
+   * Releases the context; its id is reused. A context still running is interrupted first, and
+   * its id is given back only once its switch has ended (it may still sit in a stub's queue).
+   */
   release(): void {
     if (this.#released) return;
     this.#released = true;
     if (this.#awake && this.#last?.queue) this.#last.queue.awake(-1);
     this.ref.send({ type: 'RELEASE' });
-    this.rt.contexts.free(this.id);
+    if (this.#running) this.interrupt();
+    else this.rt.contexts.free(this.id);
   }
 
   async #mapSlot(sp: Subprocess): Promise<void> {
