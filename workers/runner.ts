@@ -37,6 +37,9 @@ export interface SyscallHandler {
   handle(event: { kind: 'syscall'; sysno: number; args: bigint[] }, regs: Registers): boolean;
 }
 
+const ORIG_RAX = REGISTER_NAMES.indexOf('orig_rax');
+const ARG_IDX = SYSCALL_ARG_REGS.map((r) => REGISTER_NAMES.indexOf(r));
+
 let file: NativeMemoryFile | undefined;
 const handlers = new Map<string, SyscallHandler>();
 
@@ -72,14 +75,24 @@ export default async function run(task: RunTask): Promise<RunResult> {
     handler = (await import(task.handler)) as SyscallHandler;
     handlers.set(task.handler, handler);
   }
+  // The handler works on the slot itself: `regs` reads and writes the ThreadContext's registers
+  // in place, so nothing is copied per syscall.
   const regs = {} as Registers;
-  REGISTER_NAMES.forEach((n, i) => (regs[n] = task.regs[i]));
+  REGISTER_NAMES.forEach((n, i) =>
+    Object.defineProperty(regs, n, {
+      enumerable: true,
+      get: () => slotRegs[i],
+      set: (v: bigint) => {
+        slotRegs[i] = BigInt.asUintN(64, v);
+      },
+    }),
+  );
+  slotRegs.set(task.regs);
   const doorbell = task.queue.start + CONTEXT_QUEUE.numPublished;
   const bell = new Uint32Array(f.buffer(doorbell, 4));
   const stateIdx = THREAD_CONTEXT.state / 4;
   let switches = 0;
   for (;;) {
-    for (let i = 0; i < nregs; i++) slotRegs[i] = BigInt.asUintN(64, regs[REGISTER_NAMES[i]]);
     Atomics.store(u32, THREAD_CONTEXT.interrupt / 4, 0);
     Atomics.store(u32, stateIdx, ContextState.None);
     q.add(task.id);
@@ -96,13 +109,10 @@ export default async function run(task: RunTask): Promise<RunResult> {
       }
     }
     const state = Atomics.load(u32, stateIdx);
-    for (let i = 0; i < nregs; i++) regs[REGISTER_NAMES[i]] = slotRegs[i];
     if (state === ContextState.Syscall) {
-      const ev = { kind: 'syscall' as const, sysno: Number(BigInt.asIntN(64, regs.orig_rax)), args: SYSCALL_ARG_REGS.map((r) => regs[r]) };
+      const ev = { kind: 'syscall' as const, sysno: Number(BigInt.asIntN(64, slotRegs[ORIG_RAX])), args: ARG_IDX.map((i) => slotRegs[i]) };
       if (handler.handle(ev, regs)) continue;
     }
-    const out = new BigUint64Array(REGISTER_NAMES.length);
-    REGISTER_NAMES.forEach((n, i) => (out[i] = BigInt.asUintN(64, regs[n])));
-    return { regs: out, state, switches };
+    return { regs: slotRegs.slice(0, nregs), state, switches };
   }
 }
