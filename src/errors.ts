@@ -1,3 +1,5 @@
+import { errnoName as errnoNameOf } from './abi/linux.js';
+
 /**
  * Errors of the runtime. Every failure that reaches a user is a SystrapError with a stable
  * `code`; where a host call failed it also carries `errno` (negative, as Node's SystemError) and
@@ -106,4 +108,3 @@ export const Errors = {
     new SystrapError(errnoNameOf(errno), `${name} failed in the stub`, { errno: -errno, syscall: name, pid }),
 } as const;
 
-import { errnoName as errnoNameOf } from './abi/linux.js';

@@ -44,9 +44,6 @@ if (CONTEXTS_OFFSET + MAX_CONTEXTS * 4096 > abi.STUB_REGION_SIZE) throw new Erro
 /** The syscall thread's slot. */
 export const SYSCALL_THREAD_SLOT = 0;
 
-function align(n: number, a: number): number {
-  return Math.ceil(n / a) * a;
-}
 
 /** Addresses of one process's stub region (the same in Node and every stub). */
 export interface StubRegion {

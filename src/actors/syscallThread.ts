@@ -4,7 +4,7 @@ import type { syscallThreadMachine, SyscallThreadEvent } from '../machines/sysca
 import type { TracerPool } from './tracerPool.js';
 import type { ThreadRef, TracerRequestBody, TracerResponse, TransactionStep } from '../tracer/protocol.js';
 import type { MemoryFile, FileRange } from '../memoryFile.js';
-import { deserializeError, Errors, SystrapError, toSystrapError } from '../errors.js';
+import { deserializeError, Errors, toSystrapError } from '../errors.js';
 import { abi } from '../abi/stub.js';
 
 /**
@@ -135,4 +135,3 @@ export class SyscallThread {
   onIdle?: () => void;
 }
 
-export { SystrapError };
