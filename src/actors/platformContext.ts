@@ -5,6 +5,7 @@ import type { Runtime } from './runtime.js';
 import type { AddressSpace } from '../addressSpace.js';
 import type { Subprocess } from './subprocess.js';
 import type { FileRange } from '../memoryFile.js';
+import type { ContextQueue } from './contextQueue.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../abi/registers.js';
 import { ContextState, THREAD_CONTEXT } from '../abi/sysmsg.js';
 import { abi, contextSlotAddr } from '../abi/stub.js';
@@ -79,24 +80,12 @@ export class PlatformContext {
       this.#interruptPending = false;
       return { kind: 'interrupt' };
     }
-    const sp = as._subprocess;
-    if (this.#last && this.#last !== sp && this.#awake) {
-      this.#last.queue?.awake(-1);
-      this.#awake = false;
-    }
-    this.#last = sp;
-    this.#running = sp;
+    const sp = this.#enter(as);
     try {
-      this.ref.send({ type: 'SWITCH' });
-      const q = await sp.ensureQueue();
-      await this.#mapSlot(sp);
+      const q = await this.#prepare(sp);
       writeRegs(this.#view, regs);
       this.#store(THREAD_CONTEXT.interrupt, 0);
       this.#store(THREAD_CONTEXT.state, ContextState.None);
-      if (!this.#awake) {
-        this.#awake = true;
-        q.awake(1);
-      }
       for (;;) {
         q.add(this.id);
         sp.kick();
@@ -146,18 +135,10 @@ export class PlatformContext {
   async run(as: AddressSpace, regs: Registers, handler: string): Promise<SwitchEvent> {
     if (this.#released) throw Errors.Released('context');
     if (this.#running) throw Errors.InvalidArg('this context is already running');
-    const sp = as._subprocess;
-    this.#last = sp;
-    this.#running = sp;
+    const sp = this.#enter(as);
     try {
-      this.ref.send({ type: 'SWITCH' });
-      const q = await sp.ensureQueue();
-      await this.#mapSlot(sp);
+      const q = await this.#prepare(sp);
       await sp.ensureThread();
-      if (!this.#awake) {
-        this.#awake = true;
-        q.awake(1);
-      }
       const arr = new BigUint64Array(REGISTER_NAMES.length);
       REGISTER_NAMES.forEach((n, i) => (arr[i] = BigInt.asUintN(64, regs[n])));
       this.ref.send({ type: 'RUNNING' });
@@ -233,6 +214,30 @@ export class PlatformContext {
     this.ref.send({ type: 'RELEASE' });
     if (this.#running) this.interrupt();
     else this.rt.contexts.free(this.id);
+  }
+
+  /** Marks the context as running in this address space's stub (moving its awake count along). */
+  #enter(as: AddressSpace): Subprocess {
+    const sp = as._subprocess;
+    if (this.#last && this.#last !== sp && this.#awake) {
+      this.#last.queue?.awake(-1);
+      this.#awake = false;
+    }
+    this.#last = sp;
+    this.#running = sp;
+    return sp;
+  }
+
+  /** Queue and slot mapped in the stub, the context counted awake there. */
+  async #prepare(sp: Subprocess): Promise<ContextQueue> {
+    this.ref.send({ type: 'SWITCH' });
+    const q = await sp.ensureQueue();
+    await this.#mapSlot(sp);
+    if (!this.#awake) {
+      this.#awake = true;
+      q.awake(1);
+    }
+    return q;
   }
 
   async #mapSlot(sp: Subprocess): Promise<void> {
