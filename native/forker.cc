@@ -10,10 +10,13 @@
 #include <signal.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
+#include <map>
+#include <vector>
 #include <mutex>
 #include <thread>
 
@@ -39,7 +42,7 @@ struct KernelSigaction {
 }
 
 // StubChild runs in the new process. Raw syscalls only.
-[[noreturn]] static void StubChild(int memfd, long ppid, uintptr_t entry) {
+[[noreturn]] static void StubChild(int memfd, int chan, long ppid, uintptr_t entry) {
   // A session of its own: terminal job-control signals meant for Node never reach stubs.
   RawSyscall(SYS_setsid);
   KernelSigaction dfl = {0, 0, 0, 0};
@@ -47,8 +50,11 @@ struct KernelSigaction {
     if (s != SIGKILL && s != SIGSTOP) RawSyscall(SYS_rt_sigaction, s, (long)&dfl, 0, 8);
   // Node's fd table is not ours to share: keep only the memory file, at a fixed number.
   if (memfd != STUB_MEMFD && RawSyscall(SYS_dup2, memfd, STUB_MEMFD) < 0) ChildExit(2);
+  // The fd channel (see SendFds): its stub end at STUB_FDCHAN, inherited by every clone.
+  if (RawSyscall(SYS_dup2, chan, STUB_FDCHAN) < 0) ChildExit(2);
   if (RawSyscall(SYS_close_range, 0, STUB_MEMFD - 1, 0) < 0) ChildExit(3);
-  if (RawSyscall(SYS_close_range, STUB_MEMFD + 1, ~0U, 0) < 0) ChildExit(3);
+  static_assert(STUB_FDCHAN == STUB_MEMFD + 1, "the stub's fds are adjacent");
+  if (RawSyscall(SYS_close_range, STUB_FDCHAN + 1, ~0U, 0) < 0) ChildExit(3);
   uint64_t empty = 0;
   RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
   // Into the stub code with R15 = the expected parent pid (see stub.S).
@@ -58,6 +64,7 @@ struct KernelSigaction {
 
 struct ForkRequest {
   int memfd;
+  int chan;  // the stub's end of the fd channel
   long pid = 0;  // result: > 0 pid, < 0 -errno
   bool done = false;
 };
@@ -69,6 +76,10 @@ static std::mutex& forkMu = *new std::mutex;
 static std::condition_variable& forkCv = *new std::condition_variable;
 static std::deque<ForkRequest*>& forkQueue = *new std::deque<ForkRequest*>;
 static bool forkerStarted = false;  // protected by forkMu
+// Node's end of each source stub's fd channel, by source pid. Protected by forkMu. Process-wide
+// (the addon is loaded once per process): the source is forked on a tracer worker, fds are
+// sent from the main thread.
+static std::map<long, int>& fdChannels = *new std::map<long, int>;
 
 static void ForkerMain() {
   sigset_t all;
@@ -92,7 +103,7 @@ static void ForkerMain() {
     }
     uintptr_t entry = StubEntry();
     long pid = RawSyscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (pid == 0) StubChild(req->memfd, ppid, entry);
+    if (pid == 0) StubChild(req->memfd, req->chan, ppid, entry);
     {
       std::lock_guard<std::mutex> l(forkMu);
       req->pid = pid;
@@ -109,8 +120,13 @@ static Napi::Value ForkSourceStub(const Napi::CallbackInfo& info) {
   int memfd = ArgInt(info, 0, "memfd");
   if (memfd < 0) ThrowType(env, "memfd must be a file descriptor");
   if (StubRegionStart() == 0) throw Napi::Error::New(env, "stubRegionInit() must run before forkSourceStub()");
+  // The fd channel: Node keeps one end (close-on-exec), the source stub the other; stubs cloned
+  // from the source inherit it, so fds (stdio for `systrap run`) can be passed into a stub.
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == -1) ThrowErrno(env, errno, "socketpair");
   ForkRequest req;
   req.memfd = memfd;
+  req.chan = pair[1];
   {
     std::unique_lock<std::mutex> l(forkMu);
     if (!forkerStarted) {
@@ -121,12 +137,73 @@ static Napi::Value ForkSourceStub(const Napi::CallbackInfo& info) {
     forkCv.notify_all();
     forkCv.wait(l, [&] { return req.done; });
   }
-  if (req.pid < 0) ThrowErrno(env, (int)-req.pid, "clone");
+  close(pair[1]);
+  if (req.pid < 0) {
+    close(pair[0]);
+    ThrowErrno(env, (int)-req.pid, "clone");
+  }
+  {
+    std::lock_guard<std::mutex> l(forkMu);
+    fdChannels[req.pid] = pair[0];
+  }
   return Napi::Number::New(env, (double)req.pid);
+}
+
+// sendFds(sourcePid, fds[]) -> undefined: one SCM_RIGHTS message with `fds` on the fd channel of
+// that source stub; a stub cloned from it receives them with recvmsg(STUB_FDCHAN). Precondition:
+// the caller serialises send and receive (every stub of the source shares the channel).
+static Napi::Value SendFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  long source = ArgInt(info, 0, "sourcePid");
+  if (info.Length() < 2 || !info[1].IsArray()) ThrowType(env, "fds must be an array of file descriptors");
+  Napi::Array arr = info[1].As<Napi::Array>();
+  if (arr.Length() == 0 || arr.Length() > 16) ThrowType(env, "fds must hold 1 to 16 file descriptors");
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsNumber() || v.As<Napi::Number>().Int32Value() < 0) ThrowType(env, "fds must be an array of file descriptors");
+    fds.push_back(v.As<Napi::Number>().Int32Value());
+  }
+  int sock;
+  {
+    std::lock_guard<std::mutex> l(forkMu);
+    auto it = fdChannels.find(source);
+    if (it == fdChannels.end()) throw Napi::Error::New(env, "no fd channel for this source stub");
+    sock = it->second;
+  }
+  char byte = 0;
+  struct iovec iov = {&byte, 1};
+  std::vector<char> ctl(CMSG_SPACE(sizeof(int) * fds.size()));
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.data();
+  msg.msg_controllen = ctl.size();
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == -1) ThrowErrno(env, errno, "sendmsg");
+  return env.Undefined();
+}
+
+// closeFdChannel(sourcePid): closes Node's end (the source stub is gone).
+static Napi::Value CloseFdChannel(const Napi::CallbackInfo& info) {
+  long source = ArgInt(info, 0, "sourcePid");
+  std::lock_guard<std::mutex> l(forkMu);
+  auto it = fdChannels.find(source);
+  if (it != fdChannels.end()) {
+    close(it->second);
+    fdChannels.erase(it);
+  }
+  return info.Env().Undefined();
 }
 
 void InitForker(Napi::Env env, Napi::Object exports) {
   exports.Set("forkSourceStub", Napi::Function::New(env, ForkSourceStub));
+  exports.Set("sendFds", Napi::Function::New(env, SendFds));
+  exports.Set("closeFdChannel", Napi::Function::New(env, CloseFdChannel));
 }
 
 }  // namespace systrap

@@ -22,6 +22,7 @@ extern const char __stop_systrap_stub[];
 extern const char systrap_stub_init[];
 extern const char systrap_stub_syscall[];
 extern const char systrap_restore_rt[];
+extern const char systrap_syscall_gadget[];
 void systrap_sighandler(int, uint8_t*, void*);
 }
 
@@ -117,6 +118,7 @@ static Napi::Value StubRegionInit(const Napi::CallbackInfo& info) {
   o.Set("syscallOffset", Napi::Number::New(env, off(systrap_stub_syscall)));
   o.Set("sighandlerOffset", Napi::Number::New(env, off(reinterpret_cast<const void*>(&systrap_sighandler))));
   o.Set("restorerOffset", Napi::Number::New(env, off(systrap_restore_rt)));
+  o.Set("gadgetOffset", Napi::Number::New(env, off(systrap_syscall_gadget)));
   return o;
 }
 
@@ -124,6 +126,7 @@ void InitStubRegion(Napi::Env env, Napi::Object exports) {
   exports.Set("stubRegionInit", Napi::Function::New(env, StubRegionInit));
   Napi::Object k = Napi::Object::New(env);
   k.Set("STUB_MEMFD", STUB_MEMFD);
+  k.Set("STUB_FDCHAN", STUB_FDCHAN);
   k.Set("STUB_RO_SIZE", STUB_RO_SIZE);
   k.Set("STUB_REGION_SIZE", STUB_REGION_SIZE);
   k.Set("STUB_MAX_USER_ADDRESS", Napi::BigInt::New(env, (uint64_t)STUB_MAX_USER_ADDRESS));

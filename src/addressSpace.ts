@@ -19,6 +19,7 @@ const PROT: Record<Access, bigint> = {
 /** Internal hooks of the platform an address space reports to. */
 export interface AddressSpaceOwner {
   release(sp: Subprocess): Promise<void>;
+  importFds(sp: Subprocess, fds: number[]): Promise<number[]>;
 }
 
 /**
@@ -56,6 +57,24 @@ export class AddressSpace {
   /** @internal The subprocess behind this address space. */
   get _subprocess(): Subprocess {
     return this.#sp;
+  }
+
+  /**
+   * Duplicates Node's file descriptors `fds` into the stub (SCM_RIGHTS on the stub's fd channel:
+   * the same open file descriptions, as fork would share them) and returns their numbers there.
+   * Only before the first context runs in this stub (the channel is closed then).
+   *
+   * @example
+   * ```ts
+   * const [out] = await as.importFds([1]);
+   * await as.syscall(SYS.dup2, BigInt(out), 1n);
+   * ```
+   */
+  async importFds(fds: number[]): Promise<number[]> {
+    this.#check();
+    if (!Array.isArray(fds) || fds.length < 1 || fds.length > 16 || !fds.every((f) => Number.isInteger(f) && f >= 0))
+      throw Errors.InvalidArg('fds must be an array of 1 to 16 file descriptors');
+    return this.#owner.importFds(this.#sp, fds);
   }
 
   /** Lifecycle state of the stub ('ready', 'dead', 'faulted', …). */

@@ -1,14 +1,15 @@
 import { createPlatform } from './platform.js';
+import { run } from './cliRun.js';
 import { SYS } from './abi/syscalls.js';
 import { readdirSync, readFileSync } from 'node:fs';
 
 const USAGE = `usage: systrap <command>
 
 commands:
+  run         run a program under the sentry: systrap run [options] -- PROGRAM [ARGS...]
+              (systrap run --help for the options)
   probe       create a stub, run syscalls in it both ways, print what it looks like
-  help        this text
-
-(systrap run -- PROGRAM [ARGS...] comes with the sentry; see the README.)`;
+  help        this text`;
 
 /**
  * Entry point of the `systrap` command. Returns the exit status.
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'probe') return probe();
+  if (cmd === 'run') return run(argv.slice(1));
   console.error(`systrap: unknown command '${cmd}'\n\n${USAGE}`);
   return 2;
 }

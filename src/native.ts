@@ -61,10 +61,14 @@ export interface Native {
     syscallOffset: number;
     sighandlerOffset: number;
     restorerOffset: number;
+    gadgetOffset: number;
   };
   forkSourceStub(memfd: number): number;
+  sendFds(sourcePid: number, fds: number[]): void;
+  closeFdChannel(sourcePid: number): void;
   stubAbi: {
     STUB_MEMFD: number;
+    STUB_FDCHAN: number;
     STUB_RO_SIZE: number;
     STUB_REGION_SIZE: number;
     STUB_MAX_USER_ADDRESS: bigint;

@@ -14,6 +14,17 @@ import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.j
 import { compileSeccomp, sysmsgThreadFilter } from './abi/seccomp.js';
 import { SYS } from './abi/syscalls.js';
 import { Errors, toSystrapError } from './errors.js';
+import { native } from './native.js';
+
+/** Options of {@link Platform.newAddressSpace}. */
+export interface NewAddressSpaceOptions {
+  /**
+   * The seccomp program (compiled, e.g. by `compileSeccomp`) that this stub's sysmsg threads
+   * install instead of the platform's: what traps, what passes, what the kernel refuses. The
+   * stub is fresh and is never pooled.
+   */
+  seccomp?: Uint8Array;
+}
 
 /** Options of {@link createPlatform}. */
 export interface PlatformOptions {
@@ -112,6 +123,11 @@ export class Platform {
     }
   }
 
+  /** @internal The runtime the actors share (for the sentry). */
+  get _runtime(): Runtime {
+    return this.#rt;
+  }
+
   /** Pid of the source stub that new stubs are cloned from. */
   get sourcePid(): number {
     return this.#pool.source?.pid ?? 0;
@@ -136,9 +152,12 @@ export class Platform {
    * A new address space: a pooled stub if one is available (emptied on release), else a stub
    * freshly cloned from the source.
    */
-  async newAddressSpace(): Promise<AddressSpace> {
+  async newAddressSpace(options: NewAddressSpaceOptions = {}): Promise<AddressSpace> {
     if (this.#closing) throw Errors.Closed();
-    let sp = this.#pool.fetchAvailable();
+    if (options.seccomp !== undefined && !(options.seccomp instanceof Uint8Array && options.seccomp.length % 8 === 0 && options.seccomp.length > 0))
+      throw Errors.InvalidArg('options.seccomp must be a compiled BPF program (a Uint8Array of sock_filter entries)');
+    // A stub with its own filter, or one that will receive fds, must be fresh.
+    let sp = options.seccomp ? undefined : this.#pool.fetchAvailable();
     if (sp) {
       sp.ref.send({ type: 'REUSE' });
     } else {
@@ -149,7 +168,29 @@ export class Platform {
       }
     }
     sp.refs = 1;
-    return new AddressSpace(sp, { release: (s) => this.#release(s) });
+    const as = new AddressSpace(sp, { release: (s) => this.#release(s), importFds: (s, fds) => this.#importFds(s, fds) });
+    if (options.seccomp) {
+      try {
+        await sp.installRules(options.seccomp);
+      } catch (e) {
+        await as.release();
+        throw toSystrapError(e);
+      }
+    }
+    return as;
+  }
+
+  /** Serialises fd passing: every stub cloned from the source shares its fd channel. */
+  #fdLock: Promise<unknown> = Promise.resolve();
+
+  #importFds(sp: Subprocess, fds: number[]): Promise<number[]> {
+    const run = async () => {
+      native.sendFds(this.sourcePid, fds);
+      return sp.receiveFds(fds.length);
+    };
+    const p = this.#fdLock.then(run, run);
+    this.#fdLock = p.catch(() => undefined);
+    return p;
   }
 
   /**
@@ -185,7 +226,7 @@ export class Platform {
     }
     sp.refs--;
     if (sp.refs > 0) return;
-    if (sp.state === 'releasing' && !this.#closing && this.#pool.markAvailable(sp)) {
+    if (sp.state === 'releasing' && !this.#closing && !sp.noPool && this.#pool.markAvailable(sp)) {
       sp.ref.send({ type: 'RELEASED', pooled: true });
       return;
     }
@@ -200,6 +241,7 @@ export class Platform {
     await Promise.all([...this.#live].map((sp) => sp.kill()));
     await this.#tracers.close();
     await this.#runners?.close();
+    if (this.#pool.source) native.closeFdChannel(this.#pool.source.pid);
     this.memoryFile.close();
     this.actor.send({ type: 'CLOSED' });
   }
@@ -211,7 +253,7 @@ export class Platform {
  * the program a thread installs cannot be changed by the application.
  */
 function buildRules(memoryFile: MemoryFile, region: StubRegion): FileRange {
-  const prog = compileSeccomp(sysmsgThreadFilter(region.start, SYS));
+  const prog = compileSeccomp(sysmsgThreadFilter(region.start, SYS, region.end));
   if (16 + prog.length > RULES_SIZE) throw Errors.Protocol('the sysmsg filter does not fit in the rules area');
   const range = memoryFile.allocate(RULES_SIZE);
   const v = memoryFile.view(range);

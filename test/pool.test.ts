@@ -83,10 +83,12 @@ test("the stub's fd table holds none of Node's fds", async (t) => {
   try {
     const as = await platform.newAddressSpace();
     const table = fdTable(as.pid);
-    t.deepEqual(Object.keys(table), ['1000']);
+    // The memory file, and the stub's end of the fd channel (see AddressSpace.importFds).
+    t.deepEqual(Object.keys(table), ['1000', '1001']);
     t.regex(table['1000'], /^\/memfd:systrap-memory/);
+    t.regex(table['1001'], /^socket:/);
     // The source stub too.
-    t.deepEqual(Object.keys(fdTable(platform.sourcePid)), ['1000']);
+    t.deepEqual(Object.keys(fdTable(platform.sourcePid)), ['1000', '1001']);
     // And nothing else from Node is mapped: only the stub code, its messages and [vsyscall].
     for (const line of require_maps(as.pid)) t.regex(line, /(memfd:systrap-memory|\[vsyscall\]| 0 +$)/);
     await as.release();

@@ -258,8 +258,12 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>, ste
   );
 }
 
-/** Signals whose handler is the stub's (gVisor's sysmsgSigactions). */
-const TRAP_SIGNALS = [SIG.SIGSYS, SIG.SIGSEGV, SIG.SIGBUS, SIG.SIGFPE, SIG.SIGILL, SIG.SIGTRAP, SIG.SIGCHLD];
+/**
+ * Signals whose handler is the stub's (gVisor's sysmsgSigactions), plus those the kernel raises
+ * on a thread for its own syscall (SIGPIPE, SIGXFSZ): their default action would kill the sysmsg
+ * thread and so the stub; trapped, they reach the sentry, which acts as the program asked.
+ */
+const TRAP_SIGNALS = [SIG.SIGSYS, SIG.SIGSEGV, SIG.SIGBUS, SIG.SIGFPE, SIG.SIGILL, SIG.SIGTRAP, SIG.SIGCHLD, SIG.SIGPIPE, SIG.SIGXFSZ];
 
 function killAndReap(pid: number): void {
   try {

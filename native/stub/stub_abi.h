@@ -15,6 +15,9 @@
 
 /* The fd number the memory file has in every stub; every other fd is closed. */
 #define STUB_MEMFD 1000
+/* The stub's end of the fd channel (a SOCK_SEQPACKET socket shared by the source stub and its
+ * clones) through which Node passes fds into a fresh stub; closed once a stub runs contexts. */
+#define STUB_FDCHAN 1001
 
 /* Syscall-thread message: page 0 is read-only in the stub, page 1 read-write. */
 #define SYSMSG_STATE 0  /* u32, written by the sentry only */

@@ -237,8 +237,10 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
   struct thread_context* ctx = get_context(q, msg, base);
   msg->context = (uint64_t)ctx;
   ctx->thread_id = msg->thread_id;
-  /* The frame's FP state is the previous context's: load this one's unless it is the same. */
-  if (frame_fp && ctx != prev && ctx->fpstate_changed) {
+  /* The frame's FP state is the previous context's: load this one's unless it is the same, or
+   * the sentry replaced it (fpstate_changed == 2: a signal frame returned, a new thread). */
+  uint64_t changed = ctx->fpstate_changed;
+  if (frame_fp && (ctx != prev ? changed != 0 : changed == 2)) {
     uint32_t len = fp_len(frame_fp);
     copy64((volatile uint64_t*)frame_fp, (const volatile uint64_t*)ctx->fpstate, len);
   }
@@ -253,6 +255,19 @@ __asm__(
     ".hidden systrap_restore_rt\n"
     "systrap_restore_rt:\n"
     "  mov $15, %eax\n"
+    "  syscall\n"
+    "  ud2\n"
+    ".popsection\n");
+
+/* The passthrough gadget: the sentry points a trapped context's RIP here to have its syscall
+ * executed by the stub on the program's behalf (registers as the program left them); the ud2
+ * right after traps back (SIGILL at gadget+2) with the result in RAX. The seccomp filter of a
+ * program allows syscalls whose return address is gadget+2, except those only the sentry may do. */
+__asm__(
+    ".pushsection systrap_stub,\"ax\",@progbits\n"
+    ".globl systrap_syscall_gadget\n"
+    ".hidden systrap_syscall_gadget\n"
+    "systrap_syscall_gadget:\n"
     "  syscall\n"
     "  ud2\n"
     ".popsection\n");

@@ -11,11 +11,12 @@ export type Condition =
 
 /** One rule: a syscall number, conditions that must all hold, and the action taken. */
 export interface SeccompRule {
-  sysno: number;
-  /** Conditions on args[0..5]; a missing entry matches anything. */
-  args?: Array<Condition | undefined>;
-  /** Condition on the instruction pointer of the syscall (gVisor's 7th "argument"). */
-  ip?: Condition;
+  /** The syscall number; undefined matches any. */
+  sysno?: number;
+  /** Conditions on args[0..5] (several on one argument must all hold); a missing entry matches anything. */
+  args?: Array<Condition | Condition[] | undefined>;
+  /** Condition(s) on the instruction pointer of the syscall (gVisor's 7th "argument"); all must hold. */
+  ip?: Condition | Condition[];
   action: number;
 }
 
@@ -25,6 +26,13 @@ export interface SeccompFilter {
   defaultAction: number;
   /** Action for another architecture or an x32 syscall number. Default: KILL_PROCESS. */
   badArchAction?: number;
+  /**
+   * `linear` (default): rules tested one after the other. `tree`: a binary search on the
+   * syscall number first, then only that number's rules (and the any-number ones, in order), so
+   * a syscall with no rule costs a few comparisons however long the filter is (gVisor's
+   * BuildProgram does the same).
+   */
+  layout?: 'linear' | 'tree';
 }
 
 const hi = (v: bigint) => Number((BigInt.asUintN(64, v) >> 32n) & 0xffffffffn);
@@ -46,21 +54,68 @@ const lo = (v: bigint) => Number(BigInt.asUintN(64, v) & 0xffffffffn);
 export function compileSeccomp(filter: SeccompFilter): Uint8Array {
   const p = new BpfAssembler();
   const bad = filter.badArchAction ?? SECCOMP_RET.KILL_PROCESS;
-  p.ldAbs(SECCOMP_DATA.arch).jeq(AUDIT_ARCH_X86_64, undefined, 'badArch');
-  p.ldAbs(SECCOMP_DATA.nr).jge(X32_SYSCALL_BIT, 'badArch');
+  // The bad-arch returns sit up front: conditional jumps reach 255 instructions at most.
+  p.ldAbs(SECCOMP_DATA.arch).jeq(AUDIT_ARCH_X86_64, 'archOk');
+  p.ret(bad).label('archOk');
+  p.ldAbs(SECCOMP_DATA.nr).jge(X32_SYSCALL_BIT, undefined, 'nrOk');
+  p.ret(bad).label('nrOk');
+  if (filter.layout === 'tree') return compileTree(p, filter);
   filter.rules.forEach((rule, i) => {
     const next = `rule${i + 1}`;
     p.label(`rule${i}`);
-    p.ldAbs(SECCOMP_DATA.nr).jeq(rule.sysno, undefined, next);
-    rule.args?.forEach((c, a) => {
-      if (c) condition(p, c, SECCOMP_DATA.argHi(a), SECCOMP_DATA.argLo(a), next, `r${i}a${a}`);
-    });
-    if (rule.ip) condition(p, rule.ip, SECCOMP_DATA.ipHi, SECCOMP_DATA.ipLo, next, `r${i}ip`);
+    if (rule.sysno !== undefined) p.ldAbs(SECCOMP_DATA.nr).jeq(rule.sysno, undefined, next);
+    emitConditions(p, rule, next, `r${i}`);
     p.ret(rule.action);
   });
   p.label(`rule${filter.rules.length}`).ret(filter.defaultAction);
-  p.label('badArch').ret(bad);
   return p.assemble();
+}
+
+/** The tree layout (see SeccompFilter.layout). A holds the syscall number on entry. */
+function compileTree(p: BpfAssembler, filter: SeccompFilter): Uint8Array {
+  const numbers = [...new Set(filter.rules.flatMap((r) => (r.sysno === undefined ? [] : [r.sysno])))].sort((a, b) => a - b);
+  // Search: each inner node is `jge k` over [lo, hi); long jumps go through `ja` (32-bit).
+  const node = (lo: number, hi: number, id: string): void => {
+    if (hi - lo === 1) {
+      p.jeq(numbers[lo], undefined, `${id}miss`).ja(`nr${numbers[lo]}`);
+      p.label(`${id}miss`).ja('anyNr');
+      return;
+    }
+    const mid = (lo + hi) >> 1;
+    p.jge(numbers[mid], undefined, `${id}L`).ja(`${id}R`);
+    p.label(`${id}L`);
+    node(lo, mid, `${id}l`);
+    p.label(`${id}R`);
+    node(mid, hi, `${id}r`);
+  };
+  if (numbers.length > 0) node(0, numbers.length, 't');
+  else p.ja('anyNr');
+  const block = (rules: SeccompRule[], id: string): void => {
+    rules.forEach((rule, i) => {
+      const next = `${id}_${i + 1}`;
+      p.label(`${id}_${i}`);
+      emitConditions(p, rule, next, `${id}_${i}`);
+      p.ret(rule.action);
+    });
+    p.label(`${id}_${rules.length}`).ret(filter.defaultAction);
+  };
+  for (const nr of numbers) {
+    p.label(`nr${nr}`);
+    block(filter.rules.filter((r) => r.sysno === undefined || r.sysno === nr), `g${nr}`);
+  }
+  p.label('anyNr');
+  block(filter.rules.filter((r) => r.sysno === undefined), 'gany');
+  return p.assemble();
+}
+
+/** A rule's argument and instruction-pointer tests; jumps to `fail` when one does not hold. */
+function emitConditions(p: BpfAssembler, rule: SeccompRule, fail: string, id: string): void {
+  rule.args?.forEach((c, a) => {
+    const cs = c === undefined ? [] : Array.isArray(c) ? c : [c];
+    cs.forEach((one, k) => condition(p, one, SECCOMP_DATA.argHi(a), SECCOMP_DATA.argLo(a), fail, `${id}a${a}c${k}`));
+  });
+  const ips = rule.ip === undefined ? [] : Array.isArray(rule.ip) ? rule.ip : [rule.ip];
+  ips.forEach((c, k) => condition(p, c, SECCOMP_DATA.ipHi, SECCOMP_DATA.ipLo, fail, `${id}ip${k}`));
 }
 
 /** Emits a 64-bit test; falls through when it holds, jumps to `fail` when not. */
@@ -114,21 +169,45 @@ const ARCH_GET_FS = 0x1003n;
  * const bytes = compileSeccomp(sysmsgThreadFilter(platform.stubRegion.start, SYS));
  * ```
  */
-export function sysmsgThreadFilter(stubStart: bigint, nr: { futex: number; rt_sigreturn: number; sched_yield: number; arch_prctl: number }): SeccompFilter {
-  const ip: Condition = { op: 'ge', value: stubStart };
-  const inStub: Condition = { op: 'ge', value: stubStart };
+export function sysmsgThreadFilter(
+  stubStart: bigint,
+  nr: { futex: number; rt_sigreturn: number; sched_yield: number; arch_prctl: number },
+  stubEnd?: bigint,
+): SeccompFilter {
+  return { rules: stubRules(stubStart, nr, stubEnd), defaultAction: SECCOMP_RET.TRAP, badArchAction: SECCOMP_RET.TRAP };
+}
+
+/**
+ * The rules that let the stub code make its own syscalls (part of {@link sysmsgThreadFilter},
+ * reused by the sentry's program filters). With `stubEnd`, "in the stub" is the range
+ * [stubStart, stubEnd): a program's libraries may be mapped above the stub region.
+ *
+ * @example
+ * ```ts
+ * const rules = stubRules(region.start, SYS, region.end);
+ * ```
+ */
+export function stubRules(
+  stubStart: bigint,
+  nr: { futex: number; rt_sigreturn: number; sched_yield: number; arch_prctl: number },
+  stubEnd?: bigint,
+): SeccompRule[] {
+  const ip: Condition[] = [{ op: 'ge', value: stubStart }];
+  if (stubEnd !== undefined) ip.push({ op: 'lt', value: stubEnd });
   const zero: Condition = { op: 'eq', value: 0n };
   const allow = SECCOMP_RET.ALLOW;
-  return {
-    rules: [
-      { sysno: nr.futex, args: [inStub, { op: 'eq', value: FUTEX_WAKE }, { op: 'eq', value: 1n }, zero, zero, zero], ip, action: allow },
-      { sysno: nr.futex, args: [inStub, { op: 'eq', value: FUTEX_WAIT }, undefined, zero, zero, zero], ip, action: allow },
-      { sysno: nr.rt_sigreturn, ip, action: allow },
-      { sysno: nr.sched_yield, ip, action: allow },
-      { sysno: nr.arch_prctl, args: [{ op: 'eq', value: ARCH_SET_FS }], ip, action: allow },
-      { sysno: nr.arch_prctl, args: [{ op: 'eq', value: ARCH_GET_FS }], ip, action: allow },
-    ],
-    defaultAction: SECCOMP_RET.TRAP,
-    badArchAction: SECCOMP_RET.TRAP,
-  };
+  // futex on stub memory only (the range, when known: program memory may lie above the region).
+  const inStub: Condition[] = [{ op: 'ge', value: stubStart }];
+  if (stubEnd !== undefined) inStub.push({ op: 'lt', value: stubEnd });
+  const futexRules = (op: bigint, val?: Condition): SeccompRule[] => [
+    { sysno: nr.futex, args: [inStub, { op: 'eq', value: op }, val, zero, zero, zero], ip, action: allow },
+  ];
+  return [
+    ...futexRules(FUTEX_WAKE, { op: 'eq', value: 1n }),
+    ...futexRules(FUTEX_WAIT),
+    { sysno: nr.rt_sigreturn, ip, action: allow },
+    { sysno: nr.sched_yield, ip, action: allow },
+    { sysno: nr.arch_prctl, args: [{ op: 'eq', value: ARCH_SET_FS }], ip, action: allow },
+    { sysno: nr.arch_prctl, args: [{ op: 'eq', value: ARCH_GET_FS }], ip, action: allow },
+  ];
 }

@@ -58,6 +58,8 @@ export interface StubRegion {
   /** The sysmsg signal handler and its restorer. */
   sighandlerAddr: bigint;
   restorerAddr: bigint;
+  /** The passthrough gadget (`syscall; ud2`): see native/stub/sysmsg.c. */
+  gadgetAddr: bigint;
 }
 
 /**
@@ -78,6 +80,7 @@ export function stubRegion(): StubRegion {
     syscallAddr: r.start + BigInt(r.syscallOffset),
     sighandlerAddr: r.start + BigInt(r.sighandlerOffset),
     restorerAddr: r.start + BigInt(r.restorerOffset),
+    gadgetAddr: r.start + BigInt(r.gadgetOffset),
   };
 }
 

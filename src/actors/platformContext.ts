@@ -165,6 +165,32 @@ export class PlatformContext {
     }
   }
 
+  /**
+   * @internal Hands the context to a program's sentry (src/sentry/run.ts): its slot mapped in
+   * the address space's stub and counted there, the actor in `running`. From then on the sentry
+   * worker queues and handles it; lifecycle steps come back through {@link _event}.
+   */
+  async _adopt(as: AddressSpace): Promise<{ id: number; slot: FileRange }> {
+    if (this.#released) throw Errors.Released('context');
+    const sp = this.#enter(as);
+    this.#running = undefined; // the sentry, not switchToApp, runs it
+    const q = await this.#prepare(sp);
+    // The sentry counts its tasks awake itself.
+    if (this.#awake) {
+      q.awake(-1);
+      this.#awake = false;
+    }
+    this.ref.send({ type: 'RUNNING' });
+    return { id: this.id, slot: this.#slot };
+  }
+
+  /** @internal A lifecycle step the sentry reports (one syscall and its switch back, a fault). */
+  _event(type: 'TRAPPED_SYSCALL' | 'SWITCH' | 'RUNNING' | 'FAULTED', sysno = -1): void {
+    if (type === 'TRAPPED_SYSCALL') this.ref.send({ type, sysno });
+    else if (type === 'FAULTED') this.ref.send({ type, reason: 'the program was killed' });
+    else this.ref.send({ type });
+  }
+
   /** Switches made through run() (the fast path reports them in bulk). */
   switches = 0;
 

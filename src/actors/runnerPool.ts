@@ -2,6 +2,7 @@ import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
 import type { RunTask, RunResult } from '../../workers/runner.js';
 import { resolveWorker } from './tracerPool.js';
+import type { SentryResult, SentryTask } from '../sentry/protocol.js';
 
 /**
  * The runner workers: each runs one context's fast path at a time (workers/runner.ts). Unlike
@@ -18,6 +19,13 @@ export class RunnerPool {
   run(task: RunTask): Promise<RunResult> {
     return this.#piscina.run(task) as Promise<RunResult>;
   }
+
+  /** Runs a program's sentry (workers/sentry.ts) until the program ends. */
+  runSentry(task: SentryTask): Promise<SentryResult> {
+    return this.#piscina.run(task, { filename: this.#sentryFile, transferList: [task.port as never] }) as Promise<SentryResult>;
+  }
+
+  readonly #sentryFile = resolveWorker('sentry').file;
 
   close(): Promise<void> {
     return this.#piscina.destroy();

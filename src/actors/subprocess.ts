@@ -210,9 +210,87 @@ export class Subprocess {
     }
   }
 
+  /**
+   * Never pooled: the stub carries a program's own seccomp filter (see {@link installRules}), or
+   * ran a program that may have changed it. Protected by: the event loop.
+   */
+  noPool = false;
+  /** The fd channel (STUB_FDCHAN) is closed in this stub. */
+  #fdChannelClosed = false;
+
+  /**
+   * Scratch memory the syscall thread can pass to the kernel: the tail of its reply page (the
+   * reply itself uses the first 16 bytes). Precondition: one user at a time (the caller's
+   * sequence of syscalls is serialised by the syscall thread's queue and by the caller).
+   */
+  scratch(): { addr: bigint; view: DataView; bytes: Uint8Array } {
+    const t = this.thread!;
+    const v = this.rt.memoryFile.view(t.msg!.range);
+    const off = 4096 + 512;
+    const bytes = v.subarray(off, 8192);
+    return { addr: t.msg!.addr + BigInt(off), view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes };
+  }
+
+  /**
+   * Replaces the seccomp rules sysmsg threads of this stub install (gVisor has one filter; a
+   * program run by the sentry brings its own: what traps, what the kernel refuses). The stub is
+   * then never pooled. Precondition: no sysmsg thread exists yet (filters cannot be removed).
+   */
+  async installRules(prog: Uint8Array): Promise<void> {
+    if (this.sysmsgThreads.size > 0 || this.#creating > 0) throw Errors.InvalidArg('the seccomp rules of a stub can change only before its first sysmsg thread');
+    if (16 + prog.length > abi.STUB_RULES_SIZE) throw Errors.InvalidArg(`the seccomp filter is too long (${prog.length / 8} instructions)`);
+    this.noPool = true;
+    const range = this.rt.memoryFile.allocate(abi.STUB_RULES_SIZE);
+    const v = this.rt.memoryFile.view(range);
+    const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    const addr = rulesAddr(this.rt.region);
+    dv.setUint16(0, prog.length / 8, true);
+    dv.setBigUint64(8, addr + 16n, true);
+    v.set(prog, 16);
+    const ret = await this.syscall(SYS.mmap, [addr, BigInt(abi.STUB_RULES_SIZE), PROT_READ, MAP_SHARED | MAP_FIXED, BigInt(abi.STUB_MEMFD), BigInt(range.start)]);
+    if (ret !== addr) throw Errors.Syscall('mmap', Number(-ret), this.pid);
+  }
+
+  /**
+   * Receives the fds Node sent on the fd channel (native.sendFds) and returns their numbers in
+   * the stub. Precondition: the caller sent exactly `count` fds just before and serialises
+   * send/receive across stubs of the same source (they share the channel).
+   */
+  async receiveFds(count: number): Promise<number[]> {
+    if (this.#fdChannelClosed) throw Errors.InvalidArg('fds can be passed only into a stub that has not run contexts yet');
+    const { addr, view } = this.scratch();
+    for (let i = 0; i < 256; i += 8) view.setBigUint64(i, 0n, true);
+    const CONTROL = 16 + 4 * 16;
+    view.setBigUint64(16, addr + 64n, true); // msg_iov
+    view.setBigUint64(24, 1n, true); // msg_iovlen
+    view.setBigUint64(32, addr + 128n, true); // msg_control
+    view.setBigUint64(40, BigInt(CONTROL), true); // msg_controllen
+    view.setBigUint64(64, addr + 96n, true); // iov_base
+    view.setBigUint64(72, 1n, true); // iov_len
+    const MSG_DONTWAIT = 0x40n;
+    const ret = await this.syscall(SYS.recvmsg, [BigInt(abi.STUB_FDCHAN), addr, MSG_DONTWAIT]);
+    if (ret < 0n) throw Errors.Syscall('recvmsg', Number(-ret), this.pid);
+    // The control message: cmsg_len (u64), level (i32), type (i32), then the fds.
+    const len = Number(view.getBigUint64(128, true));
+    const level = view.getInt32(136, true);
+    const type = view.getInt32(140, true);
+    const n = (len - 16) / 4;
+    if (level !== 1 || type !== 1 || n !== count) throw Errors.Protocol(`fd channel: expected ${count} fds, got a control message of ${len} bytes`);
+    return Array.from({ length: n }, (_, i) => view.getInt32(144 + 4 * i, true));
+  }
+
+  /** Closes the stub's end of the fd channel (before any application code runs in it). */
+  async closeFdChannel(): Promise<void> {
+    if (this.#fdChannelClosed) return;
+    this.#fdChannelClosed = true;
+    await this.syscall(SYS.close, [BigInt(abi.STUB_FDCHAN)]);
+  }
+
   /** Maps and initialises the context queue (once). */
   ensureQueue(): Promise<ContextQueue> {
     this.#queueReady ??= this.#guard(async () => {
+      // Application code may run from now on: it must not reach the channel other stubs share.
+      await this.closeFdChannel();
       const range = this.rt.memoryFile.allocate(abi.STUB_QUEUE_SIZE);
       const q = new ContextQueue(range, this.rt.memoryFile);
       const addr = queueAddr(this.rt.region);

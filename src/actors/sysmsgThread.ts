@@ -47,15 +47,17 @@ export class SysmsgThread {
 
   /**
    * Writes the kernel sigaction every trapping signal gets (handler and restorer in the stub,
-   * SA_SIGINFO|SA_ONSTACK|SA_RESTORER, SIGSYS and SIGCHLD blocked while it runs) and returns
-   * its stub address. Like the stack_t, it sits in the Msg page.
+   * SA_SIGINFO|SA_ONSTACK|SA_RESTORER|SA_RESTART, SIGSYS and SIGCHLD blocked while it runs) and
+   * returns its stub address. Like the stack_t, it sits in the Msg page. SA_RESTART because an
+   * interrupt (SIGCHLD) must not turn a program's blocking syscall into EINTR: the kernel rewinds
+   * it, and it runs again once the sentry switches the context back.
    */
   writeSigaction(sharedAddr: bigint, handler: bigint, restorer: bigint): bigint {
     const v = this.memoryFile.view(this.shared);
     const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
     const at = PER_THREAD.msgOffset + SCRATCH_SIGACTION;
     dv.setBigUint64(at, handler, true);
-    dv.setBigUint64(at + 8, 0x4n | 0x08000000n | 0x04000000n, true);
+    dv.setBigUint64(at + 8, 0x4n | 0x08000000n | 0x04000000n | 0x10000000n, true);
     dv.setBigUint64(at + 16, restorer, true);
     dv.setBigUint64(at + 24, (1n << 30n) | (1n << 16n), true); // SIGSYS, SIGCHLD
     return sharedAddr + BigInt(at);

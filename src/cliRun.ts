@@ -1,0 +1,199 @@
+import { accessSync, closeSync, constants as fsc, openSync, statSync, writeSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createPlatform } from './platform.js';
+import { runProgram } from './sentry/run.js';
+import { parseDeny, parseInject, parseTraceSet } from './sentry/traceSpec.js';
+import type { TraceOptions } from './sentry/protocol.js';
+import { SystrapError } from './errors.js';
+
+export const RUN_USAGE = `usage: systrap run [options] -- PROGRAM [ARGS...]
+
+Runs PROGRAM (an x86-64 Linux ELF executable, static or dynamic) in a stub process; every
+syscall it makes goes through the systrap sentry.
+
+options:
+  -e trace=SET          print these syscalls strace-like (names, %file, %network, %process,
+                        %memory, %signal, %desc, all, none, !name)
+  -e inject=SC:error=E  make syscall(s) SC fail with errno E without running them
+  -e inject=SC:retval=N make them return N without running them
+  -o FILE               write the trace (and -c table) to FILE instead of stderr
+  -c                    count calls, errors and time per syscall; print a table at the end
+  --deny SC[:ERRNO]     the kernel refuses SC (default EPERM), even from stub code
+  --policy FILE.mjs     a module exporting handle(call) -> 'pass' | value | {errno} | 'kill'
+  --max-threads N       most host threads running the program's threads (default: CPUs)
+
+exit status: the program's; 128+N if a signal N killed it; 127 if PROGRAM is not found, 126 if
+it cannot be executed, 2 for a bad option, 1 if systrap itself failed.`;
+
+/** A bad command line: a one-line message, exit status 2. */
+class UsageError extends Error {}
+
+interface RunArgs {
+  program: string;
+  args: string[];
+  trace: TraceOptions;
+  outFile?: string;
+  deny: Map<number, number>;
+  maxThreads?: number;
+}
+
+function parseArgs(argv: string[]): RunArgs {
+  const trace: TraceOptions = { trace: [], outFd: 2, summary: false, inject: [] };
+  const deny = new Map<number, number>();
+  let outFile: string | undefined;
+  let maxThreads: number | undefined;
+  let i = 0;
+  const value = (opt: string): string => {
+    const v = argv[++i];
+    if (v === undefined) throw new UsageError(`option ${opt} needs a value`);
+    return v;
+  };
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (!a.startsWith('-')) break;
+    if (a === '-e' || a.startsWith('-e')) {
+      const spec = a === '-e' ? value(a) : a.slice(2);
+      const eq = spec.indexOf('=');
+      const key = eq < 0 ? 'trace' : spec.slice(0, eq);
+      const v = eq < 0 ? spec : spec.slice(eq + 1);
+      if (key === 'trace') trace.trace = [...parseTraceSet(v)];
+      else if (key === 'inject') {
+        const inj = parseInject(v);
+        trace.inject.push({ syscalls: [...inj.syscalls], error: inj.error, retval: inj.retval });
+      } else throw new UsageError(`unknown -e qualifier '${key}' (trace= and inject= are supported)`);
+    } else if (a === '-o') outFile = value(a);
+    else if (a === '-c') trace.summary = true;
+    else if (a === '--deny') {
+      const d = parseDeny(value(a));
+      deny.set(d.sysno, d.errno);
+    } else if (a === '--policy') trace.policy = pathToFileURL(resolve(value(a))).href;
+    else if (a === '--max-threads') {
+      maxThreads = Number(value(a));
+      if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 64) throw new UsageError('--max-threads needs an integer in 1..64');
+    } else if (a === '-h' || a === '--help') throw new UsageError('');
+    else throw new UsageError(`unknown option '${a}'`);
+  }
+  const program = argv[i];
+  if (program === undefined) throw new UsageError('no program given');
+  return { program, args: argv.slice(i + 1), trace, outFile, deny, maxThreads };
+}
+
+/** Finds PROGRAM as execvp would: a path if it has a slash, else the first match on PATH. */
+function findProgram(program: string): { path?: string; error?: { status: number; message: string } } {
+  const check = (p: string): { path?: string; error?: { status: number; message: string } } => {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      return { error: { status: 127, message: `${program}: No such file or directory` } };
+    }
+    if (st.isDirectory()) return { error: { status: 126, message: `${program}: Is a directory` } };
+    try {
+      accessSync(p, fsc.X_OK);
+    } catch {
+      return { error: { status: 126, message: `${program}: Permission denied` } };
+    }
+    return { path: p };
+  };
+  if (program.includes('/')) return check(program);
+  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, program);
+    try {
+      accessSync(p, fsc.X_OK);
+      if (statSync(p).isFile()) return { path: p };
+    } catch {
+      // next
+    }
+  }
+  return { error: { status: 127, message: `${program}: command not found` } };
+}
+
+/** The exit status for a loader error, as a shell would report it. */
+function loaderStatus(e: SystrapError): number {
+  if (e.code === 'ENOENT' || e.code === 'EINTERP') return 127;
+  return 126;
+}
+
+/**
+ * `systrap run [options] -- PROGRAM [ARGS...]`: runs PROGRAM under the sentry and returns its
+ * exit status (128+N when a signal killed it).
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await run(['-e', 'trace=openat', '--', '/bin/cat', '/etc/hostname']);
+ * ```
+ */
+export async function run(argv: string[]): Promise<number> {
+  let a: RunArgs;
+  try {
+    a = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError && e.message === '') {
+      console.log(RUN_USAGE);
+      return 0;
+    }
+    console.error(`systrap: ${(e as Error).message}\nTry 'systrap run --help'.`);
+    return 2;
+  }
+  const found = findProgram(a.program);
+  if (!found.path) {
+    console.error(`systrap: ${found.error!.message}`);
+    return found.error!.status;
+  }
+  if (a.outFile !== undefined) {
+    try {
+      a.trace.outFd = openSync(a.outFile, 'w');
+    } catch (e) {
+      console.error(`systrap: cannot open ${a.outFile}: ${(e as Error).message}`);
+      return 2;
+    }
+  }
+  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false });
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+  const forwarders: Array<[NodeJS.Signals, () => void]> = [];
+  try {
+    const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
+    let handle;
+    try {
+      handle = await runProgram(platform, {
+        path: isAbsolute(found.path) ? found.path : resolve(found.path),
+        argv: [a.program, ...a.args],
+        env,
+        trace: a.trace,
+        deny: a.deny,
+      });
+    } catch (e) {
+      const err = e as SystrapError;
+      if (['ENOENT', 'EACCES', 'ENOEXEC', 'EARCH', 'EINTERP', 'E2BIG', 'ENOMEM'].includes(err.code)) {
+        console.error(`systrap: ${a.program}: ${err.message}`);
+        return loaderStatus(err);
+      }
+      throw e;
+    }
+    for (const s of signals) {
+      const f = () => handle.kill(constantsSignal(s));
+      process.on(s, f);
+      forwarders.push([s, f]);
+    }
+    const end = await handle.done;
+    if (end.summary) writeSync(a.trace.outFd, end.summary);
+    if (end.kind === 'exited') return end.status;
+    if (end.kind === 'killed') return 128 + end.signal;
+    console.error(`systrap: ${end.message} (${end.code})`);
+    return 1;
+  } finally {
+    for (const [s, f] of forwarders) process.off(s, f);
+    await platform.close();
+    if (a.outFile !== undefined) closeSync(a.trace.outFd);
+  }
+}
+
+function constantsSignal(name: string): number {
+  return (({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 }) as Record<string, number>)[name];
+}

@@ -1,0 +1,124 @@
+import { SECCOMP_RET } from '../abi/bpf.js';
+import { compileSeccomp, stubRules, type Condition, type SeccompRule } from '../abi/seccomp.js';
+import { SYS } from '../abi/syscalls.js';
+import { abi } from '../abi/stub.js';
+
+/**
+ * Syscalls the sentry always handles itself (gVisor's sentry would handle all; we pass through
+ * everything else). They trap wherever they come from, and the passthrough gadget refuses them:
+ * run by the stub on the program's behalf they would change the stub thread, not the program's
+ * thread (sysmsg threads are multiplexed and each is its own host process).
+ */
+export const SENTRY_ONLY: ReadonlySet<number> = new Set([
+  SYS.exit, SYS.exit_group, SYS.clone, SYS.clone3, SYS.fork, SYS.vfork, SYS.execve, SYS.execveat,
+  SYS.arch_prctl, SYS.rt_sigaction, SYS.rt_sigprocmask, SYS.rt_sigreturn, SYS.sigaltstack,
+  SYS.rt_sigsuspend, SYS.rt_sigpending, SYS.rt_sigtimedwait, SYS.rt_sigqueueinfo, SYS.rt_tgsigqueueinfo,
+  SYS.pause, SYS.tkill, SYS.brk, SYS.rseq, SYS.set_tid_address, SYS.set_robust_list, SYS.get_robust_list,
+  SYS.getpid, SYS.gettid, SYS.getppid, SYS.wait4, SYS.waitid, SYS.seccomp, SYS.ptrace,
+]);
+
+/**
+ * Syscalls that trap to the sentry, which checks them, then either emulates them or passes them
+ * through the gadget: thread-group-wide ones (futex, kill) and those that could reach the stub
+ * or Node (close_range over the stub's fds, mremap).
+ */
+export const SENTRY_CHECKED: ReadonlySet<number> = new Set([SYS.futex, SYS.kill, SYS.tgkill, SYS.close_range, SYS.mremap]);
+
+/** Memory calls that pass without a trap when their range is clear of the stub region. */
+const RANGE_CHECKED = [SYS.munmap, SYS.mprotect, SYS.madvise, SYS.pkey_mprotect];
+
+/** What a program's filter does (see {@link programFilter}). */
+export interface ProgramFilterSpec {
+  /** The stub region [start, end) and its passthrough gadget (`platform.stubRegion`). */
+  region: { start: bigint; end: bigint; gadgetAddr: bigint };
+  /** Syscalls the sentry must see besides its own (traced, injected). */
+  trap: ReadonlySet<number>;
+  /** Every syscall traps (a policy module sees them all). */
+  trapAll?: boolean;
+  /** Syscalls the kernel refuses with an errno, wherever they come from (`--deny`). */
+  deny: ReadonlyMap<number, number>;
+  /** Node's pid: signals and tracing aimed at it never pass. */
+  nodePid: number;
+}
+
+const EBADF = 9;
+const EPERM = 1;
+const MAP_FIXED = 0x10n;
+const FOUR_GIB = 1n << 32n;
+
+/**
+ * Builds a program's seccomp filter: denied calls refused by the kernel (even from stub code);
+ * the stub's own calls allowed from stub code; calls at the passthrough gadget allowed unless
+ * only the sentry may make them; the sentry's calls, traced and injected ones trapped (memory
+ * calls only when they could touch the stub); everything else allowed without a trap.
+ *
+ * @example
+ * ```ts
+ * const prog = programFilter({ region: platform.stubRegion, trap: new Set([SYS.openat]), deny: new Map(), nodePid: process.pid });
+ * const as = await platform.newAddressSpace({ seccomp: prog });
+ * ```
+ */
+export function programFilter(spec: ProgramFilterSpec): Uint8Array {
+  const { start, end, gadgetAddr } = spec.region;
+  const allow = SECCOMP_RET.ALLOW;
+  const trap = SECCOMP_RET.TRAP;
+  const rules: SeccompRule[] = [];
+  for (const [sysno, errno] of spec.deny) rules.push({ sysno, action: SECCOMP_RET.ERRNO(errno) });
+  // The stub's fds are not the program's: closing or replacing them fails as if they were not open.
+  for (const fd of [abi.STUB_MEMFD, abi.STUB_FDCHAN]) {
+    rules.push({ sysno: SYS.close, args: [{ op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
+    rules.push({ sysno: SYS.dup2, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
+    rules.push({ sysno: SYS.dup3, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
+  }
+  // Node is out of reach: no signal, no trace, no memory access aimed at its pid.
+  const node = BigInt(spec.nodePid);
+  for (const sysno of [SYS.kill, SYS.tgkill, SYS.pidfd_open, SYS.process_vm_writev, SYS.process_vm_readv, SYS.ptrace]) {
+    const arg = sysno === SYS.ptrace ? 1 : 0;
+    const args: Condition[] = [];
+    args[arg] = { op: 'maskedEq', mask: 0xffffffffn, value: node };
+    rules.push({ sysno, args, action: SECCOMP_RET.ERRNO(EPERM) });
+  }
+  rules.push(...stubRules(start, SYS, end));
+  const safe = safeRangeRules(start, end);
+  // The gadget: the sentry's passthrough (return address right after its `syscall`).
+  const atGadget: Condition = { op: 'eq', value: gadgetAddr + 2n };
+  for (const sysno of SENTRY_ONLY) rules.push({ sysno, ip: atGadget, action: trap });
+  rules.push({ sysno: SYS.tkill, ip: atGadget, action: trap });
+  for (const sysno of RANGE_CHECKED) {
+    for (const r of safe) rules.push({ sysno, ip: atGadget, args: r, action: allow });
+    rules.push({ sysno, ip: atGadget, action: trap });
+  }
+  for (const r of safe) rules.push({ sysno: SYS.mmap, ip: atGadget, args: r, action: allow });
+  rules.push({ sysno: SYS.mmap, ip: atGadget, args: [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }], action: allow });
+  rules.push({ sysno: SYS.mmap, ip: atGadget, action: trap });
+  rules.push({ ip: atGadget, action: allow });
+  // Direct calls from program code.
+  const traced = (nr: number) => spec.trapAll || spec.trap.has(nr);
+  for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) rules.push({ sysno, action: trap });
+  for (const sysno of [...RANGE_CHECKED, SYS.mmap]) {
+    if (traced(sysno)) continue;
+    for (const r of safe) rules.push({ sysno, args: r, action: allow });
+    if (sysno === SYS.mmap) rules.push({ sysno, args: [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }], action: allow });
+    rules.push({ sysno, action: trap });
+  }
+  // Most syscalls traced (trace=all, -c): trap by default and list the few that pass instead.
+  let trapByDefault = spec.trapAll === true;
+  if (!trapByDefault && spec.trap.size > 200) {
+    trapByDefault = true;
+    const special = new Set<number>([...SENTRY_ONLY, ...SENTRY_CHECKED, ...RANGE_CHECKED, SYS.mmap]);
+    for (const sysno of new Set(Object.values(SYS))) if (!spec.trap.has(sysno) && !special.has(sysno)) rules.push({ sysno, action: allow });
+  } else if (!trapByDefault) for (const sysno of spec.trap) rules.push({ sysno, action: trap });
+  return compileSeccomp({ rules, defaultAction: trapByDefault ? trap : allow, badArchAction: SECCOMP_RET.KILL_PROCESS, layout: 'tree' });
+}
+
+/**
+ * Argument conditions under which (addr, len) cannot reach [start, end): len below 4 GiB and
+ * addr at least 4 GiB below the region, or at or above its end.
+ */
+function safeRangeRules(start: bigint, end: bigint): Array<Array<Condition | undefined>> {
+  const shortLen: Condition = { op: 'lt', value: FOUR_GIB };
+  return [
+    [{ op: 'lt', value: start - FOUR_GIB }, shortLen],
+    [{ op: 'ge', value: end }, shortLen],
+  ];
+}

@@ -1,0 +1,99 @@
+import { native } from '../native.js';
+
+/**
+ * The program's memory, read and written from the sentry with process_vm_readv/writev (the
+ * program's pages are its own, not the memory file's). Every access may fail: the program
+ * passes any pointer it likes, so a failure is an EFAULT for the program, never an exception
+ * for the sentry.
+ *
+ * @example
+ * ```ts
+ * const mem = new ProgramMemory(as.pid);
+ * const path = mem.readCString(regs.rsi, 4096); // null: EFAULT
+ * ```
+ */
+export class ProgramMemory {
+  constructor(readonly pid: number) {}
+
+  /** `len` bytes at `addr`, or null if any of them is unreadable. */
+  read(addr: bigint, len: number): Uint8Array | null {
+    if (len === 0) return new Uint8Array(0);
+    try {
+      const b = native.processVmReadv(this.pid, addr, len);
+      return b.length === len ? b : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Writes `data` at `addr`; false if any byte is unwritable. */
+  write(addr: bigint, data: Uint8Array): boolean {
+    if (data.length === 0) return true;
+    try {
+      return native.processVmWritev(this.pid, addr, data) === data.length;
+    } catch {
+      return false;
+    }
+  }
+
+  readU32(addr: bigint): number | null {
+    const b = this.read(addr, 4);
+    return b ? new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) : null;
+  }
+
+  readU64(addr: bigint): bigint | null {
+    const b = this.read(addr, 8);
+    return b ? new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true) : null;
+  }
+
+  writeU32(addr: bigint, v: number): boolean {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v >>> 0, true);
+    return this.write(addr, b);
+  }
+
+  writeU64(addr: bigint, v: bigint): boolean {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
+    return this.write(addr, b);
+  }
+
+  /**
+   * A NUL-terminated string of at most `max` bytes, read page by page (a string may end just
+   * before an unmapped page); null if unreadable or longer than `max`.
+   */
+  readCString(addr: bigint, max: number): string | null {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    let at = addr;
+    while (total < max) {
+      const chunk = Math.min(4096 - Number(at & 4095n), max - total);
+      const b = this.read(at, chunk);
+      if (!b) return null;
+      const nul = b.indexOf(0);
+      if (nul >= 0) {
+        parts.push(b.subarray(0, nul));
+        return Buffer.concat(parts).toString('utf8');
+      }
+      parts.push(b);
+      total += chunk;
+      at += BigInt(chunk);
+    }
+    return null;
+  }
+
+  /** A NULL-terminated array of string pointers (argv, envp); null on a fault or past `max` entries. */
+  readStringArray(addr: bigint, max = 65536): string[] | null {
+    const out: string[] = [];
+    if (addr === 0n) return out;
+    for (let i = 0; i < max; i++) {
+      const p = this.readU64(addr + BigInt(i * 8));
+      if (p === null) return null;
+      if (p === 0n) return out;
+      const s = this.readCString(p, 131072);
+      if (s === null) return null;
+      out.push(s);
+    }
+    return null;
+  }
+}

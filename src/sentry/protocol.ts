@@ -1,0 +1,67 @@
+/**
+ * Messages between a program's thread group on the main thread (src/sentry/run.ts) and its
+ * sentry on a runner worker (workers/sentry.ts). The worker handles every trap of the program
+ * without crossing threads; it asks the main thread only for what needs the actor system or
+ * the syscall thread: a context for a new thread, more sysmsg threads, a new image (execve).
+ * Requests are answered on the same port; the worker blocks on a shared counter meanwhile.
+ */
+import type { FileRange } from '../memoryFile.js';
+import type { MessagePort } from 'node:worker_threads';
+
+/** What the sentry worker is given to run a program. */
+export interface SentryTask {
+  fd: number;
+  maxSize: number;
+  queue: FileRange;
+  pid: number;
+  /** Node's pid: what the program's getppid() answers. */
+  nodePid: number;
+  region: { start: bigint; end: bigint; gadgetAddr: bigint };
+  maxSysmsgThreads: number;
+  /** The first thread: its context and registers (user_regs_struct order). */
+  main: { id: number; slot: FileRange; regs: BigUint64Array };
+  brkStart: bigint;
+  /** Shared counter the main thread bumps (and notifies) when it posts to `port`. */
+  mail: SharedArrayBuffer;
+  port: MessagePort;
+  trace: TraceOptions;
+  spinNs: number;
+}
+
+/** Tracing and policy, as parsed from the command line (numbers are syscall numbers). */
+export interface TraceOptions {
+  /** Syscalls printed strace-like. */
+  trace: number[];
+  /** Where lines go (an fd the worker writes to), -1 for nowhere. */
+  outFd: number;
+  /** Count calls, errors and time per syscall (`-c`). */
+  summary: boolean;
+  /** `-e inject=`: the call is not made; it returns -error or retval. */
+  inject: Array<{ syscalls: number[]; error?: number; retval?: bigint }>;
+  /** `--policy FILE.mjs`: a module URL exporting handle(call). */
+  policy?: string;
+}
+
+/** How the program ended. */
+export type SentryResult =
+  | { kind: 'exited'; status: number; summary?: string }
+  | { kind: 'killed'; signal: number; summary?: string }
+  | { kind: 'error'; code: string; message: string; summary?: string };
+
+/** Worker → main. */
+export type SentryRequest =
+  | { type: 'newContext'; req: number }
+  | { type: 'kick' }
+  | { type: 'execCheck'; req: number; path: string }
+  | { type: 'execLoad'; req: number; path: string; argv: string[]; envp: string[] }
+  | { type: 'contextEvent'; id: number; event: string; sysno?: number }
+  | { type: 'contextExit'; id: number };
+
+/** Main → worker. */
+export type SentryMail =
+  | { type: 'context'; req: number; id: number; slot: FileRange }
+  | { type: 'execChecked'; req: number; errno: number }
+  | { type: 'execLoaded'; req: number; errno: number; entry?: bigint; sp?: bigint; brkStart?: bigint }
+  | { type: 'threads'; tids: Array<[number, number]> }
+  | { type: 'signal'; signo: number }
+  | { type: 'failed'; req: number; message: string };

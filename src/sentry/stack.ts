@@ -1,0 +1,225 @@
+import { Errors, SystrapError } from '../errors.js';
+import { AT, type AuxEntry } from './auxv.js';
+import { LoaderErrors } from './loaderErrors.js';
+
+/**
+ * The initial process stack, as Linux's create_elf_tables() lays it out (addresses descending):
+ *
+ * ```
+ * stackTop        8 zero bytes (end marker)
+ *                 execfn string                      <- AT_EXECFN
+ *                 envp strings, envp[0] lowest
+ *                 argv strings, argv[0] lowest
+ *                 (align 16) "x86_64\0"             <- AT_PLATFORM
+ *                 (align 16) 16 random bytes         <- AT_RANDOM
+ *                 (padding)
+ *                 auxv pairs …, AT_NULL 0
+ *                 envp[0..n-1], NULL
+ *                 argv[0..n-1], NULL
+ * sp (16-aligned) argc
+ * ```
+ *
+ * The System V x86-64 ABI wants %rsp 16-byte aligned at process entry with argc at (%rsp); the
+ * C runtime's _start relies on it.
+ */
+
+/** What {@link buildStackImage} lays out. */
+export interface StackImageInput {
+  /** Exclusive end of the stack mapping; a multiple of 16. */
+  stackTop: bigint;
+  argv: readonly string[];
+  envp: readonly string[];
+  /** The AT_EXECFN string (the path given to execve). */
+  execfn: string;
+  /**
+   * auxv in the order to write (AT_NULL is appended). Entries of type AT_RANDOM, AT_EXECFN and
+   * AT_PLATFORM point into the image: their values are filled in here (pass 0n).
+   */
+  auxv: readonly AuxEntry[];
+  /** The 16 bytes AT_RANDOM points to (glibc's stack protector and pointer guard seeds). */
+  random: Uint8Array;
+  /** The AT_PLATFORM string. Default 'x86_64'. */
+  platform?: string;
+  /** Largest image allowed, in bytes (E2BIG above). Default: no limit. */
+  maxSize?: number;
+}
+
+/** The stack image and where its parts landed. */
+export interface StackImage {
+  /** Initial %rsp: 16-byte aligned, points to argc. */
+  sp: bigint;
+  /** The bytes of [sp, stackTop), ready to be written at sp. */
+  bytes: Buffer;
+  argvAddrs: bigint[];
+  envpAddrs: bigint[];
+  execfnAddr: bigint;
+  platformAddr: bigint;
+  randomAddr: bigint;
+  /** The auxv as written (pointer entries resolved), AT_NULL excluded. */
+  auxv: AuxEntry[];
+}
+
+const POINTER_TYPES: ReadonlySet<number> = new Set([AT.RANDOM, AT.EXECFN, AT.PLATFORM]);
+
+function cString(s: string, what: string): Buffer {
+  if (s.includes('\0')) throw Errors.InvalidArg(`${what} contains a NUL character`);
+  return Buffer.from(s + '\0', 'utf8');
+}
+
+/**
+ * Builds the initial stack image of a new process. Pure: no kernel needed.
+ *
+ * Preconditions: `stackTop` is a multiple of 16; no string contains NUL; `random` is 16 bytes;
+ * `auxv` holds no AT_NULL.
+ *
+ * @throws SystrapError `EINVALIDARG` when a precondition fails; LoaderError `E2BIG` when the
+ * image is larger than `maxSize`.
+ *
+ * @example
+ * ```ts
+ * const img = buildStackImage({
+ *   stackTop: 0x7ff000000000n, argv: ['ls', '-l'], envp: ['HOME=/'], execfn: '/bin/ls',
+ *   auxv: [[AT.PAGESZ, 4096n], [AT.RANDOM, 0n]], random: randomBytes(16),
+ * });
+ * native.processVmWritev(pid, img.sp, img.bytes); // then start the thread with rsp = img.sp
+ * ```
+ */
+export function buildStackImage(input: StackImageInput): StackImage {
+  const { stackTop, argv, envp, auxv } = input;
+  if (typeof stackTop !== 'bigint' || stackTop % 16n !== 0n || stackTop <= 0n)
+    throw Errors.InvalidArg('stackTop must be a positive multiple of 16');
+  if (!(input.random instanceof Uint8Array) || input.random.length !== 16)
+    throw Errors.InvalidArg('random must be 16 bytes');
+  for (const [type] of auxv) if (type === AT.NULL) throw Errors.InvalidArg('auxv must not contain AT_NULL');
+
+  const argvStr = argv.map((s, i) => cString(s, `argv[${i}]`));
+  const envpStr = envp.map((s, i) => cString(s, `envp[${i}]`));
+  const execfn = cString(input.execfn, 'execfn');
+  const platform = cString(input.platform ?? 'x86_64', 'platform');
+
+  // Top-down, like the kernel: end marker, execfn, envp strings, argv strings.
+  let p = stackTop - 8n;
+  p -= BigInt(execfn.length);
+  const execfnAddr = p;
+  const place = (strs: Buffer[]): bigint[] => {
+    const total = strs.reduce((n, b) => n + b.length, 0);
+    p -= BigInt(total);
+    let a = p;
+    return strs.map((b) => {
+      const at = a;
+      a += BigInt(b.length);
+      return at;
+    });
+  };
+  const envpAddrs = place(envpStr);
+  const argvAddrs = place(argvStr);
+  p &= ~15n;
+  p -= BigInt(platform.length);
+  const platformAddr = p;
+  p = (p - 16n) & ~15n;
+  const randomAddr = p;
+
+  const resolved: AuxEntry[] = auxv.map(([type, value]) => {
+    if (type === AT.RANDOM) return [type, randomAddr];
+    if (type === AT.EXECFN) return [type, execfnAddr];
+    if (type === AT.PLATFORM) return [type, platformAddr];
+    return [type, value];
+  });
+  const words = 1 + argv.length + 1 + envp.length + 1 + 2 * (resolved.length + 1);
+  const sp = (p - BigInt(words * 8)) & ~15n;
+  const size = Number(stackTop - sp);
+  if (input.maxSize !== undefined && size > input.maxSize) throw LoaderErrors.TooBig(size, input.maxSize);
+
+  const bytes = Buffer.alloc(size);
+  let w = 0;
+  const word = (v: bigint) => {
+    bytes.writeBigUInt64LE(v, w);
+    w += 8;
+  };
+  word(BigInt(argv.length));
+  for (const a of argvAddrs) word(a);
+  word(0n);
+  for (const a of envpAddrs) word(a);
+  word(0n);
+  for (const [type, value] of resolved) {
+    word(BigInt(type));
+    word(value);
+  }
+  word(BigInt(AT.NULL));
+  word(0n);
+  const put = (addr: bigint, b: Uint8Array) => bytes.set(b, Number(addr - sp));
+  argvStr.forEach((b, i) => put(argvAddrs[i], b));
+  envpStr.forEach((b, i) => put(envpAddrs[i], b));
+  put(execfnAddr, execfn);
+  put(platformAddr, platform);
+  put(randomAddr, input.random);
+  return { sp, bytes, argvAddrs, envpAddrs, execfnAddr, platformAddr, randomAddr, auxv: resolved };
+}
+
+/** A decoded initial stack. */
+export interface DecodedStack {
+  argc: number;
+  argv: string[];
+  envp: string[];
+  /** AT_NULL excluded. */
+  auxv: AuxEntry[];
+  argvAddrs: bigint[];
+  envpAddrs: bigint[];
+}
+
+/** True if `t` is one of the auxv types whose value points into the stack image. */
+export function isPointerAuxType(t: number): boolean {
+  return POINTER_TYPES.has(t);
+}
+
+/**
+ * Decodes an initial stack image (the inverse of {@link buildStackImage}), e.g. read back from a
+ * stub with processVmReadv. Every pointer is checked against the buffer: the memory came from a
+ * process that may have scribbled on it.
+ *
+ * Preconditions: `bytes` are the memory from `sp` upwards (to the stack top, or at least past
+ * the last string).
+ *
+ * @throws SystrapError `ECORRUPT` when a count, pointer or string leaves the buffer.
+ *
+ * @example
+ * ```ts
+ * const bytes = native.processVmReadv(as.pid, r.sp, Number(r.stackTop - r.sp));
+ * const { argv, auxv } = decodeStackImage(bytes, r.sp);
+ * ```
+ */
+export function decodeStackImage(bytes: Uint8Array, sp: bigint): DecodedStack {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const corrupt = (why: string) => new SystrapError('ECORRUPT', `initial stack at 0x${sp.toString(16)}: ${why}`);
+  let o = 0;
+  const word = (): bigint => {
+    if (o + 8 > buf.length) throw corrupt('tables run past the buffer');
+    const v = buf.readBigUInt64LE(o);
+    o += 8;
+    return v;
+  };
+  const str = (addr: bigint): string => {
+    const at = addr - sp;
+    if (at < 0n || at >= BigInt(buf.length)) throw corrupt(`string pointer 0x${addr.toString(16)} is outside the image`);
+    const start = Number(at);
+    const end = buf.indexOf(0, start);
+    if (end < 0) throw corrupt('unterminated string');
+    return buf.toString('utf8', start, end);
+  };
+  const argc64 = word();
+  if (argc64 > BigInt(buf.length / 8)) throw corrupt(`argc ${argc64} is impossible`);
+  const argc = Number(argc64);
+  const argvAddrs: bigint[] = [];
+  for (let i = 0; i < argc; i++) argvAddrs.push(word());
+  if (word() !== 0n) throw corrupt('argv is not NULL-terminated');
+  const envpAddrs: bigint[] = [];
+  for (let v = word(); v !== 0n; v = word()) envpAddrs.push(v);
+  const auxv: AuxEntry[] = [];
+  for (;;) {
+    const type = word();
+    const value = word();
+    if (type === 0n) break;
+    auxv.push([Number(type), value]);
+  }
+  return { argc, argv: argvAddrs.map(str), envp: envpAddrs.map(str), auxv, argvAddrs, envpAddrs };
+}
