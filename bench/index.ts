@@ -10,3 +10,6 @@ console.log('# foundation (issue 2)');
 print(await runFoundation());
 console.log('\n# trapped syscalls (issue 3)');
 print(await runContexts(quick));
+console.log('\n# systrap run (issue 4)');
+const { runSentryBench } = await import('./run.js');
+print(await runSentryBench(quick));

@@ -15,6 +15,7 @@ import { compileSeccomp, sysmsgThreadFilter } from './abi/seccomp.js';
 import { SYS } from './abi/syscalls.js';
 import { Errors, toSystrapError } from './errors.js';
 import { native } from './native.js';
+import { SIG } from './abi/linux.js';
 
 /** Options of {@link Platform.newAddressSpace}. */
 export interface NewAddressSpaceOptions {
@@ -239,6 +240,15 @@ export class Platform {
     this.#pool.drain();
     // Kill first: a transaction blocked on a stub ends as soon as that stub dies.
     await Promise.all([...this.#live].map((sp) => sp.kill()));
+    // Every stub and sysmsg thread of this platform is in the source stub's process group (it
+    // called setsid): one kill catches anything that escaped its own stub's death.
+    if (this.#pool.source) {
+      try {
+        native.kill(-this.#pool.source.pid, SIG.SIGKILL);
+      } catch {
+        // the group is empty
+      }
+    }
     await this.#tracers.close();
     await this.#runners?.close();
     if (this.#pool.source) native.closeFdChannel(this.#pool.source.pid);

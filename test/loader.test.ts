@@ -343,8 +343,13 @@ async function run(platform: Platform, as: AddressSpace, r: LoadedProgram): Prom
   const ctx = platform.newContext();
   const out: Buffer[] = [];
   let brk = r.brkStart;
-  // A program that spins without syscalls (a broken load) is interrupted instead of hanging the test.
-  const watchdog = setTimeout(() => ctx.interrupt(), 20_000);
+  // A broken load can leave the program spinning or blocked on a lock in garbage memory: after
+  // 20 s interrupt it, and if that does not end the switch, kill this test's stub (by its pid).
+  let killer: NodeJS.Timeout | undefined;
+  const watchdog = setTimeout(() => {
+    ctx.interrupt();
+    killer = setTimeout(() => process.kill(as.pid, 'SIGKILL'), 1000);
+  }, 20_000);
   try {
     let ev = await ctx.switchToApp(as, regs);
     for (let calls = 1; calls < 5000; calls++) {
@@ -395,6 +400,7 @@ async function run(platform: Platform, as: AddressSpace, r: LoadedProgram): Prom
     throw new Error('the program made too many syscalls');
   } finally {
     clearTimeout(watchdog);
+    clearTimeout(killer);
     ctx.release();
   }
 }

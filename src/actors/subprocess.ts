@@ -384,6 +384,13 @@ export class Subprocess {
           }),
           (step) => smt.apply(step),
         );
+        if (this.#killed && smt.tid > 0) {
+          try {
+            native.kill(smt.tid, SIG.SIGKILL); // made while the stub was being killed
+          } catch {
+            // gone
+          }
+        }
         return smt;
       } catch (e) {
         smt.failed(String((e as Error).message ?? e));
@@ -412,6 +419,15 @@ export class Subprocess {
     const done = new Promise<void>((resolve) => this.#onReaped.push(resolve));
     if (!this.#killed) {
       this.#killed = true;
+      // Sysmsg threads are processes of their own (no CLONE_THREAD): PDEATHSIG ends them when
+      // the stub dies, but they are killed first all the same, so that none can outlive it.
+      for (const t of this.sysmsgThreads.values()) {
+        try {
+          if (t.tid > 0) native.kill(t.tid, SIG.SIGKILL);
+        } catch {
+          // already gone
+        }
+      }
       try {
         native.kill(this.pid, SIG.SIGKILL);
       } catch {

@@ -5,6 +5,11 @@ import { readFileSync } from 'node:fs';
  * envp, telling the C library and ld.so what the kernel knows (where the program headers are,
  * the page size, the CPU features, …). Values from the x86-64 kernel's uapi/linux/auxvec.h and
  * asm/auxvec.h.
+ *
+ * @example
+ * ```ts
+ * const entry = new Map(decodeStackImage(bytes, sp).auxv).get(AT.ENTRY);
+ * ```
  */
 export const AT = {
   NULL: 0,
@@ -36,7 +41,14 @@ export const AT = {
   MINSIGSTKSZ: 51,
 } as const;
 
-/** One auxv entry: [a_type, a_val]. */
+/**
+ * One auxv entry: [a_type, a_val].
+ *
+ * @example
+ * ```ts
+ * const e: AuxEntry = [AT.PAGESZ, 4096n];
+ * ```
+ */
 export type AuxEntry = readonly [type: number, value: bigint];
 
 /**
@@ -61,7 +73,14 @@ export function parseAuxv(bytes: Uint8Array): AuxEntry[] {
   return out;
 }
 
-/** What the host kernel told Node about the CPU, for passing on to programs. */
+/**
+ * What the host kernel told Node about the CPU, for passing on to programs.
+ *
+ * @example
+ * ```ts
+ * const { hwcap, hwcap2, minsigstksz }: HostAuxv = hostAuxv();
+ * ```
+ */
 export interface HostAuxv {
   /** AT_HWCAP: CPUID 1 EDX feature bits on x86-64. */
   hwcap: bigint;

@@ -1,6 +1,250 @@
-// TEMPORARY placeholder until the decoder lands.
-import { syscallName } from '../abi/syscalls.js';
-export interface MemoryReader { read(addr: bigint, len: number): Uint8Array | null }
-export function formatSyscall(sysno: number, args: readonly bigint[], ret: bigint | undefined, _mem: MemoryReader): string {
-  return `${syscallName(sysno)}(${args.map((a) => '0x' + a.toString(16)).join(', ')}) = ${ret === undefined ? '?' : ret}`;
+/**
+ * strace-style formatting of one syscall:
+ * `openat(AT_FDCWD, "/etc/passwd", O_RDONLY|O_CLOEXEC) = 3`.
+ *
+ * Pure formatting: the caller supplies the syscall number, the six argument
+ * registers, the return register and a {@link MemoryReader} over the
+ * traced program's memory. The per-syscall decoders live in
+ * `./decode/calls/*.ts`, the constant tables in `./decode/flags.ts` and
+ * `./decode/netFlags.ts`, the structure printers in `./decode/structs.ts`
+ * and `./decode/netStructs.ts`, string quoting in `./decode/strings.ts`.
+ *
+ * Timing caveat: arguments are read when this is called. Call it at syscall
+ * exit for everything except the calls {@link decodeAtEntry} names (execve
+ * replaces the memory its arguments live in); in/out arguments
+ * (select's fd sets, ppoll's timeout) then show their values after the call.
+ *
+ * @module
+ */
+
+import { SYS, syscallName } from '../abi/syscalls.js';
+import { syscallArgCount } from './decode/argCounts.js';
+import type { SyscallDecoder } from './decode/calls/common.js';
+import { FILE_DECODERS } from './decode/calls/files.js';
+import { NET_DECODERS } from './decode/calls/net.js';
+import { PROCESS_DECODERS } from './decode/calls/process.js';
+import type { DecodeContext } from './decode/context.js';
+import { errnoDescription, errnoSymbol, isRestartErrno } from './decode/errno.js';
+import { signalName } from './decode/signals.js';
+import type { MemoryReader } from './decode/strings.js';
+import { hex } from './decode/strings.js';
+import { formatSiginfoBytes } from './decode/structs.js';
+
+export type { MemoryReader } from './decode/strings.js';
+export { errnoDescription, errnoFromName, errnoSymbol } from './decode/errno.js';
+export { signalName, signalFromName } from './decode/signals.js';
+export { syscallArgCount } from './decode/argCounts.js';
+
+/**
+ * strace's default `-s`: the longest string (and array) shown.
+ *
+ * @example
+ * ```ts
+ * formatSyscall(SYS.write, args, ret, mem, { stringLimit: DEFAULT_STRING_LIMIT * 2 });
+ * ```
+ */
+export const DEFAULT_STRING_LIMIT = 32;
+
+/**
+ * The column strace aligns ` = result` to.
+ *
+ * @example
+ * ```ts
+ * formatSyscall(SYS.close, [3n], 0n, mem, { align: STRACE_ALIGN_COLUMN }); // 'close(3)' padded to column 40, then '= 0'
+ * ```
+ */
+export const STRACE_ALIGN_COLUMN = 40;
+
+/**
+ * Options for {@link formatSyscall}.
+ *
+ * @example
+ * ```ts
+ * const opts: FormatOptions = { align: 40, prefix: '[pid  42] ', stringLimit: 64 };
+ * ```
+ */
+export interface FormatOptions {
+  /** The longest string shown, in bytes, and the longest array (strace `-s`); default 32. */
+  stringLimit?: number;
+  /**
+   * Pad the call with spaces so `= result` starts at this column, like
+   * strace (which uses {@link STRACE_ALIGN_COLUMN}, counting the prefix);
+   * default 0: a single space.
+   */
+  align?: number;
+  /** Text put before the call (e.g. `[pid  42] `); counted for `align`. */
+  prefix?: string;
+  /** Append ` (INJECTED)` to the result, as strace does for `-e inject` results. */
+  injected?: boolean;
+  /** The stack pointer at syscall entry; lets rt_sigreturn print the mask it restores. */
+  stackPointer?: bigint;
+}
+
+const DECODERS = new Map<number, SyscallDecoder>();
+for (const table of [FILE_DECODERS, PROCESS_DECODERS, NET_DECODERS]) {
+  for (const [name, decoder] of Object.entries(table)) {
+    const nr = (SYS as Readonly<Record<string, number>>)[name];
+    if (nr === undefined) throw new Error(`decode: no syscall named ${name}`);
+    DECODERS.set(nr, decoder);
+  }
+}
+
+/** Calls whose result is never seen: strace prints `= ?` for them. */
+const NO_RETURN = new Set<number>([SYS.exit, SYS.exit_group]);
+/** Calls whose arguments vanish when they succeed. */
+const ENTRY_DECODED = new Set<number>([SYS.execve, SYS.execveat]);
+
+/**
+ * The errno of a raw return value, or undefined when it is no error
+ * (the kernel encodes errors as -4095..-1).
+ *
+ * @example
+ * ```ts
+ * returnErrno(-2n);  // 2
+ * returnErrno(3n);   // undefined
+ * ```
+ */
+export function returnErrno(ret: bigint): number | undefined {
+  const r = BigInt.asIntN(64, ret);
+  return r < 0n && r >= -4095n ? Number(-r) : undefined;
+}
+
+function context(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions): DecodeContext {
+  return {
+    sysno,
+    args,
+    ret,
+    ok: ret !== undefined && returnErrno(ret) === undefined,
+    mem,
+    strlen: opts.stringLimit ?? DEFAULT_STRING_LIMIT,
+    sp: opts.stackPointer,
+  };
+}
+
+/**
+ * True for syscalls whose arguments must be formatted before the call runs
+ * (execve, execveat: a successful exec replaces the memory holding them).
+ * Format them at entry with `ret` undefined, then add the result with
+ * {@link formatReturn} and {@link alignResult}.
+ *
+ * @example
+ * ```ts
+ * decodeAtEntry(SYS.execve); // true
+ * decodeAtEntry(SYS.read);   // false
+ * ```
+ */
+export function decodeAtEntry(sysno: number): boolean {
+  return ENTRY_DECODED.has(sysno);
+}
+
+/**
+ * The call part of a trace line, `name(arg, arg, ...)`, without the result.
+ * Output arguments (read's buffer, fstat's struct) are decoded only when
+ * `ret` says the call succeeded; otherwise they print as addresses.
+ *
+ * @example
+ * ```ts
+ * formatCall(SYS.close, [3n], 0n, mem); // 'close(3)'
+ * ```
+ */
+export function formatCall(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions = {}): string {
+  const c = context(sysno, args, ret, mem, opts);
+  const decoder = DECODERS.get(sysno);
+  let shown: string[];
+  if (decoder) {
+    shown = decoder.args(c);
+  } else {
+    shown = [];
+    for (let i = 0; i < syscallArgCount(sysno); i++) shown.push(hex(args[i] ?? 0n));
+  }
+  return `${syscallName(sysno)}(${shown.join(', ')})`;
+}
+
+/**
+ * The result part of a trace line, without the `= `: `3`, `0x7f12000`,
+ * `-1 ENOENT (No such file or directory)`, `? ERESTARTSYS (To be restarted
+ * if SA_RESTART is set)`, or `?` when `ret` is undefined (exit_group, or a
+ * call the process died in).
+ *
+ * @example
+ * ```ts
+ * formatReturn(SYS.openat, [], -2n, mem); // '-1 ENOENT (No such file or directory)'
+ * formatReturn(SYS.mmap, [], 0x7f0000000000n, mem); // '0x7f0000000000'
+ * ```
+ */
+export function formatReturn(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions = {}): string {
+  let text: string;
+  if (ret === undefined || NO_RETURN.has(sysno)) {
+    text = '?';
+  } else {
+    const errno = returnErrno(ret);
+    if (errno !== undefined) {
+      text = `${isRestartErrno(errno) ? '?' : '-1'} ${errnoSymbol(errno)} (${errnoDescription(errno)})`;
+    } else {
+      const decoder = DECODERS.get(sysno);
+      const r = BigInt.asIntN(64, ret);
+      text = decoder?.ret ? decoder.ret(context(sysno, args, ret, mem, opts), r) : r.toString();
+    }
+  }
+  return opts.injected ? `${text} (INJECTED)` : text;
+}
+
+/**
+ * Join a call and its result as strace does: `call = result`, the `=`
+ * padded to `opts.align` (counting `opts.prefix`, which is prepended).
+ *
+ * @example
+ * ```ts
+ * alignResult('close(3)', '0');                 // 'close(3) = 0'
+ * alignResult('close(3)', '0', { align: 40 });  // 'close(3)' + 32 spaces + '= 0'
+ * ```
+ */
+export function alignResult(call: string, result: string, opts: Pick<FormatOptions, 'align' | 'prefix'> = {}): string {
+  const head = (opts.prefix ?? '') + call;
+  const pad = Math.max(1, (opts.align ?? 0) - head.length);
+  return `${head}${' '.repeat(pad)}= ${result}`;
+}
+
+/**
+ * One complete strace line for a syscall (no trailing newline).
+ *
+ * @example
+ * ```ts
+ * formatSyscall(SYS.write, [1n, 0x1000n, 6n], 6n, mem);      // 'write(1, "hello\n", 6) = 6'
+ * formatSyscall(SYS.openat, [-100n, 0x2000n, 0n], -2n, mem); // 'openat(AT_FDCWD, "/x", O_RDONLY) = -1 ENOENT (No such file or directory)'
+ * formatSyscall(SYS.exit_group, [0n], undefined, mem);       // 'exit_group(0) = ?'
+ * ```
+ */
+export function formatSyscall(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions = {}): string {
+  return alignResult(formatCall(sysno, args, ret, mem, opts), formatReturn(sysno, args, ret, mem, opts), opts);
+}
+
+/**
+ * strace's line for a delivered signal, from the 128-byte siginfo:
+ * `--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, ...} ---`.
+ *
+ * @example
+ * ```ts
+ * formatSignalDelivery(siginfo); // '--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---'
+ * ```
+ */
+export function formatSignalDelivery(siginfo: Uint8Array): string {
+  const signo = siginfo.length >= 4 ? new DataView(siginfo.buffer, siginfo.byteOffset, 4).getInt32(0, true) : 0;
+  return `--- ${signalName(signo)} ${formatSiginfoBytes(siginfo)} ---`;
+}
+
+/**
+ * strace's last line for a process: `+++ exited with 0 +++` or
+ * `+++ killed by SIGKILL +++` (`(core dumped)` added when it did).
+ *
+ * @example
+ * ```ts
+ * formatExit({ code: 0 });                       // '+++ exited with 0 +++'
+ * formatExit({ signal: 9 });                     // '+++ killed by SIGKILL +++'
+ * formatExit({ signal: 11, coreDumped: true });  // '+++ killed by SIGSEGV (core dumped) +++'
+ * ```
+ */
+export function formatExit(how: { code: number } | { signal: number; coreDumped?: boolean }): string {
+  if ('code' in how) return `+++ exited with ${how.code} +++`;
+  return `+++ killed by ${signalName(how.signal)}${how.coreDumped ? ' (core dumped)' : ''} +++`;
 }

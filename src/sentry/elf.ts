@@ -60,24 +60,40 @@ export const PT = {
  */
 export const PF = { X: 1, W: 2, R: 4 } as const;
 
-/** Size of an ELF64 file header and of one ELF64 program header. */
-export const EHDR_SIZE = 64;
+/** Size of an ELF64 file header. */
+const EHDR_SIZE = 64;
+
+/**
+ * Size of one ELF64 program header (AT_PHENT).
+ *
+ * @example
+ * ```ts
+ * const tableBytes = header.phnum * PHDR_SIZE;
+ * ```
+ */
 export const PHDR_SIZE = 56;
 
 /** Longest PT_INTERP path the kernel accepts (PATH_MAX, NUL included). */
-export const MAX_INTERP_LEN = 4096;
+const MAX_INTERP_LEN = 4096;
 
 /**
  * Most bytes of program headers the kernel reads (binfmt_elf refuses more than 64 KiB); this
  * also bounds what a hostile file can make us allocate.
  */
-export const MAX_PHDRS_SIZE = 65536;
+const MAX_PHDRS_SIZE = 65536;
 
 const PAGE = 4096n;
 // x86-64 user addresses are 47 bits; anything at or above this cannot be mapped.
 const ADDRESS_LIMIT = 1n << 47n;
 
-/** The validated ELF64 file header. */
+/**
+ * The validated ELF64 file header.
+ *
+ * @example
+ * ```ts
+ * const { type, entry, phnum } = parseElfHeader(firstPage, path);
+ * ```
+ */
 export interface ElfHeader {
   /** ET_EXEC (fixed addresses) or ET_DYN (position independent: PIE, static-pie, ld.so). */
   type: typeof ET.EXEC | typeof ET.DYN;
@@ -91,7 +107,14 @@ export interface ElfHeader {
   phnum: number;
 }
 
-/** One program header, fields as in Elf64_Phdr. */
+/**
+ * One program header, fields as in Elf64_Phdr.
+ *
+ * @example
+ * ```ts
+ * const bss = info.loads.filter((p: ProgramHeader) => p.memsz > p.filesz);
+ * ```
+ */
 export interface ProgramHeader {
   type: number;
   /** PF.R | PF.W | PF.X bits. */
@@ -104,7 +127,14 @@ export interface ProgramHeader {
   align: bigint;
 }
 
-/** Where the image lies in its own (unrelocated) addresses. */
+/**
+ * Where the image lies in its own (unrelocated) addresses.
+ *
+ * @example
+ * ```ts
+ * const bytesToReserve = info.span.end - info.span.start;
+ * ```
+ */
 export interface ElfSpan {
   /** Page-aligned start of the lowest PT_LOAD. */
   start: bigint;
@@ -114,7 +144,15 @@ export interface ElfSpan {
   align: bigint;
 }
 
-/** Everything the loader needs to know about one ELF executable. */
+/**
+ * Everything the loader needs to know about one ELF executable.
+ *
+ * @example
+ * ```ts
+ * const info: ElfInfo = await readElf('/bin/ls');
+ * if (info.kind === 'dynamic') console.log('needs', info.interp);
+ * ```
+ */
 export interface ElfInfo {
   header: ElfHeader;
   /** All program headers, in file order. */
@@ -222,7 +260,16 @@ function machineName32(buf: Uint8Array): string {
   return m === EM.I386 ? 'i386 ELF file' : m === EM.ARM ? 'ARM ELF file' : `ELF file for machine ${m}`;
 }
 
-/** Byte range of the program header table in the file. */
+/**
+ * Byte range of the program header table in the file.
+ *
+ * Preconditions: `header` comes from {@link parseElfHeader} (so the size is bounded).
+ *
+ * @example
+ * ```ts
+ * const { offset, length } = programHeaderRange(header); // 64n, 13 * 56 for /bin/ls
+ * ```
+ */
 export function programHeaderRange(header: ElfHeader): { offset: bigint; length: number } {
   return { offset: header.phoff, length: header.phnum * header.phentsize };
 }
@@ -399,11 +446,16 @@ function slice(buf: Uint8Array, offset: bigint, length: number, path: string, wh
 /**
  * Reads `length` bytes at `offset` of a file; returns fewer only at end of file. The loader
  * passes one that reads through a file descriptor of the stub, {@link readElf} one over Node's fs.
+ *
+ * @example
+ * ```ts
+ * const fromBuffer: ElfReader = async (off, len) => file.subarray(Number(off), Number(off) + len);
+ * ```
  */
 export type ElfReader = (offset: bigint, length: number) => Promise<Uint8Array>;
 
 /** How much {@link decodeElf} reads first: one page holds the headers of nearly every binary. */
-export const FIRST_READ = 4096;
+const FIRST_READ = 4096;
 
 /**
  * Parses an ELF executable through a reader, reading only the first page plus whatever of the

@@ -1,5 +1,4 @@
 import { SYS } from '../abi/syscalls.js';
-import { THREAD_CONTEXT } from '../abi/sysmsg.js';
 import type { Kernel } from './kernel.js';
 import type { Substitute, Task } from './task.js';
 import { SS_DISABLE, SS_ONSTACK, UNBLOCKABLE, makeSiginfo, restoreFrame, sigbit } from './signals.js';
@@ -8,14 +7,15 @@ import type { SentryMail } from './protocol.js';
 /**
  * What handling a syscall comes to: a result for the program; `pass` (the stub runs the call
  * as it is, at the gadget); a substitute call; `blocked` (the task sleeps in the sentry);
- * `noreturn` (the registers were replaced: rt_sigreturn, execve); `exited` (the task is gone).
+ * `noreturn` (the registers were replaced: rt_sigreturn); `execed` (a new image, already
+ * traced); `exited` (the task is gone).
  */
-export type Outcome = bigint | 'pass' | Substitute | 'blocked' | 'noreturn' | 'exited';
+export type Outcome = bigint | 'pass' | Substitute | 'blocked' | 'noreturn' | 'execed' | 'exited';
 
 type Handler = (k: Kernel, t: Task, a: bigint[]) => Outcome;
 
 const E = {
-  EPERM: 1n, ESRCH: 3n, EINTR: 4n, ECHILD: 10n, EAGAIN: 11n, ENOMEM: 12n, EFAULT: 14n, EINVAL: 22n, ENOSYS: 38n, ETIMEDOUT: 110n,
+  EPERM: 1n, ESRCH: 3n, ECHILD: 10n, EAGAIN: 11n, ENOMEM: 12n, EFAULT: 14n, EINVAL: 22n, ENOSYS: 38n,
 } as const;
 const err = (e: bigint): bigint => -e;
 
@@ -132,6 +132,8 @@ function clone(k: Kernel, t: Task, a: bigint[]): Outcome {
 }
 
 function execve(k: Kernel, t: Task, a: bigint[]): Outcome {
+  const start = process.hrtime.bigint();
+  const call = k.tracer.execCall(SYS.execve, a);
   const path = k.mem.readCString(a[0], 4096);
   const argv = k.mem.readStringArray(a[1]);
   const envp = k.mem.readStringArray(a[2]);
@@ -155,8 +157,8 @@ function execve(k: Kernel, t: Task, a: bigint[]): Outcome {
   t.setReg('rip', r.entry!);
   t.setReg('rsp', r.sp!);
   t.setReg('orig_rax', -1n);
-  k.tracer.exec(t, path, argv, envp.length);
-  return 'noreturn';
+  k.tracer.exec(t, call, start);
+  return 'execed';
 }
 
 function brk(k: Kernel, _t: Task, a: bigint[]): Outcome {
@@ -418,8 +420,3 @@ export function emulate(k: Kernel, t: Task, sysno: number, args: bigint[]): Outc
   const h = HANDLERS[sysno];
   return h ? h(k, t, args) : 'pass';
 }
-
-/** The slot offset of a context's signal number (for tests of the fault path). */
-export const SIGNO_OFFSET = THREAD_CONTEXT.signo;
-void E.ETIMEDOUT;
-void E.EINTR;

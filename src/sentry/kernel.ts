@@ -307,6 +307,10 @@ export class Kernel {
       return;
     }
     if (out === 'exited') return;
+    if (out === 'execed') {
+      this.#resume(t);
+      return;
+    }
     if (out === 'noreturn') {
       // The registers are already what the program resumes with (rt_sigreturn, execve).
       this.tracer.exit(t, sysno, args, undefined, start);

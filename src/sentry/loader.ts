@@ -4,7 +4,7 @@ import { AddressSpace } from '../addressSpace.js';
 import { Errors } from '../errors.js';
 import { native } from '../native.js';
 import { SYS } from '../abi/syscalls.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../abi/linux.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, errnoName, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../abi/linux.js';
 import { AT, hostAuxv, type AuxEntry } from './auxv.js';
 import { ET, PF, PHDR_SIZE, decodeElf, roundDown, roundUp, type ElfInfo, type ProgramHeader } from './elf.js';
 import { LoaderError, LoaderErrors } from './loaderErrors.js';
@@ -36,20 +36,34 @@ import { buildStackImage } from './stack.js';
  * found again at the same address; pass `mainBase` / `interpBase` / `stackTop` to move them.
  */
 
-/** Linux's ELF_ET_DYN_BASE on x86-64 without randomisation: where PIE programs load. */
+/**
+ * Linux's ELF_ET_DYN_BASE on x86-64 without randomisation: where PIE programs load.
+ *
+ * @example
+ * ```ts
+ * (await loadProgram(as, { path: '/bin/ls', argv: ['ls'], envp: [] })).loadBias === ELF_ET_DYN_BASE;
+ * ```
+ */
 export const ELF_ET_DYN_BASE = 0x555555554000n;
 
-/** Default stack size (Linux's default RLIMIT_STACK). */
+/**
+ * Default stack size (Linux's default RLIMIT_STACK).
+ *
+ * @example
+ * ```ts
+ * await loadProgram(as, { path, argv, envp, stackSize: 2n * DEFAULT_STACK_SIZE });
+ * ```
+ */
 export const DEFAULT_STACK_SIZE = 8n << 20n;
 
 /** Gap between the default stack top and `limit`. */
-export const STACK_TOP_GAP = 1n << 20n;
+const STACK_TOP_GAP = 1n << 20n;
 
 /** Linux's smallest gap between the stack top and mmap_base (MIN_GAP). */
-export const MMAP_GAP = 128n << 20n;
+const MMAP_GAP = 128n << 20n;
 
 /** Lowest address the loader maps at (Linux's default vm.mmap_min_addr is 64 KiB). */
-export const MIN_ADDRESS = 0x10000n;
+const MIN_ADDRESS = 0x10000n;
 
 const PAGE = BigInt(PAGE_SIZE);
 const MAP_FIXED_NOREPLACE = 0x100000n;
@@ -71,7 +85,14 @@ const SCRATCH_STAT = PATH_MAX;
 const SCRATCH_BUF = 8192;
 const SCRATCH_BUF_SIZE = SCRATCH_SIZE - SCRATCH_BUF;
 
-/** What to load and how. */
+/**
+ * What to load and how.
+ *
+ * @example
+ * ```ts
+ * const opts: LoadOptions = { path: '/bin/ls', argv: ['ls', '-l'], envp: ['LANG=C'], stackSize: 1n << 20n };
+ * ```
+ */
 export interface LoadOptions {
   /** The executable. Relative paths are resolved against Node's cwd (the stub shares it). */
   path: string;
@@ -92,7 +113,14 @@ export interface LoadOptions {
   random?: Uint8Array;
 }
 
-/** One mapping the loader made. */
+/**
+ * One mapping the loader made.
+ *
+ * @example
+ * ```ts
+ * const code = loaded.mappings.filter((m: LoadedMapping) => (m.prot & PROT_EXEC) !== 0n);
+ * ```
+ */
 export interface LoadedMapping {
   start: bigint;
   end: bigint;
@@ -102,7 +130,15 @@ export interface LoadedMapping {
   name: string;
 }
 
-/** Everything a caller needs to start the program's first thread. */
+/**
+ * Everything a caller needs to start the program's first thread.
+ *
+ * @example
+ * ```ts
+ * const p: LoadedProgram = await loadProgram(as, opts);
+ * regs.rip = p.entry; regs.rsp = p.sp; // every other register 0
+ * ```
+ */
 export interface LoadedProgram {
   /** Where to start executing (%rip): the interpreter's entry if dynamic, else the program's. */
   entry: bigint;
@@ -138,8 +174,9 @@ export interface LoadedProgram {
   auxv: AuxEntry[];
   /** The mappings made, in address order. */
   mappings: LoadedMapping[];
-  /** Parsed headers of the program and of its interpreter. */
+  /** Parsed headers of the program. */
   elf: ElfInfo;
+  /** Parsed headers of the interpreter, if any. */
   interpElf?: ElfInfo;
 }
 
@@ -221,7 +258,7 @@ interface OpenImage {
 }
 
 function errnoCode(errno: number): string {
-  return Errors.Syscall('', errno).code;
+  return errnoName(errno);
 }
 
 /**
@@ -256,7 +293,8 @@ async function openImage(io: StubIO, path: string): Promise<OpenImage> {
       if (p.offset + p.filesz > size) throw LoaderErrors.BadElf(path, `a PT_LOAD extends past the end of the file (${size} bytes)`);
     return { path, fd, info };
   } catch (e) {
-    await io.raw(SYS.close, fd);
+    // Keep the first error: a failing close (stub gone) says less about what went wrong.
+    await io.raw(SYS.close, fd).catch(() => undefined);
     throw e;
   }
 }

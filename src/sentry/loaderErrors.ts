@@ -14,10 +14,22 @@ import { SystrapError } from '../errors.js';
  * | `EINTERP` | the program interpreter (PT_INTERP) cannot be loaded; `cause` says why | ELIBBAD, or the cause's errno |
  * | `E2BIG` | arguments and environment do not fit in the stack | E2BIG |
  * | `ENOMEM` | the image does not fit below the stub region, or its place is taken | ENOMEM |
+ *
+ * @example
+ * ```ts
+ * const retryable = (code: LoaderErrorCode) => code === 'ENOMEM';
+ * ```
  */
 export type LoaderErrorCode = 'ENOEXEC' | 'EARCH' | 'ENOENT' | 'EACCES' | 'EINTERP' | 'E2BIG' | 'ENOMEM';
 
-/** Fields a LoaderError may carry besides code and message. */
+/**
+ * Fields a LoaderError may carry besides code and message.
+ *
+ * @example
+ * ```ts
+ * new LoaderError('ENOENT', 'no such file: /x', { path: '/x' } satisfies LoaderErrorFields);
+ * ```
+ */
 export interface LoaderErrorFields {
   /** The file being loaded. */
   path?: string;

@@ -128,6 +128,14 @@ async function setupProcess(as: AddressSpace, stdio: [number, number, number], c
     if (r < 0n) throw Errors.Syscall('dup2', Number(-r), as.pid);
   }
   for (const fd of got) if (fd > 2) await as.syscall(SYS.close, BigInt(fd));
+  // Node (libuv) puts its pipes and ttys in non-blocking mode; the description is shared, and a
+  // program expects blocking stdio, as a shell gives it (`yes | head` must end in SIGPIPE, not
+  // EAGAIN). Node's own writes to these fds then block, which the CLI does not mind.
+  const O_NONBLOCK = 0o4000n;
+  for (let fd = 0n; fd < 3n; fd++) {
+    const fl = await as.syscall(SYS.fcntl, fd, 3n /* F_GETFL */);
+    if (fl >= 0n && (fl & O_NONBLOCK) !== 0n) await as.syscall(SYS.fcntl, fd, 4n /* F_SETFL */, fl & ~O_NONBLOCK);
+  }
   const sc = as._subprocess.scratch();
   const bytes = Buffer.from(cwd + '\0');
   if (bytes.length > sc.bytes.length) throw Errors.InvalidArg('cwd is too long');

@@ -138,8 +138,6 @@ export function restoreFrame(t: Task, mem: ProgramMemory): boolean {
   });
   t.setReg('orig_rax', -1n);
   t.sigmask = dv.getBigUint64(UC_SIGMASK - UC, true) & ~UNBLOCKABLE;
-  const ss = dv.getBigUint64(16, true);
-  void ss;
   const fp = t.fpStack.pop();
   if (fp) t.setFpImage(fp);
   return true;

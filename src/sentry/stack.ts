@@ -23,7 +23,14 @@ import { LoaderErrors } from './loaderErrors.js';
  * C runtime's _start relies on it.
  */
 
-/** What {@link buildStackImage} lays out. */
+/**
+ * What {@link buildStackImage} lays out.
+ *
+ * @example
+ * ```ts
+ * const input: StackImageInput = { stackTop, argv: ['sh'], envp: [], execfn: '/bin/sh', auxv: [], random };
+ * ```
+ */
 export interface StackImageInput {
   /** Exclusive end of the stack mapping; a multiple of 16. */
   stackTop: bigint;
@@ -44,7 +51,14 @@ export interface StackImageInput {
   maxSize?: number;
 }
 
-/** The stack image and where its parts landed. */
+/**
+ * The stack image and where its parts landed.
+ *
+ * @example
+ * ```ts
+ * const { sp, bytes }: StackImage = buildStackImage(input);
+ * ```
+ */
 export interface StackImage {
   /** Initial %rsp: 16-byte aligned, points to argc. */
   sp: bigint;
@@ -58,8 +72,6 @@ export interface StackImage {
   /** The auxv as written (pointer entries resolved), AT_NULL excluded. */
   auxv: AuxEntry[];
 }
-
-const POINTER_TYPES: ReadonlySet<number> = new Set([AT.RANDOM, AT.EXECFN, AT.PLATFORM]);
 
 function cString(s: string, what: string): Buffer {
   if (s.includes('\0')) throw Errors.InvalidArg(`${what} contains a NUL character`);
@@ -156,7 +168,14 @@ export function buildStackImage(input: StackImageInput): StackImage {
   return { sp, bytes, argvAddrs, envpAddrs, execfnAddr, platformAddr, randomAddr, auxv: resolved };
 }
 
-/** A decoded initial stack. */
+/**
+ * A decoded initial stack.
+ *
+ * @example
+ * ```ts
+ * const { argc, argv, envp, auxv }: DecodedStack = decodeStackImage(bytes, sp);
+ * ```
+ */
 export interface DecodedStack {
   argc: number;
   argv: string[];
@@ -165,11 +184,6 @@ export interface DecodedStack {
   auxv: AuxEntry[];
   argvAddrs: bigint[];
   envpAddrs: bigint[];
-}
-
-/** True if `t` is one of the auxv types whose value points into the stack image. */
-export function isPointerAuxType(t: number): boolean {
-  return POINTER_TYPES.has(t);
 }
 
 /**

@@ -1,15 +1,10 @@
-import { formatSyscall } from './decode.js';
+import { formatCall, formatExit, formatSignalDelivery, formatSyscall } from './decode.js';
 import { SyscallSummary } from './summary.js';
 import { syscallName } from '../abi/syscalls.js';
 import type { ProgramMemory } from './mem.js';
 import type { Task } from './task.js';
 import type { TraceOptions } from './protocol.js';
 import { writeSync } from 'node:fs';
-
-const SIGNAMES = ['', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL', 'SIGUSR1', 'SIGSEGV', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGSTKFLT', 'SIGCHLD', 'SIGCONT', 'SIGSTOP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO', 'SIGPWR', 'SIGSYS'];
-
-/** A signal's name as strace prints it. */
-export const signalName = (n: number): string => SIGNAMES[n] ?? (n >= 34 && n <= 64 ? `SIGRT_${n - 34}` : `SIG${n}`);
 
 /** What a policy module's handle(call) may answer. */
 export type PolicyAnswer = 'pass' | 'kill' | number | bigint | { errno: number } | { value: number | bigint };
@@ -87,9 +82,8 @@ export class Tracer {
     this.line(t, formatSyscall(sysno, args, ret, this.mem));
   }
 
-  /** exit / exit_group: printed before the task goes. */
+  /** exit / exit_group: printed before the task goes (strace's -c leaves them out). */
   exitCall(t: Task, sysno: number, args: bigint[]): void {
-    this.#summary?.record(sysno, false, 0);
     if (this.#traced.has(sysno)) this.line(t, formatSyscall(sysno, args, undefined, this.mem));
   }
 
@@ -97,23 +91,30 @@ export class Tracer {
     this.threaded = true;
   }
 
-  exec(t: Task, path: string, argv: string[], nenv: number): void {
-    this.#summary?.record(59, false, 0);
-    if (!this.#traced.has(59)) return;
-    this.line(t, `execve(${JSON.stringify(path)}, [${argv.map((a) => JSON.stringify(a)).join(', ')}], 0x… /* ${nenv} vars */) = 0`);
+  /** execve's arguments as strace shows them, read before the old image goes. */
+  execCall(sysno: number, args: bigint[]): string | undefined {
+    return this.#traced.has(sysno) ? formatCall(sysno, args, undefined, this.mem) : undefined;
   }
 
-  signal(t: Task | undefined, signo: number, _info: Uint8Array | undefined): void {
+  /** execve succeeded (its line was formatted by execCall). */
+  exec(t: Task, call: string | undefined, start: bigint): void {
+    this.#summary?.record(59, false, Number(process.hrtime.bigint() - start));
+    if (call !== undefined) this.line(t, `${call} = 0`);
+  }
+
+  signal(t: Task | undefined, signo: number, info: Uint8Array | undefined): void {
     if (this.#traced.size === 0) return;
-    this.line(t, `--- ${signalName(signo)} {si_signo=${signalName(signo)}} ---`);
+    const si = info ?? new Uint8Array(128);
+    if (!info) new DataView(si.buffer).setInt32(0, signo, true);
+    this.line(t, formatSignalDelivery(si));
   }
 
   killed(signo: number): void {
-    if (this.#traced.size > 0) this.line(undefined, `+++ killed by ${signalName(signo)} +++`);
+    if (this.#traced.size > 0) this.line(undefined, formatExit({ signal: signo }));
   }
 
   exited(status: number): void {
-    if (this.#traced.size > 0) this.line(undefined, `+++ exited with ${status & 0xff} +++`);
+    if (this.#traced.size > 0) this.line(undefined, formatExit({ code: status & 0xff }));
   }
 
   line(t: Task | undefined, s: string): void {

@@ -1,0 +1,119 @@
+/**
+ * `systrap run` (issue 4): real programs under the sentry against native runs, `strace -f -o
+ * /dev/null` and gVisor's `runsc --network=none --platform=ptrace do`, all measured in this run:
+ * a getppid loop (per-syscall cost), `busybox find /usr/lib -type f` and `busybox sha256sum` of
+ * 50 MB (wall time). Our programs are measured two ways: in-process (`runProgram` on a platform
+ * that is already up: the runtime's own cost) and through the CLI (`node bin/systrap.js run`,
+ * Node's start included). The bench installs strace and runsc with apt-get if they are missing.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPlatform } from '../src/index.js';
+import { runProgram } from '../src/sentry/run.js';
+import { parseTraceSet } from '../src/sentry/traceSpec.js';
+
+const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
+const BUSYBOX = '/bin/busybox';
+
+function ensureTool(cmd: string, pkg: string): boolean {
+  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0) return true;
+  spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'ignore' });
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/** Best (lowest) wall time of `runs` runs of a command, in ms. */
+function wall(cmd: string[], runs: number): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t = process.hrtime.bigint();
+    const r = spawnSync(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'ignore'] });
+    const ms = Number(process.hrtime.bigint() - t) / 1e6;
+    if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status ?? r.signal})`);
+    best = Math.min(best, ms);
+  }
+  return best;
+}
+
+export async function runSentryBench(quick: boolean): Promise<Record<string, number>> {
+  const runs = quick ? 2 : 4;
+  const haveStrace = ensureTool('strace', 'strace');
+  const haveRunsc = ensureTool('runsc', 'runsc');
+  if (!existsSync(BUSYBOX)) ensureTool('busybox', 'busybox-static');
+  const dir = mkdtempSync(join(tmpdir(), 'systrap-bench-run-'));
+  const loop = join(dir, 'getppid');
+  execFileSync('gcc', ['-O2', '-static', '-o', loop, fileURLToPath(new URL('./ref/getppid.c', import.meta.url))]);
+  const big = join(dir, 'big');
+  writeFileSync(big, randomBytes(50 << 20));
+  const N = quick ? 20_000 : 100_000;
+  const nsPerCall = (cmd: string[]) => Number(execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+  const out: Record<string, number> = {};
+
+  // Per-syscall cost: the loop times itself (ns per getppid) wherever it runs.
+  const native = nsPerCall([loop, String(N)]);
+  const ours = nsPerCall([process.execPath, CLI, 'run', '--', loop, String(N)]);
+  const oursTraced = nsPerCall([process.execPath, CLI, 'run', '-e', 'trace=all', '-o', '/dev/null', '--', loop, String(N)]);
+  out['getppid ns/call: native'] = native;
+  out['getppid ns/call: systrap run (emulated, traps)'] = ours;
+  out['getppid ns/call: systrap run -e trace=all -o /dev/null'] = oursTraced;
+  if (haveStrace) {
+    const st = nsPerCall(['strace', '-f', '-o', '/dev/null', loop, String(N / 10)]);
+    out['getppid ns/call: strace -f -o /dev/null'] = st;
+    out['strace / systrap trace=all per syscall (target >= 4)'] = st / oursTraced;
+  }
+  if (haveRunsc) {
+    const rs = nsPerCall(['runsc', '--network=none', '--platform=ptrace', 'do', loop, String(N / 10)]);
+    out['getppid ns/call: runsc --platform=ptrace'] = rs;
+    out['runsc-ptrace / systrap per syscall'] = rs / ours;
+  }
+
+  // Wall time of whole programs.
+  const find = [BUSYBOX, 'find', '/usr/lib', '-type', 'f'];
+  const sha = [BUSYBOX, 'sha256sum', big];
+  wall(find, 1); // warm the dentry cache for everyone
+  const platform = await createPlatform({ pool: false });
+  const devnull = openSync('/dev/null', 'w');
+  const inProcess = async (cmd: string[]): Promise<number> => {
+    let best = Infinity;
+    for (let i = 0; i < runs; i++) {
+      const t = process.hrtime.bigint();
+      const h = await runProgram(platform, { path: cmd[0], argv: cmd, env: [], stdio: [0, devnull, devnull] });
+      const end = await h.done;
+      if (end.kind !== 'exited' || end.status !== 0) throw new Error(`${cmd.join(' ')}: ${JSON.stringify(end)}`);
+      best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    return best;
+  };
+  try {
+    for (const [name, cmd] of [['find /usr/lib', find], ['sha256sum 50 MB', sha]] as const) {
+      const n = wall([...cmd], runs);
+      const lib = await inProcess([...cmd]);
+      const cli = wall([process.execPath, CLI, 'run', '--', ...cmd], runs);
+      out[`${name} ms: native`] = n;
+      out[`${name} ms: systrap (runProgram, platform up)`] = lib;
+      out[`${name} ms: systrap run (CLI, Node start included)`] = cli;
+      out[`${name}: systrap/native, runtime (target ${name.startsWith('find') ? '<= 1.5' : '<= 1.1'})`] = lib / n;
+      out[`${name}: systrap/native, CLI`] = cli / n;
+      if (haveStrace) out[`${name}: strace -f/native`] = wall(['strace', '-f', '-o', '/dev/null', ...cmd], 1) / n;
+      if (haveRunsc) out[`${name}: runsc-ptrace/native`] = wall(['runsc', '--network=none', '--platform=ptrace', 'do', ...cmd], 1) / n;
+    }
+    // trace=all over a whole program: what tracing every call costs here vs strace.
+    const traced = async (cmd: string[]) => {
+      const t = process.hrtime.bigint();
+      const h = await runProgram(platform, { path: cmd[0], argv: cmd, env: [], stdio: [0, devnull, devnull], trace: { trace: [...parseTraceSet('all')], outFd: devnull } });
+      await h.done;
+      return Number(process.hrtime.bigint() - t) / 1e6;
+    };
+    const tf = await traced([...find]);
+    out['find /usr/lib ms: systrap -e trace=all (runProgram)'] = tf;
+    if (haveStrace) out['find /usr/lib: strace -f / systrap trace=all'] = wall(['strace', '-f', '-o', '/dev/null', ...find], 1) / tf;
+  } finally {
+    closeSync(devnull);
+    await platform.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}

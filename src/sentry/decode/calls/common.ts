@@ -1,0 +1,270 @@
+/**
+ * Building blocks for per-syscall decoders: one formatter per argument,
+ * combined with {@link sig}.
+ *
+ * @module
+ */
+
+import type { DecodeContext } from '../context.js';
+import { arg, dirfd, int, long, uint, ulong } from '../context.js';
+import type { Xlat } from '../xlat.js';
+import { formatEnum, formatFlags, octal } from '../xlat.js';
+import { signalName } from '../signals.js';
+import { formatBuffer, formatCString, hex, ptr } from '../strings.js';
+
+/**
+ * Prints one argument register.
+ *
+ * @example
+ * ```ts
+ * const fd: ArgFormatter = (v) => BigInt.asIntN(32, v).toString();
+ * ```
+ */
+export type ArgFormatter = (v: bigint, c: DecodeContext) => string;
+
+/**
+ * A syscall's decoder.
+ *
+ * @example
+ * ```ts
+ * const close: SyscallDecoder = sig(FD); // close(3)
+ * ```
+ */
+export interface SyscallDecoder {
+  /** The printed arguments, in order (without the parentheses). */
+  args(c: DecodeContext): string[];
+  /** The text after `= ` for a successful return (default: signed decimal). */
+  ret?(c: DecodeContext, ret: bigint): string;
+}
+
+/**
+ * Decoders by syscall name.
+ *
+ * @example
+ * ```ts
+ * const table: DecoderTable = { close: sig(FD), dup2: sig(FD, FD) };
+ * ```
+ */
+export type DecoderTable = Readonly<Record<string, SyscallDecoder>>;
+
+/**
+ * PATH_MAX: paths are printed whole up to this, not cut at `-s`.
+ *
+ * @example
+ * ```ts
+ * formatCString(mem, addr, PATH_MAX); // a whole path, not cut at -s
+ * ```
+ */
+export const PATH_MAX = 4096;
+
+/**
+ * A decoder printing argument i with formatter i.
+ *
+ * @example
+ * ```ts
+ * const lseek = sig(FD, L, enumOf(WHENCE, 'SEEK_')); // lseek(3, 0, SEEK_SET)
+ * ```
+ */
+export function sig(...fmts: ArgFormatter[]): SyscallDecoder {
+  return { args: (c) => fmts.map((f, i) => f(arg(c, i), c)) };
+}
+
+/**
+ * {@link sig} with a return formatter.
+ *
+ * @example
+ * ```ts
+ * const brk = sigRet(retHex, P); // brk(NULL) = 0x55d0c0000000
+ * ```
+ */
+export function sigRet(ret: (c: DecodeContext, r: bigint) => string, ...fmts: ArgFormatter[]): SyscallDecoder {
+  return { args: (c) => fmts.map((f, i) => f(arg(c, i), c)), ret };
+}
+
+/**
+ * A C `int` argument in decimal (fds, pids).
+ *
+ * @example
+ * ```ts
+ * I(0xffffffffn, c); // '-1'
+ * ```
+ */
+export const I: ArgFormatter = (v) => int(v);
+/**
+ * A C `unsigned int` argument in decimal.
+ *
+ * @example
+ * ```ts
+ * U(0xffffffffn, c); // '4294967295'
+ * ```
+ */
+export const U: ArgFormatter = (v) => uint(v);
+/**
+ * A C `long` / `off_t` argument in decimal.
+ *
+ * @example
+ * ```ts
+ * L(-5n, c); // '-5'
+ * ```
+ */
+export const L: ArgFormatter = (v) => long(v);
+/**
+ * A `size_t` argument in decimal.
+ *
+ * @example
+ * ```ts
+ * UL(8192n, c); // '8192'
+ * ```
+ */
+export const UL: ArgFormatter = (v) => ulong(v);
+/**
+ * An argument in hex (`%#lx`), as strace prints undecoded ones.
+ *
+ * @example
+ * ```ts
+ * X(0x20n, c); // '0x20'
+ * ```
+ */
+export const X: ArgFormatter = (v) => hex(v);
+/**
+ * A pointer argument: `NULL` or hex.
+ *
+ * @example
+ * ```ts
+ * P(0n, c); // 'NULL'
+ * ```
+ */
+export const P: ArgFormatter = (v) => ptr(v);
+/**
+ * A file descriptor.
+ *
+ * @example
+ * ```ts
+ * FD(3n, c); // '3'
+ * ```
+ */
+export const FD: ArgFormatter = I;
+/**
+ * A directory fd of the `*at()` calls (`AT_FDCWD`).
+ *
+ * @example
+ * ```ts
+ * DFD(-100n, c); // 'AT_FDCWD'
+ * ```
+ */
+export const DFD: ArgFormatter = (v) => dirfd(v);
+/**
+ * A signal number (`SIGKILL`, `0`).
+ *
+ * @example
+ * ```ts
+ * SIG(9n, c); // 'SIGKILL'
+ * ```
+ */
+export const SIG: ArgFormatter = (v) => signalName(v);
+/**
+ * A file mode in octal (`0644`).
+ *
+ * @example
+ * ```ts
+ * MODE(0o644n, c); // '0644'
+ * ```
+ */
+export const MODE: ArgFormatter = (v) => octal(BigInt.asUintN(32, v));
+/**
+ * A path: whole (up to PATH_MAX), NULL, or the address when unreadable.
+ *
+ * @example
+ * ```ts
+ * PATH(addr, c); // '"/etc/passwd"'
+ * ```
+ */
+export const PATH: ArgFormatter = (v, c) => formatCString(c.mem, v, PATH_MAX);
+/**
+ * A NUL-terminated string cut at `-s`.
+ *
+ * @example
+ * ```ts
+ * STR(addr, c); // '"a very long argument that is lon"...'
+ * ```
+ */
+export const STR: ArgFormatter = (v, c) => formatCString(c.mem, v, c.strlen);
+
+/**
+ * A bit set from `table` (`zero` when no bit is set).
+ *
+ * @example
+ * ```ts
+ * flags(PROT, 'PROT_NONE')(3n, c); // 'PROT_READ|PROT_WRITE'
+ * ```
+ */
+export function flags(table: Xlat, zero = '0', width = 32): ArgFormatter {
+  return (v) => formatFlags(BigInt.asUintN(width, v), table, zero);
+}
+
+/**
+ * One value of `table`, `0x7 /* PREFIX??? *\/` when unknown; `signed` compares as a C int.
+ *
+ * @example
+ * ```ts
+ * enumOf(WHENCE, 'SEEK_')(7n, c); // '0x7 /* SEEK_??? *\/'
+ * ```
+ */
+export function enumOf(table: Xlat, prefix?: string, signed = false): ArgFormatter {
+  return (v) => formatEnum(signed ? BigInt.asIntN(32, v) : BigInt.asUintN(32, v), table, prefix);
+}
+
+/**
+ * An output argument: `f` once the call succeeded, the pointer otherwise.
+ *
+ * @example
+ * ```ts
+ * out(STR)(addr, c); // the string once the call succeeded, else '0x7ffd...'
+ * ```
+ */
+export function out(f: ArgFormatter): ArgFormatter {
+  return (v, c) => (c.ok ? f(v, c) : ptr(v));
+}
+
+/**
+ * An input buffer whose length is argument `lenArg`.
+ *
+ * @example
+ * ```ts
+ * inBuf(2)(addr, c); // write's buffer, argument 2 bytes long: '"hello\\n"'
+ * ```
+ */
+export function inBuf(lenArg: number): ArgFormatter {
+  return (v, c) => formatBuffer(c.mem, v, arg(c, lenArg), c.strlen);
+}
+
+/**
+ * An output buffer filled with as many bytes as the call returned.
+ *
+ * @example
+ * ```ts
+ * outBuf()(addr, c); // read's buffer, as many bytes as it returned
+ * ```
+ */
+export function outBuf(hexBytes = false): ArgFormatter {
+  return (v, c) => (c.ok ? formatBuffer(c.mem, v, c.ret ?? 0n, c.strlen, { hex: hexBytes }) : ptr(v));
+}
+
+/**
+ * Format the return value in hex (pointer-returning calls).
+ *
+ * @example
+ * ```ts
+ * retHex(c, 0x7f0000000000n); // '0x7f0000000000'
+ * ```
+ */
+export const retHex = (_c: DecodeContext, r: bigint): string => hex(r);
+/**
+ * Format the return value in octal (umask).
+ *
+ * @example
+ * ```ts
+ * retOctal(c, 0o22n); // '022'
+ * ```
+ */
+export const retOctal = (_c: DecodeContext, r: bigint): string => octal(r);

@@ -1,0 +1,94 @@
+/**
+ * Decoders for socket syscalls.
+ *
+ * @module
+ */
+
+import type { DecodeContext } from '../context.js';
+import { arg, int, retval } from '../context.js';
+import {
+  AF, IPPROTO, MSG_FLAGS, NETLINK_PROTO, SHUT, SO, SOCK_FLAGS, SOL, TCP_OPTS, formatSockType,
+} from '../netFlags.js';
+import { formatEnum } from '../xlat.js';
+import { ptr, readU32 } from '../strings.js';
+import { formatMsghdr, formatSockaddr } from '../netStructs.js';
+import { formatIntPair, formatIntPtr } from '../structs.js';
+import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
+import { FD, I, P, U, UL, enumOf, flags, inBuf, out, outBuf, sig } from './common.js';
+
+const family = enumOf(AF, 'AF_');
+const sockType: ArgFormatter = (v) => formatSockType(v);
+
+/** socket(2)'s protocol, named after the family in argument 0. */
+const protocol: ArgFormatter = (v, c) => {
+  const dom = BigInt.asUintN(32, arg(c, 0));
+  const p = BigInt.asUintN(32, v);
+  if (dom === 2n || dom === 10n) return formatEnum(p, IPPROTO);
+  if (dom === 16n) return formatEnum(p, NETLINK_PROTO);
+  return int(v);
+};
+
+/** A socket address of `len` bytes (an input argument). */
+const sockaddrIn = (lenArg: number): ArgFormatter => (v, c) => formatSockaddr(c.mem, v, Number(BigInt.asUintN(32, arg(c, lenArg))), c.strlen);
+
+/** A socket address the call filled in, its length in the int `*arg(lenPtrArg)`. */
+const sockaddrOut = (lenPtrArg: number): ArgFormatter => (v, c) => {
+  if (!c.ok || v === 0n) return ptr(v);
+  const len = readU32(c.mem, arg(c, lenPtrArg));
+  return len === null ? ptr(v) : formatSockaddr(c.mem, v, len, c.strlen);
+};
+
+/** An in/out socklen_t: `[16]`. */
+const lenPtr: ArgFormatter = (v, c) => (v === 0n ? 'NULL' : formatIntPtr(c.mem, v));
+
+const optName: ArgFormatter = (v, c) => {
+  const level = BigInt.asUintN(32, arg(c, 1));
+  const n = BigInt.asUintN(32, v);
+  if (level === 1n) return formatEnum(n, SO);
+  if (level === 6n) return formatEnum(n, TCP_OPTS);
+  return n.toString();
+};
+
+/** An option value: `[1]` when it is an int, else its address. */
+function optVal(c: DecodeContext, v: bigint, len: number | null): string {
+  if (v === 0n) return 'NULL';
+  return len === 4 ? formatIntPtr(c.mem, v) : ptr(v);
+}
+
+const setsockopt = sig(FD, enumOf(SOL, 'SOL_'), optName, (v, c) => optVal(c, v, Number(BigInt.asUintN(32, arg(c, 4)))), U);
+const getsockopt = sig(
+  FD, enumOf(SOL, 'SOL_'), optName,
+  (v, c) => (c.ok ? optVal(c, v, readU32(c.mem, arg(c, 4))) : ptr(v)),
+  (v, c) => (c.ok ? lenPtr(v, c) : ptr(v)),
+);
+
+const accept: SyscallDecoder = sig(FD, sockaddrOut(2), (v, c) => (c.ok ? lenPtr(v, c) : ptr(v)));
+
+/**
+ * Decoders for socket syscalls, by name.
+ *
+ * @example
+ * ```ts
+ * NET_DECODERS.socket!.args(c); // ['AF_INET', 'SOCK_STREAM|SOCK_CLOEXEC', 'IPPROTO_IP']
+ * ```
+ */
+export const NET_DECODERS: DecoderTable = {
+  socket: sig(family, sockType, protocol),
+  socketpair: sig(family, sockType, protocol, out((v, c) => formatIntPair(c.mem, v))),
+  connect: sig(FD, sockaddrIn(2), U),
+  bind: sig(FD, sockaddrIn(2), U),
+  listen: sig(FD, I),
+  accept,
+  accept4: sig(FD, sockaddrOut(2), (v, c) => (c.ok ? lenPtr(v, c) : ptr(v)), flags(SOCK_FLAGS)),
+  getsockname: accept,
+  getpeername: accept,
+  shutdown: sig(FD, enumOf(SHUT, 'SHUT_')),
+  sendto: sig(FD, inBuf(2), UL, flags(MSG_FLAGS), sockaddrIn(5), U),
+  recvfrom: sig(FD, outBuf(), UL, flags(MSG_FLAGS), sockaddrOut(5), (v, c) => (c.ok ? lenPtr(v, c) : ptr(v))),
+  sendmsg: sig(FD, (v, c) => formatMsghdr(c, v), flags(MSG_FLAGS)),
+  recvmsg: sig(FD, (v, c) => (c.ok ? formatMsghdr(c, v, retval(c)) : ptr(v)), flags(MSG_FLAGS)),
+  sendmmsg: sig(FD, P, U, flags(MSG_FLAGS)),
+  recvmmsg: sig(FD, P, U, flags(MSG_FLAGS), P),
+  setsockopt,
+  getsockopt,
+};

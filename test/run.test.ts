@@ -1,0 +1,296 @@
+/**
+ * `systrap run`: real programs under the sentry, compared with native runs of the same command
+ * (stdout and exit status), on the real kernel. Each test runs the CLI as a child process, the
+ * way users do.
+ */
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildFixture } from './fixtures/build.js';
+
+const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
+const BUSYBOX = '/bin/busybox';
+const dir = mkdtempSync(join(tmpdir(), 'systrap-run-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Ran {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function systrap(args: string[], input?: string): Ran {
+  const r = spawnSync(process.execPath, [CLI, 'run', ...args], { input, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+function native(cmd: string[], input?: string): Ran {
+  const r = spawnSync(cmd[0], cmd.slice(1), { input, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Runs `cmd` natively and under systrap; both must print the same and exit the same. `mask`
+ * blanks what legitimately differs between two runs (the link count of /proc is the number of
+ * processes on the host, which the runtime's own stub changes).
+ */
+function same(name: string, cmd: string[], input?: string, mask = (s: string) => s): void {
+  test(`same as native: ${name}`, (t) => {
+    const n = native(cmd, input);
+    const s = systrap(['--', ...cmd], input);
+    t.is(mask(s.stdout), mask(n.stdout));
+    t.is(s.status, n.status, s.stderr);
+    t.true(n.stdout.length > 0 || cmd.includes('true'), 'the command printed something natively');
+  });
+}
+
+const sample = join(dir, 'sample.txt');
+writeFileSync(sample, Array.from({ length: 500 }, (_, i) => `line ${(i * 7919) % 500} ${'x'.repeat(i % 13)}`).join('\n') + '\n');
+
+same('/bin/ls -l /', ['/bin/ls', '-l', '/'], undefined, (s) => s.replace(/^(dr-xr-xr-x) +\d+ (.* proc)$/m, '$1 N $2'));
+same('/bin/cat of a file', ['/bin/cat', sample]);
+same('/usr/bin/sort', ['/usr/bin/sort', sample]);
+same('/usr/bin/sort from stdin', ['/usr/bin/sort', '-r'], readFileSync(sample, 'utf8'));
+same('/usr/bin/sha256sum', ['/usr/bin/sha256sum', sample, '/bin/ls']);
+same('/usr/bin/python3 -c', ['/usr/bin/python3', '-c', 'import json, hashlib, sys\nd = {str(i): hashlib.sha1(bytes([i])).hexdigest() for i in range(50)}\nprint(json.dumps(d, sort_keys=True)[:300]); sys.exit(7)']);
+same('busybox ls -la /usr', [BUSYBOX, 'ls', '-la', '/usr']);
+same('busybox sha256sum', [BUSYBOX, 'sha256sum', sample]);
+same('busybox find', [BUSYBOX, 'find', '/usr/lib/python3.11/json', '-type', 'f']);
+same('busybox sh -c (a pipeline in one process)', [BUSYBOX, 'sh', '-c', 'read a; echo "got $a"; exit 5'], 'hello\n');
+same('busybox wc', [BUSYBOX, 'wc', '-lwc', sample]);
+same('busybox sort -n', [BUSYBOX, 'sort', '-n', '-k2', sample]);
+
+test('pthreads: more threads than sysmsg threads, data through futexes and condition variables', (t) => {
+  const exe = buildFixture('threads', ['-pthread']);
+  const n = native([exe]);
+  const s = systrap(['--max-threads', '2', '--', exe]);
+  t.is(n.status, 0);
+  t.is(s.status, 0, s.stderr);
+  t.is(s.stdout, n.stdout);
+  t.regex(s.stdout, /^threads 8 total \d+\n$/);
+});
+
+test("the program's own handlers for the stub's signals (SIGSEGV, SIGILL), masks, pending, alt stack", (t) => {
+  const exe = buildFixture('signals');
+  const n = native([exe]);
+  const s = systrap(['--', exe]);
+  t.is(s.stdout, n.stdout);
+  t.regex(s.stdout, /SIGUSR2 handled after unblock: 1\n/);
+  t.is(n.signal, 'SIGSEGV');
+  t.is(s.status, 128 + 11); // the last fault, with SIG_DFL: killed by SIGSEGV
+});
+
+test('mmap/munmap/mprotect over the stub region and close(1000) are refused; the program goes on', (t) => {
+  const s = systrap(['--', buildFixture('mm')]);
+  t.is(s.status, 0, s.stderr);
+  t.is(
+    s.stdout,
+    [
+      'mmap MAP_FIXED over the stub: Cannot allocate memory',
+      'munmap of the stub: Invalid argument',
+      'mprotect of the stub: Invalid argument',
+      'munmap across the stub: Invalid argument',
+      'close(1000): Bad file descriptor',
+      'still running: 1',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('a program that execve()s another: the new image runs in the same stub', (t) => {
+  const exe = buildFixture('exec');
+  const s = systrap(['-e', 'trace=execve', '--', exe, BUSYBOX, 'echo', 'from', 'busybox']);
+  t.is(s.status, 0, s.stderr);
+  t.is(s.stdout, 'before exec pid=1\nfrom busybox\n');
+  t.regex(s.stderr, /execve\("\/bin\/busybox", \["\/bin\/busybox", "echo", "from", "busybox"\], 0x[0-9a-f]+ \/\* \d+ vars \*\/\) = 0/);
+  const fail = systrap(['--', exe, '/nonexistent/x']);
+  t.is(fail.status, 99);
+  t.regex(fail.stderr, /execv: No such file or directory/);
+});
+
+/** Starts the sigint fixture under systrap, sends SIGINT to systrap once it is ready. */
+function interrupted(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  const exe = buildFixture('sigint');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'run', '--', exe, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.startsWith('ready\n')) child.kill('SIGINT');
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout: out }));
+  });
+}
+
+test('SIGINT: a handler runs (the program exits as it decides), else the default kills (130)', async (t) => {
+  const handled = await interrupted(['handle']);
+  t.is(handled.stdout, 'ready\ngot signal 2\n');
+  t.is(handled.code, 3);
+  const killed = await interrupted([]);
+  t.is(killed.stdout, 'ready\n');
+  t.is(killed.code, 130);
+});
+
+test('SIGPIPE: writing to a closed pipe kills the program as natively (141)', (t) => {
+  const r = spawnSync('/bin/sh', ['-c', `${process.execPath} ${CLI} run -- ${BUSYBOX} yes | head -n 2; echo "status \${PIPESTATUS:-}"`], { encoding: 'utf8' });
+  t.is(r.stdout.split('\n').slice(0, 2).join('\n'), 'y\ny');
+  const s = spawnSync('/bin/bash', ['-c', `${process.execPath} ${CLI} run -- ${BUSYBOX} yes | head -n 1 >/dev/null; echo \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+  t.is(s.stdout.trim(), '141');
+});
+
+test('--deny openat:EACCES: the kernel refuses it, also from stub code (hostile fixture)', (t) => {
+  const exe = buildFixture('hostile-deny', ['-static']);
+  const a = join(dir, 'direct');
+  const b = join(dir, 'via-stub');
+  // Without --deny both calls create their file: the jump into stub code reaches the kernel.
+  const free = systrap(['--', exe, a, b]);
+  t.regex(free.stdout, /^direct created\njumping into stub code\n/);
+  t.true(existsSync(a) && existsSync(b));
+  rmSync(a);
+  rmSync(b);
+  // With it, neither does; the program is killed for trapping in stub code (SIGSYS).
+  const denied = systrap(['--deny', 'openat:EACCES', '--', exe, a, b]);
+  t.regex(denied.stdout, /^direct Permission denied\njumping into stub code\n/);
+  t.false(existsSync(a));
+  t.false(existsSync(b));
+  t.is(denied.status, 128 + 31);
+});
+
+test('--deny changes exactly that call: cat fails to open, everything else works', (t) => {
+  const s = systrap(['--deny', 'openat:EACCES', '--', BUSYBOX, 'cat', sample]);
+  t.is(s.status, 1);
+  t.regex(s.stderr, /Permission denied/);
+  const ok = systrap(['--deny', 'mkdir:EPERM', '--', BUSYBOX, 'cat', sample]);
+  t.is(ok.stdout, readFileSync(sample, 'utf8'));
+});
+
+test('-e inject=: the call is not made and returns the injected error or value', (t) => {
+  const target = join(dir, 'never');
+  const s = systrap(['-e', 'inject=mkdir:error=EEXIST', '--', BUSYBOX, 'mkdir', target]);
+  t.false(existsSync(target));
+  t.is(s.status, 1);
+  t.regex(s.stderr, /File exists/);
+  const v = systrap(['-e', 'inject=getuid:retval=4242', '--', BUSYBOX, 'id', '-u']);
+  t.is(v.stdout, '4242\n');
+});
+
+test('-e trace= prints strace-like lines; untraced calls do not appear', (t) => {
+  const s = systrap(['-e', 'trace=openat,close', '--', BUSYBOX, 'cat', sample]);
+  t.is(s.status, 0);
+  t.regex(s.stderr, new RegExp(`openat\\(AT_FDCWD, "${sample}", O_RDONLY[^)]*\\) = 3`));
+  t.regex(s.stderr, /close\(3\) += 0/);
+  t.notRegex(s.stderr, /read\(/);
+  t.regex(s.stderr, /\+\+\+ exited with 0 \+\+\+/);
+});
+
+test('-c prints a summary table; -o writes the trace to a file', (t) => {
+  const out = join(dir, 'trace.txt');
+  const s = systrap(['-c', '-o', out, '--', BUSYBOX, 'cat', sample]);
+  t.is(s.status, 0);
+  t.is(s.stdout, readFileSync(sample, 'utf8'));
+  const table = readFileSync(out, 'utf8');
+  t.regex(table, /% time +seconds +usecs\/call +calls +errors +syscall/);
+  t.regex(table, /\b(read|sendfile)\b/); // busybox cat copies with sendfile
+  t.regex(table, /total/);
+});
+
+test('--policy: a module decides per call in the runner worker', (t) => {
+  const policy = join(dir, 'policy.mjs');
+  writeFileSync(policy, "export function handle(call) { return call.name === 'getuid' ? 77 : call.name === 'unlink' ? { errno: 1 } : 'pass'; }\n");
+  const s = systrap(['--policy', policy, '--', BUSYBOX, 'id', '-u']);
+  t.is(s.stdout, '77\n');
+  const victim = join(dir, 'keep');
+  writeFileSync(victim, 'x');
+  const r = systrap(['--policy', policy, '--', BUSYBOX, 'rm', victim]);
+  t.is(r.status, 1);
+  t.true(existsSync(victim));
+});
+
+test('bad input: missing program 127, not executable 126, not ELF 126, wrong arch, bad interpreter, bad option', (t) => {
+  const missing = systrap(['--', '/nonexistent/prog']);
+  t.is(missing.status, 127);
+  t.regex(missing.stderr, /^systrap: \/nonexistent\/prog: No such file or directory\n$/);
+  t.is(systrap(['--', 'no-such-command-anywhere']).status, 127);
+
+  const noexec = join(dir, 'noexec');
+  writeFileSync(noexec, '\x7fELF');
+  chmodSync(noexec, 0o644);
+  const a = systrap(['--', noexec]);
+  t.is(a.status, 126);
+  t.regex(a.stderr, /Permission denied/);
+
+  const script = join(dir, 'script.txt');
+  writeFileSync(script, 'hello, not an ELF\n');
+  chmodSync(script, 0o755);
+  const b = systrap(['--', script]);
+  t.is(b.status, 126);
+  t.is(b.stderr.trim().split('\n').length, 1);
+
+  // A 32-bit ELF header.
+  const i386 = join(dir, 'i386');
+  const h = Buffer.alloc(64);
+  h.set([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]);
+  h.writeUInt16LE(2, 16);
+  h.writeUInt16LE(3, 18);
+  writeFileSync(i386, h);
+  chmodSync(i386, 0o755);
+  const c = systrap(['--', i386]);
+  t.is(c.status, 126);
+  t.regex(c.stderr, /architecture|ELF/i);
+  t.is(c.stderr.trim().split('\n').length, 1);
+
+  // A dynamic program whose interpreter does not exist.
+  const interp = join(dir, 'badinterp');
+  const ls = readFileSync('/bin/ls');
+  const at = ls.indexOf('/lib64/ld-linux-x86-64.so.2');
+  t.true(at > 0);
+  ls.write('/lib64/ld-linux-x86-64.so.X', at);
+  writeFileSync(interp, ls);
+  chmodSync(interp, 0o755);
+  const d = systrap(['--', interp]);
+  t.is(d.status, 127);
+  t.regex(d.stderr, /interpreter/i);
+  t.is(d.stderr.trim().split('\n').length, 1);
+
+  const e = systrap(['--bogus', '--', BUSYBOX, 'true']);
+  t.is(e.status, 2);
+  t.regex(e.stderr, /unknown option '--bogus'/);
+  const f = systrap(['-e', 'trace=nosuchcall', '--', BUSYBOX, 'true']);
+  t.is(f.status, 2);
+  t.regex(f.stderr, /nosuchcall/);
+  t.is(systrap([]).status, 2);
+});
+
+/** Live processes holding a systrap memory file (stubs and sysmsg threads), any parent. */
+function liveStubs(): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (!readlinkSync(`/proc/${d}/fd/1000`).includes('systrap-memory')) continue;
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      out.push(d);
+    } catch {
+      // not ours, or gone
+    }
+  }
+  return out;
+}
+
+test('nothing is left running after runs, failures and kills', async (t) => {
+  const before = new Set(liveStubs());
+  systrap(['--', '/nonexistent']);
+  systrap(['--', BUSYBOX, 'true']);
+  systrap(['--policy', '/nonexistent.mjs', '--', BUSYBOX, 'true']);
+  systrap(['--', buildFixture('threads', ['-pthread'])]);
+  await interrupted([]);
+  // Sysmsg threads die with their stub (PDEATHSIG, and the runtime kills them too); zombies
+  // left to init are init's to reap, so only live ones count.
+  t.deepEqual(liveStubs().filter((p) => !before.has(p)), []);
+});
