@@ -52,6 +52,8 @@ export class Kernel {
   brkStart: bigint;
   brk: bigint;
   everThreaded = false;
+  /** Syscalls and faults that trapped to this sentry (what tracing and emulation cost). */
+  traps = 0;
   readonly #file: NativeMemoryFile;
   readonly #q: ContextQueue;
   readonly #bell: Uint32Array;
@@ -108,7 +110,7 @@ export class Kernel {
       result = e.result;
       this.tracer.flush();
       const summary = this.tracer.summaryText();
-      return summary ? { ...result, summary } : result;
+      return { ...result, traps: this.traps, ...(summary ? { summary } : {}) };
     }
     throw new Error('unreachable');
   }
@@ -160,6 +162,7 @@ export class Kernel {
       const st = Atomics.load(t.u32, THREAD_CONTEXT.state / 4);
       if (st === ContextState.None) continue;
       any = true;
+      this.traps++;
       t.state = 'ready'; // not in the stub any more; handlers decide what comes next
       this.#trap(t, st);
     }
@@ -285,6 +288,11 @@ export class Kernel {
 
   #syscall(t: Task): void {
     const sysno = Number(BigInt.asIntN(64, t.reg('orig_rax')));
+    if (!t.reported) {
+      // The context's actor hears of its first syscall only: lifecycle, not traffic.
+      t.reported = true;
+      this.post({ type: 'contextEvent', id: t.id, event: 'syscall', sysno });
+    }
     const args = ARG_IDX.map((i) => t.regs[i]);
     const start = process.hrtime.bigint();
     this.tracer.enter(t, sysno, args);

@@ -42,11 +42,12 @@ export interface TraceOptions {
   policy?: string;
 }
 
-/** How the program ended. */
-export type SentryResult =
-  | { kind: 'exited'; status: number; summary?: string }
-  | { kind: 'killed'; signal: number; summary?: string }
-  | { kind: 'error'; code: string; message: string; summary?: string };
+/** How the program ended; `traps`: syscalls and faults that reached the sentry. */
+export type SentryResult = (
+  | { kind: 'exited'; status: number }
+  | { kind: 'killed'; signal: number }
+  | { kind: 'error'; code: string; message: string }
+) & { summary?: string; traps?: number };
 
 /** Worker → main. */
 export type SentryRequest =
@@ -54,7 +55,7 @@ export type SentryRequest =
   | { type: 'kick' }
   | { type: 'execCheck'; req: number; path: string }
   | { type: 'execLoad'; req: number; path: string; argv: string[]; envp: string[] }
-  | { type: 'contextEvent'; id: number; event: string; sysno?: number }
+  | { type: 'contextEvent'; id: number; event: 'syscall'; sysno: number }
   | { type: 'contextExit'; id: number };
 
 /** Main → worker. */

@@ -207,9 +207,16 @@ class SentryLink {
           this.send({ type: 'context', req: m.req, id, slot });
           return;
         }
-        case 'contextEvent':
-          this.contexts.get(m.id)?._event(m.event as never, m.sysno);
+        case 'contextEvent': {
+          const ctx = this.contexts.get(m.id);
+          if (ctx && m.event === 'syscall') {
+            // One trap and the switch back, as the actor would have seen them on the slow path.
+            ctx._event('TRAPPED_SYSCALL', m.sysno);
+            ctx._event('SWITCH');
+            ctx._event('RUNNING');
+          }
           return;
+        }
         case 'contextExit': {
           const ctx = this.contexts.get(m.id);
           this.contexts.delete(m.id);

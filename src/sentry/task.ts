@@ -56,6 +56,8 @@ export class Task {
   futex?: { addr: bigint; bitset: number; deadline?: number };
   /** Interrupted by the sentry (signal, preemption) and not yet back. */
   interrupted = false;
+  /** Its first syscall was reported to the context's actor. */
+  reported = false;
   /** The next trap is a preemption only: requeue without more. */
   preempted = false;
 
