@@ -1,5 +1,6 @@
 import { createPlatform } from './platform.js';
 import { run } from './cliRun.js';
+import { inspect } from './cliInspect.js';
 import { SYS } from './abi/syscalls.js';
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -8,6 +9,7 @@ const USAGE = `usage: systrap <command>
 commands:
   run         run a program under the sentry: systrap run [options] -- PROGRAM [ARGS...]
               (systrap run --help for the options)
+  inspect     serve the inspector page: systrap inspect [--port N] [TRACE.jsonl]
   probe       create a stub, run syscalls in it both ways, print what it looks like
   help        this text`;
 
@@ -27,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'probe') return probe();
   if (cmd === 'run') return run(argv.slice(1));
+  if (cmd === 'inspect') return inspect(argv.slice(1));
   console.error(`systrap: unknown command '${cmd}'\n\n${USAGE}`);
   return 2;
 }

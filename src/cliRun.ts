@@ -6,6 +6,9 @@ import { runProgram } from './sentry/run.js';
 import { parseDeny, parseInject, parseTraceSet } from './sentry/traceSpec.js';
 import type { TraceOptions } from './sentry/protocol.js';
 import { SystrapError } from './errors.js';
+import type { InspectionEvent } from 'xstate';
+import { InspectionRecorder } from './inspect/record.js';
+import { startInspectorServer, type InspectorServer } from './inspect/server.js';
 
 export const RUN_USAGE = `usage: systrap run [options] -- PROGRAM [ARGS...]
 
@@ -22,6 +25,9 @@ options:
   --deny SC[:ERRNO]     the kernel refuses SC (default EPERM), even from stub code
   --policy FILE.mjs     a module exporting handle(call) -> 'pass' | value | {errno} | 'kill'
   --max-threads N       most host threads running the program's threads (default: CPUs)
+  --inspect[=PORT]      serve the live inspector (actor tree, statecharts, timeline) on
+                        127.0.0.1:PORT (default 8090) while the program runs
+  --record FILE         write every actor's lifecycle as JSONL (the inspector replays it)
 
 exit status: the program's; 128+N if a signal N killed it; 127 if PROGRAM is not found, 126 if
 it cannot be executed, 2 for a bad option, 1 if systrap itself failed.`;
@@ -36,6 +42,8 @@ interface RunArgs {
   outFile?: string;
   deny: Map<number, number>;
   maxThreads?: number;
+  inspectPort?: number;
+  record?: string;
 }
 
 function parseArgs(argv: string[]): RunArgs {
@@ -43,6 +51,8 @@ function parseArgs(argv: string[]): RunArgs {
   const deny = new Map<number, number>();
   let outFile: string | undefined;
   let maxThreads: number | undefined;
+  let inspectPort: number | undefined;
+  let record: string | undefined;
   let i = 0;
   const value = (opt: string): string => {
     const v = argv[++i];
@@ -75,12 +85,16 @@ function parseArgs(argv: string[]): RunArgs {
     else if (a === '--max-threads') {
       maxThreads = Number(value(a));
       if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 64) throw new UsageError('--max-threads needs an integer in 1..64');
-    } else if (a === '-h' || a === '--help') throw new UsageError('');
+    } else if (a === '--inspect' || a.startsWith('--inspect=')) {
+      inspectPort = a === '--inspect' ? 8090 : Number(a.slice('--inspect='.length));
+      if (!Number.isInteger(inspectPort) || inspectPort < 0 || inspectPort > 65535) throw new UsageError('--inspect=PORT needs a port number');
+    } else if (a === '--record') record = value(a);
+    else if (a === '-h' || a === '--help') throw new UsageError('');
     else throw new UsageError(`unknown option '${a}'`);
   }
   const program = argv[i];
   if (program === undefined) throw new UsageError('no program given');
-  return { program, args: argv.slice(i + 1), trace, outFile, deny, maxThreads };
+  return { program, args: argv.slice(i + 1), trace, outFile, deny, maxThreads, inspectPort, record };
 }
 
 /** Finds PROGRAM as execvp would: a path if it has a slash, else the first match on PATH. */
@@ -154,7 +168,9 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false });
+  const inspection = await startInspection(a);
+  if (!inspection) return 2;
+  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
   const forwarders: Array<[NodeJS.Signals, () => void]> = [];
   try {
@@ -190,10 +206,40 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     for (const [s, f] of forwarders) process.off(s, f);
     await platform.close();
+    await inspection.close();
     if (a.outFile !== undefined) closeSync(a.trace.outFd);
   }
 }
 
 function constantsSignal(name: string): number {
   return (({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 }) as Record<string, number>)[name];
+}
+
+/** The inspector server and/or the JSONL recording asked for; undefined after a one-line error. */
+async function startInspection(a: RunArgs): Promise<{ observer?: (e: InspectionEvent) => void; close(): Promise<void> } | undefined> {
+  if (a.inspectPort === undefined && a.record === undefined) return { close: async () => undefined };
+  let server: InspectorServer | undefined;
+  let fd: number | undefined;
+  try {
+    if (a.record !== undefined) fd = openSync(a.record, 'w');
+    if (a.inspectPort !== undefined) {
+      server = await startInspectorServer({ port: a.inspectPort });
+      console.error(`systrap: inspector at ${server.url}`);
+    }
+  } catch (e) {
+    console.error(`systrap: ${a.record !== undefined && fd === undefined ? `cannot open ${a.record}` : 'cannot start the inspector'}: ${(e as Error).message}`);
+    if (fd !== undefined) closeSync(fd);
+    return undefined;
+  }
+  const rec = new InspectionRecorder((r) => {
+    if (fd !== undefined) writeSync(fd, JSON.stringify(r) + '\n');
+    server?.push(r);
+  });
+  return {
+    observer: rec.observer,
+    close: async () => {
+      if (fd !== undefined) closeSync(fd);
+      await server?.close();
+    },
+  };
 }

@@ -16,6 +16,7 @@ export type SystrapErrorCode =
   | 'ENOMEMFILE'
   | 'EPROTOCOL'
   | 'EFAULTED'
+  | 'ETIMEDOUT'
   | (string & {});
 
 /** Fields a SystrapError may carry besides its message. */
@@ -104,6 +105,7 @@ export const Errors = {
     new SystrapError('ENOMEMFILE', `memory file cannot hold ${length} more bytes`),
   Protocol: (message: string, pid?: number) => new SystrapError('EPROTOCOL', message, { pid }),
   Faulted: (pid: number, why: string) => new SystrapError('EFAULTED', `subprocess ${pid} is faulted: ${why}`, { pid }),
+  Timeout: (message: string) => new SystrapError('ETIMEDOUT', message),
   Syscall: (name: string, errno: number, pid?: number) =>
     new SystrapError(errnoNameOf(errno), `${name} failed in the stub`, { errno: -errno, syscall: name, pid }),
 } as const;

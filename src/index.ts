@@ -29,3 +29,6 @@ export { loadProgram, type LoadOptions, type LoadedProgram } from './sentry/load
 export { programFilter, type ProgramFilterSpec } from './sentry/filter.js';
 export { formatSyscall, type MemoryReader } from './sentry/decode.js';
 export { parseTraceSet, parseInject, parseDeny } from './sentry/traceSpec.js';
+export { InspectionRecorder, describeMachine, MACHINES, type InspectRecord, type MachineDef } from './inspect/record.js';
+export { startInspectorServer, type InspectorServer, type InspectorServerOptions } from './inspect/server.js';
+export { connectInspector } from './inspect/relay.js';

@@ -124,6 +124,11 @@ export class Platform {
     }
   }
 
+  /** @internal The tracer pool (scenario fault hooks). */
+  get _tracers(): TracerPool {
+    return this.#tracers;
+  }
+
   /** @internal The runtime the actors share (for the sentry). */
   get _runtime(): Runtime {
     return this.#rt;

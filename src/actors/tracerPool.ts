@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
-import type { StepMessage, TracerRequestBody, TracerResponse, TransactionStep } from '../tracer/protocol.js';
+import type { StepMessage, TracerRequestBody, TracerResponse, TransactionFault, TransactionStep } from '../tracer/protocol.js';
 import { Errors } from '../errors.js';
 
 import { existsSync } from 'node:fs';
@@ -79,8 +79,18 @@ export class TracerPool {
    * Runs one transaction on some tracer thread. `onStep` sees each step once, in order, as soon
    * as it is known (live, or from the final response if that comes first).
    */
+  /**
+   * Scenario hook: a fault for a transaction that carries none (tests inject faults into the
+   * transactions the runtime starts on its own). Protected by: the event loop.
+   */
+  faultHook?: (body: TracerRequestBody) => TransactionFault | undefined;
+
   run<T>(body: TracerRequestBody, onStep?: (step: TransactionStep) => void): Promise<TracerResponse<T>> {
     if (this.#closed) return Promise.reject(Errors.Closed());
+    if (this.faultHook && body.op !== 'createSource' && (body as { fault?: TransactionFault }).fault === undefined) {
+      const fault = this.faultHook(body);
+      if (fault) body = { ...body, fault } as TracerRequestBody;
+    }
     const txn = this.#nextTxn++;
     let applied = 0;
     const apply = (seq: number, step: TransactionStep) => {

@@ -25,14 +25,18 @@ export interface SyscallLoop {
 }
 
 /** Named points of a transaction where a fault can be injected (scenario tests). */
-export type TransactionPoint = 'attached' | 'injecting' | 'detaching';
+export type TransactionPoint = 'attach' | 'attached' | 'injecting' | 'detaching';
 
 /** A fault to inject at a point of the transaction. */
 export interface TransactionFault {
   at: TransactionPoint;
-  /** kill: SIGKILL the stub; delay: sleep `ms` on the tracer thread. */
-  action: 'kill' | 'delay';
+  /**
+   * kill: SIGKILL the stub; delay: sleep `ms` on the tracer thread; fail: the ptrace request
+   * at that point fails with `errno` (as a refused PTRACE_ATTACH would: EPERM by default).
+   */
+  action: 'kill' | 'delay' | 'fail';
   ms?: number;
+  errno?: number;
 }
 
 /** Every request carries a transaction id, added by the TracerPool, to match live steps. */

@@ -38,6 +38,7 @@ export class TracedThread {
    * wakes the thread even from group-stop), then the tracer options.
    */
   attach(): void {
+    this.faultPoint('attach');
     this.#ptrace(() => native.ptraceAttach(this.tid));
     this.attached = true;
     const s = this.wait();
@@ -211,6 +212,7 @@ export class TracedThread {
     this.#fault = undefined;
     if (f.action === 'kill') native.kill(this.tgid, SIG.SIGKILL);
     else if (f.action === 'delay') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, f.ms ?? 0);
+    else if (f.action === 'fail') throw Errors.Syscall('ptrace', f.errno ?? 1, this.tgid);
   }
 
   /** Runs a ptrace request; ESRCH on a dead thread becomes ESTUBDEAD (and the thread is reaped). */

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { startInspectorServer } from './inspect/server.js';
+import type { InspectRecord } from './inspect/record.js';
+
+export const INSPECT_USAGE = `usage: systrap inspect [--port N] [TRACE.jsonl]
+
+Serves the offline inspector page on 127.0.0.1:N (default 8090). With a trace (written by
+systrap run --record FILE), the page replays it; without, processes may send their records to
+ws://127.0.0.1:N/events (connectInspector in the library) and the page shows them live.`;
+
+/**
+ * `systrap inspect [--port N] [TRACE.jsonl]`: the inspector server alone, until SIGINT/SIGTERM.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await inspect(['--port', '9000', 'run.jsonl']);
+ * ```
+ */
+export async function inspect(argv: string[]): Promise<number> {
+  let port = 8090;
+  let trace: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h' || a === '--help') {
+      console.log(INSPECT_USAGE);
+      return 0;
+    }
+    if (a === '--port' || a.startsWith('--port=')) {
+      port = Number(a === '--port' ? argv[++i] : a.slice(7));
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        console.error('systrap: --port needs a port number');
+        return 2;
+      }
+    } else if (a.startsWith('-')) {
+      console.error(`systrap: unknown option '${a}'\nTry 'systrap inspect --help'.`);
+      return 2;
+    } else trace = a;
+  }
+  let records: InspectRecord[] = [];
+  if (trace !== undefined) {
+    try {
+      records = readFileSync(trace, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as InspectRecord);
+    } catch (e) {
+      console.error(`systrap: cannot read ${trace}: ${(e as Error).message}`);
+      return 2;
+    }
+  }
+  const server = await startInspectorServer({ port });
+  for (const r of records) server.push(r);
+  console.error(`systrap: inspector at ${server.url}${trace ? ` (replaying ${trace})` : ` (processes may send records to ws://127.0.0.1:${server.port}/events)`}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}
