@@ -321,9 +321,11 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     uint64_t ret_ = 0;
   };
 
-  // waitWordChange(offset, value, pid, timeoutMs) -> Promise<number>: resolves with the word's
-  // value once it differs from `value`, or after timeoutMs (< 0: none) with whatever it is
-  // (futex wait on libuv's pool); ESTUBDEAD if process pid exits.
+  // waitWordChange(offset, value, pid, timeoutMs, waitersOffset?) -> Promise<number>: resolves
+  // with the word's value once it differs from `value`, or after timeoutMs (< 0: none) with
+  // whatever it is (futex wait on libuv's pool); ESTUBDEAD if process pid exits. With
+  // waitersOffset, the u32 there counts this waiter while it waits (the stub wakes the word only
+  // when someone waits).
   Napi::Value WaitWordChange(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
@@ -331,7 +333,14 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     uint32_t value = (uint32_t)ArgU64(info, 1, "value");
     pid_t pid = ArgInt(info, 2, "pid");
     int64_t timeoutMs = ArgInt(info, 3, "timeoutMs");
-    auto wait = [w, value, pid, timeoutMs](uint64_t* out) -> int {
+    uint32_t* waiters = nullptr;
+    if (info.Length() > 4 && !info[4].IsUndefined()) waiters = reinterpret_cast<uint32_t*>(Range(info, 4, 4));
+    auto wait = [w, value, pid, timeoutMs, waiters](uint64_t* out) -> int {
+      struct Count {
+        uint32_t* c;
+        explicit Count(uint32_t* p) : c(p) { if (c) __atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST); }
+        ~Count() { if (c) __atomic_sub_fetch(c, 1, __ATOMIC_SEQ_CST); }
+      } count(waiters);
       int64_t start = NowNs();
       for (;;) {
         uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);

@@ -20,7 +20,7 @@ export interface NativeMemoryFile {
   close(): void;
   futexWake(offset: number, count: number): number;
   futexWait(offset: number, expected: number, timeoutMs: number): 'woken' | 'changed' | 'timeout' | 'interrupted';
-  waitWordChange(offset: number, value: number, pid: number, timeoutMs: number): Promise<number>;
+  waitWordChange(offset: number, value: number, pid: number, timeoutMs: number, waitersOffset?: number): Promise<number>;
   syscallThreadCall(
     msgOffset: number,
     pid: number,

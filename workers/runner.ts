@@ -104,7 +104,7 @@ export default async function run(task: RunTask): Promise<RunResult> {
     while (Atomics.load(u32, stateIdx) === ContextState.None) {
       const seen = Atomics.load(bell, 0);
       if (Atomics.load(u32, stateIdx) !== ContextState.None) break;
-      if (f.futexWait(doorbell, seen, 20) === 'timeout' && stubGone(task.pid)) {
+      if (q.waitDoorbell(seen, 20) === 'timeout' && stubGone(task.pid)) {
         return { regs: task.regs, state: -1, switches };
       }
     }

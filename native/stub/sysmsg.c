@@ -63,19 +63,32 @@ STUB_INLINE void crash(void) {
   __asm__ volatile("movl $0, 0x10" ::: "memory");
 }
 
-STUB_INLINE void save_regs(struct thread_context* ctx, struct k_ucontext* uc) {
+/* FS base: rdfsbase/wrfsbase when the kernel allows them in user mode (the sentry says so in the
+ * queue), else arch_prctl. A wrong flag (the application can write the queue) only costs the
+ * stub a SIGILL, that is its own death. */
+STUB_INLINE uint64_t get_fs(struct context_queue* q) {
+  uint64_t fs = 0;
+  if (__atomic_load_n(&q->fsgsbase, __ATOMIC_RELAXED)) __asm__ volatile("rdfsbase %0" : "=r"(fs));
+  else raw_syscall(SYS_arch_prctl, ARCH_GET_FS, (long)&fs, 0, 0, 0, 0);
+  return fs;
+}
+
+STUB_INLINE void set_fs(struct context_queue* q, uint64_t fs) {
+  if (__atomic_load_n(&q->fsgsbase, __ATOMIC_RELAXED)) __asm__ volatile("wrfsbase %0" ::"r"(fs) : "memory");
+  else raw_syscall(SYS_arch_prctl, ARCH_SET_FS, (long)fs, 0, 0, 0, 0);
+}
+
+STUB_INLINE void save_regs(struct context_queue* q, struct thread_context* ctx, struct k_ucontext* uc) {
   struct k_sigcontext* m = &uc->mc;
   uint64_t* r = ctx->regs;
   r[R15] = m->r15; r[R14] = m->r14; r[R13] = m->r13; r[R12] = m->r12; r[RBP] = m->rbp; r[RBX] = m->rbx;
   r[R11] = m->r11; r[R10] = m->r10; r[R9] = m->r9; r[R8] = m->r8; r[RAX] = m->rax; r[RCX] = m->rcx;
   r[RDX] = m->rdx; r[RSI] = m->rsi; r[RDI] = m->rdi; r[RIP] = m->rip; r[EFLAGS] = m->eflags; r[RSP] = m->rsp;
   r[CS] = m->cs; r[SS] = m->ss;
-  uint64_t fs = 0;
-  raw_syscall(SYS_arch_prctl, ARCH_GET_FS, (long)&fs, 0, 0, 0, 0);
-  r[FS_BASE] = fs;
+  r[FS_BASE] = get_fs(q);
 }
 
-STUB_INLINE void load_regs(struct thread_context* ctx, struct k_ucontext* uc) {
+STUB_INLINE void load_regs(struct context_queue* q, struct thread_context* ctx, struct k_ucontext* uc) {
   struct k_sigcontext* m = &uc->mc;
   const uint64_t* r = ctx->regs;
   m->r15 = r[R15]; m->r14 = r[R14]; m->r13 = r[R13]; m->r12 = r[R12]; m->rbp = r[RBP]; m->rbx = r[RBX];
@@ -83,9 +96,7 @@ STUB_INLINE void load_regs(struct thread_context* ctx, struct k_ucontext* uc) {
   m->rdx = r[RDX]; m->rsi = r[RSI]; m->rdi = r[RDI]; m->rip = r[RIP]; m->rsp = r[RSP];
   /* The application may not change privileged flags; the kernel masks them on sigreturn. */
   m->eflags = r[EFLAGS];
-  uint64_t fs = 0;
-  raw_syscall(SYS_arch_prctl, ARCH_GET_FS, (long)&fs, 0, 0, 0, 0);
-  if (fs != r[FS_BASE]) raw_syscall(SYS_arch_prctl, ARCH_SET_FS, (long)r[FS_BASE], 0, 0, 0, 0);
+  if (get_fs(q) != r[FS_BASE]) set_fs(q, r[FS_BASE]);
 }
 
 /* The region's first byte: the section is copied to the region start, and this reference is
@@ -115,9 +126,12 @@ STUB_INLINE void publish(struct context_queue* q, struct sysmsg* msg, struct thr
   ctx->thread_id = INVALID_THREAD_ID;
   __atomic_sub_fetch(&q->num_active_contexts, 1, __ATOMIC_ACQ_REL);
   __atomic_store_n(&ctx->state, state, __ATOMIC_RELEASE);
-  /* One doorbell per stub: the sentry waits on it for all its contexts at once. */
-  __atomic_add_fetch(&q->num_published, 1, __ATOMIC_ACQ_REL);
-  futex_wake(&q->num_published);
+  /* One doorbell per stub: the sentry waits on it for all its contexts at once. The wake is a
+   * syscall: make it only when a sentry thread sleeps (it counts itself in num_sentry_waiters
+   * before it re-reads the doorbell; both sides are sequentially consistent, so either it sees
+   * this bump or this load sees it). */
+  __atomic_add_fetch(&q->num_published, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&q->num_sentry_waiters, __ATOMIC_SEQ_CST) != 0) futex_wake(&q->num_published);
 }
 
 /* Takes the oldest context from the queue, or 0 (gVisor's queue_get_context). Entries are
@@ -211,7 +225,7 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
     if (signo == SIGCHLD && tstate != THREAD_STATE_NONE) return;
     __atomic_store_n(&msg->state, THREAD_STATE_PREP, __ATOMIC_RELEASE);
     struct thread_context* ctx = prev;
-    save_regs(ctx, uc);
+    save_regs(q, ctx, uc);
     if (frame_fp) {
       uint32_t len = fp_len(frame_fp);
       copy64((volatile uint64_t*)ctx->fpstate, (const volatile uint64_t*)frame_fp, len);
@@ -245,7 +259,7 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
     copy64((volatile uint64_t*)frame_fp, (const volatile uint64_t*)ctx->fpstate, len);
   }
   __atomic_store_n(&msg->state, THREAD_STATE_NONE, __ATOMIC_RELEASE);
-  load_regs(ctx, uc);
+  load_regs(q, ctx, uc);
 }
 
 /* The restorer (SA_RESTORER): the host vDSO is unmapped, so the stub brings its own. */

@@ -89,8 +89,10 @@ struct context_queue {
   uint32_t pad2[14];
   uint32_t num_active_threads;      /* stubs */
   uint32_t num_spinning_threads;    /* stubs */
-  uint32_t num_published;           /* stubs: bumped (and futex-woken) on every trap published */
-  uint32_t pad3[13];
+  uint32_t num_published;           /* stubs: bumped on every trap published (the doorbell) */
+  uint32_t num_sentry_waiters;      /* sentry: threads futex-waiting on the doorbell (wake only then) */
+  uint32_t fsgsbase;                /* sentry: 1 if the handler may use rd/wrfsbase (HWCAP2_FSGSBASE) */
+  uint32_t pad3[11];
   uint32_t num_threads_to_wakeup;   /* both; futex word of sleeping stub threads */
   uint32_t pad4[15];
   uint32_t num_active_contexts;     /* both */

@@ -54,6 +54,10 @@ export const CONTEXT_QUEUE = {
   numActiveThreads: 192,
   numSpinningThreads: 196,
   numPublished: 200,
+  /** Threads of the sentry futex-waiting on numPublished: the stub wakes only when there are some. */
+  numSentryWaiters: 204,
+  /** 1: the stub handler reads and writes FS base with rdfsbase/wrfsbase (no syscall). */
+  fsgsbase: 208,
   numThreadsToWakeup: 256,
   numActiveContexts: 320,
   usedFastPath: 324,

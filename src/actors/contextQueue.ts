@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { FileRange, MemoryFile } from '../memoryFile.js';
 import { CONTEXT_QUEUE, INVALID_CONTEXT_ID } from '../abi/sysmsg.js';
+import { hostAuxv } from '../sentry/auxv.js';
 
 /**
  * The sentry side of one stub's context queue (gVisor's contextQueue): a ring of context ids
@@ -31,6 +32,28 @@ export class ContextQueue {
     this.#u64.fill(BigInt(INVALID_CONTEXT_ID));
     // Stub threads spin for work only where another CPU can run the sentry meanwhile.
     this.#store(CONTEXT_QUEUE.fastPathDisabled, availableParallelism() > 1 ? 0 : 1);
+    // HWCAP2_FSGSBASE: the kernel lets user code read and write FS base without a syscall.
+    this.#store(CONTEXT_QUEUE.fsgsbase, (hostAuxv().hwcap2 & 2n) !== 0n ? 1 : 0);
+  }
+
+  /**
+   * Futex-waits on the doorbell (numPublished) while it still reads `seen`, counted in
+   * numSentryWaiters so that the stub wakes us (it skips the wake syscall when nobody waits).
+   * Precondition: `seen` was read before the caller last looked at its contexts.
+   */
+  waitDoorbell(seen: number, timeoutMs: number): 'woken' | 'changed' | 'timeout' | 'interrupted' {
+    Atomics.add(this.#u32, CONTEXT_QUEUE.numSentryWaiters / 4, 1);
+    try {
+      return this.memoryFile._file.futexWait(this.doorbellOffset, seen, timeoutMs);
+    } finally {
+      Atomics.sub(this.#u32, CONTEXT_QUEUE.numSentryWaiters / 4, 1);
+    }
+  }
+
+  /** Rings the doorbell from the sentry side (mail for a sentry thread that may sleep on it). */
+  ring(): void {
+    Atomics.add(this.#u32, CONTEXT_QUEUE.numPublished / 4, 1);
+    this.memoryFile._file.futexWake(this.doorbellOffset, 1 << 30);
   }
 
   /** Contexts whose task is awake (queued, running, or handled by the sentry). */
@@ -46,7 +69,12 @@ export class ContextQueue {
   add(id: number): void {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numActiveContexts / 4, 1);
     const end = Atomics.add(this.#u32, CONTEXT_QUEUE.end / 4, 1);
-    Atomics.store(this.#u64, end % CONTEXT_QUEUE.entries, (BigInt(end) << 32n) | BigInt(id));
+    // The entry as two 32-bit stores, index (high word) first: until the id lands, the low word
+    // still reads INVALID_CONTEXT_ID (what a consumer leaves), which consumers skip; no BigInt
+    // per switch on the hot path.
+    const word = (CONTEXT_QUEUE.ringbuffer + 8 * (end % CONTEXT_QUEUE.entries)) / 4;
+    Atomics.store(this.#u32, word + 1, end);
+    Atomics.store(this.#u32, word, id);
   }
 
   /** Wakes a sleeping stub thread if fewer threads are active than contexts (no creation). */

@@ -197,7 +197,7 @@ export class Subprocess {
           }
         }
         if (this.#waiters.size === 0) break;
-        await this.rt.memoryFile._file.waitWordChange(q.doorbellOffset, seen, this.pid, PREEMPT_MS);
+        await this.rt.memoryFile._file.waitWordChange(q.doorbellOffset, seen, this.pid, PREEMPT_MS, q.doorbellOffset + 4);
         this.#preemptLongest();
       }
     } catch (e) {

@@ -131,7 +131,7 @@ export class Kernel {
         if (!any && Atomics.load(this.#mail, 0) === this.#mailSeen) {
           this.tracer.flush();
           const timeout = Math.max(1, Math.min(20, this.futexes.nextDeadline() - performance.now()));
-          if (this.#file.futexWait(this.#doorbell, seen, Math.ceil(timeout)) === 'timeout' && this.#running() && this.#stubGone())
+          if (this.#q.waitDoorbell(seen, Math.ceil(timeout)) === 'timeout' && this.#running() && this.#stubGone())
             throw new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${this.tgid} died while the program ran` });
           this.#scan();
         }
@@ -514,7 +514,7 @@ export class Kernel {
       }
       if (left === 0) break;
       if (performance.now() > deadline) this.killGroup(9);
-      this.#file.futexWait(this.#doorbell, Atomics.load(this.#bell, 0), 5);
+      this.#q.waitDoorbell(Atomics.load(this.#bell, 0), 5);
     }
     for (const t of [...this.tasks.values()]) {
       if (t === keep) continue;

@@ -172,13 +172,7 @@ class SentryLink {
     Atomics.add(this.#mail, 0, 1);
     Atomics.notify(this.#mail, 0);
     // The worker may sleep on the stub's doorbell: ring it.
-    const q = this.as._subprocess.queue;
-    if (q) {
-      const rt = this.platform._runtime;
-      const bell = new Uint32Array(rt.memoryFile._file.buffer(q.doorbellOffset, 4));
-      Atomics.add(bell, 0, 1);
-      rt.memoryFile._file.futexWake(q.doorbellOffset, 1);
-    }
+    this.as._subprocess.queue?.ring();
   }
 
   syncThreads(): void {
