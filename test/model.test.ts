@@ -229,8 +229,9 @@ class Hub {
     if (e.type !== '@xstate.snapshot' || this.#frozen || !this.#pattern) return;
     const snap = e.snapshot as AnyMachineSnapshot;
     if (!this.target) {
-      if (e.event.type === 'xstate.init' && this.#pattern.test(e.actorRef.id)) {
-        this.target = e.actorRef;
+      const ref = e.actorRef as AnyActorRef;
+      if (e.event.type === 'xstate.init' && this.#pattern.test(ref.id)) {
+        this.target = ref;
         this.#prev = snap;
         this.#settle();
       }
@@ -366,7 +367,7 @@ interface MachineSpec {
   name: string;
   machine: AnyStateMachine;
   input?: unknown;
-  events: EventObject[];
+  events: Array<EventObject & Record<string, unknown>>;
   /** Id of the actor under test (the first one created after the path starts). */
   actor: RegExp;
   /** Edges no real action can cause, by `from|event`, with the reason. */
@@ -535,7 +536,7 @@ const subprocessSpec: MachineSpec = {
   edge(from, ev, path, i): Exec {
     const after = next(path, i);
     const close: Exec = { label: 'platform.close()', run: (w) => void bg(w, w.platform.close()) };
-    const sigkill: Exec = { label: 'SIGKILL the stub', run: (w) => process.kill(pidOf(w), 'SIGKILL') };
+    const sigkill: Exec = { label: 'SIGKILL the stub', run: (w) => void process.kill(pidOf(w), 'SIGKILL') };
     switch (`${from}|${ev}`) {
       case 'creating.forking|FORKED':
         return {
@@ -808,7 +809,7 @@ const contextSpec: MachineSpec = {
       case 'running|INTERRUPTED':
         return { label: 'ctx.interrupt()', run: (w) => w.ctx!.interrupt() };
       case 'running|FAULTED':
-        return { label: 'SIGKILL the stub while the context runs', run: (w) => process.kill(w.as!.pid, 'SIGKILL') };
+        return { label: 'SIGKILL the stub while the context runs', run: (w) => void process.kill(w.as!.pid, 'SIGKILL') };
       case 'faulted|FAULTED':
         return {
           label: 'switch the faulted context into a new stub, SIGKILL it',
