@@ -250,8 +250,15 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>, ste
           killAndReap(tid);
         },
       );
-      if (req.loop) st.detachIntoLoop(th.initRegs, req.loop);
-      else st.detachParked();
+      try {
+        if (req.loop) st.detachIntoLoop(th.initRegs, req.loop);
+        else st.detachParked();
+      } catch (e) {
+        // The new thread is ready but the transaction fails: it must not outlive it untracked
+        // (its slot would be reused over its stacks).
+        killAndReap(tid);
+        throw e;
+      }
       return tid;
     },
     undo,

@@ -82,7 +82,22 @@ export class PlatformContext {
     }
     const sp = this.#enter(as);
     try {
-      const q = await this.#prepare(sp);
+      let q: ContextQueue;
+      try {
+        q = await this.#prepare(sp);
+      } catch (e) {
+        // A dead stub (or any failure to map the slot): the context's switch failed for good.
+        this.ref.send({ type: 'FAULTED', reason: toSystrapError(e).message });
+        throw toSystrapError(e);
+      }
+      // interrupt() while the switch was being prepared must not be lost: the flag below is
+      // cleared for the new run.
+      if (this.#interruptPending) {
+        this.#interruptPending = false;
+        this.ref.send({ type: 'RUNNING' });
+        this.ref.send({ type: 'INTERRUPTED' });
+        return { kind: 'interrupt' };
+      }
       writeRegs(this.#view, regs);
       this.#store(THREAD_CONTEXT.interrupt, 0);
       this.#store(THREAD_CONTEXT.state, ContextState.None);
