@@ -102,8 +102,7 @@ export default async function run(task: RunTask): Promise<RunResult> {
   for (;;) {
     Atomics.store(u32, THREAD_CONTEXT.interrupt / 4, 0);
     Atomics.store(u32, stateIdx, ContextState.None);
-    q.add(task.id);
-    q.wakeIfNeeded();
+    if (!q.resume(task.id, u32)) q.wakeIfNeeded();
     switches++;
     // Spin, then sleep on the doorbell (read before looking, so a trap in between is not lost).
     // The clock is read once per 64 looks: reading it costs more than a look.

@@ -209,6 +209,37 @@ STUB_INLINE struct thread_context* get_context(struct context_queue* q, struct s
   }
 }
 
+/* Waits (spinning, ~QUEUE_SPIN_CYCLES) for the sentry to resume `ctx` directly: it swaps
+ * sentry_fast_path from DIRECT_SPINNING to DIRECT_RESUMED after writing the context's registers
+ * and state. Gives up when time runs out or other contexts wait in the queue (this thread is
+ * needed there); whoever wins the swap decides: the sentry then queues the context instead.
+ * Returns 1 if the context is this thread's to run now. */
+STUB_INLINE int direct_wait(struct context_queue* q, struct sysmsg* msg, struct thread_context* ctx, uint32_t token) {
+  uint64_t start = rdtsc();
+  for (;;) {
+    uint32_t v = __atomic_load_n(&ctx->sentry_fast_path, __ATOMIC_SEQ_CST);
+    if (v == (token | DIRECT_RESUMED)) break;
+    int give_up = rdtsc() - start > QUEUE_SPIN_CYCLES ||
+                  __atomic_load_n(&q->start, __ATOMIC_RELAXED) != __atomic_load_n(&q->end, __ATOMIC_RELAXED);
+    if (give_up) {
+      uint32_t expect = token | DIRECT_SPINNING;
+      if (__atomic_compare_exchange_n(&ctx->sentry_fast_path, &expect, DIRECT_NONE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return 0;
+      if (expect != (token | DIRECT_RESUMED)) return 0; /* another stub's, or scribbled on: the queue */
+      break;
+    }
+    __asm__ volatile("pause");
+  }
+  __atomic_store_n(&ctx->sentry_fast_path, DIRECT_NONE, __ATOMIC_RELAXED);
+  if (__atomic_exchange_n(&ctx->interrupt, 0, __ATOMIC_ACQ_REL)) {
+    /* Interrupted meanwhile: straight back, as from the queue. */
+    ctx->signo = SIGCHLD;
+    ctx->regs[ORIG_RAX] = (uint64_t)-1;
+    publish(q, msg, ctx, CONTEXT_STATE_FAULT);
+    return 0;
+  }
+  return 1;
+}
+
 /* Entry: SA_SIGINFO handler on the alternate stack. */
 STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc) {
   struct sysmsg* msg = sysmsg_addr();
@@ -218,6 +249,7 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
   uint32_t tstate = __atomic_load_n(&msg->state, __ATOMIC_ACQUIRE);
   uint8_t* frame_fp = (uint8_t*)uc->mc.fpstate;
   struct thread_context* prev = (struct thread_context*)msg->context;
+  struct thread_context* next;
 
   if (tstate != THREAD_STATE_INITIALIZING) {
     /* An interrupt (SIGCHLD) that arrives while this thread is between contexts is postponed:
@@ -243,12 +275,23 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
       ctx->sig_error = signo == SIGSEGV && uc->mc.trapno == 14 ? uc->mc.err : 0;
       state = CONTEXT_STATE_FAULT;
     }
+    /* Direct resume (gVisor's stub fast path): this thread waits a little for this very
+     * context, so that a quick answer skips the queue and its shared counters. */
+    uint32_t token = __atomic_load_n(&q->direct_token, __ATOMIC_RELAXED) << 2;
+    int spin = token != 0 && !__atomic_load_n(&q->fast_path_disabled, __ATOMIC_RELAXED);
+    if (spin) __atomic_store_n(&ctx->sentry_fast_path, token | DIRECT_SPINNING, __ATOMIC_SEQ_CST);
     publish(q, msg, ctx, state);
+    if (spin && direct_wait(q, msg, ctx, token)) {
+      next = ctx;
+      goto run;
+    }
   } else {
     prev = 0;
   }
 
-  struct thread_context* ctx = get_context(q, msg, base);
+  next = get_context(q, msg, base);
+run:;
+  struct thread_context* ctx = next;
   msg->context = (uint64_t)ctx;
   ctx->thread_id = msg->thread_id;
   /* The frame's FP state is the previous context's: load this one's unless it is the same, or

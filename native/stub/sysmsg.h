@@ -55,6 +55,14 @@ enum context_state {
 #define INVALID_THREAD_ID 0xfefefefeu
 #define STUB_ERROR_BASE 0x0bad0000
 
+/* ThreadContext.sentry_fast_path: the thread that published the context spins for it; the
+ * sentry swaps SPINNING to RESUMED to hand it back without the queue. Both values carry the
+ * stub's token (context_queue.direct_token << 2): slots are shared by every stub, and a thread
+ * of another stub still spinning on a reused slot must never take a context that is not its. */
+#define DIRECT_NONE 0u
+#define DIRECT_SPINNING 1u
+#define DIRECT_RESUMED 2u
+
 /* Per application context: a 4 KiB slot (gVisor's ThreadContext). */
 struct thread_context {
   uint8_t fpstate[MAX_FPSTATE_LEN]; /* XSAVE/FXSAVE image, 64-byte aligned (slots are 4 KiB aligned) */
@@ -66,7 +74,7 @@ struct thread_context {
   uint32_t interrupt;
   uint32_t thread_id;
   uint32_t last_thread_id;
-  uint32_t sentry_fast_path;
+  uint32_t sentry_fast_path;        /* direct-resume handshake: DIRECT_* below */
   uint32_t pad0;
   uint64_t acked_time;
   uint64_t state_changed_time;
@@ -92,7 +100,8 @@ struct context_queue {
   uint32_t num_published;           /* stubs: bumped on every trap published (the doorbell) */
   uint32_t num_sentry_waiters;      /* sentry: threads futex-waiting on the doorbell (wake only then) */
   uint32_t fsgsbase;                /* sentry: 1 if the handler may use rd/wrfsbase (HWCAP2_FSGSBASE) */
-  uint32_t pad3[11];
+  uint32_t direct_token;            /* sentry: this stub's token for direct resumes (see DIRECT_*) */
+  uint32_t pad3[10];
   uint32_t num_threads_to_wakeup;   /* both; futex word of sleeping stub threads */
   uint32_t pad4[15];
   uint32_t num_active_contexts;     /* both */

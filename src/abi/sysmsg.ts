@@ -35,6 +35,7 @@ export const THREAD_CONTEXT = {
   interrupt: 3948,
   threadId: 3952,
   lastThreadId: 3956,
+  /** Direct-resume handshake: (token << 2) | DIRECT.spinning, swapped to | DIRECT.resumed by the sentry. */
   sentryFastPath: 3960,
   ackedTime: 3968,
   stateChangedTime: 3976,
@@ -58,6 +59,8 @@ export const CONTEXT_QUEUE = {
   numSentryWaiters: 204,
   /** 1: the stub handler reads and writes FS base with rdfsbase/wrfsbase (no syscall). */
   fsgsbase: 208,
+  /** This stub's token for direct resumes (ThreadContext.sentryFastPath), 30 bits, never 0. */
+  directToken: 212,
   numThreadsToWakeup: 256,
   numActiveContexts: 320,
   usedFastPath: 324,
@@ -65,6 +68,9 @@ export const CONTEXT_QUEUE = {
   entries: 4096,
   size: 33152,
 } as const;
+
+/** ThreadContext.sentryFastPath low bits (see native/stub/sysmsg.h). */
+export const DIRECT = { none: 0, spinning: 1, resumed: 2 } as const;
 
 /** Thread states (Msg.state). */
 export const ThreadState = { None: 0, Done: 1, Prep: 2, Asleep: 3, Initializing: 4 } as const;

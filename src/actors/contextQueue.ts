@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { FileRange, MemoryFile } from '../memoryFile.js';
-import { CONTEXT_QUEUE, INVALID_CONTEXT_ID } from '../abi/sysmsg.js';
+import { CONTEXT_QUEUE, DIRECT, INVALID_CONTEXT_ID, THREAD_CONTEXT } from '../abi/sysmsg.js';
 import { hostAuxv } from '../sentry/auxv.js';
 
 /**
@@ -34,6 +34,24 @@ export class ContextQueue {
     this.#store(CONTEXT_QUEUE.fastPathDisabled, availableParallelism() > 1 ? 0 : 1);
     // HWCAP2_FSGSBASE: the kernel lets user code read and write FS base without a syscall.
     this.#store(CONTEXT_QUEUE.fsgsbase, (hostAuxv().hwcap2 & 2n) !== 0n ? 1 : 0);
+    this.#store(CONTEXT_QUEUE.directToken, 1 + Math.floor(Math.random() * 0x3ffffffe));
+  }
+
+  /**
+   * Hands a context that just trapped in this stub back to it: straight to the stub thread that
+   * spins for it when there is one (no queue, no shared counters but one), else through the
+   * queue. Precondition: its registers are written and its state is None; `slot` is its
+   * ThreadContext as 32-bit words. Returns true when it went direct.
+   */
+  resume(id: number, slot: Uint32Array): boolean {
+    const token = this.#load(CONTEXT_QUEUE.directToken) << 2;
+    const i = THREAD_CONTEXT.sentryFastPath / 4;
+    if (token !== 0 && Atomics.compareExchange(slot, i, (token | DIRECT.spinning) >>> 0, (token | DIRECT.resumed) >>> 0) === (token | DIRECT.spinning) >>> 0) {
+      Atomics.add(this.#u32, CONTEXT_QUEUE.numActiveContexts / 4, 1);
+      return true;
+    }
+    this.add(id);
+    return false;
   }
 
   /**

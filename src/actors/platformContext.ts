@@ -102,8 +102,8 @@ export class PlatformContext {
       this.#store(THREAD_CONTEXT.interrupt, 0);
       this.#store(THREAD_CONTEXT.state, ContextState.None);
       for (;;) {
-        q.add(this.id);
-        sp.kick();
+        // Straight back to the stub thread spinning for it, if any; else queued and kicked.
+        if (!q.resume(this.id, this.#u32)) sp.kick();
         this.ref.send({ type: 'RUNNING' });
         let state = ContextState.None as number;
         const trapped = () => (state = Atomics.load(this.#u32, THREAD_CONTEXT.state / 4)) !== ContextState.None;

@@ -179,7 +179,7 @@ export class Kernel {
       t.state = 'running';
       t.since = now;
       t.interrupted = false;
-      this.#q.add(t.id);
+      this.#q.resume(t.id, t.u32);
     }
     this.#ready = [];
     this.#q.wakeIfNeeded();
