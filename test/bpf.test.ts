@@ -108,3 +108,29 @@ test('another architecture or an x32 syscall number takes the bad-arch action', 
   t.is(tryFilter({ rules: [], defaultAction: SECCOMP_RET.ALLOW, badArchAction: SECCOMP_RET.TRAP }, x32), `sigsys nr=${x32}`);
   t.is(tryFilter({ rules: [], defaultAction: SECCOMP_RET.ALLOW }, x32), 'killed SIGSYS');
 });
+
+test('tree layout: same decisions as the linear one, in real processes, for a filter too long to scan', (t) => {
+  // 150 syscall numbers with rules, some with argument conditions and several per number, and
+  // any-number rules in between: order within a number must be kept.
+  const rules: SeccompFilter['rules'] = [];
+  for (let nr = 200; nr < 350; nr++) rules.push({ sysno: nr, action: SECCOMP_RET.ERRNO(nr % 100) });
+  rules.unshift({ sysno: SYS.getppid, args: [{ op: 'eq', value: 7n }], action: SECCOMP_RET.ERRNO(7) });
+  rules.push({ sysno: SYS.getppid, action: SECCOMP_RET.ERRNO(9) });
+  rules.push({ sysno: SYS.getuid, args: [{ op: 'gt', value: 0x1_0000_0000n }], action: SECCOMP_RET.TRAP });
+  const linear = withHarness({ rules, defaultAction: SECCOMP_RET.ALLOW });
+  const tree = { ...linear, layout: 'tree' as const };
+  t.true(compileSeccomp(tree).length / 8 < 4096);
+  const cases: Array<[number, bigint]> = [
+    [SYS.getppid, 7n],
+    [SYS.getppid, 8n],
+    [SYS.getuid, 0x2_0000_0000n],
+    [SYS.getuid, 5n],
+    [SYS.getgid, 0n],
+    [201, 0n],
+    [349, 0n],
+  ];
+  for (const [nr, a] of cases) t.is(tryFilter(tree, nr, a), tryFilter(linear, nr, a), `syscall ${nr}(${a})`);
+  t.is(tryFilter(tree, SYS.getppid, 7n), 'ret=-1 errno=7');
+  t.is(tryFilter(tree, SYS.getppid, 8n), 'ret=-1 errno=9');
+  t.is(tryFilter(tree, SYS.getuid, 0x2_0000_0000n), `sigsys nr=${SYS.getuid}`);
+});

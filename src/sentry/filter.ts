@@ -59,6 +59,21 @@ const FOUR_GIB = 1n << 32n;
  * ```
  */
 export function programFilter(spec: ProgramFilterSpec): Uint8Array {
+  // Compiling takes a millisecond or more; runs with the same options reuse the program.
+  const key = JSON.stringify([String(spec.region.start), String(spec.region.end), String(spec.region.gadgetAddr), [...spec.trap].sort((a, b) => a - b), spec.trapAll === true, [...spec.deny].sort(), spec.nodePid]);
+  let prog = compiled.get(key);
+  if (!prog) {
+    prog = compileProgramFilter(spec);
+    if (compiled.size > 32) compiled.clear();
+    compiled.set(key, prog);
+  }
+  return prog;
+}
+
+/** Compiled program filters by their spec (see programFilter). */
+const compiled = new Map<string, Uint8Array>();
+
+function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   const { start, end, gadgetAddr } = spec.region;
   const allow = SECCOMP_RET.ALLOW;
   const trap = SECCOMP_RET.TRAP;
