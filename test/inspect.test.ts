@@ -115,3 +115,35 @@ test('connectInspector relays a platform in this process to a running inspector 
   viewer.close();
   await server.close();
 });
+
+test('systrap inspect TRACE: serves the viewer and the trace to replay; ends on SIGINT', async (t) => {
+  const trace = fileURLToPath(new URL('./fixtures/sample-trace.jsonl', import.meta.url));
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, 'inspect', '--port', '0', trace], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no URL: ${err}`)), 15_000);
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /inspector at (http:\/\/\S+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  const page = await (await fetch(url)).text();
+  t.regex(page, /<html/i);
+  // Nothing from a CDN: no script, style or image loaded from another origin.
+  t.notRegex(page, /(src|href)=["']https?:/);
+  const served = (await (await fetch(new URL('/trace.jsonl', url))).text()).trim();
+  t.is(served, readFileSync(trace, 'utf8').trim());
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('exit', (c) => resolve(c));
+    child.kill('SIGINT');
+  });
+  t.is(code, 0);
+});
