@@ -386,7 +386,9 @@ function plan(spec: MachineSpec, path: ModelPath): Plan | { reason: string } {
   const steps: Step[] = [];
   if (spec.prelude) steps.push(spec.prelude);
   if (path.events.length === 0 && !spec.prelude) steps.push(spec.birth);
-  let attempts = 1;
+  // Two tries for every path: the real kernel's timing (a signal landing a step later) can make
+  // one run take another legal transition; each retry is counted and reported.
+  let attempts = 2;
   let name = stateName(initialTransition(spec.machine, spec.input)[0].value);
   for (let i = 0; i < path.events.length; ) {
     const ev = path.events[i];
