@@ -57,6 +57,7 @@ same('/usr/bin/sort', ['/usr/bin/sort', sample]);
 same('/usr/bin/sort from stdin', ['/usr/bin/sort', '-r'], readFileSync(sample, 'utf8'));
 same('/usr/bin/sha256sum', ['/usr/bin/sha256sum', sample, '/bin/ls']);
 same('/usr/bin/python3 -c', ['/usr/bin/python3', '-c', 'import json, hashlib, sys\nd = {str(i): hashlib.sha1(bytes([i])).hexdigest() for i in range(50)}\nprint(json.dumps(d, sort_keys=True)[:300]); sys.exit(7)']);
+same('/proc/self/exe is the program, not the stub', ['/usr/bin/python3', '-c', 'import os, sys\nprint(sys.executable, os.readlink("/proc/self/exe"), os.readlink("/proc/%d/exe" % os.getpid()))']);
 same('busybox ls -la /usr', [BUSYBOX, 'ls', '-la', '/usr']);
 same('busybox sha256sum', [BUSYBOX, 'sha256sum', sample]);
 same('busybox find', [BUSYBOX, 'find', '/usr/lib/python3.11/json', '-type', 'f']);

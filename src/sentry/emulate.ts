@@ -149,6 +149,7 @@ function execve(k: Kernel, t: Task, a: bigint[]): Outcome {
   t.pending.length = 0;
   t.clearChildTid = 0n;
   k.brkStart = k.brk = r.brkStart!;
+  if (r.exe) k.exe = r.exe;
   const keep = { cs: t.reg('cs'), ss: t.reg('ss'), eflags: 0x202n };
   t.regs.fill(0n);
   t.setReg('cs', keep.cs);
@@ -324,6 +325,22 @@ function closeRange(_k: Kernel, _t: Task, a: bigint[]): Outcome {
   return upper ?? 0n;
 }
 
+/**
+ * readlink of /proc/self/exe (or /proc/<pid>/exe, /proc/thread-self/exe): the stub's own
+ * executable is Node's, the program's is the one the sentry loaded. Anything else passes.
+ */
+function readlink(k: Kernel, t: Task, path: bigint, buf: bigint, size: bigint): Outcome {
+  const p = k.mem.readCString(path, 4096);
+  if (p === null || !/^\/proc\/(self|thread-self|\d+)\/exe$/.test(p)) return 'pass';
+  const who = p.split('/')[2];
+  if (who !== 'self' && who !== 'thread-self' && Number(who) !== k.tgid && !k.tasks.has(Number(who))) return 'pass';
+  if (BigInt.asIntN(64, size) <= 0n) return err(E.EINVAL);
+  const bytes = Buffer.from(k.exe);
+  const n = Math.min(bytes.length, Number(size > 4096n ? 4096n : size));
+  void t;
+  return k.mem.write(buf, bytes.subarray(0, n)) ? BigInt(n) : err(E.EFAULT);
+}
+
 function exitThread(k: Kernel, t: Task, a: bigint[]): Outcome {
   k.tracer.exitCall(t, SYS.exit, a);
   k.exitTask(t, Number(a[0] & 0xffn));
@@ -401,6 +418,9 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.kill]: kill,
   [SYS.tkill]: (k, t, a) => tgkill(k, t, a, -1, Number(BigInt.asIntN(32, a[0])), Number(a[1])),
   [SYS.tgkill]: (k, t, a) => tgkill(k, t, a, Number(BigInt.asIntN(32, a[0])), Number(BigInt.asIntN(32, a[1])), Number(a[2])),
+  [SYS.readlink]: (k, t, a) => readlink(k, t, a[0], a[1], a[2]),
+  // readlinkat: an absolute path ignores dirfd; a relative one is never /proc/self/exe.
+  [SYS.readlinkat]: (k, t, a) => readlink(k, t, a[1], a[2], a[3]),
   [SYS.wait4]: () => err(E.ECHILD),
   [SYS.waitid]: () => err(E.ECHILD),
   [SYS.seccomp]: () => err(E.EINVAL),

@@ -51,6 +51,8 @@ export class Kernel {
   readonly groupPending: Array<{ signo: number; info?: Uint8Array }> = [];
   brkStart: bigint;
   brk: bigint;
+  /** What /proc/self/exe reads as (changes with execve). */
+  exe: string;
   everThreaded = false;
   /** Syscalls and faults that trapped to this sentry (what tracing and emulation cost). */
   traps = 0;
@@ -80,6 +82,7 @@ export class Kernel {
     this.#nextTid = task.pid + 1;
     this.brkStart = task.brkStart;
     this.brk = task.brkStart;
+    this.exe = task.exe;
     this.tracer = new Tracer(task.trace, this.mem);
     const t = this.newTask(task.main.id, task.main.slot, this.tgid);
     t.regs.set(task.main.regs);

@@ -21,6 +21,8 @@ export interface SentryTask {
   /** The first thread: its context and registers (user_regs_struct order). */
   main: { id: number; slot: FileRange; regs: BigUint64Array };
   brkStart: bigint;
+  /** The program's executable, absolute (what /proc/self/exe reads as). */
+  exe: string;
   /** Shared counter the main thread bumps (and notifies) when it posts to `port`. */
   mail: SharedArrayBuffer;
   port: MessagePort;
@@ -62,7 +64,7 @@ export type SentryRequest =
 export type SentryMail =
   | { type: 'context'; req: number; id: number; slot: FileRange }
   | { type: 'execChecked'; req: number; errno: number }
-  | { type: 'execLoaded'; req: number; errno: number; entry?: bigint; sp?: bigint; brkStart?: bigint }
+  | { type: 'execLoaded'; req: number; errno: number; entry?: bigint; sp?: bigint; brkStart?: bigint; exe?: string }
   | { type: 'threads'; tids: Array<[number, number]> }
   | { type: 'signal'; signo: number }
   | { type: 'failed'; req: number; message: string };

@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Platform } from '../platform.js';
 import type { AddressSpace } from '../addressSpace.js';
@@ -94,6 +94,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       maxSysmsgThreads: rt.maxSysmsgThreads,
       main: { id: main.id, slot: main.slot, regs: entryRegs(img.entry, img.sp) },
       brkStart: img.brkStart,
+      exe: canonical(path),
       mail,
       port: port2,
       trace,
@@ -116,6 +117,15 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   } catch (e) {
     await cleanup();
     throw e;
+  }
+}
+
+/** A path as /proc/PID/exe shows it (symlinks resolved), or as given if that fails. */
+function canonical(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }
 
@@ -250,8 +260,11 @@ class SentryLink {
     await sp.unmapApplication();
     await this.#closeOnExec();
     try {
-      const img = await loadProgram(this.as, { path: this.#resolve(m.path), argv: m.argv, envp: m.envp, execfn: m.path });
-      return { type: 'execLoaded', req: m.req, errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart };
+      const exe = this.#resolve(m.path);
+      const img = await loadProgram(this.as, { path: exe, argv: m.argv, envp: m.envp, execfn: m.path });
+      // The path the kernel would show as /proc/self/exe: absolute, through the program's cwd.
+      const real = canonical(exe);
+      return { type: 'execLoaded', req: m.req, errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: real };
     } catch (e) {
       const errno = (e as SystrapError).errno;
       return { type: 'execLoaded', req: m.req, errno: typeof errno === 'number' ? Math.abs(errno) : 8 };
