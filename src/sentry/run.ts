@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import type { Platform } from '../platform.js';
 import type { AddressSpace } from '../addressSpace.js';
 import type { PlatformContext } from '../actors/platformContext.js';
@@ -77,6 +77,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
     await setupProcess(as, opts.stdio ?? [0, 1, 2], opts.cwd ?? process.cwd());
     const path = isAbsolute(opts.path) ? opts.path : join(opts.cwd ?? process.cwd(), opts.path);
     const img = await loadProgram(as, { path, argv: opts.argv, envp: opts.env, execfn: opts.path });
+    await nameStub(as, path);
     const ctx = platform.newContext();
     const main = await ctx._adopt(as);
     contexts.set(main.id, ctx);
@@ -152,6 +153,20 @@ async function setupProcess(as: AddressSpace, stdio: [number, number, number], c
   sc.bytes.set(bytes);
   const r = await as.syscall(SYS.chdir, sc.addr);
   if (r < 0n) throw Errors.Syscall('chdir', Number(-r), as.pid);
+}
+
+/**
+ * Names the stub after the program (what /proc/PID/comm and ps show: the kernel would take the
+ * executable's basename, cut to 15 bytes). Best effort: a name is cosmetic.
+ */
+async function nameStub(as: AddressSpace, path: string): Promise<void> {
+  const sc = as._subprocess.scratch();
+  const name = Buffer.from(basename(path)).subarray(0, 15);
+  sc.bytes.fill(0, 0, 16);
+  sc.bytes.set(name);
+  // Sysmsg threads cloned from now on take this name too (an execve renames only the stub's
+  // main thread: /proc/PID/comm of another process cannot be written).
+  await as.syscall(SYS.prctl, 15n /* PR_SET_NAME */, sc.addr).catch(() => undefined);
 }
 
 /**
@@ -264,6 +279,7 @@ class SentryLink {
       const img = await loadProgram(this.as, { path: exe, argv: m.argv, envp: m.envp, execfn: m.path });
       // The path the kernel would show as /proc/self/exe: absolute, through the program's cwd.
       const real = canonical(exe);
+      await nameStub(this.as, exe);
       return { type: 'execLoaded', req: m.req, errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: real };
     } catch (e) {
       const errno = (e as SystrapError).errno;
