@@ -264,7 +264,7 @@ function sigaltstack(k: Kernel, t: Task, a: bigint[]): Outcome {
   return 0n;
 }
 
-function kill(k: Kernel, t: Task, a: bigint[]): Outcome {
+function kill(k: Kernel, _t: Task, a: bigint[]): Outcome {
   const pid = Number(BigInt.asIntN(32, a[0]));
   const signo = Number(a[1]);
   if (signo < 0 || signo > 64) return err(E.EINVAL);
@@ -273,16 +273,14 @@ function kill(k: Kernel, t: Task, a: bigint[]): Outcome {
     return 0n;
   }
   if (pid === -1 || pid < 0) return err(E.EPERM); // not the host's process groups
-  void t;
   return 'pass';
 }
 
-function tgkill(k: Kernel, _t: Task, a: bigint[], tgid: number, tid: number, signo: number): Outcome {
+function tgkill(k: Kernel, tgid: number, tid: number, signo: number): Outcome {
   if (signo < 0 || signo > 64) return err(E.EINVAL);
   if (tgid !== -1 && tgid !== k.tgid) return 'pass';
   const target = k.tasks.get(tid);
   if (!target) return err(E.ESRCH);
-  void a;
   k.sendThreadSignal(target, signo, makeSiginfo(signo, -6 /* SI_TKILL */, { pid: k.tgid, uid: process.getuid?.() ?? 0 }));
   return 0n;
 }
@@ -329,7 +327,7 @@ function closeRange(_k: Kernel, _t: Task, a: bigint[]): Outcome {
  * readlink of /proc/self/exe (or /proc/<pid>/exe, /proc/thread-self/exe): the stub's own
  * executable is Node's, the program's is the one the sentry loaded. Anything else passes.
  */
-function readlink(k: Kernel, t: Task, path: bigint, buf: bigint, size: bigint): Outcome {
+function readlink(k: Kernel, path: bigint, buf: bigint, size: bigint): Outcome {
   const p = k.mem.readCString(path, 4096);
   if (p === null || !/^\/proc\/(self|thread-self|\d+)\/exe$/.test(p)) return 'pass';
   const who = p.split('/')[2];
@@ -337,7 +335,6 @@ function readlink(k: Kernel, t: Task, path: bigint, buf: bigint, size: bigint): 
   if (BigInt.asIntN(64, size) <= 0n) return err(E.EINVAL);
   const bytes = Buffer.from(k.exe);
   const n = Math.min(bytes.length, Number(size > 4096n ? 4096n : size));
-  void t;
   return k.mem.write(buf, bytes.subarray(0, n)) ? BigInt(n) : err(E.EFAULT);
 }
 
@@ -416,11 +413,11 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.rt_sigqueueinfo]: () => err(E.EPERM),
   [SYS.rt_tgsigqueueinfo]: () => err(E.EPERM),
   [SYS.kill]: kill,
-  [SYS.tkill]: (k, t, a) => tgkill(k, t, a, -1, Number(BigInt.asIntN(32, a[0])), Number(a[1])),
-  [SYS.tgkill]: (k, t, a) => tgkill(k, t, a, Number(BigInt.asIntN(32, a[0])), Number(BigInt.asIntN(32, a[1])), Number(a[2])),
-  [SYS.readlink]: (k, t, a) => readlink(k, t, a[0], a[1], a[2]),
+  [SYS.tkill]: (k, _t, a) => tgkill(k, -1, Number(BigInt.asIntN(32, a[0])), Number(a[1])),
+  [SYS.tgkill]: (k, _t, a) => tgkill(k, Number(BigInt.asIntN(32, a[0])), Number(BigInt.asIntN(32, a[1])), Number(a[2])),
+  [SYS.readlink]: (k, _t, a) => readlink(k, a[0], a[1], a[2]),
   // readlinkat: an absolute path ignores dirfd; a relative one is never /proc/self/exe.
-  [SYS.readlinkat]: (k, t, a) => readlink(k, t, a[1], a[2], a[3]),
+  [SYS.readlinkat]: (k, _t, a) => readlink(k, a[1], a[2], a[3]),
   [SYS.wait4]: () => err(E.ECHILD),
   [SYS.waitid]: () => err(E.ECHILD),
   [SYS.seccomp]: () => err(E.EINVAL),
