@@ -86,3 +86,19 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<bool
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export { existsSync };
+
+/** The inspector URL a `systrap run --inspect` / `systrap inspect` child prints on stderr. */
+export function inspectorUrl(child: { stderr: NodeJS.ReadableStream | null }, timeoutMs = 20_000): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no inspector URL: ${err}`)), timeoutMs);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /inspector at (http:\/\/\S+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+}

@@ -14,7 +14,7 @@ import { WebSocket } from 'ws';
 import { createPlatform, InspectionRecorder, connectInspector, startInspectorServer, type InspectRecord } from '../src/index.js';
 import { runProgram } from '../src/sentry/run.js';
 import { buildFixture } from './fixtures/build.js';
-import { until } from './helpers.js';
+import { inspectorUrl, until } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'systrap-inspect-'));
@@ -123,18 +123,7 @@ test('systrap inspect TRACE: serves the viewer and the trace to replay; ends on 
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`no URL: ${err}`)), 15_000);
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /inspector at (http:\/\/\S+)/.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
+  const url = await inspectorUrl(child);
   const page = await (await fetch(url)).text();
   t.regex(page, /<html/i);
   // Nothing from a CDN: no script, style or image loaded from another origin.

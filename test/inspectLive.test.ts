@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { buildFixture } from './fixtures/build.js';
+import { inspectorUrl } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
@@ -19,18 +20,7 @@ test('systrap run --inspect: the live page shows the running program (chromium +
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`no inspector URL: ${err}`)), 20_000);
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /inspector at (http:\/\/\S+)/.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
+  const url = await inspectorUrl(child);
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, timeout: 30_000, args: ['--no-sandbox', '--disable-background-networking'] });
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
