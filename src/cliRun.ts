@@ -170,7 +170,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const inspection = await startInspection(a);
   if (!inspection) return 2;
-  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
+  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, warmSentry: true, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
   const forwarders: Array<[NodeJS.Signals, () => void]> = [];
   try {

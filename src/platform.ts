@@ -42,6 +42,8 @@ export interface PlatformOptions {
   tracerThreads?: number;
   /** Memory file sizing. */
   memoryFile?: MemoryFileOptions;
+  /** Start a sentry worker now, for a program to run soon (`systrap run` does). Default false. */
+  warmSentry?: boolean;
 }
 
 /**
@@ -109,6 +111,7 @@ export class Platform {
       forget: (sp) => pool.forget(sp),
     };
     actor.start();
+    if (options.warmSentry) this.#rt.runners().warmSentry();
   }
 
   /** @internal Creates the source stub. */

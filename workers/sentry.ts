@@ -6,6 +6,8 @@
 import { Kernel } from '../src/sentry/kernel.js';
 import type { SentryResult, SentryTask } from '../src/sentry/protocol.js';
 
-export default function run(task: SentryTask): Promise<SentryResult> {
+export default function run(task: SentryTask | { warm: true }): Promise<SentryResult | null> {
+  // A warm-up task: the worker has started and loaded the sentry (static imports); nothing to run.
+  if ('warm' in task) return Promise.resolve(null);
   return new Kernel(task).run();
 }
