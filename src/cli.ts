@@ -1,6 +1,5 @@
 import { createPlatform } from './platform.js';
 import { run } from './cliRun.js';
-import { inspect } from './cliInspect.js';
 import { SYS } from './abi/syscalls.js';
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -29,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'probe') return probe();
   if (cmd === 'run') return run(argv.slice(1));
-  if (cmd === 'inspect') return inspect(argv.slice(1));
+  if (cmd === 'inspect') return (await import('./cliInspect.js')).inspect(argv.slice(1));
   console.error(`systrap: unknown command '${cmd}'\n\n${USAGE}`);
   return 2;
 }

@@ -7,8 +7,7 @@ import { parseDeny, parseInject, parseTraceSet } from './sentry/traceSpec.js';
 import type { TraceOptions } from './sentry/protocol.js';
 import { SystrapError } from './errors.js';
 import type { InspectionEvent } from 'xstate';
-import { InspectionRecorder } from './inspect/record.js';
-import { startInspectorServer, type InspectorServer } from './inspect/server.js';
+import type { InspectorServer } from './inspect/server.js';
 
 export const RUN_USAGE = `usage: systrap run [options] -- PROGRAM [ARGS...]
 
@@ -218,6 +217,9 @@ function constantsSignal(name: string): number {
 /** The inspector server and/or the JSONL recording asked for; undefined after a one-line error. */
 async function startInspection(a: RunArgs): Promise<{ observer?: (e: InspectionEvent) => void; close(): Promise<void> } | undefined> {
   if (a.inspectPort === undefined && a.record === undefined) return { close: async () => undefined };
+  // Loaded only when asked for: the WebSocket server costs start-up time every run would pay.
+  const { InspectionRecorder } = await import('./inspect/record.js');
+  const { startInspectorServer } = await import('./inspect/server.js');
   let server: InspectorServer | undefined;
   let fd: number | undefined;
   try {
