@@ -105,6 +105,11 @@ export class ContextQueue {
     return (this.#load(CONTEXT_QUEUE.end) - this.#load(CONTEXT_QUEUE.start)) >>> 0;
   }
 
+  /** Contexts ever queued (the producer index, sentry-written): direct resumes do not count. */
+  get enqueued(): number {
+    return this.#load(CONTEXT_QUEUE.end);
+  }
+
   /** The doorbell: bumped by the stub on every trap it publishes. */
   get published(): number {
     return this.#load(CONTEXT_QUEUE.numPublished);
