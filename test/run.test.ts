@@ -102,6 +102,15 @@ test('mmap/munmap/mprotect over the stub region and close(1000) are refused; the
   );
 });
 
+test('sleeping threads hold no host thread: others go on with fewer stub threads than sleepers', (t) => {
+  const exe = buildFixture('sleepers', ['-pthread']);
+  const n = native([exe]);
+  const s = systrap(['--max-threads', '1', '--', exe]);
+  t.is(n.stdout, 'token passing done before the sleepers woke: 1\n');
+  t.is(s.stdout, n.stdout);
+  t.is(s.status, 0, s.stderr);
+});
+
 test('a program that execve()s another: the new image runs in the same stub', (t) => {
   const exe = buildFixture('exec');
   const s = systrap(['-e', 'trace=execve', '--', exe, BUSYBOX, 'echo', 'from', 'busybox']);

@@ -338,6 +338,27 @@ function readlink(k: Kernel, path: bigint, buf: bigint, size: bigint): Outcome {
   return k.mem.write(buf, bytes.subarray(0, n)) ? BigInt(n) : err(E.EFAULT);
 }
 
+/**
+ * nanosleep / clock_nanosleep in the sentry: the task holds no stub thread while it sleeps (a
+ * program with more sleeping threads than stub threads goes on). `abs`: an absolute time on
+ * `clock` (CLOCK_REALTIME 0, else monotonic).
+ */
+function sleep(k: Kernel, t: Task, req: bigint, rem: bigint, abs: boolean, clock: number): Outcome {
+  const b = k.mem.read(req, 16);
+  if (!b) return err(E.EFAULT);
+  const dv = new DataView(b.buffer, b.byteOffset, 16);
+  const sec = dv.getBigInt64(0, true);
+  const nsec = dv.getBigInt64(8, true);
+  if (sec < 0n || nsec < 0n || nsec >= 1_000_000_000n) return err(E.EINVAL);
+  const ms = Number(sec) * 1000 + Number(nsec) / 1e6;
+  const now = clock === 0 ? Date.now() : Number(process.hrtime.bigint()) / 1e6;
+  const wait = abs ? ms - now : ms;
+  if (wait <= 0) return 0n;
+  t.sleep = { deadline: performance.now() + wait, rem: abs ? 0n : rem };
+  k.park(t, 'sleeping');
+  return 'blocked';
+}
+
 function exitThread(k: Kernel, t: Task, a: bigint[]): Outcome {
   k.tracer.exitCall(t, SYS.exit, a);
   k.exitTask(t, Number(a[0] & 0xffn));
@@ -418,6 +439,12 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.readlink]: (k, _t, a) => readlink(k, a[0], a[1], a[2]),
   // readlinkat: an absolute path ignores dirfd; a relative one is never /proc/self/exe.
   [SYS.readlinkat]: (k, _t, a) => readlink(k, a[1], a[2], a[3]),
+  [SYS.nanosleep]: (k, t, a) => sleep(k, t, a[0], a[1], false, 1),
+  [SYS.clock_nanosleep]: (k, t, a) => {
+    const clock = Number(a[0]);
+    if (![0, 1, 7].includes(clock)) return 'pass'; // REALTIME, MONOTONIC, BOOTTIME; others: the kernel's
+    return sleep(k, t, a[2], a[3], (a[1] & 1n) !== 0n, clock);
+  },
   [SYS.wait4]: () => err(E.ECHILD),
   [SYS.waitid]: () => err(E.ECHILD),
   [SYS.seccomp]: () => err(E.EINVAL),

@@ -20,10 +20,12 @@ export const SENTRY_ONLY: ReadonlySet<number> = new Set([
 /**
  * Syscalls that trap to the sentry, which checks them, then either emulates them or passes them
  * through the gadget: thread-group-wide ones (futex, kill), those that could reach the stub
- * or Node (close_range over the stub's fds, mremap), and readlink of /proc/self/exe (the stub's
- * own executable is Node's).
+ * or Node (close_range over the stub's fds, mremap), readlink of /proc/self/exe (the stub's
+ * own executable is Node's), and sleeps (a sleeping thread must not hold a stub thread).
  */
-export const SENTRY_CHECKED: ReadonlySet<number> = new Set([SYS.futex, SYS.kill, SYS.tgkill, SYS.close_range, SYS.mremap, SYS.readlink, SYS.readlinkat]);
+export const SENTRY_CHECKED: ReadonlySet<number> = new Set([
+  SYS.futex, SYS.kill, SYS.tgkill, SYS.close_range, SYS.mremap, SYS.readlink, SYS.readlinkat, SYS.nanosleep, SYS.clock_nanosleep,
+]);
 
 /** Memory calls that pass without a trap when their range is clear of the stub region. */
 const RANGE_CHECKED = [SYS.munmap, SYS.mprotect, SYS.madvise, SYS.pkey_mprotect];

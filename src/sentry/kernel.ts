@@ -21,6 +21,15 @@ const EINTR = 4n;
 const PREEMPT_MS = 10;
 const ARG_IDX = SYSCALL_ARG_REGS.map((r) => REG[r]);
 
+/** Writes a struct timespec of `ms` milliseconds (best effort: a bad pointer is the program's). */
+function writeTimespec(mem: ProgramMemory, addr: bigint, ms: number): void {
+  const b = new Uint8Array(16);
+  const dv = new DataView(b.buffer);
+  dv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
+  dv.setBigInt64(8, BigInt(Math.floor((ms % 1000) * 1e6)), true);
+  mem.write(addr, b);
+}
+
 /** The program ended (thrown out of the handlers to the loop). */
 class GroupExit {
   constructor(readonly result: SentryResult) {}
@@ -133,13 +142,13 @@ export class Kernel {
         }
         if (!any && Atomics.load(this.#mail, 0) === this.#mailSeen) {
           this.tracer.flush();
-          const timeout = Math.max(1, Math.min(20, this.futexes.nextDeadline() - performance.now()));
+          const timeout = Math.max(1, Math.min(20, this.#nextDeadline() - performance.now()));
           if (this.#q.waitDoorbell(seen, Math.ceil(timeout)) === 'timeout' && this.#running() && this.#stubGone())
             throw new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${this.tgid} died while the program ran` });
           this.#scan();
         }
       }
-      for (const t of this.futexes.expired(performance.now())) this.wake(t, -110n); // ETIMEDOUT
+      this.#wakeExpired(performance.now());
       this.#preempt();
     }
   }
@@ -199,18 +208,35 @@ export class Kernel {
     this.#ready.push(t);
   }
 
-  /** Wakes a task sleeping in the sentry (futex, sigsuspend) with `ret` as its syscall result. */
+  /** Wakes a task sleeping in the sentry (futex, sigsuspend, nanosleep) with `ret` as its syscall result. */
   wake(t: Task, ret: bigint): void {
-    if (t.state !== 'futex' && t.state !== 'suspended') return;
+    if (t.state !== 'futex' && t.state !== 'suspended' && t.state !== 'sleeping') return;
     this.futexes.remove(t);
+    if (t.sleep) {
+      // Interrupted: the time left goes to `rem` (relative sleeps), as the kernel writes it.
+      if (ret === -EINTR && t.sleep.rem !== 0n) writeTimespec(this.mem, t.sleep.rem, Math.max(0, t.sleep.deadline - performance.now()));
+      t.sleep = undefined;
+    }
     this.#q.awake(1);
     this.finish(t, ret);
   }
 
   /** Parks a task in the sentry (it leaves the stub's awake count). */
-  park(t: Task, state: 'futex' | 'suspended'): void {
+  park(t: Task, state: 'futex' | 'suspended' | 'sleeping'): void {
     t.state = state;
     this.#q.awake(-1);
+  }
+
+  /** The earliest wake-up of a task sleeping in the sentry (futex timeout or nanosleep). */
+  #nextDeadline(): number {
+    let d = this.futexes.nextDeadline();
+    for (const t of this.tasks.values()) if (t.sleep && t.sleep.deadline < d) d = t.sleep.deadline;
+    return d;
+  }
+
+  #wakeExpired(now: number): void {
+    for (const t of this.futexes.expired(now)) this.wake(t, -110n); // ETIMEDOUT
+    for (const t of [...this.tasks.values()]) if (t.sleep && t.sleep.deadline <= now) this.wake(t, 0n);
   }
 
   #preempt(): void {
@@ -472,7 +498,7 @@ export class Kernel {
   /** Gets a task to a point where it can take a signal: out of the stub, or out of a sleep. */
   #kick(t: Task): void {
     if (t.state === 'running') this.interrupt(t);
-    else if (t.state === 'futex' || t.state === 'suspended') this.wake(t, -EINTR);
+    else if (t.state === 'futex' || t.state === 'suspended' || t.state === 'sleeping') this.wake(t, -EINTR);
   }
 
   killGroup(signo: number): never {
@@ -502,6 +528,7 @@ export class Kernel {
   /** Stops every task but `keep` (execve): interrupts those in the stub and waits for them. */
   stopOthers(keep: Task): void {
     const deadline = performance.now() + 5000;
+    const parked = new Set([...this.tasks.values()].filter((t) => t.state === 'futex' || t.state === 'suspended' || t.state === 'sleeping'));
     for (;;) {
       let left = 0;
       for (const t of this.tasks.values()) {
@@ -523,7 +550,7 @@ export class Kernel {
       if (t === keep) continue;
       this.futexes.remove(t);
       this.tasks.delete(t.tid);
-      this.#q.awake(-1);
+      if (!parked.has(t)) this.#q.awake(-1); // parked ones left the awake count already
       this.post({ type: 'contextExit', id: t.id });
     }
     this.#ready = this.#ready.filter((t) => t === keep);

@@ -24,7 +24,7 @@ export interface Substitute {
 }
 
 /** Where a task is (only the sentry worker changes it). */
-export type TaskState = 'ready' | 'running' | 'futex' | 'suspended' | 'exited';
+export type TaskState = 'ready' | 'running' | 'futex' | 'suspended' | 'sleeping' | 'exited';
 
 /**
  * One thread of the program (gVisor's kernel.Task, reduced): its platform context's slot, seen
@@ -52,6 +52,8 @@ export class Task {
   readonly fpStack: Uint8Array[] = [];
   /** The call the task sleeps in (traced when it returns). */
   blocked?: { sysno: number; args: bigint[]; start: bigint };
+  /** A nanosleep in the sentry: when it ends (performance.now() time), where the rest goes. */
+  sleep?: { deadline: number; rem: bigint };
   /** The futex this task sleeps on. */
   futex?: { addr: bigint; bitset: number; deadline?: number };
   /** Interrupted by the sentry (signal, preemption) and not yet back. */
