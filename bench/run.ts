@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPlatform } from '../src/index.js';
 import { runProgram } from '../src/sentry/run.js';
-import { parseTraceSet } from '../src/sentry/traceSpec.js';
+import { parseTraceSet } from '../src/sentry/strace/traceSpec.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const BUSYBOX = '/bin/busybox';

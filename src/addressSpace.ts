@@ -18,6 +18,8 @@ const PROT: Record<Access, bigint> = {
 
 /** Internal hooks of the platform an address space reports to. */
 export interface AddressSpaceOwner {
+  /** First byte of the stub region (the same in every stub of the platform). */
+  readonly regionStart: bigint;
   release(sp: Subprocess): Promise<void>;
   importFds(sp: Subprocess, fds: number[]): Promise<number[]>;
 }
@@ -53,6 +55,21 @@ export class AddressSpace {
 
   /** Highest address (exclusive) the application may use (gVisor's maxStubUserAddress). */
   static readonly maxUserAddress: bigint = abi.STUB_MAX_USER_ADDRESS;
+
+  /**
+   * Highest address (exclusive) a program loaded into this stub may use: below both
+   * {@link AddressSpace.maxUserAddress} and the stub region (which sits inside the user range
+   * when Node's own address space put it there).
+   *
+   * @example
+   * ```ts
+   * const stackTop = as.userLimit - (1n << 20n);
+   * ```
+   */
+  get userLimit(): bigint {
+    const start = this.#owner.regionStart;
+    return start < AddressSpace.maxUserAddress ? start : AddressSpace.maxUserAddress;
+  }
 
   /** @internal The subprocess behind this address space. */
   get _subprocess(): Subprocess {

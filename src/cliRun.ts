@@ -3,7 +3,7 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createPlatform } from './platform.js';
 import { runProgram } from './sentry/run.js';
-import { parseDeny, parseInject, parseTraceSet } from './sentry/traceSpec.js';
+import { parseDeny, parseInject, parseTraceSet } from './sentry/strace/traceSpec.js';
 import type { TraceOptions } from './sentry/protocol.js';
 import { SystrapError } from './errors.js';
 import type { InspectionEvent } from 'xstate';

@@ -177,7 +177,7 @@ export class Platform {
       }
     }
     sp.refs = 1;
-    const as = new AddressSpace(sp, { release: (s) => this.#release(s), importFds: (s, fds) => this.#importFds(s, fds) });
+    const as = new AddressSpace(sp, { regionStart: this.#rt.region.start, release: (s) => this.#release(s), importFds: (s, fds) => this.#importFds(s, fds) });
     if (options.seccomp) {
       try {
         await sp.installRules(options.seccomp);

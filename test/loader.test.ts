@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPlatform, REGISTER_NAMES, SYS, SystrapError, type AddressSpace, type Platform, type Registers } from '../src/index.js';
 import { native } from '../src/native.js';
-import { EM, ET, PF, PT, parseElf, parseElfHeader, readElf, type ElfInfo } from '../src/sentry/elf.js';
-import { AT, hostAuxv, parseAuxv } from '../src/sentry/auxv.js';
-import { buildStackImage, decodeStackImage } from '../src/sentry/stack.js';
-import { ELF_ET_DYN_BASE, loadProgram, type LoadedProgram } from '../src/sentry/loader.js';
-import { LoaderError } from '../src/sentry/loaderErrors.js';
+import { EM, ET, PF, PT, parseElf, parseElfHeader, readElf, type ElfInfo } from '../src/sentry/exec/elf.js';
+import { AT, hostAuxv, parseAuxv } from '../src/sentry/exec/auxv.js';
+import { buildStackImage, decodeStackImage } from '../src/sentry/exec/stack.js';
+import { ELF_ET_DYN_BASE, loadProgram, type LoadedProgram } from '../src/sentry/exec/loader.js';
+import { LoaderError } from '../src/sentry/exec/loaderErrors.js';
 import { buildFixture } from './fixtures/build.js';
 import { childPids, fdTable, maps, until } from './helpers.js';
 

@@ -7,11 +7,11 @@ import { SYS } from '../src/abi/syscalls.js';
 import {
   alignResult, decodeAtEntry, errnoDescription, formatCall, formatExit, formatReturn, formatSignalDelivery,
   formatSyscall, returnErrno, syscallArgCount, type MemoryReader,
-} from '../src/sentry/decode.js';
-import { errnoFromName, errnoSymbol } from '../src/sentry/decode/errno.js';
-import { formatIpv6 } from '../src/sentry/decode/netStructs.js';
-import { formatSigmask, signalFromName, signalName } from '../src/sentry/decode/signals.js';
-import { quoteBytes, readCString } from '../src/sentry/decode/strings.js';
+} from '../src/sentry/strace/decoder.js';
+import { errnoFromName, errnoSymbol } from '../src/sentry/strace/decode/errno.js';
+import { formatIpv6 } from '../src/sentry/strace/decode/netStructs.js';
+import { formatSigmask, signalFromName, signalName } from '../src/sentry/strace/decode/signals.js';
+import { quoteBytes, readCString } from '../src/sentry/strace/decode/strings.js';
 
 /** A fake address space: a few regions, each readable exactly over its bytes. */
 class FakeMemory implements MemoryReader {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { SYS } from '../src/abi/syscalls.js';
-import { SyscallSummary } from '../src/sentry/summary.js';
+import { SyscallSummary } from '../src/sentry/strace/summary.js';
 
 test('the table strace 6 prints for the same counts', (t) => {
   // strace -c -e trace=openat,getpid on a program that made these calls printed exactly this.

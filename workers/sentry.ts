@@ -3,7 +3,7 @@
  * of the program is handled here, on this thread, with no message per syscall; the main thread
  * hears of new threads, exits and the end.
  */
-import { Kernel } from '../src/sentry/kernel.js';
+import { Kernel } from '../src/sentry/kernel/kernel.js';
 import type { SentryResult, SentryTask } from '../src/sentry/protocol.js';
 
 export default function run(task: SentryTask | { warm: true }): Promise<SentryResult | null> {

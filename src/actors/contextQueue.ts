@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { FileRange, MemoryFile } from '../memoryFile.js';
 import { CONTEXT_QUEUE, DIRECT, INVALID_CONTEXT_ID, THREAD_CONTEXT } from '../abi/sysmsg.js';
-import { hostAuxv } from '../sentry/auxv.js';
+import { hostAuxv } from '../sentry/exec/auxv.js';
 
 /**
  * The sentry side of one stub's context queue (gVisor's contextQueue): a ring of context ids

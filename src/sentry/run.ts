@@ -9,8 +9,8 @@ import { SYS } from '../abi/syscalls.js';
 import { REGISTER_NAMES, REG } from '../abi/registers.js';
 import { Errors, SystrapError, toSystrapError } from '../errors.js';
 import { programFilter } from './filter.js';
-import { loadProgram } from './loader.js';
-import { parseElf } from './elf.js';
+import { loadProgram } from './exec/loader.js';
+import { parseElf } from './exec/elf.js';
 import type { SentryMail, SentryRequest, SentryResult, SentryTask, TraceOptions } from './protocol.js';
 
 /** Options of {@link runProgram}. */

@@ -1,4 +1,4 @@
-import { Errors, SystrapError } from '../errors.js';
+import { Errors, SystrapError } from '../../errors.js';
 import { AT, type AuxEntry } from './auxv.js';
 import { LoaderErrors } from './loaderErrors.js';
 

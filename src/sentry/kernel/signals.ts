@@ -1,4 +1,4 @@
-import type { ProgramMemory } from './mem.js';
+import type { ProgramMemory } from './memory.js';
 import type { Task } from './task.js';
 
 /** A program's signal disposition (the kernel's struct sigaction, x86-64 layout). */

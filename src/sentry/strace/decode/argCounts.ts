@@ -5,7 +5,7 @@
  * @module
  */
 
-import { SYS } from '../../abi/syscalls.js';
+import { SYS } from '../../../abi/syscalls.js';
 
 /** Syscall names grouped by argument count. */
 const BY_COUNT: Readonly<Record<number, string>> = {

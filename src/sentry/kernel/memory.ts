@@ -1,4 +1,4 @@
-import { native } from '../native.js';
+import { native } from '../../native.js';
 
 /**
  * The program's memory, read and written from the sentry with process_vm_readv/writev (the

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { SYS } from '../abi/syscalls.js';
+import { SYS } from '../../abi/syscalls.js';
 
 /** Turn a space-separated list of syscall names into their numbers. */
 function numbers(names: string): ReadonlySet<number> {

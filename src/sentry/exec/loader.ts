@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import { AddressSpace } from '../addressSpace.js';
-import { Errors } from '../errors.js';
-import { native } from '../native.js';
-import { SYS } from '../abi/syscalls.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, errnoName, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../abi/linux.js';
+import { AddressSpace } from '../../addressSpace.js';
+import { Errors } from '../../errors.js';
+import { native } from '../../native.js';
+import { SYS } from '../../abi/syscalls.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, errnoName, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
 import { AT, hostAuxv, type AuxEntry } from './auxv.js';
 import { ET, PF, PHDR_SIZE, decodeElf, roundDown, roundUp, type ElfInfo, type ProgramHeader } from './elf.js';
 import { LoaderError, LoaderErrors } from './loaderErrors.js';
@@ -366,8 +366,7 @@ async function mapImage(
 
 /** Stub region start of an address space; its pages must never be touched by the program. */
 function limitOf(as: AddressSpace): bigint {
-  const regionStart = as._subprocess.rt.region.start;
-  return regionStart < AddressSpace.maxUserAddress ? regionStart : AddressSpace.maxUserAddress;
+  return as.userLimit;
 }
 
 function checkOptions(opts: LoadOptions): void {

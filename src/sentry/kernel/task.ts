@@ -1,5 +1,5 @@
-import { REG } from '../abi/registers.js';
-import { THREAD_CONTEXT, MAX_FPSTATE_LEN } from '../abi/sysmsg.js';
+import { REG } from '../../abi/registers.js';
+import { THREAD_CONTEXT, MAX_FPSTATE_LEN } from '../../abi/sysmsg.js';
 
 /** A syscall the stub runs for the task at the passthrough gadget (see native/stub/sysmsg.c). */
 export interface Passthrough {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { syscallName } from '../abi/syscalls.js';
+import { syscallName } from '../../abi/syscalls.js';
 
 /**
  * One row's totals.

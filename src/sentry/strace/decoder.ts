@@ -17,7 +17,7 @@
  * @module
  */
 
-import { SYS, syscallName } from '../abi/syscalls.js';
+import { SYS, syscallName } from '../../abi/syscalls.js';
 import { syscallArgCount } from './decode/argCounts.js';
 import type { SyscallDecoder } from './decode/calls/common.js';
 import { FILE_DECODERS } from './decode/calls/files.js';

@@ -1,16 +1,17 @@
 import { receiveMessageOnPort } from 'node:worker_threads';
-import { native, type NativeMemoryFile } from '../native.js';
-import { ContextQueue } from '../actors/contextQueue.js';
-import { CONTEXT_QUEUE, ContextState, THREAD_CONTEXT } from '../abi/sysmsg.js';
-import { SYSCALL_ARG_REGS, REG } from '../abi/registers.js';
-import type { FileRange } from '../memoryFile.js';
-import { ProgramMemory } from './mem.js';
+import { native, type NativeMemoryFile } from '../../native.js';
+import { ContextQueue } from '../../actors/contextQueue.js';
+import { CONTEXT_QUEUE, ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import { SYSCALL_ARG_REGS, REG } from '../../abi/registers.js';
+import type { FileRange } from '../../memoryFile.js';
+import { ProgramMemory } from './memory.js';
 import { Task, type Substitute } from './task.js';
 import { SignalTable, UNBLOCKABLE, makeSiginfo, setupFrame, sigbit, SA_RESTART, SA_RESETHAND, SA_NODEFER, SIG_DFL } from './signals.js';
 import { FutexTable } from './futex.js';
-import { emulate, type Outcome } from './emulate.js';
-import type { SentryMail, SentryRequest, SentryResult, SentryTask } from './protocol.js';
-import { Tracer } from './tracer.js';
+import { emulate, type Outcome } from '../syscalls/table.js';
+import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
+import { StracePrinter } from '../strace/printer.js';
+import { Policy } from '../policy.js';
 
 const SIGCHLD = 17;
 const SIGILL = 4;
@@ -55,7 +56,8 @@ export class Kernel {
   readonly signals = new SignalTable();
   readonly futexes = new FutexTable();
   readonly tasks = new Map<number, Task>();
-  readonly tracer: Tracer;
+  readonly strace: StracePrinter;
+  readonly policy: Policy;
   /** Process-directed signals no thread could take yet. */
   readonly groupPending: Array<{ signo: number; info?: Uint8Array }> = [];
   brkStart: bigint;
@@ -92,7 +94,8 @@ export class Kernel {
     this.brkStart = task.brkStart;
     this.brk = task.brkStart;
     this.exe = task.exe;
-    this.tracer = new Tracer(task.trace, this.mem);
+    this.strace = new StracePrinter(task.trace, this.mem);
+    this.policy = new Policy(task.trace);
     const t = this.newTask(task.main.id, task.main.slot, this.tgid);
     t.regs.set(task.main.regs);
   }
@@ -113,15 +116,15 @@ export class Kernel {
 
   /** Runs the program to its end. */
   async run(): Promise<SentryResult> {
-    await this.tracer.init();
+    await this.policy.init();
     let result: SentryResult;
     try {
       this.#loop();
     } catch (e) {
       if (!(e instanceof GroupExit)) throw e;
       result = e.result;
-      this.tracer.flush();
-      const summary = this.tracer.summaryText();
+      this.strace.flush();
+      const summary = this.strace.summaryText();
       return { ...result, traps: this.traps, ...(summary ? { summary } : {}) };
     }
     throw new Error('unreachable');
@@ -141,7 +144,7 @@ export class Kernel {
           else if (Atomics.load(this.#mail, 0) !== this.#mailSeen) break;
         }
         if (!any && Atomics.load(this.#mail, 0) === this.#mailSeen) {
-          this.tracer.flush();
+          this.strace.flush();
           const timeout = Math.max(1, Math.min(20, this.#nextDeadline() - performance.now()));
           if (this.#q.waitDoorbell(seen, Math.ceil(timeout)) === 'timeout' && this.#running() && this.#stubGone())
             throw new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${this.tgid} died while the program ran` });
@@ -292,7 +295,7 @@ export class Kernel {
     // A fault or a signal the kernel raised for the program's own syscall (SIGPIPE, SIGXFSZ).
     const info = t.slot.slice(THREAD_CONTEXT.siginfo, THREAD_CONTEXT.siginfo + 128);
     const sync = signo !== 13 && signo !== 25;
-    this.tracer.signal(t, signo, info);
+    this.strace.signal(t.tid, signo, info);
     if (sync) {
       // A fault the program blocks or ignores kills it, as the kernel's force_sig does.
       const disp = this.signals.disposition(signo);
@@ -324,12 +327,11 @@ export class Kernel {
     }
     const args = ARG_IDX.map((i) => t.regs[i]);
     const start = process.hrtime.bigint();
-    this.tracer.enter(t, sysno, args);
     let out: Outcome;
-    const inj = this.tracer.injected(sysno);
+    const inj = this.policy.injected(sysno);
     if (inj !== undefined) out = inj;
     else {
-      const pol = this.tracer.policy(t, sysno, args);
+      const pol = this.policy.decide(t.tid, sysno, args);
       if (pol === 'kill') return this.killGroup(SIGSYS);
       out = pol === 'pass' ? emulate(this, t, sysno, args) : pol;
     }
@@ -350,7 +352,7 @@ export class Kernel {
     }
     if (out === 'noreturn') {
       // The registers are already what the program resumes with (rt_sigreturn, execve).
-      this.tracer.exit(t, sysno, args, undefined, start);
+      this.strace.exit(t.tid, sysno, args, undefined, start);
       this.#resume(t);
       return;
     }
@@ -361,8 +363,8 @@ export class Kernel {
   finish(t: Task, ret: bigint, sysno?: number, args?: bigint[], start?: bigint): void {
     const b = t.blocked;
     t.blocked = undefined;
-    if (sysno !== undefined) this.tracer.exit(t, sysno, args!, ret, start!);
-    else if (b) this.tracer.exit(t, b.sysno, b.args, ret, b.start);
+    if (sysno !== undefined) this.strace.exit(t.tid, sysno, args!, ret, start!);
+    else if (b) this.strace.exit(t.tid, b.sysno, b.args, ret, b.start);
     t.setReg('rax', ret);
     t.state = 'ready';
     this.#resume(t);
@@ -420,7 +422,7 @@ export class Kernel {
     const ret = BigInt.asIntN(64, t.reg('rax'));
     this.#endPass(t);
     if (!rewound) {
-      this.tracer.exit(t, p.sysno, p.args, p.onDone ? -EINTR : ret, p.start);
+      this.strace.exit(t.tid, p.sysno, p.args, p.onDone ? -EINTR : ret, p.start);
       t.setReg('rax', p.onDone ? -EINTR : ret);
       return;
     }
@@ -428,10 +430,10 @@ export class Kernel {
     if ((this.signals.get(sig).flags & SA_RESTART) !== 0n) {
       t.setReg('rip', p.rip - 2n);
       t.setReg('rax', BigInt(p.sysno));
-      this.tracer.exit(t, p.sysno, p.args, -512n, p.start); // ERESTARTSYS, as strace shows
+      this.strace.exit(t.tid, p.sysno, p.args, -512n, p.start); // ERESTARTSYS, as strace shows
     } else {
       t.setReg('rax', -EINTR);
-      this.tracer.exit(t, p.sysno, p.args, -EINTR, p.start);
+      this.strace.exit(t.tid, p.sysno, p.args, -EINTR, p.start);
     }
   }
 
@@ -502,12 +504,12 @@ export class Kernel {
   }
 
   killGroup(signo: number): never {
-    this.tracer.killed(signo);
+    this.strace.killed(signo);
     throw new GroupExit({ kind: 'killed', signal: signo });
   }
 
   exitGroup(status: number): never {
-    this.tracer.exited(status);
+    this.strace.exited(status);
     throw new GroupExit({ kind: 'exited', status: status & 0xff });
   }
 
@@ -589,7 +591,7 @@ export class Kernel {
           for (const [slot, tid] of mail.tids) this.#threadTids.set(slot, tid);
           break;
         case 'signal':
-          this.tracer.signal(undefined, mail.signo, undefined);
+          this.strace.signal(undefined, mail.signo, undefined);
           this.sendGroupSignal(mail.signo);
           break;
         default:

@@ -1,8 +1,8 @@
-import { SYS } from '../abi/syscalls.js';
-import type { Kernel } from './kernel.js';
-import type { Substitute, Task } from './task.js';
-import { SS_DISABLE, SS_ONSTACK, UNBLOCKABLE, makeSiginfo, restoreFrame, sigbit } from './signals.js';
-import type { SentryMail } from './protocol.js';
+import { SYS } from '../../abi/syscalls.js';
+import type { Kernel } from '../kernel/kernel.js';
+import type { Substitute, Task } from '../kernel/task.js';
+import { SS_DISABLE, SS_ONSTACK, UNBLOCKABLE, makeSiginfo, restoreFrame, sigbit } from '../kernel/signals.js';
+import type { SentryMail } from '../protocol.js';
 
 /**
  * What handling a syscall comes to: a result for the program; `pass` (the stub runs the call
@@ -127,13 +127,13 @@ function clone(k: Kernel, t: Task, a: bigint[]): Outcome {
   if (flags & CLONE_CHILD_CLEARTID) child.clearChildTid = ctid;
   if (flags & CLONE_PARENT_SETTID) k.mem.writeU32(ptid, tid);
   if (flags & CLONE_CHILD_SETTID) k.mem.writeU32(ctid, tid);
-  k.tracer.newThread(child);
+  k.strace.newThread();
   return BigInt(tid);
 }
 
 function execve(k: Kernel, t: Task, a: bigint[]): Outcome {
   const start = process.hrtime.bigint();
-  const call = k.tracer.execCall(SYS.execve, a);
+  const call = k.strace.execCall(SYS.execve, a);
   const path = k.mem.readCString(a[0], 4096);
   const argv = k.mem.readStringArray(a[1]);
   const envp = k.mem.readStringArray(a[2]);
@@ -158,7 +158,7 @@ function execve(k: Kernel, t: Task, a: bigint[]): Outcome {
   t.setReg('rip', r.entry!);
   t.setReg('rsp', r.sp!);
   t.setReg('orig_rax', -1n);
-  k.tracer.exec(t, call, start);
+  k.strace.exec(t.tid, call, start);
   return 'execed';
 }
 
@@ -360,7 +360,7 @@ function sleep(k: Kernel, t: Task, req: bigint, rem: bigint, abs: boolean, clock
 }
 
 function exitThread(k: Kernel, t: Task, a: bigint[]): Outcome {
-  k.tracer.exitCall(t, SYS.exit, a);
+  k.strace.exitCall(t.tid, SYS.exit, a);
   k.exitTask(t, Number(a[0] & 0xffn));
   return 'exited';
 }
@@ -384,7 +384,7 @@ function rtSigpending(k: Kernel, t: Task, a: bigint[]): Outcome {
 const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.exit]: exitThread,
   [SYS.exit_group]: (k, t, a) => {
-    k.tracer.exitCall(t, SYS.exit_group, a);
+    k.strace.exitCall(t.tid, SYS.exit_group, a);
     return k.exitGroup(Number(a[0] & 0xffn));
   },
   [SYS.getpid]: (k) => BigInt(k.tgid),

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { SYS, syscallName } from '../abi/syscalls.js';
+import { SYS, syscallName } from '../../abi/syscalls.js';
 import { errnoFromName } from './decode/errno.js';
 import { LEGACY_CLASS_NAMES, syscallClass } from './syscallClasses.js';
 

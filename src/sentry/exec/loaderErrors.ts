@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { SystrapError } from '../errors.js';
+import { SystrapError } from '../../errors.js';
 
 /**
  * Errors of the ELF loader. They are SystrapErrors (same `code`/`errno` shape as Node's
