@@ -74,7 +74,7 @@ export async function runFoundation(): Promise<Record<string, number>> {
   const viaInjection = await timeEach(Math.max(100, N / 10), () => as.injectSyscall(SYS.getppid));
   // The raw native round trip as.syscall() sits on, called synchronously (blocking this thread
   // is fine in a benchmark): the difference is our layer (queueing, actor checks, promises).
-  const rawSync = await timeEach(N, () => platform.memoryFile._file.syscallThreadCallSync(msg.range.start, as.pid, SYS.getppid, args, -1));
+  const rawSync = await timeEach(N, () => platform.memoryFile.shared.syscallThreadCallSync(msg.range.start, as.pid, SYS.getppid, args, -1));
   await as.release();
 
   await platform.close();

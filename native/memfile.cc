@@ -124,6 +124,7 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
                            InstanceAccessor<&MemoryFile::Size>("size"),
                            InstanceAccessor<&MemoryFile::MaxSize>("maxSize"),
                            InstanceMethod<&MemoryFile::Grow>("grow"),
+                           InstanceMethod<&MemoryFile::Refresh>("refresh"),
                            InstanceMethod<&MemoryFile::PunchHole>("punchHole"),
                            InstanceMethod<&MemoryFile::Buffer>("buffer"),
                            InstanceMethod<&MemoryFile::Close>("close"),
@@ -208,6 +209,19 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     if (ftruncate(fd_, (off_t)n) == -1) ThrowErrno(env, errno, "ftruncate");
     MapUpTo(env, n);
     return env.Undefined();
+  }
+
+  // refresh(): a view of a file another thread grows (a worker's) maps what was added since.
+  // Existing views stay valid: the mapping only extends inside the reserved window.
+  Napi::Value Refresh(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    struct stat st;
+    if (fstat(fd_, &st) == -1) ThrowErrno(env, errno, "fstat");
+    uint64_t n = (uint64_t)st.st_size;
+    if (n > window_) n = window_;
+    MapUpTo(env, n & ~(uint64_t)4095);
+    return Napi::Number::New(env, (double)size_);
   }
 
   // punchHole(offset, length): gives the pages of a freed range back to the host.

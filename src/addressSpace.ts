@@ -1,9 +1,9 @@
 import type { Subprocess } from './actors/subprocess.js';
 import type { FileRange } from './memoryFile.js';
 import type { InjectResult } from './tracer/protocol.js';
-import { Errors } from './errors.js';
+import { Errors, checkStubReply } from './errors.js';
 import { SYS } from './abi/syscalls.js';
-import { MAP_FIXED, MAP_POPULATE, MAP_SHARED, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE } from './abi/linux.js';
+import { MAP_POPULATE, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE } from './abi/linux.js';
 import { abi } from './abi/stub.js';
 
 /** Access of a mapping: read, read-write, read-execute, or all three. */
@@ -15,6 +15,24 @@ const PROT: Record<Access, bigint> = {
   rx: PROT_READ | PROT_EXEC,
   rwx: PROT_READ | PROT_WRITE | PROT_EXEC,
 };
+
+/** The subprocess behind each address space (platform-internal: see {@link subprocessOf}). */
+const subprocesses = new WeakMap<AddressSpace, Subprocess>();
+
+/**
+ * The stub behind an address space, for the platform's own modules (and white-box tests).
+ * Not part of the public API: sentries use `platform.port.stub(as)`.
+ *
+ * @example
+ * ```ts
+ * const sp = subprocessOf(as); sp.kick();
+ * ```
+ */
+export function subprocessOf(as: AddressSpace): Subprocess {
+  const sp = subprocesses.get(as);
+  if (!sp) throw Errors.InvalidArg('not an address space of this platform');
+  return sp;
+}
 
 /** Internal hooks of the platform an address space reports to. */
 export interface AddressSpaceOwner {
@@ -46,6 +64,7 @@ export class AddressSpace {
   constructor(sp: Subprocess, owner: AddressSpaceOwner) {
     this.#sp = sp;
     this.#owner = owner;
+    subprocesses.set(this, sp);
   }
 
   /** The stub's pid (its thread group id on the host). */
@@ -71,7 +90,7 @@ export class AddressSpace {
     return start < AddressSpace.maxUserAddress ? start : AddressSpace.maxUserAddress;
   }
 
-  /** @internal The subprocess behind this address space. */
+  /** @internal White-box tests only (src uses {@link subprocessOf}). */
   get _subprocess(): Subprocess {
     return this.#sp;
   }
@@ -101,7 +120,8 @@ export class AddressSpace {
 
   /**
    * Maps a range of the memory file at `addr` (MAP_SHARED|MAP_FIXED; MAP_POPULATE when
-   * `precommit`). Runs mmap through the stub's syscall thread.
+   * `precommit`). Runs mmap through the stub's syscall thread. A reply other than `addr` or an
+   * errno is a forged one: EPROTOCOL, and the stub is faulted (never trusted or pooled again).
    */
   async mapFile(addr: bigint, range: FileRange, access: Access, precommit = false): Promise<void> {
     this.#check();
@@ -109,22 +129,14 @@ export class AddressSpace {
     checkAddr(addr, BigInt(len));
     const prot = PROT[access];
     if (prot === undefined) throw Errors.InvalidArg(`access must be one of r, rw, rx, rwx (got ${String(access)})`);
-    const flags = MAP_SHARED | MAP_FIXED | (precommit ? MAP_POPULATE : 0n);
-    const ret = await this.#sp.syscall(SYS.mmap, [addr, BigInt(len), prot, flags, BigInt(abi.STUB_MEMFD), BigInt(range.start)]);
-    if (ret < 0n && ret > -4096n) throw Errors.Syscall('mmap', Number(-ret), this.pid);
-    if (ret !== addr) {
-      // The stub answered something impossible: its reply page was tampered with.
-      this.#sp.fault(`mmap returned ${ret.toString(16)} for ${addr.toString(16)}`);
-      throw Errors.Faulted(this.pid, 'mmap returned a wrong address');
-    }
+    await this.#sp.mapShared(addr, range, prot, precommit ? MAP_POPULATE : 0n);
   }
 
   /** Unmaps `[addr, addr + length)`. */
   async unmap(addr: bigint, length: bigint): Promise<void> {
     this.#check();
     checkAddr(addr, length);
-    const ret = await this.#sp.syscall(SYS.munmap, [addr, length]);
-    if (ret < 0n) throw Errors.Syscall('munmap', Number(-ret), this.pid);
+    checkStubReply(await this.#sp.syscall(SYS.munmap, [addr, length]), { syscall: 'munmap', expect: 0n, pid: this.pid });
   }
 
   /**

@@ -108,5 +108,29 @@ export const Errors = {
   Timeout: (message: string) => new SystrapError('ETIMEDOUT', message),
   Syscall: (name: string, errno: number, pid?: number) =>
     new SystrapError(errnoNameOf(errno), `${name} failed in the stub`, { errno: -errno, syscall: name, pid }),
+  /** The stub answered a call with a value the call cannot return (its reply page was forged). */
+  ForgedReply: (name: string, got: bigint, expected: string, pid?: number) =>
+    new SystrapError('EPROTOCOL', `${name} in stub ${pid ?? '?'} answered 0x${BigInt.asUintN(64, got).toString(16)}, expected ${expected}`, { syscall: name, pid }),
 } as const;
+
+/** The largest errno a raw syscall result can encode: -4095..-1 are errors. */
+const MAX_ERRNO = 4095n;
+
+/**
+ * Checks a stub's raw answer to a call that has one legitimate success value (`expect`), or any
+ * non-negative value (`'nonneg'`): a failure becomes the errno's SystrapError, anything else
+ * the call cannot return becomes EPROTOCOL (the stub's reply memory is the program's to
+ * scribble on: a forged value must never pass for an errno or a success). gVisor's rule: the
+ * syscall thread is trusted only for calls with a single legitimate result.
+ *
+ * @example
+ * ```ts
+ * checkStubReply(await sp.syscall(SYS.mmap, args), { syscall: 'mmap', expect: addr, pid: sp.pid });
+ * ```
+ */
+export function checkStubReply(ret: bigint, c: { syscall: string; expect: bigint | 'nonneg'; pid?: number }): bigint {
+  if (ret < 0n && ret >= -MAX_ERRNO) throw Errors.Syscall(c.syscall, Number(-ret), c.pid);
+  if (c.expect === 'nonneg' ? ret >= 0n : ret === c.expect) return ret;
+  throw Errors.ForgedReply(c.syscall, ret, c.expect === 'nonneg' ? 'a non-negative value' : `0x${c.expect.toString(16)}`, c.pid);
+}
 

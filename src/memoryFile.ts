@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { native, type NativeMemoryFile } from './native.js';
+import type { MemoryFileRef } from './shm/sharedFile.js';
 import { Errors } from './errors.js';
 import { PAGE_SIZE } from './abi/linux.js';
 
@@ -35,8 +37,14 @@ export interface MemoryFileOptions {
  * ```
  */
 export class MemoryFile {
-  /** @internal The native file. */
-  readonly _file: NativeMemoryFile;
+  /**
+   * The native file under the allocator: views of any range, and the futex waits and wakes of
+   * the shared-memory protocols (context queues, syscall threads) on its words. For the
+   * platform's own use and for sentries (see `src/shm/`); users need only allocate/view/free.
+   */
+  readonly shared: NativeMemoryFile;
+  /** How another thread (a runner or sentry worker) maps this file: see `workerFile`. */
+  readonly ref: MemoryFileRef;
   readonly #growBy: number;
   /** Free ranges, sorted by start, coalesced. Protected by: single-threaded use. */
   #free: Array<{ start: number; end: number }> = [];
@@ -49,18 +57,19 @@ export class MemoryFile {
       throw Errors.InvalidArg('options.maxSize must be a positive multiple of 4096');
     if (!Number.isSafeInteger(growBy) || growBy <= 0 || growBy % PAGE_SIZE)
       throw Errors.InvalidArg('options.growBy must be a positive multiple of 4096');
-    this._file = new native.MemoryFile('systrap-memory', maxSize);
+    this.shared = new native.MemoryFile('systrap-memory', maxSize);
+    this.ref = { fd: this.shared.fd, maxSize, token: randomUUID() };
     this.#growBy = growBy;
   }
 
   /** The memfd in Node's fd table (each stub has it as fd `STUB_MEMFD`). */
   get fd(): number {
-    return this._file.fd;
+    return this.shared.fd;
   }
 
   /** Current size of the file in bytes. */
   get size(): number {
-    return this._file.size;
+    return this.shared.size;
   }
 
   /** Bytes currently allocated. */
@@ -82,12 +91,12 @@ export class MemoryFile {
     let i = this.#free.findIndex((f) => f.end - f.start >= len);
     if (i < 0) {
       // Grow: a free range touching the end of the file counts towards the request.
-      const size = this._file.size;
+      const size = this.shared.size;
       const last = this.#free[this.#free.length - 1];
       const tail = last !== undefined && last.end === size ? last.end - last.start : 0;
-      const newSize = Math.min(Math.ceil((size + len - tail) / this.#growBy) * this.#growBy, this._file.maxSize);
+      const newSize = Math.min(Math.ceil((size + len - tail) / this.#growBy) * this.#growBy, this.shared.maxSize);
       if (newSize - size + tail < len) throw Errors.MemoryFileFull(len);
-      this._file.grow(newSize);
+      this.shared.grow(newSize);
       this.#insertFree(size, newSize);
       i = this.#free.findIndex((f) => f.end - f.start >= len);
     }
@@ -105,7 +114,7 @@ export class MemoryFile {
    */
   free(range: FileRange): void {
     this.#check(range);
-    this._file.punchHole(range.start, range.end - range.start);
+    this.shared.punchHole(range.start, range.end - range.start);
     this.#insertFree(range.start, range.end);
     this.#allocated -= range.end - range.start;
   }
@@ -116,12 +125,12 @@ export class MemoryFile {
    */
   view(range: FileRange): Uint8Array {
     this.#check(range);
-    return new Uint8Array(this._file.buffer(range.start, range.end - range.start));
+    return new Uint8Array(this.shared.buffer(range.start, range.end - range.start));
   }
 
   /** Releases the file. Views kept past this point read zeros. */
   close(): void {
-    this._file.close();
+    this.shared.close();
   }
 
   #check(range: FileRange): void {
@@ -132,7 +141,7 @@ export class MemoryFile {
       range.start % PAGE_SIZE ||
       range.end % PAGE_SIZE ||
       range.start >= range.end ||
-      range.end > this._file.size
+      range.end > this.shared.size
     )
       throw Errors.InvalidArg('range must be a page-aligned FileRange inside the memory file');
   }

@@ -15,6 +15,8 @@ export interface NativeMemoryFile {
   readonly size: number;
   readonly maxSize: number;
   grow(size: number): void;
+  /** Maps what another thread's grow() added (a worker's view); returns the mapped size. */
+  refresh(): number;
   punchHole(offset: number, length: number): void;
   buffer(offset: number, length: number): ArrayBuffer;
   close(): void;

@@ -1,21 +1,25 @@
 import { availableParallelism } from 'node:os';
-import { createActor, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import type { MessagePort } from 'node:worker_threads';
+import { createActor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 import { poolMachine } from './machines/pool.js';
+import type { TaskEvent } from './machines/task.js';
 import { SubprocessPool } from './actors/pool.js';
 import { Subprocess } from './actors/subprocess.js';
 import { TracerPool } from './actors/tracerPool.js';
-import type { Runtime } from './actors/runtime.js';
-import { AddressSpace } from './addressSpace.js';
+import type { LiveStub, Runtime } from './actors/runtime.js';
+import { AddressSpace, subprocessOf } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
 import { ContextSlots } from './actors/contextSlots.js';
 import { RunnerPool } from './actors/runnerPool.js';
 import { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
 import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.js';
-import { compileSeccomp, sysmsgThreadFilter } from './abi/seccomp.js';
+import { compileSeccomp, sysmsgThreadFilter, writeSockFprog } from './abi/seccomp.js';
 import { SYS } from './abi/syscalls.js';
 import { Errors, toSystrapError } from './errors.js';
 import { native } from './native.js';
 import { SIG } from './abi/linux.js';
+import { resolveWorker } from './workerFile.js';
+import type { AdoptedContext, PlatformPort, StubPort } from './platformPort.js';
 
 /** Options of {@link Platform.newAddressSpace}. */
 export interface NewAddressSpaceOptions {
@@ -68,9 +72,13 @@ export class Platform {
   readonly #pool: SubprocessPool;
   readonly #tracers: TracerPool;
   /** Stubs alive (not yet reaped), source included. Protected by: the event loop. */
-  readonly #live = new Set<Subprocess>();
+  readonly #live = new Set<LiveStub>();
+  /** Per-platform counters of actor ids (`subprocess:N`). Protected by: the event loop. */
+  readonly #ids = new Map<string, number>();
+  readonly #inspecting: boolean;
   #closing?: Promise<void>;
   #runners?: RunnerPool;
+  #port?: PlatformPort;
 
   /** @internal Use {@link createPlatform}. */
   constructor(options: PlatformOptions, region: StubRegion) {
@@ -91,6 +99,7 @@ export class Platform {
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     this.actor = actor;
+    this.#inspecting = options.inspect !== undefined;
     this.#pool = new SubprocessPool(actor);
     this.memoryFile = new MemoryFile(options.memoryFile);
     this.#tracers = new TracerPool(threads);
@@ -104,18 +113,41 @@ export class Platform {
       maxSysmsgThreads: this.maxSysmsgThreads,
       contexts: new ContextSlots(this.memoryFile),
       runners: () => (this.#runners ??= new RunnerPool()),
-      spawn: (id: string, logic: AnyActorLogic, input?: unknown) => actor.send({ type: 'SPAWN', id, logic, input }),
-      get: (id: string) => actor.system.get(id),
+      spawn: (spec) => {
+        actor.send({ type: 'SPAWN', ...spec });
+        return actor.system.get(spec.id) as AnyActorRef;
+      },
+      nextId: (kind) => this.#nextId(kind),
       track: (sp) => live.add(sp),
       untrack: (sp) => live.delete(sp),
       forget: (sp) => pool.forget(sp),
     };
     actor.start();
-    if (options.warmSentry) this.#rt.runners().warmSentry();
+    if (options.warmSentry) this.#rt.runners().warm(resolveWorker('sentry').file);
   }
 
-  /** @internal Creates the source stub. */
-  async _start(): Promise<void> {
+  /**
+   * Creates a platform and its source stub (what {@link createPlatform} does).
+   *
+   * @example
+   * ```ts
+   * const platform = await Platform.create({ pool: false });
+   * ```
+   */
+  static async create(options: PlatformOptions = {}): Promise<Platform> {
+    const platform = new Platform(options, stubRegion());
+    await platform.#start();
+    return platform;
+  }
+
+  #nextId(kind: string): number {
+    const n = (this.#ids.get(kind) ?? 0) + 1;
+    this.#ids.set(kind, n);
+    return n;
+  }
+
+  /** Creates the source stub. */
+  async #start(): Promise<void> {
     try {
       const source = await Subprocess.createSource(this.#rt);
       this.#pool.source = source;
@@ -127,14 +159,55 @@ export class Platform {
     }
   }
 
-  /** @internal The tracer pool (scenario fault hooks). */
-  get _tracers(): TracerPool {
-    return this.#tracers;
+  /**
+   * The platform port: what a sentry (src/sentry, or an embedder's own) uses of the platform,
+   * and the scenario harness's hooks. See {@link PlatformPort}.
+   *
+   * @example
+   * ```ts
+   * const stub = platform.port.stub(as);
+   * await stub.ensureThread();
+   * ```
+   */
+  get port(): PlatformPort {
+    return (this.#port ??= this.#makePort());
   }
 
-  /** @internal The runtime the actors share (for the sentry). */
-  get _runtime(): Runtime {
-    return this.#rt;
+  #makePort(): PlatformPort {
+    const rt = this.#rt;
+    return {
+      region: rt.region,
+      maxSysmsgThreads: rt.maxSysmsgThreads,
+      memory: rt.memoryFile.ref,
+      inspecting: this.#inspecting,
+      newAddressSpace: (options) => this.newAddressSpace(options),
+      stub: (as) => stubPort(subprocessOf(as)),
+      adoptContext: (as) => this.#adoptContext(as),
+      runWorker: <R>(name: 'sentry' | 'runner', task: unknown, transferList?: MessagePort[]) =>
+        rt.runners().run<R>(resolveWorker(name).file, task, transferList),
+      warmWorker: (name) => rt.runners().warm(resolveWorker(name).file),
+      mirrorTask: (id) => {
+        const ref = rt.spawn({ kind: 'task', id });
+        return { send: (event: TaskEvent) => ref.send(event) };
+      },
+      nextId: (kind) => this.#nextId(kind),
+      setFaultHook: (hook) => {
+        this.#tracers.faultHook = hook;
+      },
+      contextSlot: (ctx) => rt.contexts.slot(ctx.id),
+    };
+  }
+
+  async #adoptContext(as: AddressSpace): Promise<AdoptedContext> {
+    if (this.#closing) throw Errors.Closed();
+    const ctx = new PlatformContext(this.#rt);
+    try {
+      const { id, slot } = await ctx.adopt(as);
+      return { id, slot, report: (type, sysno) => ctx.report(type, sysno), release: () => ctx.release() };
+    } catch (e) {
+      ctx.release();
+      throw e;
+    }
   }
 
   /** Pid of the source stub that new stubs are cloned from. */
@@ -266,20 +339,31 @@ export class Platform {
 }
 
 /**
- * Writes the rules area (gVisor's stubSysmsgRules): a `struct sock_fprog` whose filter pointer
- * is the stub address just past it, then the sysmsg-thread filter. Stubs map it read-only, so
- * the program a thread installs cannot be changed by the application.
+ * Writes the platform's rules area (gVisor's stubSysmsgRules, see writeSockFprog): the
+ * sysmsg-thread filter, mapped read-only in every stub.
  */
 function buildRules(memoryFile: MemoryFile, region: StubRegion): FileRange {
   const prog = compileSeccomp(sysmsgThreadFilter(region.start, SYS, region.end));
-  if (16 + prog.length > RULES_SIZE) throw Errors.Protocol('the sysmsg filter does not fit in the rules area');
   const range = memoryFile.allocate(RULES_SIZE);
-  const v = memoryFile.view(range);
-  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  dv.setUint16(0, prog.length / 8, true);
-  dv.setBigUint64(8, rulesAddr(region) + 16n, true);
-  v.set(prog, 16);
+  writeSockFprog(memoryFile.view(range), prog, rulesAddr(region));
   return range;
+}
+
+/** A subprocess as a sentry drives it (see StubPort). */
+function stubPort(sp: Subprocess): StubPort {
+  return {
+    pid: sp.pid,
+    scratch: () => sp.scratch(),
+    unmapApplication: () => sp.unmapApplication(),
+    ensureThread: () => sp.sysmsgThreads.ensureRunning(),
+    kick: () => sp.kick(),
+    queueRange: () => {
+      if (!sp.queue) throw Errors.InvalidArg(`${sp.id} has no context queue yet`);
+      return sp.queue.range;
+    },
+    ringDoorbell: () => sp.queue?.ring(),
+    sysmsgThreadTids: () => sp.sysmsgThreads.tids(),
+  };
 }
 
 /**
@@ -292,8 +376,6 @@ function buildRules(memoryFile: MemoryFile, region: StubRegion): FileRange {
  * const platform = await createPlatform({ inspect: (e) => events.push(e.type), pool: { maxAvailable: 4 } });
  * ```
  */
-export async function createPlatform(options: PlatformOptions = {}): Promise<Platform> {
-  const platform = new Platform(options, stubRegion());
-  await platform._start();
-  return platform;
+export function createPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  return Platform.create(options);
 }

@@ -1,27 +1,29 @@
 /**
- * Runner worker: the fast path of contexts (issue 3). It loops switch → trap → handler → switch
+ * Runner worker: the fast path of contexts (`ctx.run`). It loops switch → trap → handler → switch
  * for one context, with the syscall handler a module loaded here, so no message crosses threads
  * per syscall. The wait for a trap spins, then futex-waits on the stub's doorbell, in native code
  * on this worker: never on the main thread. It returns to the main thread (and so to the
  * context's actor) when the handler stops, or on a fault, an interrupt or anything unexpected.
  */
-import { native, type NativeMemoryFile } from '../src/native.js';
-import { ContextQueue } from '../src/actors/contextQueue.js';
-import { CONTEXT_QUEUE, ContextState, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
+import { ContextQueue } from '../src/shm/contextQueue.js';
+import { workerFile, type MemoryFileRef } from '../src/shm/sharedFile.js';
+import { waitForTrap } from '../src/shm/trapWait.js';
+import { stubGone } from '../src/shm/stubDeath.js';
+import { BUDGETS } from '../src/shm/budgets.js';
+import { ContextState, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../src/abi/registers.js';
 import type { FileRange } from '../src/memoryFile.js';
 
 /** One run of a context on this worker. */
 export interface RunTask {
-  fd: number;
-  maxSize: number;
+  /** The memory file, as this worker maps it. */
+  memory: MemoryFileRef;
   slot: FileRange;
   queue: FileRange;
   pid: number;
   id: number;
   regs: BigUint64Array;
   handler: string;
-  spinNs: number;
 }
 
 export interface RunResult {
@@ -40,32 +42,11 @@ export interface SyscallHandler {
 const ORIG_RAX = REGISTER_NAMES.indexOf('orig_rax');
 const ARG_IDX = SYSCALL_ARG_REGS.map((r) => REGISTER_NAMES.indexOf(r));
 
-let file: NativeMemoryFile | undefined;
 const handlers = new Map<string, SyscallHandler>();
 
-/** This worker's mapping of the memory file, re-opened when the file grew past it. */
-function memoryFile(task: RunTask): NativeMemoryFile {
-  const need = Math.max(task.slot.end, task.queue.end);
-  if (!file || file.size < need) {
-    file?.close();
-    file = new native.MemoryFile('systrap-memory', task.maxSize, task.fd);
-  }
-  return file;
-}
-
-/** The stub exited (a zombie), or was already reaped (ECHILD). */
-function stubGone(pid: number): boolean {
-  try {
-    return native.waitidPeek(pid) !== null;
-  } catch {
-    return true;
-  }
-}
-
 export default async function run(task: RunTask): Promise<RunResult> {
-  const f = memoryFile(task);
-  const mf = { view: (r: FileRange) => new Uint8Array(f.buffer(r.start, r.end - r.start)), _file: f };
-  const q = new ContextQueue(task.queue, mf as never, false);
+  const f = workerFile(task.memory, Math.max(task.slot.end, task.queue.end));
+  const q = new ContextQueue(task.queue, f, false);
   const slot = f.buffer(task.slot.start, task.slot.end - task.slot.start);
   const u32 = new Uint32Array(slot);
   const slotRegs = new BigUint64Array(slot, THREAD_CONTEXT.regs, REGISTER_NAMES.length);
@@ -88,8 +69,6 @@ export default async function run(task: RunTask): Promise<RunResult> {
     }),
   );
   slotRegs.set(task.regs);
-  const doorbell = task.queue.start + CONTEXT_QUEUE.numPublished;
-  const bell = new Uint32Array(f.buffer(doorbell, 4));
   const event = {
     kind: 'syscall' as const,
     sysno: -1,
@@ -98,27 +77,21 @@ export default async function run(task: RunTask): Promise<RunResult> {
     },
   };
   const stateIdx = THREAD_CONTEXT.state / 4;
+  // One wait description per run: nothing is allocated per switch.
+  const wait = {
+    ready: () => Atomics.load(u32, stateIdx) !== ContextState.None,
+    spinNs: BUDGETS.workerSpinNs,
+    sleepMs: BUDGETS.doorbellSleepMs,
+  };
   let switches = 0;
   for (;;) {
     Atomics.store(u32, THREAD_CONTEXT.interrupt / 4, 0);
     Atomics.store(u32, stateIdx, ContextState.None);
     if (!q.resume(task.id, u32)) q.wakeIfNeeded();
     switches++;
-    // Spin, then sleep on the doorbell (read before looking, so a trap in between is not lost).
-    // The clock is read once per 64 looks: reading it costs more than a look.
-    if (Atomics.load(u32, stateIdx) === ContextState.None && task.spinNs > 0) {
-      const spinEnd = performance.now() + task.spinNs / 1e6;
-      spin: for (;;) {
-        for (let i = 0; i < 64; i++) if (Atomics.load(u32, stateIdx) !== ContextState.None) break spin;
-        if (performance.now() >= spinEnd) break;
-      }
-    }
-    while (Atomics.load(u32, stateIdx) === ContextState.None) {
-      const seen = Atomics.load(bell, 0);
-      if (Atomics.load(u32, stateIdx) !== ContextState.None) break;
-      if (q.waitDoorbell(seen, 20) === 'timeout' && stubGone(task.pid)) {
-        return { regs: task.regs, state: -1, switches };
-      }
+    // Spin, then sleep on the doorbell until this context's trap (or the stub's death).
+    while (waitForTrap(q, wait) !== 'ready') {
+      if (stubGone(task.pid)) return { regs: task.regs, state: -1, switches };
     }
     const state = Atomics.load(u32, stateIdx);
     if (state === ContextState.Syscall) {

@@ -1,7 +1,7 @@
 /**
- * Sentry worker: runs one program's sentry (src/sentry/kernel.ts) from start to end. Every trap
- * of the program is handled here, on this thread, with no message per syscall; the main thread
- * hears of new threads, exits and the end.
+ * Sentry worker: runs one program's sentry (src/sentry/kernel/kernel.ts) from start to end.
+ * Every trap of the program is handled here, on this thread, with no message per syscall; the
+ * main thread (src/sentry/sentryLink.ts) hears of new threads, exits and the end.
  */
 import { Kernel } from '../src/sentry/kernel/kernel.js';
 import type { SentryResult, SentryTask } from '../src/sentry/protocol.js';

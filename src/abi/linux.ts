@@ -4,8 +4,16 @@ import { constants } from 'node:os';
 export const SIG = {
   SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8,
   SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
-  SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGXCPU: 24, SIGXFSZ: 25, SIGSYS: 31,
+  SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23,
+  SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
 } as const;
+
+/** Highest signal number (real-time signals included). */
+export const NSIG = 64;
+
+/** siginfo si_code values the sentry writes (asm-generic/siginfo.h). */
+export const SI_USER = 0;
+export const SI_TKILL = -6;
 
 /** mmap(2) protections and flags. */
 export const PROT_NONE = 0n;
@@ -18,12 +26,39 @@ export const MAP_FIXED = 0x10n;
 export const MAP_ANONYMOUS = 0x20n;
 export const MAP_POPULATE = 0x8000n;
 
-/** clone(2) flags used to create stubs and sysmsg threads. */
+/** clone(2) flags (stubs, sysmsg threads, and the program's own clone calls). */
 export const CLONE_VM = 0x100n;
 export const CLONE_FS = 0x200n;
 export const CLONE_FILES = 0x400n;
+export const CLONE_SIGHAND = 0x800n;
 export const CLONE_PTRACE = 0x2000n;
+export const CLONE_VFORK = 0x4000n;
 export const CLONE_PARENT = 0x8000n;
+export const CLONE_THREAD = 0x10000n;
+export const CLONE_SETTLS = 0x80000n;
+export const CLONE_PARENT_SETTID = 0x100000n;
+export const CLONE_CHILD_CLEARTID = 0x200000n;
+export const CLONE_CHILD_SETTID = 0x1000000n;
+
+/** arch_prctl(2) codes. */
+export const ARCH_SET_FS = 0x1002n;
+export const ARCH_GET_FS = 0x1003n;
+
+/** futex(2) operations and flags (linux/futex.h). */
+export const FUTEX = {
+  WAIT: 0, WAKE: 1, REQUEUE: 3, CMP_REQUEUE: 4, WAKE_OP: 5, WAIT_BITSET: 9, WAKE_BITSET: 10,
+  /** The operation's low bits (FUTEX_CMD_MASK without PRIVATE and CLOCK_REALTIME). */
+  CMD_MASK: 0x7fn,
+  PRIVATE_FLAG: 128n,
+  CLOCK_REALTIME: 256n,
+  BITSET_MATCH_ANY: 0xffffffff,
+} as const;
+
+/** Clocks of clock_nanosleep(2) and its flag. */
+export const CLOCK_REALTIME = 0;
+export const CLOCK_MONOTONIC = 1;
+export const CLOCK_BOOTTIME = 7;
+export const TIMER_ABSTIME = 1n;
 
 /** prctl(2) options and seccomp(2) operations. */
 export const PR_SET_PDEATHSIG = 1n;
@@ -47,4 +82,53 @@ export const MAX_ERRNO = 4095n;
 export function errnoName(errno: number): string {
   for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
   return `E${errno}`;
+}
+
+/** errno values the runtime and the sentry return or test for (asm-generic/errno-base.h). */
+export const ERRNO = {
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, E2BIG: 7, ENOEXEC: 8, EBADF: 9, ECHILD: 10, EAGAIN: 11,
+  ENOMEM: 12, EACCES: 13, EFAULT: 14, EEXIST: 17, EINVAL: 22, ENOSYS: 38, ETIMEDOUT: 110,
+  /** Kernel-internal: the call is restarted when the signal's handler has SA_RESTART. */
+  ERESTARTSYS: 512,
+} as const;
+
+/** fcntl(2) commands and file status flags used on the program's stdio. */
+export const F_GETFL = 3n;
+export const F_SETFL = 4n;
+export const O_NONBLOCK = 0o4000n;
+/** open(2)'s close-on-exec flag; /proc/PID/fdinfo shows it (in octal) in an fd's `flags:`. */
+export const O_CLOEXEC = 0x80000n;
+
+/** prctl(2) option naming the calling thread (/proc/PID/comm), 15 bytes and a NUL. */
+export const PR_SET_NAME = 15n;
+export const TASK_COMM_LEN = 16;
+
+/** mmap(2): map only where nothing is mapped yet (EEXIST otherwise). */
+export const MAP_FIXED_NOREPLACE = 0x100000n;
+
+/** sigaction(2) handlers and flags (asm/signal.h), sigaltstack(2) flags. */
+export const SIG_DFL = 0n;
+export const SIG_IGN = 1n;
+export const SA_NOCLDSTOP = 0x1n;
+export const SA_SIGINFO = 0x4n;
+export const SA_ONSTACK = 0x08000000n;
+export const SA_RESTORER = 0x04000000n;
+export const SA_RESTART = 0x10000000n;
+export const SA_NODEFER = 0x40000000n;
+export const SA_RESETHAND = 0x80000000n;
+export const SS_ONSTACK = 1;
+export const SS_DISABLE = 2;
+
+/**
+ * A kernel sigset (u64) holding these signals: bit signo-1 each.
+ *
+ * @example
+ * ```ts
+ * sigset(SIG.SIGSYS, SIG.SIGCHLD); // 0x40010000n
+ * ```
+ */
+export function sigset(...signos: number[]): bigint {
+  let s = 0n;
+  for (const n of signos) s |= 1n << BigInt(n - 1);
+  return s;
 }

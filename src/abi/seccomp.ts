@@ -211,3 +211,26 @@ export function stubRules(
     { sysno: nr.arch_prctl, args: [{ op: 'eq', value: ARCH_GET_FS }], ip, action: allow },
   ];
 }
+
+/** Bytes of a `struct sock_fprog` (u16 len, padding, u64 filter pointer). */
+export const SOCK_FPROG_SIZE = 16;
+
+/**
+ * Writes a rules area (gVisor's stubSysmsgRules): a `struct sock_fprog` whose filter pointer is
+ * `areaAddr + 16` (where the stub sees the area), then the compiled program. Returns the bytes
+ * used. Stubs map the area read-only, so a thread installs a filter the program cannot change.
+ *
+ * @example
+ * ```ts
+ * writeSockFprog(memoryFile.view(range), compileSeccomp(filter), rulesAddr(region));
+ * ```
+ */
+export function writeSockFprog(area: Uint8Array, prog: Uint8Array, areaAddr: bigint): number {
+  if (prog.length === 0 || prog.length % 8 !== 0) throw new RangeError('a seccomp program is a non-empty array of 8-byte instructions');
+  if (SOCK_FPROG_SIZE + prog.length > area.length) throw new RangeError(`the seccomp filter is too long (${prog.length / 8} instructions)`);
+  const dv = new DataView(area.buffer, area.byteOffset, area.byteLength);
+  dv.setUint16(0, prog.length / 8, true);
+  dv.setBigUint64(8, areaAddr + BigInt(SOCK_FPROG_SIZE), true);
+  area.set(prog, SOCK_FPROG_SIZE);
+  return SOCK_FPROG_SIZE + prog.length;
+}

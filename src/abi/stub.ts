@@ -121,3 +121,15 @@ export function queueAddr(region: StubRegion): bigint {
 export function rulesAddr(region: StubRegion): bigint {
   return region.start + BigInt(RULES_OFFSET);
 }
+
+/**
+ * Scratch memory in a syscall thread's reply page (page 1 of its message, writable by the
+ * stub): past the reply words, where the runtime writes arguments for the calls it runs there
+ * (a path, a msghdr). Program code can scribble on it, so everything read back is checked.
+ */
+export const SYSCALL_SCRATCH = {
+  /** Offset in the message (after SYSMSG_REPLY and SYSMSG_DONE, with room to spare). */
+  offset: 4096 + 512,
+  /** End of the message. */
+  end: 8192,
+} as const;

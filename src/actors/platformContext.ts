@@ -1,18 +1,19 @@
 import type { ActorRefFrom } from 'xstate';
-import { availableParallelism } from 'node:os';
-import { platformContextMachine } from '../machines/platformContext.js';
+import type { platformContextMachine } from '../machines/platformContext.js';
 import type { Runtime } from './runtime.js';
-import type { AddressSpace } from '../addressSpace.js';
+import { subprocessOf, type AddressSpace } from '../addressSpace.js';
 import type { Subprocess } from './subprocess.js';
 import type { FileRange } from '../memoryFile.js';
-import type { ContextQueue } from './contextQueue.js';
+import type { ContextQueue } from '../shm/contextQueue.js';
+import { BUDGETS, spinUntil } from '../shm/budgets.js';
+import { resolveWorker } from '../workerFile.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../abi/registers.js';
 import { ContextState, THREAD_CONTEXT } from '../abi/sysmsg.js';
-import { abi, contextSlotAddr } from '../abi/stub.js';
-import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../abi/linux.js';
-import { SYS } from '../abi/syscalls.js';
+import { contextSlotAddr } from '../abi/stub.js';
+import { PROT_READ, PROT_WRITE, SIG } from '../abi/linux.js';
 import { native } from '../native.js';
 import { Errors, SystrapError, toSystrapError } from '../errors.js';
+import type { RunResult, RunTask } from '../../workers/runner.js';
 
 /** What a switch ended with (gVisor's Switch results). */
 export type SwitchEvent =
@@ -49,7 +50,6 @@ export class PlatformContext {
   #preempted = false;
   /** Counted in its stub queue's numAwakeContexts (from its first switch until release). */
   #awake = false;
-  static #seq = 0;
 
   constructor(private readonly rt: Runtime) {
     const { id, slot } = rt.contexts.alloc();
@@ -59,9 +59,7 @@ export class PlatformContext {
     this.#view = new DataView(v.buffer, v.byteOffset, v.byteLength);
     this.#u32 = new Uint32Array(v.buffer, v.byteOffset, v.byteLength / 4);
     this.#view.setBigUint64(THREAD_CONTEXT.fpstateChanged, 0n, true); // a reused slot's FP state is not ours
-    const name = `platformContext:${PlatformContext.#seq++}`;
-    rt.spawn(name, platformContextMachine);
-    this.ref = rt.get(name) as ActorRefFrom<typeof platformContextMachine>;
+    this.ref = rt.spawn({ kind: 'platformContext', id: `platformContext:${rt.nextId('platformContext')}` }) as ActorRefFrom<typeof platformContextMachine>;
   }
 
   get state(): string {
@@ -111,7 +109,7 @@ export class PlatformContext {
         try {
           // Bounded spin on this thread first (the trap usually comes within microseconds when a
           // stub thread spins too); then one wait per stub on the libuv pool.
-          if (!spinUntil(trapped, SPIN_NS)) await sp.waitContext(this, trapped, () => this.#preempt(sp));
+          if (!spinUntil(trapped, BUDGETS.switchSpinNs)) await sp.dispatcher!.waitContext(this, trapped, () => this.#preempt(sp));
         } catch (e) {
           const err = toSystrapError(e);
           this.ref.send({ type: 'FAULTED', reason: err.message });
@@ -153,21 +151,20 @@ export class PlatformContext {
     const sp = this.#enter(as);
     try {
       const q = await this.#prepare(sp);
-      await sp.ensureThread();
+      await sp.sysmsgThreads.ensureRunning();
       const arr = new BigUint64Array(REGISTER_NAMES.length);
       REGISTER_NAMES.forEach((n, i) => (arr[i] = BigInt.asUintN(64, regs[n])));
       this.ref.send({ type: 'RUNNING' });
-      const res = await this.rt.runners().run({
-        fd: this.rt.memoryFile.fd,
-        maxSize: this.rt.memoryFile._file.maxSize,
+      const task: RunTask = {
+        memory: this.rt.memoryFile.ref,
         slot: this.#slot,
         queue: q.range,
         pid: sp.pid,
         id: this.id,
         regs: arr,
         handler,
-        spinNs: RUNNER_SPIN_NS,
-      });
+      };
+      const res = await this.rt.runners().run<RunResult>(resolveWorker('runner').file, task);
       this.switches += res.switches;
       if (res.state === -1) {
         this.ref.send({ type: 'FAULTED', reason: 'stub died' });
@@ -181,11 +178,11 @@ export class PlatformContext {
   }
 
   /**
-   * @internal Hands the context to a program's sentry (src/sentry/run.ts): its slot mapped in
-   * the address space's stub and counted there, the actor in `running`. From then on the sentry
-   * worker queues and handles it; lifecycle steps come back through {@link _event}.
+   * Hands the context to a sentry (see PlatformPort.adoptContext): its slot mapped in the
+   * address space's stub and counted there, the actor in `running`. From then on the sentry
+   * queues and handles it; lifecycle steps come back through {@link report}.
    */
-  async _adopt(as: AddressSpace): Promise<{ id: number; slot: FileRange }> {
+  async adopt(as: AddressSpace): Promise<{ id: number; slot: FileRange }> {
     if (this.#released) throw Errors.Released('context');
     const sp = this.#enter(as);
     this.#running = undefined; // the sentry, not switchToApp, runs it
@@ -199,8 +196,8 @@ export class PlatformContext {
     return { id: this.id, slot: this.#slot };
   }
 
-  /** @internal A lifecycle step the sentry reports (one syscall and its switch back, a fault). */
-  _event(type: 'TRAPPED_SYSCALL' | 'SWITCH' | 'RUNNING' | 'FAULTED', sysno = -1): void {
+  /** A lifecycle step a sentry reports (one syscall and its switch back, a fault). */
+  report(type: 'TRAPPED_SYSCALL' | 'SWITCH' | 'RUNNING' | 'FAULTED', sysno = -1): void {
     if (type === 'TRAPPED_SYSCALL') this.ref.send({ type, sysno });
     else if (type === 'FAULTED') this.ref.send({ type, reason: 'the program was killed' });
     else this.ref.send({ type });
@@ -225,10 +222,10 @@ export class PlatformContext {
     this.#store(THREAD_CONTEXT.interrupt, 1);
     // Read once: shared memory. An id that is no thread of ours is ignored (the flag still works).
     const slot = Atomics.load(this.#u32, THREAD_CONTEXT.threadId / 4);
-    const thread = sp.sysmsgThreads.get(slot);
-    if (!thread || thread.tid === 0) return;
+    const tid = sp.sysmsgThreads.tid(slot);
+    if (tid === 0) return;
     try {
-      native.tgkill(thread.tid, thread.tid, SIG.SIGCHLD);
+      native.tgkill(tid, tid, SIG.SIGCHLD);
     } catch {
       // ESRCH: the thread is gone; the wait reports ESTUBDEAD
     }
@@ -259,7 +256,7 @@ export class PlatformContext {
 
   /** Marks the context as running in this address space's stub (moving its awake count along). */
   #enter(as: AddressSpace): Subprocess {
-    const sp = as._subprocess;
+    const sp = subprocessOf(as);
     if (this.#last && this.#last !== sp && this.#awake) {
       this.#last.queue?.awake(-1);
       this.#awake = false;
@@ -283,9 +280,7 @@ export class PlatformContext {
 
   async #mapSlot(sp: Subprocess): Promise<void> {
     if (sp.mappedContexts.has(this.id)) return;
-    const addr = contextSlotAddr(this.rt.region, this.id);
-    const ret = await sp.syscall(SYS.mmap, [addr, 4096n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, BigInt(abi.STUB_MEMFD), BigInt(this.#slot.start)]);
-    if (ret !== addr) throw Errors.Syscall('mmap', Number(-ret), sp.pid);
+    await sp.mapShared(contextSlotAddr(this.rt.region, this.id), this.#slot, PROT_READ | PROT_WRITE);
     sp.mappedContexts.add(this.id);
   }
 
@@ -325,25 +320,6 @@ export class PlatformContext {
   #store(offset: number, value: number): void {
     Atomics.store(this.#u32, offset / 4, value);
   }
-}
-
-/** How long switchToApp spins on the event loop thread before waiting off it. */
-const SPIN_NS = availableParallelism() > 1 ? 20_000 : 0;
-
-/**
- * How long a runner worker spins for a trap before it sleeps on the doorbell. Longer than on
- * the event loop: the worker has nothing else to do, and it must outlast a stub thread's
- * wake-up (tens of microseconds across CPUs in a VM) for both sides to stay on the fast path.
- */
-const RUNNER_SPIN_NS = availableParallelism() > 1 ? 300_000 : 0;
-
-/** Polls cond() for up to ns nanoseconds; true as soon as it holds. */
-function spinUntil(cond: () => boolean, ns: number): boolean {
-  if (cond()) return true;
-  if (ns <= 0) return false;
-  const end = process.hrtime.bigint() + BigInt(ns);
-  while (process.hrtime.bigint() < end) if (cond()) return true;
-  return false;
 }
 
 function writeRegs(v: DataView, regs: Registers): void {

@@ -1,12 +1,17 @@
 import { Piscina } from 'piscina';
+import type { MessagePort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import type { RunTask, RunResult } from '../../workers/runner.js';
-import { resolveWorker } from './tracerPool.js';
-import type { SentryResult, SentryTask } from '../sentry/protocol.js';
+import { resolveWorker } from '../workerFile.js';
 
 /**
- * The runner workers: each runs one context's fast path at a time (workers/runner.ts). Unlike
- * tracers they trace nothing, so piscina may end idle ones.
+ * The runner workers: each runs one long task at a time (a context's fast path,
+ * workers/runner.ts, or a program's whole sentry, workers/sentry.ts). Unlike tracers they trace
+ * nothing, so piscina may end idle ones.
+ *
+ * @example
+ * ```ts
+ * const res = await runners.run(resolveWorker('runner').file, task);
+ * ```
  */
 export class RunnerPool {
   readonly #piscina: Piscina;
@@ -16,23 +21,18 @@ export class RunnerPool {
     this.#piscina = new Piscina({ filename: w.file, execArgv: w.execArgv, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 });
   }
 
-  run(task: RunTask): Promise<RunResult> {
-    return this.#piscina.run(task) as Promise<RunResult>;
+  /** Runs `task` on a runner worker with the module `filename`'s default export. */
+  run<R>(filename: string, task: unknown, transferList?: MessagePort[]): Promise<R> {
+    return this.#piscina.run(task, { filename, transferList }) as Promise<R>;
   }
-
-  /** Runs a program's sentry (workers/sentry.ts) until the program ends. */
-  runSentry(task: SentryTask): Promise<SentryResult> {
-    return this.#piscina.run(task, { filename: this.#sentryFile, transferList: [task.port as never] }) as Promise<SentryResult>;
-  }
-
-  readonly #sentryFile = resolveWorker('sentry').file;
 
   /**
-   * Starts a worker and loads the sentry in it ahead of the first program (a worker's start and
-   * the sentry's imports take ~100 ms; `systrap run` overlaps them with the platform's start).
+   * Starts a worker and loads `filename` in it ahead of its first task (a worker's start and
+   * the module's imports take ~100 ms; `systrap run` overlaps them with the platform's start).
+   * The module's default export must answer `{ warm: true }` at once.
    */
-  warmSentry(): void {
-    this.#piscina.run({ warm: true }, { filename: this.#sentryFile }).catch(() => undefined);
+  warm(filename: string): void {
+    this.#piscina.run({ warm: true }, { filename }).catch(() => undefined);
   }
 
   close(): Promise<void> {

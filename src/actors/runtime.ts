@@ -1,10 +1,18 @@
-import type { AnyActorLogic, AnyActorRef } from 'xstate';
+import type { AnyActorRef } from 'xstate';
 import type { TracerPool } from './tracerPool.js';
 import type { MemoryFile, FileRange } from '../memoryFile.js';
 import type { StubRegion } from '../abi/stub.js';
-import type { Subprocess } from './subprocess.js';
 import type { ContextSlots } from './contextSlots.js';
 import type { RunnerPool } from './runnerPool.js';
+import type { SpawnSpec } from '../machines/pool.js';
+
+/** A stub the platform must kill on close (a Subprocess). */
+export interface LiveStub {
+  readonly id: string;
+  readonly pid: number;
+  /** Kills it and resolves once it is reaped. */
+  kill(): Promise<void>;
+}
 
 /**
  * What the actors of one platform share. Built by createPlatform(); internal.
@@ -18,18 +26,21 @@ export interface Runtime {
   readonly rules: FileRange;
   /** Most sysmsg threads per stub. */
   readonly maxSysmsgThreads: number;
-  /** Runner workers for the contexts' fast path (created on first use). */
+  /** Runner workers for the contexts' fast path and sentries (created on first use). */
   runners(): RunnerPool;
   /** Context ids and their ThreadContext slots (a slot is kept for its id's next user). */
   readonly contexts: ContextSlots;
-  /** Spawns a machine actor into the platform's actor system under this system id. */
-  spawn(id: string, logic: AnyActorLogic, input?: unknown): void;
-  /** Looks up an actor of the system. */
-  get(id: string): AnyActorRef | undefined;
+  /**
+   * Spawns a machine actor of a kind into the platform's actor system under its system id
+   * (`{ kind: 'subprocess', id: 'subprocess:3' }`) and returns it.
+   */
+  spawn(spec: SpawnSpec): AnyActorRef;
+  /** The next number for an actor id of this kind (`subprocess:N`): counted per platform. */
+  nextId(kind: string): number;
   /** A live stub the platform must kill on close. */
-  track(sp: Subprocess): void;
+  track(sp: LiveStub): void;
   /** A stub that is gone (reaped). */
-  untrack(sp: Subprocess): void;
+  untrack(sp: LiveStub): void;
   /** A stub that died: drop it from the pool if it waited there. */
-  forget(sp: Subprocess): void;
+  forget(sp: LiveStub): void;
 }

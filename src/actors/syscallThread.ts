@@ -1,11 +1,11 @@
 import type { ActorRefFrom } from 'xstate';
-import { availableParallelism } from 'node:os';
 import type { syscallThreadMachine, SyscallThreadEvent } from '../machines/syscallThread.js';
 import type { TracerPool } from './tracerPool.js';
 import type { ThreadRef, TracerRequestBody, TracerResponse, TransactionStep } from '../tracer/protocol.js';
 import type { MemoryFile, FileRange } from '../memoryFile.js';
 import { deserializeError, Errors, toSystrapError } from '../errors.js';
 import { abi } from '../abi/stub.js';
+import { BUDGETS } from '../shm/budgets.js';
 
 /**
  * The effects of a syscall thread: ptrace transactions through the tracer pool, and
@@ -24,11 +24,6 @@ export class SyscallThread {
   initRegs?: BigUint64Array;
   /** The 2-page message of the service loop, once it runs one (the source stub has none). */
   msg?: { range: FileRange; addr: bigint; state: DataView };
-  /**
-   * How long a shared-memory request spins on the calling (event loop) thread for its reply
-   * before the wait moves to libuv's pool. Bounded: the loop is never held longer than this.
-   */
-  spinNs = availableParallelism() > 1 ? 20_000 : 0;
   /** Shared-memory request arguments (reused: requests are serialised). */
   #args = new BigUint64Array(6);
 
@@ -95,7 +90,7 @@ export class SyscallThread {
       const a = this.#args;
       for (let i = 0; i < 6; i++) a[i] = BigInt.asUintN(64, args[i] ?? 0n);
       try {
-        const ret = await this.memoryFile._file.syscallThreadCall(msg.range.start, this.pid, sysno, a, -1, this.spinNs);
+        const ret = await this.memoryFile.shared.syscallThreadCall(msg.range.start, this.pid, sysno, a, -1, BUDGETS.syscallThreadSpinNs);
         return BigInt.asIntN(64, ret);
       } catch (e) {
         const err = toSystrapError(e);

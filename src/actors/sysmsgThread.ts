@@ -4,6 +4,7 @@ import type { TransactionStep } from '../tracer/protocol.js';
 import type { FileRange, MemoryFile } from '../memoryFile.js';
 import { PER_THREAD } from '../abi/stub.js';
 import { MSG, ThreadState } from '../abi/sysmsg.js';
+import { SA_ONSTACK, SA_RESTART, SA_RESTORER, SA_SIGINFO, SIG, sigset } from '../abi/linux.js';
 
 /** Scratch offsets in the Msg page, past `struct sysmsg`, for arguments of injected calls. */
 const SCRATCH_STACK_T = 0x200;
@@ -17,7 +18,6 @@ const SCRATCH_SIGACTION = 0x300;
 export class SysmsgThread {
   /** Host tid, once cloned. */
   tid = 0;
-
 
   constructor(
     readonly ref: ActorRefFrom<typeof sysmsgThreadMachine>,
@@ -57,9 +57,9 @@ export class SysmsgThread {
     const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
     const at = PER_THREAD.msgOffset + SCRATCH_SIGACTION;
     dv.setBigUint64(at, handler, true);
-    dv.setBigUint64(at + 8, 0x4n | 0x08000000n | 0x04000000n | 0x10000000n, true);
+    dv.setBigUint64(at + 8, SA_SIGINFO | SA_ONSTACK | SA_RESTORER | SA_RESTART, true);
     dv.setBigUint64(at + 16, restorer, true);
-    dv.setBigUint64(at + 24, (1n << 30n) | (1n << 16n), true); // SIGSYS, SIGCHLD
+    dv.setBigUint64(at + 24, sigset(SIG.SIGSYS, SIG.SIGCHLD), true);
     return sharedAddr + BigInt(at);
   }
 

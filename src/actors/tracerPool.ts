@@ -1,37 +1,7 @@
 import { Piscina } from 'piscina';
-import { fileURLToPath } from 'node:url';
+import { resolveWorker } from '../workerFile.js';
 import type { StepMessage, TracerRequestBody, TracerResponse, TransactionFault, TransactionStep } from '../tracer/protocol.js';
 import { Errors } from '../errors.js';
-
-import { existsSync } from 'node:fs';
-
-/** execArgv without the options that load tsx (`--import tsx`, `--import=tsx`, `--require …`). */
-function withoutTsx(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (/^--(import|loader|require|experimental-loader)$/.test(a) && /tsx/.test(argv[i + 1] ?? '')) {
-      i++;
-      continue;
-    }
-    if (/^--(import|loader|require|experimental-loader)=.*tsx/.test(a)) continue;
-    out.push(a);
-  }
-  return out;
-}
-
-/**
- * The worker runs compiled JavaScript (dist/workers/tracer.js) even when the caller runs from
- * TypeScript sources: a TypeScript loader in a worker opens cache files and spawns a compiler
- * service that a worker's exit leaks (fds, zombies). The .ts file is the fallback for a tree
- * that was never built.
- */
-export function resolveWorker(name = 'tracer'): { file: string; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const built = fileURLToPath(new URL(fromSource ? `../../dist/workers/${name}.js` : `../../workers/${name}.js`, import.meta.url));
-  if (existsSync(built)) return { file: built, execArgv: withoutTsx(process.execArgv) };
-  return { file: fileURLToPath(new URL(`../../workers/${name}.ts`, import.meta.url)), execArgv: process.execArgv };
-}
 
 /**
  * The tracer workers: a piscina pool whose threads never exit while the platform lives.
@@ -57,7 +27,7 @@ export class TracerPool {
   #nextTxn = 1;
 
   constructor(threads: number) {
-    const worker = resolveWorker();
+    const worker = resolveWorker('tracer');
     this.#piscina = new Piscina({
       filename: worker.file,
       execArgv: worker.execArgv,

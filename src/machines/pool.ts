@@ -1,4 +1,33 @@
-import { setup, assign, stopChild, type AnyActorLogic, type AnyActorRef } from 'xstate';
+import { setup, assign, stopChild, type AnyActorRef } from 'xstate';
+import { subprocessMachine } from './subprocess.js';
+import { syscallThreadMachine } from './syscallThread.js';
+import { sysmsgThreadMachine } from './sysmsgThread.js';
+import { platformContextMachine } from './platformContext.js';
+import { taskMachine } from './task.js';
+
+/**
+ * The machines whose actors live in a platform's actor system, by kind: the pool spawns them
+ * (setup's `actors`), so one inspection observer sees every one of them.
+ */
+export const ACTOR_LOGIC = {
+  subprocess: subprocessMachine,
+  syscallThread: syscallThreadMachine,
+  sysmsgThread: sysmsgThreadMachine,
+  platformContext: platformContextMachine,
+  task: taskMachine,
+} as const;
+
+/** A kind of actor the pool spawns. */
+export type ActorKind = keyof typeof ACTOR_LOGIC;
+
+/** An actor of a kind to spawn, under a system id, with the input its machine takes. */
+export type SpawnSpec =
+  | { kind: 'subprocess' | 'platformContext' | 'task'; id: string }
+  | { kind: 'syscallThread'; id: string; input: { pid: number } }
+  | { kind: 'sysmsgThread'; id: string; input: { slot: number } };
+
+/** Spawns an actor (see {@link SpawnSpec}). */
+export type SpawnEvent = { type: 'SPAWN' } & SpawnSpec;
 
 /** Events of the subprocess pool. */
 export type PoolEvent =
@@ -7,7 +36,7 @@ export type PoolEvent =
   | { type: 'MARK_AVAILABLE'; id: string }
   | { type: 'FETCH'; id: string }
   | { type: 'FORGET'; id: string }
-  | { type: 'SPAWN'; id: string; logic: AnyActorLogic; input?: unknown }
+  | SpawnEvent
   | { type: 'STOP_CHILD'; id: string }
   | { type: 'CLOSE' }
   | { type: 'CLOSED' };
@@ -19,7 +48,7 @@ export interface PoolContext {
   available: string[];
   /** Most subprocesses kept; 0 disables pooling. */
   maxAvailable: number;
-  /** The actors of the system (subprocesses, syscall threads), by system id. */
+  /** The actors of the system (subprocesses, syscall threads, …), by system id. */
   children: Record<string, AnyActorRef>;
   reason?: string;
 }
@@ -40,6 +69,43 @@ export const poolMachine = setup({
     events: {} as PoolEvent,
     input: {} as { maxAvailable: number },
   },
+  actors: ACTOR_LOGIC,
+  actions: {
+    spawnActor: assign({
+      children: ({ context, event, spawn }) => {
+        if (event.type !== 'SPAWN') return context.children;
+        // The system id is the actor's name ('subprocess:3'): one system per platform, so ids
+        // are unique per platform.
+        const options = { id: event.id, systemId: event.id };
+        let ref: AnyActorRef;
+        switch (event.kind) {
+          case 'syscallThread':
+            ref = spawn('syscallThread', { ...options, input: event.input });
+            break;
+          case 'sysmsgThread':
+            ref = spawn('sysmsgThread', { ...options, input: event.input });
+            break;
+          default:
+            ref = spawn(event.kind, options);
+        }
+        return { ...context.children, [event.id]: ref };
+      },
+    }),
+    forgetChild: assign({
+      children: ({ context, event }) => {
+        if (event.type !== 'STOP_CHILD') return context.children;
+        const { [event.id]: _gone, ...rest } = context.children;
+        return rest;
+      },
+    }),
+    recordSource: assign({ sourcePid: ({ event }) => (event.type === 'SOURCE_READY' ? event.pid : undefined) }),
+    recordFailure: assign({ reason: ({ event }) => (event.type === 'SOURCE_FAILED' ? event.reason : undefined) }),
+    addAvailable: assign({ available: ({ context, event }) => (event.type === 'MARK_AVAILABLE' ? [...context.available, event.id] : context.available) }),
+    removeAvailable: assign({
+      available: ({ context, event }) => ('id' in event ? context.available.filter((id) => id !== event.id) : context.available),
+    }),
+    emptyPool: assign({ available: [] }),
+  },
   guards: {
     hasRoom: ({ context }) => context.available.length < context.maxAvailable,
     isAvailable: ({ context, event }) => 'id' in event && context.available.includes(event.id),
@@ -49,58 +115,27 @@ export const poolMachine = setup({
   context: ({ input }) => ({ available: [], maxAvailable: input.maxAvailable, children: {} }),
   initial: 'starting',
   on: {
-    // Every subprocess and syscall thread is spawned here so that one actor system, and so one
-    // inspection observer, sees them all. The system id is the actor's name: 'subprocess:3'.
-    SPAWN: {
-      actions: assign({
-        children: ({ context, event, spawn }) => {
-          // spawn's typing only knows the machine's declared actors; these are provided per event.
-          const spawnAny = spawn as unknown as (
-            logic: AnyActorLogic,
-            options: { id: string; systemId: string; input?: unknown },
-          ) => AnyActorRef;
-          return { ...context.children, [event.id]: spawnAny(event.logic, { id: event.id, systemId: event.id, input: event.input }) };
-        },
-      }),
-    },
-    STOP_CHILD: {
-      actions: [
-        stopChild(({ event }) => event.id),
-        assign({
-          children: ({ context, event }) => {
-            const { [event.id]: _gone, ...rest } = context.children;
-            return rest;
-          },
-        }),
-      ],
-    },
+    SPAWN: { actions: 'spawnActor' },
+    STOP_CHILD: { actions: [stopChild(({ event }) => event.id), 'forgetChild'] },
   },
   states: {
     starting: {
       on: {
-        SOURCE_READY: { target: 'running', actions: assign({ sourcePid: ({ event }) => event.pid }) },
-        SOURCE_FAILED: { target: 'closed', actions: assign({ reason: ({ event }) => event.reason }) },
+        SOURCE_READY: { target: 'running', actions: 'recordSource' },
+        SOURCE_FAILED: { target: 'closed', actions: 'recordFailure' },
         CLOSE: 'closing',
       },
     },
     running: {
       on: {
-        MARK_AVAILABLE: {
-          guard: 'hasRoom',
-          actions: assign({ available: ({ context, event }) => [...context.available, event.id] }),
-        },
-        FETCH: {
-          guard: 'isAvailable',
-          actions: assign({ available: ({ context, event }) => context.available.filter((id) => id !== event.id) }),
-        },
-        FORGET: {
-          actions: assign({ available: ({ context, event }) => context.available.filter((id) => id !== event.id) }),
-        },
+        MARK_AVAILABLE: { guard: 'hasRoom', actions: 'addAvailable' },
+        FETCH: { guard: 'isAvailable', actions: 'removeAvailable' },
+        FORGET: { actions: 'removeAvailable' },
         CLOSE: 'closing',
       },
     },
     closing: {
-      entry: assign({ available: [] }),
+      entry: 'emptyPool',
       on: { CLOSED: 'closed' },
     },
     closed: { type: 'final' },

@@ -8,7 +8,7 @@ export type SubprocessEvent =
   | { type: 'RELEASED'; pooled: boolean }
   | { type: 'REUSE' }
   | { type: 'FAULT'; reason: string }
-  | { type: 'DESTROY' }
+  | { type: 'KILL' }
   | { type: 'EXITED'; reason: string }
   | { type: 'FAILED'; reason: string };
 
@@ -19,6 +19,8 @@ export interface SubprocessContext {
   reuses: number;
   /** Why it faulted or died unexpectedly. */
   reason?: string;
+  /** The runtime asked for its death (release without pooling, close): its exit is expected. */
+  killRequested: boolean;
   /** True when it died on its own (ESTUBDEAD), false when the runtime killed it. */
   unexpected?: boolean;
 }
@@ -29,8 +31,9 @@ export interface SubprocessContext {
  * creating.forking (cloned from the source) → creating.initializing (syscall thread prepared)
  * → ready (serving an address space) → releasing (application memory unmapped) → pooled (waiting
  * in the pool) → ready again, or dead. `faulted` is a stub that is alive but no longer trusted;
- * it is never pooled. Any state goes to dead on EXITED (the stub died on its own: ESTUBDEAD)
- * or DESTROY (the runtime killed it).
+ * it is never pooled. KILL records that the runtime asked for its death (the stub lives until
+ * its exit is seen); EXITED is its death as seen (its pidfd, or an operation that met it): the
+ * machine decides whether that was the runtime's kill or the stub dying on its own (ESTUBDEAD).
  *
  * @example
  * ```ts
@@ -44,25 +47,37 @@ export const subprocessMachine = setup({
     events: {} as SubprocessEvent,
   },
   actions: {
-    died: assign({ reason: ({ event }) => ('reason' in event ? event.reason : undefined), unexpected: true }),
+    recordPid: assign({ pid: ({ event }) => (event.type === 'FORKED' ? event.pid : undefined) }),
+    recordKill: assign({ killRequested: true }),
+    recordReason: assign({ reason: ({ event }) => ('reason' in event ? event.reason : undefined) }),
+    diedExpectedly: assign({ unexpected: false }),
+    diedUnexpectedly: assign({ reason: ({ event }) => ('reason' in event ? event.reason : undefined), unexpected: true }),
+    countReuse: assign({ reuses: ({ context }) => context.reuses + 1 }),
+  },
+  guards: {
+    killRequested: ({ context }) => context.killRequested,
+    pooled: ({ event }) => event.type === 'RELEASED' && event.pooled,
   },
 }).createMachine({
   id: 'subprocess',
-  context: { reuses: 0 },
+  context: { reuses: 0, killRequested: false },
   initial: 'creating',
   on: {
-    DESTROY: { target: '.dead', actions: assign({ unexpected: false }) },
-    EXITED: { target: '.dead', actions: 'died' },
+    KILL: { actions: 'recordKill' },
+    EXITED: [
+      { guard: 'killRequested', target: '.dead', actions: 'diedExpectedly' },
+      { target: '.dead', actions: 'diedUnexpectedly' },
+    ],
   },
   states: {
     creating: {
       initial: 'forking',
       on: {
-        FAILED: { target: 'dead', actions: 'died' },
+        FAILED: { target: 'dead', actions: 'diedUnexpectedly' },
       },
       states: {
         forking: {
-          on: { FORKED: { target: 'initializing', actions: assign({ pid: ({ event }) => event.pid }) } },
+          on: { FORKED: { target: 'initializing', actions: 'recordPid' } },
         },
         initializing: {
           on: { CREATED: '#subprocess.ready' },
@@ -72,21 +87,18 @@ export const subprocessMachine = setup({
     ready: {
       on: {
         RELEASE: 'releasing',
-        FAULT: { target: 'faulted', actions: assign({ reason: ({ event }) => event.reason }) },
+        FAULT: { target: 'faulted', actions: 'recordReason' },
       },
     },
     releasing: {
       on: {
-        RELEASED: [
-          { guard: ({ event }) => event.pooled, target: 'pooled' },
-          { target: 'dead', actions: assign({ unexpected: false }) },
-        ],
-        FAULT: { target: 'faulted', actions: assign({ reason: ({ event }) => event.reason }) },
+        RELEASED: [{ guard: 'pooled', target: 'pooled' }, { target: 'dead', actions: 'diedExpectedly' }],
+        FAULT: { target: 'faulted', actions: 'recordReason' },
       },
     },
     pooled: {
       on: {
-        REUSE: { target: 'ready', actions: assign({ reuses: ({ context }) => context.reuses + 1 }) },
+        REUSE: { target: 'ready', actions: 'countReuse' },
       },
     },
     faulted: {},

@@ -70,7 +70,7 @@ export class Scenario {
   static async create(options: Omit<PlatformOptions, 'inspect'> = {}): Promise<Scenario> {
     const s = new Scenario();
     s.#platform = await createPlatform({ ...options, inspect: (e) => s.#observe(e) });
-    s.#platform._tracers.faultHook = (body) => s.#faultFor(body);
+    s.#platform.port.setFaultHook((body) => s.#faultFor(body));
     return s;
   }
 
@@ -135,10 +135,10 @@ export class Scenario {
    * shared memory would: its next wait must end in ECORRUPT, and Node go on.
    */
   corruptSlot(ctx: PlatformContext, state = 0x41414141): void {
-    const slot = this.platform._runtime.contexts.slot(ctx.id);
+    const slot = this.platform.port.contextSlot(ctx);
     const v = this.platform.memoryFile.view(slot);
     new DataView(v.buffer, v.byteOffset, v.byteLength).setUint32(THREAD_CONTEXT.state, state, true);
-    this.platform.memoryFile._file.futexWake(slot.start + THREAD_CONTEXT.state, 1);
+    this.platform.memoryFile.shared.futexWake(slot.start + THREAD_CONTEXT.state, 1);
   }
 
   async close(): Promise<void> {

@@ -7,11 +7,13 @@
  */
 import type { FileRange } from '../memoryFile.js';
 import type { MessagePort } from 'node:worker_threads';
+import type { MemoryFileRef } from '../shm/sharedFile.js';
+import type { TaskEvent } from '../machines/task.js';
 
 /** What the sentry worker is given to run a program. */
 export interface SentryTask {
-  fd: number;
-  maxSize: number;
+  /** The platform's memory file (the stub's queue and the contexts' slots are ranges of it). */
+  memory: MemoryFileRef;
   queue: FileRange;
   pid: number;
   /** Node's pid: what the program's getppid() answers. */
@@ -27,7 +29,8 @@ export interface SentryTask {
   mail: SharedArrayBuffer;
   port: MessagePort;
   trace: TraceOptions;
-  spinNs: number;
+  /** Report every task's lifecycle events (the platform is inspected): see `taskEvents`. */
+  mirror: boolean;
 }
 
 /** Tracing and policy, as parsed from the command line (numbers are syscall numbers). */
@@ -54,7 +57,10 @@ export type SentryResult = (
 /** Worker → main. */
 export type SentryRequest =
   | { type: 'newContext'; req: number }
-  | { type: 'kick' }
+  /** More tasks are runnable than sysmsg threads awake: make or wake one. */
+  | { type: 'needThread' }
+  /** Lifecycle events of tasks since the last batch, in order: [tid, event]. */
+  | { type: 'taskEvents'; events: Array<[number, TaskEvent['type']]> }
   | { type: 'execCheck'; req: number; path: string }
   | { type: 'execLoad'; req: number; path: string; argv: string[]; envp: string[] }
   | { type: 'contextEvent'; id: number; event: 'syscall'; sysno: number }

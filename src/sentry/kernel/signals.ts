@@ -1,5 +1,6 @@
 import type { ProgramMemory } from './memory.js';
 import type { Task } from './task.js';
+import { NSIG, SIG, SA_ONSTACK, SIG_DFL, SIG_IGN, SS_DISABLE, SS_ONSTACK } from '../../abi/linux.js';
 
 /** A program's signal disposition (the kernel's struct sigaction, x86-64 layout). */
 export interface SigAction {
@@ -9,34 +10,34 @@ export interface SigAction {
   mask: bigint;
 }
 
-export const SIG_DFL = 0n;
-export const SIG_IGN = 1n;
-export const SA_NOCLDSTOP = 1n;
-export const SA_SIGINFO = 4n;
-export const SA_ONSTACK = 0x08000000n;
-export const SA_RESTART = 0x10000000n;
-export const SA_NODEFER = 0x40000000n;
-export const SA_RESETHAND = 0x80000000n;
-export const SA_RESTORER = 0x04000000n;
-export const SS_ONSTACK = 1;
-export const SS_DISABLE = 2;
 
 /** Bit of a signal in a sigset. */
 export const sigbit = (signo: number): bigint => 1n << BigInt(signo - 1);
 
 /** Signals that can be neither caught nor blocked. */
-export const UNBLOCKABLE = sigbit(9) | sigbit(19);
+export const UNBLOCKABLE = sigbit(SIG.SIGKILL) | sigbit(SIG.SIGSTOP);
 
-/** What the default action of a signal is (signal(7)). */
+/** Signals whose default action is to do nothing, and those whose default stops the process. */
+const DEFAULT_IGNORE: ReadonlySet<number> = new Set([SIG.SIGCHLD, SIG.SIGCONT, SIG.SIGURG, SIG.SIGWINCH]);
+const DEFAULT_STOP: ReadonlySet<number> = new Set([SIG.SIGSTOP, SIG.SIGTSTP, SIG.SIGTTIN, SIG.SIGTTOU]);
+
+/**
+ * What the default action of a signal is (signal(7)); core dumps count as terminate.
+ *
+ * @example
+ * ```ts
+ * defaultAction(SIG.SIGCHLD); // 'ignore'
+ * ```
+ */
 export function defaultAction(signo: number): 'terminate' | 'ignore' | 'stop' {
-  if (signo === 17 || signo === 18 || signo === 23 || signo === 28) return 'ignore'; // CHLD CONT URG WINCH
-  if (signo >= 19 && signo <= 22) return 'stop'; // STOP TSTP TTIN TTOU
+  if (DEFAULT_IGNORE.has(signo)) return 'ignore';
+  if (DEFAULT_STOP.has(signo)) return 'stop';
   return 'terminate';
 }
 
 /** The signal table shared by the program's threads (CLONE_SIGHAND). */
 export class SignalTable {
-  readonly #actions: SigAction[] = Array.from({ length: 65 }, () => ({ handler: SIG_DFL, flags: 0n, restorer: 0n, mask: 0n }));
+  readonly #actions: SigAction[] = Array.from({ length: NSIG + 1 }, () => ({ handler: SIG_DFL, flags: 0n, restorer: 0n, mask: 0n }));
 
   get(signo: number): SigAction {
     return this.#actions[signo];
@@ -48,7 +49,7 @@ export class SignalTable {
 
   /** execve: caught signals go back to their default; ignored ones stay ignored. */
   resetForExec(): void {
-    for (let s = 1; s <= 64; s++) {
+    for (let s = 1; s <= NSIG; s++) {
       const a = this.#actions[s];
       if (a.handler !== SIG_IGN) this.#actions[s] = { handler: SIG_DFL, flags: 0n, restorer: 0n, mask: 0n };
     }

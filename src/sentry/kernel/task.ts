@@ -1,5 +1,7 @@
 import { REG } from '../../abi/registers.js';
 import { THREAD_CONTEXT, MAX_FPSTATE_LEN } from '../../abi/sysmsg.js';
+import { compileMachine } from '../../machines/compile.js';
+import { taskMachine, TASK_EVENTS, type TaskEvent } from '../../machines/task.js';
 
 /** A syscall the stub runs for the task at the passthrough gadget (see native/stub/sysmsg.c). */
 export interface Passthrough {
@@ -16,28 +18,47 @@ export interface Passthrough {
   onDone?: (ret: bigint) => bigint | Substitute;
 }
 
-/** Another syscall made in place of the program's (brk as mmap, close_range in two parts). */
+/**
+ * Another syscall made in place of the program's (brk as mmap, close_range in two parts).
+ *
+ * @example
+ * ```ts
+ * const sub: Substitute = { sysno: SYS.munmap, args: [addr, len], onDone: (ret) => (ret === 0n ? want : cur) };
+ * ```
+ */
 export interface Substitute {
   sysno: number;
   args: bigint[];
   onDone?: (ret: bigint) => bigint | Substitute;
 }
 
-/** Where a task is (only the sentry worker changes it). */
-export type TaskState = 'ready' | 'running' | 'futex' | 'suspended' | 'sleeping' | 'exited';
+/** The task machine compiled into a table: one lookup per event (see compileMachine). */
+const LIFECYCLE = compileMachine(taskMachine, TASK_EVENTS);
+
+/** Sees every lifecycle event of every task (the sentry mirrors them to the inspector). */
+export type TaskObserver = (t: Task, event: TaskEvent['type']) => void;
 
 /**
  * One thread of the program (gVisor's kernel.Task, reduced): its platform context's slot, seen
- * through typed arrays over the memory file, and the per-thread state the sentry emulates.
- * Owned by the sentry worker; no other thread touches it.
+ * through typed arrays over the memory file, its lifecycle (the task machine, see
+ * src/machines/task.ts), and the per-thread state the sentry emulates. Owned by the sentry
+ * worker; no other thread touches it.
+ *
+ * @example
+ * ```ts
+ * const t = new Task(ctx.id, tid, file.buffer(ctx.slot.start, 4096));
+ * t.send('SWITCH');      // t.state === 'inStub.running'
+ * t.reg('rip');
+ * ```
  */
 export class Task {
   /** ThreadContext registers (user_regs_struct order), in the shared slot. */
   readonly regs: BigUint64Array;
   readonly u32: Uint32Array;
   readonly slot: Uint8Array;
-  state: TaskState = 'ready';
-  /** performance.now() when queued (preemption). */
+  /** The task machine's state ('ready', 'inStub.running', 'blocked.futex', …). */
+  state: string = LIFECYCLE.initial;
+  /** performance.now() when it last went into the stub (preemption). */
   since = 0;
   sigmask = 0n;
   /** Mask to restore after rt_sigsuspend delivers a signal. */
@@ -47,6 +68,7 @@ export class Task {
   readonly pending: Array<{ signo: number; info?: Uint8Array }> = [];
   clearChildTid = 0n;
   robustList = 0n;
+  /** The call the stub runs for it at the gadget, while in passthrough. */
   pass?: Passthrough;
   /** FP images saved per signal frame (the frame itself carries none), innermost last. */
   readonly fpStack: Uint8Array[] = [];
@@ -56,21 +78,43 @@ export class Task {
   sleep?: { deadline: number; rem: bigint };
   /** The futex this task sleeps on. */
   futex?: { addr: bigint; bitset: number; deadline?: number };
-  /** Interrupted by the sentry (signal, preemption) and not yet back. */
-  interrupted = false;
   /** Its first syscall was reported to the context's actor. */
   reported = false;
-  /** The next trap is a preemption only: requeue without more. */
-  preempted = false;
 
   constructor(
     readonly id: number,
     readonly tid: number,
     slot: ArrayBuffer,
+    private readonly observer?: TaskObserver,
   ) {
     this.slot = new Uint8Array(slot);
     this.u32 = new Uint32Array(slot);
     this.regs = new BigUint64Array(slot, THREAD_CONTEXT.regs, Object.keys(REG).length);
+  }
+
+  /** Sends a lifecycle event: the task machine decides the next state (unchanged if it ignores it). */
+  send(event: TaskEvent['type']): void {
+    this.state = LIFECYCLE.next(this.state, event);
+    this.observer?.(this, event);
+  }
+
+  /** In the stub (program code or the gadget): only then can its trap be published. */
+  get inStub(): boolean {
+    return this.state.startsWith('inStub.');
+  }
+
+  /** Interrupted in the stub and not back yet: no second interrupt. */
+  get kicked(): boolean {
+    return this.state === 'inStub.runningKicked' || this.state === 'inStub.passthroughKicked';
+  }
+
+  /** Parked in the sentry (futex, sleep, sigsuspend/pause). */
+  get parked(): boolean {
+    return this.state.startsWith('blocked.');
+  }
+
+  get exited(): boolean {
+    return this.state === 'exited';
   }
 
   reg(name: keyof typeof REG): bigint {
@@ -89,6 +133,7 @@ export class Task {
   /** Replaces the FP image; the stub loads it on the next switch. */
   setFpImage(img: Uint8Array): void {
     this.slot.set(img, THREAD_CONTEXT.fpstate);
-    new DataView(this.slot.buffer, this.slot.byteOffset).setBigUint64(THREAD_CONTEXT.fpstateChanged, 2n, true); // 2: load it even on the same thread
+    // 2: load it even when the context runs on the same stub thread again.
+    new DataView(this.slot.buffer, this.slot.byteOffset).setBigUint64(THREAD_CONTEXT.fpstateChanged, 2n, true);
   }
 }

@@ -1,7 +1,8 @@
-import { availableParallelism } from 'node:os';
-import type { FileRange, MemoryFile } from '../memoryFile.js';
+import type { FileRange } from '../memoryFile.js';
 import { CONTEXT_QUEUE, DIRECT, INVALID_CONTEXT_ID, THREAD_CONTEXT } from '../abi/sysmsg.js';
-import { hostAuxv } from '../sentry/exec/auxv.js';
+import { MULTI_CPU } from './budgets.js';
+import { fsgsbaseAllowed } from './hostCpu.js';
+import type { SharedFile } from './sharedFile.js';
 
 /**
  * The sentry side of one stub's context queue (gVisor's contextQueue): a ring of context ids
@@ -9,7 +10,16 @@ import { hostAuxv } from '../sentry/exec/auxv.js';
  * whom. The stub writes `start`, `numActiveThreads` and decrements `numActiveContexts`: those
  * values are untrusted and only ever used as hints here.
  *
- * Threading: main thread only.
+ * Threading: one object per thread that touches the queue (the main thread, which creates and
+ * initialises it, and runner or sentry workers, which open their own view with `init` false);
+ * every shared word is accessed with Atomics, so producers on several threads are safe.
+ *
+ * @example
+ * ```ts
+ * const q = new ContextQueue(range, platform.memoryFile.shared);   // main thread: initialises
+ * const w = new ContextQueue(range, workerFile(task.memory, range.end), false); // a worker's view
+ * if (!w.resume(id, slotWords)) w.wakeIfNeeded();
+ * ```
  */
 export class ContextQueue {
   readonly #u32: Uint32Array;
@@ -17,12 +27,12 @@ export class ContextQueue {
 
   constructor(
     readonly range: FileRange,
-    private readonly memoryFile: Pick<MemoryFile, 'view' | '_file'>,
+    private readonly file: SharedFile,
     init = true,
   ) {
-    const v = memoryFile.view(range);
-    this.#u32 = new Uint32Array(v.buffer, v.byteOffset, CONTEXT_QUEUE.size / 4);
-    this.#u64 = new BigUint64Array(v.buffer, v.byteOffset + CONTEXT_QUEUE.ringbuffer, CONTEXT_QUEUE.entries);
+    const buf = file.buffer(range.start, range.end - range.start);
+    this.#u32 = new Uint32Array(buf, 0, CONTEXT_QUEUE.size / 4);
+    this.#u64 = new BigUint64Array(buf, CONTEXT_QUEUE.ringbuffer, CONTEXT_QUEUE.entries);
     if (!init) return; // another thread's view of a queue already set up
     // Indices start near the top of the u32 range so that wrap-around happens early, as in
     // gVisor: 4096 divides 2^32, so slot = index % 4096 stays consistent across the wrap.
@@ -31,9 +41,8 @@ export class ContextQueue {
     this.#store(CONTEXT_QUEUE.end, first);
     this.#u64.fill(BigInt(INVALID_CONTEXT_ID));
     // Stub threads spin for work only where another CPU can run the sentry meanwhile.
-    this.#store(CONTEXT_QUEUE.fastPathDisabled, availableParallelism() > 1 ? 0 : 1);
-    // HWCAP2_FSGSBASE: the kernel lets user code read and write FS base without a syscall.
-    this.#store(CONTEXT_QUEUE.fsgsbase, (hostAuxv().hwcap2 & 2n) !== 0n ? 1 : 0);
+    this.#store(CONTEXT_QUEUE.fastPathDisabled, MULTI_CPU ? 0 : 1);
+    this.#store(CONTEXT_QUEUE.fsgsbase, fsgsbaseAllowed() ? 1 : 0);
     this.#store(CONTEXT_QUEUE.directToken, 1 + Math.floor(Math.random() * 0x3ffffffe));
   }
 
@@ -62,16 +71,25 @@ export class ContextQueue {
   waitDoorbell(seen: number, timeoutMs: number): 'woken' | 'changed' | 'timeout' | 'interrupted' {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numSentryWaiters / 4, 1);
     try {
-      return this.memoryFile._file.futexWait(this.doorbellOffset, seen, timeoutMs);
+      return this.file.futexWait(this.doorbellOffset, seen, timeoutMs);
     } finally {
       Atomics.sub(this.#u32, CONTEXT_QUEUE.numSentryWaiters / 4, 1);
     }
   }
 
+  /**
+   * The same wait as {@link waitDoorbell}, off the calling thread (libuv's pool), for the event
+   * loop: resolves when the doorbell moves from `seen`, after `timeoutMs`, or rejects with
+   * ESTUBDEAD once the stub `pid` has exited.
+   */
+  waitDoorbellAsync(seen: number, timeoutMs: number, pid: number): Promise<number> {
+    return this.file.waitWordChange(this.doorbellOffset, seen, pid, timeoutMs, this.range.start + CONTEXT_QUEUE.numSentryWaiters);
+  }
+
   /** Rings the doorbell from the sentry side (mail for a sentry thread that may sleep on it). */
   ring(): void {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numPublished / 4, 1);
-    this.memoryFile._file.futexWake(this.doorbellOffset, 1 << 30);
+    this.file.futexWake(this.doorbellOffset, 1 << 30);
   }
 
   /** Contexts whose task is awake (queued, running, or handled by the sentry). */
@@ -136,7 +154,7 @@ export class ContextQueue {
   /** Hands a sleeping thread a wake-up token and wakes one sleeper. */
   wakeOne(): void {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numThreadsToWakeup / 4, 1);
-    this.memoryFile._file.futexWake(this.range.start + CONTEXT_QUEUE.numThreadsToWakeup, 1);
+    this.file.futexWake(this.range.start + CONTEXT_QUEUE.numThreadsToWakeup, 1);
   }
 
   #load(offset: number): number {

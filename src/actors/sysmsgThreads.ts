@@ -1,0 +1,184 @@
+import type { ActorRefFrom } from 'xstate';
+import type { sysmsgThreadMachine } from '../machines/sysmsgThread.js';
+import type { Runtime } from './runtime.js';
+import type { SyscallThread } from './syscallThread.js';
+import type { ContextQueue } from '../shm/contextQueue.js';
+import type { TransactionFault } from '../tracer/protocol.js';
+import { SysmsgThread } from './sysmsgThread.js';
+import { PER_THREAD, rulesAddr, threadSlotAddr } from '../abi/stub.js';
+import { SIG } from '../abi/linux.js';
+import { native } from '../native.js';
+import { Errors } from '../errors.js';
+
+/** What the sysmsg threads of one stub need of their subprocess. */
+export interface SysmsgThreadHost {
+  /** The subprocess's actor id (`subprocess:3`): thread ids derive from it. */
+  readonly id: string;
+  readonly rt: Runtime;
+  /** The stub's syscall thread: every creation is a ptrace transaction on it. */
+  readonly thread: SyscallThread;
+  readonly alive: boolean;
+  /** The runtime asked for the stub's death: a thread made meanwhile must die too. */
+  readonly killRequested: boolean;
+  ensureQueue(): Promise<ContextQueue>;
+  /** Runs `fn` unless the stub is dead or faulted; a death it meets becomes the stub's. */
+  guard<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * The sysmsg threads of one stub (gVisor's per-subprocess sysmsg threads and
+ * createSysmsgThread/kickSysmsgThread): created lazily, up to `maxSysmsgThreads`, as contexts
+ * need them; woken when more contexts than active threads wait.
+ *
+ * @example
+ * ```ts
+ * const threads = new SysmsgThreads(subprocess);
+ * await threads.ensureRunning(); // at least one thread serves the queue
+ * threads.kick();                 // a context was queued
+ * ```
+ */
+export class SysmsgThreads {
+  /** The threads, by slot. Protected by: the event loop. */
+  readonly bySlot = new Map<number, SysmsgThread>();
+  /** Threads being created (they count against maxSysmsgThreads). Protected by: the event loop. */
+  #creating = 0;
+
+  constructor(private readonly host: SysmsgThreadHost) {}
+
+  get size(): number {
+    return this.bySlot.size;
+  }
+
+  /** Host tids of the threads made so far, by slot (for interrupts from another thread). */
+  tids(): Array<[slot: number, tid: number]> {
+    return [...this.bySlot].filter(([, t]) => t.tid > 0).map(([slot, t]) => [slot, t.tid]);
+  }
+
+  /** The host tid of the thread in `slot` (0 when there is none yet); the slot comes from shared memory. */
+  tid(slot: number): number {
+    return this.bySlot.get(slot)?.tid ?? 0;
+  }
+
+  #running(): number {
+    let n = 0;
+    for (const t of this.bySlot.values()) if (t.state === 'running') n++;
+    return n;
+  }
+
+  /** Makes sure at least one thread runs (the fast path wakes threads, never makes them). */
+  async ensureRunning(): Promise<void> {
+    if (this.#running() > 0) return;
+    const q = await this.host.ensureQueue();
+    q.threadStarting();
+    this.#creating++;
+    try {
+      await this.create(undefined, 0n);
+    } finally {
+      this.#creating--;
+    }
+  }
+
+  /**
+   * Makes sure a thread will pick up what is queued (gVisor's kickSysmsgThread): when fewer
+   * threads are active than contexts, wake a sleeping one, or create one up to
+   * maxSysmsgThreads. With every thread busy, the next one to trap takes the context.
+   * Precondition: the queue exists.
+   */
+  kick(q: ContextQueue): void {
+    const running = this.#running();
+    const active = Math.min(q.numActiveThreads, running + this.#creating); // stub-written: a hint, clamped
+    if (active >= q.numActiveContexts) return;
+    if (active < running) {
+      q.wakeOne();
+      return;
+    }
+    if (this.bySlot.size + this.#creating >= this.host.rt.maxSysmsgThreads) return;
+    q.threadStarting();
+    this.#creating++;
+    this.create(undefined, 0n)
+      .catch(() => {
+        // the stub is dead or faulted: waiting contexts see it through their own wait
+      })
+      .finally(() => {
+        this.#creating--;
+        // Contexts queued while it was being made were not kicked (it counted as coming):
+        // look again now that it runs.
+        if (this.host.alive) this.kick(q);
+      });
+  }
+
+  /**
+   * Creates one sysmsg thread (gVisor's createSysmsgThread): a ptrace transaction on the
+   * syscall thread clones and prepares it. `startWith`: the Msg.context it starts with (0n:
+   * none, it looks in the queue); undefined: it is left parked.
+   */
+  create(fault?: TransactionFault, startWith?: bigint): Promise<SysmsgThread> {
+    return this.host.guard(async () => {
+      const { rt } = this.host;
+      if (this.bySlot.size >= rt.maxSysmsgThreads) throw Errors.InvalidArg(`${this.host.id} has its ${rt.maxSysmsgThreads} sysmsg threads`);
+      let slot = 1;
+      while (this.bySlot.has(slot)) slot++;
+      const id = `${this.host.id.replace('subprocess:', 'sysmsgThread:')}/${slot}`;
+      const ref = rt.spawn({ kind: 'sysmsgThread', id, input: { slot } }) as ActorRefFrom<typeof sysmsgThreadMachine>;
+      const smt = new SysmsgThread(ref, slot, rt.memoryFile.allocate(PER_THREAD.sharedSize), rt.memoryFile);
+      this.bySlot.set(slot, smt);
+      try {
+        smt.tid = await this.#clone(smt, fault, startWith);
+        if (this.host.killRequested) killThread(smt.tid); // made while the stub was being killed
+        return smt;
+      } catch (e) {
+        smt.failed(String((e as Error).message ?? e));
+        this.bySlot.delete(slot);
+        throw e;
+      }
+    });
+  }
+
+  /** The requestThread transaction; returns the new thread's tid. */
+  #clone(smt: SysmsgThread, fault: TransactionFault | undefined, startWith: bigint | undefined): Promise<number> {
+    const { rt, thread } = this.host;
+    const slotAddr = threadSlotAddr(rt.region, smt.slot);
+    const sharedAddr = slotAddr + BigInt(PER_THREAD.sharedOffset);
+    // stack_t and sigaction, written where the new thread can read them but (mapped read-only
+    // at that moment) no application thread can change them: the Msg page.
+    const stackTAddr = smt.writeStackT(sharedAddr);
+    const sigactionAddr = smt.writeSigaction(sharedAddr, rt.region.sighandlerAddr, rt.region.restorerAddr);
+    if (startWith !== undefined) smt.writeMsg(sharedAddr, startWith);
+    return thread.transact<number>(
+      () => ({
+        op: 'requestThread',
+        thread: thread.threadRef(),
+        loop: thread.loop(),
+        slotAddr,
+        sharedFileOffset: smt.shared.start,
+        stackTAddr,
+        fprogAddr: rulesAddr(rt.region),
+        sigactionAddr,
+        start: startWith !== undefined,
+        fault,
+      }),
+      (step) => smt.apply(step),
+    );
+  }
+
+  /**
+   * Kills every thread. They are processes of their own (no CLONE_THREAD): PDEATHSIG ends them
+   * when the stub dies, but they are killed first all the same, so that none outlives it.
+   */
+  killAll(): void {
+    for (const t of this.bySlot.values()) if (t.tid > 0) killThread(t.tid);
+  }
+
+  /** Records their death (the stub's). */
+  exited(reason: string): void {
+    for (const t of this.bySlot.values()) t.exited(reason);
+  }
+}
+
+function killThread(tid: number): void {
+  try {
+    native.kill(tid, SIG.SIGKILL);
+  } catch {
+    // already gone
+  }
+}

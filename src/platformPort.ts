@@ -1,0 +1,115 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { AddressSpace } from './addressSpace.js';
+import type { FileRange } from './memoryFile.js';
+import type { MemoryFileRef } from './shm/sharedFile.js';
+import type { StubRegion } from './abi/stub.js';
+import type { TaskEvent } from './machines/task.js';
+import type { TracerRequestBody, TransactionFault } from './tracer/protocol.js';
+import type { PlatformContext } from './actors/platformContext.js';
+
+/**
+ * The one interface through which a sentry (src/sentry, workers/sentry.ts, or an embedder's
+ * own) uses the platform: what gVisor's Sentry gets from its platform.Platform, plus what a
+ * sentry running on a worker thread needs to reach stub memory from there. Get it from
+ * `platform.port`. Everything here is main-thread only unless said otherwise.
+ *
+ * @example
+ * ```ts
+ * const port = platform.port;
+ * const as = await port.newAddressSpace({ seccomp });
+ * const main = await port.adoptContext(as);         // the program's first thread
+ * await port.stub(as).ensureThread();
+ * const end = await port.runWorker('sentry', task);  // a sentry on a runner worker
+ * ```
+ */
+export interface PlatformPort {
+  /** The stub region, the same in every stub of the platform. */
+  readonly region: StubRegion;
+  /** Most sysmsg threads (host threads running program threads) per stub. */
+  readonly maxSysmsgThreads: number;
+  /** The memory file as another thread maps it (`workerFile(memory, need)`). */
+  readonly memory: MemoryFileRef;
+  /** True when an inspection observer watches the platform: mirror lifecycles then. */
+  readonly inspecting: boolean;
+  /** A new address space (see Platform.newAddressSpace). */
+  newAddressSpace(options?: { seccomp?: Uint8Array }): Promise<AddressSpace>;
+  /** The stub behind an address space, as a sentry drives it. */
+  stub(as: AddressSpace): StubPort;
+  /**
+   * A platform context handed to a sentry for one thread of the program in `as`: its slot is
+   * mapped in the stub, its actor is `running`; from then on the sentry queues and handles it
+   * and reports its lifecycle through {@link AdoptedContext.report}.
+   */
+  adoptContext(as: AddressSpace): Promise<AdoptedContext>;
+  /**
+   * Runs a task on a runner worker with the default export of `workers/NAME` (compiled), e.g.
+   * the sentry of one program until it ends. `warmWorker` loads it ahead of time.
+   */
+  runWorker<R>(name: 'sentry' | 'runner', task: unknown, transferList?: MessagePort[]): Promise<R>;
+  warmWorker(name: 'sentry' | 'runner'): void;
+  /**
+   * A mirror actor in the platform's actor system for one thread of a program (`task:…` ids),
+   * fed with the task events the sentry reports (see src/machines/task.ts).
+   */
+  mirrorTask(id: string): { send(event: TaskEvent): void };
+  /** The next number for an id of this kind (`program`, …), counted per platform. */
+  nextId(kind: string): number;
+  /** Scenario harness: a fault for each transaction the runtime starts (undefined: none). */
+  setFaultHook(hook: ((body: TracerRequestBody) => TransactionFault | undefined) | undefined): void;
+  /** Scenario harness: the memory-file range of a context's ThreadContext slot. */
+  contextSlot(ctx: PlatformContext): FileRange;
+}
+
+/**
+ * One stub as a sentry drives it: its syscall thread for setup calls, its context queue and
+ * sysmsg threads for running program threads.
+ *
+ * @example
+ * ```ts
+ * const stub = platform.port.stub(as);
+ * const { addr, bytes } = stub.scratch();
+ * bytes.set(Buffer.from('/tmp\0'));
+ * await as.syscall(SYS.chdir, addr);
+ * ```
+ */
+export interface StubPort {
+  readonly pid: number;
+  /**
+   * Scratch memory the stub's syscall thread can pass to the kernel (a path, a struct), at
+   * `addr` in the stub. Stub-writable: check what is read back. One user at a time.
+   */
+  scratch(): { addr: bigint; view: DataView; bytes: Uint8Array };
+  /** Unmaps everything the program mapped (execve's point of no return). */
+  unmapApplication(): Promise<void>;
+  /** Maps the context queue and makes sure one sysmsg thread serves it. */
+  ensureThread(): Promise<void>;
+  /** Asks for a sysmsg thread for what is queued: wakes one, or creates one up to the limit. */
+  kick(): void;
+  /** The context queue's range in the memory file. Precondition: ensureThread() resolved. */
+  queueRange(): FileRange;
+  /** Wakes a sentry thread sleeping on the stub's doorbell (mail for it). */
+  ringDoorbell(): void;
+  /** Host tids of the stub's sysmsg threads, by slot (ThreadContext.threadId names a slot). */
+  sysmsgThreadTids(): Array<[slot: number, tid: number]>;
+}
+
+/**
+ * A platform context adopted by a sentry (see {@link PlatformPort.adoptContext}).
+ *
+ * @example
+ * ```ts
+ * const ctx = await port.adoptContext(as);
+ * ctx.report('TRAPPED_SYSCALL', SYS.openat); // its actor shows the trap
+ * ctx.release();
+ * ```
+ */
+export interface AdoptedContext {
+  /** The context id (its slot's index; what the stub's queue carries). */
+  readonly id: number;
+  /** Its ThreadContext slot in the memory file. */
+  readonly slot: FileRange;
+  /** A lifecycle step the sentry saw, for the context's actor. */
+  report(type: 'TRAPPED_SYSCALL' | 'SWITCH' | 'RUNNING' | 'FAULTED', sysno?: number): void;
+  /** The thread is gone: the context's id can be reused. */
+  release(): void;
+}

@@ -1,0 +1,192 @@
+import { native } from '../../native.js';
+import { SIG } from '../../abi/linux.js';
+import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import type { ContextQueue } from '../../shm/contextQueue.js';
+import { BUDGETS } from '../../shm/budgets.js';
+import { waitForTrap, type TrapWait } from '../../shm/trapWait.js';
+import type { Task } from './task.js';
+
+const STATE = THREAD_CONTEXT.state / 4;
+const INTERRUPT = THREAD_CONTEXT.interrupt / 4;
+const THREAD_ID = THREAD_CONTEXT.threadId / 4;
+
+/** What the scheduler needs of the kernel. */
+export interface SchedulerHost {
+  /** The program's live threads. */
+  liveTasks(): Iterable<Task>;
+  /** Asks the main thread for another sysmsg thread (more tasks runnable than threads awake). */
+  needThread(): void;
+  /** Mail from the main thread waits: stop waiting for traps. */
+  readonly mailPending: boolean;
+  /** Called before the worker sleeps (flush buffered output). */
+  beforeSleep(): void;
+}
+
+/**
+ * Moves the program's tasks between the sentry and the stub (gVisor's task goroutines and the
+ * platform's switch, folded into one loop on the sentry worker): queues runnable tasks into the
+ * stub's context queue (or straight back to the stub thread spinning for one), finds the tasks
+ * whose trap is published, interrupts tasks in the stub (signals, preemption), and sleeps on the
+ * stub's doorbell when nothing is ready. It keeps the queue's count of awake contexts in step
+ * with the tasks: a task parked in the sentry holds no stub thread and does not count.
+ *
+ * @example
+ * ```ts
+ * sched.makeReady(t);            // after its trap was handled
+ * sched.queueReady();            // into the stub
+ * sched.scanTraps((t, st) => handle(t, st));
+ * ```
+ */
+export class Scheduler {
+  /** Tasks to hand to the stub on the next turn. */
+  #ready: Task[] = [];
+  /** Host tids of the stub's sysmsg threads by slot (for interrupts). From the main thread. */
+  readonly #threadTids = new Map<number, number>();
+  #lastThreadRequest = 0;
+  /** One wait description, reused every turn: nothing allocated per trap. */
+  readonly #wait: { ready(): boolean; interrupted(): boolean; spinNs: number; sleepMs: number; beforeSleep(): void };
+  #seen = 0;
+
+  constructor(
+    readonly queue: ContextQueue,
+    private readonly maxSysmsgThreads: number,
+    private readonly host: SchedulerHost,
+  ) {
+    this.#wait = {
+      ready: () => queue.published !== this.#seen,
+      interrupted: () => host.mailPending,
+      spinNs: BUDGETS.workerSpinNs,
+      sleepMs: BUDGETS.doorbellSleepMs,
+      beforeSleep: () => host.beforeSleep(),
+    };
+  }
+
+  setThreadTids(tids: Array<[number, number]>): void {
+    for (const [slot, tid] of tids) this.#threadTids.set(slot, tid);
+  }
+
+  /** A new task counts as awake in the stub's queue from the start. */
+  adopt(t: Task): void {
+    this.queue.awake(1);
+    this.#ready.push(t);
+  }
+
+  /** `t` runs again on the next turn (its machine said ready). */
+  makeReady(t: Task): void {
+    if (t.state === 'ready') this.#ready.push(t);
+  }
+
+  /** Hands every ready task to the stub; asks for another sysmsg thread when they all wait. */
+  queueReady(): void {
+    if (this.#ready.length === 0) return;
+    const now = performance.now();
+    for (const t of this.#ready) {
+      if (t.state !== 'ready') continue;
+      t.send(t.pass ? 'SWITCH_PASS' : 'SWITCH');
+      Atomics.store(t.u32, INTERRUPT, 0);
+      Atomics.store(t.u32, STATE, ContextState.None);
+      t.since = now;
+      this.queue.resume(t.id, t.u32);
+    }
+    this.#ready = [];
+    this.queue.wakeIfNeeded();
+    const q = this.queue;
+    if (q.numActiveContexts > q.numActiveThreads && this.#threadTids.size < this.maxSysmsgThreads && now - this.#lastThreadRequest > 1) {
+      this.#lastThreadRequest = now;
+      this.host.needThread();
+    }
+  }
+
+  /** Marks the doorbell's position: a trap published after this moves it (see wait). */
+  markDoorbell(): void {
+    this.#seen = this.queue.published;
+  }
+
+  /**
+   * Calls `onTrap` for every task in the stub whose trap is published (after sending it TRAP);
+   * true if there was one.
+   */
+  scanTraps(onTrap: (t: Task, state: number) => void): boolean {
+    let any = false;
+    for (const t of this.host.liveTasks()) {
+      if (!t.inStub) continue;
+      const st = Atomics.load(t.u32, STATE);
+      if (st === ContextState.None) continue;
+      any = true;
+      t.send('TRAP');
+      onTrap(t, st);
+    }
+    return any;
+  }
+
+  /**
+   * Spins, then sleeps on the doorbell (at most `sleepMs`) until a trap is published after
+   * {@link markDoorbell}, or mail comes. Precondition: the worker has nothing else to do.
+   */
+  wait(sleepMs: number): TrapWait {
+    this.#wait.sleepMs = Math.max(1, Math.min(BUDGETS.doorbellSleepMs, Math.ceil(sleepMs)));
+    return waitForTrap(this.queue, this.#wait);
+  }
+
+  /**
+   * Sleeps on the doorbell until a trap is published after {@link markDoorbell} (or `ms`), with
+   * no spin and no regard for mail: for a handler waiting on the stub mid-call (execve).
+   */
+  sleepOnDoorbell(ms: number): void {
+    this.queue.waitDoorbell(this.#seen, ms);
+  }
+
+  /** True if some task is in the stub (a silent stub then means a dead one). */
+  anyInStub(): boolean {
+    for (const t of this.host.liveTasks()) if (t.inStub) return true;
+    return false;
+  }
+
+  /** Interrupt flag, then SIGCHLD to the sysmsg thread running `t` (if any). Once per stay. */
+  interrupt(t: Task): void {
+    if (!t.inStub || t.kicked) return;
+    t.send('KICK');
+    Atomics.store(t.u32, INTERRUPT, 1);
+    const tid = this.#threadTids.get(Atomics.load(t.u32, THREAD_ID));
+    if (tid === undefined) return; // in the queue: the flag bounces it back
+    try {
+      native.tgkill(tid, tid, SIG.SIGCHLD);
+    } catch {
+      // gone: the doorbell wait notices the stub's death
+    }
+  }
+
+  /**
+   * gVisor's preemption: when contexts wait in the queue (every stub thread busy), the first
+   * task that has run longer than BUDGETS.preemptMs is interrupted and goes to the back.
+   */
+  preempt(): void {
+    if (this.queue.waiting === 0) return;
+    const now = performance.now();
+    for (const t of this.host.liveTasks()) {
+      if (t.inStub && !t.kicked && now - t.since > BUDGETS.preemptMs) {
+        this.interrupt(t);
+        return;
+      }
+    }
+  }
+
+  /** Parks `t` in the sentry: it leaves the stub's awake count. */
+  park(t: Task, why: 'WAIT_FUTEX' | 'SLEEP' | 'SUSPEND'): void {
+    t.send(why);
+    this.queue.awake(-1);
+  }
+
+  /** Ends a park: back in the awake count, ready to run. */
+  unpark(t: Task): void {
+    t.send('WAKE');
+    this.queue.awake(1);
+  }
+
+  /** `t` is gone: out of the awake count unless it was parked (it left it then). */
+  forget(t: Task): void {
+    if (!t.parked) this.queue.awake(-1);
+    t.send('EXIT');
+    this.#ready = this.#ready.filter((r) => r !== t);
+  }
+}

@@ -1,0 +1,122 @@
+import { SA_NODEFER, SA_RESETHAND, SIG, SIG_DFL } from '../../abi/linux.js';
+import type { ProgramMemory } from './memory.js';
+import type { Task } from './task.js';
+import { SignalTable, UNBLOCKABLE, makeSiginfo, setupFrame, sigbit } from './signals.js';
+
+/** A signal waiting for delivery: its number and, when not a plain kill, its siginfo. */
+export interface PendingSignal {
+  signo: number;
+  info?: Uint8Array;
+}
+
+/** What signal delivery needs of the kernel. */
+export interface SignalHost {
+  readonly mem: ProgramMemory;
+  /** Who the program's plain kills seem to come from (its parent: Node). */
+  readonly parentPid: number;
+  /** The program's live threads. */
+  liveTasks(): Iterable<Task>;
+  /** Gets `t` to where it can take a signal: out of the stub, or out of a sleep (EINTR). */
+  interruptForSignal(t: Task): void;
+  killGroup(signo: number): never;
+}
+
+/**
+ * The program's signal state and delivery (gVisor's kernel signal code, reduced): the shared
+ * sigaction table, process-directed signals no thread could take yet, and delivery of pending
+ * signals to a thread about to run again, by building the handler's frame on its stack.
+ *
+ * @example
+ * ```ts
+ * const sigs = new SignalDelivery(kernel);
+ * sigs.sendGroup(SIG.SIGINT);    // one thread that does not block it takes it
+ * sigs.deliver(t);               // before t runs: handlers' frames, or the default action
+ * ```
+ */
+export class SignalDelivery {
+  readonly actions = new SignalTable();
+  /** Process-directed signals no thread could take yet. */
+  readonly groupPending: PendingSignal[] = [];
+
+  constructor(private readonly host: SignalHost) {}
+
+  /** The first pending signal the task may take now (thread-directed first). */
+  deliverable(t: Task): number | undefined {
+    for (const p of t.pending) if ((t.sigmask & sigbit(p.signo)) === 0n) return p.signo;
+    for (const p of this.groupPending) if ((t.sigmask & sigbit(p.signo)) === 0n) return p.signo;
+    return undefined;
+  }
+
+  /** Signals pending for `t` (its own and the group's), as a sigset. */
+  pendingSet(t: Task): bigint {
+    let set = 0n;
+    for (const p of t.pending) set |= sigbit(p.signo);
+    for (const p of this.groupPending) set |= sigbit(p.signo);
+    return set;
+  }
+
+  /** Takes the next signal `t` may take now, thread-directed first. */
+  #take(t: Task): PendingSignal | undefined {
+    let i = t.pending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
+    if (i >= 0) return t.pending.splice(i, 1)[0];
+    i = this.groupPending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
+    return i >= 0 ? this.groupPending.splice(i, 1)[0] : undefined;
+  }
+
+  /**
+   * Runs the program's handlers for every deliverable signal (frames nest as the kernel's do),
+   * or their default action. Precondition: `t` is out of the stub (its registers are the
+   * sentry's to change).
+   */
+  deliver(t: Task): void {
+    for (let sig = this.#take(t); sig; sig = this.#take(t)) {
+      const disp = this.actions.disposition(sig.signo);
+      if (disp === 'ignore') continue;
+      if (disp === 'terminate') this.host.killGroup(sig.signo);
+      const act = this.actions.get(sig.signo);
+      const oldMask = t.savedMask ?? t.sigmask;
+      t.savedMask = undefined;
+      const info = sig.info ?? makeSiginfo(sig.signo, 0, { pid: this.host.parentPid });
+      if (!setupFrame(t, this.host.mem, sig.signo, act, info, oldMask)) this.host.killGroup(SIG.SIGSEGV);
+      t.sigmask |= act.mask | ((act.flags & SA_NODEFER) !== 0n ? 0n : sigbit(sig.signo));
+      t.sigmask &= ~UNBLOCKABLE;
+      if ((act.flags & SA_RESETHAND) !== 0n) this.actions.set(sig.signo, { handler: SIG_DFL, flags: 0n, restorer: 0n, mask: 0n });
+    }
+  }
+
+  /** A signal to the whole program (kill, the CLI forwarding SIGINT): one thread takes it. */
+  sendGroup(signo: number, info?: Uint8Array): void {
+    if (signo === 0) return;
+    if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
+    const disp = this.actions.disposition(signo);
+    if (disp === 'ignore') return;
+    let taker: Task | undefined;
+    for (const t of this.host.liveTasks()) {
+      if ((t.sigmask & sigbit(signo)) === 0n) {
+        taker = t;
+        break;
+      }
+    }
+    if (!taker) {
+      this.groupPending.push({ signo, info });
+      return;
+    }
+    if (disp === 'terminate') this.host.killGroup(signo);
+    taker.pending.push({ signo, info });
+    this.host.interruptForSignal(taker);
+  }
+
+  /** A signal to one thread (tgkill). */
+  sendThread(t: Task, signo: number, info?: Uint8Array): void {
+    if (signo === 0) return;
+    if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
+    if (this.actions.disposition(signo) === 'ignore') return;
+    t.pending.push({ signo, info });
+    if ((t.sigmask & sigbit(signo)) === 0n) this.host.interruptForSignal(t);
+  }
+
+  /** Forgets what execve discards: caught signals back to default (ignored ones stay). */
+  resetForExec(): void {
+    this.actions.resetForExec();
+  }
+}

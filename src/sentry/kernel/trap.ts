@@ -1,0 +1,206 @@
+import { ERRNO, SA_RESTART, SIG } from '../../abi/linux.js';
+import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import { emulate } from '../syscalls/table.js';
+import type { Outcome, SyscallKernel } from '../syscalls/context.js';
+import type { Policy } from '../policy.js';
+import type { SentryRequest } from '../protocol.js';
+import { ARG_IDX, endPass, passResult, setCall, startPass } from './passthrough.js';
+import type { Scheduler } from './scheduler.js';
+import type { Substitute, Task } from './task.js';
+import { GroupExit } from './groupExit.js';
+import { sigbit } from './signals.js';
+
+/** Signals the kernel raises for the program's own syscall (not faults of its code). */
+const KERNEL_RAISED: ReadonlySet<number> = new Set([SIG.SIGPIPE, SIG.SIGXFSZ]);
+/** Bytes of the siginfo the stub's handler saved. */
+const SIGINFO_SIZE = 128;
+/** The `syscall` instruction is 2 bytes: a trapped call's rip is just past it. */
+const SYSCALL_INSN = 2n;
+const EINTR = -BigInt(ERRNO.EINTR);
+/** What strace shows for a call a signal interrupts and SA_RESTART restarts. */
+const ERESTARTSYS = -BigInt(ERRNO.ERESTARTSYS);
+
+/** What trap handling needs of the kernel besides the syscall kernel. */
+export interface TrapHost extends SyscallKernel {
+  readonly policy: Policy;
+  readonly region: { readonly start: bigint; readonly end: bigint; readonly gadgetAddr: bigint };
+  /** Reports to the main thread (the context actor hears of a task's first syscall). */
+  post(msg: SentryRequest): void;
+}
+
+/**
+ * What a trap comes to (gVisor's task run loop after a platform switch: syscall, fault or
+ * interrupt): a syscall goes to the policy, the injections and the emulation, and its outcome
+ * to the program or to the passthrough gadget; a fault or a kernel-raised signal becomes a
+ * pending signal; an interrupt lets pending signals in. Then the task runs again, or sleeps, or
+ * is gone.
+ *
+ * @example
+ * ```ts
+ * const traps = new TrapHandler(kernel, scheduler);
+ * traps.scan();               // handles every published trap
+ * traps.finish(t, 0n);        // a woken task's call returns 0
+ * ```
+ */
+export class TrapHandler {
+  /** Syscalls and faults that trapped to this sentry (what tracing and emulation cost). */
+  count = 0;
+  /** Bound once: the scheduler calls it per published trap. */
+  readonly #onTrap = (t: Task, st: number): void => this.#trap(t, st);
+
+  constructor(
+    private readonly k: TrapHost,
+    private readonly sched: Scheduler,
+  ) {}
+
+  /** Handles every task whose trap is published; true if there was one. */
+  scan(): boolean {
+    return this.sched.scanTraps(this.#onTrap);
+  }
+
+  #inStubCode(addr: bigint): boolean {
+    return addr >= this.k.region.start && addr < this.k.region.end;
+  }
+
+  #trap(t: Task, st: number): void {
+    this.count++;
+    const rip = t.reg('rip');
+    if (st === ContextState.Syscall) {
+      // From stub code (the program jumped there), or at the gadget (which refuses the
+      // sentry's own calls): never a call of the program's to handle.
+      if (this.#inStubCode(rip - SYSCALL_INSN) || t.pass) return this.k.killGroup(SIG.SIGSYS);
+      return this.#syscall(t);
+    }
+    if (st !== ContextState.Fault) {
+      throw new GroupExit({ kind: 'error', code: 'ECORRUPT', message: `context ${t.id}: impossible state ${st} in shared memory` });
+    }
+    const signo = Number(new DataView(t.slot.buffer, t.slot.byteOffset).getBigInt64(THREAD_CONTEXT.signo, true));
+    if (t.pass) return this.#passTrap(t, signo, rip);
+    if (this.#inStubCode(rip)) return this.k.killGroup(signo === SIG.SIGCHLD ? SIG.SIGSEGV : signo);
+    if (signo === SIG.SIGCHLD) return this.resume(t); // interrupted: let pending signals in
+    this.#signal(t, signo);
+  }
+
+  /** A trap while the stub ran the task's call at the gadget. */
+  #passTrap(t: Task, signo: number, rip: bigint): void {
+    const gadget = this.k.region.gadgetAddr;
+    if (signo === SIG.SIGILL && rip === gadget + SYSCALL_INSN) return this.#passDone(t);
+    if (signo === SIG.SIGCHLD && (rip === gadget || rip === gadget + SYSCALL_INSN)) return this.resume(t);
+    this.k.killGroup(SIG.SIGSEGV);
+  }
+
+  /** A fault of the program's code, or a signal the kernel raised for its syscall (SIGPIPE). */
+  #signal(t: Task, signo: number): void {
+    const info = t.slot.slice(THREAD_CONTEXT.siginfo, THREAD_CONTEXT.siginfo + SIGINFO_SIZE);
+    this.k.strace.signal(t.tid, signo, info);
+    if (!KERNEL_RAISED.has(signo)) {
+      // A fault the program blocks or ignores kills it, as the kernel's force_sig does.
+      if (this.k.signals.actions.disposition(signo) !== 'handler' || (t.sigmask & sigbit(signo)) !== 0n) return this.k.killGroup(signo);
+    }
+    t.pending.unshift({ signo, info });
+    this.resume(t);
+  }
+
+  #syscall(t: Task): void {
+    const sysno = Number(BigInt.asIntN(64, t.reg('orig_rax')));
+    if (!t.reported) {
+      // The context's actor hears of its first syscall only: lifecycle, not traffic.
+      t.reported = true;
+      this.k.post({ type: 'contextEvent', id: t.id, event: 'syscall', sysno });
+    }
+    const args = ARG_IDX.map((i) => t.regs[i]);
+    const start = process.hrtime.bigint();
+    let out: Outcome | undefined = this.k.policy.injected(sysno);
+    if (out === undefined) {
+      const decision = this.k.policy.decide(t.tid, sysno, args);
+      if (decision === 'kill') return this.k.killGroup(SIG.SIGSYS);
+      out = decision === 'pass' ? emulate(this.k, t, sysno, args) : decision;
+    }
+    this.#outcome(t, { sysno, args, start }, out);
+  }
+
+  #outcome(t: Task, call: { sysno: number; args: bigint[]; start: bigint }, out: Outcome): void {
+    if (typeof out === 'bigint') return this.finish(t, out, call);
+    switch (out) {
+      case 'pass':
+        return this.#startPass(t, call, { sysno: call.sysno, args: call.args });
+      case 'blocked':
+        t.blocked = call;
+        return;
+      case 'exited':
+        return;
+      case 'execed':
+        return this.resume(t);
+      case 'noreturn':
+        // The registers are already what the program resumes with (rt_sigreturn).
+        this.k.strace.exit(t.tid, call.sysno, call.args, undefined, call.start);
+        return this.resume(t);
+      default:
+        return this.#startPass(t, call, out);
+    }
+  }
+
+  /** Completes a syscall with `ret` (traced, counted), then signals, then back to the program. */
+  finish(t: Task, ret: bigint, call?: { sysno: number; args: bigint[]; start: bigint }): void {
+    const c = call ?? t.blocked;
+    t.blocked = undefined;
+    if (c) this.k.strace.exit(t.tid, c.sysno, c.args, ret, c.start);
+    t.setReg('rax', ret);
+    this.resume(t);
+  }
+
+  /** Delivers what is pending and deliverable, then the task runs again. */
+  resume(t: Task): void {
+    if (t.pass && this.k.signals.deliverable(t) !== undefined) this.#abandonPass(t);
+    this.k.signals.deliver(t);
+    t.send('RETURN');
+    this.sched.makeReady(t);
+  }
+
+  /** Has the stub run `sub` for the task at the gadget (the program's registers kept aside). */
+  #startPass(t: Task, call: { sysno: number; args: bigint[]; start: bigint }, sub: Substitute): void {
+    startPass(t, this.k.region.gadgetAddr, call, sub);
+    t.send('RETURN');
+    this.sched.makeReady(t);
+  }
+
+  #passDone(t: Task): void {
+    const next = passResult(t);
+    if (typeof next !== 'bigint') {
+      setCall(t, this.k.region.gadgetAddr, next);
+      t.send('RETURN');
+      this.sched.makeReady(t);
+      return;
+    }
+    const p = t.pass!;
+    endPass(t);
+    this.finish(t, next, p);
+  }
+
+  /**
+   * A signal arrived while the stub ran the task's call at the gadget. If the kernel rewound the
+   * call (rip at the gadget), the program sees it restarted (SA_RESTART) or EINTR; if the call
+   * returned (rip past it), the program sees its result.
+   */
+  #abandonPass(t: Task): void {
+    const p = t.pass!;
+    const rewound = t.reg('rip') === this.k.region.gadgetAddr;
+    const ret = BigInt.asIntN(64, t.reg('rax'));
+    endPass(t);
+    if (!rewound) {
+      const result = p.onDone ? EINTR : ret;
+      this.k.strace.exit(t.tid, p.sysno, p.args, result, p.start);
+      t.setReg('rax', result);
+      return;
+    }
+    const sig = this.k.signals.deliverable(t)!;
+    if ((this.k.signals.actions.get(sig).flags & SA_RESTART) !== 0n) {
+      t.setReg('rip', p.rip - SYSCALL_INSN);
+      t.setReg('rax', BigInt(p.sysno));
+      this.k.strace.exit(t.tid, p.sysno, p.args, ERESTARTSYS, p.start);
+    } else {
+      t.setReg('rax', EINTR);
+      this.k.strace.exit(t.tid, p.sysno, p.args, EINTR, p.start);
+    }
+  }
+}

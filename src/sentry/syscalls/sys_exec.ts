@@ -1,0 +1,51 @@
+import { ERRNO, SIG, SS_DISABLE } from '../../abi/linux.js';
+import { SYS } from '../../abi/syscalls.js';
+import { err, type Handler } from './context.js';
+
+/** Where strings execve reads stop: PATH_MAX for the path, Linux's MAX_ARG_STRLEN for each argument. */
+const PATH_MAX = 4096;
+/** The user-mode flags a new image starts with (IF set). */
+const INITIAL_EFLAGS = 0x202n;
+
+/**
+ * execve (gVisor's sys_thread.go Execve with its loader): the arguments read from the old
+ * image, the main thread's checks before the point of no return (a missing or unloadable file
+ * fails the call and the program goes on), then every other thread stopped, the old image
+ * unmapped and the new one loaded in the same stub. A load that fails past that point kills
+ * the program, as the kernel's does.
+ *
+ * @example
+ * ```ts
+ * execve(kernel, task, [pathAddr, argvAddr, envpAddr]); // 'execed': the task starts the new image
+ * ```
+ */
+export const execve: Handler = (k, t, a) => {
+  const start = process.hrtime.bigint();
+  const call = k.strace.execCall(SYS.execve, a);
+  const path = k.mem.readCString(a[0], PATH_MAX);
+  const argv = k.mem.readStringArray(a[1]);
+  const envp = k.mem.readStringArray(a[2]);
+  if (path === null || argv === null || envp === null) return err(ERRNO.EFAULT);
+  const errno = k.exec.check(path);
+  if (errno !== 0) return err(errno);
+  k.stopOthers(t);
+  const img = k.exec.load(path, argv, envp);
+  if (typeof img === 'number') return k.killGroup(SIG.SIGKILL); // the old image is gone
+  k.signals.resetForExec();
+  t.altstack = { sp: 0n, size: 0n, flags: SS_DISABLE };
+  t.fpStack.length = 0;
+  t.pending.length = 0;
+  t.clearChildTid = 0n;
+  k.brkStart = k.brk = img.brkStart;
+  k.exe = img.exe;
+  const keep = { cs: t.reg('cs'), ss: t.reg('ss') };
+  t.regs.fill(0n);
+  t.setReg('cs', keep.cs);
+  t.setReg('ss', keep.ss);
+  t.setReg('eflags', INITIAL_EFLAGS);
+  t.setReg('rip', img.entry);
+  t.setReg('rsp', img.sp);
+  t.setReg('orig_rax', -1n);
+  k.strace.exec(t.tid, call, start);
+  return 'execed';
+};

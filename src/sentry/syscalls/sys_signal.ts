@@ -1,0 +1,161 @@
+import { ERRNO, NSIG, SIG, SI_TKILL, SI_USER, SS_DISABLE, SS_ONSTACK } from '../../abi/linux.js';
+import type { Task } from '../kernel/task.js';
+import { UNBLOCKABLE, makeSiginfo, restoreFrame, type SigAction } from '../kernel/signals.js';
+import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
+
+/** What the signal calls use of the kernel. */
+type SignalKernel = Pick<SyscallKernel, 'mem' | 'tgid' | 'signals' | 'task' | 'park' | 'killGroup'>;
+
+/** Bytes of the kernel's sigset_t, the only size rt_sig* calls accept. */
+const SIGSET_SIZE = 8n;
+/** Bytes of the kernel's struct sigaction (handler, flags, restorer, mask) and stack_t. */
+const SIGACTION_SIZE = 32;
+const STACK_T_SIZE = 24;
+/** The smallest alternate stack sigaltstack accepts. */
+const MINSIGSTKSZ = 2048n;
+/** rt_sigprocmask's `how`. */
+const SIG_BLOCK = 0n;
+const SIG_UNBLOCK = 1n;
+const SIG_SETMASK = 2n;
+
+const validSignal = (signo: number): boolean => signo >= 1 && signo <= NSIG;
+
+/** The sender's siginfo for a signal the program sends (kill: SI_USER, tgkill: SI_TKILL). */
+const senderInfo = (k: SignalKernel, signo: number, code: number): Uint8Array =>
+  makeSiginfo(signo, code, { pid: k.tgid, uid: process.getuid?.() ?? 0 });
+
+function readSigaction(b: Uint8Array): SigAction {
+  const dv = new DataView(b.buffer, b.byteOffset, SIGACTION_SIZE);
+  return { handler: dv.getBigUint64(0, true), flags: dv.getBigUint64(8, true), restorer: dv.getBigUint64(16, true), mask: dv.getBigUint64(24, true) & ~UNBLOCKABLE };
+}
+
+function writeSigaction(a: SigAction): Uint8Array {
+  const b = new Uint8Array(SIGACTION_SIZE);
+  const dv = new DataView(b.buffer);
+  dv.setBigUint64(0, a.handler, true);
+  dv.setBigUint64(8, a.flags, true);
+  dv.setBigUint64(16, a.restorer, true);
+  dv.setBigUint64(24, a.mask, true);
+  return b;
+}
+
+/**
+ * The signal calls (gVisor's sys_signal.go): the sigaction table, masks, the alternate stack,
+ * sigsuspend/pause in the sentry, and signals the program sends to itself. Signals to other
+ * processes go to the kernel (through the gadget), minus those the filter refuses.
+ *
+ * @example
+ * ```ts
+ * rtSigaction(kernel, task, [BigInt(SIG.SIGINT), act, 0n, 8n]); // 0n
+ * ```
+ */
+export const rtSigaction: Handler = (k, _t, a) => {
+  const [sig, act, oact, size] = a;
+  const signo = Number(sig);
+  if (size !== SIGSET_SIZE || !validSignal(signo)) return err(ERRNO.EINVAL);
+  if (act !== 0n && (signo === SIG.SIGKILL || signo === SIG.SIGSTOP)) return err(ERRNO.EINVAL);
+  let next: SigAction | undefined;
+  if (act !== 0n) {
+    const b = k.mem.read(act, SIGACTION_SIZE);
+    if (!b) return err(ERRNO.EFAULT);
+    next = readSigaction(b);
+  }
+  if (oact !== 0n && !k.mem.write(oact, writeSigaction(k.signals.actions.get(signo)))) return err(ERRNO.EFAULT);
+  if (next) k.signals.actions.set(signo, next);
+  return 0n;
+};
+
+export const rtSigprocmask: Handler = (k, t, a) => {
+  const [how, set, oset, size] = a;
+  if (size !== SIGSET_SIZE) return err(ERRNO.EINVAL);
+  const old = t.sigmask;
+  if (set !== 0n) {
+    const s = k.mem.readU64(set);
+    if (s === null) return err(ERRNO.EFAULT);
+    if (how === SIG_BLOCK) t.sigmask |= s;
+    else if (how === SIG_UNBLOCK) t.sigmask &= ~s;
+    else if (how === SIG_SETMASK) t.sigmask = s;
+    else return err(ERRNO.EINVAL);
+    t.sigmask &= ~UNBLOCKABLE;
+  }
+  if (oset !== 0n && !k.mem.writeU64(oset, old)) return err(ERRNO.EFAULT);
+  return 0n; // signals it unblocked are delivered on the way back (Kernel.finish)
+};
+
+export const rtSigreturn: Handler = (k, t) => {
+  if (!restoreFrame(t, k.mem)) return k.killGroup(SIG.SIGSEGV);
+  return 'noreturn';
+};
+
+/** True when the task runs on its alternate stack now. */
+const onAltStack = (t: Task): boolean => {
+  const rsp = t.reg('rsp');
+  return t.altstack.flags !== SS_DISABLE && rsp > t.altstack.sp && rsp <= t.altstack.sp + t.altstack.size;
+};
+
+export const sigaltstack: Handler = (k, t, a) => {
+  const [ss, oss] = a;
+  const on = onAltStack(t);
+  if (oss !== 0n) {
+    const b = new Uint8Array(STACK_T_SIZE);
+    const dv = new DataView(b.buffer);
+    dv.setBigUint64(0, t.altstack.sp, true);
+    dv.setInt32(8, on ? SS_ONSTACK : t.altstack.flags, true);
+    dv.setBigUint64(16, t.altstack.size, true);
+    if (!k.mem.write(oss, b)) return err(ERRNO.EFAULT);
+  }
+  if (ss === 0n) return 0n;
+  const b = k.mem.read(ss, STACK_T_SIZE);
+  if (!b) return err(ERRNO.EFAULT);
+  if (on) return err(ERRNO.EPERM);
+  const dv = new DataView(b.buffer, b.byteOffset, STACK_T_SIZE);
+  if (dv.getInt32(8, true) & SS_DISABLE) {
+    t.altstack = { sp: 0n, size: 0n, flags: SS_DISABLE };
+    return 0n;
+  }
+  const size = dv.getBigUint64(16, true);
+  if (size < MINSIGSTKSZ) return err(ERRNO.ENOMEM);
+  t.altstack = { sp: dv.getBigUint64(0, true), size, flags: 0 };
+  return 0n;
+};
+
+export const rtSigsuspend: Handler = (k, t, a) => {
+  if (a[1] !== SIGSET_SIZE) return err(ERRNO.EINVAL);
+  const m = k.mem.readU64(a[0]);
+  if (m === null) return err(ERRNO.EFAULT);
+  t.savedMask = t.sigmask;
+  t.sigmask = m & ~UNBLOCKABLE;
+  k.park(t, 'SUSPEND');
+  return 'blocked';
+};
+
+export const pause: Handler = (k, t) => {
+  k.park(t, 'SUSPEND');
+  return 'blocked';
+};
+
+export const rtSigpending: Handler = (k, t, a) => (k.mem.writeU64(a[0], k.signals.pendingSet(t) & t.sigmask) ? 0n : err(ERRNO.EFAULT));
+
+export const kill: Handler = (k, _t, a) => {
+  const pid = Number(BigInt.asIntN(32, a[0]));
+  const signo = Number(a[1]);
+  if (signo < 0 || signo > NSIG) return err(ERRNO.EINVAL);
+  if (pid === k.tgid || pid === 0 || pid === -k.tgid) {
+    k.signals.sendGroup(signo, senderInfo(k, signo, SI_USER));
+    return 0n;
+  }
+  if (pid < 0) return err(ERRNO.EPERM); // not the host's process groups
+  return 'pass';
+};
+
+function tgkill(k: SignalKernel, tgid: number, tid: number, signo: number): Outcome {
+  if (signo < 0 || signo > NSIG) return err(ERRNO.EINVAL);
+  if (tgid !== -1 && tgid !== k.tgid) return 'pass';
+  const target = k.task(tid);
+  if (!target) return err(ERRNO.ESRCH);
+  k.signals.sendThread(target, signo, senderInfo(k, signo, SI_TKILL));
+  return 0n;
+}
+
+export const tkillCall: Handler = (k, _t, a) => tgkill(k, -1, Number(BigInt.asIntN(32, a[0])), Number(a[1]));
+export const tgkillCall: Handler = (k, _t, a) => tgkill(k, Number(BigInt.asIntN(32, a[0])), Number(BigInt.asIntN(32, a[1])), Number(a[2]));

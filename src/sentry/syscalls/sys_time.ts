@@ -1,0 +1,49 @@
+import { CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME, ERRNO, TIMER_ABSTIME } from '../../abi/linux.js';
+import type { Task } from '../kernel/task.js';
+import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
+
+/** What the sleeps use of the kernel. */
+type TimeKernel = Pick<SyscallKernel, 'mem' | 'park'>;
+
+const NSEC_PER_SEC = 1_000_000_000n;
+
+/** Now on `clock`, in milliseconds (CLOCK_REALTIME is wall time, the others monotonic). */
+function nowMs(clock: number): number {
+  return clock === CLOCK_REALTIME ? Date.now() : Number(process.hrtime.bigint()) / 1e6;
+}
+
+/**
+ * A sleep in the sentry: the task holds no stub thread while it sleeps (a program with more
+ * sleeping threads than stub threads goes on). `abs`: an absolute time on `clock`.
+ */
+function sleep(k: TimeKernel, t: Task, req: bigint, rem: bigint, abs: boolean, clock: number): Outcome {
+  const b = k.mem.read(req, 16);
+  if (!b) return err(ERRNO.EFAULT);
+  const dv = new DataView(b.buffer, b.byteOffset, 16);
+  const sec = dv.getBigInt64(0, true);
+  const nsec = dv.getBigInt64(8, true);
+  if (sec < 0n || nsec < 0n || nsec >= NSEC_PER_SEC) return err(ERRNO.EINVAL);
+  const ms = Number(sec) * 1000 + Number(nsec) / 1e6;
+  const wait = abs ? ms - nowMs(clock) : ms;
+  if (wait <= 0) return 0n;
+  t.sleep = { deadline: performance.now() + wait, rem: abs ? 0n : rem };
+  k.park(t, 'SLEEP');
+  return 'blocked';
+}
+
+/**
+ * nanosleep and clock_nanosleep (gVisor's sys_time.go): emulated for the clocks a wait in the
+ * sentry can follow (REALTIME, MONOTONIC, BOOTTIME); others are the kernel's.
+ *
+ * @example
+ * ```ts
+ * nanosleep(kernel, task, [reqAddr, remAddr]); // 'blocked': woken when the time is up
+ * ```
+ */
+export const nanosleep: Handler = (k, t, a) => sleep(k, t, a[0], a[1], false, CLOCK_MONOTONIC);
+
+export const clockNanosleep: Handler = (k, t, a) => {
+  const clock = Number(a[0]);
+  if (clock !== CLOCK_REALTIME && clock !== CLOCK_MONOTONIC && clock !== CLOCK_BOOTTIME) return 'pass';
+  return sleep(k, t, a[2], a[3], (a[1] & TIMER_ABSTIME) !== 0n, clock);
+};

@@ -1,0 +1,58 @@
+import { native, type NativeMemoryFile } from '../native.js';
+import type { FileRange } from '../memoryFile.js';
+
+/**
+ * What the shared-memory protocols need of the memory file, on whichever thread maps it: views
+ * of ranges, and futex waits and wakes on its words. The native MemoryFile is one; the main
+ * thread's is `platform.memoryFile.shared`, a worker's comes from {@link workerFile}.
+ *
+ * @example
+ * ```ts
+ * const q = new ContextQueue(range, platform.memoryFile.shared);
+ * ```
+ */
+export type SharedFile = Pick<NativeMemoryFile, 'buffer' | 'futexWait' | 'futexWake' | 'waitWordChange'>;
+
+/** This worker thread's mappings of memory files, by the platform's token for its file. */
+const mapped = new Map<string, NativeMemoryFile>();
+
+/** How a worker finds a platform's memory file: Node's fd for it, its window, a unique token. */
+export interface MemoryFileRef {
+  readonly fd: number;
+  readonly maxSize: number;
+  /** Unique per memory file: fd numbers are reused once a platform closes. */
+  readonly token: string;
+}
+
+/**
+ * The memory file as mapped in this worker thread: mapped once per thread and file, extended
+ * (never moved: views stay valid) when the file has grown past `need`, a range the caller must
+ * reach.
+ *
+ * @example
+ * ```ts
+ * const f = workerFile(task.memory, task.slot.end);
+ * const slot = new Uint32Array(f.buffer(task.slot.start, 4096));
+ * ```
+ */
+export function workerFile(ref: MemoryFileRef, need: number): NativeMemoryFile {
+  let f = mapped.get(ref.token);
+  if (!f) {
+    f = new native.MemoryFile('systrap-memory', ref.maxSize, ref.fd);
+    mapped.set(ref.token, f);
+  }
+  if (f.size < need) f.refresh();
+  return f;
+}
+
+/**
+ * A range's bytes as 32-bit words (the unit of every atomic and futex in the protocols).
+ *
+ * @example
+ * ```ts
+ * const u32 = words(file, slot); Atomics.load(u32, THREAD_CONTEXT.state / 4);
+ * ```
+ */
+export function words(file: SharedFile, range: FileRange): Uint32Array {
+  return new Uint32Array(file.buffer(range.start, range.end - range.start));
+}

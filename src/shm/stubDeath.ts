@@ -1,0 +1,20 @@
+import { native } from '../native.js';
+
+/**
+ * True when the stub `pid` has exited (a zombie not yet reaped) or is already reaped (ECHILD).
+ * A stub's death never rings a doorbell: waiters on one call this when their sleep times out.
+ * Precondition: `pid` is a child of this process (every stub is), so the answer cannot be
+ * about a recycled pid of someone else's.
+ *
+ * @example
+ * ```ts
+ * if (q.waitDoorbell(seen, BUDGETS.doorbellSleepMs) === 'timeout' && stubGone(pid)) throw Errors.StubDead(pid, 'while waiting');
+ * ```
+ */
+export function stubGone(pid: number): boolean {
+  try {
+    return native.waitidPeek(pid) !== null;
+  } catch {
+    return true;
+  }
+}
