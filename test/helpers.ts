@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
 
 /** The state letter of a process (R, S, T, t, Z, …), or undefined when it does not exist. */
 export function procState(pid: number): string | undefined {
@@ -83,8 +84,6 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<bool
   return cond();
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export { existsSync };
 
 /** The inspector URL a `systrap run --inspect` / `systrap inspect` child prints on stderr. */
@@ -101,4 +100,95 @@ export function inspectorUrl(child: { stderr: NodeJS.ReadableStream | null }, ti
       }
     });
   });
+}
+
+/**
+ * The path of a system tool the test needs, searched on PATH like a shell does (or checked, for
+ * an absolute path). A missing tool throws one line that says what to install, so the test fails
+ * saying so instead of with whatever the missing program leads to further on.
+ *
+ * @example
+ * ```ts
+ * const readelf = requireTool('readelf', 'binutils'); // "readelf is missing: apt-get install binutils"
+ * ```
+ */
+export function requireTool(name: string, debianPackage: string): string {
+  const executable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (isAbsolute(name)) {
+    if (executable(name)) return name;
+  } else {
+    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+      if (dir && executable(join(dir, name))) return join(dir, name);
+    }
+  }
+  throw missing(name, debianPackage);
+}
+
+/** The one-line error of a missing tool or file: what is missing and the Debian package to install. */
+export function missing(what: string, debianPackage: string): Error {
+  const e = new Error(`${what} is missing: apt-get install ${debianPackage}`);
+  e.stack = e.message; // the message is the whole story: no stack under it
+  return e;
+}
+
+/**
+ * A thread's state letter and CPU time (clock ticks) from /proc/TID/stat, or undefined when it is
+ * gone. /proc/TID works for any thread, also one of another thread group (sysmsg threads are
+ * processes of their own).
+ */
+export function threadStat(tid: number): { state: string; utime: number; stime: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${tid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the command: state is field 3 of the man page, utime 14, stime 15.
+    return { state: f[0], utime: Number(f[11]), stime: Number(f[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when a thread of process `pid` sleeps (state S) inside syscall `sysno`, per
+ * /proc/PID/task/TID/syscall: the call was entered and blocks, not merely about to be made.
+ */
+export function blockedIn(pid: number, sysno: number): boolean {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tids.some((tid) => {
+    try {
+      const nr = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')[0];
+      return nr === String(sysno) && threadStat(Number(tid))?.state === 'S';
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Signals pending for a process (ShdPnd) or any of its threads (SigPnd), as a bit mask (bit signo-1). */
+export function pendingSignals(pid: number): bigint {
+  let mask = 0n;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        for (const m of status.matchAll(/^(?:ShdPnd|SigPnd):\s*([0-9a-f]+)$/gm)) mask |= BigInt('0x' + m[1]);
+      } catch {
+        // the thread exited
+      }
+    }
+  } catch {
+    // the process is gone: nothing is pending
+  }
+  return mask;
 }
