@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 
 /** The state letter of a process (R, S, T, t, Z, …), or undefined when it does not exist. */
@@ -103,16 +103,27 @@ export function inspectorUrl(child: { stderr: NodeJS.ReadableStream | null }, ti
 }
 
 /**
- * The path of a system tool the test needs, searched on PATH like a shell does (or checked, for
- * an absolute path). A missing tool throws one line that says what to install, so the test fails
- * saying so instead of with whatever the missing program leads to further on.
+ * The path of a system tool the test needs: the first executable `name` on PATH, then in the
+ * folders Debian installs to (a package installed there counts even if PATH misses it), that
+ * passes `need` when given. A missing tool throws one line that says what to install, so that
+ * the test fails saying so instead of with whatever the missing program leads to further on.
  *
  * @example
  * ```ts
- * const readelf = requireTool('readelf', 'binutils'); // "readelf is missing: apt-get install binutils"
+ * const readelf = requireTool('readelf', 'binutils'); // else "readelf is missing: apt-get install binutils"
+ * const python = requireTool('python3', 'python3', { what: 'an ELF program', test: isElf }); // not a pyenv shim
  * ```
  */
-export function requireTool(name: string, debianPackage: string): string {
+export function requireTool(name: string, debianPackage: string, need?: { what: string; test: (path: string) => boolean }): string {
+  const found = toolCandidates(name);
+  const ok = need ? found.find((p) => need.test(p)) : found[0];
+  if (ok) return ok;
+  if (found.length === 0) throw missing(name, debianPackage);
+  throw oneLineError(`no ${name} that is ${need!.what} (found ${found.join(', ')}): apt-get install ${debianPackage}`);
+}
+
+/** Executable files called `name` on PATH then in Debian's bin folders, in that order, once each. */
+function toolCandidates(name: string): string[] {
   const executable = (p: string) => {
     try {
       accessSync(p, constants.X_OK);
@@ -121,20 +132,45 @@ export function requireTool(name: string, debianPackage: string): string {
       return false;
     }
   };
-  if (isAbsolute(name)) {
-    if (executable(name)) return name;
-  } else {
-    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-      if (dir && executable(join(dir, name))) return join(dir, name);
-    }
+  if (isAbsolute(name)) return executable(name) ? [name] : [];
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const dir of dirs) {
+    const p = dir ? join(dir, name) : '';
+    if (!p || !executable(p)) continue;
+    const real = realpathSync(p);
+    if (seen.has(real)) continue;
+    seen.add(real);
+    out.push(p);
   }
-  throw missing(name, debianPackage);
+  return out;
+}
+
+/** True if the file starts with the ELF magic (not a script or a shim). */
+export function isElf(path: string): boolean {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x7f454c46;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
 }
 
 /** The one-line error of a missing tool or file: what is missing and the Debian package to install. */
 export function missing(what: string, debianPackage: string): Error {
-  const e = new Error(`${what} is missing: apt-get install ${debianPackage}`);
-  e.stack = e.message; // the message is the whole story: no stack under it
+  return oneLineError(`${what} is missing: apt-get install ${debianPackage}`);
+}
+
+/** An Error whose message is the whole story: no stack printed under it. */
+export function oneLineError(message: string): Error {
+  const e = new Error(message);
+  e.stack = message;
   return e;
 }
 
