@@ -11,6 +11,15 @@ export function procState(pid: number): string | undefined {
   }
 }
 
+/** The TracerPid of a process (0: not traced), or undefined when it does not exist. */
+export function tracerPid(pid: number): number | undefined {
+  try {
+    return Number(/^TracerPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Our own children that are zombies or stopped (a leak of the runtime). */
 export function leakedChildren(): Array<{ pid: number; state: string; comm: string }> {
   const out: Array<{ pid: number; state: string; comm: string }> = [];

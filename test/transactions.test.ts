@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
 import { native } from '../src/native.js';
-import { blockedIn, pendingSignals, procState, until } from './helpers.js';
+import { blockedIn, pendingSignals, procState, tracerPid, until } from './helpers.js';
 import { SIG } from '../src/abi/linux.js';
 
 let platform: Platform;
@@ -31,9 +31,12 @@ test('attach/detach hand-off: one stub traced by two different tracer workers in
   }
   t.is(tracers.size, 2, `tracer threads seen: ${[...tracers].join(', ')}`);
   for (const tid of tracers) t.not(tid, native.gettid());
-  // Between transactions the stub is untraced and serving its loop.
+  // Between transactions the stub is untraced and serving its loop: no tracer, and once done
+  // spinning for more work (it spins a little before its futex wait) asleep, not stopped.
   t.is(await a.syscall(SYS.getpid), BigInt(a.pid));
-  t.regex(procState(a.pid) ?? '', /^S$/);
+  t.is(tracerPid(a.pid), 0);
+  t.true(await until(() => procState(a.pid) === 'S'), `the stub is ${procState(a.pid)}`);
+  t.is(tracerPid(a.pid), 0);
   await a.release();
   await b.release();
 });
