@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BpfAssembler, SECCOMP_RET, SECCOMP_DATA } from '../src/abi/bpf.js';
@@ -9,6 +9,7 @@ import { SYS } from '../src/abi/syscalls.js';
 import { buildFixture } from './fixtures/build.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'systrap-bpf-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
 /**

@@ -1,8 +1,11 @@
 import test from 'ava';
 import { availableParallelism } from 'node:os';
-import { createPlatform, SYS, REGISTER_NAMES, type AddressSpace, type Platform, type Registers } from '../src/index.js';
+import { createPlatform, SYS, REGISTER_NAMES, type AddressSpace, type Platform, type PlatformContext, type Registers } from '../src/index.js';
 import { SIG } from '../src/abi/linux.js';
-import { sleep, until } from './helpers.js';
+import { contextSlotAddr, PER_THREAD, threadSlotAddr } from '../src/abi/stub.js';
+import { MSG, THREAD_CONTEXT, ThreadState } from '../src/abi/sysmsg.js';
+import { native } from '../src/native.js';
+import { threadStat, until } from './helpers.js';
 
 let platform: Platform;
 test.before(async () => {
@@ -27,6 +30,42 @@ async function load(as: AddressSpace, code: number[]): Promise<Registers> {
   regs.rsp = STACK + 8192n;
   regs.eflags = 0x202n;
   return regs;
+}
+
+/**
+ * Waits until `ctx`'s program runs on a host thread of the stub (`ctx.state === 'running'` only
+ * says the switch began: the context may still sit in the queue). Read from the stub itself: the
+ * ThreadContext names the sysmsg thread that took it, that thread's Msg points back at this
+ * context in state None (out of the handler, in application code), and the host thread is on a
+ * CPU in user mode: state R and its utime grows between two looks. Returns that thread's tid, or
+ * 0 if the deadline passed first.
+ */
+async function hostThreadOf(p: Platform, as: AddressSpace, ctx: PlatformContext, timeoutMs = 5000): Promise<number> {
+  const u32 = (addr: bigint) => native.processVmReadv(as.pid, addr, 4).readUInt32LE(0);
+  const u64 = (addr: bigint) => native.processVmReadv(as.pid, addr, 8).readBigUInt64LE(0);
+  const slotAddr = contextSlotAddr(p.stubRegion, ctx.id);
+  let seen: { tid: number; utime: number } | undefined;
+  const ok = await until(() => {
+    try {
+      // The slot is mapped in the stub once the switch is prepared: before that, nothing to read.
+      if (ctx.state !== 'running') return false;
+      const slot = u32(slotAddr + BigInt(THREAD_CONTEXT.threadId));
+      const thread = as._subprocess.sysmsgThreads.get(slot);
+      if (!thread || thread.tid === 0) return false;
+      const msg = threadSlotAddr(p.stubRegion, slot) + BigInt(PER_THREAD.sharedOffset + PER_THREAD.msgOffset);
+      if (u64(msg + BigInt(MSG.context)) !== slotAddr || u32(msg + BigInt(MSG.state)) !== ThreadState.None) return false;
+      const stat = threadStat(thread.tid);
+      if (!stat || stat.state !== 'R') return false;
+      if (seen?.tid !== thread.tid) {
+        seen = { tid: thread.tid, utime: stat.utime };
+        return false;
+      }
+      return stat.utime > seen.utime;
+    } catch {
+      return false; // the stub died: the deadline turns that into a failure
+    }
+  }, timeoutMs);
+  return ok ? seen!.tid : 0;
 }
 
 const le32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
@@ -76,8 +115,7 @@ test('an endless loop is stopped by ctx.interrupt()', async (t) => {
   const regs = await load(as, [0xeb, 0xfe]); // jmp $
   const ctx = platform.newContext();
   const run = ctx.switchToApp(as, regs);
-  await until(() => ctx.state === 'running');
-  await sleep(50);
+  t.true((await hostThreadOf(platform, as, ctx)) > 0, 'the loop runs on a sysmsg thread');
   ctx.interrupt();
   t.deepEqual(await run, { kind: 'interrupt' });
   t.is(regs.rip, CODE);
@@ -107,10 +145,17 @@ test('a sysmsg thread killed with SIGKILL: its context fails with ESTUBDEAD', as
   const regs = await load(as, [0xeb, 0xfe]);
   const ctx = platform.newContext();
   const run = ctx.switchToApp(as, regs);
-  await until(() => ctx.state === 'running' && as._subprocess.sysmsgThreads.size > 0);
-  const [thread] = [...as._subprocess.sysmsgThreads.values()].slice(-1);
-  await until(() => thread.tid > 0);
-  process.kill(thread.tid, 'SIGKILL');
+  // The thread that runs the loop, found through the context: a tid of 0 must never reach kill().
+  const tid = await hostThreadOf(platform, as, ctx);
+  t.true(tid > 0, 'the loop runs on a sysmsg thread');
+  if (tid === 0) {
+    // Failed above; end the loop rather than wait for a death that will not come.
+    ctx.release();
+    await run.catch(() => undefined);
+    await as.release();
+    return;
+  }
+  process.kill(tid, 'SIGKILL');
   await t.throwsAsync(run, { code: 'ESTUBDEAD' });
   t.is(ctx.state, 'faulted');
   t.true(await until(() => as.state === 'dead'));
@@ -191,8 +236,8 @@ test('a context running more than 10 ms while others wait is preempted (one sysm
     };
     const spinner = one.newContext();
     const spinning = spinner.switchToApp(as, regsOf(CODE));
-    await until(() => spinner.state === 'running');
-    await sleep(30); // the only thread is busy with the endless loop
+    // The only thread is busy with the endless loop.
+    t.true((await hostThreadOf(one, as, spinner)) > 0, 'the loop runs on the only sysmsg thread');
     const worker = one.newContext();
     const regs = regsOf(CODE + 0x10n);
     let ev = await worker.switchToApp(as, regs); // needs the thread: only preemption frees it
@@ -239,8 +284,7 @@ test('fast path: a runner worker answers syscalls with a handler module, no mess
   const lregs = await load(loop, [0xeb, 0xfe]);
   const lctx = platform.newContext();
   const running = lctx.run(loop, lregs, handler);
-  await until(() => lctx.state === 'running');
-  await sleep(30);
+  t.true((await hostThreadOf(platform, loop, lctx)) > 0, 'the loop runs on a sysmsg thread');
   lctx.interrupt();
   t.deepEqual(await running, { kind: 'interrupt' });
   lctx.release();
@@ -254,7 +298,7 @@ test('releasing a running context interrupts it; its id is reused only after', a
   const regs = await load(as, [0xeb, 0xfe]);
   const ctx = platform.newContext();
   const running = ctx.switchToApp(as, regs);
-  await until(() => ctx.state === 'running');
+  t.true((await hostThreadOf(platform, as, ctx)) > 0, 'the loop runs on a sysmsg thread');
   ctx.release();
   t.is(ctx.state, 'released');
   const other = platform.newContext();

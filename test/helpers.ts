@@ -1,10 +1,20 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
 
 /** The state letter of a process (R, S, T, t, Z, …), or undefined when it does not exist. */
 export function procState(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The TracerPid of a process (0: not traced), or undefined when it does not exist. */
+export function tracerPid(pid: number): number | undefined {
+  try {
+    return Number(/^TracerPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
   } catch {
     return undefined;
   }
@@ -83,8 +93,6 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<bool
   return cond();
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export { existsSync };
 
 /** The inspector URL a `systrap run --inspect` / `systrap inspect` child prints on stderr. */
@@ -101,4 +109,131 @@ export function inspectorUrl(child: { stderr: NodeJS.ReadableStream | null }, ti
       }
     });
   });
+}
+
+/**
+ * The path of a system tool the test needs: the first executable `name` on PATH, then in the
+ * folders Debian installs to (a package installed there counts even if PATH misses it), that
+ * passes `need` when given. A missing tool throws one line that says what to install, so that
+ * the test fails saying so instead of with whatever the missing program leads to further on.
+ *
+ * @example
+ * ```ts
+ * const readelf = requireTool('readelf', 'binutils'); // else "readelf is missing: apt-get install binutils"
+ * const python = requireTool('python3', 'python3', { what: 'an ELF program', test: isElf }); // not a pyenv shim
+ * ```
+ */
+export function requireTool(name: string, debianPackage: string, need?: { what: string; test: (path: string) => boolean }): string {
+  const found = toolCandidates(name);
+  const ok = need ? found.find((p) => need.test(p)) : found[0];
+  if (ok) return ok;
+  if (found.length === 0) throw missing(name, debianPackage);
+  throw oneLineError(`no ${name} that is ${need!.what} (found ${found.join(', ')}): apt-get install ${debianPackage}`);
+}
+
+/** Executable files called `name` on PATH then in Debian's bin folders, in that order, once each. */
+function toolCandidates(name: string): string[] {
+  const executable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (isAbsolute(name)) return executable(name) ? [name] : [];
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const dir of dirs) {
+    const p = dir ? join(dir, name) : '';
+    if (!p || !executable(p)) continue;
+    const real = realpathSync(p);
+    if (seen.has(real)) continue;
+    seen.add(real);
+    out.push(p);
+  }
+  return out;
+}
+
+/** True if the file starts with the ELF magic (not a script or a shim). */
+export function isElf(path: string): boolean {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x7f454c46;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** The one-line error of a missing tool or file: what is missing and the Debian package to install. */
+export function missing(what: string, debianPackage: string): Error {
+  return oneLineError(`${what} is missing: apt-get install ${debianPackage}`);
+}
+
+/** An Error whose message is the whole story: no stack printed under it. */
+export function oneLineError(message: string): Error {
+  const e = new Error(message);
+  e.stack = message;
+  return e;
+}
+
+/**
+ * A thread's state letter and CPU time (clock ticks) from /proc/TID/stat, or undefined when it is
+ * gone. /proc/TID works for any thread, also one of another thread group (sysmsg threads are
+ * processes of their own).
+ */
+export function threadStat(tid: number): { state: string; utime: number; stime: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${tid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the command: state is field 3 of the man page, utime 14, stime 15.
+    return { state: f[0], utime: Number(f[11]), stime: Number(f[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when a thread of process `pid` sleeps (state S) inside syscall `sysno`, per
+ * /proc/PID/task/TID/syscall: the call was entered and blocks, not merely about to be made.
+ */
+export function blockedIn(pid: number, sysno: number): boolean {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tids.some((tid) => {
+    try {
+      const nr = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')[0];
+      return nr === String(sysno) && threadStat(Number(tid))?.state === 'S';
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Signals pending for a process (ShdPnd) or any of its threads (SigPnd), as a bit mask (bit signo-1). */
+export function pendingSignals(pid: number): bigint {
+  let mask = 0n;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        for (const m of status.matchAll(/^(?:ShdPnd|SigPnd):\s*([0-9a-f]+)$/gm)) mask |= BigInt('0x' + m[1]);
+      } catch {
+        // the thread exited
+      }
+    }
+  } catch {
+    // the process is gone: nothing is pending
+  }
+  return mask;
 }

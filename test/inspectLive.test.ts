@@ -9,19 +9,20 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { buildFixture } from './fixtures/build.js';
-import { inspectorUrl } from './helpers.js';
+import { inspectorUrl, requireTool } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
 test('systrap run --inspect: the live page shows the running program (chromium + playwright-core)', async (t) => {
+  const chromiumPath = requireTool('chromium', 'chromium');
   const exe = buildFixture('sigint'); // waits (usleep loop) until SIGINT, up to 10 s
   const child = spawn(process.execPath, [CLI, 'run', '--inspect=0', '--', exe, 'handle'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
   const url = await inspectorUrl(child);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, timeout: 30_000, args: ['--no-sandbox', '--disable-background-networking'] });
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, timeout: 30_000, args: ['--no-sandbox', '--disable-background-networking'] });
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.goto(url, { timeout: 20_000 });

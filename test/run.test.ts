@@ -10,13 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildFixture } from './fixtures/build.js';
+import { isElf, requireTool } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
-const BUSYBOX = '/bin/busybox';
+// Found when a test needs them, so that a missing one fails those tests with what to install.
+const busybox = () => requireTool('busybox', 'busybox-static');
+// Debian's python3, a dynamic ELF program: not a wrapper script such as a pyenv shim on PATH.
+const python3 = () => requireTool('python3', 'python3', { what: 'an ELF program', test: isElf });
 const dir = mkdtempSync(join(tmpdir(), 'systrap-run-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 interface Ran {
+  /** Why the process could not be started or waited for (spawnSync's error), if so. */
+  error?: string;
   status: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
@@ -30,21 +36,24 @@ function systrap(args: string[], input?: string): Ran {
 
 function native(cmd: string[], input?: string): Ran {
   const r = spawnSync(cmd[0], cmd.slice(1), { input, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  return { error: r.error?.message, status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
 /**
  * Runs `cmd` natively and under systrap; both must print the same and exit the same. `mask`
  * blanks what legitimately differs between two runs (the link count of /proc is the number of
- * processes on the host, which the runtime's own stub changes).
+ * processes on the host, which the runtime's own stub changes). `cmd` is a function when it
+ * names a tool that may be missing: it is resolved inside the test.
  */
-function same(name: string, cmd: string[], input?: string, mask = (s: string) => s): void {
+function same(name: string, cmd: string[] | (() => string[]), input?: string, mask = (s: string) => s): void {
   test(`same as native: ${name}`, (t) => {
-    const n = native(cmd, input);
-    const s = systrap(['--', ...cmd], input);
+    const argv = typeof cmd === 'function' ? cmd() : cmd;
+    const n = native(argv, input);
+    const s = systrap(['--', ...argv], input);
+    t.is(n.error, undefined, 'the command ran natively');
     t.is(mask(s.stdout), mask(n.stdout));
     t.is(s.status, n.status, s.stderr);
-    t.true(n.stdout.length > 0 || cmd.includes('true'), 'the command printed something natively');
+    t.true(n.stdout.length > 0 || argv.includes('true'), 'the command printed something natively');
   });
 }
 
@@ -56,14 +65,15 @@ same('/bin/cat of a file', ['/bin/cat', sample]);
 same('/usr/bin/sort', ['/usr/bin/sort', sample]);
 same('/usr/bin/sort from stdin', ['/usr/bin/sort', '-r'], readFileSync(sample, 'utf8'));
 same('/usr/bin/sha256sum', ['/usr/bin/sha256sum', sample, '/bin/ls']);
-same('/usr/bin/python3 -c', ['/usr/bin/python3', '-c', 'import json, hashlib, sys\nd = {str(i): hashlib.sha1(bytes([i])).hexdigest() for i in range(50)}\nprint(json.dumps(d, sort_keys=True)[:300]); sys.exit(7)']);
-same('/proc/self/exe is the program, not the stub', ['/usr/bin/python3', '-c', 'import os, sys\nprint(sys.executable, os.readlink("/proc/self/exe"), os.readlink("/proc/%d/exe" % os.getpid()))']);
-same('busybox ls -la /usr', [BUSYBOX, 'ls', '-la', '/usr']);
-same('busybox sha256sum', [BUSYBOX, 'sha256sum', sample]);
-same('busybox find', [BUSYBOX, 'find', '/usr/lib/python3.11/json', '-type', 'f']);
-same('busybox sh -c (a pipeline in one process)', [BUSYBOX, 'sh', '-c', 'read a; echo "got $a"; exit 5'], 'hello\n');
-same('busybox wc', [BUSYBOX, 'wc', '-lwc', sample]);
-same('busybox sort -n', [BUSYBOX, 'sort', '-n', '-k2', sample]);
+same('python3 -c', () => [python3(), '-c', 'import json, hashlib, sys\nd = {str(i): hashlib.sha1(bytes([i])).hexdigest() for i in range(50)}\nprint(json.dumps(d, sort_keys=True)[:300]); sys.exit(7)']);
+same('/proc/self/exe is the program, not the stub', () => [python3(), '-c', 'import os, sys\nprint(sys.executable, os.readlink("/proc/self/exe"), os.readlink("/proc/%d/exe" % os.getpid()))']);
+same('busybox ls -la /usr', () => [busybox(), 'ls', '-la', '/usr']);
+same('busybox sha256sum', () => [busybox(), 'sha256sum', sample]);
+// A tree that is the same on every machine: this repository's fixtures.
+same('busybox find', () => [busybox(), 'find', fileURLToPath(new URL('./fixtures/', import.meta.url)), '-type', 'f']);
+same('busybox sh -c (a pipeline in one process)', () => [busybox(), 'sh', '-c', 'read a; echo "got $a"; exit 5'], 'hello\n');
+same('busybox wc', () => [busybox(), 'wc', '-lwc', sample]);
+same('busybox sort -n', () => [busybox(), 'sort', '-n', '-k2', sample]);
 
 test('pthreads: more threads than sysmsg threads, data through futexes and condition variables', (t) => {
   const exe = buildFixture('threads', ['-pthread']);
@@ -113,10 +123,12 @@ test('sleeping threads hold no host thread: others go on with fewer stub threads
 
 test('a program that execve()s another: the new image runs in the same stub', (t) => {
   const exe = buildFixture('exec');
-  const s = systrap(['-e', 'trace=execve', '--', exe, BUSYBOX, 'echo', 'from', 'busybox']);
+  const bb = busybox();
+  const s = systrap(['-e', 'trace=execve', '--', exe, bb, 'echo', 'from', 'busybox']);
   t.is(s.status, 0, s.stderr);
   t.is(s.stdout, 'before exec pid=1\nfrom busybox\n');
-  t.regex(s.stderr, /execve\("\/bin\/busybox", \["\/bin\/busybox", "echo", "from", "busybox"\], 0x[0-9a-f]+ \/\* \d+ vars \*\/\) = 0/);
+  const q = JSON.stringify(bb).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  t.regex(s.stderr, new RegExp(`execve\\(${q}, \\[${q}, "echo", "from", "busybox"\\], 0x[0-9a-f]+ /\\* \\d+ vars \\*/\\) = 0`));
   const fail = systrap(['--', exe, '/nonexistent/x']);
   t.is(fail.status, 99);
   t.regex(fail.stderr, /execv: No such file or directory/);
@@ -147,9 +159,10 @@ test('SIGINT: a handler runs (the program exits as it decides), else the default
 });
 
 test('SIGPIPE: writing to a closed pipe kills the program as natively (141)', (t) => {
-  const r = spawnSync('/bin/sh', ['-c', `${process.execPath} ${CLI} run -- ${BUSYBOX} yes | head -n 2; echo "status \${PIPESTATUS:-}"`], { encoding: 'utf8' });
+  const bb = busybox();
+  const r = spawnSync('/bin/sh', ['-c', `${process.execPath} ${CLI} run -- ${bb} yes | head -n 2; echo "status \${PIPESTATUS:-}"`], { encoding: 'utf8' });
   t.is(r.stdout.split('\n').slice(0, 2).join('\n'), 'y\ny');
-  const s = spawnSync('/bin/bash', ['-c', `${process.execPath} ${CLI} run -- ${BUSYBOX} yes | head -n 1 >/dev/null; echo \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+  const s = spawnSync('/bin/bash', ['-c', `${process.execPath} ${CLI} run -- ${bb} yes | head -n 1 >/dev/null; echo \${PIPESTATUS[0]}`], { encoding: 'utf8' });
   t.is(s.stdout.trim(), '141');
 });
 
@@ -172,25 +185,28 @@ test('--deny openat:EACCES: the kernel refuses it, also from stub code (hostile 
 });
 
 test('--deny changes exactly that call: cat fails to open, everything else works', (t) => {
-  const s = systrap(['--deny', 'openat:EACCES', '--', BUSYBOX, 'cat', sample]);
+  const bb = busybox();
+  const s = systrap(['--deny', 'openat:EACCES', '--', bb, 'cat', sample]);
   t.is(s.status, 1);
   t.regex(s.stderr, /Permission denied/);
-  const ok = systrap(['--deny', 'mkdir:EPERM', '--', BUSYBOX, 'cat', sample]);
+  const ok = systrap(['--deny', 'mkdir:EPERM', '--', bb, 'cat', sample]);
   t.is(ok.stdout, readFileSync(sample, 'utf8'));
 });
 
 test('-e inject=: the call is not made and returns the injected error or value', (t) => {
+  const bb = busybox();
   const target = join(dir, 'never');
-  const s = systrap(['-e', 'inject=mkdir:error=EEXIST', '--', BUSYBOX, 'mkdir', target]);
+  const s = systrap(['-e', 'inject=mkdir:error=EEXIST', '--', bb, 'mkdir', target]);
   t.false(existsSync(target));
   t.is(s.status, 1);
   t.regex(s.stderr, /File exists/);
-  const v = systrap(['-e', 'inject=getuid:retval=4242', '--', BUSYBOX, 'id', '-u']);
+  const v = systrap(['-e', 'inject=getuid:retval=4242', '--', bb, 'id', '-u']);
   t.is(v.stdout, '4242\n');
 });
 
 test('-e trace= prints strace-like lines; untraced calls do not appear', (t) => {
-  const s = systrap(['-e', 'trace=openat,close', '--', BUSYBOX, 'cat', sample]);
+  const bb = busybox();
+  const s = systrap(['-e', 'trace=openat,close', '--', bb, 'cat', sample]);
   t.is(s.status, 0);
   t.regex(s.stderr, new RegExp(`openat\\(AT_FDCWD, "${sample}", O_RDONLY[^)]*\\) = 3`));
   t.regex(s.stderr, /close\(3\) += 0/);
@@ -199,8 +215,9 @@ test('-e trace= prints strace-like lines; untraced calls do not appear', (t) => 
 });
 
 test('-c prints a summary table; -o writes the trace to a file', (t) => {
+  const bb = busybox();
   const out = join(dir, 'trace.txt');
-  const s = systrap(['-c', '-o', out, '--', BUSYBOX, 'cat', sample]);
+  const s = systrap(['-c', '-o', out, '--', bb, 'cat', sample]);
   t.is(s.status, 0);
   t.is(s.stdout, readFileSync(sample, 'utf8'));
   const table = readFileSync(out, 'utf8');
@@ -210,18 +227,20 @@ test('-c prints a summary table; -o writes the trace to a file', (t) => {
 });
 
 test('--policy: a module decides per call in the runner worker', (t) => {
+  const bb = busybox();
   const policy = join(dir, 'policy.mjs');
   writeFileSync(policy, "export function handle(call) { return call.name === 'getuid' ? 77 : call.name === 'unlink' ? { errno: 1 } : 'pass'; }\n");
-  const s = systrap(['--policy', policy, '--', BUSYBOX, 'id', '-u']);
+  const s = systrap(['--policy', policy, '--', bb, 'id', '-u']);
   t.is(s.stdout, '77\n');
   const victim = join(dir, 'keep');
   writeFileSync(victim, 'x');
-  const r = systrap(['--policy', policy, '--', BUSYBOX, 'rm', victim]);
+  const r = systrap(['--policy', policy, '--', bb, 'rm', victim]);
   t.is(r.status, 1);
   t.true(existsSync(victim));
 });
 
 test('bad input: missing program 127, not executable 126, not ELF 126, wrong arch, bad interpreter, bad option', (t) => {
+  const bb = busybox();
   const missing = systrap(['--', '/nonexistent/prog']);
   t.is(missing.status, 127);
   t.regex(missing.stderr, /^systrap: \/nonexistent\/prog: No such file or directory\n$/);
@@ -267,10 +286,10 @@ test('bad input: missing program 127, not executable 126, not ELF 126, wrong arc
   t.regex(d.stderr, /interpreter/i);
   t.is(d.stderr.trim().split('\n').length, 1);
 
-  const e = systrap(['--bogus', '--', BUSYBOX, 'true']);
+  const e = systrap(['--bogus', '--', bb, 'true']);
   t.is(e.status, 2);
   t.regex(e.stderr, /unknown option '--bogus'/);
-  const f = systrap(['-e', 'trace=nosuchcall', '--', BUSYBOX, 'true']);
+  const f = systrap(['-e', 'trace=nosuchcall', '--', bb, 'true']);
   t.is(f.status, 2);
   t.regex(f.stderr, /nosuchcall/);
   t.is(systrap([]).status, 2);
@@ -294,10 +313,11 @@ function liveStubs(): string[] {
 }
 
 test('nothing is left running after runs, failures and kills', async (t) => {
+  const bb = busybox();
   const before = new Set(liveStubs());
   systrap(['--', '/nonexistent']);
-  systrap(['--', BUSYBOX, 'true']);
-  systrap(['--policy', '/nonexistent.mjs', '--', BUSYBOX, 'true']);
+  systrap(['--', bb, 'true']);
+  systrap(['--policy', '/nonexistent.mjs', '--', bb, 'true']);
   systrap(['--', buildFixture('threads', ['-pthread'])]);
   await interrupted([]);
   // Sysmsg threads die with their stub (PDEATHSIG, and the runtime kills them too); zombies

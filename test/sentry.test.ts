@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createPlatform, SYS } from '../src/index.js';
 import { runProgram } from '../src/sentry/run.js';
 import { buildFixture } from './fixtures/build.js';
+import { until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'systrap-sentry-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,8 +56,13 @@ test('a signal sent from outside (SIGTERM, no handler) ends the program like the
   const platform = await createPlatform({ pool: false });
   try {
     const exe = buildFixture('sigint');
-    const h = await runProgram(platform, { path: exe, argv: [exe], env: [], stdio: [0, 2, 2] });
-    setTimeout(() => h.kill(15), 300);
+    const out = join(dir, `sigterm-${Math.random().toString(36).slice(2)}`);
+    const fd = openSync(out, 'w');
+    t.teardown(() => closeSync(fd));
+    const h = await runProgram(platform, { path: exe, argv: [exe], env: [], stdio: [0, fd, 2] });
+    // The signal must come while the program runs (it prints "ready" once in its wait loop).
+    t.true(await until(() => readFileSync(out, 'utf8') === 'ready\n', 10_000), 'the program is waiting');
+    h.kill(15);
     const end = await h.done;
     t.deepEqual({ kind: end.kind, signal: end.kind === 'killed' ? end.signal : 0 }, { kind: 'killed', signal: 15 });
     t.deepEqual(platform.liveStubs.filter((p) => p !== platform.sourcePid), []);

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SYS } from '../src/abi/syscalls.js';
@@ -12,6 +12,7 @@ import { errnoFromName, errnoSymbol } from '../src/sentry/strace/decode/errno.js
 import { formatIpv6 } from '../src/sentry/strace/decode/netStructs.js';
 import { formatSigmask, signalFromName, signalName } from '../src/sentry/strace/decode/signals.js';
 import { quoteBytes, readCString } from '../src/sentry/strace/decode/strings.js';
+import { oneLineError, requireTool } from './helpers.js';
 
 /** A fake address space: a few regions, each readable exactly over its bytes. */
 class FakeMemory implements MemoryReader {
@@ -499,23 +500,19 @@ test('helpers: errno and signal names, IPv6, strings split over regions', (t) =>
  * and must come out the same.
  */
 test('agrees with the real strace on cat', (t) => {
-  if (!existsSync('/usr/bin/strace')) {
-    t.log('no /usr/bin/strace: skipped');
-    t.pass();
-    return;
-  }
+  const strace = requireTool('strace', 'strace');
+  const cat = requireTool('cat', 'coreutils');
   const dir = mkdtempSync(join(tmpdir(), 'systrap-strace-'));
   try {
     const file = join(dir, 'data.bin');
     const content = Uint8Array.from([...new TextEncoder().encode('hello\tworld\n"quoted" \\ back'), 0, 1, 0x31, 0x7f, 0x80, 0xff, ...new TextEncoder().encode(' and some more text to pass 32 bytes')]);
     writeFileSync(file, content);
     const out = join(dir, 'trace.txt');
-    try {
-      execFileSync('/usr/bin/strace', ['-qq', '-e', 'trace=openat,read,write,close', '-o', out, '/bin/cat', file], { stdio: ['ignore', 'ignore', 'ignore'] });
-    } catch (e) {
-      t.log(`strace could not run here (${(e as Error).message.split('\n')[0]}): skipped`);
-      t.pass();
-      return;
+    const r = spawnSync(strace, ['-qq', '-e', 'trace=openat,read,write,close', '-o', out, cat, file], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    // A strace that cannot trace here fails the test too: there is nothing to compare with.
+    if (r.status !== 0) {
+      const why = (r.error?.message ?? r.stderr).trim().split('\n')[0];
+      throw oneLineError(`strace could not trace cat here (${why}): needs a working strace (apt-get install strace) and ptrace allowed`);
     }
     const lines = readFileSync(out, 'utf8').split('\n');
     const m = new FakeMemory();

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
-import { leakedChildren, procState, sleep, until } from './helpers.js';
+import { blockedIn, leakedChildren, procState, until } from './helpers.js';
 
 let platform: Platform;
 test.before(async () => {
@@ -14,7 +14,8 @@ test('a stub SIGKILLed in the middle of a ptrace transaction: ESTUBDEAD, no zomb
   const as = await platform.newAddressSpace();
   const pid = as.pid;
   const call = as.injectSyscall(SYS.pause); // blocks in the stub while the tracer waits
-  await sleep(100);
+  // Killed inside the call, not before the injection reached it.
+  t.true(await until(() => blockedIn(pid, SYS.pause)), 'the stub blocks in the injected pause');
   t.is(as._subprocess.thread?.state, 'injecting');
   process.kill(pid, 'SIGKILL');
   const err = await t.throwsAsync(call);
@@ -30,7 +31,7 @@ test('a stub SIGKILLed while serving a shared-memory syscall: ESTUBDEAD, no zomb
   const as = await platform.newAddressSpace();
   const pid = as.pid;
   const call = as.syscall(SYS.pause);
-  await sleep(100);
+  t.true(await until(() => blockedIn(pid, SYS.pause)), 'the syscall thread blocks in pause');
   process.kill(pid, 'SIGKILL');
   await t.throwsAsync(call, { code: 'ESTUBDEAD' });
   t.true(await until(() => procState(pid) === undefined));

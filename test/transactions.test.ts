@@ -1,7 +1,8 @@
 import test from 'ava';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
 import { native } from '../src/native.js';
-import { procState, sleep } from './helpers.js';
+import { blockedIn, pendingSignals, procState, tracerPid, until } from './helpers.js';
+import { SIG } from '../src/abi/linux.js';
 
 let platform: Platform;
 test.before(async () => {
@@ -30,9 +31,12 @@ test('attach/detach hand-off: one stub traced by two different tracer workers in
   }
   t.is(tracers.size, 2, `tracer threads seen: ${[...tracers].join(', ')}`);
   for (const tid of tracers) t.not(tid, native.gettid());
-  // Between transactions the stub is untraced and serving its loop.
+  // Between transactions the stub is untraced and serving its loop: no tracer, and once done
+  // spinning for more work (it spins a little before its futex wait) asleep, not stopped.
   t.is(await a.syscall(SYS.getpid), BigInt(a.pid));
-  t.regex(procState(a.pid) ?? '', /^S$/);
+  t.is(tracerPid(a.pid), 0);
+  t.true(await until(() => procState(a.pid) === 'S'), `the stub is ${procState(a.pid)}`);
+  t.is(tracerPid(a.pid), 0);
   await a.release();
   await b.release();
 });
@@ -49,8 +53,13 @@ test('an injected syscall interrupted by signals is restarted (ERESTART path)', 
   await as.mapFile(addr, range, 'rw');
   const start = Date.now();
   const call = as.injectSyscall(SYS.ppoll, 0n, 0n, addr, 0n, 8n);
+  // Each signal must find the stub asleep in ppoll: the previous one taken (no SIGUSR1 pending:
+  // its signal stop came and went) and the call restarted, not merely entered once.
+  const usr1 = 1n << BigInt(SIG.SIGUSR1 - 1);
   for (let i = 0; i < 3; i++) {
-    await sleep(60);
+    const ready = await until(() => (pendingSignals(as.pid) & usr1) === 0n && blockedIn(as.pid, SYS.ppoll), 2000);
+    t.true(ready, `signal ${i + 1}: the stub is blocked in ppoll`);
+    if (!ready) break; // a stub back in its loop would die of SIGUSR1: the failure above says enough
     process.kill(as.pid, 'SIGUSR1'); // default action would kill it: only a tracer can swallow it
   }
   const res = await call;

@@ -1,15 +1,15 @@
 import test from 'ava';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startInspectorServer, type InspectorServer } from '../src/inspect/server.js';
 import type { InspectRecord, MachineDef } from '../src/inspect/record.js';
 import { activeStateIds, buildModel, createModel, applyRecord, isFinished, parseJsonl } from '../viewer/model.js';
 import { layoutMachine } from '../viewer/chart.js';
+import { requireTool } from './helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/sample-trace.jsonl', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const TEXT = readFileSync(FIXTURE, 'utf8');
 const RECORDS = parseJsonl(TEXT).records as InspectRecord[];
 
@@ -141,11 +141,11 @@ const extraServers: InspectorServer[] = [];
 /** One browser and one server with the sample trace, for all the browser tests. */
 function env() {
   shared ??= (async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: the viewer's browser tests need Debian's chromium (apt-get install -y chromium)`);
+    const executablePath = requireTool('chromium', 'chromium');
     mkdirSync(ARTIFACTS, { recursive: true });
     const server = await startInspectorServer({ port: 0 });
     for (const r of RECORDS) server.push(r);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 30_000, args: ['--no-sandbox', '--disable-background-networking'] });
+    const browser = await chromium.launch({ executablePath, headless: true, timeout: 30_000, args: ['--no-sandbox', '--disable-background-networking'] });
     return { browser, server };
   })();
   return shared;
