@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS, type PlatformOptions } from '../src/index.js';
+import { subprocessOf } from '../src/addressSpace.js';
 
 const quick = process.argv.includes('--quick');
 const N = quick ? 500 : 5000;
@@ -61,7 +62,7 @@ export async function runFoundation(): Promise<Record<string, number>> {
   const nativeUs = nativeGetppidUs();
   const platform = await createPlatform();
   const as = await platform.newAddressSpace();
-  const sp = as._subprocess;
+  const sp = subprocessOf(as);
   const thread = sp.thread!;
   const msg = thread.msg!;
   const args = new BigUint64Array(6);

@@ -90,10 +90,6 @@ export class AddressSpace {
     return start < AddressSpace.maxUserAddress ? start : AddressSpace.maxUserAddress;
   }
 
-  /** @internal White-box tests only (src uses {@link subprocessOf}). */
-  get _subprocess(): Subprocess {
-    return this.#sp;
-  }
 
   /**
    * Duplicates Node's file descriptors `fds` into the stub (SCM_RIGHTS on the stub's fd channel:

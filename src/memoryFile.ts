@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { native, type NativeMemoryFile } from './native.js';
-import type { MemoryFileRef } from './shm/sharedFile.js';
 import { Errors } from './errors.js';
 import { PAGE_SIZE } from './abi/linux.js';
 
@@ -10,6 +9,17 @@ import { PAGE_SIZE } from './abi/linux.js';
 export interface FileRange {
   readonly start: number;
   readonly end: number;
+}
+
+/**
+ * How another thread (a runner or sentry worker) finds a platform's memory file: Node's fd for
+ * it, its window, and a token unique to the file (fd numbers are reused once a platform
+ * closes). See `workerFile` in src/shm/sharedFile.ts.
+ */
+export interface MemoryFileRef {
+  readonly fd: number;
+  readonly maxSize: number;
+  readonly token: string;
 }
 
 /** Options of a memory file. */

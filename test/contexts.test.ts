@@ -6,6 +6,7 @@ import { contextSlotAddr, PER_THREAD, threadSlotAddr } from '../src/abi/stub.js'
 import { MSG, THREAD_CONTEXT, ThreadState } from '../src/abi/sysmsg.js';
 import { native } from '../src/native.js';
 import { threadStat, until } from './helpers.js';
+import { subprocessOf } from '../src/addressSpace.js';
 
 let platform: Platform;
 test.before(async () => {
@@ -50,7 +51,7 @@ async function hostThreadOf(p: Platform, as: AddressSpace, ctx: PlatformContext,
       // The slot is mapped in the stub once the switch is prepared: before that, nothing to read.
       if (ctx.state !== 'running') return false;
       const slot = u32(slotAddr + BigInt(THREAD_CONTEXT.threadId));
-      const thread = as._subprocess.sysmsgThreads.get(slot);
+      const thread = subprocessOf(as).sysmsgThreads.bySlot.get(slot);
       if (!thread || thread.tid === 0) return false;
       const msg = threadSlotAddr(p.stubRegion, slot) + BigInt(PER_THREAD.sharedOffset + PER_THREAD.msgOffset);
       if (u64(msg + BigInt(MSG.context)) !== slotAddr || u32(msg + BigInt(MSG.state)) !== ThreadState.None) return false;
@@ -193,7 +194,7 @@ test('64 contexts on one address space with maxSysmsgThreads: 2 all finish; thre
     const text = small.memoryFile.allocate(4096);
     small.memoryFile.view(text).set(code);
     await as.mapFile(CODE, text, 'rx');
-    t.is(as._subprocess.sysmsgThreads.size, 0, 'no thread before the first switch');
+    t.is(subprocessOf(as).sysmsgThreads.size, 0, 'no thread before the first switch');
     const results = await Promise.all(
       Array.from({ length: 64 }, async (_, i) => {
         const ctx = small.newContext();
@@ -210,7 +211,7 @@ test('64 contexts on one address space with maxSysmsgThreads: 2 all finish; thre
       }),
     );
     results.forEach((ev, i) => t.deepEqual(ev, { kind: 'syscall', sysno: SYS.exit, args: [BigInt(i * K), 0n, 0n, 0n, 0n, 0n] }));
-    const threads = as._subprocess.sysmsgThreads.size;
+    const threads = subprocessOf(as).sysmsgThreads.size;
     t.true(threads >= 1 && threads <= 2, `${threads} sysmsg threads for 64 contexts`);
     await as.release();
   } finally {
@@ -245,7 +246,7 @@ test('a context running more than 10 ms while others wait is preempted (one sysm
     regs.rax = 1234n;
     ev = await worker.switchToApp(as, regs);
     t.deepEqual(ev, { kind: 'syscall', sysno: SYS.exit, args: [1234n, 0n, 0n, 0n, 0n, 0n] });
-    t.is(as._subprocess.sysmsgThreads.size, 1);
+    t.is(subprocessOf(as).sysmsgThreads.size, 1);
     // The preempted loop was requeued, not returned to its caller; a real interrupt stops it.
     spinner.interrupt();
     t.deepEqual(await spinning, { kind: 'interrupt' });
@@ -267,13 +268,13 @@ test('fast path: a runner worker answers syscalls with a handler module, no mess
   const events: string[] = [];
   const sub = ctx.ref.subscribe((s) => events.push(String(s.value)));
   const handler = new URL('./fixtures/answer7.mjs', import.meta.url).href;
-  const queued0 = (await as._subprocess.ensureQueue()).enqueued;
+  const queued0 = (await subprocessOf(as).ensureQueue()).enqueued;
   const ev = await ctx.run(as, regs, handler);
   sub.unsubscribe();
   // Direct resume: the stub thread that trapped waits for its context and gets it back without
   // the queue; only a few switches (the first, and any after a spin timed out) go through it.
   // (On one CPU the stub does not spin and every switch is queued.)
-  const queued = ((as._subprocess.queue!.enqueued - queued0) >>> 0);
+  const queued = ((subprocessOf(as).queue!.enqueued - queued0) >>> 0);
   if (availableParallelism() > 1) t.true(queued < N / 2, `${queued} of ${N + 1} switches went through the queue`);
   t.deepEqual(ev, { kind: 'syscall', sysno: SYS.exit, args: [7n * BigInt(N), 0n, 0n, 0n, 0n, 0n] });
   t.is(ctx.switches, N + 1);

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { createActor, type InspectionEvent } from 'xstate';
 import { createPlatform, subprocessMachine, syscallThreadMachine, poolMachine, platformContextMachine, sysmsgThreadMachine, SYS } from '../src/index.js';
+import { subprocessOf } from '../src/addressSpace.js';
 
 /** The states one actor went through, from its snapshot events. */
 function statesOf(events: InspectionEvent[], id: string): string[] {
@@ -53,16 +54,28 @@ test('subprocess machine: life, pooling, reuse, unexpected death', (t) => {
   t.true(a.getSnapshot().context.unexpected);
 });
 
-test('subprocess machine: a faulted stub is never pooled; DESTROY is an orderly death', (t) => {
+test('subprocess machine: a faulted stub is never pooled; an exit after KILL is an orderly death', (t) => {
   const a = createActor(subprocessMachine).start();
   a.send({ type: 'FORKED', pid: 42 });
   a.send({ type: 'CREATED' });
   a.send({ type: 'FAULT', reason: 'bad reply' });
   a.send({ type: 'RELEASE' }); // ignored
   t.is(a.getSnapshot().value, 'faulted');
-  a.send({ type: 'DESTROY' });
+  a.send({ type: 'KILL' });
+  t.is(a.getSnapshot().value, 'faulted', 'KILL records the request; the stub lives until its exit is seen');
+  a.send({ type: 'EXITED', reason: 'the stub process exited' });
   t.is(a.getSnapshot().value, 'dead');
   t.false(a.getSnapshot().context.unexpected);
+});
+
+test('subprocess machine: an exit nobody asked for is unexpected (ESTUBDEAD)', (t) => {
+  const a = createActor(subprocessMachine).start();
+  a.send({ type: 'FORKED', pid: 42 });
+  a.send({ type: 'CREATED' });
+  a.send({ type: 'EXITED', reason: 'killed from outside' });
+  t.is(a.getSnapshot().value, 'dead');
+  t.true(a.getSnapshot().context.unexpected);
+  t.is(a.getSnapshot().context.reason, 'killed from outside');
 });
 
 test('pool machine: LIFO availability bounded by maxAvailable', (t) => {
@@ -83,8 +96,8 @@ test('one inspection observer sees every actor of the real runtime, in order', a
   const events: InspectionEvent[] = [];
   const platform = await createPlatform({ inspect: (e) => events.push(e) });
   const as = await platform.newAddressSpace();
-  const id = as._subprocess.id;
-  const threadId = as._subprocess.threadId;
+  const id = subprocessOf(as).id;
+  const threadId = subprocessOf(as).threadId;
   await as.syscall(SYS.getpid);
   await as.injectSyscall(SYS.getpid);
   await as.release();

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { createPlatform, SYS } from '../src/index.js';
 import { childPids, fdCount, fdTable, leakedChildren, procState, until } from './helpers.js';
+import { subprocessOf } from '../src/addressSpace.js';
 
 test('release() then newAddressSpace() returns the pooled stub (same pid), emptied', async (t) => {
   const platform = await createPlatform();
@@ -14,7 +15,7 @@ test('release() then newAddressSpace() returns the pooled stub (same pid), empti
     const again = await platform.newAddressSpace();
     t.is(again.pid, as.pid);
     t.is(again.state, 'ready');
-    t.is(again._subprocess.ref.getSnapshot().context.reuses, 1);
+    t.is(subprocessOf(again).ref.getSnapshot().context.reuses, 1);
     // release() unmapped the application range.
     t.false(require_maps(again.pid).some((l) => l.startsWith('00050000-')));
     t.is(await again.syscall(SYS.getpid), BigInt(again.pid));
@@ -33,7 +34,7 @@ test('with the pool disabled, release() kills the stub and the next one is fresh
     await as.release();
     t.is(as.state, 'dead');
     t.is(procState(pid), undefined);
-    t.false(as._subprocess.ref.getSnapshot().context.unexpected ?? false);
+    t.false(subprocessOf(as).ref.getSnapshot().context.unexpected ?? false);
     const next = await platform.newAddressSpace();
     t.not(next.pid, pid);
     await next.release();

@@ -9,6 +9,7 @@ import { runProgram } from '../src/sentry/run.js';
 import { native } from '../src/native.js';
 import { buildFixture } from './fixtures/build.js';
 import { leakedChildren, until } from './helpers.js';
+import { subprocessOf } from '../src/addressSpace.js';
 
 const CODE = 0x400000n;
 const STACK = 0x500000n;
@@ -136,7 +137,7 @@ test('kill the sysmsg thread when the context is running: ESTUBDEAD, sysmsg thre
   const ctx = s.platform.newContext();
   s.on('platformContext:*', 'running', async () => {
     const smt = await s.waitFor('sysmsgThread:*', 'running');
-    const tid = as._subprocess.sysmsgThreads.get(Number(smt.split('/')[1]))!.tid;
+    const tid = subprocessOf(as).sysmsgThreads.bySlot.get(Number(smt.split('/')[1]))!.tid;
     native.kill(tid, 9);
   });
   const err = await t.throwsAsync(ctx.switchToApp(as, regs));

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
 import { blockedIn, leakedChildren, procState, until } from './helpers.js';
+import { subprocessOf } from '../src/addressSpace.js';
 
 let platform: Platform;
 test.before(async () => {
@@ -16,12 +17,12 @@ test('a stub SIGKILLed in the middle of a ptrace transaction: ESTUBDEAD, no zomb
   const call = as.injectSyscall(SYS.pause); // blocks in the stub while the tracer waits
   // Killed inside the call, not before the injection reached it.
   t.true(await until(() => blockedIn(pid, SYS.pause)), 'the stub blocks in the injected pause');
-  t.is(as._subprocess.thread?.state, 'injecting');
+  t.is(subprocessOf(as).thread?.state, 'injecting');
   process.kill(pid, 'SIGKILL');
   const err = await t.throwsAsync(call);
   t.is((err as { code?: string }).code, 'ESTUBDEAD');
   t.is(as.state, 'dead');
-  t.is(as._subprocess.thread?.state, 'dead');
+  t.is(subprocessOf(as).thread?.state, 'dead');
   t.true(await until(() => procState(pid) === undefined), 'reaped, not a zombie');
   await t.throwsAsync(as.syscall(SYS.getpid), { code: 'ESTUBDEAD' });
   await as.release(); // releasing a dead address space is allowed and does nothing
@@ -44,7 +45,7 @@ test('a stub killed while idle is noticed at once (pidfd) and reaped', async (t)
   process.kill(pid, 'SIGKILL');
   t.true(await until(() => as.state === 'dead'));
   t.is(procState(pid), undefined);
-  t.is(as._subprocess.ref.getSnapshot().context.unexpected, true);
+  t.is(subprocessOf(as).ref.getSnapshot().context.unexpected, true);
   await t.throwsAsync(as.syscall(SYS.getpid), { code: 'ESTUBDEAD' });
   // The platform goes on: new address spaces work.
   const other = await platform.newAddressSpace();

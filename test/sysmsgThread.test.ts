@@ -4,6 +4,7 @@ import type { InspectionEvent } from 'xstate';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
 import { PER_THREAD, threadSlotAddr } from '../src/abi/stub.js';
 import { maps, procState, until } from './helpers.js';
+import { subprocessOf } from '../src/addressSpace.js';
 
 let platform: Platform;
 const events: InspectionEvent[] = [];
@@ -25,7 +26,7 @@ function status(tid: number): Record<string, string> {
 
 test('createSysmsgThread: cloned by the syscall thread, stacks mapped, seccomp installed, parked', async (t) => {
   const as = await platform.newAddressSpace();
-  const smt = await as._subprocess.createSysmsgThread();
+  const smt = await subprocessOf(as).sysmsgThreads.create();
   const tid = smt.tid;
   t.true(tid > 0);
   t.is(smt.state, 'parked');
@@ -59,10 +60,10 @@ test('createSysmsgThread: cloned by the syscall thread, stacks mapped, seccomp i
 
 test('no more than maxSysmsgThreads threads per stub', async (t) => {
   const as = await platform.newAddressSpace();
-  const sp = as._subprocess;
+  const sp = subprocessOf(as);
   const before = sp.sysmsgThreads.size;
-  while (sp.sysmsgThreads.size < 2) await sp.createSysmsgThread();
-  await t.throwsAsync(sp.createSysmsgThread(), { code: 'EINVALIDARG' });
+  while (sp.sysmsgThreads.size < 2) await sp.sysmsgThreads.create();
+  await t.throwsAsync(sp.sysmsgThreads.create(), { code: 'EINVALIDARG' });
   t.true(sp.sysmsgThreads.size === 2 && before <= 2);
   await as.release();
 });
@@ -70,8 +71,8 @@ test('no more than maxSysmsgThreads threads per stub', async (t) => {
 test('a sysmsg thread killed with SIGKILL takes its stub down: ESTUBDEAD', async (t) => {
   const as = await platform.newAddressSpace();
   // A pooled stub keeps its sysmsg threads (as gVisor's pool does); take one, or make one.
-  const sp = as._subprocess;
-  const smt = sp.sysmsgThreads.values().next().value ?? (await sp.createSysmsgThread());
+  const sp = subprocessOf(as);
+  const smt = sp.sysmsgThreads.bySlot.values().next().value ?? (await sp.sysmsgThreads.create());
   t.is(smt.state, 'parked');
   process.kill(smt.tid, 'SIGKILL');
   // Its exit signal is SIGKILL: the stub dies with it (gVisor's fate sharing).

@@ -4,6 +4,7 @@ import { subprocessMachine } from '../machines/subprocess.js';
 import { syscallThreadMachine } from '../machines/syscallThread.js';
 import { sysmsgThreadMachine } from '../machines/sysmsgThread.js';
 import { platformContextMachine } from '../machines/platformContext.js';
+import { taskMachine } from '../machines/task.js';
 
 /** One state of a statechart, as the viewer draws it. */
 export interface StateDef {
@@ -34,7 +35,7 @@ export type InspectRecord =
   | { kind: 'event'; seq: number; t: number; source?: string; target: string; type: string };
 
 /** The machines of the runtime, by machine id. */
-export const MACHINES: AnyStateMachine[] = [poolMachine, subprocessMachine, syscallThreadMachine, sysmsgThreadMachine, platformContextMachine];
+export const MACHINES: AnyStateMachine[] = [poolMachine, subprocessMachine, syscallThreadMachine, sysmsgThreadMachine, platformContextMachine, taskMachine];
 
 /**
  * A machine's statechart for the viewer (its states and transitions; guards and actions left
@@ -82,6 +83,9 @@ export function stateString(value: unknown): string {
  * const platform = await createPlatform({ inspect: rec.observer });
  * ```
  */
+/** The id of a platform's root actor (the pool machine): see Platform. */
+const ROOT_ID = 'pool';
+
 export class InspectionRecorder {
   #seq = 0;
   readonly #t0 = performance.now();
@@ -96,7 +100,8 @@ export class InspectionRecorder {
     const id = (e.actorRef as unknown as { id: string }).id;
     if (e.type === '@xstate.actor') {
       const logic = (e.actorRef as unknown as { logic?: { id?: string } }).logic;
-      const parent = (e.actorRef as unknown as { _parent?: { id: string } })._parent?.id;
+      // Every actor of a platform is spawned by its pool, the actor system's root.
+      const parent = id === ROOT_ID ? undefined : ROOT_ID;
       this.emit({ kind: 'actor', seq: this.#seq++, t, id, ...(parent ? { parent } : {}), ...(logic?.id ? { machine: logic.id } : {}) });
     } else if (e.type === '@xstate.snapshot') {
       const s = e.snapshot as { value?: unknown; status?: string };

@@ -1,5 +1,7 @@
 import { native, type NativeMemoryFile } from '../native.js';
-import type { FileRange } from '../memoryFile.js';
+import type { FileRange, MemoryFileRef } from '../memoryFile.js';
+
+export type { MemoryFileRef };
 
 /**
  * What the shared-memory protocols need of the memory file, on whichever thread maps it: views
@@ -15,14 +17,6 @@ export type SharedFile = Pick<NativeMemoryFile, 'buffer' | 'futexWait' | 'futexW
 
 /** This worker thread's mappings of memory files, by the platform's token for its file. */
 const mapped = new Map<string, NativeMemoryFile>();
-
-/** How a worker finds a platform's memory file: Node's fd for it, its window, a unique token. */
-export interface MemoryFileRef {
-  readonly fd: number;
-  readonly maxSize: number;
-  /** Unique per memory file: fd numbers are reused once a platform closes. */
-  readonly token: string;
-}
 
 /**
  * The memory file as mapped in this worker thread: mapped once per thread and file, extended
