@@ -4,7 +4,27 @@ import { AddressSpace } from '../../addressSpace.js';
 import { Errors } from '../../errors.js';
 import { native } from '../../native.js';
 import { SYS } from '../../abi/syscalls.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, errnoName, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
+import {
+  AT_FDCWD,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_PRIVATE,
+  O_CLOEXEC,
+  O_RDONLY,
+  PAGE_SIZE,
+  PATH_MAX,
+  PROT_EXEC,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  STAT_LAYOUT,
+  S_IFMT,
+  S_IFREG,
+  USER_HZ,
+  X_OK,
+  errnoName,
+} from '../../abi/linux.js';
 import { AT, hostAuxv, type AuxEntry } from './auxv.js';
 import { ET, PF, PHDR_SIZE, decodeElf, roundDown, roundUp, type ElfInfo, type ProgramHeader } from './elf.js';
 import { LoaderError, LoaderErrors } from './loaderErrors.js';
@@ -66,18 +86,6 @@ const MMAP_GAP = 128n << 20n;
 const MIN_ADDRESS = 0x10000n;
 
 const PAGE = BigInt(PAGE_SIZE);
-const MAP_FIXED_NOREPLACE = 0x100000n;
-const AT_FDCWD = -100n;
-const O_RDONLY = 0n;
-const O_CLOEXEC = 0x80000n;
-const X_OK = 1n;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-// struct stat on x86-64: st_mode is a u32 at 24, st_size an i64 at 48; 144 bytes in all.
-const STAT_SIZE = 144;
-const STAT_MODE = 24;
-const STAT_SIZE_OFF = 48;
-const PATH_MAX = 4096;
 
 /** Scratch page layout: a path, a struct stat, then a read buffer. */
 const SCRATCH_SIZE = 64 * 1024;
@@ -212,7 +220,7 @@ class StubIO {
     if (r === addr) return;
     if (r < 0n && r >= -4095n) {
       const errno = Number(-r);
-      const code = errnoCode(errno);
+      const code = errnoName(errno);
       if (code === 'EEXIST')
         throw LoaderErrors.NoRoom(name, `[0x${addr.toString(16)}, 0x${(addr + len).toString(16)}) is already mapped in the stub`);
       if (code === 'ENOMEM') throw LoaderErrors.NoRoom(name, 'the stub is out of memory or mappings');
@@ -257,10 +265,6 @@ interface OpenImage {
   info: ElfInfo;
 }
 
-function errnoCode(errno: number): string {
-  return errnoName(errno);
-}
-
 /**
  * Opens `path` in the stub, checks what execve checks (regular file, execute permission), and
  * parses it through the stub's fd. The fd stays open for mapping; the caller closes it.
@@ -272,7 +276,7 @@ async function openImage(io: StubIO, path: string): Promise<OpenImage> {
   const fdr = await io.raw(SYS.openat, AT_FDCWD, io.scratch, O_RDONLY | O_CLOEXEC, 0n);
   if (fdr < 0n) {
     const errno = Number(-fdr);
-    const code = errnoCode(errno);
+    const code = errnoName(errno);
     if (code === 'ENOENT' || code === 'ENOTDIR') throw LoaderErrors.NoFile(path, -errno);
     if (code === 'EACCES' || code === 'EPERM') throw LoaderErrors.Access(path, 'cannot be opened', -errno, 'openat');
     throw Errors.Syscall('openat', errno, io.pid);
@@ -280,9 +284,9 @@ async function openImage(io: StubIO, path: string): Promise<OpenImage> {
   const fd = fdr;
   try {
     await io.call('fstat', SYS.fstat, fd, io.scratch + BigInt(SCRATCH_STAT));
-    const st = io.read(io.scratch + BigInt(SCRATCH_STAT), STAT_SIZE);
-    const mode = st.readUInt32LE(STAT_MODE);
-    const size = st.readBigInt64LE(STAT_SIZE_OFF);
+    const st = io.read(io.scratch + BigInt(SCRATCH_STAT), STAT_LAYOUT.size);
+    const mode = st.readUInt32LE(STAT_LAYOUT.st_mode);
+    const size = st.readBigInt64LE(STAT_LAYOUT.st_size);
     // execve refuses directories, devices and fifos with EACCES.
     if ((mode & S_IFMT) !== S_IFREG) throw LoaderErrors.Access(path, 'is not a regular file');
     const acc = await io.raw(SYS.faccessat, AT_FDCWD, io.scratch, X_OK);
@@ -364,11 +368,6 @@ async function mapImage(
   }
 }
 
-/** Stub region start of an address space; its pages must never be touched by the program. */
-function limitOf(as: AddressSpace): bigint {
-  return as.userLimit;
-}
-
 function checkOptions(opts: LoadOptions): void {
   if (!opts || typeof opts.path !== 'string' || opts.path.length === 0) throw Errors.InvalidArg('path must be a non-empty string');
   if (!Array.isArray(opts.argv) || !opts.argv.every((s) => typeof s === 'string'))
@@ -412,7 +411,7 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
   checkOptions(opts);
   const path = resolvePath(opts.path);
   const argv = opts.argv.length > 0 ? [...opts.argv] : [''];
-  const limit = limitOf(as);
+  const limit = as.userLimit;
   const stackSize = opts.stackSize ?? DEFAULT_STACK_SIZE;
   const stackTop = opts.stackTop ?? roundDown(limit - STACK_TOP_GAP, PAGE);
   const stackBottom = stackTop - stackSize;
@@ -495,7 +494,7 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
       ...(host.minsigstksz !== undefined ? [[AT.MINSIGSTKSZ, host.minsigstksz] as const] : []),
       [AT.HWCAP, host.hwcap],
       [AT.PAGESZ, PAGE],
-      [AT.CLKTCK, 100n],
+      [AT.CLKTCK, USER_HZ],
       [AT.PHDR, phdr],
       [AT.PHENT, BigInt(PHDR_SIZE)],
       [AT.PHNUM, BigInt(mi.header.phnum)],

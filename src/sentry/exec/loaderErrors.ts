@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { ELIBBAD } from '../../abi/linux.js';
 import { SystrapError } from '../../errors.js';
 
 /**
@@ -49,7 +50,7 @@ const ERRNO: Record<LoaderErrorCode, number> = {
   EARCH: constants.errno.ENOEXEC,
   ENOENT: constants.errno.ENOENT,
   EACCES: constants.errno.EACCES,
-  EINTERP: (constants.errno as Record<string, number>).ELIBBAD ?? 80,
+  EINTERP: ELIBBAD,
   E2BIG: constants.errno.E2BIG,
   ENOMEM: constants.errno.ENOMEM,
 };
