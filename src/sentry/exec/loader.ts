@@ -12,7 +12,6 @@ import {
   MAP_PRIVATE,
   O_CLOEXEC,
   O_RDONLY,
-  PAGE_SIZE,
   PATH_MAX,
   PROT_EXEC,
   PROT_NONE,
@@ -26,7 +25,9 @@ import {
   errnoName,
 } from '../../abi/linux.js';
 import { AT, hostAuxv, type AuxEntry } from './auxv.js';
-import { ET, PF, PHDR_SIZE, decodeElf, roundDown, roundUp, type ElfInfo, type ProgramHeader } from './elf.js';
+import { PAGE, roundDown, roundUp } from './addresses.js';
+import { decodeElf, type ElfInfo } from './elf.js';
+import { ET, PF, PHDR_SIZE, type ProgramHeader } from './elfFormat.js';
 import { LoaderError, LoaderErrors } from './loaderErrors.js';
 import { buildStackImage } from './stack.js';
 
@@ -85,7 +86,6 @@ const MMAP_GAP = 128n << 20n;
 /** Lowest address the loader maps at (Linux's default vm.mmap_min_addr is 64 KiB). */
 const MIN_ADDRESS = 0x10000n;
 
-const PAGE = BigInt(PAGE_SIZE);
 
 /** Scratch page layout: a path, a struct stat, then a read buffer. */
 const SCRATCH_SIZE = 64 * 1024;
