@@ -3,8 +3,12 @@ import { readFileSync } from 'node:fs';
 /**
  * The ELF auxiliary vector (auxv): the (type, value) pairs execve leaves on the new stack after
  * envp, telling the C library and ld.so what the kernel knows (where the program headers are,
- * the page size, the CPU features, …). Values from the x86-64 kernel's uapi/linux/auxvec.h and
- * asm/auxvec.h.
+ * the page size, the CPU features, …). This file has the entry types, decodes an auxv and reads
+ * the host's.
+ */
+
+/**
+ * auxv entry types (a_type), from the x86-64 kernel's uapi/linux/auxvec.h and asm/auxvec.h.
  *
  * @example
  * ```ts
@@ -51,6 +55,9 @@ export const AT = {
  */
 export type AuxEntry = readonly [type: number, value: bigint];
 
+/** Bytes of one auxv entry: two little-endian u64. */
+const ENTRY_SIZE = 16;
+
 /**
  * Decodes an auxv blob (pairs of little-endian u64, up to and excluding AT_NULL).
  *
@@ -65,9 +72,9 @@ export type AuxEntry = readonly [type: number, value: bigint];
 export function parseAuxv(bytes: Uint8Array): AuxEntry[] {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: AuxEntry[] = [];
-  for (let o = 0; o + 16 <= bytes.length; o += 16) {
+  for (let o = 0; o + ENTRY_SIZE <= bytes.length; o += ENTRY_SIZE) {
     const type = dv.getBigUint64(o, true);
-    if (type === 0n) break;
+    if (type === BigInt(AT.NULL)) break;
     out.push([Number(type), dv.getBigUint64(o + 8, true)]);
   }
   return out;

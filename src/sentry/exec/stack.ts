@@ -1,4 +1,5 @@
 import { Errors, SystrapError } from '../../errors.js';
+import { roundDown } from './addresses.js';
 import { AT, type AuxEntry } from './auxv.js';
 import { LoaderErrors } from './loaderErrors.js';
 
@@ -24,6 +25,29 @@ import { LoaderErrors } from './loaderErrors.js';
  */
 
 /**
+ * How many random bytes AT_RANDOM points to (glibc seeds its stack protector and pointer guard
+ * with them).
+ *
+ * @example
+ * ```ts
+ * const random = randomBytes(RANDOM_SIZE);
+ * ```
+ */
+export const RANDOM_SIZE = 16;
+
+/** The System V x86-64 ABI's stack alignment at process entry. */
+const STACK_ALIGN = 16n;
+
+/** Bytes of one stack word (argc, a pointer, an auxv half). */
+const WORD = 8;
+
+/** The zero word at the very top of the stack, above the strings (Linux leaves it too). */
+const END_MARKER_SIZE = 8n;
+
+/** Linux's ELF_PLATFORM on x86-64, the default AT_PLATFORM string. */
+const PLATFORM = 'x86_64';
+
+/**
  * What {@link buildStackImage} lays out.
  *
  * @example
@@ -43,7 +67,7 @@ export interface StackImageInput {
    * AT_PLATFORM point into the image: their values are filled in here (pass 0n).
    */
   auxv: readonly AuxEntry[];
-  /** The 16 bytes AT_RANDOM points to (glibc's stack protector and pointer guard seeds). */
+  /** The RANDOM_SIZE (16) bytes AT_RANDOM points to. */
   random: Uint8Array;
   /** The AT_PLATFORM string. Default 'x86_64'. */
   platform?: string;
@@ -98,19 +122,19 @@ function cString(s: string, what: string): Buffer {
  */
 export function buildStackImage(input: StackImageInput): StackImage {
   const { stackTop, argv, envp, auxv } = input;
-  if (typeof stackTop !== 'bigint' || stackTop % 16n !== 0n || stackTop <= 0n)
+  if (typeof stackTop !== 'bigint' || stackTop % STACK_ALIGN !== 0n || stackTop <= 0n)
     throw Errors.InvalidArg('stackTop must be a positive multiple of 16');
-  if (!(input.random instanceof Uint8Array) || input.random.length !== 16)
+  if (!(input.random instanceof Uint8Array) || input.random.length !== RANDOM_SIZE)
     throw Errors.InvalidArg('random must be 16 bytes');
   for (const [type] of auxv) if (type === AT.NULL) throw Errors.InvalidArg('auxv must not contain AT_NULL');
 
   const argvStr = argv.map((s, i) => cString(s, `argv[${i}]`));
   const envpStr = envp.map((s, i) => cString(s, `envp[${i}]`));
   const execfn = cString(input.execfn, 'execfn');
-  const platform = cString(input.platform ?? 'x86_64', 'platform');
+  const platform = cString(input.platform ?? PLATFORM, 'platform');
 
   // Top-down, like the kernel: end marker, execfn, envp strings, argv strings.
-  let p = stackTop - 8n;
+  let p = stackTop - END_MARKER_SIZE;
   p -= BigInt(execfn.length);
   const execfnAddr = p;
   const place = (strs: Buffer[]): bigint[] => {
@@ -125,10 +149,10 @@ export function buildStackImage(input: StackImageInput): StackImage {
   };
   const envpAddrs = place(envpStr);
   const argvAddrs = place(argvStr);
-  p &= ~15n;
+  p = roundDown(p, STACK_ALIGN);
   p -= BigInt(platform.length);
   const platformAddr = p;
-  p = (p - 16n) & ~15n;
+  p = roundDown(p - BigInt(RANDOM_SIZE), STACK_ALIGN);
   const randomAddr = p;
 
   const resolved: AuxEntry[] = auxv.map(([type, value]) => {
@@ -137,8 +161,9 @@ export function buildStackImage(input: StackImageInput): StackImage {
     if (type === AT.PLATFORM) return [type, platformAddr];
     return [type, value];
   });
+  // argc; argv and its NULL; envp and its NULL; the auxv pairs and the AT_NULL pair.
   const words = 1 + argv.length + 1 + envp.length + 1 + 2 * (resolved.length + 1);
-  const sp = (p - BigInt(words * 8)) & ~15n;
+  const sp = roundDown(p - BigInt(words * WORD), STACK_ALIGN);
   const size = Number(stackTop - sp);
   if (input.maxSize !== undefined && size > input.maxSize) throw LoaderErrors.TooBig(size, input.maxSize);
 
@@ -146,7 +171,7 @@ export function buildStackImage(input: StackImageInput): StackImage {
   let w = 0;
   const word = (v: bigint) => {
     bytes.writeBigUInt64LE(v, w);
-    w += 8;
+    w += WORD;
   };
   word(BigInt(argv.length));
   for (const a of argvAddrs) word(a);
@@ -207,9 +232,9 @@ export function decodeStackImage(bytes: Uint8Array, sp: bigint): DecodedStack {
   const corrupt = (why: string) => new SystrapError('ECORRUPT', `initial stack at 0x${sp.toString(16)}: ${why}`);
   let o = 0;
   const word = (): bigint => {
-    if (o + 8 > buf.length) throw corrupt('tables run past the buffer');
+    if (o + WORD > buf.length) throw corrupt('tables run past the buffer');
     const v = buf.readBigUInt64LE(o);
-    o += 8;
+    o += WORD;
     return v;
   };
   const str = (addr: bigint): string => {
@@ -221,7 +246,7 @@ export function decodeStackImage(bytes: Uint8Array, sp: bigint): DecodedStack {
     return buf.toString('utf8', start, end);
   };
   const argc64 = word();
-  if (argc64 > BigInt(buf.length / 8)) throw corrupt(`argc ${argc64} is impossible`);
+  if (argc64 > BigInt(buf.length / WORD)) throw corrupt(`argc ${argc64} is impossible`);
   const argc = Number(argc64);
   const argvAddrs: bigint[] = [];
   for (let i = 0; i < argc; i++) argvAddrs.push(word());
@@ -232,7 +257,7 @@ export function decodeStackImage(bytes: Uint8Array, sp: bigint): DecodedStack {
   for (;;) {
     const type = word();
     const value = word();
-    if (type === 0n) break;
+    if (type === BigInt(AT.NULL)) break;
     auxv.push([Number(type), value]);
   }
   return { argc, argv: argvAddrs.map(str), envp: envpAddrs.map(str), auxv, argvAddrs, envpAddrs };
