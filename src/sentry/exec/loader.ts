@@ -2,34 +2,26 @@ import { randomBytes } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import { AddressSpace } from '../../addressSpace.js';
 import { Errors } from '../../errors.js';
-import { native } from '../../native.js';
 import { SYS } from '../../abi/syscalls.js';
 import {
-  AT_FDCWD,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_PRIVATE,
-  O_CLOEXEC,
-  O_RDONLY,
-  PATH_MAX,
   PROT_EXEC,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-  STAT_LAYOUT,
-  S_IFMT,
-  S_IFREG,
   USER_HZ,
-  X_OK,
-  errnoName,
 } from '../../abi/linux.js';
 import { AT, hostAuxv, type AuxEntry } from './auxv.js';
 import { PAGE, roundDown, roundUp } from './addresses.js';
-import { decodeElf, type ElfInfo } from './elf.js';
+import type { ElfInfo } from './elf.js';
 import { ET, PF, PHDR_SIZE, type ProgramHeader } from './elfFormat.js';
-import { LoaderError, LoaderErrors } from './loaderErrors.js';
+import { LoaderErrors } from './loaderErrors.js';
+import { checkInterpStandsAlone, openImage, openInterp, type OpenImage } from './open.js';
 import { buildStackImage } from './stack.js';
+import { SCRATCH_SIZE, StubIO } from './stubIO.js';
 
 /**
  * The ELF loader: what Linux's execve + binfmt_elf do, performed inside a stub. The file is
@@ -86,12 +78,6 @@ const MMAP_GAP = 128n << 20n;
 /** Lowest address the loader maps at (Linux's default vm.mmap_min_addr is 64 KiB). */
 const MIN_ADDRESS = 0x10000n;
 
-
-/** Scratch page layout: a path, a struct stat, then a read buffer. */
-const SCRATCH_SIZE = 64 * 1024;
-const SCRATCH_STAT = PATH_MAX;
-const SCRATCH_BUF = 8192;
-const SCRATCH_BUF_SIZE = SCRATCH_SIZE - SCRATCH_BUF;
 
 /**
  * What to load and how.
@@ -186,121 +172,6 @@ export interface LoadedProgram {
   elf: ElfInfo;
   /** Parsed headers of the interpreter, if any. */
   interpElf?: ElfInfo;
-}
-
-/**
- * Syscalls and memory access in one stub during loading, with the stub's answers validated
- * (its memory and replies are writable by whatever runs there).
- */
-class StubIO {
-  constructor(
-    readonly as: AddressSpace,
-    readonly scratch: bigint,
-  ) {}
-
-  get pid(): number {
-    return this.as.pid;
-  }
-
-  /** Runs a syscall; returns the result, or -errno as a negative number. */
-  raw(sysno: number, ...args: bigint[]): Promise<bigint> {
-    return this.as.syscall(sysno, ...args);
-  }
-
-  /** Runs a syscall and throws a SystrapError for any failure not handled by the caller. */
-  async call(name: string, sysno: number, ...args: bigint[]): Promise<bigint> {
-    const r = await this.raw(sysno, ...args);
-    if (r < 0n && r >= -4095n) throw Errors.Syscall(name, Number(-r), this.pid);
-    return r;
-  }
-
-  /** mmap at a fixed address; any other answer than that address is a failure. */
-  async mmap(addr: bigint, len: bigint, prot: bigint, flags: bigint, fd: bigint, off: bigint, name: string): Promise<void> {
-    const r = await this.raw(SYS.mmap, addr, len, prot, flags, fd, off);
-    if (r === addr) return;
-    if (r < 0n && r >= -4095n) {
-      const errno = Number(-r);
-      const code = errnoName(errno);
-      if (code === 'EEXIST')
-        throw LoaderErrors.NoRoom(name, `[0x${addr.toString(16)}, 0x${(addr + len).toString(16)}) is already mapped in the stub`);
-      if (code === 'ENOMEM') throw LoaderErrors.NoRoom(name, 'the stub is out of memory or mappings');
-      if (code === 'EPERM' || code === 'EACCES')
-        throw LoaderErrors.Access(name, 'cannot be mapped executable (noexec mount?)', -errno, 'mmap');
-      throw Errors.Syscall('mmap', errno, this.pid);
-    }
-    throw Errors.Protocol(`mmap in the stub returned 0x${r.toString(16)} instead of 0x${addr.toString(16)}`, this.pid);
-  }
-
-  write(addr: bigint, data: Uint8Array): void {
-    const n = native.processVmWritev(this.pid, addr, data);
-    if (n !== data.length) throw Errors.Protocol(`short write into the stub at 0x${addr.toString(16)}`, this.pid);
-  }
-
-  read(addr: bigint, len: number): Buffer {
-    const b = native.processVmReadv(this.pid, addr, len);
-    if (b.length !== len) throw Errors.Protocol(`short read from the stub at 0x${addr.toString(16)}`, this.pid);
-    return b;
-  }
-
-  /** pread64 through the scratch buffer, as many chunks as needed; short only at EOF. */
-  async pread(fd: bigint, offset: bigint, length: number): Promise<Uint8Array> {
-    const out = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const want = Math.min(length - got, SCRATCH_BUF_SIZE);
-      const n = await this.call('pread64', SYS.pread64, fd, this.scratch + BigInt(SCRATCH_BUF), BigInt(want), offset + BigInt(got));
-      if (n > BigInt(want)) throw Errors.Protocol(`pread64 returned ${n} for ${want} bytes`, this.pid);
-      if (n === 0n) break;
-      this.read(this.scratch + BigInt(SCRATCH_BUF), Number(n)).copy(out, got);
-      got += Number(n);
-    }
-    return out.subarray(0, got);
-  }
-}
-
-/** An executable opened in the stub and parsed. */
-interface OpenImage {
-  path: string;
-  fd: bigint;
-  info: ElfInfo;
-}
-
-/**
- * Opens `path` in the stub, checks what execve checks (regular file, execute permission), and
- * parses it through the stub's fd. The fd stays open for mapping; the caller closes it.
- */
-async function openImage(io: StubIO, path: string): Promise<OpenImage> {
-  const bytes = Buffer.from(path + '\0', 'utf8');
-  if (bytes.length > PATH_MAX) throw Errors.InvalidArg(`path is longer than PATH_MAX: ${path.slice(0, 64)}…`);
-  io.write(io.scratch, bytes);
-  const fdr = await io.raw(SYS.openat, AT_FDCWD, io.scratch, O_RDONLY | O_CLOEXEC, 0n);
-  if (fdr < 0n) {
-    const errno = Number(-fdr);
-    const code = errnoName(errno);
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw LoaderErrors.NoFile(path, -errno);
-    if (code === 'EACCES' || code === 'EPERM') throw LoaderErrors.Access(path, 'cannot be opened', -errno, 'openat');
-    throw Errors.Syscall('openat', errno, io.pid);
-  }
-  const fd = fdr;
-  try {
-    await io.call('fstat', SYS.fstat, fd, io.scratch + BigInt(SCRATCH_STAT));
-    const st = io.read(io.scratch + BigInt(SCRATCH_STAT), STAT_LAYOUT.size);
-    const mode = st.readUInt32LE(STAT_LAYOUT.st_mode);
-    const size = st.readBigInt64LE(STAT_LAYOUT.st_size);
-    // execve refuses directories, devices and fifos with EACCES.
-    if ((mode & S_IFMT) !== S_IFREG) throw LoaderErrors.Access(path, 'is not a regular file');
-    const acc = await io.raw(SYS.faccessat, AT_FDCWD, io.scratch, X_OK);
-    if (acc < 0n) throw LoaderErrors.Access(path, 'is not executable', Number(acc), 'faccessat');
-    const info = await decodeElf((off, len) => io.pread(fd, off, len), path);
-    // A segment past EOF would map pages that raise SIGBUS when the program touches them.
-    for (const p of info.loads)
-      if (p.offset + p.filesz > size) throw LoaderErrors.BadElf(path, `a PT_LOAD extends past the end of the file (${size} bytes)`);
-    return { path, fd, info };
-  } catch (e) {
-    // Keep the first error: a failing close (stub gone) says less about what went wrong.
-    await io.raw(SYS.close, fd).catch(() => undefined);
-    throw e;
-  }
 }
 
 function protOf(p: ProgramHeader): bigint {
@@ -424,7 +295,7 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
     throw Errors.InvalidArg(`the stack [0x${stackBottom.toString(16)}, 0x${stackTop.toString(16)}) does not fit below 0x${limit.toString(16)}`);
 
   const io = new StubIO(as, scratch);
-  await io.mmap(scratch, BigInt(SCRATCH_SIZE), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n, 0n, '[scratch]');
+  await io.mapScratch();
   const mappings: LoadedMapping[] = [];
   const placed: Array<{ start: bigint; end: bigint }> = [];
   const fds: bigint[] = [];
@@ -433,16 +304,9 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
     fds.push(main.fd);
     let interp: OpenImage | undefined;
     if (main.info.interp !== undefined) {
-      try {
-        interp = await openImage(io, main.info.interp);
-      } catch (e) {
-        // Stub death and host errors stay what they are; file problems name the interpreter.
-        if (e instanceof LoaderError) throw LoaderErrors.Interp(main.info.interp, path, e);
-        throw e;
-      }
+      interp = await openInterp(io, main.info.interp, path);
       fds.push(interp.fd);
-      if (interp.info.interp !== undefined)
-        throw LoaderErrors.Interp(main.info.interp, path, LoaderErrors.BadElf(main.info.interp, 'it has a PT_INTERP of its own'));
+      checkInterpStandsAlone(interp, path);
     }
 
     // Biases: ET_EXEC where linked; ET_DYN at a multiple of its largest alignment, so that every
@@ -466,7 +330,7 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
     const want: Array<{ start: bigint; end: bigint; name: string }> = [
       { ...imageRange(mi, loadBias), name: path },
       { start: stackBottom, end: stackTop, name: '[stack]' },
-      { start: scratch, end: scratch + BigInt(SCRATCH_SIZE), name: '[scratch]' },
+      { start: scratch, end: scratch + SCRATCH_SIZE, name: '[scratch]' },
     ];
     if (interp) want.push({ ...imageRange(interp.info, interpBias), name: interp.path });
     for (const [i, r] of want.entries()) {
@@ -549,10 +413,10 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
     };
   } catch (e) {
     // Undo: the address space must look as it did before the call.
-    for (const r of placed) await io.raw(SYS.munmap, r.start, r.end - r.start).catch(() => undefined);
+    for (const r of placed) await io.unmap(r);
     throw e;
   } finally {
-    for (const fd of fds) await io.raw(SYS.close, fd).catch(() => undefined);
-    await io.raw(SYS.munmap, scratch, BigInt(SCRATCH_SIZE)).catch(() => undefined);
+    for (const fd of fds) await io.close(fd);
+    await io.unmapScratch();
   }
 }
