@@ -9,7 +9,8 @@ import { parseElf, parseElfHeader, readElf, type ElfInfo } from '../src/sentry/e
 import { EM, ET, PF, PT } from '../src/sentry/exec/elfFormat.js';
 import { AT, hostAuxv, parseAuxv } from '../src/sentry/exec/auxv.js';
 import { buildStackImage, decodeStackImage } from '../src/sentry/exec/stack.js';
-import { ELF_ET_DYN_BASE, loadProgram, type LoadedProgram } from '../src/sentry/exec/loader.js';
+import { ELF_ET_DYN_BASE } from '../src/sentry/exec/layout.js';
+import { loadProgram, type LoadedProgram } from '../src/sentry/exec/loader.js';
 import { LoaderError } from '../src/sentry/exec/loaderErrors.js';
 import { buildFixture } from './fixtures/build.js';
 import { childPids, fdTable, maps, until } from './helpers.js';

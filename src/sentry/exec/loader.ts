@@ -1,83 +1,35 @@
 import { randomBytes } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import { AddressSpace } from '../../addressSpace.js';
+import type { AddressSpace } from '../../addressSpace.js';
 import { Errors } from '../../errors.js';
-import { SYS } from '../../abi/syscalls.js';
-import {
-  MAP_ANONYMOUS,
-  MAP_FIXED,
-  MAP_FIXED_NOREPLACE,
-  MAP_PRIVATE,
-  PROT_EXEC,
-  PROT_NONE,
-  PROT_READ,
-  PROT_WRITE,
-  USER_HZ,
-} from '../../abi/linux.js';
-import { AT, hostAuxv, type AuxEntry } from './auxv.js';
-import { PAGE, roundDown, roundUp } from './addresses.js';
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
+import { PAGE, roundUp } from './addresses.js';
+import { programAuxv, type AuxEntry } from './auxv.js';
 import type { ElfInfo } from './elf.js';
-import { ET, PF, PHDR_SIZE, type ProgramHeader } from './elfFormat.js';
-import { LoaderErrors } from './loaderErrors.js';
+import { PHDR_SIZE } from './elfFormat.js';
+import { MIN_STACK_SIZE, chooseBiases, checkPlacement, imageRange, mmapBaseAfter, planLayout, type Layout, type Placement } from './layout.js';
+import { mapImage, mapStack, unmapPlaced, type LoadedMapping, type MapLog } from './mapping.js';
 import { checkInterpStandsAlone, openImage, openInterp, type OpenImage } from './open.js';
-import { buildStackImage } from './stack.js';
-import { SCRATCH_SIZE, StubIO } from './stubIO.js';
+import { RANDOM_SIZE, buildStackImage } from './stack.js';
+import { StubIO } from './stubIO.js';
 
 /**
- * The ELF loader: what Linux's execve + binfmt_elf do, performed inside a stub. The file is
- * opened, read, checked and mapped by the stub itself (through its syscall thread), so the
+ * The ELF loader: what Linux's execve (fs/exec.c) and binfmt_elf do, performed inside a stub, in
+ * the same steps: open and check the files (open.ts), choose where they go (layout.ts), map
+ * the program and its interpreter (mapping.ts), then map the stack and write argv, envp and the
+ * auxv on it (stack.ts, auxv.ts).
+ *
+ * The stub itself opens, reads, checks and maps the files (through its syscall thread), so the
  * program gets real file-backed private mappings (shown by name in /proc/PID/maps, shared page
  * cache), and what was parsed is exactly what was mapped: there is no window in which the file
  * could be swapped between a check in Node and a map in the stub.
- *
- * Address space layout (below `limit` = min(AddressSpace.maxUserAddress, stub region start)):
- *
- * ```
- * limit
- *   - 1 MiB                  stackTop (default): gap keeps the stack off the stub region
- *   [stackTop - stackSize]   stack, 8 MiB, rw- (rwx if the program asks for an executable stack)
- *   >= 1 MiB gap             a 64 KiB scratch page lives here during loading only
- * mmapBase = min(limit - 128 MiB, stack bottom - 1 MiB)   (Linux's mmap_base gap)
- *   [just below mmapBase]    the interpreter (ld.so), aligned to its largest p_align
- *   … free: where a top-down mmap allocator should continue (below LoadedProgram.mmapBase)
- * 0x555555554000             ET_DYN main programs (PIE, static-pie): Linux's ELF_ET_DYN_BASE
- *   followed by brk (LoadedProgram.brkStart)
- * p_vaddr                    ET_EXEC programs, where they were linked (typically 0x400000)
- * ```
- *
- * Addresses are fixed rather than randomised, so runs are reproducible and a failure can be
- * found again at the same address; pass `mainBase` / `interpBase` / `stackTop` to move them.
  */
 
 /**
- * Linux's ELF_ET_DYN_BASE on x86-64 without randomisation: where PIE programs load.
- *
- * @example
- * ```ts
- * (await loadProgram(as, { path: '/bin/ls', argv: ['ls'], envp: [] })).loadBias === ELF_ET_DYN_BASE;
- * ```
+ * Linux caps the argument and environment space at a quarter of the stack limit
+ * (fs/exec.c); the whole stack image is held to it here.
  */
-export const ELF_ET_DYN_BASE = 0x555555554000n;
-
-/**
- * Default stack size (Linux's default RLIMIT_STACK).
- *
- * @example
- * ```ts
- * await loadProgram(as, { path, argv, envp, stackSize: 2n * DEFAULT_STACK_SIZE });
- * ```
- */
-export const DEFAULT_STACK_SIZE = 8n << 20n;
-
-/** Gap between the default stack top and `limit`. */
-const STACK_TOP_GAP = 1n << 20n;
-
-/** Linux's smallest gap between the stack top and mmap_base (MIN_GAP). */
-const MMAP_GAP = 128n << 20n;
-
-/** Lowest address the loader maps at (Linux's default vm.mmap_min_addr is 64 KiB). */
-const MIN_ADDRESS = 0x10000n;
-
+const ARG_SPACE_FRACTION = 4n;
 
 /**
  * What to load and how.
@@ -105,23 +57,6 @@ export interface LoadOptions {
   interpBase?: bigint;
   /** The 16 AT_RANDOM bytes. Default: fresh random bytes. */
   random?: Uint8Array;
-}
-
-/**
- * One mapping the loader made.
- *
- * @example
- * ```ts
- * const code = loaded.mappings.filter((m: LoadedMapping) => (m.prot & PROT_EXEC) !== 0n);
- * ```
- */
-export interface LoadedMapping {
-  start: bigint;
-  end: bigint;
-  /** PROT_* bits. */
-  prot: bigint;
-  /** The file mapped (absolute path), or '[stack]' / '[bss]' for anonymous memory. */
-  name: string;
 }
 
 /**
@@ -174,69 +109,18 @@ export interface LoadedProgram {
   interpElf?: ElfInfo;
 }
 
-function protOf(p: ProgramHeader): bigint {
-  return (p.flags & PF.R ? PROT_READ : 0n) | (p.flags & PF.W ? PROT_WRITE : 0n) | (p.flags & PF.X ? PROT_EXEC : 0n);
+/** The program and its interpreter, opened, with their load biases. */
+interface Images {
+  main: OpenImage;
+  interp?: OpenImage;
+  mainBias: bigint;
+  interpBias: bigint;
 }
 
-/** The absolute range an image occupies once biased. */
-function imageRange(info: ElfInfo, bias: bigint): { start: bigint; end: bigint } {
-  return { start: info.span.start + bias, end: info.span.end + bias };
-}
-
-/**
- * Maps an opened image at `bias`: one PROT_NONE reservation of the whole span (so that the
- * segments land relative to one base and nothing else is there: MAP_FIXED_NOREPLACE), then each
- * PT_LOAD file-backed with its protections, its bss zeroed and mapped anonymous, and finally the
- * holes between segments unmapped again, as Linux leaves them.
- */
-async function mapImage(
-  io: StubIO,
-  img: OpenImage,
-  bias: bigint,
-  out: LoadedMapping[],
-  placed: Array<{ start: bigint; end: bigint }>,
-): Promise<void> {
-  const { info, path, fd } = img;
-  const span = imageRange(info, bias);
-  await io.mmap(span.start, span.end - span.start, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n, 0n, path);
-  // Only now is the range ours to unmap on failure (NOREPLACE refused anything already there).
-  placed.push(span);
-  for (const p of info.loads) {
-    const prot = protOf(p);
-    const start = p.vaddr + bias;
-    const pageStart = roundDown(start, PAGE);
-    const fileEnd = start + p.filesz;
-    const memEnd = roundUp(start + p.memsz, PAGE);
-    let anonStart = pageStart;
-    if (p.filesz > 0n) {
-      const fileMapEnd = roundUp(fileEnd, PAGE);
-      const off = p.offset - (start - pageStart);
-      await io.mmap(pageStart, fileMapEnd - pageStart, prot, MAP_PRIVATE | MAP_FIXED, fd, off, path);
-      out.push({ start: pageStart, end: fileMapEnd, prot, name: path });
-      anonStart = fileMapEnd;
-      // The file page holding the end of .data also holds whatever follows it in the file;
-      // the bss that starts there must read as zeros (Linux's padzero).
-      if (p.memsz > p.filesz && fileEnd < fileMapEnd) {
-        const needWrite = (prot & PROT_WRITE) === 0n;
-        const tailPage = fileMapEnd - PAGE;
-        // process_vm_writev honours page protections: open the page for writing briefly.
-        if (needWrite) await io.call('mprotect', SYS.mprotect, tailPage, PAGE, prot | PROT_WRITE);
-        io.write(fileEnd, new Uint8Array(Number(fileMapEnd - fileEnd)));
-        if (needWrite) await io.call('mprotect', SYS.mprotect, tailPage, PAGE, prot);
-      }
-    }
-    if (memEnd > anonStart) {
-      await io.mmap(anonStart, memEnd - anonStart, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1n, 0n, path);
-      out.push({ start: anonStart, end: memEnd, prot, name: '[bss]' });
-    }
-  }
-  // Holes between segments (alignment padding) stay unmapped, as after Linux's execve.
-  for (let i = 1; i < info.loads.length; i++) {
-    const prev = info.loads[i - 1];
-    const holeStart = roundUp(prev.vaddr + prev.memsz, PAGE) + bias;
-    const holeEnd = roundDown(info.loads[i].vaddr, PAGE) + bias;
-    if (holeEnd > holeStart) await io.call('munmap', SYS.munmap, holeStart, holeEnd - holeStart);
-  }
+/** Where the stack image landed. */
+interface StackResult {
+  sp: bigint;
+  auxv: AuxEntry[];
 }
 
 function checkOptions(opts: LoadOptions): void {
@@ -251,8 +135,8 @@ function checkOptions(opts: LoadOptions): void {
     if (v !== undefined && (typeof v !== 'bigint' || v % PAGE !== 0n || v <= 0n))
       throw Errors.InvalidArg(`${k} must be a positive page-aligned bigint`);
   }
-  if (opts.stackSize !== undefined && opts.stackSize < 128n * 1024n) throw Errors.InvalidArg('stackSize must be at least 128 KiB');
-  if (opts.random !== undefined && (!(opts.random instanceof Uint8Array) || opts.random.length !== 16))
+  if (opts.stackSize !== undefined && opts.stackSize < MIN_STACK_SIZE) throw Errors.InvalidArg('stackSize must be at least 128 KiB');
+  if (opts.random !== undefined && (!(opts.random instanceof Uint8Array) || opts.random.length !== RANDOM_SIZE))
     throw Errors.InvalidArg('random must be 16 bytes');
 }
 
@@ -263,12 +147,12 @@ function checkOptions(opts: LoadOptions): void {
  * %rdx = 0 means "no atexit function from the loader").
  *
  * Preconditions: `as` is live and holds no mapping where the image, the stack or the scratch
- * page go (a fresh address space is empty); nothing else uses `as` concurrently. On failure
+ * area go (a fresh address space is empty); nothing else uses `as` concurrently. On failure
  * everything this call mapped is unmapped again.
  *
  * @throws LoaderError `ENOENT`, `EACCES`, `ENOEXEC`, `EARCH`, `EINTERP`, `E2BIG`, `ENOMEM`
- * (see loaderErrors.ts); SystrapError `EINVALIDARG` for bad options, or the stub's errors
- * (`ESTUBDEAD`, …).
+ * (see loaderErrors.ts); SystrapError `EINVALIDARG` for bad options, `EPROTOCOL` for an
+ * impossible answer from the stub, or the stub's errors (`ESTUBDEAD`, …).
  *
  * @example
  * ```ts
@@ -281,142 +165,106 @@ function checkOptions(opts: LoadOptions): void {
 export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<LoadedProgram> {
   checkOptions(opts);
   const path = resolvePath(opts.path);
-  const argv = opts.argv.length > 0 ? [...opts.argv] : [''];
-  const limit = as.userLimit;
-  const stackSize = opts.stackSize ?? DEFAULT_STACK_SIZE;
-  const stackTop = opts.stackTop ?? roundDown(limit - STACK_TOP_GAP, PAGE);
-  const stackBottom = stackTop - stackSize;
-  const byGap = limit - MMAP_GAP;
-  const byStack = stackBottom - STACK_TOP_GAP;
-  const mmapTop = roundDown(byGap < byStack ? byGap : byStack, PAGE);
-  // The scratch page sits in the guard gap above mmapTop: nothing else is ever placed there.
-  const scratch = mmapTop;
-  if (stackBottom < MIN_ADDRESS || stackTop > limit || mmapTop < MIN_ADDRESS)
-    throw Errors.InvalidArg(`the stack [0x${stackBottom.toString(16)}, 0x${stackTop.toString(16)}) does not fit below 0x${limit.toString(16)}`);
-
-  const io = new StubIO(as, scratch);
+  const layout = planLayout(as.userLimit, opts);
+  const io = new StubIO(as, layout.scratch.start);
   await io.mapScratch();
-  const mappings: LoadedMapping[] = [];
-  const placed: Array<{ start: bigint; end: bigint }> = [];
+  const log: MapLog = { mappings: [], placed: [] };
   const fds: bigint[] = [];
   try {
-    const main = await openImage(io, path);
-    fds.push(main.fd);
-    let interp: OpenImage | undefined;
-    if (main.info.interp !== undefined) {
-      interp = await openInterp(io, main.info.interp, path);
-      fds.push(interp.fd);
-      checkInterpStandsAlone(interp, path);
-    }
-
-    // Biases: ET_EXEC where linked; ET_DYN at a multiple of its largest alignment, so that every
-    // segment keeps its p_vaddr mod p_align.
-    const mi = main.info;
-    const loadBias =
-      mi.header.type === ET.DYN ? roundDown((opts.mainBase ?? ELF_ET_DYN_BASE) - mi.span.start, mi.span.align) : 0n;
-    let interpBias = 0n;
-    if (interp) {
-      const ii = interp.info;
-      if (ii.header.type !== ET.DYN && opts.interpBase !== undefined)
-        throw Errors.InvalidArg(`interpBase cannot move ${interp.path}: it is not position independent`);
-      if (ii.header.type === ET.DYN)
-        interpBias =
-          opts.interpBase !== undefined
-            ? roundDown(opts.interpBase - ii.span.start, ii.span.align)
-            : roundDown(mmapTop - ii.span.end, ii.span.align);
-    }
-
-    // Everything must lie in [MIN_ADDRESS, limit) without overlapping anything else we place.
-    const want: Array<{ start: bigint; end: bigint; name: string }> = [
-      { ...imageRange(mi, loadBias), name: path },
-      { start: stackBottom, end: stackTop, name: '[stack]' },
-      { start: scratch, end: scratch + SCRATCH_SIZE, name: '[scratch]' },
-    ];
-    if (interp) want.push({ ...imageRange(interp.info, interpBias), name: interp.path });
-    for (const [i, r] of want.entries()) {
-      if (r.start < MIN_ADDRESS || r.end > limit)
-        throw LoaderErrors.NoRoom(r.name, `[0x${r.start.toString(16)}, 0x${r.end.toString(16)}) is outside [0x${MIN_ADDRESS.toString(16)}, 0x${limit.toString(16)})`);
-      for (const o of want.slice(0, i))
-        if (r.start < o.end && o.start < r.end) throw LoaderErrors.NoRoom(r.name, `it would overlap ${o.name}`);
-    }
-
-    const mainRange = imageRange(mi, loadBias);
-    await mapImage(io, main, loadBias, mappings, placed);
-    if (interp) await mapImage(io, interp, interpBias, mappings, placed);
-
-    const stackProt = PROT_READ | PROT_WRITE | (mi.execStack ? PROT_EXEC : 0n);
-    await io.mmap(stackBottom, stackSize, stackProt, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n, 0n, '[stack]');
-    placed.push({ start: stackBottom, end: stackTop });
-    mappings.push({ start: stackBottom, end: stackTop, prot: stackProt, name: '[stack]' });
-
-    // AT_PHDR: Linux computes it from the PT_LOAD holding the table; old kernels used
-    // load address + e_phoff, which is the fallback for files where no PT_LOAD holds it.
-    const phdr = (mi.phdrVaddr ?? mi.span.start + mi.header.phoff) + loadBias;
-    const programEntry = mi.header.entry + loadBias;
-    const host = hostAuxv();
-    const auxv: AuxEntry[] = [
-      ...(host.minsigstksz !== undefined ? [[AT.MINSIGSTKSZ, host.minsigstksz] as const] : []),
-      [AT.HWCAP, host.hwcap],
-      [AT.PAGESZ, PAGE],
-      [AT.CLKTCK, USER_HZ],
-      [AT.PHDR, phdr],
-      [AT.PHENT, BigInt(PHDR_SIZE)],
-      [AT.PHNUM, BigInt(mi.header.phnum)],
-      [AT.BASE, interpBias],
-      [AT.FLAGS, 0n],
-      [AT.ENTRY, programEntry],
-      [AT.UID, BigInt(process.getuid?.() ?? 0)],
-      [AT.EUID, BigInt(process.geteuid?.() ?? 0)],
-      [AT.GID, BigInt(process.getgid?.() ?? 0)],
-      [AT.EGID, BigInt(process.getegid?.() ?? 0)],
-      [AT.SECURE, 0n],
-      [AT.RANDOM, 0n],
-      [AT.HWCAP2, host.hwcap2],
-      [AT.EXECFN, 0n],
-      [AT.PLATFORM, 0n],
-    ];
-    // Linux caps argument + environment space at a quarter of the stack limit.
-    const image = buildStackImage({
-      stackTop,
-      argv,
-      envp: opts.envp,
-      execfn: opts.execfn ?? opts.path,
-      auxv,
-      random: opts.random ?? randomBytes(16),
-      maxSize: Number(stackSize / 4n),
-    });
-    io.write(image.sp, image.bytes);
-
-    const entry = interp ? interp.info.header.entry + interpBias : programEntry;
-    const interpRange = interp ? imageRange(interp.info, interpBias) : undefined;
-    // A top-down allocator continues below the interpreter when it sits at the top, as by default.
-    const mmapBase = interpRange && interpRange.end <= mmapTop ? interpRange.start : mmapTop;
-    mappings.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    return {
-      entry,
-      programEntry,
-      sp: image.sp,
-      stackTop,
-      stackSize,
-      loadBias,
-      interpBase: interpBias,
-      ...(interp ? { interp: mi.interp, interpElf: interp.info } : {}),
-      phdr,
-      phent: PHDR_SIZE,
-      phnum: mi.header.phnum,
-      brkStart: roundUp(mainRange.end, PAGE),
-      mmapBase,
-      execStack: mi.execStack,
-      auxv: image.auxv,
-      mappings,
-      elf: mi,
-    };
+    const images = await openImages(io, path, opts, layout, fds);
+    await mapImage(io, images.main, images.mainBias, log);
+    if (images.interp) await mapImage(io, images.interp, images.interpBias, log);
+    const stack = await setUpStack(io, opts, images, layout, log);
+    return result(images, layout, stack, log);
   } catch (e) {
     // Undo: the address space must look as it did before the call.
-    for (const r of placed) await io.unmap(r);
+    await unmapPlaced(io, log);
     throw e;
   } finally {
     for (const fd of fds) await io.close(fd);
     await io.unmapScratch();
   }
+}
+
+/**
+ * Steps 1 and 2: opens and checks the program and its interpreter (their fds go to `fds`, for
+ * the caller to close), chooses their load biases and checks that everything fits.
+ */
+async function openImages(io: StubIO, path: string, opts: LoadOptions, layout: Layout, fds: bigint[]): Promise<Images> {
+  const main = await openImage(io, path);
+  fds.push(main.fd);
+  let interp: OpenImage | undefined;
+  if (main.info.interp !== undefined) {
+    interp = await openInterp(io, main.info.interp, path);
+    fds.push(interp.fd);
+    checkInterpStandsAlone(interp, path);
+  }
+  const biases = chooseBiases(main.info, interp, opts, layout.mmapTop);
+  const wanted: Placement[] = [
+    { ...imageRange(main.info, biases.main), name: path },
+    { start: layout.stackBottom, end: layout.stackTop, name: '[stack]' },
+    { ...layout.scratch, name: '[scratch]' },
+  ];
+  if (interp) wanted.push({ ...imageRange(interp.info, biases.interp), name: interp.path });
+  checkPlacement(layout.limit, wanted);
+  return { main, ...(interp ? { interp } : {}), mainBias: biases.main, interpBias: biases.interp };
+}
+
+/** AT_PHDR: where the main program's headers are in memory once loaded. */
+function phdrAddress(info: ElfInfo, bias: bigint): bigint {
+  // Linux computes it from the PT_LOAD holding the table; old kernels used load address +
+  // e_phoff, which is the fallback for files where no PT_LOAD holds it.
+  return (info.phdrVaddr ?? info.span.start + info.header.phoff) + bias;
+}
+
+/** Step 3: maps the stack and writes argv, envp, the strings and the auxv on it. */
+async function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout: Layout, log: MapLog): Promise<StackResult> {
+  const mi = images.main.info;
+  const prot = PROT_READ | PROT_WRITE | (mi.execStack ? PROT_EXEC : 0n);
+  await mapStack(io, { start: layout.stackBottom, end: layout.stackTop }, prot, log);
+  const auxv = programAuxv({
+    phdr: phdrAddress(mi, images.mainBias),
+    phnum: mi.header.phnum,
+    interpBase: images.interpBias,
+    entry: mi.header.entry + images.mainBias,
+  });
+  const image = buildStackImage({
+    stackTop: layout.stackTop,
+    argv: opts.argv.length > 0 ? opts.argv : [''],
+    envp: opts.envp,
+    execfn: opts.execfn ?? opts.path,
+    auxv,
+    random: opts.random ?? randomBytes(RANDOM_SIZE),
+    maxSize: Number(layout.stackSize / ARG_SPACE_FRACTION),
+  });
+  io.write(image.sp, image.bytes);
+  return { sp: image.sp, auxv: image.auxv };
+}
+
+/** Step 4: what the caller needs to start the program. */
+function result(images: Images, layout: Layout, stack: StackResult, log: MapLog): LoadedProgram {
+  const { main, interp, mainBias, interpBias } = images;
+  const mi = main.info;
+  const programEntry = mi.header.entry + mainBias;
+  const interpRange = interp ? imageRange(interp.info, interpBias) : undefined;
+  const mappings = [...log.mappings].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  return {
+    entry: interp ? interp.info.header.entry + interpBias : programEntry,
+    programEntry,
+    sp: stack.sp,
+    stackTop: layout.stackTop,
+    stackSize: layout.stackSize,
+    loadBias: mainBias,
+    interpBase: interpBias,
+    ...(interp ? { interp: mi.interp, interpElf: interp.info } : {}),
+    phdr: phdrAddress(mi, mainBias),
+    phent: PHDR_SIZE,
+    phnum: mi.header.phnum,
+    brkStart: roundUp(imageRange(mi, mainBias).end, PAGE),
+    mmapBase: mmapBaseAfter(layout.mmapTop, interpRange),
+    execStack: mi.execStack,
+    auxv: stack.auxv,
+    mappings,
+    elf: mi,
+  };
 }
