@@ -121,21 +121,69 @@ function cString(s: string, what: string): Buffer {
  * ```
  */
 export function buildStackImage(input: StackImageInput): StackImage {
-  const { stackTop, argv, envp, auxv } = input;
+  checkInput(input);
+  const strings: ImageStrings = {
+    argv: input.argv.map((s, i) => cString(s, `argv[${i}]`)),
+    envp: input.envp.map((s, i) => cString(s, `envp[${i}]`)),
+    execfn: cString(input.execfn, 'execfn'),
+    platform: cString(input.platform ?? PLATFORM, 'platform'),
+  };
+  const at = placeStrings(input.stackTop, strings);
+  const auxv: AuxEntry[] = input.auxv.map(([type, value]) => {
+    if (type === AT.RANDOM) return [type, at.randomAddr];
+    if (type === AT.EXECFN) return [type, at.execfnAddr];
+    if (type === AT.PLATFORM) return [type, at.platformAddr];
+    return [type, value];
+  });
+  // argc; argv and its NULL; envp and its NULL; the auxv pairs and the AT_NULL pair.
+  const words = 1 + input.argv.length + 1 + input.envp.length + 1 + 2 * (auxv.length + 1);
+  // The tables go below the random bytes, the lowest thing placed so far.
+  const sp = roundDown(at.randomAddr - BigInt(words * WORD), STACK_ALIGN);
+  const size = Number(input.stackTop - sp);
+  if (input.maxSize !== undefined && size > input.maxSize) throw LoaderErrors.TooBig(size, input.maxSize);
+
+  const bytes = Buffer.alloc(size);
+  writeTables(bytes, at, auxv);
+  const put = (addr: bigint, b: Uint8Array) => bytes.set(b, Number(addr - sp));
+  strings.argv.forEach((b, i) => put(at.argvAddrs[i], b));
+  strings.envp.forEach((b, i) => put(at.envpAddrs[i], b));
+  put(at.execfnAddr, strings.execfn);
+  put(at.platformAddr, strings.platform);
+  put(at.randomAddr, input.random);
+  return { sp, bytes, ...at, auxv };
+}
+
+function checkInput(input: StackImageInput): void {
+  const { stackTop } = input;
   if (typeof stackTop !== 'bigint' || stackTop % STACK_ALIGN !== 0n || stackTop <= 0n)
     throw Errors.InvalidArg('stackTop must be a positive multiple of 16');
   if (!(input.random instanceof Uint8Array) || input.random.length !== RANDOM_SIZE)
     throw Errors.InvalidArg('random must be 16 bytes');
-  for (const [type] of auxv) if (type === AT.NULL) throw Errors.InvalidArg('auxv must not contain AT_NULL');
+  for (const [type] of input.auxv) if (type === AT.NULL) throw Errors.InvalidArg('auxv must not contain AT_NULL');
+}
 
-  const argvStr = argv.map((s, i) => cString(s, `argv[${i}]`));
-  const envpStr = envp.map((s, i) => cString(s, `envp[${i}]`));
-  const execfn = cString(input.execfn, 'execfn');
-  const platform = cString(input.platform ?? PLATFORM, 'platform');
+/** The strings of the image, NUL-terminated. */
+interface ImageStrings {
+  argv: Buffer[];
+  envp: Buffer[];
+  execfn: Buffer;
+  platform: Buffer;
+}
 
-  // Top-down, like the kernel: end marker, execfn, envp strings, argv strings.
+/** Where the strings and the random bytes go. */
+interface StringAddrs {
+  argvAddrs: bigint[];
+  envpAddrs: bigint[];
+  execfnAddr: bigint;
+  platformAddr: bigint;
+  randomAddr: bigint;
+}
+
+/** Places the strings and the random bytes top-down below `stackTop`, as the kernel does. */
+function placeStrings(stackTop: bigint, strings: ImageStrings): StringAddrs {
+  // End marker, execfn, envp strings, argv strings.
   let p = stackTop - END_MARKER_SIZE;
-  p -= BigInt(execfn.length);
+  p -= BigInt(strings.execfn.length);
   const execfnAddr = p;
   const place = (strs: Buffer[]): bigint[] => {
     const total = strs.reduce((n, b) => n + b.length, 0);
@@ -147,50 +195,33 @@ export function buildStackImage(input: StackImageInput): StackImage {
       return at;
     });
   };
-  const envpAddrs = place(envpStr);
-  const argvAddrs = place(argvStr);
+  const envpAddrs = place(strings.envp);
+  const argvAddrs = place(strings.argv);
   p = roundDown(p, STACK_ALIGN);
-  p -= BigInt(platform.length);
+  p -= BigInt(strings.platform.length);
   const platformAddr = p;
   p = roundDown(p - BigInt(RANDOM_SIZE), STACK_ALIGN);
-  const randomAddr = p;
+  return { argvAddrs, envpAddrs, execfnAddr, platformAddr, randomAddr: p };
+}
 
-  const resolved: AuxEntry[] = auxv.map(([type, value]) => {
-    if (type === AT.RANDOM) return [type, randomAddr];
-    if (type === AT.EXECFN) return [type, execfnAddr];
-    if (type === AT.PLATFORM) return [type, platformAddr];
-    return [type, value];
-  });
-  // argc; argv and its NULL; envp and its NULL; the auxv pairs and the AT_NULL pair.
-  const words = 1 + argv.length + 1 + envp.length + 1 + 2 * (resolved.length + 1);
-  const sp = roundDown(p - BigInt(words * WORD), STACK_ALIGN);
-  const size = Number(stackTop - sp);
-  if (input.maxSize !== undefined && size > input.maxSize) throw LoaderErrors.TooBig(size, input.maxSize);
-
-  const bytes = Buffer.alloc(size);
+/** Writes argc, argv, envp and the auxv (with its AT_NULL) from the start of `bytes` (at sp). */
+function writeTables(bytes: Buffer, at: StringAddrs, auxv: readonly AuxEntry[]): void {
   let w = 0;
   const word = (v: bigint) => {
     bytes.writeBigUInt64LE(v, w);
     w += WORD;
   };
-  word(BigInt(argv.length));
-  for (const a of argvAddrs) word(a);
+  word(BigInt(at.argvAddrs.length));
+  for (const a of at.argvAddrs) word(a);
   word(0n);
-  for (const a of envpAddrs) word(a);
+  for (const a of at.envpAddrs) word(a);
   word(0n);
-  for (const [type, value] of resolved) {
+  for (const [type, value] of auxv) {
     word(BigInt(type));
     word(value);
   }
   word(BigInt(AT.NULL));
   word(0n);
-  const put = (addr: bigint, b: Uint8Array) => bytes.set(b, Number(addr - sp));
-  argvStr.forEach((b, i) => put(argvAddrs[i], b));
-  envpStr.forEach((b, i) => put(envpAddrs[i], b));
-  put(execfnAddr, execfn);
-  put(platformAddr, platform);
-  put(randomAddr, input.random);
-  return { sp, bytes, argvAddrs, envpAddrs, execfnAddr, platformAddr, randomAddr, auxv: resolved };
 }
 
 /**
