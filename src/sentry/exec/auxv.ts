@@ -58,8 +58,9 @@ export const AT = {
  */
 export type AuxEntry = readonly [type: number, value: bigint];
 
-/** Bytes of one auxv entry: two little-endian u64. */
+/** Bytes of one auxv entry: two little-endian u64, a_type then a_val. */
 const ENTRY_SIZE = 16;
+const VALUE_OFFSET = 8;
 
 /**
  * Decodes an auxv blob (pairs of little-endian u64, up to and excluding AT_NULL).
@@ -78,7 +79,7 @@ export function parseAuxv(bytes: Uint8Array): AuxEntry[] {
   for (let o = 0; o + ENTRY_SIZE <= bytes.length; o += ENTRY_SIZE) {
     const type = dv.getBigUint64(o, true);
     if (type === BigInt(AT.NULL)) break;
-    out.push([Number(type), dv.getBigUint64(o + 8, true)]);
+    out.push([Number(type), dv.getBigUint64(o + VALUE_OFFSET, true)]);
   }
   return out;
 }

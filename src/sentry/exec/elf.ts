@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { PATH_MAX } from '../../abi/linux.js';
+import { PAGE_SIZE, PATH_MAX } from '../../abi/linux.js';
 import { PAGE, roundUp } from './addresses.js';
 import {
   EHDR,
@@ -46,7 +46,7 @@ const ADDRESS_LIMIT = 1n << 47n;
 const MAX_DYN_SPAN = ADDRESS_LIMIT / 4n;
 
 /** How much {@link decodeElf} reads first: one page holds the headers of nearly every binary. */
-const FIRST_READ = 4096;
+const FIRST_READ = PAGE_SIZE;
 
 /** The shebang that starts a script: "#!". */
 const SHEBANG = [0x23, 0x21];
@@ -179,10 +179,10 @@ function checkIdent(buf: Uint8Array, path: string): void {
   if (data !== ELFDATA.LSB) throw LoaderErrors.BadElf(path, `unknown data encoding ${data}`);
 }
 
-/** The machine of a 32-bit file: its header has e_machine at the same offset, named if present. */
+/** The machine of a 32-bit file: its header has e_machine (a u16) at the same offset, named if present. */
 function machineName32(buf: Uint8Array): string {
-  if (buf.length < EHDR.e_machine + 2) return 'ELF file';
-  const m = buf[EHDR.e_machine] | (buf[EHDR.e_machine + 1] << 8);
+  if (buf.length < EHDR.e_machine + Uint16Array.BYTES_PER_ELEMENT) return 'ELF file';
+  const m = dataView(buf).getUint16(EHDR.e_machine, true);
   return m === EM.I386 ? 'i386 ELF file' : m === EM.ARM ? 'ARM ELF file' : `ELF file for machine ${m}`;
 }
 

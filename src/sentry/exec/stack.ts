@@ -1,5 +1,5 @@
 import { Errors, SystrapError } from '../../errors.js';
-import { roundDown } from './addresses.js';
+import { hex, roundDown } from './addresses.js';
 import { AT, type AuxEntry } from './auxv.js';
 import { LoaderErrors } from './loaderErrors.js';
 
@@ -260,7 +260,7 @@ export interface DecodedStack {
  */
 export function decodeStackImage(bytes: Uint8Array, sp: bigint): DecodedStack {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const corrupt = (why: string) => new SystrapError('ECORRUPT', `initial stack at 0x${sp.toString(16)}: ${why}`);
+  const corrupt = (why: string) => new SystrapError('ECORRUPT', `initial stack at ${hex(sp)}: ${why}`);
   let o = 0;
   const word = (): bigint => {
     if (o + WORD > buf.length) throw corrupt('tables run past the buffer');
@@ -270,7 +270,7 @@ export function decodeStackImage(bytes: Uint8Array, sp: bigint): DecodedStack {
   };
   const str = (addr: bigint): string => {
     const at = addr - sp;
-    if (at < 0n || at >= BigInt(buf.length)) throw corrupt(`string pointer 0x${addr.toString(16)} is outside the image`);
+    if (at < 0n || at >= BigInt(buf.length)) throw corrupt(`string pointer ${hex(addr)} is outside the image`);
     const start = Number(at);
     const end = buf.indexOf(0, start);
     if (end < 0) throw corrupt('unterminated string');
