@@ -15,9 +15,10 @@ import { StubIO } from './stubIO.js';
 
 /**
  * The ELF loader: what Linux's execve (fs/exec.c) and binfmt_elf do, performed inside a stub, in
- * the same steps: open and check the files (open.ts), choose where they go (layout.ts), map
- * the program and its interpreter (mapping.ts), then map the stack and write argv, envp and the
- * auxv on it (stack.ts, auxv.ts).
+ * the same steps (loadProgram below): open and check the program and its interpreter (open.ts),
+ * choose where they go (layout.ts), map the program, then its interpreter (mapping.ts), map the
+ * stack and write argv, envp and the auxv on it (stack.ts, auxv.ts), and return what the caller
+ * needs to start the program.
  *
  * The stub itself opens, reads, checks and maps the files (through its syscall thread), so the
  * program gets real file-backed private mappings (shown by name in /proc/PID/maps, shared page
@@ -53,7 +54,7 @@ export interface LoadOptions {
   stackTop?: bigint;
   /** Lowest address of an ET_DYN main program (rounded down to its alignment). Default 0x555555554000. */
   mainBase?: bigint;
-  /** Lowest address of the interpreter (rounded down to its alignment). Default: just below mmapBase. */
+  /** Lowest address of the interpreter (rounded down to its alignment). Default: so that it ends just below the mmap top (layout.ts). */
   interpBase?: bigint;
   /** The 16 AT_RANDOM bytes. Default: fresh random bytes. */
   random?: Uint8Array;
@@ -109,10 +110,14 @@ export interface LoadedProgram {
   interpElf?: ElfInfo;
 }
 
-/** The program and its interpreter, opened, with their load biases. */
-interface Images {
+/** The program and its interpreter, opened and checked. */
+interface Files {
   main: OpenImage;
   interp?: OpenImage;
+}
+
+/** The files with their load biases (what is added to p_vaddr), placement checked. */
+interface Images extends Files {
   mainBias: bigint;
   interpBias: bigint;
 }
@@ -171,7 +176,8 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
   const log: MapLog = { mappings: [], placed: [] };
   const fds: bigint[] = [];
   try {
-    const images = await openImages(io, path, opts, layout, fds);
+    const files = await openFiles(io, path, fds);
+    const images = placeImages(files, opts, layout);
     await mapImage(io, images.main, images.mainBias, log);
     if (images.interp) await mapImage(io, images.interp, images.interpBias, log);
     const stack = await setUpStack(io, opts, images, layout, log);
@@ -187,37 +193,41 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
 }
 
 /**
- * Steps 1 and 2: opens and checks the program and its interpreter (their fds go to `fds`, for
- * the caller to close), chooses their load biases and checks that everything fits.
+ * Opens and checks the program and its interpreter. Their fds go to `fds` as soon as
+ * they are open, for the caller to close whatever happens next.
  */
-async function openImages(io: StubIO, path: string, opts: LoadOptions, layout: Layout, fds: bigint[]): Promise<Images> {
+async function openFiles(io: StubIO, path: string, fds: bigint[]): Promise<Files> {
   const main = await openImage(io, path);
   fds.push(main.fd);
-  let interp: OpenImage | undefined;
-  if (main.info.interp !== undefined) {
-    interp = await openInterp(io, main.info.interp, path);
-    fds.push(interp.fd);
-    checkInterpStandsAlone(interp, path);
-  }
+  if (main.info.interp === undefined) return { main };
+  const interp = await openInterp(io, main.info.interp, path);
+  fds.push(interp.fd);
+  checkInterpStandsAlone(interp, path);
+  return { main, interp };
+}
+
+/** Chooses the load biases and checks that everything fits, before anything is mapped. */
+function placeImages(files: Files, opts: LoadOptions, layout: Layout): Images {
+  const { main, interp } = files;
   const biases = chooseBiases(main.info, interp, opts, layout.mmapTop);
   const wanted: Placement[] = [
-    { ...imageRange(main.info, biases.main), name: path },
+    { ...imageRange(main.info, biases.main), name: main.path },
     { start: layout.stackBottom, end: layout.stackTop, name: '[stack]' },
     { ...layout.scratch, name: '[scratch]' },
   ];
   if (interp) wanted.push({ ...imageRange(interp.info, biases.interp), name: interp.path });
   checkPlacement(layout.limit, wanted);
-  return { main, ...(interp ? { interp } : {}), mainBias: biases.main, interpBias: biases.interp };
+  return { ...files, mainBias: biases.main, interpBias: biases.interp };
 }
 
 /** AT_PHDR: where the main program's headers are in memory once loaded. */
 function phdrAddress(info: ElfInfo, bias: bigint): bigint {
-  // Linux computes it from the PT_LOAD holding the table; old kernels used load address +
-  // e_phoff, which is the fallback for files where no PT_LOAD holds it.
+  // phdrVaddr is PT_PHDR's address or the PT_LOAD holding the table (Linux uses the latter);
+  // without either, old kernels' load address + e_phoff.
   return (info.phdrVaddr ?? info.span.start + info.header.phoff) + bias;
 }
 
-/** Step 3: maps the stack and writes argv, envp, the strings and the auxv on it. */
+/** Maps the stack and writes argv, envp, their strings and the auxv on it. */
 async function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout: Layout, log: MapLog): Promise<StackResult> {
   const mi = images.main.info;
   const prot = PROT_READ | PROT_WRITE | (mi.execStack ? PROT_EXEC : 0n);
@@ -241,7 +251,7 @@ async function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout:
   return { sp: image.sp, auxv: image.auxv };
 }
 
-/** Step 4: what the caller needs to start the program. */
+/** What the caller needs to start the program. */
 function result(images: Images, layout: Layout, stack: StackResult, log: MapLog): LoadedProgram {
   const { main, interp, mainBias, interpBias } = images;
   const mi = main.info;
