@@ -27,7 +27,7 @@ import { LoaderErrors } from './loaderErrors.js';
  */
 
 /**
- * Size of the scratch area; the layout (below) places it where nothing else goes.
+ * Size of the scratch area; layout.ts places it in a gap where nothing else goes.
  *
  * @example
  * ```ts
@@ -36,9 +36,12 @@ import { LoaderErrors } from './loaderErrors.js';
  */
 export const SCRATCH_SIZE = 64n * 1024n;
 
-/** Scratch layout: the path at offset 0 (up to PATH_MAX), the struct stat after it... */
+/*
+ * Scratch layout: the path being opened at offset 0 (up to PATH_MAX bytes), a struct stat at
+ * SCRATCH_STAT, and from SCRATCH_BUF to the end the buffer pread64 reads into (so at most
+ * SCRATCH_BUF_SIZE bytes per call).
+ */
 const SCRATCH_STAT = BigInt(PATH_MAX);
-/** ...and the read buffer from here to the end (pread64 reads at most this much at a time). */
 const SCRATCH_BUF = 8192n;
 const SCRATCH_BUF_SIZE = Number(SCRATCH_SIZE - SCRATCH_BUF);
 
