@@ -132,3 +132,97 @@ export function sigset(...signos: number[]): bigint {
   for (const n of signos) s |= 1n << BigInt(n - 1);
   return s;
 }
+/* exec: Linux ABI values the ELF loader (src/sentry/exec/) passes to or reads from the stub. */
+
+/**
+ * The `dirfd` of the *at() calls meaning "relative to the current directory".
+ *
+ * @example
+ * ```ts
+ * await as.syscall(SYS.openat, AT_FDCWD, pathAddr, O_RDONLY | O_CLOEXEC, 0n);
+ * ```
+ */
+export const AT_FDCWD = -100n;
+
+/**
+ * open(2) access mode: read only.
+ *
+ * @example
+ * ```ts
+ * await as.syscall(SYS.openat, AT_FDCWD, pathAddr, O_RDONLY, 0n);
+ * ```
+ */
+export const O_RDONLY = 0n;
+
+/**
+ * access(2) mode: test for execute permission.
+ *
+ * @example
+ * ```ts
+ * const ok = (await as.syscall(SYS.faccessat, AT_FDCWD, pathAddr, X_OK)) === 0n;
+ * ```
+ */
+export const X_OK = 1n;
+
+/**
+ * st_mode bits holding the file type.
+ *
+ * @example
+ * ```ts
+ * const regular = (mode & S_IFMT) === S_IFREG;
+ * ```
+ */
+export const S_IFMT = 0o170000;
+
+/**
+ * st_mode file type of a regular file.
+ *
+ * @example
+ * ```ts
+ * if ((mode & S_IFMT) !== S_IFREG) throw new Error('not a regular file');
+ * ```
+ */
+export const S_IFREG = 0o100000;
+
+/**
+ * Longest path the kernel accepts, terminating NUL included.
+ *
+ * @example
+ * ```ts
+ * if (Buffer.byteLength(path) + 1 > PATH_MAX) throw new Error('ENAMETOOLONG');
+ * ```
+ */
+export const PATH_MAX = 4096;
+
+/**
+ * `struct stat` on x86-64 as fstat(2) writes it: its size, and the byte offsets of the two
+ * fields the loader reads (st_mode is a u32, st_size an i64).
+ *
+ * @example
+ * ```ts
+ * const st = native.processVmReadv(pid, statAddr, STAT_LAYOUT.size);
+ * const mode = st.readUInt32LE(STAT_LAYOUT.st_mode);
+ * ```
+ */
+export const STAT_LAYOUT = { size: 144, st_mode: 24, st_size: 48 } as const;
+
+/**
+ * USER_HZ: the unit of clock_t values the kernel reports (times(2)), passed as AT_CLKTCK.
+ *
+ * @example
+ * ```ts
+ * const seconds = Number(ticks) / Number(USER_HZ);
+ * ```
+ */
+export const USER_HZ = 100n;
+
+/**
+ * ELIBBAD ("accessing a corrupted shared library"), which execve returns for a broken
+ * interpreter. Node's os.constants.errno does not list it.
+ *
+ * @example
+ * ```ts
+ * const err = -ELIBBAD; // what execve answers
+ * ```
+ */
+export const ELIBBAD = 80;

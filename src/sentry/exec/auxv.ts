@@ -1,10 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { USER_HZ } from '../../abi/linux.js';
+import { PAGE } from './addresses.js';
+import { PHDR_SIZE } from './elfFormat.js';
 
 /**
  * The ELF auxiliary vector (auxv): the (type, value) pairs execve leaves on the new stack after
  * envp, telling the C library and ld.so what the kernel knows (where the program headers are,
- * the page size, the CPU features, …). Values from the x86-64 kernel's uapi/linux/auxvec.h and
- * asm/auxvec.h.
+ * the page size, the CPU features, …). This file has the entry types, decodes an auxv, reads
+ * the host's, and builds a new program's (the auxv half of Linux's create_elf_tables).
+ */
+
+/**
+ * auxv entry types (a_type), from the x86-64 kernel's uapi/linux/auxvec.h and asm/auxvec.h.
  *
  * @example
  * ```ts
@@ -51,6 +58,10 @@ export const AT = {
  */
 export type AuxEntry = readonly [type: number, value: bigint];
 
+/** Bytes of one auxv entry: two little-endian u64, a_type then a_val. */
+const ENTRY_SIZE = 16;
+const VALUE_OFFSET = 8;
+
 /**
  * Decodes an auxv blob (pairs of little-endian u64, up to and excluding AT_NULL).
  *
@@ -65,10 +76,10 @@ export type AuxEntry = readonly [type: number, value: bigint];
 export function parseAuxv(bytes: Uint8Array): AuxEntry[] {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: AuxEntry[] = [];
-  for (let o = 0; o + 16 <= bytes.length; o += 16) {
+  for (let o = 0; o + ENTRY_SIZE <= bytes.length; o += ENTRY_SIZE) {
     const type = dv.getBigUint64(o, true);
-    if (type === 0n) break;
-    out.push([Number(type), dv.getBigUint64(o + 8, true)]);
+    if (type === BigInt(AT.NULL)) break;
+    out.push([Number(type), dv.getBigUint64(o + VALUE_OFFSET, true)]);
   }
   return out;
 }
@@ -121,4 +132,60 @@ export function hostAuxv(): HostAuxv {
     ...(minsigstksz !== undefined ? { minsigstksz } : {}),
   };
   return cached;
+}
+
+/**
+ * What the auxv says about the program being started.
+ *
+ * @example
+ * ```ts
+ * const input: ProgramAuxvInput = { phdr: 0x555555554040n, phnum: 13, interpBase: 0n, entry: 0x555555559000n };
+ * ```
+ */
+export interface ProgramAuxvInput {
+  /** Where the program headers are in memory (AT_PHDR). */
+  phdr: bigint;
+  /** How many there are (AT_PHNUM). */
+  phnum: number;
+  /** The interpreter's load bias, 0 without one (AT_BASE). */
+  interpBase: bigint;
+  /** The program's own entry point, relocated (AT_ENTRY). */
+  entry: bigint;
+}
+
+/**
+ * The auxv of a new program, in the order Linux's create_elf_tables writes it. AT_RANDOM,
+ * AT_EXECFN and AT_PLATFORM point into the stack image and are 0 here (buildStackImage fills
+ * them in); the CPU entries come from {@link hostAuxv}; the ids are Node's own (the stub runs as
+ * Node's user); AT_SECURE and AT_FLAGS are 0. No vDSO is mapped, so there is no AT_SYSINFO_EHDR.
+ *
+ * @example
+ * ```ts
+ * const auxv = programAuxv({ phdr, phnum: info.header.phnum, interpBase, entry });
+ * buildStackImage({ stackTop, argv, envp, execfn, auxv, random });
+ * ```
+ */
+export function programAuxv(p: ProgramAuxvInput): AuxEntry[] {
+  const host = hostAuxv();
+  return [
+    ...(host.minsigstksz !== undefined ? [[AT.MINSIGSTKSZ, host.minsigstksz] as const] : []),
+    [AT.HWCAP, host.hwcap],
+    [AT.PAGESZ, PAGE],
+    [AT.CLKTCK, USER_HZ],
+    [AT.PHDR, p.phdr],
+    [AT.PHENT, BigInt(PHDR_SIZE)],
+    [AT.PHNUM, BigInt(p.phnum)],
+    [AT.BASE, p.interpBase],
+    [AT.FLAGS, 0n],
+    [AT.ENTRY, p.entry],
+    [AT.UID, BigInt(process.getuid?.() ?? 0)],
+    [AT.EUID, BigInt(process.geteuid?.() ?? 0)],
+    [AT.GID, BigInt(process.getgid?.() ?? 0)],
+    [AT.EGID, BigInt(process.getegid?.() ?? 0)],
+    [AT.SECURE, 0n],
+    [AT.RANDOM, 0n],
+    [AT.HWCAP2, host.hwcap2],
+    [AT.EXECFN, 0n],
+    [AT.PLATFORM, 0n],
+  ];
 }

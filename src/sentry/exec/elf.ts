@@ -1,80 +1,33 @@
 import { open } from 'node:fs/promises';
+import { PAGE_SIZE, PATH_MAX } from '../../abi/linux.js';
+import { PAGE, roundUp } from './addresses.js';
+import {
+  EHDR,
+  EHDR_SIZE,
+  EI,
+  ELFCLASS,
+  ELFDATA,
+  ELF_MAGIC,
+  EM,
+  ET,
+  EV_CURRENT,
+  PF,
+  PHDR,
+  PHDR_SIZE,
+  PT,
+  machineName,
+  type ElfHeader,
+  type ProgramHeader,
+} from './elfFormat.js';
 import { LoaderErrors } from './loaderErrors.js';
 
 /**
  * ELF64 parsing for the loader: the file header and the program headers, which is all execve
  * needs (sections are never looked at). Every field is validated the way Linux's binfmt_elf
  * validates it, so that a file the kernel would refuse is refused here with a typed error
- * instead of being mapped half-way.
+ * instead of being mapped half-way. The format itself (constants, field offsets) is in
+ * elfFormat.ts.
  */
-
-/**
- * e_type values: only EXEC and DYN can be executed.
- *
- * @example
- * ```ts
- * parseElfHeader(buf).type === ET.DYN; // a PIE, a static-pie or ld.so
- * ```
- */
-export const ET = { REL: 1, EXEC: 2, DYN: 3, CORE: 4 } as const;
-
-/**
- * e_machine values the loader accepts (X86_64) or names in its "wrong architecture" errors.
- *
- * @example
- * ```ts
- * parseElfHeader(buf).machine === EM.X86_64; // always true once parsed
- * ```
- */
-export const EM = { I386: 3, ARM: 40, X86_64: 62, AARCH64: 183, RISCV: 243 } as const;
-
-/**
- * p_type values.
- *
- * @example
- * ```ts
- * info.programHeaders.filter((p) => p.type === PT.TLS);
- * ```
- */
-export const PT = {
-  NULL: 0,
-  LOAD: 1,
-  DYNAMIC: 2,
-  INTERP: 3,
-  NOTE: 4,
-  PHDR: 6,
-  TLS: 7,
-  GNU_EH_FRAME: 0x6474e550,
-  GNU_STACK: 0x6474e551,
-  GNU_RELRO: 0x6474e552,
-  GNU_PROPERTY: 0x6474e553,
-} as const;
-
-/**
- * p_flags bits.
- *
- * @example
- * ```ts
- * const executable = (segment.flags & PF.X) !== 0;
- * ```
- */
-export const PF = { X: 1, W: 2, R: 4 } as const;
-
-/** Size of an ELF64 file header. */
-const EHDR_SIZE = 64;
-
-/**
- * Size of one ELF64 program header (AT_PHENT).
- *
- * @example
- * ```ts
- * const tableBytes = header.phnum * PHDR_SIZE;
- * ```
- */
-export const PHDR_SIZE = 56;
-
-/** Longest PT_INTERP path the kernel accepts (PATH_MAX, NUL included). */
-const MAX_INTERP_LEN = 4096;
 
 /**
  * Most bytes of program headers the kernel reads (binfmt_elf refuses more than 64 KiB); this
@@ -82,50 +35,21 @@ const MAX_INTERP_LEN = 4096;
  */
 const MAX_PHDRS_SIZE = 65536;
 
-const PAGE = 4096n;
-// x86-64 user addresses are 47 bits; anything at or above this cannot be mapped.
+/** x86-64 user addresses are 47 bits: nothing at or above this can be mapped. */
 const ADDRESS_LIMIT = 1n << 47n;
 
 /**
- * The validated ELF64 file header.
- *
- * @example
- * ```ts
- * const { type, entry, phnum } = parseElfHeader(firstPage, path);
- * ```
+ * Largest span of a position-independent image: a quarter of the address space, so that it
+ * fits between the PIE base and the interpreter and stack above it (loader policy; Linux has no
+ * such limit and fails in mmap instead).
  */
-export interface ElfHeader {
-  /** ET_EXEC (fixed addresses) or ET_DYN (position independent: PIE, static-pie, ld.so). */
-  type: typeof ET.EXEC | typeof ET.DYN;
-  machine: number;
-  /** e_entry, unrelocated (add the load bias for ET_DYN). */
-  entry: bigint;
-  /** File offset of the program header table. */
-  phoff: bigint;
-  /** Bytes per program header (always 56 once validated). */
-  phentsize: number;
-  phnum: number;
-}
+const MAX_DYN_SPAN = ADDRESS_LIMIT / 4n;
 
-/**
- * One program header, fields as in Elf64_Phdr.
- *
- * @example
- * ```ts
- * const bss = info.loads.filter((p: ProgramHeader) => p.memsz > p.filesz);
- * ```
- */
-export interface ProgramHeader {
-  type: number;
-  /** PF.R | PF.W | PF.X bits. */
-  flags: number;
-  offset: bigint;
-  vaddr: bigint;
-  paddr: bigint;
-  filesz: bigint;
-  memsz: bigint;
-  align: bigint;
-}
+/** How much {@link decodeElf} reads first: one page holds the headers of nearly every binary. */
+const FIRST_READ = PAGE_SIZE;
+
+/** The shebang that starts a script: "#!". */
+const SHEBANG = [0x23, 0x21];
 
 /**
  * Where the image lies in its own (unrelocated) addresses.
@@ -163,13 +87,13 @@ export interface ElfInfo {
   interp?: string;
   /**
    * Whether the stack must be executable: PT_GNU_STACK with PF_X, or no PT_GNU_STACK at all
-   * (the x86-64 kernel's default for old binaries).
+   * (what x86-64 kernels before 5.8 did for such old binaries).
    */
   execStack: boolean;
   /**
    * Unrelocated address of the program headers in memory (AT_PHDR minus the bias): PT_PHDR's
-   * vaddr, else the PT_LOAD whose file range holds them, else undefined (the program then gets
-   * no usable AT_PHDR, like on Linux).
+   * vaddr, else the PT_LOAD whose file range holds them, else undefined (the loader then
+   * falls back to the image start + e_phoff, as old kernels did).
    */
   phdrVaddr?: bigint;
   span: ElfSpan;
@@ -180,23 +104,19 @@ export interface ElfInfo {
   kind: 'static' | 'static-pie' | 'dynamic';
 }
 
+/**
+ * Reads `length` bytes at `offset` of a file; returns fewer only at end of file. The loader
+ * passes one that reads through a file descriptor of the stub, {@link readElf} one over Node's fs.
+ *
+ * @example
+ * ```ts
+ * const fromBuffer: ElfReader = async (off, len) => file.subarray(Number(off), Number(off) + len);
+ * ```
+ */
+export type ElfReader = (offset: bigint, length: number) => Promise<Uint8Array>;
+
 function dataView(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-function machineName(machine: number): string {
-  switch (machine) {
-    case EM.I386:
-      return 'an i386 (EM_386) ELF file';
-    case EM.ARM:
-      return 'an ARM (EM_ARM) ELF file';
-    case EM.AARCH64:
-      return 'an AArch64 (EM_AARCH64) ELF file';
-    case EM.RISCV:
-      return 'a RISC-V (EM_RISCV) ELF file';
-    default:
-      return `an ELF file for machine ${machine}`;
-  }
 }
 
 /**
@@ -216,35 +136,24 @@ function machineName(machine: number): string {
  * ```
  */
 export function parseElfHeader(buf: Uint8Array, path = '<buffer>'): ElfHeader {
-  if (buf.length < 4 || buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) {
-    // Scripts are execve's other big family; say so, since the fix is different.
-    if (buf.length >= 2 && buf[0] === 0x23 && buf[1] === 0x21)
-      throw LoaderErrors.NotElf(path, "is a '#!' script, not an ELF file (load its interpreter instead)");
-    throw LoaderErrors.NotElf(path);
-  }
-  if (buf.length < 6) throw LoaderErrors.BadElf(path, 'file ends inside the ELF identification');
-  const cls = buf[4];
-  if (cls === 1) throw LoaderErrors.WrongArch(path, `a 32-bit (ELFCLASS32) ${machineName32(buf)}`);
-  if (cls !== 2) throw LoaderErrors.BadElf(path, `unknown ELF class ${cls}`);
-  const data = buf[5];
-  if (data === 2) throw LoaderErrors.WrongArch(path, 'a big-endian ELF file');
-  if (data !== 1) throw LoaderErrors.BadElf(path, `unknown data encoding ${data}`);
+  checkIdent(buf, path);
   if (buf.length < EHDR_SIZE) throw LoaderErrors.BadElf(path, 'file ends inside the ELF header');
   const dv = dataView(buf);
-  if (buf[6] !== 1 || dv.getUint32(20, true) !== 1) throw LoaderErrors.BadElf(path, 'unknown ELF version');
-  const type = dv.getUint16(16, true);
-  const machine = dv.getUint16(18, true);
+  if (buf[EI.VERSION] !== EV_CURRENT || dv.getUint32(EHDR.e_version, true) !== EV_CURRENT)
+    throw LoaderErrors.BadElf(path, 'unknown ELF version');
+  const type = dv.getUint16(EHDR.e_type, true);
+  const machine = dv.getUint16(EHDR.e_machine, true);
   // Machine before type: an ARM shared library is "wrong architecture" first of all.
   if (machine !== EM.X86_64) throw LoaderErrors.WrongArch(path, machineName(machine));
   if (type !== ET.EXEC && type !== ET.DYN) {
     const what = type === ET.REL ? 'a relocatable object (ET_REL)' : type === ET.CORE ? 'a core dump (ET_CORE)' : `ELF type ${type}`;
     throw LoaderErrors.NotElf(path, `is ${what}, not an executable`);
   }
-  const entry = dv.getBigUint64(24, true);
-  const phoff = dv.getBigUint64(32, true);
-  const ehsize = dv.getUint16(52, true);
-  const phentsize = dv.getUint16(54, true);
-  const phnum = dv.getUint16(56, true);
+  const entry = dv.getBigUint64(EHDR.e_entry, true);
+  const phoff = dv.getBigUint64(EHDR.e_phoff, true);
+  const ehsize = dv.getUint16(EHDR.e_ehsize, true);
+  const phentsize = dv.getUint16(EHDR.e_phentsize, true);
+  const phnum = dv.getUint16(EHDR.e_phnum, true);
   if (ehsize < EHDR_SIZE) throw LoaderErrors.BadElf(path, `e_ehsize ${ehsize} is smaller than an ELF64 header`);
   if (phentsize !== PHDR_SIZE) throw LoaderErrors.BadElf(path, `e_phentsize is ${phentsize}, not ${PHDR_SIZE}`);
   if (phnum === 0) throw LoaderErrors.BadElf(path, 'no program headers');
@@ -253,10 +162,27 @@ export function parseElfHeader(buf: Uint8Array, path = '<buffer>'): ElfHeader {
   return { type: type as ElfHeader['type'], machine, entry, phoff, phentsize, phnum };
 }
 
-// The 32-bit header has e_machine at the same offset (18); name it when the buffer holds it.
+/** Checks e_ident: the magic, then 64-bit little endian (x86-64's), before any other field. */
+function checkIdent(buf: Uint8Array, path: string): void {
+  if (buf.length < ELF_MAGIC.length || ELF_MAGIC.some((b, i) => buf[i] !== b)) {
+    // Scripts are execve's other big family; say so, since the fix is different.
+    if (buf.length >= SHEBANG.length && SHEBANG.every((b, i) => buf[i] === b))
+      throw LoaderErrors.NotElf(path, "is a '#!' script, not an ELF file (load its interpreter instead)");
+    throw LoaderErrors.NotElf(path);
+  }
+  if (buf.length <= EI.DATA) throw LoaderErrors.BadElf(path, 'file ends inside the ELF identification');
+  const cls = buf[EI.CLASS];
+  if (cls === ELFCLASS.CLASS32) throw LoaderErrors.WrongArch(path, `a 32-bit (ELFCLASS32) ${machineName32(buf)}`);
+  if (cls !== ELFCLASS.CLASS64) throw LoaderErrors.BadElf(path, `unknown ELF class ${cls}`);
+  const data = buf[EI.DATA];
+  if (data === ELFDATA.MSB) throw LoaderErrors.WrongArch(path, 'a big-endian ELF file');
+  if (data !== ELFDATA.LSB) throw LoaderErrors.BadElf(path, `unknown data encoding ${data}`);
+}
+
+/** The machine of a 32-bit file: its header has e_machine (a u16) at the same offset, named if present. */
 function machineName32(buf: Uint8Array): string {
-  if (buf.length < 20) return 'ELF file';
-  const m = buf[18] | (buf[19] << 8);
+  if (buf.length < EHDR.e_machine + Uint16Array.BYTES_PER_ELEMENT) return 'ELF file';
+  const m = dataView(buf).getUint16(EHDR.e_machine, true);
   return m === EM.I386 ? 'i386 ELF file' : m === EM.ARM ? 'ARM ELF file' : `ELF file for machine ${m}`;
 }
 
@@ -270,7 +196,7 @@ function machineName32(buf: Uint8Array): string {
  * const { offset, length } = programHeaderRange(header); // 64n, 13 * 56 for /bin/ls
  * ```
  */
-export function programHeaderRange(header: ElfHeader): { offset: bigint; length: number } {
+function programHeaderRange(header: ElfHeader): { offset: bigint; length: number } {
   return { offset: header.phoff, length: header.phnum * header.phentsize };
 }
 
@@ -286,7 +212,7 @@ export function programHeaderRange(header: ElfHeader): { offset: bigint; length:
  * const phdrs = parseProgramHeaders(file.subarray(Number(offset), Number(offset) + length), h);
  * ```
  */
-export function parseProgramHeaders(table: Uint8Array, header: ElfHeader, path = '<buffer>'): ProgramHeader[] {
+function parseProgramHeaders(table: Uint8Array, header: ElfHeader, path = '<buffer>'): ProgramHeader[] {
   const want = header.phnum * header.phentsize;
   if (table.length < want) throw LoaderErrors.BadElf(path, 'file ends inside the program headers');
   const dv = dataView(table);
@@ -294,14 +220,14 @@ export function parseProgramHeaders(table: Uint8Array, header: ElfHeader, path =
   for (let i = 0; i < header.phnum; i++) {
     const o = i * header.phentsize;
     out.push({
-      type: dv.getUint32(o, true),
-      flags: dv.getUint32(o + 4, true),
-      offset: dv.getBigUint64(o + 8, true),
-      vaddr: dv.getBigUint64(o + 16, true),
-      paddr: dv.getBigUint64(o + 24, true),
-      filesz: dv.getBigUint64(o + 32, true),
-      memsz: dv.getBigUint64(o + 40, true),
-      align: dv.getBigUint64(o + 48, true),
+      type: dv.getUint32(o + PHDR.p_type, true),
+      flags: dv.getUint32(o + PHDR.p_flags, true),
+      offset: dv.getBigUint64(o + PHDR.p_offset, true),
+      vaddr: dv.getBigUint64(o + PHDR.p_vaddr, true),
+      paddr: dv.getBigUint64(o + PHDR.p_paddr, true),
+      filesz: dv.getBigUint64(o + PHDR.p_filesz, true),
+      memsz: dv.getBigUint64(o + PHDR.p_memsz, true),
+      align: dv.getBigUint64(o + PHDR.p_align, true),
     });
   }
   return out;
@@ -317,11 +243,12 @@ export function parseProgramHeaders(table: Uint8Array, header: ElfHeader, path =
  * const pi = findInterp(phdrs, '/bin/ls'); // { offset: 0x318n, filesz: 28n, ... }
  * ```
  */
-export function findInterp(phdrs: ProgramHeader[], path = '<buffer>'): ProgramHeader | undefined {
+function findInterp(phdrs: ProgramHeader[], path = '<buffer>'): ProgramHeader | undefined {
   const interps = phdrs.filter((p) => p.type === PT.INTERP);
   if (interps.length > 1) throw LoaderErrors.BadElf(path, 'more than one PT_INTERP');
   const pi = interps[0];
-  if (pi && (pi.filesz < 2n || pi.filesz > BigInt(MAX_INTERP_LEN)))
+  // At least one character and its NUL; at most a path the kernel would open.
+  if (pi && (pi.filesz < 2n || pi.filesz > BigInt(PATH_MAX)))
     throw LoaderErrors.BadElf(path, `PT_INTERP size ${pi.filesz} is out of range`);
   return pi;
 }
@@ -336,7 +263,7 @@ export function findInterp(phdrs: ProgramHeader[], path = '<buffer>'): ProgramHe
  * parseInterp(Buffer.from('/lib64/ld-linux-x86-64.so.2\0')); // '/lib64/ld-linux-x86-64.so.2'
  * ```
  */
-export function parseInterp(bytes: Uint8Array, path = '<buffer>'): string {
+function parseInterp(bytes: Uint8Array, path = '<buffer>'): string {
   // The kernel requires the NUL at the very end; an embedded one would hide part of the path.
   const nul = bytes.indexOf(0);
   if (nul !== bytes.length - 1) throw LoaderErrors.BadElf(path, 'PT_INTERP is not one NUL-terminated string');
@@ -361,8 +288,25 @@ export function parseInterp(bytes: Uint8Array, path = '<buffer>'): string {
  * info.kind; // 'static'
  * ```
  */
-export function describeElf(header: ElfHeader, phdrs: ProgramHeader[], interp: string | undefined, path = '<buffer>'): ElfInfo {
+function describeElf(header: ElfHeader, phdrs: ProgramHeader[], interp: string | undefined, path = '<buffer>'): ElfInfo {
   const loads = phdrs.filter((p) => p.type === PT.LOAD);
+  const span = checkLoads(loads, header, path);
+  const gnuStack = phdrs.find((p) => p.type === PT.GNU_STACK);
+  const phdrVaddr = phdrAddress(header, phdrs, loads);
+  return {
+    header,
+    programHeaders: phdrs,
+    loads,
+    ...(interp !== undefined ? { interp } : {}),
+    execStack: gnuStack ? (gnuStack.flags & PF.X) !== 0 : true,
+    ...(phdrVaddr !== undefined ? { phdrVaddr } : {}),
+    span,
+    kind: interp !== undefined ? 'dynamic' : header.type === ET.EXEC ? 'static' : 'static-pie',
+  };
+}
+
+/** Checks the PT_LOAD segments one by one and against each other; returns the span they cover. */
+function checkLoads(loads: ProgramHeader[], header: ElfHeader, path: string): ElfSpan {
   if (loads.length === 0) throw LoaderErrors.BadElf(path, 'no PT_LOAD segment');
   let align = PAGE;
   let prevEnd = -1n;
@@ -389,28 +333,19 @@ export function describeElf(header: ElfHeader, phdrs: ProgramHeader[], interp: s
     align,
   };
   if (span.end <= span.start) throw LoaderErrors.BadElf(path, 'the PT_LOAD segments are empty');
-  if (header.type === ET.DYN && span.end - span.start > ADDRESS_LIMIT / 4n)
+  if (header.type === ET.DYN && span.end - span.start > MAX_DYN_SPAN)
     throw LoaderErrors.BadElf(path, 'the image is larger than a quarter of the address space');
+  return span;
+}
 
-  const gnuStack = phdrs.find((p) => p.type === PT.GNU_STACK);
+/** Where the program headers are in memory, unrelocated; see {@link ElfInfo.phdrVaddr}. */
+function phdrAddress(header: ElfHeader, phdrs: ProgramHeader[], loads: ProgramHeader[]): bigint | undefined {
   const phdrSeg = phdrs.find((p) => p.type === PT.PHDR);
-  let phdrVaddr: bigint | undefined = phdrSeg?.vaddr;
-  if (phdrVaddr === undefined) {
-    // No PT_PHDR (typical of static binaries): the table is wherever its file bytes got mapped.
-    const tableEnd = header.phoff + BigInt(header.phnum * header.phentsize);
-    const holder = loads.find((p) => p.offset <= header.phoff && tableEnd <= p.offset + p.filesz);
-    if (holder) phdrVaddr = holder.vaddr + (header.phoff - holder.offset);
-  }
-  return {
-    header,
-    programHeaders: phdrs,
-    loads,
-    ...(interp !== undefined ? { interp } : {}),
-    execStack: gnuStack ? (gnuStack.flags & PF.X) !== 0 : true,
-    ...(phdrVaddr !== undefined ? { phdrVaddr } : {}),
-    span,
-    kind: interp !== undefined ? 'dynamic' : header.type === ET.EXEC ? 'static' : 'static-pie',
-  };
+  if (phdrSeg) return phdrSeg.vaddr;
+  // No PT_PHDR (typical of static binaries): the table is wherever its file bytes got mapped.
+  const tableEnd = header.phoff + BigInt(header.phnum * header.phentsize);
+  const holder = loads.find((p) => p.offset <= header.phoff && tableEnd <= p.offset + p.filesz);
+  return holder ? holder.vaddr + (header.phoff - holder.offset) : undefined;
 }
 
 /**
@@ -442,20 +377,6 @@ function slice(buf: Uint8Array, offset: bigint, length: number, path: string, wh
   if (offset + BigInt(length) > BigInt(buf.length)) throw LoaderErrors.BadElf(path, `file ends inside ${what}`);
   return buf.subarray(Number(offset), Number(offset) + length);
 }
-
-/**
- * Reads `length` bytes at `offset` of a file; returns fewer only at end of file. The loader
- * passes one that reads through a file descriptor of the stub, {@link readElf} one over Node's fs.
- *
- * @example
- * ```ts
- * const fromBuffer: ElfReader = async (off, len) => file.subarray(Number(off), Number(off) + len);
- * ```
- */
-export type ElfReader = (offset: bigint, length: number) => Promise<Uint8Array>;
-
-/** How much {@link decodeElf} reads first: one page holds the headers of nearly every binary. */
-const FIRST_READ = 4096;
 
 /**
  * Parses an ELF executable through a reader, reading only the first page plus whatever of the
@@ -522,28 +443,4 @@ export async function readElf(path: string): Promise<ElfInfo> {
   } finally {
     await fh.close();
   }
-}
-
-/**
- * Rounds `v` up to a multiple of `to` (a power of two).
- *
- * @example
- * ```ts
- * roundUp(4097n, 4096n); // 8192n
- * ```
- */
-export function roundUp(v: bigint, to: bigint): bigint {
-  return (v + to - 1n) & ~(to - 1n);
-}
-
-/**
- * Rounds `v` down to a multiple of `to` (a power of two).
- *
- * @example
- * ```ts
- * roundDown(4097n, 4096n); // 4096n
- * ```
- */
-export function roundDown(v: bigint, to: bigint): bigint {
-  return v & ~(to - 1n);
 }

@@ -1,89 +1,36 @@
 import { randomBytes } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import { AddressSpace } from '../../addressSpace.js';
+import type { AddressSpace } from '../../addressSpace.js';
 import { Errors } from '../../errors.js';
-import { native } from '../../native.js';
-import { SYS } from '../../abi/syscalls.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, errnoName, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
-import { AT, hostAuxv, type AuxEntry } from './auxv.js';
-import { ET, PF, PHDR_SIZE, decodeElf, roundDown, roundUp, type ElfInfo, type ProgramHeader } from './elf.js';
-import { LoaderError, LoaderErrors } from './loaderErrors.js';
-import { buildStackImage } from './stack.js';
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
+import { PAGE, roundUp } from './addresses.js';
+import { programAuxv, type AuxEntry } from './auxv.js';
+import type { ElfInfo } from './elf.js';
+import { PHDR_SIZE } from './elfFormat.js';
+import { MIN_STACK_SIZE, chooseBiases, checkPlacement, imageRange, mmapBaseAfter, planLayout, type Layout, type Placement } from './layout.js';
+import { mapImage, mapStack, unmapPlaced, type LoadedMapping, type MapLog } from './mapping.js';
+import { checkInterpStandsAlone, openImage, openInterp, type OpenImage } from './open.js';
+import { RANDOM_SIZE, buildStackImage } from './stack.js';
+import { StubIO } from './stubIO.js';
 
 /**
- * The ELF loader: what Linux's execve + binfmt_elf do, performed inside a stub. The file is
- * opened, read, checked and mapped by the stub itself (through its syscall thread), so the
+ * The ELF loader: what Linux's execve (fs/exec.c) and binfmt_elf do, performed inside a stub, in
+ * the same steps (loadProgram below): open and check the program and its interpreter (open.ts),
+ * choose where they go (layout.ts), map the program, then its interpreter (mapping.ts), map the
+ * stack and write argv, envp and the auxv on it (stack.ts, auxv.ts), and return what the caller
+ * needs to start the program.
+ *
+ * The stub itself opens, reads, checks and maps the files (through its syscall thread), so the
  * program gets real file-backed private mappings (shown by name in /proc/PID/maps, shared page
  * cache), and what was parsed is exactly what was mapped: there is no window in which the file
  * could be swapped between a check in Node and a map in the stub.
- *
- * Address space layout (below `limit` = min(AddressSpace.maxUserAddress, stub region start)):
- *
- * ```
- * limit
- *   - 1 MiB                  stackTop (default): gap keeps the stack off the stub region
- *   [stackTop - stackSize]   stack, 8 MiB, rw- (rwx if the program asks for an executable stack)
- *   >= 1 MiB gap             a 64 KiB scratch page lives here during loading only
- * mmapBase = min(limit - 128 MiB, stack bottom - 1 MiB)   (Linux's mmap_base gap)
- *   [just below mmapBase]    the interpreter (ld.so), aligned to its largest p_align
- *   … free: where a top-down mmap allocator should continue (below LoadedProgram.mmapBase)
- * 0x555555554000             ET_DYN main programs (PIE, static-pie): Linux's ELF_ET_DYN_BASE
- *   followed by brk (LoadedProgram.brkStart)
- * p_vaddr                    ET_EXEC programs, where they were linked (typically 0x400000)
- * ```
- *
- * Addresses are fixed rather than randomised, so runs are reproducible and a failure can be
- * found again at the same address; pass `mainBase` / `interpBase` / `stackTop` to move them.
  */
 
 /**
- * Linux's ELF_ET_DYN_BASE on x86-64 without randomisation: where PIE programs load.
- *
- * @example
- * ```ts
- * (await loadProgram(as, { path: '/bin/ls', argv: ['ls'], envp: [] })).loadBias === ELF_ET_DYN_BASE;
- * ```
+ * Linux caps the argument and environment space at a quarter of the stack limit
+ * (fs/exec.c); the whole stack image is held to it here.
  */
-export const ELF_ET_DYN_BASE = 0x555555554000n;
-
-/**
- * Default stack size (Linux's default RLIMIT_STACK).
- *
- * @example
- * ```ts
- * await loadProgram(as, { path, argv, envp, stackSize: 2n * DEFAULT_STACK_SIZE });
- * ```
- */
-export const DEFAULT_STACK_SIZE = 8n << 20n;
-
-/** Gap between the default stack top and `limit`. */
-const STACK_TOP_GAP = 1n << 20n;
-
-/** Linux's smallest gap between the stack top and mmap_base (MIN_GAP). */
-const MMAP_GAP = 128n << 20n;
-
-/** Lowest address the loader maps at (Linux's default vm.mmap_min_addr is 64 KiB). */
-const MIN_ADDRESS = 0x10000n;
-
-const PAGE = BigInt(PAGE_SIZE);
-const MAP_FIXED_NOREPLACE = 0x100000n;
-const AT_FDCWD = -100n;
-const O_RDONLY = 0n;
-const O_CLOEXEC = 0x80000n;
-const X_OK = 1n;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-// struct stat on x86-64: st_mode is a u32 at 24, st_size an i64 at 48; 144 bytes in all.
-const STAT_SIZE = 144;
-const STAT_MODE = 24;
-const STAT_SIZE_OFF = 48;
-const PATH_MAX = 4096;
-
-/** Scratch page layout: a path, a struct stat, then a read buffer. */
-const SCRATCH_SIZE = 64 * 1024;
-const SCRATCH_STAT = PATH_MAX;
-const SCRATCH_BUF = 8192;
-const SCRATCH_BUF_SIZE = SCRATCH_SIZE - SCRATCH_BUF;
+const ARG_SPACE_FRACTION = 4n;
 
 /**
  * What to load and how.
@@ -107,27 +54,10 @@ export interface LoadOptions {
   stackTop?: bigint;
   /** Lowest address of an ET_DYN main program (rounded down to its alignment). Default 0x555555554000. */
   mainBase?: bigint;
-  /** Lowest address of the interpreter (rounded down to its alignment). Default: just below mmapBase. */
+  /** Lowest address of the interpreter (rounded down to its alignment). Default: so that it ends just below the mmap top (layout.ts). */
   interpBase?: bigint;
   /** The 16 AT_RANDOM bytes. Default: fresh random bytes. */
   random?: Uint8Array;
-}
-
-/**
- * One mapping the loader made.
- *
- * @example
- * ```ts
- * const code = loaded.mappings.filter((m: LoadedMapping) => (m.prot & PROT_EXEC) !== 0n);
- * ```
- */
-export interface LoadedMapping {
-  start: bigint;
-  end: bigint;
-  /** PROT_* bits. */
-  prot: bigint;
-  /** The file mapped (absolute path), or '[stack]' / '[bss]' for anonymous memory. */
-  name: string;
 }
 
 /**
@@ -180,193 +110,22 @@ export interface LoadedProgram {
   interpElf?: ElfInfo;
 }
 
-/**
- * Syscalls and memory access in one stub during loading, with the stub's answers validated
- * (its memory and replies are writable by whatever runs there).
- */
-class StubIO {
-  constructor(
-    readonly as: AddressSpace,
-    readonly scratch: bigint,
-  ) {}
-
-  get pid(): number {
-    return this.as.pid;
-  }
-
-  /** Runs a syscall; returns the result, or -errno as a negative number. */
-  raw(sysno: number, ...args: bigint[]): Promise<bigint> {
-    return this.as.syscall(sysno, ...args);
-  }
-
-  /** Runs a syscall and throws a SystrapError for any failure not handled by the caller. */
-  async call(name: string, sysno: number, ...args: bigint[]): Promise<bigint> {
-    const r = await this.raw(sysno, ...args);
-    if (r < 0n && r >= -4095n) throw Errors.Syscall(name, Number(-r), this.pid);
-    return r;
-  }
-
-  /** mmap at a fixed address; any other answer than that address is a failure. */
-  async mmap(addr: bigint, len: bigint, prot: bigint, flags: bigint, fd: bigint, off: bigint, name: string): Promise<void> {
-    const r = await this.raw(SYS.mmap, addr, len, prot, flags, fd, off);
-    if (r === addr) return;
-    if (r < 0n && r >= -4095n) {
-      const errno = Number(-r);
-      const code = errnoCode(errno);
-      if (code === 'EEXIST')
-        throw LoaderErrors.NoRoom(name, `[0x${addr.toString(16)}, 0x${(addr + len).toString(16)}) is already mapped in the stub`);
-      if (code === 'ENOMEM') throw LoaderErrors.NoRoom(name, 'the stub is out of memory or mappings');
-      if (code === 'EPERM' || code === 'EACCES')
-        throw LoaderErrors.Access(name, 'cannot be mapped executable (noexec mount?)', -errno, 'mmap');
-      throw Errors.Syscall('mmap', errno, this.pid);
-    }
-    throw Errors.Protocol(`mmap in the stub returned 0x${r.toString(16)} instead of 0x${addr.toString(16)}`, this.pid);
-  }
-
-  write(addr: bigint, data: Uint8Array): void {
-    const n = native.processVmWritev(this.pid, addr, data);
-    if (n !== data.length) throw Errors.Protocol(`short write into the stub at 0x${addr.toString(16)}`, this.pid);
-  }
-
-  read(addr: bigint, len: number): Buffer {
-    const b = native.processVmReadv(this.pid, addr, len);
-    if (b.length !== len) throw Errors.Protocol(`short read from the stub at 0x${addr.toString(16)}`, this.pid);
-    return b;
-  }
-
-  /** pread64 through the scratch buffer, as many chunks as needed; short only at EOF. */
-  async pread(fd: bigint, offset: bigint, length: number): Promise<Uint8Array> {
-    const out = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const want = Math.min(length - got, SCRATCH_BUF_SIZE);
-      const n = await this.call('pread64', SYS.pread64, fd, this.scratch + BigInt(SCRATCH_BUF), BigInt(want), offset + BigInt(got));
-      if (n > BigInt(want)) throw Errors.Protocol(`pread64 returned ${n} for ${want} bytes`, this.pid);
-      if (n === 0n) break;
-      this.read(this.scratch + BigInt(SCRATCH_BUF), Number(n)).copy(out, got);
-      got += Number(n);
-    }
-    return out.subarray(0, got);
-  }
+/** The program and its interpreter, opened and checked. */
+interface Files {
+  main: OpenImage;
+  interp?: OpenImage;
 }
 
-/** An executable opened in the stub and parsed. */
-interface OpenImage {
-  path: string;
-  fd: bigint;
-  info: ElfInfo;
+/** The files with their load biases (what is added to p_vaddr), placement checked. */
+interface Images extends Files {
+  mainBias: bigint;
+  interpBias: bigint;
 }
 
-function errnoCode(errno: number): string {
-  return errnoName(errno);
-}
-
-/**
- * Opens `path` in the stub, checks what execve checks (regular file, execute permission), and
- * parses it through the stub's fd. The fd stays open for mapping; the caller closes it.
- */
-async function openImage(io: StubIO, path: string): Promise<OpenImage> {
-  const bytes = Buffer.from(path + '\0', 'utf8');
-  if (bytes.length > PATH_MAX) throw Errors.InvalidArg(`path is longer than PATH_MAX: ${path.slice(0, 64)}…`);
-  io.write(io.scratch, bytes);
-  const fdr = await io.raw(SYS.openat, AT_FDCWD, io.scratch, O_RDONLY | O_CLOEXEC, 0n);
-  if (fdr < 0n) {
-    const errno = Number(-fdr);
-    const code = errnoCode(errno);
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw LoaderErrors.NoFile(path, -errno);
-    if (code === 'EACCES' || code === 'EPERM') throw LoaderErrors.Access(path, 'cannot be opened', -errno, 'openat');
-    throw Errors.Syscall('openat', errno, io.pid);
-  }
-  const fd = fdr;
-  try {
-    await io.call('fstat', SYS.fstat, fd, io.scratch + BigInt(SCRATCH_STAT));
-    const st = io.read(io.scratch + BigInt(SCRATCH_STAT), STAT_SIZE);
-    const mode = st.readUInt32LE(STAT_MODE);
-    const size = st.readBigInt64LE(STAT_SIZE_OFF);
-    // execve refuses directories, devices and fifos with EACCES.
-    if ((mode & S_IFMT) !== S_IFREG) throw LoaderErrors.Access(path, 'is not a regular file');
-    const acc = await io.raw(SYS.faccessat, AT_FDCWD, io.scratch, X_OK);
-    if (acc < 0n) throw LoaderErrors.Access(path, 'is not executable', Number(acc), 'faccessat');
-    const info = await decodeElf((off, len) => io.pread(fd, off, len), path);
-    // A segment past EOF would map pages that raise SIGBUS when the program touches them.
-    for (const p of info.loads)
-      if (p.offset + p.filesz > size) throw LoaderErrors.BadElf(path, `a PT_LOAD extends past the end of the file (${size} bytes)`);
-    return { path, fd, info };
-  } catch (e) {
-    // Keep the first error: a failing close (stub gone) says less about what went wrong.
-    await io.raw(SYS.close, fd).catch(() => undefined);
-    throw e;
-  }
-}
-
-function protOf(p: ProgramHeader): bigint {
-  return (p.flags & PF.R ? PROT_READ : 0n) | (p.flags & PF.W ? PROT_WRITE : 0n) | (p.flags & PF.X ? PROT_EXEC : 0n);
-}
-
-/** The absolute range an image occupies once biased. */
-function imageRange(info: ElfInfo, bias: bigint): { start: bigint; end: bigint } {
-  return { start: info.span.start + bias, end: info.span.end + bias };
-}
-
-/**
- * Maps an opened image at `bias`: one PROT_NONE reservation of the whole span (so that the
- * segments land relative to one base and nothing else is there: MAP_FIXED_NOREPLACE), then each
- * PT_LOAD file-backed with its protections, its bss zeroed and mapped anonymous, and finally the
- * holes between segments unmapped again, as Linux leaves them.
- */
-async function mapImage(
-  io: StubIO,
-  img: OpenImage,
-  bias: bigint,
-  out: LoadedMapping[],
-  placed: Array<{ start: bigint; end: bigint }>,
-): Promise<void> {
-  const { info, path, fd } = img;
-  const span = imageRange(info, bias);
-  await io.mmap(span.start, span.end - span.start, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n, 0n, path);
-  // Only now is the range ours to unmap on failure (NOREPLACE refused anything already there).
-  placed.push(span);
-  for (const p of info.loads) {
-    const prot = protOf(p);
-    const start = p.vaddr + bias;
-    const pageStart = roundDown(start, PAGE);
-    const fileEnd = start + p.filesz;
-    const memEnd = roundUp(start + p.memsz, PAGE);
-    let anonStart = pageStart;
-    if (p.filesz > 0n) {
-      const fileMapEnd = roundUp(fileEnd, PAGE);
-      const off = p.offset - (start - pageStart);
-      await io.mmap(pageStart, fileMapEnd - pageStart, prot, MAP_PRIVATE | MAP_FIXED, fd, off, path);
-      out.push({ start: pageStart, end: fileMapEnd, prot, name: path });
-      anonStart = fileMapEnd;
-      // The file page holding the end of .data also holds whatever follows it in the file;
-      // the bss that starts there must read as zeros (Linux's padzero).
-      if (p.memsz > p.filesz && fileEnd < fileMapEnd) {
-        const needWrite = (prot & PROT_WRITE) === 0n;
-        const tailPage = fileMapEnd - PAGE;
-        // process_vm_writev honours page protections: open the page for writing briefly.
-        if (needWrite) await io.call('mprotect', SYS.mprotect, tailPage, PAGE, prot | PROT_WRITE);
-        io.write(fileEnd, new Uint8Array(Number(fileMapEnd - fileEnd)));
-        if (needWrite) await io.call('mprotect', SYS.mprotect, tailPage, PAGE, prot);
-      }
-    }
-    if (memEnd > anonStart) {
-      await io.mmap(anonStart, memEnd - anonStart, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1n, 0n, path);
-      out.push({ start: anonStart, end: memEnd, prot, name: '[bss]' });
-    }
-  }
-  // Holes between segments (alignment padding) stay unmapped, as after Linux's execve.
-  for (let i = 1; i < info.loads.length; i++) {
-    const prev = info.loads[i - 1];
-    const holeStart = roundUp(prev.vaddr + prev.memsz, PAGE) + bias;
-    const holeEnd = roundDown(info.loads[i].vaddr, PAGE) + bias;
-    if (holeEnd > holeStart) await io.call('munmap', SYS.munmap, holeStart, holeEnd - holeStart);
-  }
-}
-
-/** Stub region start of an address space; its pages must never be touched by the program. */
-function limitOf(as: AddressSpace): bigint {
-  return as.userLimit;
+/** Where the stack image landed. */
+interface StackResult {
+  sp: bigint;
+  auxv: AuxEntry[];
 }
 
 function checkOptions(opts: LoadOptions): void {
@@ -381,8 +140,8 @@ function checkOptions(opts: LoadOptions): void {
     if (v !== undefined && (typeof v !== 'bigint' || v % PAGE !== 0n || v <= 0n))
       throw Errors.InvalidArg(`${k} must be a positive page-aligned bigint`);
   }
-  if (opts.stackSize !== undefined && opts.stackSize < 128n * 1024n) throw Errors.InvalidArg('stackSize must be at least 128 KiB');
-  if (opts.random !== undefined && (!(opts.random instanceof Uint8Array) || opts.random.length !== 16))
+  if (opts.stackSize !== undefined && opts.stackSize < MIN_STACK_SIZE) throw Errors.InvalidArg('stackSize must be at least 128 KiB');
+  if (opts.random !== undefined && (!(opts.random instanceof Uint8Array) || opts.random.length !== RANDOM_SIZE))
     throw Errors.InvalidArg('random must be 16 bytes');
 }
 
@@ -393,12 +152,12 @@ function checkOptions(opts: LoadOptions): void {
  * %rdx = 0 means "no atexit function from the loader").
  *
  * Preconditions: `as` is live and holds no mapping where the image, the stack or the scratch
- * page go (a fresh address space is empty); nothing else uses `as` concurrently. On failure
+ * area go (a fresh address space is empty); nothing else uses `as` concurrently. On failure
  * everything this call mapped is unmapped again.
  *
  * @throws LoaderError `ENOENT`, `EACCES`, `ENOEXEC`, `EARCH`, `EINTERP`, `E2BIG`, `ENOMEM`
- * (see loaderErrors.ts); SystrapError `EINVALIDARG` for bad options, or the stub's errors
- * (`ESTUBDEAD`, …).
+ * (see loaderErrors.ts); SystrapError `EINVALIDARG` for bad options, `EPROTOCOL` for an
+ * impossible answer from the stub, or the stub's errors (`ESTUBDEAD`, …).
  *
  * @example
  * ```ts
@@ -411,149 +170,111 @@ function checkOptions(opts: LoadOptions): void {
 export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<LoadedProgram> {
   checkOptions(opts);
   const path = resolvePath(opts.path);
-  const argv = opts.argv.length > 0 ? [...opts.argv] : [''];
-  const limit = limitOf(as);
-  const stackSize = opts.stackSize ?? DEFAULT_STACK_SIZE;
-  const stackTop = opts.stackTop ?? roundDown(limit - STACK_TOP_GAP, PAGE);
-  const stackBottom = stackTop - stackSize;
-  const byGap = limit - MMAP_GAP;
-  const byStack = stackBottom - STACK_TOP_GAP;
-  const mmapTop = roundDown(byGap < byStack ? byGap : byStack, PAGE);
-  // The scratch page sits in the guard gap above mmapTop: nothing else is ever placed there.
-  const scratch = mmapTop;
-  if (stackBottom < MIN_ADDRESS || stackTop > limit || mmapTop < MIN_ADDRESS)
-    throw Errors.InvalidArg(`the stack [0x${stackBottom.toString(16)}, 0x${stackTop.toString(16)}) does not fit below 0x${limit.toString(16)}`);
-
-  const io = new StubIO(as, scratch);
-  await io.mmap(scratch, BigInt(SCRATCH_SIZE), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n, 0n, '[scratch]');
-  const mappings: LoadedMapping[] = [];
-  const placed: Array<{ start: bigint; end: bigint }> = [];
+  const layout = planLayout(as.userLimit, opts);
+  const io = new StubIO(as, layout.scratch.start);
+  await io.mapScratch();
+  const log: MapLog = { mappings: [], placed: [] };
   const fds: bigint[] = [];
   try {
-    const main = await openImage(io, path);
-    fds.push(main.fd);
-    let interp: OpenImage | undefined;
-    if (main.info.interp !== undefined) {
-      try {
-        interp = await openImage(io, main.info.interp);
-      } catch (e) {
-        // Stub death and host errors stay what they are; file problems name the interpreter.
-        if (e instanceof LoaderError) throw LoaderErrors.Interp(main.info.interp, path, e);
-        throw e;
-      }
-      fds.push(interp.fd);
-      if (interp.info.interp !== undefined)
-        throw LoaderErrors.Interp(main.info.interp, path, LoaderErrors.BadElf(main.info.interp, 'it has a PT_INTERP of its own'));
-    }
-
-    // Biases: ET_EXEC where linked; ET_DYN at a multiple of its largest alignment, so that every
-    // segment keeps its p_vaddr mod p_align.
-    const mi = main.info;
-    const loadBias =
-      mi.header.type === ET.DYN ? roundDown((opts.mainBase ?? ELF_ET_DYN_BASE) - mi.span.start, mi.span.align) : 0n;
-    let interpBias = 0n;
-    if (interp) {
-      const ii = interp.info;
-      if (ii.header.type !== ET.DYN && opts.interpBase !== undefined)
-        throw Errors.InvalidArg(`interpBase cannot move ${interp.path}: it is not position independent`);
-      if (ii.header.type === ET.DYN)
-        interpBias =
-          opts.interpBase !== undefined
-            ? roundDown(opts.interpBase - ii.span.start, ii.span.align)
-            : roundDown(mmapTop - ii.span.end, ii.span.align);
-    }
-
-    // Everything must lie in [MIN_ADDRESS, limit) without overlapping anything else we place.
-    const want: Array<{ start: bigint; end: bigint; name: string }> = [
-      { ...imageRange(mi, loadBias), name: path },
-      { start: stackBottom, end: stackTop, name: '[stack]' },
-      { start: scratch, end: scratch + BigInt(SCRATCH_SIZE), name: '[scratch]' },
-    ];
-    if (interp) want.push({ ...imageRange(interp.info, interpBias), name: interp.path });
-    for (const [i, r] of want.entries()) {
-      if (r.start < MIN_ADDRESS || r.end > limit)
-        throw LoaderErrors.NoRoom(r.name, `[0x${r.start.toString(16)}, 0x${r.end.toString(16)}) is outside [0x${MIN_ADDRESS.toString(16)}, 0x${limit.toString(16)})`);
-      for (const o of want.slice(0, i))
-        if (r.start < o.end && o.start < r.end) throw LoaderErrors.NoRoom(r.name, `it would overlap ${o.name}`);
-    }
-
-    const mainRange = imageRange(mi, loadBias);
-    await mapImage(io, main, loadBias, mappings, placed);
-    if (interp) await mapImage(io, interp, interpBias, mappings, placed);
-
-    const stackProt = PROT_READ | PROT_WRITE | (mi.execStack ? PROT_EXEC : 0n);
-    await io.mmap(stackBottom, stackSize, stackProt, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n, 0n, '[stack]');
-    placed.push({ start: stackBottom, end: stackTop });
-    mappings.push({ start: stackBottom, end: stackTop, prot: stackProt, name: '[stack]' });
-
-    // AT_PHDR: Linux computes it from the PT_LOAD holding the table; old kernels used
-    // load address + e_phoff, which is the fallback for files where no PT_LOAD holds it.
-    const phdr = (mi.phdrVaddr ?? mi.span.start + mi.header.phoff) + loadBias;
-    const programEntry = mi.header.entry + loadBias;
-    const host = hostAuxv();
-    const auxv: AuxEntry[] = [
-      ...(host.minsigstksz !== undefined ? [[AT.MINSIGSTKSZ, host.minsigstksz] as const] : []),
-      [AT.HWCAP, host.hwcap],
-      [AT.PAGESZ, PAGE],
-      [AT.CLKTCK, 100n],
-      [AT.PHDR, phdr],
-      [AT.PHENT, BigInt(PHDR_SIZE)],
-      [AT.PHNUM, BigInt(mi.header.phnum)],
-      [AT.BASE, interpBias],
-      [AT.FLAGS, 0n],
-      [AT.ENTRY, programEntry],
-      [AT.UID, BigInt(process.getuid?.() ?? 0)],
-      [AT.EUID, BigInt(process.geteuid?.() ?? 0)],
-      [AT.GID, BigInt(process.getgid?.() ?? 0)],
-      [AT.EGID, BigInt(process.getegid?.() ?? 0)],
-      [AT.SECURE, 0n],
-      [AT.RANDOM, 0n],
-      [AT.HWCAP2, host.hwcap2],
-      [AT.EXECFN, 0n],
-      [AT.PLATFORM, 0n],
-    ];
-    // Linux caps argument + environment space at a quarter of the stack limit.
-    const image = buildStackImage({
-      stackTop,
-      argv,
-      envp: opts.envp,
-      execfn: opts.execfn ?? opts.path,
-      auxv,
-      random: opts.random ?? randomBytes(16),
-      maxSize: Number(stackSize / 4n),
-    });
-    io.write(image.sp, image.bytes);
-
-    const entry = interp ? interp.info.header.entry + interpBias : programEntry;
-    const interpRange = interp ? imageRange(interp.info, interpBias) : undefined;
-    // A top-down allocator continues below the interpreter when it sits at the top, as by default.
-    const mmapBase = interpRange && interpRange.end <= mmapTop ? interpRange.start : mmapTop;
-    mappings.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    return {
-      entry,
-      programEntry,
-      sp: image.sp,
-      stackTop,
-      stackSize,
-      loadBias,
-      interpBase: interpBias,
-      ...(interp ? { interp: mi.interp, interpElf: interp.info } : {}),
-      phdr,
-      phent: PHDR_SIZE,
-      phnum: mi.header.phnum,
-      brkStart: roundUp(mainRange.end, PAGE),
-      mmapBase,
-      execStack: mi.execStack,
-      auxv: image.auxv,
-      mappings,
-      elf: mi,
-    };
+    const files = await openFiles(io, path, fds);
+    const images = placeImages(files, opts, layout);
+    await mapImage(io, images.main, images.mainBias, log);
+    if (images.interp) await mapImage(io, images.interp, images.interpBias, log);
+    const stack = await setUpStack(io, opts, images, layout, log);
+    return result(images, layout, stack, log);
   } catch (e) {
     // Undo: the address space must look as it did before the call.
-    for (const r of placed) await io.raw(SYS.munmap, r.start, r.end - r.start).catch(() => undefined);
+    await unmapPlaced(io, log);
     throw e;
   } finally {
-    for (const fd of fds) await io.raw(SYS.close, fd).catch(() => undefined);
-    await io.raw(SYS.munmap, scratch, BigInt(SCRATCH_SIZE)).catch(() => undefined);
+    for (const fd of fds) await io.close(fd);
+    await io.unmapScratch();
   }
+}
+
+/**
+ * Opens and checks the program and its interpreter. Their fds go to `fds` as soon as
+ * they are open, for the caller to close whatever happens next.
+ */
+async function openFiles(io: StubIO, path: string, fds: bigint[]): Promise<Files> {
+  const main = await openImage(io, path);
+  fds.push(main.fd);
+  if (main.info.interp === undefined) return { main };
+  const interp = await openInterp(io, main.info.interp, path);
+  fds.push(interp.fd);
+  checkInterpStandsAlone(interp, path);
+  return { main, interp };
+}
+
+/** Chooses the load biases and checks that everything fits, before anything is mapped. */
+function placeImages(files: Files, opts: LoadOptions, layout: Layout): Images {
+  const { main, interp } = files;
+  const biases = chooseBiases(main.info, interp, opts, layout.mmapTop);
+  const wanted: Placement[] = [
+    { ...imageRange(main.info, biases.main), name: main.path },
+    { start: layout.stackBottom, end: layout.stackTop, name: '[stack]' },
+    { ...layout.scratch, name: '[scratch]' },
+  ];
+  if (interp) wanted.push({ ...imageRange(interp.info, biases.interp), name: interp.path });
+  checkPlacement(layout.limit, wanted);
+  return { ...files, mainBias: biases.main, interpBias: biases.interp };
+}
+
+/** AT_PHDR: where the main program's headers are in memory once loaded. */
+function phdrAddress(info: ElfInfo, bias: bigint): bigint {
+  // phdrVaddr is PT_PHDR's address or the PT_LOAD holding the table (Linux uses the latter);
+  // without either, old kernels' load address + e_phoff.
+  return (info.phdrVaddr ?? info.span.start + info.header.phoff) + bias;
+}
+
+/** Maps the stack and writes argv, envp, their strings and the auxv on it. */
+async function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout: Layout, log: MapLog): Promise<StackResult> {
+  const mi = images.main.info;
+  const prot = PROT_READ | PROT_WRITE | (mi.execStack ? PROT_EXEC : 0n);
+  await mapStack(io, { start: layout.stackBottom, end: layout.stackTop }, prot, log);
+  const auxv = programAuxv({
+    phdr: phdrAddress(mi, images.mainBias),
+    phnum: mi.header.phnum,
+    interpBase: images.interpBias,
+    entry: mi.header.entry + images.mainBias,
+  });
+  const image = buildStackImage({
+    stackTop: layout.stackTop,
+    argv: opts.argv.length > 0 ? opts.argv : [''],
+    envp: opts.envp,
+    execfn: opts.execfn ?? opts.path,
+    auxv,
+    random: opts.random ?? randomBytes(RANDOM_SIZE),
+    maxSize: Number(layout.stackSize / ARG_SPACE_FRACTION),
+  });
+  io.write(image.sp, image.bytes);
+  return { sp: image.sp, auxv: image.auxv };
+}
+
+/** What the caller needs to start the program. */
+function result(images: Images, layout: Layout, stack: StackResult, log: MapLog): LoadedProgram {
+  const { main, interp, mainBias, interpBias } = images;
+  const mi = main.info;
+  const programEntry = mi.header.entry + mainBias;
+  const interpRange = interp ? imageRange(interp.info, interpBias) : undefined;
+  const mappings = [...log.mappings].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  return {
+    entry: interp ? interp.info.header.entry + interpBias : programEntry,
+    programEntry,
+    sp: stack.sp,
+    stackTop: layout.stackTop,
+    stackSize: layout.stackSize,
+    loadBias: mainBias,
+    interpBase: interpBias,
+    ...(interp ? { interp: mi.interp, interpElf: interp.info } : {}),
+    phdr: phdrAddress(mi, mainBias),
+    phent: PHDR_SIZE,
+    phnum: mi.header.phnum,
+    brkStart: roundUp(imageRange(mi, mainBias).end, PAGE),
+    mmapBase: mmapBaseAfter(layout.mmapTop, interpRange),
+    execStack: mi.execStack,
+    auxv: stack.auxv,
+    mappings,
+    elf: mi,
+  };
 }

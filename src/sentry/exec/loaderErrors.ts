@@ -1,9 +1,11 @@
 import { constants } from 'node:os';
+import { ELIBBAD } from '../../abi/linux.js';
 import { SystrapError } from '../../errors.js';
 
 /**
  * Errors of the ELF loader. They are SystrapErrors (same `code`/`errno` shape as Node's
- * SystemError), with codes errors.ts does not have yet; the lead folds them into errors.ts later.
+ * SystemError) with codes of their own, one per way execve can refuse a program; `errno` is
+ * what execve would have returned.
  *
  * | code | meaning | errno (what execve would return) |
  * |---|---|---|
@@ -11,7 +13,7 @@ import { SystrapError } from '../../errors.js';
  * | `EARCH` | an ELF file for another architecture (32-bit, big endian, not x86-64) | ENOEXEC |
  * | `ENOENT` | no such file | ENOENT |
  * | `EACCES` | not a regular file, not executable, or on a noexec mount | EACCES |
- * | `EINTERP` | the program interpreter (PT_INTERP) cannot be loaded; `cause` says why | ELIBBAD, or the cause's errno |
+ * | `EINTERP` | the program interpreter (PT_INTERP) cannot be loaded; `cause` says why | ENOENT if it is missing, else ELIBBAD |
  * | `E2BIG` | arguments and environment do not fit in the stack | E2BIG |
  * | `ENOMEM` | the image does not fit below the stub region, or its place is taken | ENOMEM |
  *
@@ -49,7 +51,7 @@ const ERRNO: Record<LoaderErrorCode, number> = {
   EARCH: constants.errno.ENOEXEC,
   ENOENT: constants.errno.ENOENT,
   EACCES: constants.errno.EACCES,
-  EINTERP: (constants.errno as Record<string, number>).ELIBBAD ?? 80,
+  EINTERP: ELIBBAD,
   E2BIG: constants.errno.E2BIG,
   ENOMEM: constants.errno.ENOMEM,
 };

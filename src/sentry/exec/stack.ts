@@ -1,4 +1,5 @@
 import { Errors, SystrapError } from '../../errors.js';
+import { hex, roundDown } from './addresses.js';
 import { AT, type AuxEntry } from './auxv.js';
 import { LoaderErrors } from './loaderErrors.js';
 
@@ -24,6 +25,29 @@ import { LoaderErrors } from './loaderErrors.js';
  */
 
 /**
+ * How many random bytes AT_RANDOM points to (glibc seeds its stack protector and pointer guard
+ * with them).
+ *
+ * @example
+ * ```ts
+ * const random = randomBytes(RANDOM_SIZE);
+ * ```
+ */
+export const RANDOM_SIZE = 16;
+
+/** The System V x86-64 ABI's stack alignment at process entry. */
+const STACK_ALIGN = 16n;
+
+/** Bytes of one stack word (argc, a pointer, an auxv half). */
+const WORD = 8;
+
+/** The zero word at the very top of the stack, above the strings (Linux leaves it too). */
+const END_MARKER_SIZE = 8n;
+
+/** Linux's ELF_PLATFORM on x86-64, the default AT_PLATFORM string. */
+const PLATFORM = 'x86_64';
+
+/**
  * What {@link buildStackImage} lays out.
  *
  * @example
@@ -43,7 +67,7 @@ export interface StackImageInput {
    * AT_PLATFORM point into the image: their values are filled in here (pass 0n).
    */
   auxv: readonly AuxEntry[];
-  /** The 16 bytes AT_RANDOM points to (glibc's stack protector and pointer guard seeds). */
+  /** The RANDOM_SIZE (16) bytes AT_RANDOM points to. */
   random: Uint8Array;
   /** The AT_PLATFORM string. Default 'x86_64'. */
   platform?: string;
@@ -97,21 +121,69 @@ function cString(s: string, what: string): Buffer {
  * ```
  */
 export function buildStackImage(input: StackImageInput): StackImage {
-  const { stackTop, argv, envp, auxv } = input;
-  if (typeof stackTop !== 'bigint' || stackTop % 16n !== 0n || stackTop <= 0n)
+  checkInput(input);
+  const strings: ImageStrings = {
+    argv: input.argv.map((s, i) => cString(s, `argv[${i}]`)),
+    envp: input.envp.map((s, i) => cString(s, `envp[${i}]`)),
+    execfn: cString(input.execfn, 'execfn'),
+    platform: cString(input.platform ?? PLATFORM, 'platform'),
+  };
+  const at = placeStrings(input.stackTop, strings);
+  const auxv: AuxEntry[] = input.auxv.map(([type, value]) => {
+    if (type === AT.RANDOM) return [type, at.randomAddr];
+    if (type === AT.EXECFN) return [type, at.execfnAddr];
+    if (type === AT.PLATFORM) return [type, at.platformAddr];
+    return [type, value];
+  });
+  // argc; argv and its NULL; envp and its NULL; the auxv pairs and the AT_NULL pair.
+  const words = 1 + input.argv.length + 1 + input.envp.length + 1 + 2 * (auxv.length + 1);
+  // The tables go below the random bytes, the lowest thing placed so far.
+  const sp = roundDown(at.randomAddr - BigInt(words * WORD), STACK_ALIGN);
+  const size = Number(input.stackTop - sp);
+  if (input.maxSize !== undefined && size > input.maxSize) throw LoaderErrors.TooBig(size, input.maxSize);
+
+  const bytes = Buffer.alloc(size);
+  writeTables(bytes, at, auxv);
+  const put = (addr: bigint, b: Uint8Array) => bytes.set(b, Number(addr - sp));
+  strings.argv.forEach((b, i) => put(at.argvAddrs[i], b));
+  strings.envp.forEach((b, i) => put(at.envpAddrs[i], b));
+  put(at.execfnAddr, strings.execfn);
+  put(at.platformAddr, strings.platform);
+  put(at.randomAddr, input.random);
+  return { sp, bytes, ...at, auxv };
+}
+
+function checkInput(input: StackImageInput): void {
+  const { stackTop } = input;
+  if (typeof stackTop !== 'bigint' || stackTop % STACK_ALIGN !== 0n || stackTop <= 0n)
     throw Errors.InvalidArg('stackTop must be a positive multiple of 16');
-  if (!(input.random instanceof Uint8Array) || input.random.length !== 16)
+  if (!(input.random instanceof Uint8Array) || input.random.length !== RANDOM_SIZE)
     throw Errors.InvalidArg('random must be 16 bytes');
-  for (const [type] of auxv) if (type === AT.NULL) throw Errors.InvalidArg('auxv must not contain AT_NULL');
+  for (const [type] of input.auxv) if (type === AT.NULL) throw Errors.InvalidArg('auxv must not contain AT_NULL');
+}
 
-  const argvStr = argv.map((s, i) => cString(s, `argv[${i}]`));
-  const envpStr = envp.map((s, i) => cString(s, `envp[${i}]`));
-  const execfn = cString(input.execfn, 'execfn');
-  const platform = cString(input.platform ?? 'x86_64', 'platform');
+/** The strings of the image, NUL-terminated. */
+interface ImageStrings {
+  argv: Buffer[];
+  envp: Buffer[];
+  execfn: Buffer;
+  platform: Buffer;
+}
 
-  // Top-down, like the kernel: end marker, execfn, envp strings, argv strings.
-  let p = stackTop - 8n;
-  p -= BigInt(execfn.length);
+/** Where the strings and the random bytes go. */
+interface StringAddrs {
+  argvAddrs: bigint[];
+  envpAddrs: bigint[];
+  execfnAddr: bigint;
+  platformAddr: bigint;
+  randomAddr: bigint;
+}
+
+/** Places the strings and the random bytes top-down below `stackTop`, as the kernel does. */
+function placeStrings(stackTop: bigint, strings: ImageStrings): StringAddrs {
+  // End marker, execfn, envp strings, argv strings.
+  let p = stackTop - END_MARKER_SIZE;
+  p -= BigInt(strings.execfn.length);
   const execfnAddr = p;
   const place = (strs: Buffer[]): bigint[] => {
     const total = strs.reduce((n, b) => n + b.length, 0);
@@ -123,49 +195,33 @@ export function buildStackImage(input: StackImageInput): StackImage {
       return at;
     });
   };
-  const envpAddrs = place(envpStr);
-  const argvAddrs = place(argvStr);
-  p &= ~15n;
-  p -= BigInt(platform.length);
+  const envpAddrs = place(strings.envp);
+  const argvAddrs = place(strings.argv);
+  p = roundDown(p, STACK_ALIGN);
+  p -= BigInt(strings.platform.length);
   const platformAddr = p;
-  p = (p - 16n) & ~15n;
-  const randomAddr = p;
+  p = roundDown(p - BigInt(RANDOM_SIZE), STACK_ALIGN);
+  return { argvAddrs, envpAddrs, execfnAddr, platformAddr, randomAddr: p };
+}
 
-  const resolved: AuxEntry[] = auxv.map(([type, value]) => {
-    if (type === AT.RANDOM) return [type, randomAddr];
-    if (type === AT.EXECFN) return [type, execfnAddr];
-    if (type === AT.PLATFORM) return [type, platformAddr];
-    return [type, value];
-  });
-  const words = 1 + argv.length + 1 + envp.length + 1 + 2 * (resolved.length + 1);
-  const sp = (p - BigInt(words * 8)) & ~15n;
-  const size = Number(stackTop - sp);
-  if (input.maxSize !== undefined && size > input.maxSize) throw LoaderErrors.TooBig(size, input.maxSize);
-
-  const bytes = Buffer.alloc(size);
+/** Writes argc, argv, envp and the auxv (with its AT_NULL) from the start of `bytes` (at sp). */
+function writeTables(bytes: Buffer, at: StringAddrs, auxv: readonly AuxEntry[]): void {
   let w = 0;
   const word = (v: bigint) => {
     bytes.writeBigUInt64LE(v, w);
-    w += 8;
+    w += WORD;
   };
-  word(BigInt(argv.length));
-  for (const a of argvAddrs) word(a);
+  word(BigInt(at.argvAddrs.length));
+  for (const a of at.argvAddrs) word(a);
   word(0n);
-  for (const a of envpAddrs) word(a);
+  for (const a of at.envpAddrs) word(a);
   word(0n);
-  for (const [type, value] of resolved) {
+  for (const [type, value] of auxv) {
     word(BigInt(type));
     word(value);
   }
   word(BigInt(AT.NULL));
   word(0n);
-  const put = (addr: bigint, b: Uint8Array) => bytes.set(b, Number(addr - sp));
-  argvStr.forEach((b, i) => put(argvAddrs[i], b));
-  envpStr.forEach((b, i) => put(envpAddrs[i], b));
-  put(execfnAddr, execfn);
-  put(platformAddr, platform);
-  put(randomAddr, input.random);
-  return { sp, bytes, argvAddrs, envpAddrs, execfnAddr, platformAddr, randomAddr, auxv: resolved };
 }
 
 /**
@@ -204,24 +260,24 @@ export interface DecodedStack {
  */
 export function decodeStackImage(bytes: Uint8Array, sp: bigint): DecodedStack {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const corrupt = (why: string) => new SystrapError('ECORRUPT', `initial stack at 0x${sp.toString(16)}: ${why}`);
+  const corrupt = (why: string) => new SystrapError('ECORRUPT', `initial stack at ${hex(sp)}: ${why}`);
   let o = 0;
   const word = (): bigint => {
-    if (o + 8 > buf.length) throw corrupt('tables run past the buffer');
+    if (o + WORD > buf.length) throw corrupt('tables run past the buffer');
     const v = buf.readBigUInt64LE(o);
-    o += 8;
+    o += WORD;
     return v;
   };
   const str = (addr: bigint): string => {
     const at = addr - sp;
-    if (at < 0n || at >= BigInt(buf.length)) throw corrupt(`string pointer 0x${addr.toString(16)} is outside the image`);
+    if (at < 0n || at >= BigInt(buf.length)) throw corrupt(`string pointer ${hex(addr)} is outside the image`);
     const start = Number(at);
     const end = buf.indexOf(0, start);
     if (end < 0) throw corrupt('unterminated string');
     return buf.toString('utf8', start, end);
   };
   const argc64 = word();
-  if (argc64 > BigInt(buf.length / 8)) throw corrupt(`argc ${argc64} is impossible`);
+  if (argc64 > BigInt(buf.length / WORD)) throw corrupt(`argc ${argc64} is impossible`);
   const argc = Number(argc64);
   const argvAddrs: bigint[] = [];
   for (let i = 0; i < argc; i++) argvAddrs.push(word());
@@ -232,7 +288,7 @@ export function decodeStackImage(bytes: Uint8Array, sp: bigint): DecodedStack {
   for (;;) {
     const type = word();
     const value = word();
-    if (type === 0n) break;
+    if (type === BigInt(AT.NULL)) break;
     auxv.push([Number(type), value]);
   }
   return { argc, argv: argvAddrs.map(str), envp: envpAddrs.map(str), auxv, argvAddrs, envpAddrs };

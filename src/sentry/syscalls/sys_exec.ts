@@ -1,9 +1,7 @@
-import { ERRNO, SIG, SS_DISABLE } from '../../abi/linux.js';
+import { ERRNO, PATH_MAX, SIG, SS_DISABLE } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import { err, type Handler } from './context.js';
 
-/** Where strings execve reads stop: PATH_MAX for the path, Linux's MAX_ARG_STRLEN for each argument. */
-const PATH_MAX = 4096;
 /** The user-mode flags a new image starts with (IF set). */
 const INITIAL_EFLAGS = 0x202n;
 

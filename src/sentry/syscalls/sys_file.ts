@@ -1,4 +1,4 @@
-import { ERRNO } from '../../abi/linux.js';
+import { ERRNO, PATH_MAX } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import { abi } from '../../abi/stub.js';
 import { err, type Handler, type Outcome, type Substitute, type SyscallKernel } from './context.js';
@@ -9,8 +9,6 @@ type FileKernel = Pick<SyscallKernel, 'mem' | 'tgid' | 'exe' | 'task'>;
 /** The stub's own fds (the memory file, the fd channel): adjacent, never the program's. */
 const STUB_FD_LOW = BigInt(abi.STUB_MEMFD);
 const STUB_FD_HIGH = BigInt(abi.STUB_FDCHAN);
-/** readlink's most bytes (PATH_MAX). */
-const PATH_MAX = 4096;
 const PROC_EXE = /^\/proc\/(self|thread-self|\d+)\/exe$/;
 
 /**
