@@ -44,6 +44,17 @@ test('one observer sees the whole system, in order, with ids naming each actor',
   t.true(actors.some((id) => /^syscallThread:\d+$/.test(id)));
   t.true(actors.some((id) => /^sysmsgThread:\d+\/\d+$/.test(id)));
   t.is(actors.filter((id) => id.startsWith('platformContext:')).length, 9);
+  // Program threads are actors too (the task machine, mirrored from the sentry worker): the
+  // main thread and 8 pthreads, each through the stub and the sentry, all gone at the end.
+  const tasks = actors.filter((id) => /^task:\d+\/\d+$/.test(id));
+  t.is(tasks.length, 9);
+  const visited = (id: string) => [...new Set(records.flatMap((r) => (r.kind === 'snapshot' && r.id === id ? [r.value] : [])))];
+  for (const id of tasks) {
+    const states = visited(id);
+    for (const s of ['inStub.running', 'trapped', 'ready']) t.true(states.includes(s), `${id} went through ${s}: ${states.join(' ')}`);
+    t.is(finalStates(records).get(id), 'exited', id);
+  }
+  t.true(tasks.some((id) => visited(id).includes('blocked.futex')), 'a thread waited on a futex in the sentry');
   // In order: seq increases, and every actor appears before its first snapshot.
   const seqs = records.flatMap((r) => ('seq' in r ? [r.seq] : []));
   t.deepEqual(seqs, [...seqs].sort((a, b) => a - b));

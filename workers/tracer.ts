@@ -9,7 +9,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { native } from '../src/native.js';
-import { serializeError, Errors } from '../src/errors.js';
+import { serializeError, checkStubReply, Errors } from '../src/errors.js';
 import { TracedThread, waitGroupStop, reap } from '../src/tracer/thread.js';
 import { abi, PER_THREAD } from '../src/abi/stub.js';
 import {
@@ -58,35 +58,36 @@ export default function transaction(req: TracerRequest): TracerResponse {
   // Steps are numbered in the order they happen, here and in the live messages.
   const { steps } = current;
   try {
-    const value = run(req, []);
+    const value = run(req);
     return { ok: true, value, steps, tracerTid };
   } catch (e) {
     return { ok: false, error: serializeError(e), steps, tracerTid };
   }
 }
 
-function run(req: TracerRequest, steps: TransactionStep[]): unknown {
+function run(req: TracerRequest): unknown {
   switch (req.op) {
     case 'createSource':
-      return createSource(req, steps);
+      return createSource(req);
     case 'requestStub':
-      return requestStub(req, steps);
+      return requestStub(req);
     case 'initStub':
-      return initStub(req, steps);
+      return initStub(req);
     case 'inject':
-      return inject(req, steps);
+      return inject(req);
     case 'requestThread':
-      return requestThread(req, steps);
+      return requestThread(req);
     default:
       throw Errors.Protocol(`unknown tracer request ${(req as { op: string }).op}`);
   }
 }
 
 /**
- * Runs fn on a traced thread, collecting its steps whatever happens. On failure a thread still
- * attached is detached the way it came (`undo`): no transaction ever leaves a tracee attached.
+ * Runs fn on a traced thread. On failure a thread still attached is detached the way it came
+ * (`undo`): no transaction ever leaves a tracee attached. (Its steps reach the main thread as
+ * they happen: see TracedThread.onStep.)
  */
-function withThread<T>(t: TracedThread, steps: TransactionStep[], fn: (t: TracedThread) => T, undo?: () => void): T {
+function withThread<T>(t: TracedThread, fn: (t: TracedThread) => T, undo?: () => void): T {
   try {
     return fn(t);
   } catch (e) {
@@ -99,26 +100,24 @@ function withThread<T>(t: TracedThread, steps: TransactionStep[], fn: (t: Traced
       }
     }
     throw e;
-  } finally {
-    steps.push(...t.steps);
   }
 }
 
+/** An injected call's result: an errno as its error (see checkStubReply). */
 function check(ret: bigint, what: string, pid: number): bigint {
-  if (ret < 0n && ret > -4096n) throw Errors.Syscall(what, Number(-ret), pid);
-  return ret;
+  return checkStubReply(ret, { syscall: what, expect: 'nonneg', pid });
 }
 
 /**
  * The source stub (gVisor's createStub): forked by the addon's forker thread, stopped by itself;
  * attach, capture initRegs, unmap everything outside the stub code, park it.
  */
-function createSource(req: Extract<TracerRequest, { op: 'createSource' }>, steps: TransactionStep[]): CreateSourceResult {
+function createSource(req: Extract<TracerRequest, { op: 'createSource' }>): CreateSourceResult {
   const pid = native.forkSourceStub(req.memfd);
   try {
     waitGroupStop(pid);
     const t = new TracedThread(pid, pid);
-    return withThread(t, steps, () => {
+    return withThread(t, () => {
       t.attach();
       const initRegs = t.grabInitRegs();
       check(t.syscallIgnoreInterrupt(initRegs, SYS.munmap, [0n, req.regionStart]), 'munmap', pid);
@@ -137,10 +136,10 @@ function createSource(req: Extract<TracerRequest, { op: 'createSource' }>, steps
  * with RBX = NEW_STUB; the child restarts the init sequence and stops itself. CLONE_PARENT makes
  * it Node's child, so Node reaps it and its PDEATHSIG follows Node's forker thread.
  */
-function requestStub(req: Extract<TracerRequest, { op: 'requestStub' }>, steps: TransactionStep[]): number {
+function requestStub(req: Extract<TracerRequest, { op: 'requestStub' }>): number {
   const src = req.source;
   const t = new TracedThread(src.tgid, src.tid, req.fault);
-  return withThread(t, steps, () => {
+  return withThread(t, () => {
     t.attach();
     t.step('CLONE');
     const ret = t.syscall(src.initRegs, SYS.clone, [CLONE_PARENT | BigInt(SIG.SIGCHLD), 0n, 0n, 0n, 0n], abi.STUB_MODE_NEW_STUB);
@@ -157,9 +156,9 @@ function requestStub(req: Extract<TracerRequest, { op: 'requestStub' }>, steps: 
  * Prepares a new stub's syscall thread: attach, capture initRegs, map its message pages
  * (request page read-only, reply page read-write), detach into the service loop.
  */
-function initStub(req: Extract<TracerRequest, { op: 'initStub' }>, steps: TransactionStep[]): BigUint64Array {
+function initStub(req: Extract<TracerRequest, { op: 'initStub' }>): BigUint64Array {
   const t = new TracedThread(req.tgid, req.tgid, req.fault);
-  return withThread(t, steps, () => {
+  return withThread(t, () => {
     t.attach();
     const initRegs = t.grabInitRegs();
     const off = BigInt(req.msgFileOffset);
@@ -180,10 +179,10 @@ function initStub(req: Extract<TracerRequest, { op: 'initStub' }>, steps: Transa
 }
 
 /** One injected syscall, then back to where the thread was (its loop, or parked). */
-function inject(req: Extract<TracerRequest, { op: 'inject' }>, steps: TransactionStep[]): InjectResult {
+function inject(req: Extract<TracerRequest, { op: 'inject' }>): InjectResult {
   const th = req.thread;
   const t = new TracedThread(th.tgid, th.tid, req.fault);
-  return withThread(t, steps, () => {
+  return withThread(t, () => {
     t.attach();
     const counters = { signalStops: 0, restarts: 0 };
     const ret = t.syscallIgnoreInterrupt(th.initRegs, req.sysno, req.args, counters);
@@ -202,13 +201,12 @@ function inject(req: Extract<TracerRequest, { op: 'inject' }>, steps: Transactio
  * shared stack made writable, NO_NEW_PRIVS and the seccomp filter from the read-only rules.
  * The thread is left parked in group-stop.
  */
-function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>, steps: TransactionStep[]): number {
+function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): number {
   const th = req.thread;
   const st = new TracedThread(th.tgid, th.tid, req.fault);
   const undo = () => (req.loop ? st.detachIntoLoop(th.initRegs, req.loop) : st.detachParked());
   return withThread(
     st,
-    steps,
     () => {
       st.attach();
       st.step('CLONE');
@@ -218,7 +216,6 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>, ste
       const ch = new TracedThread(tid, tid);
       withThread(
         ch,
-        steps,
         () => {
           ch.adoptClone();
           const regs = th.initRegs;

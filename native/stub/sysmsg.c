@@ -9,7 +9,9 @@
  * context's ThreadContext, publishes the new state and wakes the sentry; then it takes the next
  * context from the shared queue (sleeping on numThreadsToWakeup when there is none), loads that
  * context's registers (and FP state, if it last ran elsewhere) into the signal frame and returns
- * into them. The spinning fast path of gVisor is not here yet.
+ * into them. gVisor's stub fast path is here too: before sleeping, a thread spins for the
+ * context it just published to come straight back (direct resume, see direct_wait) and
+ * for new contexts in the queue (QUEUE_SPIN_CYCLES).
  */
 #include <stdint.h>
 #include "sysmsg.h"
@@ -30,7 +32,6 @@
 #define SIGSEGV 11
 #define SIGCHLD 17
 #define ENOSYS 38
-#define PER_THREAD_MEM_SIZE (32 * 1024)
 
 /* The kernel's x86-64 ucontext / sigcontext (asm/sigcontext.h, asm/ucontext.h). */
 struct k_sigcontext {
@@ -54,7 +55,7 @@ enum { R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8, RAX, RCX, RDX, RSI, RDI, 
 STUB_INLINE struct sysmsg* sysmsg_addr(void) {
   uintptr_t sp;
   __asm__("mov %%rsp, %0" : "=r"(sp));
-  return (struct sysmsg*)((sp & ~(uintptr_t)(PER_THREAD_MEM_SIZE - 1)) + PER_THREAD_MEM_SIZE - 4096);
+  return (struct sysmsg*)((sp & ~(uintptr_t)(STUB_PER_THREAD_MEM_SIZE - 1)) + STUB_PER_THREAD_MEM_SIZE - 4096);
 }
 
 STUB_INLINE void crash(void) {

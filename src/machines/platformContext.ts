@@ -31,19 +31,23 @@ export interface PlatformContextContext {
  */
 export const platformContextMachine = setup({
   types: { context: {} as PlatformContextContext, events: {} as PlatformContextEvent },
+  actions: {
+    recordReason: assign({ reason: ({ event }) => (event.type === 'FAULTED' ? event.reason : undefined) }),
+    countSwitch: assign({ switches: ({ context }) => context.switches + 1 }),
+  },
 }).createMachine({
   id: 'platformContext',
   context: { switches: 0 },
   initial: 'idle',
   on: {
     RELEASE: '.released',
-    FAULTED: { target: '.faulted', actions: assign({ reason: ({ event }) => event.reason }) },
+    FAULTED: { target: '.faulted', actions: 'recordReason' },
   },
   states: {
     idle: { on: { SWITCH: 'queued' } },
     queued: { on: { RUNNING: 'running' } },
     running: {
-      entry: assign({ switches: ({ context }) => context.switches + 1 }),
+      entry: 'countSwitch',
       on: { TRAPPED_SYSCALL: 'syscall', TRAPPED_FAULT: 'fault', INTERRUPTED: 'interrupted' },
     },
     syscall: { on: { SWITCH: 'queued' } },

@@ -42,12 +42,16 @@ export const syscallThreadMachine = setup({
     events: {} as SyscallThreadEvent,
     input: {} as { pid: number },
   },
+  actions: {
+    recordReason: assign({ reason: ({ event }) => (event.type === 'EXITED' ? (event.reason ?? 'exited') : undefined) }),
+    countTransaction: assign({ transactions: ({ context }) => context.transactions + 1 }),
+  },
 }).createMachine({
   id: 'syscallThread',
   context: ({ input }) => ({ pid: input.pid, transactions: 0 }),
   initial: 'detached',
   on: {
-    EXITED: { target: '.dead', actions: assign({ reason: ({ event }) => event.reason ?? 'exited' }) },
+    EXITED: { target: '.dead', actions: 'recordReason' },
   },
   states: {
     detached: {
@@ -74,7 +78,7 @@ export const syscallThreadMachine = setup({
     },
     detaching: {
       on: {
-        DETACHED: { target: 'detached', actions: assign({ transactions: ({ context }) => context.transactions + 1 }) },
+        DETACHED: { target: 'detached', actions: 'countTransaction' },
       },
     },
     dead: { type: 'final' },

@@ -41,18 +41,22 @@ export const sysmsgThreadMachine = setup({
     events: {} as SysmsgThreadEvent,
     input: {} as { slot: number },
   },
+  actions: {
+    recordTid: assign({ tid: ({ event }) => (event.type === 'CLONED' ? event.tid : undefined) }),
+    recordReason: assign({ reason: ({ event }) => ('reason' in event ? (event.reason ?? 'exited') : undefined) }),
+  },
 }).createMachine({
   id: 'sysmsgThread',
   context: ({ input }) => ({ slot: input.slot }),
   initial: 'cloning',
   on: {
-    EXITED: { target: '.dead', actions: assign({ reason: ({ event }) => event.reason ?? 'exited' }) },
-    FAILED: { target: '.dead', actions: assign({ reason: ({ event }) => event.reason }) },
+    EXITED: { target: '.dead', actions: 'recordReason' },
+    FAILED: { target: '.dead', actions: 'recordReason' },
   },
   states: {
     cloning: {
       on: {
-        CLONED: { actions: assign({ tid: ({ event }) => event.tid }) },
+        CLONED: { actions: 'recordTid' },
         ATTACHED: 'attached',
       },
     },
@@ -60,7 +64,7 @@ export const sysmsgThreadMachine = setup({
     stackMapped: { on: { SECCOMP_INSTALLED: 'seccompInstalled' } },
     seccompInstalled: { on: { DETACHED: 'parked', START: 'running' } },
     parked: { on: { START: 'running' } },
-    running: { on: { FAULT: { target: 'faulted', actions: assign({ reason: ({ event }) => event.reason }) } } },
+    running: { on: { FAULT: { target: 'faulted', actions: 'recordReason' } } },
     faulted: {},
     dead: { type: 'final' },
   },

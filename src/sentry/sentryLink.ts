@@ -1,4 +1,4 @@
-import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { AddressSpace } from '../addressSpace.js';
@@ -68,8 +68,17 @@ export class SentryLink {
     this.send({ type: 'threads', tids });
   }
 
+  /**
+   * Ends the link once the worker's task is over. Its last messages (the final task events,
+   * context exits) may still wait on the port: piscina's result travels on another channel and
+   * can come first. They are taken now, before the port closes.
+   */
   close(): void {
     clearInterval(this.#timer);
+    for (let m = receiveMessageOnPort(this.messages); m; m = receiveMessageOnPort(this.messages)) {
+      const r = m.message as SentryRequest;
+      if (r.type === 'taskEvents' || r.type === 'contextExit' || r.type === 'contextEvent') void this.#onRequest(r);
+    }
     this.messages.close();
   }
 

@@ -16,7 +16,6 @@ const SYSCALL_WIDTH = 2n;
  * ptrace-stop. Only tracer workers use this class.
  */
 export class TracedThread {
-  readonly steps: TransactionStep[] = [];
   /** Attached by this OS thread and not yet detached (nor dead). */
   attached = false;
   #regs = new BigUint64Array(REGISTER_COUNT);
@@ -198,11 +197,9 @@ export class TracedThread {
     this.step('DETACHED');
   }
 
-  /** Records a step of the transaction (replayed into the actor). */
+  /** Reports a step of the transaction (the worker sends it to the actor at once). */
   step(type: TransactionStep['type']): void {
-    const step = { tid: this.tid, type };
-    this.steps.push(step);
-    TracedThread.onStep?.(step);
+    TracedThread.onStep?.({ tid: this.tid, type });
   }
 
   /** Runs the fault planned for this point, if any (scenario tests). */

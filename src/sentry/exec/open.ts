@@ -1,9 +1,9 @@
-import { Errors } from '../../errors.js';
+import { Errors, checkStubReply } from '../../errors.js';
 import { SYS } from '../../abi/syscalls.js';
 import { AT_FDCWD, O_CLOEXEC, O_RDONLY, S_IFMT, S_IFREG, X_OK, errnoName } from '../../abi/linux.js';
 import { decodeElf, type ElfInfo } from './elf.js';
 import { LoaderError, LoaderErrors } from './loaderErrors.js';
-import type { StubIO } from './stubIO.js';
+import { isError, type StubIO } from './stubIO.js';
 
 /**
  * Opening an executable, as Linux's fs/exec.c (do_open_execat) and the start of binfmt_elf do:
@@ -63,7 +63,7 @@ export async function openImage(io: StubIO, path: string): Promise<OpenImage> {
 /** openat in the stub, read-only; file errors become LoaderErrors. */
 async function openFile(io: StubIO, path: string, pathAddr: bigint): Promise<bigint> {
   const fd = await io.raw(SYS.openat, AT_FDCWD, pathAddr, O_RDONLY | O_CLOEXEC, 0n);
-  if (fd >= 0n) return fd;
+  if (!isError(fd)) return checkStubReply(fd, { syscall: 'openat', expect: 'nonneg', pid: io.pid });
   const errno = Number(-fd);
   const code = errnoName(errno);
   if (code === 'ENOENT' || code === 'ENOTDIR') throw LoaderErrors.NoFile(path, -errno);
@@ -77,7 +77,8 @@ async function checkExecutable(io: StubIO, path: string, pathAddr: bigint, fd: b
   // execve refuses directories, devices and fifos with EACCES.
   if ((mode & S_IFMT) !== S_IFREG) throw LoaderErrors.Access(path, 'is not a regular file');
   const acc = await io.raw(SYS.faccessat, AT_FDCWD, pathAddr, X_OK);
-  if (acc < 0n) throw LoaderErrors.Access(path, 'is not executable', Number(acc), 'faccessat');
+  if (isError(acc)) throw LoaderErrors.Access(path, 'is not executable', Number(acc), 'faccessat');
+  checkStubReply(acc, { syscall: 'faccessat', expect: 0n, pid: io.pid });
   return size;
 }
 

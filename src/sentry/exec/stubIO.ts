@@ -1,5 +1,5 @@
 import type { AddressSpace } from '../../addressSpace.js';
-import { Errors } from '../../errors.js';
+import { Errors, checkStubReply } from '../../errors.js';
 import { native } from '../../native.js';
 import { SYS } from '../../abi/syscalls.js';
 import {
@@ -60,8 +60,15 @@ export interface FileStat {
   size: bigint;
 }
 
-/** Whether a raw syscall result is -errno (Linux returns -4095..-1 for errors). */
-function isError(r: bigint): boolean {
+/**
+ * Whether a raw syscall result is -errno (Linux returns -4095..-1 for errors).
+ *
+ * @example
+ * ```ts
+ * if (isError(fd)) throw Errors.Syscall('openat', Number(-fd), pid);
+ * ```
+ */
+export function isError(r: bigint): boolean {
   return r < 0n && r >= -MAX_ERRNO;
 }
 
@@ -104,11 +111,12 @@ export class StubIO {
     return this.as.syscall(sysno, ...args);
   }
 
-  /** Runs a syscall and throws a SystrapError for any failure not handled by the caller. */
+  /**
+   * Runs a syscall whose success is a non-negative value and throws a SystrapError for any
+   * failure not handled by the caller; a value no call returns (below -4095) is EPROTOCOL.
+   */
   async call(name: string, sysno: number, ...args: bigint[]): Promise<bigint> {
-    const r = await this.raw(sysno, ...args);
-    if (isError(r)) throw Errors.Syscall(name, Number(-r), this.pid);
-    return r;
+    return checkStubReply(await this.raw(sysno, ...args), { syscall: name, expect: 'nonneg', pid: this.pid });
   }
 
   /**
@@ -128,7 +136,7 @@ export class StubIO {
         throw LoaderErrors.Access(name, 'cannot be mapped executable (noexec mount?)', -errno, 'mmap');
       throw Errors.Syscall('mmap', errno, this.pid);
     }
-    throw Errors.Protocol(`mmap in the stub returned ${hex(r)} instead of ${hex(addr)}`, this.pid);
+    checkStubReply(r, { syscall: 'mmap', expect: addr, pid: this.pid });
   }
 
   /** munmap, ignoring errors: for undoing, where the first error is the one to report. */

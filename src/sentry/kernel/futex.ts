@@ -1,4 +1,5 @@
 import type { Task } from './task.js';
+import { FUTEX } from '../../abi/linux.js';
 
 /** What FutexTable.wake needs of the kernel. */
 interface Waker {
@@ -14,8 +15,8 @@ interface Waker {
  *
  * @example
  * ```ts
- * futexes.wait(t, addr, 0xffffffff);
- * futexes.wake(kernel, addr, 1, 0xffffffff); // kernel.wake(t, 0n)
+ * futexes.wait(t, addr, FUTEX.BITSET_MATCH_ANY);
+ * futexes.wake(kernel, addr, 1, FUTEX.BITSET_MATCH_ANY); // kernel.wake(t, 0n)
  * ```
  */
 export class FutexTable {
@@ -45,7 +46,7 @@ export class FutexTable {
 
   /** Wakes up to `nWake` on `addr`, moves up to `nMove` of the rest to `addr2`; returns both counts. */
   requeue(k: Waker, addr: bigint, addr2: bigint, nWake: number, nMove: number): { woken: number; moved: number } {
-    const woken = this.wake(k, addr, nWake, 0xffffffff);
+    const woken = this.wake(k, addr, nWake, FUTEX.BITSET_MATCH_ANY);
     const q = this.#waiters.get(addr) ?? [];
     let moved = 0;
     while (q.length > 0 && moved < nMove) {

@@ -271,7 +271,7 @@ export class Kernel implements SyscallKernel {
 
   exitGroup(status: number): never {
     this.strace.exited(status);
-    throw new GroupExit({ kind: 'exited', status: status & 0xff });
+    throw new GroupExit({ kind: 'exited', status: status & 0xff }); // exit statuses are 8 bits
   }
 
   // ---- timers ------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
 import { native } from '../../native.js';
+import { PAGE_SIZE } from '../../abi/linux.js';
+
+/** Linux's limits on execve's strings: each at most MAX_ARG_STRLEN bytes, and how many we read. */
+const MAX_ARG_STRLEN = 32 * PAGE_SIZE;
+const MAX_ARG_STRINGS = 65536;
 
 /**
  * The program's memory, read and written from the sentry with process_vm_readv/writev (the
@@ -67,7 +72,7 @@ export class ProgramMemory {
     let total = 0;
     let at = addr;
     while (total < max) {
-      const chunk = Math.min(4096 - Number(at & 4095n), max - total);
+      const chunk = Math.min(PAGE_SIZE - Number(at % BigInt(PAGE_SIZE)), max - total);
       const b = this.read(at, chunk);
       if (!b) return null;
       const nul = b.indexOf(0);
@@ -83,14 +88,14 @@ export class ProgramMemory {
   }
 
   /** A NULL-terminated array of string pointers (argv, envp); null on a fault or past `max` entries. */
-  readStringArray(addr: bigint, max = 65536): string[] | null {
+  readStringArray(addr: bigint, max = MAX_ARG_STRINGS): string[] | null {
     const out: string[] = [];
     if (addr === 0n) return out;
     for (let i = 0; i < max; i++) {
       const p = this.readU64(addr + BigInt(i * 8));
       if (p === null) return null;
       if (p === 0n) return out;
-      const s = this.readCString(p, 131072);
+      const s = this.readCString(p, MAX_ARG_STRLEN);
       if (s === null) return null;
       out.push(s);
     }

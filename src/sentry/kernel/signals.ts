@@ -127,7 +127,7 @@ export function setupFrame(t: Task, mem: ProgramMemory, signo: number, act: SigA
 /** rt_sigreturn: restores registers, mask and FP state from the frame at rsp; false on a fault. */
 export function restoreFrame(t: Task, mem: ProgramMemory): boolean {
   const uc = t.reg('rsp'); // the restorer's `syscall` runs after `ret` popped pretcode
-  const b = mem.read(uc, 304);
+  const b = mem.read(uc, INFO - UC); // the ucontext: everything up to the siginfo
   if (!b) return false;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const m = MCONTEXT - UC;
