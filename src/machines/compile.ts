@@ -37,9 +37,15 @@ function stateValue(path: string): StateValue {
   return v;
 }
 
+/** What compileMachine reads of a state node: its key and its child states. */
+interface StateTree {
+  readonly key: string;
+  readonly states: Readonly<Record<string, StateTree>>;
+}
+
 /** Leaf state paths of a state node's children. */
-function leaves(node: { key: string; states: Record<string, unknown>; type: string }, prefix: string): string[] {
-  const children = Object.values(node.states) as Array<{ key: string; states: Record<string, unknown>; type: string }>;
+function leaves(node: StateTree, prefix: string): string[] {
+  const children = Object.values(node.states);
   if (children.length === 0) return [prefix];
   return children.flatMap((c) => leaves(c, prefix ? `${prefix}.${c.key}` : c.key));
 }
@@ -49,7 +55,7 @@ function leaves(node: { key: string; states: Record<string, unknown>; type: stri
  * and the event type only (no guards, no context): what the table cannot represent.
  */
 export function compileMachine<E extends string>(machine: AnyStateMachine, events: readonly E[]): CompiledMachine<E> {
-  const states = leaves(machine.root as never, '');
+  const states = leaves(machine.root, '');
   // Plain objects, not Maps: V8 looks up a constant property name on a small object faster.
   const table: Record<string, Record<string, string>> = Object.create(null);
   for (const s of states) {
