@@ -21,7 +21,18 @@ export const BPF = {
   JMP_JSET_K: 0x45,
   RET_K: 0x06,
   ALU_AND_K: 0x54,
+  ALU_ADD_K: 0x04,
+  ALU_ADD_X: 0x0c,
+  LD_MEM: 0x60,
+  ST: 0x02,
+  MISC_TAX: 0x07,
+  JMP_JEQ_X: 0x1d,
+  JMP_JGT_X: 0x2d,
+  JMP_JGE_X: 0x3d,
 } as const;
+
+/** Words of scratch memory a classic BPF program has (M[0..15]). */
+export const BPF_MEMWORDS = 16;
 
 /** Offsets in `struct seccomp_data`. */
 export const SECCOMP_DATA = {
@@ -102,6 +113,41 @@ export class BpfAssembler {
     return this.#emit(BPF.JMP_JGE_K, jt, jf, k);
   }
 
+  /** A += k (32-bit, wrapping). */
+  add(k: number): this {
+    return this.#emit(BPF.ALU_ADD_K, 0, 0, k);
+  }
+
+  /** A += X (32-bit, wrapping). */
+  addX(): this {
+    return this.#emit(BPF.ALU_ADD_X, 0, 0, 0);
+  }
+
+  /** A = M[k] (scratch memory). */
+  ldMem(k: number): this {
+    return this.#emit(BPF.LD_MEM, 0, 0, checkMem(k));
+  }
+
+  /** M[k] = A. */
+  st(k: number): this {
+    return this.#emit(BPF.ST, 0, 0, checkMem(k));
+  }
+
+  /** X = A. */
+  tax(): this {
+    return this.#emit(BPF.MISC_TAX, 0, 0, 0);
+  }
+
+  /** Jump if A >= X (unsigned). */
+  jgeX(jt?: Target, jf?: Target): this {
+    return this.#emit(BPF.JMP_JGE_X, jt, jf, 0);
+  }
+
+  /** Jump if A > X (unsigned). */
+  jgtX(jt?: Target, jf?: Target): this {
+    return this.#emit(BPF.JMP_JGT_X, jt, jf, 0);
+  }
+
   /** Jump if A & k != 0. */
   jset(k: number, jt?: Target, jf?: Target): this {
     return this.#emit(BPF.JMP_JSET_K, jt, jf, k);
@@ -158,4 +204,9 @@ export class BpfAssembler {
     this.#insns.push(insn);
     return this;
   }
+}
+
+function checkMem(k: number): number {
+  if (!Number.isInteger(k) || k < 0 || k >= BPF_MEMWORDS) throw new Error(`bpf: scratch word ${k} is outside M[0..${BPF_MEMWORDS - 1}]`);
+  return k;
 }

@@ -7,7 +7,13 @@ export type Condition =
   | { op: 'gt'; value: bigint }
   | { op: 'ge'; value: bigint }
   | { op: 'lt'; value: bigint }
-  | { op: 'maskedEq'; mask: bigint; value: bigint };
+  | { op: 'maskedEq'; mask: bigint; value: bigint }
+  /**
+   * The range [arg, arg + args[lenArg]) lies clear of [start, end): it ends at or below `start`
+   * (the 64-bit sum computed in the filter, an overflowing sum never clear), or begins at or above
+   * `end`. Only on a syscall argument.
+   */
+  | { op: 'clearOf'; lenArg: number; start: bigint; end: bigint };
 
 /** One rule: a syscall number, conditions that must all hold, and the action taken. */
 export interface SeccompRule {
@@ -112,14 +118,51 @@ function compileTree(p: BpfAssembler, filter: SeccompFilter): Uint8Array {
 function emitConditions(p: BpfAssembler, rule: SeccompRule, fail: string, id: string): void {
   rule.args?.forEach((c, a) => {
     const cs = c === undefined ? [] : Array.isArray(c) ? c : [c];
-    cs.forEach((one, k) => condition(p, one, SECCOMP_DATA.argHi(a), SECCOMP_DATA.argLo(a), fail, `${id}a${a}c${k}`));
+    cs.forEach((one, k) => {
+      if (one.op === 'clearOf') rangeClear(p, a, one, fail, `${id}a${a}c${k}`);
+      else condition(p, one, SECCOMP_DATA.argHi(a), SECCOMP_DATA.argLo(a), fail, `${id}a${a}c${k}`);
+    });
   });
   const ips = rule.ip === undefined ? [] : Array.isArray(rule.ip) ? rule.ip : [rule.ip];
-  ips.forEach((c, k) => condition(p, c, SECCOMP_DATA.ipHi, SECCOMP_DATA.ipLo, fail, `${id}ip${k}`));
+  ips.forEach((c, k) => {
+    if (c.op === 'clearOf') throw new RangeError('clearOf applies to syscall arguments only');
+    condition(p, c, SECCOMP_DATA.ipHi, SECCOMP_DATA.ipLo, fail, `${id}ip${k}`);
+  });
+}
+
+/** Scratch words of {@link rangeClear}: the sum's low and high words. */
+const SUM_LO = 0;
+const SUM_HI = 1;
+
+/**
+ * Emits `clearOf` for argument `a`: falls through when [a, a + len) is clear of [start, end),
+ * jumps to `fail` otherwise. Classic BPF has 32-bit arithmetic only: the 64-bit sum is built
+ * from the halves with the carry, and an overflow of the high word fails the test.
+ */
+function rangeClear(p: BpfAssembler, a: number, c: Extract<Condition, { op: 'clearOf' }>, fail: string, id: string): void {
+  const [aHi, aLo, lHi, lLo] = [SECCOMP_DATA.argHi(a), SECCOMP_DATA.argLo(a), SECCOMP_DATA.argHi(c.lenArg), SECCOMP_DATA.argLo(c.lenArg)];
+  const ok = `${id}ok`;
+  // At or above `end`: clear whatever the length.
+  p.ldAbs(aHi).jgt(hi(c.end), ok).jeq(hi(c.end), undefined, `${id}sum`);
+  p.ldAbs(aLo).jge(lo(c.end), ok);
+  // sum_lo = a_lo + len_lo; a carry when it wrapped (sum_lo < a_lo).
+  p.label(`${id}sum`).ldAbs(lLo).tax().ldAbs(aLo).addX().st(SUM_LO);
+  p.ldAbs(aLo).tax().ldMem(SUM_LO).jgeX(`${id}nocarry`);
+  // With a carry: sum_hi = a_hi + len_hi + 1; overflow when a_hi + len_hi wrapped or is ~0.
+  p.ldAbs(lHi).tax().ldAbs(aHi).addX().st(SUM_HI);
+  p.ldAbs(aHi).tax().ldMem(SUM_HI).jgeX(undefined, fail);
+  p.jeq(0xffffffff, fail).add(1).st(SUM_HI).ja(`${id}cmp`);
+  // Without: sum_hi = a_hi + len_hi; overflow when it wrapped.
+  p.label(`${id}nocarry`).ldAbs(lHi).tax().ldAbs(aHi).addX().st(SUM_HI);
+  p.ldAbs(aHi).tax().ldMem(SUM_HI).jgeX(undefined, fail);
+  // The end of the range at or below `start`.
+  p.label(`${id}cmp`).ldMem(SUM_HI).jgt(hi(c.start), fail).jeq(hi(c.start), undefined, ok);
+  p.ldMem(SUM_LO).jgt(lo(c.start), fail);
+  p.label(ok);
 }
 
 /** Emits a 64-bit test; falls through when it holds, jumps to `fail` when not. */
-function condition(p: BpfAssembler, c: Condition, hiOff: number, loOff: number, fail: string, id: string): void {
+function condition(p: BpfAssembler, c: Exclude<Condition, { op: 'clearOf' }>, hiOff: number, loOff: number, fail: string, id: string): void {
   const ok = `${id}ok`;
   switch (c.op) {
     case 'eq':
