@@ -25,12 +25,12 @@ import { NET_DECODERS } from './decode/calls/net.js';
 import { PROCESS_DECODERS } from './decode/calls/process.js';
 import type { DecodeContext } from './decode/context.js';
 import { errnoDescription, errnoSymbol, isRestartErrno } from './decode/errno.js';
+import { hex } from './decode/scalars.js';
 import { signalName } from './decode/signals.js';
-import type { MemoryReader } from './decode/strings.js';
-import { hex } from './decode/strings.js';
 import { formatSiginfoBytes } from './decode/structs.js';
+import type { MemoryReader } from './decode/umove.js';
 
-export type { MemoryReader } from './decode/strings.js';
+export type { MemoryReader } from './decode/umove.js';
 export { errnoDescription, errnoFromName, errnoSymbol } from './decode/errno.js';
 export { signalName, signalFromName } from './decode/signals.js';
 export { syscallArgCount } from './decode/argCounts.js';

@@ -1,7 +1,7 @@
+import type { TraceOptions } from '../protocol.js';
+import type { MemoryReader } from './decode/umove.js';
 import { formatCall, formatExit, formatSignalDelivery, formatSyscall } from './decoder.js';
 import { SyscallSummary } from './summary.js';
-import type { MemoryReader } from './decoder.js';
-import type { TraceOptions } from '../protocol.js';
 import { writeSync } from 'node:fs';
 
 /**

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { hex } from './strings.js';
+import { hex, octal } from './scalars.js';
 import type { Xlat } from './xlat.js';
-import { formatFlags, lookup, octal, xlat } from './xlat.js';
+import { formatFlags, lookup, xlat } from './xlat.js';
 
 /**
  * open(2) flags other than the access mode (which {@link formatOpenFlags} prints first).

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { hex } from './strings.js';
+import { hex } from './scalars.js';
 import { formatFlags, lookup, xlat } from './xlat.js';
 
 /**

@@ -8,9 +8,11 @@
 import type { DecodeContext } from './context.js';
 import { EPOLL_EVENTS, POLL_EVENTS } from './flags.js';
 import { AF } from './netFlags.js';
-import type { MemoryReader } from './strings.js';
-import { ptr, quoteBytes, readBytes } from './strings.js';
-import { formatIovec, view, withStruct } from './structs.js';
+import { ptr } from './scalars.js';
+import { quoteBytes } from './strings.js';
+import { formatIovec } from './structs.js';
+import type { MemoryReader } from './umove.js';
+import { readBytes, view, withStruct } from './umove.js';
 import { formatFlags, lookup } from './xlat.js';
 
 const u64 = (v: DataView, o: number): bigint => v.getBigUint64(o, true);

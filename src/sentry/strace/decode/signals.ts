@@ -4,8 +4,9 @@
  * @module
  */
 
-import type { MemoryReader } from './strings.js';
-import { ptr, readBytes } from './strings.js';
+import { ptr } from './scalars.js';
+import type { MemoryReader } from './umove.js';
+import { readBytes } from './umove.js';
 
 /** Standard signal names, index = signal number (x86-64). */
 const NAMES: readonly string[] = [

@@ -10,11 +10,14 @@
 
 import type { DecodeContext } from './context.js';
 import {
-  CLONE3_FLAGS, FS_MAGIC, LOCK_TYPE, SA_FLAGS, SS_FLAGS, STATX_ATTRS, STATX_MASK, ST_FLAGS, WHENCE, formatStatMode,
+  CLONE3_FLAGS, FS_MAGIC, LOCK_TYPE, SA_FLAGS, SS_FLAGS, STATX_ATTRS, STATX_MASK, ST_FLAGS, WHENCE,
+  formatStatMode,
 } from './flags.js';
+import { hex, ptr } from './scalars.js';
 import { formatSigmask, signalName } from './signals.js';
-import type { MemoryReader } from './strings.js';
-import { formatBuffer, hex, ptr, quoteBytes, readBytes } from './strings.js';
+import { formatBuffer, quoteBytes } from './strings.js';
+import type { MemoryReader } from './umove.js';
+import { readBytes } from './umove.js';
 import type { Xlat } from './xlat.js';
 import { formatEnum, formatFlags, lookup, xlat } from './xlat.js';
 

@@ -6,11 +6,12 @@
  */
 
 import type { DecodeContext } from '../context.js';
-import { arg, dirfd, int, long, uint, ulong } from '../context.js';
-import type { Xlat } from '../xlat.js';
-import { formatEnum, formatFlags, octal } from '../xlat.js';
+import { arg } from '../context.js';
+import { dirfd, hex, int, long, octal, ptr, uint, ulong } from '../scalars.js';
 import { signalName } from '../signals.js';
-import { formatBuffer, formatCString, hex, ptr } from '../strings.js';
+import { formatBuffer, formatCString } from '../strings.js';
+import type { Xlat } from '../xlat.js';
+import { formatEnum, formatFlags } from '../xlat.js';
 
 /**
  * Prints one argument register.

@@ -4,26 +4,28 @@
  * @module
  */
 
-import type { DecodeContext } from '../context.js';
-import { arg, hex32, int, retval, uint } from '../context.js';
-import {
-  ACCESS_MODE, AT_FLAGS, CLOCKS, CLOSE_RANGE_FLAGS, EFD_FLAGS, EPOLL_CREATE_FLAGS, EPOLL_CTL,
-  FACCESSAT_FLAGS, FADV, FCNTL_CMD, FD_FLAGS, FLOCK_OPS, IN_INIT_FLAGS, LOCK_TYPE, MFD_FLAGS, OPEN_FLAGS,
-  RENAME_FLAGS, SEALS, SFD_FLAGS, STATX_AT_FLAGS, STATX_MASK, TFD_FLAGS, WHENCE, formatIoctlRequest,
-  formatOpenFlags, formatStatMode,
-} from '../flags.js';
-import { formatEnum, formatFlags, octal, xlat } from '../xlat.js';
-import { formatSigsetAt } from '../signals.js';
-import { formatBuffer, formatCString, hex, ptr, readU64 } from '../strings.js';
-import {
-  countDirents, formatBitList, formatDev, formatFlock, formatIntPair, formatIntPtr, formatIovec, formatStat,
-  formatStatfs, formatStatx, formatTermios, formatTimespecPair, formatWinsize,
-} from '../structs.js';
-import { formatEpollEvent, formatEpollEvents } from '../netStructs.js';
 import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
 import {
   DFD, FD, I, L, MODE, P, PATH, PATH_MAX, STR, U, UL, enumOf, flags, inBuf, out, outBuf, sig,
 } from './common.js';
+import type { DecodeContext } from '../context.js';
+import { arg, retval } from '../context.js';
+import {
+  ACCESS_MODE, AT_FLAGS, CLOCKS, CLOSE_RANGE_FLAGS, EFD_FLAGS, EPOLL_CREATE_FLAGS, EPOLL_CTL, FACCESSAT_FLAGS,
+  FADV, FCNTL_CMD, FD_FLAGS, FLOCK_OPS, IN_INIT_FLAGS, LOCK_TYPE, MFD_FLAGS, OPEN_FLAGS, RENAME_FLAGS, SEALS,
+  SFD_FLAGS, STATX_AT_FLAGS, STATX_MASK, TFD_FLAGS, WHENCE, formatIoctlRequest, formatOpenFlags,
+  formatStatMode,
+} from '../flags.js';
+import { formatEpollEvent, formatEpollEvents } from '../netStructs.js';
+import { hex, hex32, int, octal, ptr, uint } from '../scalars.js';
+import { formatSigsetAt } from '../signals.js';
+import { formatBuffer, formatCString } from '../strings.js';
+import {
+  countDirents, formatBitList, formatDev, formatFlock, formatIntPair, formatIntPtr, formatIovec, formatStat,
+  formatStatfs, formatStatx, formatTermios, formatTimespecPair, formatWinsize,
+} from '../structs.js';
+import { readU64 } from '../umove.js';
+import { formatEnum, formatFlags, xlat } from '../xlat.js';
 
 /** open-style flags at `flagsArg` and the mode after them when O_CREAT / O_TMPFILE asks for one. */
 function openArgs(c: DecodeContext, flagsArg: number): string[] {

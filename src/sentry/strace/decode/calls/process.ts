@@ -4,26 +4,26 @@
  * @module
  */
 
+import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
+import { FD, I, MODE, P, SIG, U, UL, X, enumOf, flags, out, outBuf, retHex, retOctal, sig, sigRet } from './common.js';
 import type { DecodeContext } from '../context.js';
-import { arg, hex32, int, retval, uint, ulong } from '../context.js';
+import { arg, retval } from '../context.js';
 import {
   ARCH_PRCTL, CAPS, CLOCKS, CLONE_FLAGS, FUTEX_CMD, GRND, IDTYPE, MADV, MCL_FLAGS, MEMBARRIER_CMD,
   MREMAP_FLAGS, MS_FLAGS, PR, PRIO_WHICH, PROT, RLIMIT, RUSAGE_WHO, SECCOMP_MODE, SIG_HOW, SUID_DUMP,
   TIMER_FLAGS, UNSHARE_FLAGS, WAIT_OPTIONS, formatMmapFlags,
 } from '../flags.js';
-import { formatEnum, formatFlags, lookup, xlat } from '../xlat.js';
+import { formatPollResult, formatPollfds } from '../netStructs.js';
+import { hex, hex32, int, ptr, uint, ulong } from '../scalars.js';
 import { formatSigmask, formatSigsetAt, signalName } from '../signals.js';
-import { formatCString, hex, ptr, readU32, readU64 } from '../strings.js';
+import { formatCString } from '../strings.js';
 import {
   formatBitList, formatCloneArgs, formatIntPtr, formatItimerval, formatRlimit, formatRusage, formatSigaction,
   formatSiginfo, formatStack, formatSysinfo, formatTimespec, formatTimeval, formatU64Ptr, formatUtsname,
   formatWaitStatus,
 } from '../structs.js';
-import { formatPollResult, formatPollfds } from '../netStructs.js';
-import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
-import {
-  FD, I, MODE, P, SIG, U, UL, X, enumOf, flags, out, outBuf, retHex, retOctal, sig, sigRet,
-} from './common.js';
+import { readU32, readU64 } from '../umove.js';
+import { formatEnum, formatFlags, lookup, xlat } from '../xlat.js';
 
 const prot = flags(PROT, 'PROT_NONE');
 const clockid = enumOf(CLOCKS, 'CLOCK_', true);
