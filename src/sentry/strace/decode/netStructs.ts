@@ -6,14 +6,14 @@
  */
 
 import type { DecodeContext } from './context.js';
-import { EPOLL_EVENTS, POLL_EVENTS } from './flags.js';
-import { AF } from './netFlags.js';
 import { ptr } from './scalars.js';
 import { quoteBytes } from './strings.js';
 import { formatIovec } from './structs.js';
 import type { MemoryReader } from './umove.js';
 import { readBytes, view, withStruct } from './umove.js';
 import { formatFlags, lookup } from './xlat.js';
+import { EPOLL_EVENTS, POLL_EVENTS } from './xlat/events.js';
+import { AF } from './xlat/net.js';
 
 const u64 = (v: DataView, o: number): bigint => v.getBigUint64(o, true);
 

@@ -9,17 +9,18 @@
  */
 
 import type { DecodeContext } from './context.js';
-import {
-  CLONE3_FLAGS, FS_MAGIC, LOCK_TYPE, SA_FLAGS, SS_FLAGS, STATX_ATTRS, STATX_MASK, ST_FLAGS, WHENCE,
-  formatStatMode,
-} from './flags.js';
 import { hex, ptr } from './scalars.js';
 import { formatSigmask, signalName } from './signals.js';
 import { formatBuffer, quoteBytes } from './strings.js';
 import type { MemoryReader } from './umove.js';
 import { readBytes } from './umove.js';
-import type { Xlat } from './xlat.js';
-import { formatEnum, formatFlags, lookup, xlat } from './xlat.js';
+import { formatEnum, formatFlags, lookup } from './xlat.js';
+import { LOCK_TYPE, WHENCE } from './xlat/file.js';
+import { CLONE3_FLAGS, PTRACE_EVENTS } from './xlat/process.js';
+import { SA_FLAGS, SIG_CODES, SI_CODES, SS_FLAGS } from './xlat/signal.js';
+import { FS_MAGIC, STATX_ATTRS, STATX_MASK, ST_FLAGS, formatStatMode } from './xlat/stat.js';
+import { TC_IFLAG, TC_LFLAG, formatTermiosCflag, formatTermiosOflag } from './xlat/termios.js';
+
 
 /**
  * A little-endian view of `size` bytes at `addr`, or null.
@@ -310,46 +311,6 @@ export function formatWinsize(mem: MemoryReader, addr: bigint): string {
     `{ws_row=${v.getUint16(0, true)}, ws_col=${v.getUint16(2, true)}, ws_xpixel=${v.getUint16(4, true)}, ws_ypixel=${v.getUint16(6, true)}}`);
 }
 
-const TC_IFLAG = xlat({
-  IGNBRK: 0o1, BRKINT: 0o2, IGNPAR: 0o4, PARMRK: 0o10, INPCK: 0o20, ISTRIP: 0o40, INLCR: 0o100, IGNCR: 0o200,
-  ICRNL: 0o400, IUCLC: 0o1000, IXON: 0o2000, IXANY: 0o4000, IXOFF: 0o10000, IMAXBEL: 0o20000, IUTF8: 0o40000,
-});
-const TC_OFLAG = xlat({
-  OLCUC: 0o2, ONLCR: 0o4, OCRNL: 0o10, ONOCR: 0o20, ONLRET: 0o40, OFILL: 0o100, OFDEL: 0o200,
-});
-const TC_LFLAG = xlat({
-  ISIG: 0o1, ICANON: 0o2, XCASE: 0o4, ECHO: 0o10, ECHOE: 0o20, ECHOK: 0o40, ECHONL: 0o100, NOFLSH: 0o200,
-  TOSTOP: 0o400, IEXTEN: 0o100000, ECHOCTL: 0o1000, ECHOPRT: 0o2000, ECHOKE: 0o4000, FLUSHO: 0o10000,
-  PENDIN: 0o40000, EXTPROC: 0o200000,
-});
-const TC_CFLAG = xlat({ CSTOPB: 0o100, CREAD: 0o200, PARENB: 0o400, PARODD: 0o1000, HUPCL: 0o2000, CLOCAL: 0o4000, CMSPAR: 0o10000000000, CRTSCTS: 0o20000000000 });
-const BAUDS = ['B0', 'B50', 'B75', 'B110', 'B134', 'B150', 'B200', 'B300', 'B600', 'B1200', 'B1800', 'B2400', 'B4800', 'B9600', 'B19200', 'B38400'];
-const FAST_BAUDS = [
-  'B57600', 'B115200', 'B230400', 'B460800', 'B500000', 'B576000', 'B921600', 'B1000000', 'B1152000', 'B1500000',
-  'B2000000', 'B2500000', 'B3000000', 'B3500000', 'B4000000',
-];
-
-/** The output flag word: delay fields (NL0|CR0|...) then OPOST and the others, as strace orders them. */
-function oflag(x: bigint): string {
-  const parts = [
-    `NL${(x >> 8n) & 1n}`, `CR${(x >> 9n) & 3n}`, `TAB${(x >> 11n) & 3n}`, `BS${(x >> 13n) & 1n}`,
-    `VT${(x >> 14n) & 1n}`, `FF${(x >> 15n) & 1n}`,
-  ];
-  if (x & 1n) parts.push('OPOST');
-  const rest = x & ~0o177401n;
-  if (rest) parts.push(formatFlags(rest, TC_OFLAG));
-  return parts.join('|');
-}
-
-function cflag(x: bigint): string {
-  const baud = x & 0o10017n;
-  const name = baud < 16n ? BAUDS[Number(baud)] : FAST_BAUDS[Number(baud - 0o10001n)];
-  const parts = [name ?? hex(baud), `CS${5n + ((x >> 4n) & 3n)}`];
-  const rest = x & ~0o10077n;
-  if (rest) parts.push(formatFlags(rest, TC_CFLAG));
-  return parts.join('|');
-}
-
 /**
  * `struct termios` (TCGETS / TCSETS*), abbreviated like strace.
  *
@@ -361,7 +322,7 @@ function cflag(x: bigint): string {
 export function formatTermios(mem: MemoryReader, addr: bigint): string {
   return withStruct(mem, addr, 36, (v) => {
     const w = (o: number): bigint => BigInt(v.getUint32(o, true));
-    return `{c_iflag=${formatFlags(w(0), TC_IFLAG)}, c_oflag=${oflag(w(4))}, c_cflag=${cflag(w(8))}, c_lflag=${formatFlags(w(12), TC_LFLAG)}, ...}`;
+    return `{c_iflag=${formatFlags(w(0), TC_IFLAG)}, c_oflag=${formatTermiosOflag(w(4))}, c_cflag=${formatTermiosCflag(w(8))}, c_lflag=${formatFlags(w(12), TC_LFLAG)}, ...}`;
   });
 }
 
@@ -452,11 +413,6 @@ export function formatIovec(c: DecodeContext, addr: bigint, count: bigint, dataL
   return `[${items.join(', ')}]`;
 }
 
-const PTRACE_EVENTS = xlat({
-  PTRACE_EVENT_FORK: 1, PTRACE_EVENT_VFORK: 2, PTRACE_EVENT_CLONE: 3, PTRACE_EVENT_EXEC: 4,
-  PTRACE_EVENT_VFORK_DONE: 5, PTRACE_EVENT_EXIT: 6, PTRACE_EVENT_SECCOMP: 7, PTRACE_EVENT_STOP: 128,
-});
-
 /**
  * A wait status as strace prints it: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`.
  *
@@ -483,18 +439,6 @@ export function formatWaitStatus(status: number): string {
   return `[{${text}}]`;
 }
 
-const CLD_CODES = xlat({ CLD_EXITED: 1, CLD_KILLED: 2, CLD_DUMPED: 3, CLD_TRAPPED: 4, CLD_STOPPED: 5, CLD_CONTINUED: 6 });
-const SI_CODES = xlat({ SI_USER: 0, SI_KERNEL: 0x80, SI_QUEUE: -1, SI_TIMER: -2, SI_MESGQ: -3, SI_ASYNCIO: -4, SI_SIGIO: -5, SI_TKILL: -6 });
-/** Kernel si_code values per signal (positive codes mean different things for each). */
-const SIG_CODES: ReadonlyMap<number, Xlat> = new Map([
-  [4, xlat({ ILL_ILLOPC: 1, ILL_ILLOPN: 2, ILL_ILLADR: 3, ILL_ILLTRP: 4, ILL_PRVOPC: 5, ILL_PRVREG: 6, ILL_COPROC: 7, ILL_BADSTK: 8 })],
-  [5, xlat({ TRAP_BRKPT: 1, TRAP_TRACE: 2, TRAP_BRANCH: 3, TRAP_HWBKPT: 4 })],
-  [7, xlat({ BUS_ADRALN: 1, BUS_ADRERR: 2, BUS_OBJERR: 3, BUS_MCEERR_AR: 4, BUS_MCEERR_AO: 5 })],
-  [8, xlat({ FPE_INTDIV: 1, FPE_INTOVF: 2, FPE_FLTDIV: 3, FPE_FLTOVF: 4, FPE_FLTUND: 5, FPE_FLTRES: 6, FPE_FLTINV: 7, FPE_FLTSUB: 8 })],
-  [11, xlat({ SEGV_MAPERR: 1, SEGV_ACCERR: 2, SEGV_BNDERR: 3, SEGV_PKUERR: 4 })],
-  [17, CLD_CODES],
-  [31, xlat({ SYS_SECCOMP: 1 })],
-]);
 const FAULT_SIGNALS = new Set([4, 7, 8, 11]);
 
 /**

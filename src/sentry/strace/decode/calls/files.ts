@@ -10,12 +10,6 @@ import {
 } from './common.js';
 import type { DecodeContext } from '../context.js';
 import { arg, retval } from '../context.js';
-import {
-  ACCESS_MODE, AT_FLAGS, CLOCKS, CLOSE_RANGE_FLAGS, EFD_FLAGS, EPOLL_CREATE_FLAGS, EPOLL_CTL, FACCESSAT_FLAGS,
-  FADV, FCNTL_CMD, FD_FLAGS, FLOCK_OPS, IN_INIT_FLAGS, LOCK_TYPE, MFD_FLAGS, OPEN_FLAGS, RENAME_FLAGS, SEALS,
-  SFD_FLAGS, STATX_AT_FLAGS, STATX_MASK, TFD_FLAGS, WHENCE, formatIoctlRequest, formatOpenFlags,
-  formatStatMode,
-} from '../flags.js';
 import { formatEpollEvent, formatEpollEvents } from '../netStructs.js';
 import { hex, hex32, int, octal, ptr, uint } from '../scalars.js';
 import { formatSigsetAt } from '../signals.js';
@@ -25,26 +19,26 @@ import {
   formatStatfs, formatStatx, formatTermios, formatTimespecPair, formatWinsize,
 } from '../structs.js';
 import { readU64 } from '../umove.js';
-import { formatEnum, formatFlags, xlat } from '../xlat.js';
+import { formatEnum, formatFlags } from '../xlat.js';
+import { EFD_FLAGS, EPOLL_CREATE_FLAGS, EPOLL_CTL, IN_INIT_FLAGS, SFD_FLAGS } from '../xlat/events.js';
+import {
+  ACCESS_MODE, AT_FLAGS, CLOSE_RANGE_FLAGS, FACCESSAT_FLAGS, FADV, FALLOC_FLAGS, FCNTL_CMD, FD_FLAGS,
+  FLOCK_OPS, LOCK_TYPE, MFD_FLAGS, OPEN_FLAGS, RENAME_FLAGS, RESOLVE_FLAGS, SEALS, SPLICE_FLAGS, WHENCE,
+  XATTR_FLAGS, formatOpenFlags, openTakesMode,
+} from '../xlat/file.js';
+import { formatIoctlRequest } from '../xlat/ioctl.js';
+import { STATX_MASK, formatStatMode, formatStatxFlags, isDeviceMode } from '../xlat/stat.js';
+import { CLOCKS, TFD_FLAGS } from '../xlat/time.js';
 
 /** open-style flags at `flagsArg` and the mode after them when O_CREAT / O_TMPFILE asks for one. */
 function openArgs(c: DecodeContext, flagsArg: number): string[] {
   const f = arg(c, flagsArg);
   const outArgs = [formatOpenFlags(f)];
-  if ((BigInt.asUintN(32, f) & 0x40n) || (BigInt.asUintN(32, f) & 0x410000n) === 0x410000n) {
-    outArgs.push(octal(BigInt.asUintN(32, arg(c, flagsArg + 1))));
-  }
+  if (openTakesMode(BigInt.asUintN(32, f))) outArgs.push(octal(BigInt.asUintN(32, arg(c, flagsArg + 1))));
   return outArgs;
 }
 
 const STAT_OUT = out((v, c) => formatStat(c.mem, v));
-
-/** statx's flags: AT_STATX_SYNC_AS_STAT (0) first when no other sync type is asked for. */
-const statxFlags: ArgFormatter = (v) => {
-  const u = BigInt.asUintN(32, v);
-  if (u & 0x6000n) return formatFlags(u, STATX_AT_FLAGS);
-  return u === 0n ? 'AT_STATX_SYNC_AS_STAT' : `AT_STATX_SYNC_AS_STAT|${formatFlags(u, STATX_AT_FLAGS)}`;
-};
 
 /** `0x8001 (flags O_WRONLY|O_LARGEFILE)`: how strace shows F_GETFL's result. */
 function fcntlRet(c: DecodeContext, r: bigint): string {
@@ -158,30 +152,21 @@ const openHow: ArgFormatter = (v, c) => {
   const resolve = readU64(c.mem, v + 16n);
   if (f === null || mode === null || resolve === null) return ptr(v);
   const parts = [`flags=${formatOpenFlags(f)}`];
-  if (mode !== 0n || (f & 0x40n) || (f & 0x410000n) === 0x410000n) parts.push(`mode=${octal(mode)}`);
-  parts.push(`resolve=${formatFlags(resolve, xlat({
-    RESOLVE_NO_XDEV: 1, RESOLVE_NO_MAGICLINKS: 2, RESOLVE_NO_SYMLINKS: 4, RESOLVE_BENEATH: 8, RESOLVE_IN_ROOT: 0x10, RESOLVE_CACHED: 0x20,
-  }))}`);
+  if (mode !== 0n || openTakesMode(f)) parts.push(`mode=${octal(mode)}`);
+  parts.push(`resolve=${formatFlags(resolve, RESOLVE_FLAGS)}`);
   return `{${parts.join(', ')}}`;
 };
 
 /** mknod's mode (with the file type) and, for devices, the device number. */
 function mknodArgs(c: DecodeContext, modeArg: number): string[] {
   const mode = BigInt.asUintN(32, arg(c, modeArg));
-  const type = mode & 0o170000n;
   const shown = [formatStatMode(mode)];
-  if (type === 0o020000n || type === 0o060000n) shown.push(formatDev(BigInt.asUintN(32, arg(c, modeArg + 1))));
+  if (isDeviceMode(mode)) shown.push(formatDev(BigInt.asUintN(32, arg(c, modeArg + 1))));
   return shown;
 }
 
 const sigsetSized = (sizeArg: number): ArgFormatter => (v, c) => formatSigsetAt(c.mem, v, Number(arg(c, sizeArg)));
 
-const XATTR_FLAGS = xlat({ XATTR_CREATE: 1, XATTR_REPLACE: 2 });
-const FALLOC_FLAGS = xlat({
-  FALLOC_FL_KEEP_SIZE: 1, FALLOC_FL_PUNCH_HOLE: 2, FALLOC_FL_COLLAPSE_RANGE: 8, FALLOC_FL_ZERO_RANGE: 0x10,
-  FALLOC_FL_INSERT_RANGE: 0x20, FALLOC_FL_UNSHARE_RANGE: 0x40,
-});
-const SPLICE_FLAGS = xlat({ SPLICE_F_MOVE: 1, SPLICE_F_NONBLOCK: 2, SPLICE_F_MORE: 4, SPLICE_F_GIFT: 8 });
 /** An extended attribute value or name list the call filled in (`ret` bytes). */
 const xattrOut: ArgFormatter = (v, c) => (c.ok && v !== 0n ? formatBuffer(c.mem, v, retval(c), c.strlen) : ptr(v));
 
@@ -212,7 +197,7 @@ export const FILE_DECODERS: DecoderTable = {
   lstat: sig(PATH, STAT_OUT),
   fstat: sig(FD, STAT_OUT),
   newfstatat: sig(DFD, PATH, STAT_OUT, flags(AT_FLAGS)),
-  statx: sig(DFD, PATH, statxFlags, flags(STATX_MASK), out((v, c) => formatStatx(c.mem, v))),
+  statx: sig(DFD, PATH, (v) => formatStatxFlags(v), flags(STATX_MASK), out((v, c) => formatStatx(c.mem, v))),
   statfs: sig(PATH, out((v, c) => formatStatfs(c.mem, v))),
   fstatfs: sig(FD, out((v, c) => formatStatfs(c.mem, v))),
   lseek: sig(FD, L, enumOf(WHENCE, 'SEEK_')),

@@ -8,14 +8,14 @@ import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
 import { FD, I, P, U, UL, enumOf, flags, inBuf, out, outBuf, sig } from './common.js';
 import type { DecodeContext } from '../context.js';
 import { arg, retval } from '../context.js';
-import {
-  AF, IPPROTO, MSG_FLAGS, NETLINK_PROTO, SHUT, SO, SOCK_FLAGS, SOL, TCP_OPTS, formatSockType,
-} from '../netFlags.js';
 import { formatMsghdr, formatSockaddr } from '../netStructs.js';
 import { int, ptr } from '../scalars.js';
 import { formatIntPair, formatIntPtr } from '../structs.js';
 import { readU32 } from '../umove.js';
 import { formatEnum } from '../xlat.js';
+import {
+  AF, IPPROTO, MSG_FLAGS, NETLINK_PROTO, SHUT, SO, SOCK_FLAGS, SOL, TCP_OPTS, formatSockType,
+} from '../xlat/net.js';
 
 const family = enumOf(AF, 'AF_');
 const sockType: ArgFormatter = (v) => formatSockType(v);

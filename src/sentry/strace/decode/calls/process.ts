@@ -8,11 +8,6 @@ import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
 import { FD, I, MODE, P, SIG, U, UL, X, enumOf, flags, out, outBuf, retHex, retOctal, sig, sigRet } from './common.js';
 import type { DecodeContext } from '../context.js';
 import { arg, retval } from '../context.js';
-import {
-  ARCH_PRCTL, CAPS, CLOCKS, CLONE_FLAGS, FUTEX_CMD, GRND, IDTYPE, MADV, MCL_FLAGS, MEMBARRIER_CMD,
-  MREMAP_FLAGS, MS_FLAGS, PR, PRIO_WHICH, PROT, RLIMIT, RUSAGE_WHO, SECCOMP_MODE, SIG_HOW, SUID_DUMP,
-  TIMER_FLAGS, UNSHARE_FLAGS, WAIT_OPTIONS, formatMmapFlags,
-} from '../flags.js';
 import { formatPollResult, formatPollfds } from '../netStructs.js';
 import { hex, hex32, int, ptr, uint, ulong } from '../scalars.js';
 import { formatSigmask, formatSigsetAt, signalName } from '../signals.js';
@@ -23,7 +18,20 @@ import {
   formatWaitStatus,
 } from '../structs.js';
 import { readU32, readU64 } from '../umove.js';
-import { formatEnum, formatFlags, lookup, xlat } from '../xlat.js';
+import { formatEnum, formatFlags, lookup } from '../xlat.js';
+import { FUTEX_CLOCK_REALTIME, FUTEX_CMD, FUTEX_CMPS, FUTEX_OPS, FUTEX_PRIVATE_FLAG } from '../xlat/futex.js';
+import {
+  MADV, MCL_FLAGS, MEMBARRIER_CMD, MLOCK_FLAGS, MREMAP_FIXED, MREMAP_FLAGS, MS_FLAGS, PROT, SHM_FLAGS,
+  formatMmapFlags,
+} from '../xlat/memory.js';
+import { CAPS, PR, SECCOMP_MODE, SUID_DUMP } from '../xlat/prctl.js';
+import {
+  ARCH_PRCTL, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FLAGS, CLONE_PARENT_SETTID, CLONE_PIDFD,
+  CLONE_SETTLS, GRND, IDTYPE, PRIO_WHICH, RLIMIT, RUSAGE_WHO, SECCOMP_FILTER_FLAGS, SECCOMP_OPS,
+  SYSLOG_ACTIONS, UNSHARE_FLAGS, WAIT_OPTIONS,
+} from '../xlat/process.js';
+import { SIG_HOW } from '../xlat/signal.js';
+import { CLOCKS, ITIMERS, TIMER_FLAGS } from '../xlat/time.js';
 
 const prot = flags(PROT, 'PROT_NONE');
 const clockid = enumOf(CLOCKS, 'CLOCK_', true);
@@ -39,20 +47,6 @@ function interrupted(c: DecodeContext): boolean {
 /** A sleep's remaining-time argument: written only when the sleep was interrupted. */
 const remaining: ArgFormatter = (v, c) => (interrupted(c) && v !== 0n ? formatTimespec(c.mem, v) : ptr(v));
 
-const ITIMERS = xlat({ ITIMER_REAL: 0, ITIMER_VIRTUAL: 1, ITIMER_PROF: 2 });
-const SECCOMP_OPS = xlat({
-  SECCOMP_SET_MODE_STRICT: 0, SECCOMP_SET_MODE_FILTER: 1, SECCOMP_GET_ACTION_AVAIL: 2, SECCOMP_GET_NOTIF_SIZES: 3,
-});
-const SECCOMP_FILTER_FLAGS = xlat({
-  SECCOMP_FILTER_FLAG_TSYNC: 1, SECCOMP_FILTER_FLAG_LOG: 2, SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
-  SECCOMP_FILTER_FLAG_NEW_LISTENER: 8, SECCOMP_FILTER_FLAG_TSYNC_ESRCH: 16, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 32,
-});
-
-const FUTEX_OPS = xlat({ FUTEX_OP_SET: 0, FUTEX_OP_ADD: 1, FUTEX_OP_OR: 2, FUTEX_OP_ANDN: 3, FUTEX_OP_XOR: 4 });
-const FUTEX_CMPS = xlat({
-  FUTEX_OP_CMP_EQ: 0, FUTEX_OP_CMP_NE: 1, FUTEX_OP_CMP_LT: 2, FUTEX_OP_CMP_LE: 3, FUTEX_OP_CMP_GT: 4, FUTEX_OP_CMP_GE: 5,
-});
-
 function futexWakeOp(v: bigint): string {
   const u = BigInt.asUintN(32, v);
   const op = (u >> 28n) & 7n;
@@ -65,14 +59,14 @@ const bitset = (v: bigint): string => (BigInt.asUintN(32, v) === 0xffffffffn ? '
 const futex: SyscallDecoder = {
   args(c) {
     const op = BigInt.asUintN(32, arg(c, 1));
-    const cmd = op & ~384n;
+    const cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     const cmdName = lookup(cmd, FUTEX_CMD);
     const uaddr = ptr(arg(c, 0));
     const val = uint(arg(c, 2));
     const ts = (): string => formatTimespec(c.mem, arg(c, 3));
     const uaddr2 = ptr(arg(c, 4));
     if (!cmdName) return [uaddr, `${hex32(op)} /* FUTEX_??? */`, val, ptr(arg(c, 3)), uaddr2, uint(arg(c, 5))];
-    const opName = cmdName + (op & 128n ? '_PRIVATE' : '') + (op & 256n ? '|FUTEX_CLOCK_REALTIME' : '');
+    const opName = cmdName + (op & FUTEX_PRIVATE_FLAG ? '_PRIVATE' : '') + (op & FUTEX_CLOCK_REALTIME ? '|FUTEX_CLOCK_REALTIME' : '');
     const head = [uaddr, opName];
     switch (Number(cmd)) {
       case 0: return [...head, val, ts()];
@@ -102,10 +96,10 @@ const clone: SyscallDecoder = {
       const n = c.ok ? readU32(c.mem, addr, true) : null;
       return n === null ? ptr(addr) : `[${n}]`;
     };
-    if (f & 0x100000n) parts.push(`parent_tid=${tidAt(arg(c, 2))}`);
-    else if (f & 0x1000n) parts.push(`pidfd=${tidAt(arg(c, 2))}`);
-    if (f & 0x80000n) parts.push(`tls=${ptr(arg(c, 4))}`);
-    if (f & 0x1200000n) parts.push(`child_tidptr=${ptr(arg(c, 3))}`);
+    if (f & CLONE_PARENT_SETTID) parts.push(`parent_tid=${tidAt(arg(c, 2))}`);
+    else if (f & CLONE_PIDFD) parts.push(`pidfd=${tidAt(arg(c, 2))}`);
+    if (f & CLONE_SETTLS) parts.push(`tls=${ptr(arg(c, 4))}`);
+    if (f & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) parts.push(`child_tidptr=${ptr(arg(c, 3))}`);
     return parts;
   },
 };
@@ -210,12 +204,6 @@ function pollRet(withLeft: boolean) {
   };
 }
 
-const SYSLOG_ACTIONS = xlat({
-  SYSLOG_ACTION_CLOSE: 0, SYSLOG_ACTION_OPEN: 1, SYSLOG_ACTION_READ: 2, SYSLOG_ACTION_READ_ALL: 3,
-  SYSLOG_ACTION_READ_CLEAR: 4, SYSLOG_ACTION_CLEAR: 5, SYSLOG_ACTION_CONSOLE_OFF: 6, SYSLOG_ACTION_CONSOLE_ON: 7,
-  SYSLOG_ACTION_CONSOLE_LEVEL: 8, SYSLOG_ACTION_SIZE_UNREAD: 9, SYSLOG_ACTION_SIZE_BUFFER: 10,
-});
-
 const syslog: SyscallDecoder = {
   args(c) {
     const type = BigInt.asIntN(32, arg(c, 0));
@@ -259,7 +247,7 @@ export const PROCESS_DECODERS: DecoderTable = {
   mremap: {
     args: (c) => {
       const base = [ptr(arg(c, 0)), ulong(arg(c, 1)), ulong(arg(c, 2)), formatFlags(BigInt.asUintN(32, arg(c, 3)), MREMAP_FLAGS)];
-      return BigInt.asUintN(32, arg(c, 3)) & 2n ? [...base, ptr(arg(c, 4))] : base;
+      return BigInt.asUintN(32, arg(c, 3)) & MREMAP_FIXED ? [...base, ptr(arg(c, 4))] : base;
     },
     ret: retHex,
   },
@@ -269,9 +257,9 @@ export const PROCESS_DECODERS: DecoderTable = {
   mincore: sig(P, UL, P),
   mlock: sig(P, UL),
   munlock: sig(P, UL),
-  mlock2: sig(P, UL, flags(xlat({ MLOCK_ONFAULT: 1 }))),
+  mlock2: sig(P, UL, flags(MLOCK_FLAGS)),
   mlockall: sig(flags(MCL_FLAGS)),
-  shmat: sigRet(retHex, I, P, flags(xlat({ SHM_RDONLY: 0o10000, SHM_RND: 0o20000, SHM_REMAP: 0o40000, SHM_EXEC: 0o100000 }))),
+  shmat: sigRet(retHex, I, P, flags(SHM_FLAGS)),
   clone,
   clone3: sig((v, c) => formatCloneArgs(c.mem, v, arg(c, 1)), UL),
   exit: sig(I),
