@@ -27,7 +27,7 @@ import type { DecodeContext } from './decode/context.js';
 import { errnoDescription, errnoSymbol, isRestartErrno } from './decode/errno.js';
 import { hex } from './decode/scalars.js';
 import { signalName } from './decode/signals.js';
-import { formatSiginfoBytes } from './decode/structs.js';
+import { formatSiginfoBytes } from './decode/structs/signal.js';
 import type { MemoryReader } from './decode/umove.js';
 
 export type { MemoryReader } from './decode/umove.js';

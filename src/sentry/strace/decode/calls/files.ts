@@ -10,14 +10,15 @@ import {
 } from './common.js';
 import type { DecodeContext } from '../context.js';
 import { arg, retval } from '../context.js';
-import { formatEpollEvent, formatEpollEvents } from '../netStructs.js';
 import { hex, hex32, int, octal, ptr, uint } from '../scalars.js';
 import { formatSigsetAt } from '../signals.js';
 import { formatBuffer, formatCString } from '../strings.js';
-import {
-  countDirents, formatBitList, formatDev, formatFlock, formatIntPair, formatIntPtr, formatIovec, formatStat,
-  formatStatfs, formatStatx, formatTermios, formatTimespecPair, formatWinsize,
-} from '../structs.js';
+import { formatBitList, formatIntPair, formatIntPtr } from '../structs/arrays.js';
+import { countDirents, formatFlock, formatIovec } from '../structs/io.js';
+import { formatEpollEvent, formatEpollEvents } from '../structs/poll.js';
+import { formatDev, formatStat, formatStatfs, formatStatx } from '../structs/stat.js';
+import { formatTermios, formatWinsize } from '../structs/terminal.js';
+import { formatTimespecPair } from '../structs/time.js';
 import { readU64 } from '../umove.js';
 import { formatEnum, formatFlags } from '../xlat.js';
 import { EFD_FLAGS, EPOLL_CREATE_FLAGS, EPOLL_CTL, IN_INIT_FLAGS, SFD_FLAGS } from '../xlat/events.js';

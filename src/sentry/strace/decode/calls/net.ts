@@ -8,9 +8,9 @@ import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
 import { FD, I, P, U, UL, enumOf, flags, inBuf, out, outBuf, sig } from './common.js';
 import type { DecodeContext } from '../context.js';
 import { arg, retval } from '../context.js';
-import { formatMsghdr, formatSockaddr } from '../netStructs.js';
 import { int, ptr } from '../scalars.js';
-import { formatIntPair, formatIntPtr } from '../structs.js';
+import { formatIntPair, formatIntPtr } from '../structs/arrays.js';
+import { formatMsghdr, formatSockaddr } from '../structs/socket.js';
 import { readU32 } from '../umove.js';
 import { formatEnum } from '../xlat.js';
 import {

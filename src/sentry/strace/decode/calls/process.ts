@@ -8,15 +8,14 @@ import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
 import { FD, I, MODE, P, SIG, U, UL, X, enumOf, flags, out, outBuf, retHex, retOctal, sig, sigRet } from './common.js';
 import type { DecodeContext } from '../context.js';
 import { arg, retval } from '../context.js';
-import { formatPollResult, formatPollfds } from '../netStructs.js';
 import { hex, hex32, int, ptr, uint, ulong } from '../scalars.js';
 import { formatSigmask, formatSigsetAt, signalName } from '../signals.js';
 import { formatCString } from '../strings.js';
-import {
-  formatBitList, formatCloneArgs, formatIntPtr, formatItimerval, formatRlimit, formatRusage, formatSigaction,
-  formatSiginfo, formatStack, formatSysinfo, formatTimespec, formatTimeval, formatU64Ptr, formatUtsname,
-  formatWaitStatus,
-} from '../structs.js';
+import { formatBitList, formatIntPtr, formatU64Ptr } from '../structs/arrays.js';
+import { formatPollResult, formatPollfds } from '../structs/poll.js';
+import { formatCloneArgs, formatRlimit, formatSysinfo, formatUtsname, formatWaitStatus } from '../structs/process.js';
+import { formatSigaction, formatSiginfo, formatStack } from '../structs/signal.js';
+import { formatItimerval, formatRusage, formatTimespec, formatTimeval } from '../structs/time.js';
 import { readU32, readU64 } from '../umove.js';
 import { formatEnum, formatFlags, lookup } from '../xlat.js';
 import { FUTEX_CLOCK_REALTIME, FUTEX_CMD, FUTEX_CMPS, FUTEX_OPS, FUTEX_PRIVATE_FLAG } from '../xlat/futex.js';

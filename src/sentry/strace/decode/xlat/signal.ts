@@ -10,6 +10,16 @@ import type { Xlat } from '../xlat.js';
 import { xlat } from '../xlat.js';
 
 /**
+ * The special sa_handler values.
+ *
+ * @example
+ * ```ts
+ * lookup(1n, SIG_HANDLERS); // 'SIG_IGN'
+ * ```
+ */
+export const SIG_HANDLERS = xlat({ SIG_DFL: 0, SIG_IGN: 1, SIG_ERR: 0xffffffffffffffffn });
+
+/**
  * sa_flags: the handler returns through sa_restorer (so strace shows it).
  *
  * @example
