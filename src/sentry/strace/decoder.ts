@@ -19,10 +19,17 @@
 
 import { SYS, syscallName } from '../../abi/syscalls.js';
 import { syscallArgCount } from './decode/argCounts.js';
-import type { SyscallDecoder } from './decode/calls/common.js';
+import type { SyscallDecoder } from './decode/calls/args.js';
+import { DESC_DECODERS } from './decode/calls/desc.js';
+import { EXEC_DECODERS } from './decode/calls/exec.js';
 import { FILE_DECODERS } from './decode/calls/files.js';
+import { IO_DECODERS } from './decode/calls/io.js';
+import { MEMORY_DECODERS } from './decode/calls/memory.js';
 import { NET_DECODERS } from './decode/calls/net.js';
+import { POLL_DECODERS } from './decode/calls/poll.js';
 import { PROCESS_DECODERS } from './decode/calls/process.js';
+import { SIGNAL_DECODERS } from './decode/calls/signal.js';
+import { TIME_DECODERS } from './decode/calls/time.js';
 import type { DecodeContext } from './decode/context.js';
 import { errnoDescription, errnoSymbol, isRestartErrno } from './decode/errno.js';
 import { hex } from './decode/scalars.js';
@@ -80,11 +87,16 @@ export interface FormatOptions {
   stackPointer?: bigint;
 }
 
+/** Every syscall's decoder, by number; a syscall without one prints its arguments in hex. */
 const DECODERS = new Map<number, SyscallDecoder>();
-for (const table of [FILE_DECODERS, PROCESS_DECODERS, NET_DECODERS]) {
+for (const table of [
+  IO_DECODERS, FILE_DECODERS, DESC_DECODERS, POLL_DECODERS, EXEC_DECODERS, MEMORY_DECODERS, PROCESS_DECODERS,
+  SIGNAL_DECODERS, TIME_DECODERS, NET_DECODERS,
+]) {
   for (const [name, decoder] of Object.entries(table)) {
     const nr = (SYS as Readonly<Record<string, number>>)[name];
     if (nr === undefined) throw new Error(`decode: no syscall named ${name}`);
+    if (DECODERS.has(nr)) throw new Error(`decode: two decoders for ${name}`);
     DECODERS.set(nr, decoder);
   }
 }
