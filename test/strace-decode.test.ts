@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SYS } from '../src/abi/syscalls.js';
+import { syscallArgCount } from '../src/sentry/strace/decode/argCounts.js';
 import { errnoDescription, errnoFromName, errnoSymbol } from '../src/sentry/strace/decode/errno.js';
 import { formatSigmask, signalFromName, signalName } from '../src/sentry/strace/decode/signals.js';
 import { quoteBytes } from '../src/sentry/strace/decode/strings.js';
@@ -11,8 +12,7 @@ import { formatIpv6 } from '../src/sentry/strace/decode/structs/socket.js';
 import type { MemoryReader } from '../src/sentry/strace/decode/umove.js';
 import { readCString } from '../src/sentry/strace/decode/umove.js';
 import {
-  alignResult, decodeAtEntry, formatCall, formatExit, formatReturn, formatSignalDelivery, formatSyscall,
-  returnErrno, syscallArgCount,
+  alignResult, decodeAtEntry, formatCall, formatExit, formatReturn, formatSignalDelivery, formatSyscall, returnErrno,
 } from '../src/sentry/strace/decoder.js';
 
 /** A fake address space: a few regions, each readable exactly over its bytes. */

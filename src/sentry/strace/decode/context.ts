@@ -12,12 +12,10 @@ import type { MemoryReader } from './umove.js';
  *
  * @example
  * ```ts
- * const c: DecodeContext = { sysno: SYS.read, args: [3n, buf, 10n], ret: 4n, ok: true, mem, strlen: 32, sp: undefined };
+ * const c: DecodeContext = { args: [3n, buf, 10n], ret: 4n, ok: true, mem, strlen: 32, sp: undefined };
  * ```
  */
 export interface DecodeContext {
-  /** The syscall number. */
-  readonly sysno: number;
   /** The six raw argument registers (missing ones read as 0). */
   readonly args: readonly bigint[];
   /** The raw return register; undefined when the call has not returned (or never will). */
