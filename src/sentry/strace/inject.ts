@@ -36,7 +36,7 @@ export interface InjectWhen {
  * ```
  */
 export interface InjectSpec {
-  /** The syscalls it applies to (named ones; see {@link parseTraceSelection} for the syntax). */
+  /** The syscalls it applies to (named ones; the syntax is `-e trace=`'s, see traceSpec.ts). */
   syscalls: Set<number>;
   /** Fail the call with this errno (the program sees -1 / errno). */
   error?: number;

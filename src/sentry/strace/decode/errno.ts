@@ -168,6 +168,7 @@ const ERRNO_ALIASES: Readonly<Record<string, number>> = {
   ENOTSUP: 95,
 };
 
+/** errno numbers by name, aliases included. */
 const BY_NAME: ReadonlyMap<string, number> = new Map<string, number>([
   ...[...ERRNO_TABLE].map(([nr, [name]]) => [name, nr] as [string, number]),
   ...Object.entries(ERRNO_ALIASES),

@@ -72,15 +72,8 @@ export const SA_FLAGS = xlat({
  */
 export const SS_FLAGS = xlat({ SS_ONSTACK: 1, SS_DISABLE: 2, SS_AUTODISARM: 0x80000000 });
 
-/**
- * SIGCHLD si_code values.
- *
- * @example
- * ```ts
- * lookup(1n, CLD_CODES); // 'CLD_EXITED'
- * ```
- */
-export const CLD_CODES = xlat({ CLD_EXITED: 1, CLD_KILLED: 2, CLD_DUMPED: 3, CLD_TRAPPED: 4, CLD_STOPPED: 5, CLD_CONTINUED: 6 });
+/** SIGCHLD si_code values. */
+const CLD_CODES = xlat({ CLD_EXITED: 1, CLD_KILLED: 2, CLD_DUMPED: 3, CLD_TRAPPED: 4, CLD_STOPPED: 5, CLD_CONTINUED: 6 });
 
 /**
  * si_code values any signal can have (sent by a process, the kernel, a timer...).
