@@ -27,8 +27,10 @@ export { runProgram, type RunProgramOptions, type ProgramHandle } from './sentry
 export type { SentryResult, TraceOptions } from './sentry/protocol.js';
 export { loadProgram, type LoadOptions, type LoadedProgram } from './sentry/exec/loader.js';
 export { programFilter, type ProgramFilterSpec } from './sentry/filter.js';
-export { formatSyscall, type MemoryReader } from './sentry/strace/decoder.js';
-export { parseTraceSet, parseInject, parseDeny } from './sentry/strace/traceSpec.js';
+export { formatSyscall } from './sentry/strace/decoder.js';
+export type { MemoryReader } from './sentry/strace/decode/umove.js';
+export { parseTraceSet } from './sentry/strace/traceSpec.js';
+export { parseInject, parseDeny } from './sentry/strace/inject.js';
 export { InspectionRecorder, describeMachine, MACHINES, type InspectRecord, type MachineDef } from './inspect/record.js';
 export { startInspectorServer, type InspectorServer, type InspectorServerOptions } from './inspect/server.js';
 export { connectInspector } from './inspect/relay.js';

@@ -4,14 +4,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SYS } from '../src/abi/syscalls.js';
-import {
-  alignResult, decodeAtEntry, errnoDescription, formatCall, formatExit, formatReturn, formatSignalDelivery,
-  formatSyscall, returnErrno, syscallArgCount, type MemoryReader,
-} from '../src/sentry/strace/decoder.js';
-import { errnoFromName, errnoSymbol } from '../src/sentry/strace/decode/errno.js';
-import { formatIpv6 } from '../src/sentry/strace/decode/netStructs.js';
+import { syscallArgCount } from '../src/sentry/strace/decode/argCounts.js';
+import { errnoDescription, errnoFromName, errnoSymbol } from '../src/sentry/strace/decode/errno.js';
 import { formatSigmask, signalFromName, signalName } from '../src/sentry/strace/decode/signals.js';
-import { quoteBytes, readCString } from '../src/sentry/strace/decode/strings.js';
+import { quoteBytes } from '../src/sentry/strace/decode/strings.js';
+import { formatIpv6 } from '../src/sentry/strace/decode/structs/socket.js';
+import type { MemoryReader } from '../src/sentry/strace/decode/umove.js';
+import { readCString } from '../src/sentry/strace/decode/umove.js';
+import {
+  alignResult, decodeAtEntry, formatCall, formatExit, formatReturn, formatSignalDelivery, formatSyscall, returnErrno,
+} from '../src/sentry/strace/decoder.js';
 import { oneLineError, requireTool } from './helpers.js';
 
 /** A fake address space: a few regions, each readable exactly over its bytes. */

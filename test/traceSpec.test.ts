@@ -1,10 +1,9 @@
 import test from 'ava';
 import { SYS } from '../src/abi/syscalls.js';
 import { SYSCALL_CLASSES, TRACE_DESC, TRACE_FILE, TRACE_MEMORY, TRACE_NETWORK, TRACE_PROCESS, TRACE_SIGNAL } from '../src/sentry/strace/syscallClasses.js';
-import {
-  SyscallSelection, combineTraceSpecs, injectApplies, parseDeny, parseErrno, parseInject, parseQualifier,
-  parseTraceSelection, parseTraceSet,
-} from '../src/sentry/strace/traceSpec.js';
+import { injectApplies, parseDeny, parseErrno, parseInject } from '../src/sentry/strace/inject.js';
+import { parseQualifier } from '../src/sentry/strace/qualifier.js';
+import { SyscallSelection, combineTraceSpecs, parseTraceSelection, parseTraceSet } from '../src/sentry/strace/traceSpec.js';
 
 const allNamed = new Set(Object.values(SYS) as number[]);
 /** A set's members in ascending order (sets compare by insertion order). */

@@ -4,10 +4,16 @@
  *
  * Pure formatting: the caller supplies the syscall number, the six argument
  * registers, the return register and a {@link MemoryReader} over the
- * traced program's memory. The per-syscall decoders live in
- * `./decode/calls/*.ts`, the constant tables in `./decode/flags.ts` and
- * `./decode/netFlags.ts`, the structure printers in `./decode/structs.ts`
- * and `./decode/netStructs.ts`, string quoting in `./decode/strings.ts`.
+ * traced program's memory. Under `./decode/`:
+ *
+ * - `calls/`: one decoder per syscall, grouped by family (`calls/args.ts`
+ *   has the argument formatters they are built from);
+ * - `structs/`: printers for the structs syscalls take or fill in;
+ * - `xlat/`: the tables of named constants (strace's xlat), printed by
+ *   `xlat.ts`;
+ * - `umove.ts` reads the program's memory, `strings.ts` quotes what was
+ *   read, `scalars.ts` prints plain numbers; `errno.ts`, `signals.ts` and
+ *   `argCounts.ts` are what their names say.
  *
  * Timing caveat: arguments are read when this is called. Call it at syscall
  * exit for everything except the calls {@link decodeAtEntry} names (execve
@@ -17,43 +23,29 @@
  * @module
  */
 
+import { MAX_ERRNO } from '../../abi/linux.js';
 import { SYS, syscallName } from '../../abi/syscalls.js';
 import { syscallArgCount } from './decode/argCounts.js';
-import type { SyscallDecoder } from './decode/calls/common.js';
+import type { SyscallDecoder } from './decode/calls/args.js';
+import { DESC_DECODERS } from './decode/calls/desc.js';
+import { EXEC_DECODERS } from './decode/calls/exec.js';
 import { FILE_DECODERS } from './decode/calls/files.js';
+import { IO_DECODERS } from './decode/calls/io.js';
+import { MEMORY_DECODERS } from './decode/calls/memory.js';
 import { NET_DECODERS } from './decode/calls/net.js';
+import { POLL_DECODERS } from './decode/calls/poll.js';
 import { PROCESS_DECODERS } from './decode/calls/process.js';
+import { SIGNAL_DECODERS } from './decode/calls/signal.js';
+import { TIME_DECODERS } from './decode/calls/time.js';
 import type { DecodeContext } from './decode/context.js';
 import { errnoDescription, errnoSymbol, isRestartErrno } from './decode/errno.js';
+import { hex } from './decode/scalars.js';
 import { signalName } from './decode/signals.js';
-import type { MemoryReader } from './decode/strings.js';
-import { hex } from './decode/strings.js';
-import { formatSiginfoBytes } from './decode/structs.js';
+import { formatSiginfoBytes } from './decode/structs/signal.js';
+import type { MemoryReader } from './decode/umove.js';
 
-export type { MemoryReader } from './decode/strings.js';
-export { errnoDescription, errnoFromName, errnoSymbol } from './decode/errno.js';
-export { signalName, signalFromName } from './decode/signals.js';
-export { syscallArgCount } from './decode/argCounts.js';
-
-/**
- * strace's default `-s`: the longest string (and array) shown.
- *
- * @example
- * ```ts
- * formatSyscall(SYS.write, args, ret, mem, { stringLimit: DEFAULT_STRING_LIMIT * 2 });
- * ```
- */
-export const DEFAULT_STRING_LIMIT = 32;
-
-/**
- * The column strace aligns ` = result` to.
- *
- * @example
- * ```ts
- * formatSyscall(SYS.close, [3n], 0n, mem, { align: STRACE_ALIGN_COLUMN }); // 'close(3)' padded to column 40, then '= 0'
- * ```
- */
-export const STRACE_ALIGN_COLUMN = 40;
+/** strace's default `-s`: the longest string (and array) shown. */
+const DEFAULT_STRING_LIMIT = 32;
 
 /**
  * Options for {@link formatSyscall}.
@@ -68,8 +60,7 @@ export interface FormatOptions {
   stringLimit?: number;
   /**
    * Pad the call with spaces so `= result` starts at this column, like
-   * strace (which uses {@link STRACE_ALIGN_COLUMN}, counting the prefix);
-   * default 0: a single space.
+   * strace (which uses 40, counting the prefix); default 0: a single space.
    */
   align?: number;
   /** Text put before the call (e.g. `[pid  42] `); counted for `align`. */
@@ -80,11 +71,16 @@ export interface FormatOptions {
   stackPointer?: bigint;
 }
 
+/** Every syscall's decoder, by number; a syscall without one prints its arguments in hex. */
 const DECODERS = new Map<number, SyscallDecoder>();
-for (const table of [FILE_DECODERS, PROCESS_DECODERS, NET_DECODERS]) {
+for (const table of [
+  IO_DECODERS, FILE_DECODERS, DESC_DECODERS, POLL_DECODERS, EXEC_DECODERS, MEMORY_DECODERS, PROCESS_DECODERS,
+  SIGNAL_DECODERS, TIME_DECODERS, NET_DECODERS,
+]) {
   for (const [name, decoder] of Object.entries(table)) {
     const nr = (SYS as Readonly<Record<string, number>>)[name];
     if (nr === undefined) throw new Error(`decode: no syscall named ${name}`);
+    if (DECODERS.has(nr)) throw new Error(`decode: two decoders for ${name}`);
     DECODERS.set(nr, decoder);
   }
 }
@@ -106,12 +102,12 @@ const ENTRY_DECODED = new Set<number>([SYS.execve, SYS.execveat]);
  */
 export function returnErrno(ret: bigint): number | undefined {
   const r = BigInt.asIntN(64, ret);
-  return r < 0n && r >= -4095n ? Number(-r) : undefined;
+  return r < 0n && r >= -MAX_ERRNO ? Number(-r) : undefined;
 }
 
-function context(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions): DecodeContext {
+/** What the decoders see of one call. */
+function context(args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions): DecodeContext {
   return {
-    sysno,
     args,
     ret,
     ok: ret !== undefined && returnErrno(ret) === undefined,
@@ -148,7 +144,7 @@ export function decodeAtEntry(sysno: number): boolean {
  * ```
  */
 export function formatCall(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions = {}): string {
-  const c = context(sysno, args, ret, mem, opts);
+  const c = context(args, ret, mem, opts);
   const decoder = DECODERS.get(sysno);
   let shown: string[];
   if (decoder) {
@@ -183,7 +179,7 @@ export function formatReturn(sysno: number, args: readonly bigint[], ret: bigint
     } else {
       const decoder = DECODERS.get(sysno);
       const r = BigInt.asIntN(64, ret);
-      text = decoder?.ret ? decoder.ret(context(sysno, args, ret, mem, opts), r) : r.toString();
+      text = decoder?.ret ? decoder.ret(context(args, ret, mem, opts), r) : r.toString();
     }
   }
   return opts.injected ? `${text} (INJECTED)` : text;

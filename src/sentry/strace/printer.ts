@@ -1,8 +1,13 @@
+import { writeSync } from 'node:fs';
+import { MAX_ERRNO } from '../../abi/linux.js';
+import { SYS } from '../../abi/syscalls.js';
+import type { TraceOptions } from '../protocol.js';
+import type { MemoryReader } from './decode/umove.js';
 import { formatCall, formatExit, formatSignalDelivery, formatSyscall } from './decoder.js';
 import { SyscallSummary } from './summary.js';
-import type { MemoryReader } from './decoder.js';
-import type { TraceOptions } from '../protocol.js';
-import { writeSync } from 'node:fs';
+
+/** Output is written once this much has been buffered (and before the worker sleeps). */
+const FLUSH_BYTES = 65536;
 
 /**
  * Everything `systrap run` says about the program, as strace would: one line per traced call,
@@ -16,79 +21,79 @@ import { writeSync } from 'node:fs';
  * ```
  */
 export class StracePrinter {
+  readonly #opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary'>;
+  readonly #mem: MemoryReader;
   readonly #traced: Set<number>;
   readonly #summary?: SyscallSummary;
   #buf: string[] = [];
   #bytes = 0;
   /** Prefix lines with the thread id (set once the program has had two threads). */
-  threaded = false;
+  #threaded = false;
 
-  constructor(
-    readonly opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary'>,
-    readonly mem: MemoryReader,
-  ) {
+  constructor(opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary'>, mem: MemoryReader) {
+    this.#opts = opts;
+    this.#mem = mem;
     this.#traced = new Set(opts.trace);
     if (opts.summary) this.#summary = new SyscallSummary();
   }
 
   /** A call returned (`ret` undefined: it does not return, e.g. rt_sigreturn). */
   exit(tid: number, sysno: number, args: bigint[], ret: bigint | undefined, start: bigint): void {
-    if (this.#summary) this.#summary.record(sysno, ret !== undefined && ret < 0n && ret > -4096n, Number(process.hrtime.bigint() - start));
+    if (this.#summary) this.#summary.record(sysno, ret !== undefined && ret < 0n && ret >= -MAX_ERRNO, Number(process.hrtime.bigint() - start));
     if (!this.#traced.has(sysno)) return;
-    this.line(tid, formatSyscall(sysno, args, ret, this.mem));
+    this.#line(tid, formatSyscall(sysno, args, ret, this.#mem));
   }
 
   /** exit / exit_group: printed before the task goes (strace's -c leaves them out). */
   exitCall(tid: number, sysno: number, args: bigint[]): void {
-    if (this.#traced.has(sysno)) this.line(tid, formatSyscall(sysno, args, undefined, this.mem));
+    if (this.#traced.has(sysno)) this.#line(tid, formatSyscall(sysno, args, undefined, this.#mem));
   }
 
   /** A second thread exists: lines carry `[pid TID]` from now on, as strace -f prints them. */
   newThread(): void {
-    this.threaded = true;
+    this.#threaded = true;
   }
 
   /** execve's arguments as strace shows them, read before the old image goes. */
   execCall(sysno: number, args: bigint[]): string | undefined {
-    return this.#traced.has(sysno) ? formatCall(sysno, args, undefined, this.mem) : undefined;
+    return this.#traced.has(sysno) ? formatCall(sysno, args, undefined, this.#mem) : undefined;
   }
 
   /** execve succeeded (its line was formatted by execCall). */
   exec(tid: number, call: string | undefined, start: bigint): void {
-    this.#summary?.record(59, false, Number(process.hrtime.bigint() - start));
-    if (call !== undefined) this.line(tid, `${call} = 0`);
+    this.#summary?.record(SYS.execve, false, Number(process.hrtime.bigint() - start));
+    if (call !== undefined) this.#line(tid, `${call} = 0`);
   }
 
+  /**
+   * A signal was delivered: `--- SIGCHLD {...} ---`, from its siginfo (a bare one naming only
+   * the signal when there is none). Printed whenever anything is traced, as strace does.
+   */
   signal(tid: number | undefined, signo: number, info: Uint8Array | undefined): void {
     if (this.#traced.size === 0) return;
     const si = info ?? new Uint8Array(128);
     if (!info) new DataView(si.buffer).setInt32(0, signo, true);
-    this.line(tid, formatSignalDelivery(si));
+    this.#line(tid, formatSignalDelivery(si));
   }
 
+  /** The program was killed by `signo`: `+++ killed by SIGKILL +++`. */
   killed(signo: number): void {
-    if (this.#traced.size > 0) this.line(undefined, formatExit({ signal: signo }));
+    if (this.#traced.size > 0) this.#line(undefined, formatExit({ signal: signo }));
   }
 
+  /** The program exited: `+++ exited with 0 +++` (the low 8 bits of `status`). */
   exited(status: number): void {
-    if (this.#traced.size > 0) this.line(undefined, formatExit({ code: status & 0xff }));
+    if (this.#traced.size > 0) this.#line(undefined, formatExit({ code: status & 0xff }));
   }
 
-  line(tid: number | undefined, s: string): void {
-    if (this.opts.outFd < 0) return;
-    const text = (this.threaded && tid !== undefined ? `[pid ${String(tid).padStart(5)}] ` : '') + s + '\n';
-    this.#buf.push(text);
-    this.#bytes += text.length;
-    if (this.#bytes > 65536) this.flush();
-  }
-
+  /** Write out what is buffered. */
   flush(): void {
     if (this.#buf.length === 0) return;
     const s = this.#buf.join('');
     this.#buf = [];
     this.#bytes = 0;
     try {
-      writeSync(this.opts.outFd, s);
+      writeSync(this.#opts.outFd, s);
     } catch {
       // the trace output is gone (a closed pipe): the program goes on
     }
@@ -97,5 +102,14 @@ export class StracePrinter {
   /** The `-c` table, if asked for. */
   summaryText(): string | undefined {
     return this.#summary?.format();
+  }
+
+  /** Buffer one line, `[pid TID] `-prefixed once the program is threaded. */
+  #line(tid: number | undefined, s: string): void {
+    if (this.#opts.outFd < 0) return;
+    const text = (this.#threaded && tid !== undefined ? `[pid ${String(tid).padStart(5)}] ` : '') + s + '\n';
+    this.#buf.push(text);
+    this.#bytes += text.length;
+    if (this.#bytes > FLUSH_BYTES) this.flush();
   }
 }

@@ -77,15 +77,8 @@ export const TRACE_SIGNAL: ReadonlySet<number> = numbers(`
   rt_sigaction rt_sigprocmask rt_sigpending rt_sigsuspend rt_sigtimedwait rt_sigqueueinfo rt_tgsigqueueinfo
   rt_sigreturn sigaltstack signalfd signalfd4 kill tkill tgkill pidfd_send_signal pause io_uring_enter`);
 
-/**
- * `%ipc`: System V IPC (msg*, sem*, shm*).
- *
- * @example
- * ```ts
- * TRACE_IPC.has(SYS.shmget); // true
- * ```
- */
-export const TRACE_IPC: ReadonlySet<number> = numbers(`
+/** `%ipc`: System V IPC (msg*, sem*, shm*). */
+const TRACE_IPC: ReadonlySet<number> = numbers(`
   msgctl msgget msgrcv msgsnd semctl semget semop semtimedop shmat shmctl shmdt shmget`);
 
 /**
@@ -127,38 +120,17 @@ export const TRACE_MEMORY: ReadonlySet<number> = numbers(`
   mlockall mmap move_pages mprotect mremap msync munlock munlockall munmap pkey_mprotect remap_file_pages
   set_mempolicy set_mempolicy_home_node shmat shmdt`);
 
-/**
- * `%creds`: user/group identity and capability calls.
- *
- * @example
- * ```ts
- * TRACE_CREDS.has(SYS.setuid); // true
- * ```
- */
-export const TRACE_CREDS: ReadonlySet<number> = numbers(`
+/** `%creds`: user/group identity and capability calls. */
+const TRACE_CREDS: ReadonlySet<number> = numbers(`
   capget capset getegid geteuid getgid getgroups getresgid getresuid getuid prctl setfsgid setfsuid setgid
   setgroups setregid setresgid setresuid setreuid setuid`);
 
-/**
- * `%clock`: calls that read or change clocks.
- *
- * @example
- * ```ts
- * TRACE_CLOCK.has(SYS.clock_gettime); // true
- * ```
- */
-export const TRACE_CLOCK: ReadonlySet<number> = numbers(`
+/** `%clock`: calls that read or change clocks. */
+const TRACE_CLOCK: ReadonlySet<number> = numbers(`
   adjtimex clock_adjtime clock_getres clock_gettime clock_settime gettimeofday settimeofday time`);
 
-/**
- * `%pure`: argument-less calls that always succeed (getpid, getuid, ...).
- *
- * @example
- * ```ts
- * TRACE_PURE.has(SYS.getpid); // true
- * ```
- */
-export const TRACE_PURE: ReadonlySet<number> = numbers('getegid geteuid getgid getpgrp getpid getppid gettid getuid');
+/** `%pure`: argument-less calls that always succeed (getpid, getuid, ...). */
+const TRACE_PURE: ReadonlySet<number> = numbers('getegid geteuid getgid getpgrp getpid getppid gettid getuid');
 
 /**
  * Every class by the name used after `%` (`file`, `net`, `%stat`...). The

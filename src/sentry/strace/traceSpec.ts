@@ -1,18 +1,35 @@
 /**
- * Parsing `systrap run`'s strace-style options: `-e trace=SET`,
- * `-e inject=SET:error=E|retval=N[:when=W]`, `-e fault=...` and
- * `--deny SYSCALL[:ERRNO]`. Every bad input throws an Error with a one-line
- * message starting `systrap: `.
+ * Parsing `-e trace=SET`, strace's syscall selection syntax: names,
+ * numbers, `%classes`, `/regexes`, `all`, `none`, negation.
  *
  * @module
  */
 
 import { SYS, syscallName } from '../../abi/syscalls.js';
-import { errnoFromName } from './decode/errno.js';
 import { LEGACY_CLASS_NAMES, syscallClass } from './syscallClasses.js';
 
+/** Every syscall number that has a name, ascending. */
 const KNOWN: readonly number[] = [...new Set(Object.values(SYS) as number[])].sort((a, b) => a - b);
+/** The highest syscall number with a name: bigger numbers are rejected, as strace does. */
 const MAX_NR = KNOWN[KNOWN.length - 1]!;
+
+/**
+ * The syscall a name (`openat`) or a number (`257`, at most the highest
+ * known one) stands for; undefined when it stands for none.
+ *
+ * @example
+ * ```ts
+ * syscallNumber('openat'); // 257
+ * syscallNumber('9999');   // undefined
+ * ```
+ */
+export function syscallNumber(token: string): number | undefined {
+  if (/^\d+$/.test(token)) {
+    const nr = Number(token);
+    return nr <= MAX_NR ? nr : undefined;
+  }
+  return (SYS as Readonly<Record<string, number>>)[token];
+}
 
 /**
  * A set of syscall numbers that may be "everything except ...": `has(nr)`
@@ -92,11 +109,7 @@ function resolveToken(token: string): readonly number[] | 'all' | undefined {
     const hits = KNOWN.filter((nr) => re.test(syscallName(nr)));
     return hits.length ? hits : undefined;
   }
-  if (/^\d+$/.test(token)) {
-    const nr = Number(token);
-    return nr <= MAX_NR ? [nr] : undefined;
-  }
-  const nr = (SYS as Readonly<Record<string, number>>)[token];
+  const nr = syscallNumber(token);
   return nr === undefined ? undefined : [nr];
 }
 
@@ -186,226 +199,4 @@ export function combineTraceSpecs(values: readonly string[], mode: 'last' | 'uni
   const parsed = values.map(parseTraceSelection);
   if (mode === 'last') return parsed[parsed.length - 1]!;
   return parsed.reduce((a, b) => a.union(b));
-}
-
-/**
- * Which calls of a syscall an injection applies to, counting from 1:
- * `first`, then every `step`-th call after it, up to `last` (inclusive;
- * no limit when undefined).
- *
- * @example
- * ```ts
- * parseInject('read:error=EIO:when=2+3').when; // { first: 2, step: 3 }: calls 2, 5, 8...
- * ```
- */
-export interface InjectWhen {
-  first: number;
-  step: number;
-  last?: number;
-}
-
-/**
- * A parsed `-e inject=` (or `-e fault=`) value.
- *
- * @example
- * ```ts
- * const spec: InjectSpec = parseInject('openat:error=EACCES:when=2'); // { syscalls: Set { 257 }, error: 13, when: { first: 2, step: 1, last: 2 } }
- * ```
- */
-export interface InjectSpec {
-  /** The syscalls it applies to (named ones; see {@link parseTraceSelection} for the syntax). */
-  syscalls: Set<number>;
-  /** Fail the call with this errno (the program sees -1 / errno). */
-  error?: number;
-  /** Or make the call return this value without running it. */
-  retval?: bigint;
-  /** Which calls; undefined means every call. */
-  when?: InjectWhen;
-}
-
-const WHEN_MAX = 65535;
-
-function injectError(value: string, why: string): Error {
-  return new Error(`systrap: invalid inject argument '${value}': ${why}`);
-}
-
-/**
- * An errno given as a name (`EACCES`, `EWOULDBLOCK`) or a number 1..4095.
- *
- * @throws Error `systrap: unknown errno 'FOO'`.
- *
- * @example
- * ```ts
- * parseErrno('EACCES'); // 13
- * parseErrno('2');      // 2
- * ```
- */
-export function parseErrno(text: string): number {
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    if (n >= 1 && n <= 4095) return n;
-    throw new Error(`systrap: errno ${text} is out of range (1..4095)`);
-  }
-  const n = errnoFromName(text.toUpperCase());
-  if (n === undefined) throw new Error(`systrap: unknown errno '${text}'`);
-  return n;
-}
-
-function parseWhen(value: string, text: string): InjectWhen {
-  const m = /^(\d+)(?:\.\.(\d+))?(?:(\+)(\d+)?)?$/.exec(text);
-  if (!m) throw injectError(value, `bad when=${text} (use N, N+, N+STEP or N..M)`);
-  const first = Number(m[1]);
-  const last = m[2] !== undefined ? Number(m[2]) : m[3] ? undefined : first;
-  const step = m[4] !== undefined ? Number(m[4]) : 1;
-  if (first < 1 || first > WHEN_MAX) throw injectError(value, `when=${text}: the first call must be in 1..${WHEN_MAX}`);
-  if (last !== undefined && (last < first || last > WHEN_MAX)) throw injectError(value, `when=${text}: the last call must be in ${first}..${WHEN_MAX}`);
-  if (step < 1 || step > WHEN_MAX) throw injectError(value, `when=${text}: the step must be in 1..${WHEN_MAX}`);
-  return last === undefined ? { first, step } : { first, step, last };
-}
-
-/**
- * Parse a `-e inject=` value: `SET:error=ERRNO` or `SET:retval=N`, with an
- * optional `:when=N`, `N+` (from the Nth call on), `N+S` (the Nth and every
- * S-th after) or `N..M`. SET is a trace set (`openat,%network`, `!read`).
- * With `defaultError` (ENOSYS for `-e fault=`) error= may be omitted.
- *
- * @throws Error for an unknown syscall, errno, option, or a missing or
- *   doubled error=/retval=.
- *
- * @example
- * ```ts
- * parseInject('openat:error=ENOENT:when=2+');
- * // { syscalls: Set { 257 }, error: 2, when: { first: 2, step: 1 } }
- * parseInject('getpid:retval=42'); // { syscalls: Set { 39 }, retval: 42n }
- * ```
- */
-export function parseInject(value: string, defaultError?: number): InjectSpec {
-  const [set = '', ...opts] = value.split(':');
-  if (set === '') throw injectError(value, 'no syscall given');
-  const spec: InjectSpec = { syscalls: parseTraceSet(set) };
-  const seen = new Set<string>();
-  for (const opt of opts) {
-    const eq = opt.indexOf('=');
-    const key = eq < 0 ? opt : opt.slice(0, eq);
-    const v = eq < 0 ? '' : opt.slice(eq + 1);
-    if (seen.has(key)) throw injectError(value, `${key}= given twice`);
-    seen.add(key);
-    if (key === 'error') {
-      try {
-        spec.error = parseErrno(v);
-      } catch (e) {
-        throw injectError(value, (e as Error).message.replace(/^systrap: /, ''));
-      }
-    } else if (key === 'retval') {
-      if (!/^-?(\d+|0x[0-9a-fA-F]+)$/.test(v)) throw injectError(value, `retval=${v} is not an integer`);
-      const n = v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v);
-      if (n < -(1n << 63n) || n >= 1n << 64n) throw injectError(value, `retval=${v} does not fit in 64 bits`);
-      spec.retval = BigInt.asIntN(64, n);
-    } else if (key === 'when') {
-      spec.when = parseWhen(value, v);
-    } else if (['signal', 'syscall', 'delay_enter', 'delay_exit', 'poke_enter', 'poke_exit'].includes(key)) {
-      throw injectError(value, `${key}= is not supported (error=, retval= and when= are)`);
-    } else {
-      throw injectError(value, `unknown option '${opt}'`);
-    }
-  }
-  if (spec.error !== undefined && spec.retval !== undefined) throw injectError(value, 'error= and retval= exclude each other');
-  if (spec.error === undefined && spec.retval === undefined) {
-    if (defaultError === undefined) throw injectError(value, 'needs error= or retval=');
-    spec.error = defaultError;
-  }
-  return spec;
-}
-
-/**
- * Whether an injection applies to the `n`th call (counting from 1) of a
- * syscall it names.
- *
- * @example
- * ```ts
- * const { when } = parseInject('read:error=EIO:when=2+2');
- * [1, 2, 3, 4].map((n) => injectApplies(when, n)); // [false, true, false, true]
- * ```
- */
-export function injectApplies(when: InjectWhen | undefined, n: number): boolean {
-  if (!when) return true;
-  if (n < when.first) return false;
-  if (when.last !== undefined && n > when.last) return false;
-  return (n - when.first) % when.step === 0;
-}
-
-/**
- * Parse a `--deny SYSCALL[:ERRNO]` value: the syscall by name or number,
- * the errno by name or number (default EPERM).
- *
- * @throws Error `systrap: invalid --deny value '...': ...`.
- *
- * @example
- * ```ts
- * parseDeny('socket');        // { sysno: 41, errno: 1 }
- * parseDeny('openat:EACCES'); // { sysno: 257, errno: 13 }
- * ```
- */
-export function parseDeny(value: string): { sysno: number; errno: number } {
-  const parts = value.split(':');
-  if (parts.length > 2 || !parts[0]) throw new Error(`systrap: invalid --deny value '${value}' (use SYSCALL[:ERRNO])`);
-  const [name, err] = parts as [string, string | undefined];
-  const hit = /^\d+$/.test(name) ? (Number(name) <= MAX_NR ? Number(name) : undefined) : (SYS as Readonly<Record<string, number>>)[name];
-  if (hit === undefined) throw new Error(`systrap: invalid --deny value '${value}': invalid system call '${name}'`);
-  if (err === undefined) return { sysno: hit, errno: 1 };
-  try {
-    return { sysno: hit, errno: parseErrno(err) };
-  } catch (e) {
-    throw new Error(`systrap: invalid --deny value '${value}': ${(e as Error).message.replace(/^systrap: /, '')}`);
-  }
-}
-
-/**
- * One parsed `-e` expression.
- *
- * @example
- * ```ts
- * const q: Qualifier = parseQualifier('trace=%file');
- * if (q.kind === 'trace') q.selection.has(SYS.openat); // true
- * ```
- */
-export type Qualifier =
-  | { kind: 'trace'; selection: SyscallSelection }
-  | { kind: 'inject'; spec: InjectSpec };
-
-/** strace qualifiers systrap knows but does not implement. */
-const UNSUPPORTED_QUALIFIERS = new Set([
-  'abbrev', 'a', 'verbose', 'v', 'raw', 'x', 'signal', 'signals', 's', 'read', 'reads', 'r', 'write', 'writes', 'w',
-  'status', 'quiet', 'silent', 'silence', 'q', 'decode-fds', 'decode-fd', 'decode-pids', 'decode-pid', 'kvm',
-  'trace-fds', 'trace-fd', 'fd', 'fds', 'secontext',
-]);
-
-/**
- * Parse one `-e EXPR`: `trace=SET` (or `t=SET`, or a bare `SET` as in
- * `-e open`), `inject=...`, or `fault=...` (inject with error ENOSYS by
- * default).
- *
- * @throws Error for an unsupported or unknown qualifier, or a bad value.
- *
- * @example
- * ```ts
- * parseQualifier('trace=%file');           // { kind: 'trace', selection: ... }
- * parseQualifier('inject=read:error=EIO'); // { kind: 'inject', spec: { ... error: 5 } }
- * parseQualifier('openat');                // trace=openat
- * ```
- */
-export function parseQualifier(expr: string): Qualifier {
-  const eq = expr.indexOf('=');
-  const key = eq < 0 ? 'trace' : expr.slice(0, eq);
-  const value = eq < 0 ? expr : expr.slice(eq + 1);
-  switch (key) {
-    case 'trace': case 't':
-      return { kind: 'trace', selection: parseTraceSelection(value) };
-    case 'inject':
-      return { kind: 'inject', spec: parseInject(value) };
-    case 'fault':
-      return { kind: 'inject', spec: parseInject(value, 38) };
-  }
-  if (UNSUPPORTED_QUALIFIERS.has(key)) throw new Error(`systrap: -e ${key}= is not supported (trace=, inject= and fault= are)`);
-  throw new Error(`systrap: invalid -e qualifier '${key}'`);
 }

@@ -51,6 +51,7 @@ const BY_COUNT: Readonly<Record<number, string>> = {
     process_vm_writev copy_file_range preadv2 pwritev2 io_pgetevents io_uring_enter epoll_pwait2`,
 };
 
+/** The argument count by syscall number. */
 const COUNTS = new Map<number, number>();
 for (const [count, names] of Object.entries(BY_COUNT)) {
   for (const name of names.split(/\s+/)) {

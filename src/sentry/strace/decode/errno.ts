@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS } from '../../../abi/ptrace.js';
+
 /** errno → [name, description], for the numbers 1..133 and the kernel-internal 512..530. */
 const ERRNO_TABLE: ReadonlyMap<number, readonly [string, string]> = new Map<number, readonly [string, string]>([
   [1, ['EPERM', 'Operation not permitted']],
@@ -166,10 +168,14 @@ const ERRNO_ALIASES: Readonly<Record<string, number>> = {
   ENOTSUP: 95,
 };
 
+/** errno numbers by name, aliases included. */
 const BY_NAME: ReadonlyMap<string, number> = new Map<string, number>([
   ...[...ERRNO_TABLE].map(([nr, [name]]) => [name, nr] as [string, number]),
   ...Object.entries(ERRNO_ALIASES),
 ]);
+
+/** The restart code of the calls that restart with the time they have left (nanosleep, poll...). */
+const ERESTART_RESTARTBLOCK = 516;
 
 /**
  * The restart codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
@@ -183,7 +189,7 @@ const BY_NAME: ReadonlyMap<string, number> = new Map<string, number>([
  * ```
  */
 export function isRestartErrno(errno: number): boolean {
-  return errno === 512 || errno === 513 || errno === 514 || errno === 516;
+  return errno === ERESTARTSYS || errno === ERESTARTNOINTR || errno === ERESTARTNOHAND || errno === ERESTART_RESTARTBLOCK;
 }
 
 /**

@@ -4,8 +4,9 @@
  * @module
  */
 
-import type { MemoryReader } from './strings.js';
-import { ptr, readBytes } from './strings.js';
+import { ptr } from './scalars.js';
+import type { MemoryReader } from './umove.js';
+import { readBytes } from './umove.js';
 
 /** Standard signal names, index = signal number (x86-64). */
 const NAMES: readonly string[] = [
@@ -17,6 +18,8 @@ const NAMES: readonly string[] = [
 
 /** The number of signals in a kernel sigset_t on x86-64. */
 const NSIG = 64;
+/** The first real-time signal; strace names the others SIGRT_n after it. */
+const SIGRTMIN = 32;
 
 /**
  * A signal number's name: `SIGINT`, `SIGRTMIN` (32), `SIGRT_n` (32+n), or
@@ -32,8 +35,8 @@ const NSIG = 64;
 export function signalName(sig: number | bigint): string {
   const n = Number(BigInt.asIntN(32, BigInt(sig)));
   if (n >= 1 && n < NAMES.length) return NAMES[n]!;
-  if (n === 32) return 'SIGRTMIN';
-  if (n > 32 && n <= NSIG) return `SIGRT_${n - 32}`;
+  if (n === SIGRTMIN) return 'SIGRTMIN';
+  if (n > SIGRTMIN && n <= NSIG) return `SIGRT_${n - SIGRTMIN}`;
   return n.toString();
 }
 
@@ -55,9 +58,9 @@ export function signalFromName(name: string): number | undefined {
   const full = name.startsWith('SIG') ? name : `SIG${name}`;
   const i = NAMES.indexOf(full);
   if (i > 0) return i;
-  if (full === 'SIGRTMIN') return 32;
+  if (full === 'SIGRTMIN') return SIGRTMIN;
   const m = /^SIGRT_(\d+)$/.exec(full);
-  if (m && Number(m[1]) >= 1 && Number(m[1]) <= NSIG - 32) return 32 + Number(m[1]);
+  if (m && Number(m[1]) >= 1 && Number(m[1]) <= NSIG - SIGRTMIN) return SIGRTMIN + Number(m[1]);
   return undefined;
 }
 
@@ -105,8 +108,10 @@ export function formatSigmask(mask: bigint, nsig = NSIG): string {
  */
 export function formatSigsetAt(mem: MemoryReader, addr: bigint, size: number): string {
   if (BigInt.asUintN(64, addr) === 0n) return 'NULL';
+  // Like strace: a size that is no whole number of 32-bit words (or absurdly big) is not read;
+  // of a bigger set only the first 64 signals, which are all x86-64 has, are shown.
   if (size <= 0 || size > 128 || size % 4 !== 0) return ptr(addr);
-  const n = Math.min(size, 8);
+  const n = Math.min(size, NSIG / 8);
   const b = readBytes(mem, addr, n);
   if (!b) return ptr(addr);
   let mask = 0n;

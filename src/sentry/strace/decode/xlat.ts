@@ -9,7 +9,7 @@
  * @module
  */
 
-import { hex } from './strings.js';
+import { hex } from './scalars.js';
 
 /**
  * Named values, in print order. Built from an object literal by {@link xlat}.
@@ -85,20 +85,4 @@ export function formatEnum(v: bigint, table: Xlat, unknownPrefix?: string): stri
 export function lookup(v: bigint, table: Xlat): string | undefined {
   for (const [value, name] of table) if (value === v) return name;
   return undefined;
-}
-
-/**
- * `%#03o`: octal with a leading 0, at least three digits (strace's mode and
- * umask format).
- *
- * @example
- * ```ts
- * octal(0o644n); // '0644'
- * octal(0o22n);  // '022'
- * octal(0n);     // '000'
- * ```
- */
-export function octal(v: bigint): string {
-  const u = BigInt.asUintN(64, v);
-  return u === 0n ? '000' : `0${u.toString(8)}`.padStart(3, '0');
 }

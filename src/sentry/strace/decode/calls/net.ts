@@ -4,28 +4,31 @@
  * @module
  */
 
+import type { ArgFormatter, DecoderTable, SyscallDecoder } from './args.js';
+import { FD, I, P, U, UL, enumOf, flags, inBuf, out, outBuf, sig } from './args.js';
 import type { DecodeContext } from '../context.js';
-import { arg, int, retval } from '../context.js';
+import { arg, retval } from '../context.js';
+import { int, ptr } from '../scalars.js';
+import { formatIntPair, formatIntPtr } from '../structs/arrays.js';
+import { formatMsghdr, formatSockaddr } from '../structs/socket.js';
+import { readU32 } from '../umove.js';
+import type { Xlat } from '../xlat.js';
+import { formatEnum, lookup } from '../xlat.js';
 import {
   AF, IPPROTO, MSG_FLAGS, NETLINK_PROTO, SHUT, SO, SOCK_FLAGS, SOL, TCP_OPTS, formatSockType,
-} from '../netFlags.js';
-import { formatEnum } from '../xlat.js';
-import { ptr, readU32 } from '../strings.js';
-import { formatMsghdr, formatSockaddr } from '../netStructs.js';
-import { formatIntPair, formatIntPtr } from '../structs.js';
-import type { ArgFormatter, DecoderTable, SyscallDecoder } from './common.js';
-import { FD, I, P, U, UL, enumOf, flags, inBuf, out, outBuf, sig } from './common.js';
+} from '../xlat/net.js';
 
 const family = enumOf(AF, 'AF_');
 const sockType: ArgFormatter = (v) => formatSockType(v);
 
+/** The protocol tables of the families whose protocols strace names. */
+const PROTOCOLS: Readonly<Record<string, Xlat>> = { AF_INET: IPPROTO, AF_INET6: IPPROTO, AF_NETLINK: NETLINK_PROTO };
+
 /** socket(2)'s protocol, named after the family in argument 0. */
 const protocol: ArgFormatter = (v, c) => {
-  const dom = BigInt.asUintN(32, arg(c, 0));
-  const p = BigInt.asUintN(32, v);
-  if (dom === 2n || dom === 10n) return formatEnum(p, IPPROTO);
-  if (dom === 16n) return formatEnum(p, NETLINK_PROTO);
-  return int(v);
+  const family = lookup(BigInt.asUintN(32, arg(c, 0)), AF);
+  const table = family === undefined ? undefined : PROTOCOLS[family];
+  return table ? formatEnum(BigInt.asUintN(32, v), table) : int(v);
 };
 
 /** A socket address of `len` bytes (an input argument). */
@@ -41,12 +44,15 @@ const sockaddrOut = (lenPtrArg: number): ArgFormatter => (v, c) => {
 /** An in/out socklen_t: `[16]`. */
 const lenPtr: ArgFormatter = (v, c) => (v === 0n ? 'NULL' : formatIntPtr(c.mem, v));
 
+/** The option tables of the levels whose options strace names. */
+const OPTIONS: Readonly<Record<string, Xlat>> = { SOL_SOCKET: SO, SOL_TCP: TCP_OPTS };
+
+/** A socket option's name, after the level in argument 1. */
 const optName: ArgFormatter = (v, c) => {
-  const level = BigInt.asUintN(32, arg(c, 1));
+  const level = lookup(BigInt.asUintN(32, arg(c, 1)), SOL);
+  const table = level === undefined ? undefined : OPTIONS[level];
   const n = BigInt.asUintN(32, v);
-  if (level === 1n) return formatEnum(n, SO);
-  if (level === 6n) return formatEnum(n, TCP_OPTS);
-  return n.toString();
+  return table ? formatEnum(n, table) : n.toString();
 };
 
 /** An option value: `[1]` when it is an int, else its address. */
@@ -55,13 +61,16 @@ function optVal(c: DecodeContext, v: bigint, len: number | null): string {
   return len === 4 ? formatIntPtr(c.mem, v) : ptr(v);
 }
 
+/** setsockopt: an int option shows its value. */
 const setsockopt = sig(FD, enumOf(SOL, 'SOL_'), optName, (v, c) => optVal(c, v, Number(BigInt.asUintN(32, arg(c, 4)))), U);
+/** getsockopt: the value and the in/out length, once the call succeeded. */
 const getsockopt = sig(
   FD, enumOf(SOL, 'SOL_'), optName,
   (v, c) => (c.ok ? optVal(c, v, readU32(c.mem, arg(c, 4))) : ptr(v)),
   (v, c) => (c.ok ? lenPtr(v, c) : ptr(v)),
 );
 
+/** accept, getsockname, getpeername: the address the call stored and its length. */
 const accept: SyscallDecoder = sig(FD, sockaddrOut(2), (v, c) => (c.ok ? lenPtr(v, c) : ptr(v)));
 
 /**

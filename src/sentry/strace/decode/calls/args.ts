@@ -1,16 +1,18 @@
 /**
- * Building blocks for per-syscall decoders: one formatter per argument,
- * combined with {@link sig}.
+ * What a per-syscall decoder is made of: one formatter per argument
+ * register (fd, path, flags from a table, an output buffer...), combined
+ * with {@link sig}. Most decoders are a single `sig(...)` line.
  *
  * @module
  */
 
 import type { DecodeContext } from '../context.js';
-import { arg, dirfd, int, long, uint, ulong } from '../context.js';
+import { arg } from '../context.js';
+import { dirfd, hex, int, long, octal, ptr, uint, ulong } from '../scalars.js';
+import { formatSigsetAt, signalName } from '../signals.js';
+import { formatBuffer, formatCString } from '../strings.js';
 import type { Xlat } from '../xlat.js';
-import { formatEnum, formatFlags, octal } from '../xlat.js';
-import { signalName } from '../signals.js';
-import { formatBuffer, formatCString, hex, ptr } from '../strings.js';
+import { formatEnum, formatFlags } from '../xlat.js';
 
 /**
  * Prints one argument register.
@@ -191,15 +193,27 @@ export const PATH: ArgFormatter = (v, c) => formatCString(c.mem, v, PATH_MAX);
 export const STR: ArgFormatter = (v, c) => formatCString(c.mem, v, c.strlen);
 
 /**
- * A bit set from `table` (`zero` when no bit is set).
+ * A sigset_t pointer whose size in bytes is argument `sizeArg`.
+ *
+ * @example
+ * ```ts
+ * sigset(3)(addr, c); // rt_sigprocmask's set: '[INT TERM]'
+ * ```
+ */
+export function sigset(sizeArg: number): ArgFormatter {
+  return (v, c) => formatSigsetAt(c.mem, v, Number(arg(c, sizeArg)));
+}
+
+/**
+ * A bit set from `table` (`zero` when no bit is set), of a C `unsigned int`.
  *
  * @example
  * ```ts
  * flags(PROT, 'PROT_NONE')(3n, c); // 'PROT_READ|PROT_WRITE'
  * ```
  */
-export function flags(table: Xlat, zero = '0', width = 32): ArgFormatter {
-  return (v) => formatFlags(BigInt.asUintN(width, v), table, zero);
+export function flags(table: Xlat, zero = '0'): ArgFormatter {
+  return (v) => formatFlags(BigInt.asUintN(32, v), table, zero);
 }
 
 /**

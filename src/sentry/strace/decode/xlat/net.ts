@@ -1,11 +1,13 @@
 /**
- * Symbolic constants of the socket calls (x86-64 values), in strace's print order.
+ * Flags and codes of the socket calls: address families, socket types,
+ * protocols, send/recv flags, socket options (x86-64 values, in strace's
+ * print order).
  *
  * @module
  */
 
-import { hex } from './strings.js';
-import { formatFlags, lookup, xlat } from './xlat.js';
+import { hex } from '../scalars.js';
+import { formatFlags, lookup, xlat } from '../xlat.js';
 
 /**
  * Socket address families.
