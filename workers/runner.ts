@@ -79,7 +79,7 @@ export default async function run(task: RunTask): Promise<RunResult> {
   const stateIdx = THREAD_CONTEXT.state / 4;
   // One wait description per run: nothing is allocated per switch.
   const wait = {
-    ready: () => Atomics.load(u32, stateIdx) !== ContextState.None,
+    watch: [{ words: new Int32Array(slot), index: stateIdx, value: ContextState.None }],
     spinNs: BUDGETS.workerSpinNs,
     sleepMs: BUDGETS.doorbellSleepMs,
   };
@@ -90,7 +90,7 @@ export default async function run(task: RunTask): Promise<RunResult> {
     if (!q.resume(task.id, u32)) q.wakeIfNeeded();
     switches++;
     // Spin, then sleep on the doorbell until this context's trap (or the stub's death).
-    while (waitForTrap(q, wait) !== 'ready') {
+    while (waitForTrap(q, wait) < 0) {
       if (stubGone(task.pid)) return { regs: task.regs, state: -1, switches };
     }
     const state = Atomics.load(u32, stateIdx);

@@ -3,6 +3,7 @@ import { CONTEXT_QUEUE, DIRECT, INVALID_CONTEXT_ID, THREAD_CONTEXT } from '../ab
 import { MULTI_CPU } from './budgets.js';
 import { fsgsbaseAllowed } from './hostCpu.js';
 import type { SharedFile } from './sharedFile.js';
+import type { WatchedWord } from './trapWait.js';
 
 /**
  * The sentry side of one stub's context queue (gVisor's contextQueue): a ring of context ids
@@ -24,6 +25,8 @@ import type { SharedFile } from './sharedFile.js';
 export class ContextQueue {
   readonly #u32: Uint32Array;
   readonly #u64: BigUint64Array;
+  /** The doorbell as a watched word (see waitForTrap): ready once it moves past `value`. */
+  readonly doorbell: WatchedWord;
 
   constructor(
     readonly range: FileRange,
@@ -33,6 +36,7 @@ export class ContextQueue {
     const buf = file.buffer(range.start, range.end - range.start);
     this.#u32 = new Uint32Array(buf, 0, CONTEXT_QUEUE.size / 4);
     this.#u64 = new BigUint64Array(buf, CONTEXT_QUEUE.ringbuffer, CONTEXT_QUEUE.entries);
+    this.doorbell = { words: new Int32Array(buf, 0, CONTEXT_QUEUE.size / 4), index: CONTEXT_QUEUE.numPublished / 4, value: 0 };
     if (!init) return; // another thread's view of a queue already set up
     // Indices start near the top of the u32 range so that wrap-around happens early, as in
     // gVisor: 4096 divides 2^32, so slot = index % 4096 stays consistent across the wrap.

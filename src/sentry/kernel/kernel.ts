@@ -102,9 +102,7 @@ export class Kernel implements SyscallKernel {
     this.#sched = new Scheduler(new ContextQueue(task.queue, this.#file, false), task.maxSysmsgThreads, {
       liveTasks: () => this.tasks.values(),
       needThread: () => mailbox.post({ type: 'needThread' }),
-      get mailPending() {
-        return mailbox.pending;
-      },
+      mail: mailbox.counter,
       beforeSleep: () => this.#flush(),
     });
     this.exec = {

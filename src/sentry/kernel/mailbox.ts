@@ -1,5 +1,6 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { SentryMail, SentryRequest } from '../protocol.js';
+import type { WatchedWord } from '../../shm/trapWait.js';
 
 /** What mail the kernel acts on at once (the rest are replies to its requests). */
 export interface MailHandler {
@@ -26,7 +27,8 @@ export interface MailHandler {
  */
 export class Mailbox {
   readonly #mail: Int32Array;
-  #seen = 0;
+  /** The mail counter as a watched word (see waitForTrap): ready once it moves past `value`. */
+  readonly counter: WatchedWord;
   #req = 0;
   readonly #replies = new Map<number, SentryMail>();
 
@@ -36,11 +38,7 @@ export class Mailbox {
     private readonly handler: MailHandler,
   ) {
     this.#mail = new Int32Array(mail);
-  }
-
-  /** True when mail was posted since the last drain. */
-  get pending(): boolean {
-    return Atomics.load(this.#mail, 0) !== this.#seen;
+    this.counter = { words: this.#mail, index: 0, value: 0 };
   }
 
   post(msg: SentryRequest): void {
@@ -59,15 +57,15 @@ export class Mailbox {
         if (r.type === 'failed') this.handler.onFailedRequest(r.message);
         return r as T;
       }
-      Atomics.wait(this.#mail, 0, this.#seen, 50);
+      Atomics.wait(this.#mail, 0, this.counter.value, 50);
     }
   }
 
   /** Takes every message posted so far: acts on signals and tids, keeps replies. */
   drain(): void {
     const now = Atomics.load(this.#mail, 0);
-    if (now === this.#seen) return;
-    this.#seen = now;
+    if (now === this.counter.value) return;
+    this.counter.value = now;
     for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
       const mail = m.message as SentryMail;
       switch (mail.type) {

@@ -3,7 +3,7 @@ import { SIG } from '../../abi/linux.js';
 import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { ContextQueue } from '../../shm/contextQueue.js';
 import { BUDGETS } from '../../shm/budgets.js';
-import { waitForTrap, type TrapWait } from '../../shm/trapWait.js';
+import { waitForTrap, type WatchedWord } from '../../shm/trapWait.js';
 import type { Task } from './task.js';
 
 const STATE = THREAD_CONTEXT.state / 4;
@@ -16,8 +16,8 @@ export interface SchedulerHost {
   liveTasks(): Iterable<Task>;
   /** Asks the main thread for another sysmsg thread (more tasks runnable than threads awake). */
   needThread(): void;
-  /** Mail from the main thread waits: stop waiting for traps. */
-  readonly mailPending: boolean;
+  /** The mail counter: a wait for traps stops when it moves (mail from the main thread). */
+  readonly mail: WatchedWord;
   /** Called before the worker sleeps (flush buffered output). */
   beforeSleep(): void;
 }
@@ -44,8 +44,7 @@ export class Scheduler {
   readonly #threadTids = new Map<number, number>();
   #lastThreadRequest = 0;
   /** One wait description, reused every turn: nothing allocated per trap. */
-  readonly #wait: { ready(): boolean; interrupted(): boolean; spinNs: number; sleepMs: number; beforeSleep(): void };
-  #seen = 0;
+  readonly #wait: { watch: WatchedWord[]; spinNs: number; sleepMs: number; beforeSleep(): void };
 
   constructor(
     readonly queue: ContextQueue,
@@ -53,8 +52,7 @@ export class Scheduler {
     private readonly host: SchedulerHost,
   ) {
     this.#wait = {
-      ready: () => queue.published !== this.#seen,
-      interrupted: () => host.mailPending,
+      watch: [queue.doorbell, host.mail],
       spinNs: BUDGETS.workerSpinNs,
       sleepMs: BUDGETS.doorbellSleepMs,
       beforeSleep: () => host.beforeSleep(),
@@ -99,7 +97,7 @@ export class Scheduler {
 
   /** Marks the doorbell's position: a trap published after this moves it (see wait). */
   markDoorbell(): void {
-    this.#seen = this.queue.published;
+    this.queue.doorbell.value = this.queue.published;
   }
 
   /**
@@ -123,9 +121,10 @@ export class Scheduler {
    * Spins, then sleeps on the doorbell (at most `sleepMs`) until a trap is published after
    * {@link markDoorbell}, or mail comes. Precondition: the worker has nothing else to do.
    */
-  wait(sleepMs: number): TrapWait {
+  wait(sleepMs: number): 'ready' | 'mail' | 'timeout' {
     this.#wait.sleepMs = Math.max(1, Math.min(BUDGETS.doorbellSleepMs, Math.ceil(sleepMs)));
-    return waitForTrap(this.queue, this.#wait);
+    const k = waitForTrap(this.queue, this.#wait);
+    return k === 0 ? 'ready' : k === 1 ? 'mail' : 'timeout';
   }
 
   /**
@@ -133,7 +132,7 @@ export class Scheduler {
    * no spin and no regard for mail: for a handler waiting on the stub mid-call (execve).
    */
   sleepOnDoorbell(ms: number): void {
-    this.queue.waitDoorbell(this.#seen, ms);
+    this.queue.waitDoorbell(this.queue.doorbell.value, ms);
   }
 
   /** True if some task is in the stub (a silent stub then means a dead one). */
