@@ -135,3 +135,27 @@ test('tree layout: same decisions as the linear one, in real processes, for a fi
   t.is(tryFilter(tree, SYS.getppid, 8n), 'ret=-1 errno=9');
   t.is(tryFilter(tree, SYS.getuid, 0x2_0000_0000n), `sigsys nr=${SYS.getuid}`);
 });
+
+test('clearOf: [a, a+len) clear of a range, with the 64-bit sum built in the filter, agrees with the kernel over edge values', (t) => {
+  const exe = buildFixture('seccomp-batch', ['-static']);
+  const start = 0x7f2a_c000_0000n;
+  const end = start + (32n << 20n);
+  const rule = { sysno: SYS.getppid, args: [{ op: 'clearOf' as const, lenArg: 1, start, end }], action: SECCOMP_RET.ERRNO(7) };
+  const file = join(dir, `f${n++}.bpf`);
+  writeFileSync(file, compileSeccomp(withHarness({ rules: [rule, { sysno: SYS.getppid, action: SECCOMP_RET.ERRNO(9) }], defaultAction: SECCOMP_RET.ALLOW })));
+  const M = 1n << 64n;
+  const near = (v: bigint) => [v - 4097n, v - 4096n, v - 1n, v, v + 1n, v + 4096n].map((x) => ((x % M) + M) % M);
+  const addrs = [0n, 1n, 0xffff_ffffn, 1n << 32n, ...near(start), ...near(end), ...near(start - (1n << 32n)), ...near(M), ...near(1n << 63n)];
+  const lens = [0n, 1n, 4096n, 0xffff_ffffn, 1n << 32n, (1n << 32n) + 1n, 32n << 20n, 1n << 63n, M - 1n, M - 4096n];
+  for (const a of [...addrs]) lens.push(((start - a) % M + M) % M, ((start - a + 1n) % M + M) % M); // ends exactly at or just past start
+  const cases = addrs.flatMap((a) => lens.map((l) => [a, l] as const));
+  const r = spawnSync(exe, [file, String(SYS.getppid)], { input: cases.map(([a, l]) => `0x${a.toString(16)} 0x${l.toString(16)}`).join('\n') + '\n', encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const got = r.stdout.trim().split('\n').map(Number);
+  t.is(got.length, cases.length);
+  const wrong = cases.filter(([a, l], i) => {
+    const clear = l === 0n || a >= end || (a + l < M && a + l <= start);
+    return got[i] !== (clear ? 7 : 9);
+  });
+  t.deepEqual(wrong.map(([a, l]) => `0x${a.toString(16)}+0x${l.toString(16)}`), [], `${cases.length} cases`);
+});

@@ -20,8 +20,10 @@ import {
   CLONE_VM,
   MAP_ANONYMOUS,
   MAP_FIXED,
+  MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
   PR_SET_NO_NEW_PRIVS,
@@ -110,7 +112,9 @@ function check(ret: bigint, what: string, pid: number): bigint {
 
 /**
  * The source stub (gVisor's createStub): forked by the addon's forker thread, stopped by itself;
- * attach, capture initRegs, unmap everything outside the stub code, park it.
+ * attach, capture initRegs, unmap everything outside the stub code, reserve the rest of the stub
+ * region (PROT_NONE: no hole a program's mapping could fall into; the parts stubs use are mapped
+ * over it), park it. Every stub is cloned from it and inherits this address space.
  */
 function createSource(req: Extract<TracerRequest, { op: 'createSource' }>): CreateSourceResult {
   const pid = native.forkSourceStub(req.memfd);
@@ -122,6 +126,8 @@ function createSource(req: Extract<TracerRequest, { op: 'createSource' }>): Crea
       const initRegs = t.grabInitRegs();
       check(t.syscallIgnoreInterrupt(initRegs, SYS.munmap, [0n, req.regionStart]), 'munmap', pid);
       check(t.syscallIgnoreInterrupt(initRegs, SYS.munmap, [req.regionRoEnd, req.taskSize - req.regionRoEnd]), 'munmap', pid);
+      const reserve = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
+      check(t.syscallIgnoreInterrupt(initRegs, SYS.mmap, [req.regionRoEnd, req.regionEnd - req.regionRoEnd, PROT_NONE, reserve, -1n, 0n]), 'mmap', pid);
       t.detachParked();
       return { pid, initRegs };
     });

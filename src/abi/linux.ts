@@ -25,6 +25,7 @@ export const MAP_PRIVATE = 0x2n;
 export const MAP_FIXED = 0x10n;
 export const MAP_ANONYMOUS = 0x20n;
 export const MAP_POPULATE = 0x8000n;
+export const MAP_NORESERVE = 0x4000n;
 
 /** clone(2) flags (stubs, sysmsg threads, and the program's own clone calls). */
 export const CLONE_VM = 0x100n;

@@ -9,9 +9,9 @@ export type Condition =
   | { op: 'lt'; value: bigint }
   | { op: 'maskedEq'; mask: bigint; value: bigint }
   /**
-   * The range [arg, arg + args[lenArg]) lies clear of [start, end): it ends at or below `start`
-   * (the 64-bit sum computed in the filter, an overflowing sum never clear), or begins at or above
-   * `end`. Only on a syscall argument.
+   * The range [arg, arg + args[lenArg]) lies clear of [start, end): it is empty, or it ends at or
+   * below `start` (the 64-bit sum computed in the filter, an overflowing sum never clear), or it
+   * begins at or above `end`. Only on a syscall argument.
    */
   | { op: 'clearOf'; lenArg: number; start: bigint; end: bigint };
 
@@ -142,8 +142,10 @@ const SUM_HI = 1;
 function rangeClear(p: BpfAssembler, a: number, c: Extract<Condition, { op: 'clearOf' }>, fail: string, id: string): void {
   const [aHi, aLo, lHi, lLo] = [SECCOMP_DATA.argHi(a), SECCOMP_DATA.argLo(a), SECCOMP_DATA.argHi(c.lenArg), SECCOMP_DATA.argLo(c.lenArg)];
   const ok = `${id}ok`;
+  // Empty: clear wherever it is.
+  p.ldAbs(lHi).jeq(0, undefined, `${id}from`).ldAbs(lLo).jeq(0, ok);
   // At or above `end`: clear whatever the length.
-  p.ldAbs(aHi).jgt(hi(c.end), ok).jeq(hi(c.end), undefined, `${id}sum`);
+  p.label(`${id}from`).ldAbs(aHi).jgt(hi(c.end), ok).jeq(hi(c.end), undefined, `${id}sum`);
   p.ldAbs(aLo).jge(lo(c.end), ok);
   // sum_lo = a_lo + len_lo; a carry when it wrapped (sum_lo < a_lo).
   p.label(`${id}sum`).ldAbs(lLo).tax().ldAbs(aLo).addX().st(SUM_LO);

@@ -106,6 +106,7 @@ export class Subprocess implements LiveStub {
         memfd: rt.memoryFile.fd,
         regionStart: rt.region.start,
         regionRoEnd: rt.region.roEnd,
+        regionEnd: rt.region.end,
         taskSize: abi.STUB_TASK_SIZE,
       });
       if (!res.ok) throw toSystrapError(res.error);

@@ -47,7 +47,6 @@ export interface ProgramFilterSpec {
 const EBADF = 9;
 const EPERM = 1;
 const MAP_FIXED = 0x10n;
-const FOUR_GIB = 1n << 32n;
 
 /**
  * Builds a program's seccomp filter: denied calls refused by the kernel (even from stub code);
@@ -97,16 +96,17 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
     rules.push({ sysno, args, action: SECCOMP_RET.ERRNO(EPERM) });
   }
   rules.push(...stubRules(start, SYS, end));
-  const safe = safeRangeRules(start, end);
+  // [addr, addr + len) clear of the stub region, computed exactly in the filter.
+  const clear: Array<Condition | undefined> = [{ op: 'clearOf', lenArg: 1, start, end }];
   // The gadget: the sentry's passthrough (return address right after its `syscall`).
   const atGadget: Condition = { op: 'eq', value: gadgetAddr + 2n };
   for (const sysno of SENTRY_ONLY) rules.push({ sysno, ip: atGadget, action: trap });
   rules.push({ sysno: SYS.tkill, ip: atGadget, action: trap });
   for (const sysno of RANGE_CHECKED) {
-    for (const r of safe) rules.push({ sysno, ip: atGadget, args: r, action: allow });
+    rules.push({ sysno, ip: atGadget, args: clear, action: allow });
     rules.push({ sysno, ip: atGadget, action: trap });
   }
-  for (const r of safe) rules.push({ sysno: SYS.mmap, ip: atGadget, args: r, action: allow });
+  rules.push({ sysno: SYS.mmap, ip: atGadget, args: clear, action: allow });
   rules.push({ sysno: SYS.mmap, ip: atGadget, args: [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }], action: allow });
   rules.push({ sysno: SYS.mmap, ip: atGadget, action: trap });
   rules.push({ ip: atGadget, action: allow });
@@ -115,7 +115,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) rules.push({ sysno, action: trap });
   for (const sysno of [...RANGE_CHECKED, SYS.mmap]) {
     if (traced(sysno)) continue;
-    for (const r of safe) rules.push({ sysno, args: r, action: allow });
+    rules.push({ sysno, args: clear, action: allow });
     if (sysno === SYS.mmap) rules.push({ sysno, args: [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }], action: allow });
     rules.push({ sysno, action: trap });
   }
@@ -127,16 +127,4 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
     for (const sysno of new Set(Object.values(SYS))) if (!spec.trap.has(sysno) && !special.has(sysno)) rules.push({ sysno, action: allow });
   } else if (!trapByDefault) for (const sysno of spec.trap) rules.push({ sysno, action: trap });
   return compileSeccomp({ rules, defaultAction: trapByDefault ? trap : allow, badArchAction: SECCOMP_RET.KILL_PROCESS, layout: 'tree' });
-}
-
-/**
- * Argument conditions under which (addr, len) cannot reach [start, end): len below 4 GiB and
- * addr at least 4 GiB below the region, or at or above its end.
- */
-function safeRangeRules(start: bigint, end: bigint): Array<Array<Condition | undefined>> {
-  const shortLen: Condition = { op: 'lt', value: FOUR_GIB };
-  return [
-    [{ op: 'lt', value: start - FOUR_GIB }, shortLen],
-    [{ op: 'ge', value: end }, shortLen],
-  ];
 }

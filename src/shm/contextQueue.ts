@@ -3,7 +3,7 @@ import { CONTEXT_QUEUE, DIRECT, INVALID_CONTEXT_ID, THREAD_CONTEXT } from '../ab
 import { MULTI_CPU } from './budgets.js';
 import { fsgsbaseAllowed } from './hostCpu.js';
 import type { SharedFile } from './sharedFile.js';
-import type { WatchedWord } from './trapWait.js';
+import type { WatchedWord } from './watchedWord.js';
 
 /**
  * The sentry side of one stub's context queue (gVisor's contextQueue): a ring of context ids

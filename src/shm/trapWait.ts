@@ -1,14 +1,7 @@
 import type { ContextQueue } from './contextQueue.js';
+import type { WatchedWord } from './watchedWord.js';
 
-/**
- * A shared word watched by {@link waitForTrap}: it is "ready" once it no longer reads `value`
- * (a context's state left None, the doorbell moved past what was seen, mail arrived).
- */
-export interface WatchedWord {
-  readonly words: Int32Array;
-  readonly index: number;
-  value: number;
-}
+export type { WatchedWord };
 
 /** What {@link waitForTrap} waits for, and how long it may spin and sleep. */
 export interface TrapWaitOptions {

@@ -43,7 +43,7 @@ export interface TransactionFault {
 export type TracerRequest = TracerRequestBody & { txn?: number };
 
 export type TracerRequestBody =
-  | { op: 'createSource'; memfd: number; regionStart: bigint; regionRoEnd: bigint; taskSize: bigint }
+  | { op: 'createSource'; memfd: number; regionStart: bigint; regionRoEnd: bigint; regionEnd: bigint; taskSize: bigint }
   | { op: 'requestStub'; source: ThreadRef; fault?: TransactionFault }
   | {
       op: 'initStub';

@@ -1,6 +1,6 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { SentryMail, SentryRequest } from '../protocol.js';
-import type { WatchedWord } from '../../shm/trapWait.js';
+import type { WatchedWord } from '../../shm/watchedWord.js';
 
 /** What mail the kernel acts on at once (the rest are replies to its requests). */
 export interface MailHandler {

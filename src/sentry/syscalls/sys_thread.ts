@@ -1,11 +1,19 @@
 import { ARCH_GET_FS, ARCH_SET_FS, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ERRNO } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
+import { abi } from '../../abi/stub.js';
 import { err, type Handler } from './context.js';
 
 /** Bytes of the robust_list_head set_robust_list accepts. */
 const ROBUST_LIST_HEAD_SIZE = 24n;
 /** exit statuses are 8 bits. */
 const STATUS_MASK = 0xffn;
+/** Linux's TASK_SIZE_MAX: an FS base at or above it is refused (EPERM), never loaded. */
+const TASK_SIZE_MAX = abi.STUB_TASK_SIZE;
+
+/** An FS base the program may not have: non-canonical or above user space, or in the stub region. */
+function badFsBase(k: { region: { start: bigint; end: bigint } }, v: bigint): boolean {
+  return v >= TASK_SIZE_MAX || (v >= k.region.start && v < k.region.end);
+}
 
 /**
  * Threads (gVisor's sys_thread.go, sys_tls.go): clone with CLONE_THREAD makes a new task in
@@ -21,6 +29,7 @@ const STATUS_MASK = 0xffn;
 export const clone: Handler = (k, t, a) => {
   const [flags, newsp, ptid, ctid, tls] = a;
   if ((flags & CLONE_THREAD) === 0n || (flags & CLONE_VM) === 0n || (flags & CLONE_SIGHAND) === 0n) return err(ERRNO.ENOSYS); // processes: not yet
+  if ((flags & CLONE_SETTLS) !== 0n && badFsBase(k, tls)) return err(ERRNO.EPERM);
   const child = k.newThread(t);
   child.setReg('rax', 0n);
   if (newsp !== 0n) child.setReg('rsp', newsp);
@@ -56,7 +65,7 @@ export const setRobustList: Handler = (_k, t, a) => {
 /** arch_prctl: the FS base is the sentry's (the stub loads it on each switch). */
 export const archPrctl: Handler = (k, t, a) => {
   if (a[0] === ARCH_SET_FS) {
-    if (a[1] >= k.region.start && a[1] < k.region.end) return err(ERRNO.EPERM);
+    if (badFsBase(k, a[1])) return err(ERRNO.EPERM);
     t.setReg('fs_base', a[1]);
     return 0n;
   }

@@ -7,7 +7,7 @@ import { archPrctl, clone, exit, exitGroup, failsWith, setRobustList, setTidAddr
 import { futex } from './sys_futex.js';
 import { kill, pause, rtSigaction, rtSigpending, rtSigprocmask, rtSigreturn, rtSigsuspend, sigaltstack, tgkillCall, tkillCall } from './sys_signal.js';
 import { execve } from './sys_exec.js';
-import { brk, mmapCheck, mremap, rangeCheck } from './sys_mm.js';
+import { brk, mmapCheck, mremap, munmapCheck, rangeCheck } from './sys_mm.js';
 import { clockNanosleep, nanosleep } from './sys_time.js';
 import { closeRange, readlinkCall, readlinkatCall } from './sys_file.js';
 
@@ -41,7 +41,7 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   // memory
   [SYS.brk]: brk,
   [SYS.mmap]: mmapCheck,
-  [SYS.munmap]: rangeCheck,
+  [SYS.munmap]: munmapCheck,
   [SYS.mprotect]: rangeCheck,
   [SYS.madvise]: rangeCheck,
   [SYS.pkey_mprotect]: rangeCheck,
