@@ -146,8 +146,16 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     if (window_ == 0 || window_ % 4096) ThrowType(env, "maxSize must be a positive multiple of 4096");
     bool own = !(info.Length() > 2 && info[2].IsNumber());
     if (own) {
-      fd_ = (int)syscall(SYS_memfd_create, name.c_str(), MFD_CLOEXEC);
+      fd_ = (int)syscall(SYS_memfd_create, name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
       if (fd_ == -1) ThrowErrno(env, errno, "memfd_create");
+      // Nobody may ever shrink the file (a page Node maps that leaves the file is a SIGBUS in
+      // Node, which kills every program) or add seals (one forbidding writes or growth would
+      // stop the platform). Growing stays allowed: only Node grows it.
+      if (fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) == -1) {
+        int e = errno;
+        close(fd_);
+        ThrowErrno(env, e, "fcntl(F_ADD_SEALS)");
+      }
     } else {
       fd_ = fcntl(ArgInt(info, 2, "fd"), F_DUPFD_CLOEXEC, 0);
       if (fd_ == -1) ThrowErrno(env, errno, "fcntl");
@@ -206,7 +214,11 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     if (n % 4096) ThrowType(env, "size must be a multiple of 4096");
     if (n > window_) throw Napi::RangeError::New(env, "size exceeds the memory file's maximum");
     if (n <= size_) return env.Undefined();
-    if (ftruncate(fd_, (off_t)n) == -1) ThrowErrno(env, errno, "ftruncate");
+    // Someone holding the fd may have grown the file already: a smaller ftruncate would be a
+    // shrink, which the seal refuses. Grow only what is missing.
+    struct stat st;
+    if (fstat(fd_, &st) == -1) ThrowErrno(env, errno, "fstat");
+    if ((uint64_t)st.st_size < n && ftruncate(fd_, (off_t)n) == -1) ThrowErrno(env, errno, "ftruncate");
     MapUpTo(env, n);
     return env.Undefined();
   }

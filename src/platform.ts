@@ -9,7 +9,6 @@ import { TracerPool } from './actors/tracerPool.js';
 import type { LiveStub, Runtime } from './actors/runtime.js';
 import { AddressSpace, subprocessOf } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
-import { ContextSlots } from './actors/contextSlots.js';
 import { RunnerPool } from './actors/runnerPool.js';
 import { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
 import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.js';
@@ -111,7 +110,6 @@ export class Platform {
       region,
       rules: buildRules(this.memoryFile, region),
       maxSysmsgThreads: this.maxSysmsgThreads,
-      contexts: new ContextSlots(this.memoryFile),
       runners: () => (this.#runners ??= new RunnerPool()),
       spawn: (spec) => {
         actor.send({ type: 'SPAWN', ...spec });
@@ -194,7 +192,7 @@ export class Platform {
       setFaultHook: (hook) => {
         this.#tracers.faultHook = hook;
       },
-      contextSlot: (ctx) => rt.contexts.slot(ctx.id),
+      contextSlot: (ctx) => ctx.slotRange,
     };
   }
 

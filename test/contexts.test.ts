@@ -166,12 +166,14 @@ test('a sysmsg thread killed with SIGKILL: its context fails with ESTUBDEAD', as
 test('the program scribbles over its ThreadContext: ECORRUPT on that context; Node and other address spaces go on', async (t) => {
   const as = await platform.newAddressSpace();
   const ctx = platform.newContext();
-  // The context's slot is mapped in the stub at a fixed address; the program overwrites its
-  // state word with 77 in a loop (1: mov dword [rax], 77; jmp 1b). The sentry wakes within its
-  // liveness poll, reads an impossible state, and fails this context only.
+  // The context's slot is mapped in the stub at a fixed address (its id, in this stub, is known
+  // once it first ran there: getpid first). Then the program overwrites its state word with 77
+  // in a loop (1: mov dword [rbx], 77; jmp 1b). The sentry wakes within its liveness poll, reads
+  // an impossible state, and fails this context only.
   const { contextSlotAddr } = await import('../src/abi/stub.js');
-  const stateAddr = contextSlotAddr(platform.stubRegion, ctx.id) + 3944n;
-  const regs = await load(as, [0x48, 0xb8, ...le64(stateAddr), 0xc7, 0x00, ...le32(77), 0xeb, 0xf8]);
+  const regs = await load(as, [0xb8, ...le32(SYS.getpid), 0x0f, 0x05, 0xc7, 0x03, ...le32(77), 0xeb, 0xf8]);
+  t.like(await ctx.switchToApp(as, regs), { kind: 'syscall', sysno: SYS.getpid });
+  regs.rbx = contextSlotAddr(platform.stubRegion, ctx.id) + 3944n;
   const run = ctx.switchToApp(as, regs);
   const err = await t.throwsAsync(run);
   t.is((err as { code?: string }).code, 'ECORRUPT');

@@ -228,17 +228,11 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): nu
           const inj = (sysno: number, args: bigint[], what: string) => check(ch.syscallIgnoreInterrupt(regs, sysno, args), what, th.tgid);
           inj(SYS.prctl, [PR_SET_PDEATHSIG, BigInt(SIG.SIGKILL)], 'prctl');
           const anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
-          const shared = MAP_SHARED | MAP_FIXED;
-          const fd = BigInt(abi.STUB_MEMFD);
           const priv = req.slotAddr + BigInt(PER_THREAD.privateStackOffset);
           inj(SYS.mmap, [priv, BigInt(PER_THREAD.privateStackSize), PROT_READ | PROT_WRITE, anon, -1n, 0n], 'mmap');
-          const sh = req.slotAddr + BigInt(PER_THREAD.sharedOffset);
-          const shLen = BigInt(PER_THREAD.sharedSize);
-          const off = BigInt(req.sharedFileOffset);
-          // Read-only while sigaltstack reads its argument: no other thread can change it meanwhile.
-          inj(SYS.mmap, [sh, shLen, PROT_READ, shared, fd, off], 'mmap');
+          // The shared part (signal stack, Msg) is mapped already, with the rest of the stub's
+          // control memory; sigaltstack reads its stack_t from the read-only request page.
           inj(SYS.sigaltstack, [req.stackTAddr, 0n], 'sigaltstack');
-          inj(SYS.mmap, [sh, shLen, PROT_READ | PROT_WRITE, shared, fd, off], 'mmap');
           ch.step('STACK_MAPPED');
           // Its own copy of the handlers (no CLONE_SIGHAND): the trapping signals go to the stub.
           for (const sig of TRAP_SIGNALS) inj(SYS.rt_sigaction, [BigInt(sig), req.sigactionAddr, 0n, 8n], 'rt_sigaction');

@@ -133,3 +133,19 @@ export const SYSCALL_SCRATCH = {
   /** End of the message. */
   end: 8192,
 } as const;
+
+/**
+ * The stub's control memory (gVisor's per-subprocess shared memory): everything from the first
+ * per-thread slot to the end of the region (the syscall thread's message, the sysmsg threads'
+ * signal stacks and Msg pages, the context queue, the ThreadContext slots) is one range of the
+ * memory file per stub, laid out as the region is: the file offset of a stub address is
+ * `range.start + (addr - controlBase(region))`. One stub's control memory is nobody else's.
+ */
+export function controlBase(region: StubRegion): bigint {
+  return threadSlotAddr(region, SYSCALL_THREAD_SLOT);
+}
+
+/** Bytes of a stub's control memory (see {@link controlBase}). */
+export function controlSize(region: StubRegion): number {
+  return Number(region.end - controlBase(region));
+}

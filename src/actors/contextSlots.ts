@@ -1,34 +1,31 @@
-import type { FileRange, MemoryFile } from '../memoryFile.js';
 import { MAX_CONTEXTS } from '../abi/stub.js';
-import { THREAD_CONTEXT } from '../abi/sysmsg.js';
 import { Errors } from '../errors.js';
 
 /**
- * Context ids (0..4094, gVisor's threadContextPool) and their ThreadContext slots in the memory
- * file. A slot lives as long as the platform: a stub thread may still sleep on a released
- * context's state word, so its memory is never handed to anything else.
+ * Context ids of one stub (0..4094, gVisor's threadContextPool per subprocess): an id names a
+ * ThreadContext slot in that stub's control memory, mapped once with the rest of it. A slot
+ * lives as long as its stub: a stub thread may still sleep on a released context's state word,
+ * so an id is handed out again only for a context of the same stub.
+ *
+ * @example
+ * ```ts
+ * const id = sp.contexts.alloc(); // the lowest free id
+ * sp.contexts.free(id);
+ * ```
  */
-export class ContextSlots {
-  readonly #slots: FileRange[] = [];
+export class ContextIds {
+  #next = 0;
   readonly #free: number[] = [];
 
-  constructor(private readonly memoryFile: MemoryFile) {}
-
-  /** Takes an id (the lowest free one) and its slot. */
-  alloc(): { id: number; slot: FileRange } {
-    const id = this.#free.length ? this.#free.pop()! : this.#slots.length;
-    if (id >= MAX_CONTEXTS) throw Errors.InvalidArg(`too many contexts (at most ${MAX_CONTEXTS})`);
-    this.#slots[id] ??= this.memoryFile.allocate(THREAD_CONTEXT.allocatedSize);
-    return { id, slot: this.#slots[id] };
+  /** Takes an id (a freed one first). */
+  alloc(): number {
+    if (this.#free.length) return this.#free.pop()!;
+    if (this.#next >= MAX_CONTEXTS) throw Errors.InvalidArg(`too many contexts in one stub (at most ${MAX_CONTEXTS})`);
+    return this.#next++;
   }
 
   /** Gives an id back. */
   free(id: number): void {
     this.#free.push(id);
-  }
-
-  /** The slot of an id. */
-  slot(id: number): FileRange {
-    return this.#slots[id];
   }
 }

@@ -9,8 +9,7 @@ import { BUDGETS, spinUntil } from '../shm/budgets.js';
 import { resolveWorker } from '../workerFile.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../abi/registers.js';
 import { ContextState, THREAD_CONTEXT } from '../abi/sysmsg.js';
-import { contextSlotAddr } from '../abi/stub.js';
-import { PROT_READ, PROT_WRITE, SIG } from '../abi/linux.js';
+import { SIG } from '../abi/linux.js';
 import { native } from '../native.js';
 import { Errors, SystrapError, toSystrapError } from '../errors.js';
 import type { RunResult, RunTask } from '../../workers/runner.js';
@@ -35,15 +34,18 @@ export type SwitchEvent =
  * ```
  */
 export class PlatformContext {
-  readonly id: number;
   readonly ref: ActorRefFrom<typeof platformContextMachine>;
-  readonly #slot: FileRange;
-  readonly #view: DataView;
-  readonly #u32: Uint32Array;
+  /**
+   * The stub the context is bound to (gVisor's sharedContext): its id and ThreadContext slot
+   * belong to that stub's control memory; switching to another stub binds it there anew.
+   */
+  #sp?: Subprocess;
+  #id = -1;
+  #slot: FileRange = { start: 0, end: 0 };
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  #u32: Uint32Array = new Uint32Array(0);
   /** The stub the context is queued or running in, during a switch. */
   #running?: Subprocess;
-  /** The stub of the last switch. */
-  #last?: Subprocess;
   #interruptPending = false;
   #released = false;
   /** The runtime (not the caller) interrupted the running switch to let others run. */
@@ -52,14 +54,44 @@ export class PlatformContext {
   #awake = false;
 
   constructor(private readonly rt: Runtime) {
-    const { id, slot } = rt.contexts.alloc();
-    this.id = id;
-    this.#slot = slot;
-    const v = rt.memoryFile.view(slot);
+    this.ref = rt.spawn({ kind: 'platformContext', id: `platformContext:${rt.nextId('platformContext')}` }) as ActorRefFrom<typeof platformContextMachine>;
+  }
+
+  /** The context's id in the stub it is bound to (what the stub's queue carries); -1 before its first switch. */
+  get id(): number {
+    return this.#id;
+  }
+
+  /** Its ThreadContext slot in the memory file (in its stub's control memory). */
+  get slotRange(): FileRange {
+    return this.#slot;
+  }
+
+  /** Binds the context to `sp`: an id and a slot there, the old stub's given back. */
+  #bind(sp: Subprocess): void {
+    if (this.#sp === sp) return;
+    this.#unbind();
+    const id = sp.contexts.alloc();
+    this.#sp = sp;
+    this.#id = id;
+    this.#slot = sp.contextSlot(id);
+    sp.addControlUser();
+    const v = this.rt.memoryFile.view(this.#slot);
     this.#view = new DataView(v.buffer, v.byteOffset, v.byteLength);
     this.#u32 = new Uint32Array(v.buffer, v.byteOffset, v.byteLength / 4);
     this.#view.setBigUint64(THREAD_CONTEXT.fpstateChanged, 0n, true); // a reused slot's FP state is not ours
-    this.ref = rt.spawn({ kind: 'platformContext', id: `platformContext:${rt.nextId('platformContext')}` }) as ActorRefFrom<typeof platformContextMachine>;
+  }
+
+  /** Leaves its stub: out of its awake count, its id free again, its slot no longer used. */
+  #unbind(): void {
+    const sp = this.#sp;
+    if (!sp) return;
+    if (this.#awake && sp.alive) sp.queue?.awake(-1);
+    this.#awake = false;
+    sp.contexts.free(this.#id);
+    this.#sp = undefined;
+    this.#id = -1;
+    sp.removeControlUser();
   }
 
   get state(): string {
@@ -129,7 +161,7 @@ export class PlatformContext {
       }
     } finally {
       this.#running = undefined;
-      if (this.#released) this.rt.contexts.free(this.id);
+      if (this.#released) this.#unbind();
     }
   }
 
@@ -173,7 +205,7 @@ export class PlatformContext {
       return this.#decode(sp, res.state, regs);
     } finally {
       this.#running = undefined;
-      if (this.#released) this.rt.contexts.free(this.id);
+      if (this.#released) this.#unbind();
     }
   }
 
@@ -248,40 +280,28 @@ export class PlatformContext {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    if (this.#awake && this.#last?.queue) this.#last.queue.awake(-1);
     this.ref.send({ type: 'RELEASE' });
     if (this.#running) this.interrupt();
-    else this.rt.contexts.free(this.id);
+    else this.#unbind();
   }
 
-  /** Marks the context as running in this address space's stub (moving its awake count along). */
+  /** Marks the context as running in this address space's stub (bound there first). */
   #enter(as: AddressSpace): Subprocess {
     const sp = subprocessOf(as);
-    if (this.#last && this.#last !== sp && this.#awake) {
-      this.#last.queue?.awake(-1);
-      this.#awake = false;
-    }
-    this.#last = sp;
+    this.#bind(sp);
     this.#running = sp;
     return sp;
   }
 
-  /** Queue and slot mapped in the stub, the context counted awake there. */
+  /** The stub's queue and control memory ready, the context counted awake there. */
   async #prepare(sp: Subprocess): Promise<ContextQueue> {
     this.ref.send({ type: 'SWITCH' });
     const q = await sp.ensureQueue();
-    await this.#mapSlot(sp);
     if (!this.#awake) {
       this.#awake = true;
       q.awake(1);
     }
     return q;
-  }
-
-  async #mapSlot(sp: Subprocess): Promise<void> {
-    if (sp.mappedContexts.has(this.id)) return;
-    await sp.mapShared(contextSlotAddr(this.rt.region, this.id), this.#slot, PROT_READ | PROT_WRITE);
-    sp.mappedContexts.add(this.id);
   }
 
   #decode(sp: Subprocess, state: number, regs: Registers): SwitchEvent {

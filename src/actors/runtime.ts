@@ -2,7 +2,6 @@ import type { AnyActorRef } from 'xstate';
 import type { TracerPool } from './tracerPool.js';
 import type { MemoryFile, FileRange } from '../memoryFile.js';
 import type { StubRegion } from '../abi/stub.js';
-import type { ContextSlots } from './contextSlots.js';
 import type { RunnerPool } from './runnerPool.js';
 import type { SpawnSpec } from '../machines/pool.js';
 
@@ -28,8 +27,6 @@ export interface Runtime {
   readonly maxSysmsgThreads: number;
   /** Runner workers for the contexts' fast path and sentries (created on first use). */
   runners(): RunnerPool;
-  /** Context ids and their ThreadContext slots (a slot is kept for its id's next user). */
-  readonly contexts: ContextSlots;
   /**
    * Spawns a machine actor of a kind into the platform's actor system under its system id
    * (`{ kind: 'subprocess', id: 'subprocess:3' }`) and returns it.

@@ -9,7 +9,8 @@ import { Errors, checkStubReply, toSystrapError } from '../errors.js';
 import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../abi/linux.js';
 import { SYS } from '../abi/syscalls.js';
 import { WNOHANG, __WALL } from '../abi/ptrace.js';
-import { SYSCALL_SCRATCH, SYSCALL_THREAD_SLOT, abi, queueAddr, rulesAddr, threadSlotAddr } from '../abi/stub.js';
+import { PER_THREAD, SYSCALL_SCRATCH, SYSCALL_THREAD_SLOT, abi, contextSlotAddr, controlBase, controlSize, queueAddr, rulesAddr, threadSlotAddr, MAX_CONTEXTS } from '../abi/stub.js';
+import { THREAD_CONTEXT } from '../abi/sysmsg.js';
 import { writeSockFprog } from '../abi/seccomp.js';
 import type { FileRange } from '../memoryFile.js';
 import { BUDGETS } from '../shm/budgets.js';
@@ -17,6 +18,7 @@ import { ContextQueue } from '../shm/contextQueue.js';
 import { ContextDispatcher } from './contextDispatcher.js';
 import { SysmsgThreads } from './sysmsgThreads.js';
 import { receiveFds } from './fdChannel.js';
+import { ContextIds } from './contextSlots.js';
 
 /**
  * A stub process and its effects (gVisor's subprocess). Its lifecycle lives in a subprocess
@@ -42,12 +44,26 @@ export class Subprocess implements LiveStub {
   pid = 0;
   /** Set once forked; every operation on the stub goes through it. */
   thread!: SyscallThread;
-  /** References: 1 for the address space using it, +1 per context (gVisor's refcount). */
+  /** References of address spaces: 1 while one uses it (pooled stubs have none). */
   refs = 0;
   readonly isSource: boolean;
   readonly sysmsgThreads = new SysmsgThreads(this);
-  /** Context ids whose slot is mapped in this stub (at its fixed address). */
-  readonly mappedContexts = new Set<number>();
+  /**
+   * The stub's control memory (see controlBase): its own range of the memory file, laid out as
+   * the stub region is. Unset for the source stub, which runs no threads.
+   */
+  control?: FileRange;
+  /** Context ids of this stub (each names a ThreadContext slot in the control memory). */
+  readonly contexts = new ContextIds();
+  /**
+   * Users of the control memory besides the stub: contexts bound to it (see PlatformContext).
+   * The range goes back to the memory file once the stub is reaped and no user is left: a
+   * context's view of its slot must never reach memory handed to another stub. Protected by:
+   * the event loop.
+   */
+  #controlUsers = 0;
+  /** The rules area of a program's own filter (see installRules), freed with the control memory. */
+  #rules?: FileRange;
   /** The context queue and its dispatcher, once a context ran here. */
   queue?: ContextQueue;
   dispatcher?: ContextDispatcher;
@@ -142,9 +158,10 @@ export class Subprocess implements LiveStub {
   /** initStub: the syscall thread's message mapped, the rules area too, the loop started. */
   async #initSyscallThread(): Promise<void> {
     const rt = this.rt;
-    const range = rt.memoryFile.allocate(abi.SYSMSG_SIZE);
-    const view = rt.memoryFile.view(range);
+    this.control = rt.memoryFile.allocate(controlSize(rt.region));
     const msgAddr = threadSlotAddr(rt.region, SYSCALL_THREAD_SLOT);
+    const range = this.controlRange(msgAddr, abi.SYSMSG_SIZE);
+    const view = rt.memoryFile.view(range);
     const t = this.thread;
     const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
     dv.setBigUint64(abi.SYSMSG_SPIN, BigInt(BUDGETS.stubSyscallSpinCycles), true);
@@ -190,6 +207,52 @@ export class Subprocess implements LiveStub {
   }
 
   /**
+   * The part of the control memory at stub address `addr` (`len` bytes) as a memory-file range.
+   * Precondition: the stub has control memory and [addr, addr + len) lies in it.
+   */
+  controlRange(addr: bigint, len: number): FileRange {
+    const base = controlBase(this.rt.region);
+    if (!this.control || addr < base || addr + BigInt(len) > this.rt.region.end) throw Errors.InvalidArg(`${this.id}: no control memory at 0x${addr.toString(16)}`);
+    const start = this.control.start + Number(addr - base);
+    return { start, end: start + len };
+  }
+
+  /** The ThreadContext slot of context `id` in this stub. */
+  contextSlot(id: number): FileRange {
+    return this.controlRange(contextSlotAddr(this.rt.region, id), THREAD_CONTEXT.allocatedSize);
+  }
+
+  /** The shared part (signal stack and Msg page) of sysmsg thread slot `slot`. */
+  threadShared(slot: number): FileRange {
+    return this.controlRange(threadSlotAddr(this.rt.region, slot) + BigInt(PER_THREAD.sharedOffset), PER_THREAD.sharedSize);
+  }
+
+  /** The syscall thread's request page (read-only in the stub), for transaction arguments. */
+  argumentPage(): { view: DataView; addr: bigint } {
+    const msg = this.thread.msg;
+    if (!msg) throw Errors.Protocol(`${this.id} has no syscall loop`, this.pid);
+    const v = this.rt.memoryFile.view(msg.range);
+    return { view: new DataView(v.buffer, v.byteOffset, 4096), addr: msg.addr };
+  }
+
+  /** A context binds to this stub (its slot lives in the control memory). */
+  addControlUser(): void {
+    this.#controlUsers++;
+  }
+
+  /** A context leaves this stub; the last one out of a reaped stub frees its control memory. */
+  removeControlUser(): void {
+    this.#controlUsers--;
+    this.#maybeFreeControl();
+  }
+
+  #maybeFreeControl(): void {
+    if (!this.#reaped || this.#controlUsers > 0) return;
+    for (const r of [this.control, this.#rules]) if (r) this.rt.memoryFile.free(r);
+    this.control = this.#rules = undefined;
+  }
+
+  /**
    * Scratch memory the syscall thread can pass to the kernel: the tail of its reply page.
    * Precondition: one user at a time (the caller's sequence of syscalls is serialised by the
    * syscall thread's queue and by the caller).
@@ -210,7 +273,7 @@ export class Subprocess implements LiveStub {
     if (this.sysmsgThreads.size > 0) throw Errors.InvalidArg('the seccomp rules of a stub can change only before its first sysmsg thread');
     if (16 + prog.length > abi.STUB_RULES_SIZE) throw Errors.InvalidArg(`the seccomp filter is too long (${prog.length / 8} instructions)`);
     this.noPool = true;
-    const range = this.rt.memoryFile.allocate(abi.STUB_RULES_SIZE);
+    const range = (this.#rules = this.rt.memoryFile.allocate(abi.STUB_RULES_SIZE));
     const addr = rulesAddr(this.rt.region);
     writeSockFprog(this.rt.memoryFile.view(range), prog, addr);
     await this.mapShared(addr, range, PROT_READ);
@@ -232,14 +295,30 @@ export class Subprocess implements LiveStub {
     await this.syscall(SYS.close, [BigInt(abi.STUB_FDCHAN)]);
   }
 
-  /** Maps and initialises the context queue (once). */
+  /**
+   * Maps the rest of the control memory and initialises the context queue (once), before the
+   * first context runs: the queue, every ThreadContext slot, the signal stacks and Msg pages of
+   * every sysmsg thread the stub may have. From then on the stub needs no fd to map anything:
+   * it closes the fd channel (other stubs of the source share it), and a stub running a program
+   * (its own filter, see installRules) closes its memory file too, so that no program holds a
+   * way to the file: it sees its own control memory through these mappings and nothing else.
+   */
   ensureQueue(): Promise<ContextQueue> {
     this.#queueReady ??= this.guard(async () => {
-      // Application code may run from now on: it must not reach the channel other stubs share.
+      const { region, maxSysmsgThreads } = this.rt;
+      const rw = PROT_READ | PROT_WRITE;
+      const queueRange = this.controlRange(queueAddr(region), abi.STUB_QUEUE_SIZE);
+      const q = new ContextQueue(queueRange, this.rt.memoryFile.shared);
+      await this.mapShared(queueAddr(region), queueRange, rw);
+      const slots = contextSlotAddr(region, 0);
+      await this.mapShared(slots, this.controlRange(slots, MAX_CONTEXTS * THREAD_CONTEXT.allocatedSize), rw);
+      for (let slot = 1; slot <= maxSysmsgThreads; slot++) {
+        const at = threadSlotAddr(region, slot) + BigInt(PER_THREAD.sharedOffset);
+        await this.mapShared(at, this.threadShared(slot), rw);
+      }
+      // Application code may run from now on.
       await this.closeFdChannel();
-      const range = this.rt.memoryFile.allocate(abi.STUB_QUEUE_SIZE);
-      const q = new ContextQueue(range, this.rt.memoryFile.shared);
-      await this.mapShared(queueAddr(this.rt.region), range, PROT_READ | PROT_WRITE);
+      if (this.noPool) checkStubReply(await this.syscall(SYS.close, [BigInt(abi.STUB_MEMFD)]), { syscall: 'close', expect: 0n, pid: this.pid });
       this.queue = q;
       this.dispatcher = new ContextDispatcher(this.pid, q);
       return q;
@@ -339,6 +418,7 @@ export class Subprocess implements LiveStub {
     }
     this.#reaped = true;
     this.#watch?.close();
+    this.#maybeFreeControl();
     for (const f of this.#onReaped.splice(0)) f();
     this.rt.untrack(this);
   }

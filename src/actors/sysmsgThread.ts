@@ -6,9 +6,20 @@ import { PER_THREAD } from '../abi/stub.js';
 import { MSG, ThreadState } from '../abi/sysmsg.js';
 import { SA_ONSTACK, SA_RESTART, SA_RESTORER, SA_SIGINFO, SIG, sigset } from '../abi/linux.js';
 
-/** Scratch offsets in the Msg page, past `struct sysmsg`, for arguments of injected calls. */
-const SCRATCH_STACK_T = 0x200;
-const SCRATCH_SIGACTION = 0x300;
+/**
+ * Where the arguments of the creating transaction's injected calls go: in the syscall thread's
+ * request page, past its words (read-only in the stub: no program thread can change an argument
+ * between Node's write and the kernel's read). The syscall thread is attached, not serving
+ * requests, while the transaction runs.
+ */
+const ARG_STACK_T = 0x200;
+const ARG_SIGACTION = 0x300;
+
+/** A page Node writes and the stub reads only: `view` in Node, `addr` in the stub. */
+export interface ArgumentPage {
+  view: DataView;
+  addr: bigint;
+}
 
 /**
  * A sysmsg thread's effects and its shared memory: the alternate signal stack and the Msg page
@@ -32,35 +43,33 @@ export class SysmsgThread {
   }
 
   /**
-   * Writes the stack_t that sigaltstack will read (in the Msg page, past the Msg) and returns
-   * its stub address. `sharedAddr` is where the shared part is mapped in the stub.
+   * Writes the stack_t that sigaltstack will read (the thread's signal stack at `sharedAddr`,
+   * where the shared part is mapped in the stub) into `args`; returns its stub address.
    */
-  writeStackT(sharedAddr: bigint): bigint {
-    const v = this.memoryFile.view(this.shared);
-    const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-    const at = PER_THREAD.msgOffset + SCRATCH_STACK_T;
+  writeStackT(args: ArgumentPage, sharedAddr: bigint): bigint {
+    const dv = args.view;
+    const at = ARG_STACK_T;
     dv.setBigUint64(at, sharedAddr, true); // ss_sp
     dv.setInt32(at + 8, 0, true); // ss_flags
     dv.setBigUint64(at + 16, BigInt(PER_THREAD.altStackSize), true); // ss_size
-    return sharedAddr + BigInt(at);
+    return args.addr + BigInt(at);
   }
 
   /**
    * Writes the kernel sigaction every trapping signal gets (handler and restorer in the stub,
    * SA_SIGINFO|SA_ONSTACK|SA_RESTORER|SA_RESTART, SIGSYS and SIGCHLD blocked while it runs) and
-   * returns its stub address. Like the stack_t, it sits in the Msg page. SA_RESTART because an
+   * returns its stub address. Like the stack_t, it goes to `args`. SA_RESTART because an
    * interrupt (SIGCHLD) must not turn a program's blocking syscall into EINTR: the kernel rewinds
    * it, and it runs again once the sentry switches the context back.
    */
-  writeSigaction(sharedAddr: bigint, handler: bigint, restorer: bigint): bigint {
-    const v = this.memoryFile.view(this.shared);
-    const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-    const at = PER_THREAD.msgOffset + SCRATCH_SIGACTION;
+  writeSigaction(args: ArgumentPage, handler: bigint, restorer: bigint): bigint {
+    const dv = args.view;
+    const at = ARG_SIGACTION;
     dv.setBigUint64(at, handler, true);
     dv.setBigUint64(at + 8, SA_SIGINFO | SA_ONSTACK | SA_RESTORER | SA_RESTART, true);
     dv.setBigUint64(at + 16, restorer, true);
     dv.setBigUint64(at + 24, sigset(SIG.SIGSYS, SIG.SIGCHLD), true);
-    return sharedAddr + BigInt(at);
+    return args.addr + BigInt(at);
   }
 
   /**

@@ -4,7 +4,8 @@ import type { Runtime } from './runtime.js';
 import type { SyscallThread } from './syscallThread.js';
 import type { ContextQueue } from '../shm/contextQueue.js';
 import type { TransactionFault } from '../tracer/protocol.js';
-import { SysmsgThread } from './sysmsgThread.js';
+import { SysmsgThread, type ArgumentPage } from './sysmsgThread.js';
+import type { FileRange } from '../memoryFile.js';
 import { PER_THREAD, rulesAddr, threadSlotAddr } from '../abi/stub.js';
 import { SIG } from '../abi/linux.js';
 import { native } from '../native.js';
@@ -23,6 +24,10 @@ export interface SysmsgThreadHost {
   ensureQueue(): Promise<ContextQueue>;
   /** Runs `fn` unless the stub is dead or faulted; a death it meets becomes the stub's. */
   guard<T>(fn: () => Promise<T>): Promise<T>;
+  /** The shared part (signal stack and Msg page) of a sysmsg thread slot, in the control memory. */
+  threadShared(slot: number): FileRange;
+  /** The syscall thread's request page: where the creating transaction's arguments go. */
+  argumentPage(): ArgumentPage;
 }
 
 /**
@@ -120,9 +125,10 @@ export class SysmsgThreads {
       while (this.bySlot.has(slot)) slot++;
       const id = `${this.host.id.replace('subprocess:', 'sysmsgThread:')}/${slot}`;
       const ref = rt.spawn({ kind: 'sysmsgThread', id, input: { slot } }) as ActorRefFrom<typeof sysmsgThreadMachine>;
-      const smt = new SysmsgThread(ref, slot, rt.memoryFile.allocate(PER_THREAD.sharedSize), rt.memoryFile);
+      const smt = new SysmsgThread(ref, slot, this.host.threadShared(slot), rt.memoryFile);
       this.bySlot.set(slot, smt);
       try {
+        await this.host.ensureQueue(); // its signal stack and Msg page: mapped with the control memory
         smt.tid = await this.#clone(smt, fault, startWith);
         if (this.host.killRequested) killThread(smt.tid); // made while the stub was being killed
         return smt;
@@ -139,24 +145,25 @@ export class SysmsgThreads {
     const { rt, thread } = this.host;
     const slotAddr = threadSlotAddr(rt.region, smt.slot);
     const sharedAddr = slotAddr + BigInt(PER_THREAD.sharedOffset);
-    // stack_t and sigaction, written where the new thread can read them but (mapped read-only
-    // at that moment) no application thread can change them: the Msg page.
-    const stackTAddr = smt.writeStackT(sharedAddr);
-    const sigactionAddr = smt.writeSigaction(sharedAddr, rt.region.sighandlerAddr, rt.region.restorerAddr);
     if (startWith !== undefined) smt.writeMsg(sharedAddr, startWith);
     return thread.transact<number>(
-      () => ({
-        op: 'requestThread',
-        thread: thread.threadRef(),
-        loop: thread.loop(),
-        slotAddr,
-        sharedFileOffset: smt.shared.start,
-        stackTAddr,
-        fprogAddr: rulesAddr(rt.region),
-        sigactionAddr,
-        start: startWith !== undefined,
-        fault,
-      }),
+      () => {
+        // stack_t and sigaction, where the new thread can read them and no program thread can
+        // change them: the syscall thread's request page, read-only in the stub. Written when
+        // this transaction's turn comes: one page serves every creation in turn.
+        const args = this.host.argumentPage();
+        return {
+          op: 'requestThread',
+          thread: thread.threadRef(),
+          loop: thread.loop(),
+          slotAddr,
+          stackTAddr: smt.writeStackT(args, sharedAddr),
+          fprogAddr: rulesAddr(rt.region),
+          sigactionAddr: smt.writeSigaction(args, rt.region.sighandlerAddr, rt.region.restorerAddr),
+          start: startWith !== undefined,
+          fault,
+        };
+      },
       (step) => smt.apply(step),
     );
   }

@@ -64,6 +64,12 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
       () => res.writeHead(404).end('not found'),
     );
   });
+  // Listen first: a WebSocketServer attached earlier re-emits the server's 'error' (a port in
+  // use) as its own, which nobody handles.
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 8090, host, () => resolve());
+  });
   const wss = new WebSocketServer({ server: http, path: '/events' });
   const push = (line: string, except?: WebSocket) => {
     records.push(line);
@@ -81,10 +87,6 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
         // not a record: ignored
       }
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(options.port ?? 8090, host, () => resolve());
   });
   const addr = http.address();
   const port = typeof addr === 'object' && addr ? addr.port : (options.port ?? 8090);

@@ -1,8 +1,21 @@
 import { syscallName } from '../abi/syscalls.js';
 import type { TraceOptions } from './protocol.js';
 
-/** What a policy module's handle(call) may answer. */
+/**
+ * What a policy module's handle(call) may answer: `'pass'` (the call goes on as without a
+ * policy), `'kill'` (the program dies of SIGSYS), a number or bigint (the call is not made and
+ * returns it), `{ errno }` (the call fails with that errno, 1..4095), `{ value }` (returns it).
+ * Anything else, a Promise included, is an error that ends the program (fail closed).
+ */
 export type PolicyAnswer = 'pass' | 'kill' | number | bigint | { errno: number } | { value: number | bigint };
+
+/** The largest errno a syscall can return. */
+const MAX_ERRNO = 4095;
+
+/** A policy module misbehaved: the program ends with this error (never "pass" by default). */
+export class PolicyError extends Error {
+  readonly code = 'EPOLICY';
+}
 
 /** The call a policy module sees. */
 export interface PolicyCall {
@@ -32,11 +45,17 @@ export class Policy {
     for (const i of opts.inject) for (const s of i.syscalls) this.#inject.set(s, i.error !== undefined ? -BigInt(i.error) : (i.retval ?? 0n));
   }
 
-  /** Loads the policy module (in this worker). */
+  /**
+   * Loads the policy module (in this worker). An async handle() is refused here: the sentry
+   * decides each call synchronously, and a Promise would be an answer it cannot read.
+   */
   async init(): Promise<void> {
-    if (!this.opts.policy) return;
-    const mod = (await import(this.opts.policy)) as { handle?: (call: PolicyCall) => PolicyAnswer };
-    if (typeof mod.handle !== 'function') throw new Error(`systrap: the policy module ${this.opts.policy} exports no handle(call) function`);
+    const file = this.opts.policy;
+    if (!file) return;
+    const mod = (await import(file)) as { handle?: (call: PolicyCall) => PolicyAnswer };
+    if (typeof mod.handle !== 'function') throw new PolicyError(`the policy module ${file} exports no handle(call) function`);
+    if (mod.handle.constructor.name === 'AsyncFunction' || mod.handle.constructor.name === 'AsyncGeneratorFunction')
+      throw new PolicyError(`the policy module ${file}: handle(call) is async; it must answer synchronously`);
     this.#handle = mod.handle;
   }
 
@@ -45,15 +64,51 @@ export class Policy {
     return this.#inject.get(sysno);
   }
 
-  /** The policy module's answer: pass, kill, or the program's result. */
+  /**
+   * The policy module's answer: pass, kill, or the program's result. An answer outside
+   * {@link PolicyAnswer}, or an exception from handle(), throws a PolicyError naming the module.
+   */
   decide(tid: number, sysno: number, args: bigint[]): 'pass' | 'kill' | bigint {
     if (!this.#handle) return 'pass';
-    const a = this.#handle({ sysno, name: syscallName(sysno), args: [...args], tid });
-    if (a === undefined || a === 'pass') return 'pass';
-    if (a === 'kill') return 'kill';
-    if (typeof a === 'number' || typeof a === 'bigint') return BigInt(a);
-    if ('errno' in a) return -BigInt(a.errno);
-    if ('value' in a) return BigInt(a.value);
-    return 'pass';
+    const name = syscallName(sysno);
+    let a: unknown;
+    try {
+      a = this.#handle({ sysno, name, args: [...args], tid });
+    } catch (e) {
+      throw new PolicyError(`the policy module ${this.opts.policy} threw on ${name}: ${(e as Error).message ?? e}`);
+    }
+    const answer = readAnswer(a);
+    if (answer === undefined) throw new PolicyError(`the policy module ${this.opts.policy} answered ${describe(a)} for ${name}: not an answer (see PolicyAnswer)`);
+    return answer;
+  }
+}
+
+/** A policy answer as the sentry acts on it, or undefined when it is none. */
+function readAnswer(a: unknown): 'pass' | 'kill' | bigint | undefined {
+  if (a === 'pass' || a === 'kill') return a;
+  if (typeof a === 'bigint') return a;
+  if (typeof a === 'number') return Number.isSafeInteger(a) ? BigInt(a) : undefined;
+  if (typeof a !== 'object' || a === null || typeof (a as { then?: unknown }).then === 'function') return undefined;
+  const keys = Object.keys(a);
+  if (keys.length !== 1) return undefined;
+  if (keys[0] === 'errno') {
+    const e = (a as { errno: unknown }).errno;
+    return typeof e === 'number' && Number.isInteger(e) && e >= 1 && e <= MAX_ERRNO ? -BigInt(e) : undefined;
+  }
+  if (keys[0] === 'value') {
+    const v = (a as { value: unknown }).value;
+    if (typeof v === 'bigint') return v;
+    return typeof v === 'number' && Number.isSafeInteger(v) ? BigInt(v) : undefined;
+  }
+  return undefined;
+}
+
+function describe(a: unknown): string {
+  if (a === undefined) return 'undefined';
+  if (typeof a === 'object' && a !== null && typeof (a as { then?: unknown }).then === 'function') return 'a Promise';
+  try {
+    return JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(a);
+  } catch {
+    return String(a);
   }
 }

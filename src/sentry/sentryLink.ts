@@ -9,7 +9,7 @@ import { ERRNO, O_CLOEXEC } from '../abi/linux.js';
 import { abi } from '../abi/stub.js';
 import type { SystrapError } from '../errors.js';
 import { loadProgram } from './exec/loader.js';
-import { parseElf } from './exec/elf.js';
+import { checkExecutable } from './exec/check.js';
 import { canonical, nameStub } from './processSetup.js';
 import type { SentryMail, SentryRequest } from './protocol.js';
 
@@ -101,7 +101,7 @@ export class SentryLink {
         case 'taskEvents':
           return this.#taskEvents(m.events);
         case 'execCheck':
-          return this.send({ type: 'execChecked', req: m.req, errno: this.#checkExec(m.path) });
+          return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(this.#resolve(m.path)) });
         case 'execLoad':
           return this.send(await this.#exec(m));
       }
@@ -133,17 +133,6 @@ export class SentryLink {
   /** The program's path as the kernel would open it (relative to the program's cwd). */
   #resolve(path: string): string {
     return isAbsolute(path) ? path : join(`/proc/${this.as.pid}/cwd`, path);
-  }
-
-  /** What execve would fail with before the point of no return (0: it can go on). */
-  #checkExec(path: string): number {
-    try {
-      parseElf(readFileSync(this.#resolve(path)));
-      return 0;
-    } catch (e) {
-      const errno = (e as SystrapError).errno ?? (e as NodeJS.ErrnoException).errno;
-      return typeof errno === 'number' ? Math.abs(errno) : ERRNO.ENOEXEC;
-    }
   }
 
   async #exec(m: Extract<SentryRequest, { type: 'execLoad' }>): Promise<SentryMail> {

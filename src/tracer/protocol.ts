@@ -62,8 +62,6 @@ export type TracerRequestBody =
       loop?: SyscallLoop;
       /** Stub address of the new thread's per-thread slot. */
       slotAddr: bigint;
-      /** Memory-file offset of the slot's shared part (alternate stack + Msg). */
-      sharedFileOffset: number;
       /** Stub address of a stack_t for sigaltstack, inside the shared part. */
       stackTAddr: bigint;
       /** Stub address of the sock_fprog of the sysmsg-thread filter. */

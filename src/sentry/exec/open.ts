@@ -1,6 +1,6 @@
 import { Errors, checkStubReply } from '../../errors.js';
 import { SYS } from '../../abi/syscalls.js';
-import { AT_FDCWD, O_CLOEXEC, O_RDONLY, S_IFMT, S_IFREG, X_OK, errnoName } from '../../abi/linux.js';
+import { AT_FDCWD, O_CLOEXEC, O_NONBLOCK, O_RDONLY, S_IFMT, S_IFREG, X_OK, errnoName } from '../../abi/linux.js';
 import { decodeElf, type ElfInfo } from './elf.js';
 import { LoaderError, LoaderErrors } from './loaderErrors.js';
 import { isError, type StubIO } from './stubIO.js';
@@ -62,7 +62,8 @@ export async function openImage(io: StubIO, path: string): Promise<OpenImage> {
 
 /** openat in the stub, read-only; file errors become LoaderErrors. */
 async function openFile(io: StubIO, path: string, pathAddr: bigint): Promise<bigint> {
-  const fd = await io.raw(SYS.openat, AT_FDCWD, pathAddr, O_RDONLY | O_CLOEXEC, 0n);
+  // O_NONBLOCK: opening a FIFO must not block the stub's syscall thread (it is refused below).
+  const fd = await io.raw(SYS.openat, AT_FDCWD, pathAddr, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0n);
   if (!isError(fd)) return checkStubReply(fd, { syscall: 'openat', expect: 'nonneg', pid: io.pid });
   const errno = Number(-fd);
   const code = errnoName(errno);

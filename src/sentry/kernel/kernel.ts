@@ -15,7 +15,7 @@ import { Mailbox } from './mailbox.js';
 import { TrapHandler } from './trap.js';
 import { GroupExit } from './groupExit.js';
 import { StracePrinter } from '../strace/printer.js';
-import { Policy } from '../policy.js';
+import { Policy, PolicyError } from '../policy.js';
 import type { ExecPort, SyscallKernel } from '../syscalls/context.js';
 import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
 
@@ -150,15 +150,22 @@ export class Kernel implements SyscallKernel {
 
   /** Runs the program to its end. */
   async run(): Promise<SentryResult> {
-    await this.policy.init();
+    try {
+      await this.policy.init();
+    } catch (e) {
+      const message = e instanceof PolicyError ? e.message : `the policy module ${this.#spec.trace.policy} cannot be loaded: ${(e as Error).message ?? e}`;
+      return { kind: 'error', code: 'EPOLICY', message };
+    }
     try {
       this.#loop();
     } catch (e) {
-      if (!(e instanceof GroupExit)) throw e;
+      // A policy that misbehaves ends the program: it fails closed, never "pass" by default.
+      const end = e instanceof PolicyError ? new GroupExit({ kind: 'error', code: e.code, message: e.message }) : e;
+      if (!(end instanceof GroupExit)) throw e;
       for (const t of this.tasks.values()) t.send('EXIT');
       this.#flush();
       const summary = this.strace.summaryText();
-      return { ...e.result, traps: this.traps, ...(summary ? { summary } : {}) };
+      return { ...end.result, traps: this.traps, ...(summary ? { summary } : {}) };
     }
   }
 

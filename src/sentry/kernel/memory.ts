@@ -68,13 +68,19 @@ export class ProgramMemory {
    * before an unmapped page); null if unreadable or longer than `max`.
    */
   readCString(addr: bigint, max: number): string | null {
+    const r = this.#cString(addr, max);
+    return typeof r === 'string' ? r : null;
+  }
+
+  /** readCString, telling an unreadable string from one longer than `max`. */
+  #cString(addr: bigint, max: number): string | 'fault' | 'toolong' {
     const parts: Uint8Array[] = [];
     let total = 0;
     let at = addr;
     while (total < max) {
       const chunk = Math.min(PAGE_SIZE - Number(at % BigInt(PAGE_SIZE)), max - total);
       const b = this.read(at, chunk);
-      if (!b) return null;
+      if (!b) return 'fault';
       const nul = b.indexOf(0);
       if (nul >= 0) {
         parts.push(b.subarray(0, nul));
@@ -84,21 +90,30 @@ export class ProgramMemory {
       total += chunk;
       at += BigInt(chunk);
     }
-    return null;
+    return 'toolong';
   }
 
-  /** A NULL-terminated array of string pointers (argv, envp); null on a fault or past `max` entries. */
-  readStringArray(addr: bigint, max = MAX_ARG_STRINGS): string[] | null {
+  /**
+   * A NULL-terminated array of string pointers (argv, envp), as execve reads it: EFAULT on a
+   * pointer or string it cannot read, E2BIG for a string over MAX_ARG_STRLEN or when the strings
+   * and pointers together pass `budget.bytes` (Linux: a quarter of the stack limit, shared by
+   * argv and envp; the budget is decremented). Nothing is read past the budget.
+   */
+  readArgStrings(addr: bigint, budget: { bytes: number }): string[] | 'EFAULT' | 'E2BIG' {
     const out: string[] = [];
     if (addr === 0n) return out;
-    for (let i = 0; i < max; i++) {
+    for (let i = 0; i < MAX_ARG_STRINGS; i++) {
       const p = this.readU64(addr + BigInt(i * 8));
-      if (p === null) return null;
+      if (p === null) return 'EFAULT';
       if (p === 0n) return out;
-      const s = this.readCString(p, MAX_ARG_STRLEN);
-      if (s === null) return null;
+      budget.bytes -= 8;
+      const s = this.#cString(p, Math.min(MAX_ARG_STRLEN, Math.max(1, budget.bytes)));
+      if (s === 'fault') return 'EFAULT';
+      if (s === 'toolong') return 'E2BIG';
+      budget.bytes -= Buffer.byteLength(s) + 1;
+      if (budget.bytes < 0) return 'E2BIG';
       out.push(s);
     }
-    return null;
+    return 'E2BIG';
   }
 }

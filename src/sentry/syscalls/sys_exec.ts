@@ -2,6 +2,8 @@ import { ERRNO, PATH_MAX, SIG, SS_DISABLE } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import { err, type Handler } from './context.js';
 
+/** Room for argv and envp (strings and pointers): Linux's quarter of the 8 MiB stack limit. */
+const ARG_SPACE = (8 << 20) / 4;
 /** The user-mode flags a new image starts with (IF set). */
 const INITIAL_EFLAGS = 0x202n;
 
@@ -21,9 +23,12 @@ export const execve: Handler = (k, t, a) => {
   const start = process.hrtime.bigint();
   const call = k.strace.execCall(SYS.execve, a);
   const path = k.mem.readCString(a[0], PATH_MAX);
-  const argv = k.mem.readStringArray(a[1]);
-  const envp = k.mem.readStringArray(a[2]);
-  if (path === null || argv === null || envp === null) return err(ERRNO.EFAULT);
+  if (path === null) return err(ERRNO.EFAULT);
+  const budget = { bytes: ARG_SPACE };
+  const argv = k.mem.readArgStrings(a[1], budget);
+  if (typeof argv === 'string') return err(ERRNO[argv]);
+  const envp = k.mem.readArgStrings(a[2], budget);
+  if (typeof envp === 'string') return err(ERRNO[envp]);
   const errno = k.exec.check(path);
   if (errno !== 0) return err(errno);
   k.stopOthers(t);

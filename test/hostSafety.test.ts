@@ -1,0 +1,140 @@
+/**
+ * Host safety: what a hostile or careless program does to Node, to the platform and to other
+ * programs, tried for real. Each test compares with the native run where there is one (the
+ * native outcome is the oracle), and checks that Node goes on and the next program runs.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPlatform } from '../src/index.js';
+import { runProgram } from '../src/sentry/run.js';
+import { buildFixture } from './fixtures/build.js';
+import { requireTool } from './helpers.js';
+
+const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'systrap-safety-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Ran {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function systrap(args: string[], opts: { timeout?: number } = {}): Ran {
+  const r = spawnSync(process.execPath, [CLI, 'run', ...args], { encoding: 'utf8', timeout: opts.timeout ?? 60_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+function native(cmd: string[]): Ran {
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same command natively and under systrap: the same stdout and exit status. */
+function sameAsNative(t: import('ava').ExecutionContext, cmd: string[], timeout?: number): Ran {
+  const n = native(cmd);
+  t.is(n.signal, null, `the native run ended by ${n.signal}`);
+  const s = systrap(['--', ...cmd], { timeout });
+  t.is(s.signal, null, `systrap ended by ${s.signal}: ${s.stderr}`);
+  t.is(s.stdout, n.stdout);
+  t.is(s.status, n.status, s.stderr);
+  return s;
+}
+
+test('the stub fds are out of reach: ftruncate/write/mmap/punch/reopen/dup of 1000 and 1001 fail as they do natively', (t) => {
+  const s = sameAsNative(t, [buildFixture('hostile-mem'), 'fds']);
+  t.regex(s.stdout, /^ftruncate\(1000, 0\): Bad file descriptor$/m);
+  t.regex(s.stdout, /^still running$/m);
+});
+
+test('a program scribbling over all the control memory it can see harms nobody else: the other program is right, the next one runs', async (t) => {
+  const platform = await createPlatform({ pool: false });
+  try {
+    const hostile = buildFixture('hostile-mem');
+    const bb = requireTool('busybox', 'busybox-static');
+    const h = await runProgram(platform, { path: hostile, argv: [hostile, 'garbage'], env: [], stdio: [0, 2, 2] });
+    const out = join(dir, 'sum.txt');
+    const fd = openSync(out, 'w');
+    try {
+      const good = await runProgram(platform, { path: bb, argv: [bb, 'sha256sum', bb], env: [], stdio: [0, fd, 2] });
+      t.like(await good.done, { kind: 'exited', status: 0 });
+    } finally {
+      closeSync(fd);
+    }
+    t.is(readFileSync(out, 'utf8'), native([bb, 'sha256sum', bb]).stdout);
+    h.kill(9);
+    t.like(await h.done, { kind: 'killed', signal: 9 });
+    const next = await runProgram(platform, { path: '/bin/true', argv: ['true'], env: [], stdio: [0, 1, 2] });
+    t.like(await next.done, { kind: 'exited', status: 0 });
+  } finally {
+    await platform.close();
+  }
+});
+
+test('execve of a FIFO, of /dev/zero, with arguments over the limit: EACCES, EACCES, E2BIG at once, as natively', (t) => {
+  const exe = buildFixture('hostile-exec');
+  const fifo = join(dir, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+  sameAsNative(t, [exe, 'fifo', fifo], 20_000);
+  sameAsNative(t, [exe, 'devzero'], 20_000);
+  sameAsNative(t, [exe, 'bigargs'], 60_000);
+});
+
+test('a non-canonical FS base (arch_prctl, clone TLS) is EPERM, as natively', (t) => {
+  const exe = buildFixture('hostile-exec');
+  sameAsNative(t, [exe, 'fsbase']);
+  sameAsNative(t, [exe, 'clonetls']);
+});
+
+test('a policy fails closed: async handle() refused at load, unknown answers and exceptions end the program with the policy file named', (t) => {
+  const bb = requireTool('busybox', 'busybox-static');
+  const cases: Array<[string, RegExp]> = [
+    ["export async function handle(c) { return 'pass'; }", /handle\(call\) is async/],
+    ["export function handle(c) { return c.name === 'getuid' ? Promise.resolve(5) : 'pass'; }", /answered a Promise for getuid/],
+    ["export function handle(c) { return c.name === 'getuid' ? { errno: 'x' } : 'pass'; }", /answered \{"errno":"x"\} for getuid/],
+    ["export function handle(c) { return c.name === 'getuid' ? undefined : 'pass'; }", /answered undefined for getuid/],
+    ["export function handle(c) { if (c.name === 'getuid') throw new Error('boom'); return 'pass'; }", /threw on getuid: boom/],
+  ];
+  cases.forEach(([src, err], i) => {
+    const file = join(dir, `policy${i}.mjs`);
+    writeFileSync(file, src + '\n');
+    const s = systrap(['--policy', file, '--', bb, 'id', '-u']);
+    t.is(s.status, 1, `${src}: ${s.stderr}`);
+    t.is(s.stdout, '', 'the program did not go on as if the policy had passed');
+    t.regex(s.stderr, err);
+    t.true(s.stderr.includes(file), 'the message names the policy file');
+    t.regex(s.stderr, /\(EPOLICY\)\n$/);
+  });
+});
+
+test('Node exec flags are not passed to workers: node --expose-gc creates a platform and runs a program', (t) => {
+  const script = `import('${new URL('../dist/src/index.js', import.meta.url).href}').then(async ({ createPlatform, runProgram }) => {
+    const p = await createPlatform();
+    const h = await runProgram(p, { path: '/bin/true', argv: ['true'], env: [] });
+    const r = await h.done;
+    await p.close();
+    console.log(r.kind, r.status, typeof globalThis.gc);
+  });`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.trim(), 'exited 0 function');
+});
+
+test('systrap run --inspect=PORT with PORT taken: one line, exit 2', async (t) => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const s = systrap([`--inspect=${port}`, '--', '/bin/true']);
+    t.is(s.status, 2);
+    t.regex(s.stderr, new RegExp(`^systrap: cannot start the inspector: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\n$`));
+  } finally {
+    server.close();
+  }
+});
