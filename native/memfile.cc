@@ -130,6 +130,7 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
                            InstanceMethod<&MemoryFile::Close>("close"),
                            InstanceMethod<&MemoryFile::FutexWake>("futexWake"),
                            InstanceMethod<&MemoryFile::FutexWait>("futexWait"),
+                           InstanceMethod<&MemoryFile::FutexWaitv>("futexWaitv"),
                            InstanceMethod<&MemoryFile::WaitWordChange>("waitWordChange"),
                            InstanceMethod<&MemoryFile::SyscallThreadCall>("syscallThreadCall"),
                            InstanceMethod<&MemoryFile::SyscallThreadCallSync>("syscallThreadCallSync"),
@@ -286,6 +287,52 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     if (errno == ETIMEDOUT) return Napi::String::New(env, "timeout");
     if (errno == EINTR) return Napi::String::New(env, "interrupted");
     ThrowErrno(env, errno, "futex");
+  }
+
+  // futexWaitv(offsets: Uint32Array, expected: Uint32Array, timeoutMs) -> index | -1 (timeout)
+  // | -2 (a word no longer read as expected: look again) | -3 (interrupted): one sleep on up to
+  // 128 words of the file at once (futex_waitv, Linux 5.16), each a shared futex (the other
+  // side is a stub process). A sentry host waits on every program's doorbell this way. Blocks:
+  // call only from a worker thread.
+  Napi::Value FutexWaitv(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsTypedArray())
+      ThrowType(env, "futexWaitv(offsets: Uint32Array, expected: Uint32Array, timeoutMs: number)");
+    Napi::TypedArray offs = info[0].As<Napi::TypedArray>();
+    Napi::TypedArray exps = info[1].As<Napi::TypedArray>();
+    if (offs.TypedArrayType() != napi_uint32_array || exps.TypedArrayType() != napi_uint32_array)
+      ThrowType(env, "offsets and expected must be Uint32Arrays");
+    size_t n = offs.ElementLength();
+    if (n == 0 || n > 128 || exps.ElementLength() != n) throw Napi::RangeError::New(env, "1 to 128 words, as many expected values");
+    int ms = ArgInt(info, 2, "timeoutMs");
+    uint32_t* o = offs.As<Napi::Uint32Array>().Data();
+    uint32_t* e = exps.As<Napi::Uint32Array>().Data();
+    struct FutexWaitv {
+      uint64_t val;
+      uint64_t uaddr;
+      uint32_t flags;
+      uint32_t reserved;
+    } w[128];
+    const uint32_t FUTEX2_SIZE_U32 = 0x02;  // shared: no FUTEX2_PRIVATE
+    for (size_t i = 0; i < n; i++) {
+      if ((uint64_t)o[i] + 4 > size_ || (o[i] & 3)) throw Napi::RangeError::New(env, "a word is outside the memory file or unaligned");
+      w[i] = {e[i], (uint64_t)(uintptr_t)(base_ + o[i]), FUTEX2_SIZE_U32, 0};
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000;
+    }
+    long r = syscall(SYS_futex_waitv, w, (unsigned)n, 0, ms < 0 ? nullptr : &deadline, CLOCK_MONOTONIC);
+    if (r >= 0) return Napi::Number::New(env, (double)r);
+    if (errno == ETIMEDOUT) return Napi::Number::New(env, -1);
+    if (errno == EAGAIN) return Napi::Number::New(env, -2);
+    if (errno == EINTR) return Napi::Number::New(env, -3);
+    ThrowErrno(env, errno, "futex_waitv");
   }
 
   struct Call {

@@ -22,6 +22,8 @@ export interface NativeMemoryFile {
   close(): void;
   futexWake(offset: number, count: number): number;
   futexWait(offset: number, expected: number, timeoutMs: number): 'woken' | 'changed' | 'timeout' | 'interrupted';
+  /** One sleep on several words: the index woken, -1 timeout, -2 a word changed, -3 interrupted. */
+  futexWaitv(offsets: Uint32Array, expected: Uint32Array, timeoutMs: number): number;
   waitWordChange(offset: number, value: number, pid: number, timeoutMs: number, waitersOffset?: number): Promise<number>;
   syscallThreadCall(
     msgOffset: number,

@@ -10,6 +10,7 @@ import type { LiveStub, Runtime } from './actors/runtime.js';
 import { AddressSpace, subprocessOf } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
 import { RunnerPool } from './actors/runnerPool.js';
+import { HostPool } from './actors/hostPool.js';
 import { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
 import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.js';
 import { compileSeccomp, sysmsgThreadFilter, writeSockFprog } from './abi/seccomp.js';
@@ -77,6 +78,7 @@ export class Platform {
   readonly #inspecting: boolean;
   #closing?: Promise<void>;
   #runners?: RunnerPool;
+  #hosts?: HostPool;
   #port?: PlatformPort;
 
   /** @internal Use {@link createPlatform}. */
@@ -111,6 +113,7 @@ export class Platform {
       rules: buildRules(this.memoryFile, region),
       maxSysmsgThreads: this.maxSysmsgThreads,
       runners: () => (this.#runners ??= new RunnerPool()),
+      hosts: () => (this.#hosts ??= new HostPool(this.memoryFile, resolveWorker('sentry'))),
       spawn: (spec) => {
         actor.send({ type: 'SPAWN', ...spec });
         return actor.system.get(spec.id) as AnyActorRef;
@@ -121,7 +124,7 @@ export class Platform {
       forget: (sp) => pool.forget(sp),
     };
     actor.start();
-    if (options.warmSentry) this.#rt.runners().warm(resolveWorker('sentry').file);
+    if (options.warmSentry) this.#rt.hosts().warm();
   }
 
   /**
@@ -182,8 +185,8 @@ export class Platform {
       stub: (as) => stubPort(subprocessOf(as)),
       adoptContext: (as) => this.#adoptContext(as),
       runWorker: <R>(name: 'sentry' | 'runner', task: unknown, transferList?: MessagePort[]) =>
-        rt.runners().run<R>(resolveWorker(name).file, task, transferList),
-      warmWorker: (name) => rt.runners().warm(resolveWorker(name).file),
+        name === 'sentry' ? rt.hosts().run<R>(task, transferList) : rt.runners().run<R>(resolveWorker(name).file, task, transferList),
+      warmWorker: (name) => (name === 'sentry' ? rt.hosts().warm() : rt.runners().warm(resolveWorker(name).file)),
       mirrorTask: (id) => {
         const ref = rt.spawn({ kind: 'task', id });
         return { send: (event: TaskEvent) => ref.send(event) };
@@ -328,6 +331,7 @@ export class Platform {
         // the group is empty
       }
     }
+    await this.#hosts?.close();
     await this.#tracers.close();
     await this.#runners?.close();
     if (this.#pool.source) native.closeFdChannel(this.#pool.source.pid);

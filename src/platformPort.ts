@@ -19,7 +19,7 @@ import type { PlatformContext } from './actors/platformContext.js';
  * const as = await port.newAddressSpace({ seccomp });
  * const main = await port.adoptContext(as);         // the program's first thread
  * await port.stub(as).ensureThread();
- * const end = await port.runWorker('sentry', task);  // a sentry on a runner worker
+ * const end = await port.runWorker('sentry', task);  // a sentry on a sentry host
  * ```
  */
 export interface PlatformPort {
@@ -42,8 +42,9 @@ export interface PlatformPort {
    */
   adoptContext(as: AddressSpace): Promise<AdoptedContext>;
   /**
-   * Runs a task on a runner worker with the default export of `workers/NAME` (compiled), e.g.
-   * the sentry of one program until it ends. `warmWorker` loads it ahead of time.
+   * Runs a task until it ends: `sentry`, the sentry of one program, on a sentry host (a worker
+   * running many programs' sentries, workers/sentry.ts); `runner`, with the default export of
+   * workers/runner.ts on a runner worker. `warmWorker` starts one ahead of time.
    */
   runWorker<R>(name: 'sentry' | 'runner', task: unknown, transferList?: MessagePort[]): Promise<R>;
   warmWorker(name: 'sentry' | 'runner'): void;

@@ -168,7 +168,7 @@ test('task machine: a thread through the stub, the sentry, a futex wait and back
 test('task machine compiled to a table: the same state as the interpreter after every event of 2,000 random sequences', (t) => {
   const table = compileMachine(taskMachine, TASK_EVENTS);
   t.is(table.initial, 'ready');
-  t.is(table.states.length, 11);
+  t.is(table.states.length, 12);
   let seed = 12345;
   const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
   let compared = 0;

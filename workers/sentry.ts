@@ -1,13 +1,11 @@
 /**
- * Sentry worker: runs one program's sentry (src/sentry/kernel/kernel.ts) from start to end.
- * Every trap of the program is handled here, on this thread, with no message per syscall; the
- * main thread (src/sentry/sentryLink.ts) hears of new threads, exits and the end.
+ * Sentry host worker: runs the sentries of many programs (src/sentry/host.ts), every trap of
+ * each handled here, on this thread, with no message per syscall; the main thread
+ * (src/sentry/sentryLink.ts for each program, src/actors/hostPool.ts for the host) hears of new
+ * threads, exits and the ends.
  */
-import { Kernel } from '../src/sentry/kernel/kernel.js';
-import type { SentryResult, SentryTask } from '../src/sentry/protocol.js';
+import { workerData } from 'node:worker_threads';
+import { SentryHost } from '../src/sentry/host.js';
+import type { HostData } from '../src/hostProtocol.js';
 
-export default function run(task: SentryTask | { warm: true }): Promise<SentryResult | null> {
-  // A warm-up task: the worker has started and loaded the sentry (static imports); nothing to run.
-  if ('warm' in task) return Promise.resolve(null);
-  return new Kernel(task).run();
-}
+void new SentryHost(workerData as HostData).run();

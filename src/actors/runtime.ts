@@ -3,6 +3,7 @@ import type { TracerPool } from './tracerPool.js';
 import type { MemoryFile, FileRange } from '../memoryFile.js';
 import type { StubRegion } from '../abi/stub.js';
 import type { RunnerPool } from './runnerPool.js';
+import type { HostPool } from './hostPool.js';
 import type { SpawnSpec } from '../machines/pool.js';
 
 /** A stub the platform must kill on close (a Subprocess). */
@@ -25,8 +26,10 @@ export interface Runtime {
   readonly rules: FileRange;
   /** Most sysmsg threads per stub. */
   readonly maxSysmsgThreads: number;
-  /** Runner workers for the contexts' fast path and sentries (created on first use). */
+  /** Runner workers for the contexts' fast path (created on first use). */
   runners(): RunnerPool;
+  /** Sentry hosts: workers that run many programs' sentries each (created on first use). */
+  hosts(): HostPool;
   /**
    * Spawns a machine actor of a kind into the platform's actor system under its system id
    * (`{ kind: 'subprocess', id: 'subprocess:3' }`) and returns it.

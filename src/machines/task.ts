@@ -10,6 +10,8 @@ import { setup } from 'xstate';
  * - RETURN: the sentry is done with the trap, the task runs again next;
  * - WAIT_FUTEX / SLEEP / SUSPEND: the sentry parks it (futex wait, nanosleep, sigsuspend or
  *   pause), holding no stub thread; WAKE ends the wait;
+ * - WAIT_EXEC: its execve waits for the main thread (checks, then the new image), which no
+ *   signal interrupts; WAKE ends it too;
  * - STOP / CONTINUE: job control (SIGSTOP and friends, SIGCONT);
  * - EXIT: the thread is gone (exit, exit_group, execve of another thread, the program's death).
  */
@@ -22,6 +24,7 @@ export type TaskEvent =
   | { type: 'WAIT_FUTEX' }
   | { type: 'SLEEP' }
   | { type: 'SUSPEND' }
+  | { type: 'WAIT_EXEC' }
   | { type: 'WAKE' }
   | { type: 'STOP' }
   | { type: 'CONTINUE' }
@@ -29,7 +32,7 @@ export type TaskEvent =
 
 /** Every task event type (for the compiled transition table). */
 export const TASK_EVENTS: ReadonlyArray<TaskEvent['type']> = [
-  'SWITCH', 'SWITCH_PASS', 'KICK', 'TRAP', 'RETURN', 'WAIT_FUTEX', 'SLEEP', 'SUSPEND', 'WAKE', 'STOP', 'CONTINUE', 'EXIT',
+  'SWITCH', 'SWITCH_PASS', 'KICK', 'TRAP', 'RETURN', 'WAIT_FUTEX', 'SLEEP', 'SUSPEND', 'WAIT_EXEC', 'WAKE', 'STOP', 'CONTINUE', 'EXIT',
 ];
 
 /**
@@ -38,7 +41,7 @@ export const TASK_EVENTS: ReadonlyArray<TaskEvent['type']> = [
  *
  * ```
  * ready ──SWITCH──▶ inStub.running ─┐         ┌─TRAP─▶ trapped ──RETURN──▶ ready
- *       ──SWITCH_PASS─▶ inStub.passthrough ─┘           ├─WAIT_FUTEX/SLEEP/SUSPEND─▶ blocked.* ──WAKE──▶ ready
+ *       ──SWITCH_PASS─▶ inStub.passthrough ─┘           ├─WAIT_FUTEX/SLEEP/SUSPEND/WAIT_EXEC─▶ blocked.* ──WAKE──▶ ready
  *   (KICK: inStub.*Kicked, one interrupt at a time)     └─STOP─▶ stopped ──CONTINUE──▶ ready
  * any ──EXIT──▶ exited
  * ```
@@ -81,6 +84,7 @@ export const taskMachine = setup({
         WAIT_FUTEX: 'blocked.futex',
         SLEEP: 'blocked.sleeping',
         SUSPEND: 'blocked.suspended',
+        WAIT_EXEC: 'blocked.exec',
         STOP: 'stopped',
       },
     },
@@ -91,6 +95,7 @@ export const taskMachine = setup({
         futex: {},
         sleeping: {},
         suspended: {},
+        exec: {},
       },
     },
     stopped: {

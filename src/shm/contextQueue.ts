@@ -82,6 +82,19 @@ export class ContextQueue {
   }
 
   /**
+   * Counts a sentry thread about to sleep on the doorbell by other means (a host's futex_waitv
+   * over several doorbells): the stub wakes the doorbell only while someone is counted.
+   * Precondition: paired with {@link removeSleeper} after the sleep.
+   */
+  addSleeper(): void {
+    Atomics.add(this.#u32, CONTEXT_QUEUE.numSentryWaiters / 4, 1);
+  }
+
+  removeSleeper(): void {
+    Atomics.sub(this.#u32, CONTEXT_QUEUE.numSentryWaiters / 4, 1);
+  }
+
+  /**
    * The same wait as {@link waitDoorbell}, off the calling thread (libuv's pool), for the event
    * loop: resolves when the doorbell moves from `seen`, after `timeoutMs`, or rejects with
    * ESTUBDEAD once the stub `pid` has exited.

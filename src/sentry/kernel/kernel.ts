@@ -1,10 +1,11 @@
-import { ERRNO, FUTEX, SIG } from '../../abi/linux.js';
-import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import { ERRNO, FUTEX } from '../../abi/linux.js';
+import { THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { FileRange } from '../../memoryFile.js';
 import type { TaskEvent } from '../../machines/task.js';
 import { ContextQueue } from '../../shm/contextQueue.js';
 import { workerFile } from '../../shm/sharedFile.js';
 import { stubGone } from '../../shm/stubDeath.js';
+import type { WatchedWord } from '../../shm/watchedWord.js';
 import type { NativeMemoryFile } from '../../native.js';
 import { ProgramMemory } from './memory.js';
 import { Task } from './task.js';
@@ -14,16 +15,14 @@ import { Scheduler } from './scheduler.js';
 import { Mailbox } from './mailbox.js';
 import { TrapHandler } from './trap.js';
 import { GroupExit } from './groupExit.js';
+import { ExecInProgress, type ExecArgs } from './execve.js';
 import { StracePrinter } from '../strace/printer.js';
 import { Policy, PolicyError } from '../policy.js';
-import type { ExecPort, SyscallKernel } from '../syscalls/context.js';
-import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
+import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
+import type { SentryRequest, SentryResult, SentryTask } from '../protocol.js';
 
-const STATE = THREAD_CONTEXT.state / 4;
 /** Most task events sent to the main thread in one message. */
 const MIRROR_BATCH = 256;
-/** How long execve waits for the other threads to leave the stub before it gives up. */
-const STOP_OTHERS_MS = 5000;
 
 /** Writes a struct timespec of `ms` milliseconds (best effort: a bad pointer is the program's). */
 function writeTimespec(mem: ProgramMemory, addr: bigint, ms: number): void {
@@ -36,16 +35,19 @@ function writeTimespec(mem: ProgramMemory, addr: bigint, ms: number): void {
 
 /**
  * The sentry of one program (gVisor's kernel.Kernel + ThreadGroup, reduced to what running a
- * host program with passthrough needs). It runs on a runner worker and owns every task of the
- * program; its parts: the scheduler (tasks in and out of the stub), the trap handler (what a
- * trap comes to), signal delivery, the futex table, the mailbox to the main thread. Every trap
- * is handled here, on this thread, with no message per syscall. Preconditions: the stub has the
- * program's seccomp filter, the image is loaded and `task.main` holds the entry registers.
+ * host program with passthrough needs). It owns every task of the program; its parts: the
+ * scheduler (tasks in and out of the stub), the trap handler (what a trap comes to), signal
+ * delivery, the futex table, the mailbox to the main thread. A sentry host (src/sentry/host.ts)
+ * runs the kernels of several programs on one worker thread, turn after turn: a kernel never
+ * blocks, and every trap is handled on that thread with no message per syscall.
+ * Preconditions: the stub has the program's seccomp filter, the image is loaded and
+ * `task.main` holds the entry registers.
  *
  * @example
  * ```ts
- * // workers/sentry.ts
- * export default (task: SentryTask) => new Kernel(task).run();
+ * const k = new Kernel(task);
+ * await k.start();
+ * while (!k.result) if (!k.turn()) waitForTraps(k.watch);
  * ```
  */
 export class Kernel implements SyscallKernel {
@@ -57,13 +59,17 @@ export class Kernel implements SyscallKernel {
   readonly futexes = new FutexTable();
   readonly strace: StracePrinter;
   readonly policy: Policy;
-  readonly exec: ExecPort;
   /** The live threads, by tid. */
   readonly tasks = new Map<number, Task>();
   brkStart: bigint;
   brk: bigint;
   /** What /proc/self/exe reads as (changes with execve). */
   exe: string;
+  /** How the program ended, once it has. */
+  result?: SentryResult;
+  /** The execve under way, if any (see ExecInProgress). */
+  execing?: ExecInProgress;
+  readonly #spec: SentryTask;
   readonly #file: NativeMemoryFile;
   readonly #sched: Scheduler;
   readonly #mailbox: Mailbox;
@@ -72,23 +78,20 @@ export class Kernel implements SyscallKernel {
   /** Task lifecycle events not yet sent to the main thread (only when mirroring). */
   #mirrored: Array<[number, TaskEvent['type']]> = [];
 
-  readonly #spec: SentryTask;
-
   constructor(spec: SentryTask) {
-    const task = spec;
     this.#spec = spec;
-    this.#file = workerFile(task.memory, Math.max(task.queue.end, task.main.slot.end));
-    this.mem = new ProgramMemory(task.pid);
-    this.tgid = task.pid;
-    this.parentPid = task.nodePid;
-    this.region = task.region;
-    this.#nextTid = task.pid + 1;
-    this.brkStart = this.brk = task.brkStart;
-    this.exe = task.exe;
-    this.strace = new StracePrinter(task.trace, this.mem);
-    this.policy = new Policy(task.trace);
+    this.#file = workerFile(spec.memory, Math.max(spec.queue.end, spec.main.slot.end));
+    this.mem = new ProgramMemory(spec.pid);
+    this.tgid = spec.pid;
+    this.parentPid = spec.nodePid;
+    this.region = spec.region;
+    this.#nextTid = spec.pid + 1;
+    this.brkStart = this.brk = spec.brkStart;
+    this.exe = spec.exe;
+    this.strace = new StracePrinter(spec.trace, this.mem);
+    this.policy = new Policy(spec.trace);
     this.signals = new SignalDelivery(this);
-    this.#mailbox = new Mailbox(task.port, task.mail, {
+    const mailbox = (this.#mailbox = new Mailbox(spec.port, spec.mail, {
       onThreads: (tids) => this.#sched.setThreadTids(tids),
       onSignal: (signo) => {
         this.strace.signal(undefined, signo, undefined);
@@ -97,24 +100,17 @@ export class Kernel implements SyscallKernel {
       onFailedRequest: (message) => {
         throw new GroupExit({ kind: 'error', code: 'ESENTRY', message });
       },
-    });
-    const mailbox = this.#mailbox;
-    this.#sched = new Scheduler(new ContextQueue(task.queue, this.#file, false), task.maxSysmsgThreads, {
+    }));
+    this.#sched = new Scheduler(new ContextQueue(spec.queue, this.#file, false), spec.maxSysmsgThreads, {
       liveTasks: () => this.tasks.values(),
       needThread: () => mailbox.post({ type: 'needThread' }),
       mail: mailbox.counter,
-      beforeSleep: () => this.#flush(),
+      beforeSleep: () => this.flush(),
     });
-    this.exec = {
-      check: (path) => this.#mailbox.request<Extract<SentryMail, { type: 'execChecked' }>>((req) => ({ type: 'execCheck', req, path })).errno,
-      load: (path, argv, envp) => {
-        const r = this.#mailbox.request<Extract<SentryMail, { type: 'execLoaded' }>>((req) => ({ type: 'execLoad', req, path, argv, envp }));
-        return r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! };
-      },
-    };
     this.#traps = new TrapHandler(this, this.#sched);
-    const t = this.#newTask(task.main.id, task.main.slot, this.tgid);
-    t.regs.set(task.main.regs);
+    const t = this.#newTask(this.tgid);
+    t.regs.set(spec.main.regs);
+    this.#bind(t, spec.main.id, spec.main.slot);
   }
 
   /** Syscalls and faults that trapped to this sentry (what tracing and emulation cost). */
@@ -122,73 +118,113 @@ export class Kernel implements SyscallKernel {
     return this.#traps.count;
   }
 
-  /** A task over the context `id`, runnable at once. */
-  #newTask(id: number, slot: FileRange, tid: number): Task {
-    const observer = this.#spec.mirror ? (t: Task, e: TaskEvent['type']) => this.#mirror(t, e) : undefined;
-    const t = new Task(id, tid, this.#file.buffer(slot.start, slot.end - slot.start), observer);
-    this.tasks.set(tid, t);
-    this.#sched.adopt(t);
-    return t;
+  /** The words whose change means work for this kernel: the stub's doorbell, then its mail. */
+  get watch(): readonly WatchedWord[] {
+    return (this.#watch ??= [this.#sched.queue.doorbell, this.#mailbox.counter]);
   }
 
-  #mirror(t: Task, e: TaskEvent['type']): void {
-    this.#mirrored.push([t.tid, e]);
-    if (this.#mirrored.length >= MIRROR_BATCH) this.#flushMirror();
+  #watch?: readonly WatchedWord[];
+
+  /** The stub's context queue (its doorbell is where the host sleeps). */
+  get queue(): ContextQueue {
+    return this.#sched.queue;
   }
 
-  #flushMirror(): void {
+  /** Loads the policy module; false (and a result) if it cannot be used. */
+  async start(): Promise<boolean> {
+    try {
+      await this.policy.init();
+      return true;
+    } catch (e) {
+      const message = e instanceof PolicyError ? e.message : `the policy module ${this.#spec.trace.policy} cannot be loaded: ${(e as Error).message ?? e}`;
+      this.result = { kind: 'error', code: 'EPOLICY', message };
+      return false;
+    }
+  }
+
+  /**
+   * One turn: mail, then what execve waits for, then queue what is runnable, handle what
+   * trapped, timers, preemption. True if there was work (the host sleeps only after a turn
+   * without any). Sets `result` when the program ended.
+   */
+  turn(): boolean {
+    if (this.result) return false;
+    try {
+      let busy = this.#mailbox.drain();
+      this.execing?.progress();
+      this.#sched.queueReady();
+      this.#sched.markDoorbell();
+      busy = this.#traps.scan() || busy;
+      this.#wakeExpired(performance.now());
+      this.#sched.preempt();
+      return busy;
+    } catch (e) {
+      this.#end(e);
+      return true;
+    }
+  }
+
+  /**
+   * After a sleep with nothing published: a silent stub with tasks in it may be a dead one (a
+   * death rings no doorbell). Ends the program then.
+   */
+  checkStub(): void {
+    if (this.result || !this.#sched.anyInStub() || !stubGone(this.tgid)) return;
+    this.#end(new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${this.tgid} died while the program ran` }));
+  }
+
+  /** Ends the program from outside (the host is closing). */
+  abort(message: string): void {
+    if (!this.result) this.#end(new GroupExit({ kind: 'error', code: 'ECLOSED', message }));
+  }
+
+  /** A misbehaving policy ends the program (it fails closed, never "pass" by default). */
+  #end(e: unknown): void {
+    const end = e instanceof PolicyError ? new GroupExit({ kind: 'error', code: e.code, message: e.message }) : e;
+    if (!(end instanceof GroupExit)) throw e;
+    for (const t of this.tasks.values()) t.send('EXIT');
+    this.flush();
+    const summary = this.strace.summaryText();
+    this.result = { ...end.result, traps: this.traps, ...(summary ? { summary } : {}) };
+  }
+
+  /** Output and mirrored events go out (before the host sleeps, and at the end). */
+  flush(): void {
+    this.strace.flush();
     if (this.#mirrored.length === 0) return;
     this.#mailbox.post({ type: 'taskEvents', events: this.#mirrored });
     this.#mirrored = [];
   }
 
-  /** Output and mirrored events go out before the worker sleeps or ends. */
-  #flush(): void {
-    this.strace.flush();
-    this.#flushMirror();
-  }
-
-  /** Runs the program to its end. */
-  async run(): Promise<SentryResult> {
-    try {
-      await this.policy.init();
-    } catch (e) {
-      const message = e instanceof PolicyError ? e.message : `the policy module ${this.#spec.trace.policy} cannot be loaded: ${(e as Error).message ?? e}`;
-      return { kind: 'error', code: 'EPOLICY', message };
-    }
-    try {
-      this.#loop();
-    } catch (e) {
-      // A policy that misbehaves ends the program: it fails closed, never "pass" by default.
-      const end = e instanceof PolicyError ? new GroupExit({ kind: 'error', code: e.code, message: e.message }) : e;
-      if (!(end instanceof GroupExit)) throw e;
-      for (const t of this.tasks.values()) t.send('EXIT');
-      this.#flush();
-      const summary = this.strace.summaryText();
-      return { ...end.result, traps: this.traps, ...(summary ? { summary } : {}) };
-    }
-  }
-
-  /** Mail, then queue what is runnable, handle what trapped, else wait; timers; preemption. */
-  #loop(): never {
-    for (;;) {
-      this.#mailbox.drain();
-      this.#sched.queueReady();
-      this.#sched.markDoorbell();
-      if (!this.#traps.scan()) {
-        const r = this.#sched.wait(this.#nextDeadline() - performance.now());
-        if (r === 'ready') this.#traps.scan();
-        else if (r === 'timeout' && this.#sched.anyInStub() && stubGone(this.tgid))
-          throw new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${this.tgid} died while the program ran` });
-      }
-      this.#wakeExpired(performance.now());
-      this.#sched.preempt();
-    }
+  /** The earliest wake-up of a task parked with a deadline (futex timeout or nanosleep). */
+  nextDeadline(): number {
+    let d = this.futexes.nextDeadline();
+    for (const t of this.tasks.values()) if (t.sleep && t.sleep.deadline < d) d = t.sleep.deadline;
+    return d;
   }
 
   /** A message to the main thread (see SentryRequest). */
   post(msg: SentryRequest): void {
     this.#mailbox.post(msg);
+  }
+
+  /** A task with tid `tid`, over private memory until bound to a context (see Task). */
+  #newTask(tid: number): Task {
+    const observer = this.#spec.mirror ? (t: Task, e: TaskEvent['type']) => this.#mirror(t, e) : undefined;
+    const t = new Task(-1, tid, new ArrayBuffer(THREAD_CONTEXT.allocatedSize), observer);
+    this.tasks.set(tid, t);
+    return t;
+  }
+
+  /** Gives `t` its context: it runs from the next turn on, counted awake in the stub's queue. */
+  #bind(t: Task, id: number, slot: FileRange): void {
+    t.bind(id, this.#file.buffer(slot.start, slot.end - slot.start));
+    this.#sched.adopt(t);
+  }
+
+  #mirror(t: Task, e: TaskEvent['type']): void {
+    this.#mirrored.push([t.tid, e]);
+    if (this.#mirrored.length >= MIRROR_BATCH) this.flush();
   }
 
   // ---- SyscallKernel -----------------------------------------------------------------------
@@ -197,11 +233,11 @@ export class Kernel implements SyscallKernel {
     return this.tasks.get(tid);
   }
 
-  park(t: Task, why: 'WAIT_FUTEX' | 'SLEEP' | 'SUSPEND'): void {
+  park(t: Task, why: 'WAIT_FUTEX' | 'SLEEP' | 'SUSPEND' | 'WAIT_EXEC'): void {
     this.#sched.park(t, why);
   }
 
-  /** Wakes a task parked in the sentry (futex, sigsuspend, nanosleep) with `ret` as its result. */
+  /** Wakes a task parked in the sentry (futex, sigsuspend, nanosleep, execve) with `ret` as its result. */
   wake(t: Task, ret: bigint): void {
     if (!t.parked) return;
     this.futexes.remove(t);
@@ -214,10 +250,10 @@ export class Kernel implements SyscallKernel {
     this.#traps.finish(t, ret);
   }
 
-  /** Gets a task to where it can take a signal: out of the stub, or out of a sleep. */
+  /** Gets a task to where it can take a signal: out of the stub, or out of a sleep (not execve's). */
   interruptForSignal(t: Task): void {
     if (t.inStub) this.#sched.interrupt(t);
-    else if (t.parked) this.wake(t, -BigInt(ERRNO.EINTR));
+    else if (t.parked && t.state !== 'blocked.exec') this.wake(t, -BigInt(ERRNO.EINTR));
   }
 
   liveTasks(): Iterable<Task> {
@@ -225,13 +261,47 @@ export class Kernel implements SyscallKernel {
   }
 
   newThread(parent: Task): Task {
-    const reply = this.#mailbox.request<Extract<SentryMail, { type: 'context' }>>((req) => ({ type: 'newContext', req }));
-    const child = this.#newTask(reply.id, reply.slot, this.#nextTid++);
+    const child = this.#newTask(this.#nextTid++);
     child.regs.set(parent.regs);
     child.setFpImage(parent.fpImage());
     child.sigmask = parent.sigmask;
     this.strace.newThread();
+    this.#mailbox.request((req) => ({ type: 'newContext', req }), 'context', (r) => {
+      if (this.tasks.get(child.tid) === child) this.#bind(child, r.id, r.slot);
+      else this.post({ type: 'contextExit', id: r.id }); // gone before it ran (execve, exit_group)
+    });
     return child;
+  }
+
+  execve(t: Task, args: ExecArgs, onLoaded: (img: LoadedImage) => void): void {
+    this.park(t, 'WAIT_EXEC');
+    const kernel = this;
+    this.execing = new ExecInProgress(
+      {
+        liveTasks: () => this.tasks.values(),
+        interrupt: (o) => this.#sched.interrupt(o),
+        remove: (o) => this.#remove(o),
+        wake: (o, ret) => {
+          kernel.execing = undefined;
+          this.wake(o, ret);
+        },
+        resumeExeced: (o) => {
+          kernel.execing = undefined;
+          o.blocked = undefined;
+          this.#sched.unpark(o);
+          this.#traps.resume(o);
+        },
+        killGroup: (signo) => this.killGroup(signo),
+        check: (path, done) => this.#mailbox.request((req) => ({ type: 'execCheck', req, path }), 'execChecked', (r) => done(r.errno)),
+        load: (a, done) =>
+          this.#mailbox.request((req) => ({ type: 'execLoad', req, path: a.path, argv: a.argv, envp: a.envp }), 'execLoaded', (r) =>
+            done(r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! }),
+          ),
+      },
+      t,
+      args,
+      onLoaded,
+    );
   }
 
   exitThread(t: Task, status: number): void {
@@ -245,28 +315,11 @@ export class Kernel implements SyscallKernel {
 
   /** `t` is gone: out of the scheduler, the futex table and the task map; its context released. */
   #remove(t: Task): void {
-    this.#sched.forget(t);
+    if (t.bound) this.#sched.forget(t);
+    else t.send('EXIT');
     this.futexes.remove(t);
     this.tasks.delete(t.tid);
-    this.#mailbox.post({ type: 'contextExit', id: t.id });
-  }
-
-  /** Stops every task but `keep` (execve): interrupts those in the stub and waits for them. */
-  stopOthers(keep: Task): void {
-    const deadline = performance.now() + STOP_OTHERS_MS;
-    for (;;) {
-      this.#sched.markDoorbell();
-      let left = 0;
-      for (const t of this.tasks.values()) {
-        if (t === keep || !t.inStub || Atomics.load(t.u32, STATE) !== ContextState.None) continue;
-        this.#sched.interrupt(t);
-        left++;
-      }
-      if (left === 0) break;
-      if (performance.now() > deadline) this.killGroup(SIG.SIGKILL);
-      this.#sched.sleepOnDoorbell(5);
-    }
-    for (const t of [...this.tasks.values()]) if (t !== keep) this.#remove(t);
+    if (t.bound) this.post({ type: 'contextExit', id: t.id });
   }
 
   killGroup(signo: number): never {
@@ -277,15 +330,6 @@ export class Kernel implements SyscallKernel {
   exitGroup(status: number): never {
     this.strace.exited(status);
     throw new GroupExit({ kind: 'exited', status: status & 0xff }); // exit statuses are 8 bits
-  }
-
-  // ---- timers ------------------------------------------------------------------------------
-
-  /** The earliest wake-up of a task parked with a deadline (futex timeout or nanosleep). */
-  #nextDeadline(): number {
-    let d = this.futexes.nextDeadline();
-    for (const t of this.tasks.values()) if (t.sleep && t.sleep.deadline < d) d = t.sleep.deadline;
-    return d;
   }
 
   #wakeExpired(now: number): void {

@@ -2,7 +2,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { SentryMail, SentryRequest } from '../protocol.js';
 import type { WatchedWord } from '../../shm/watchedWord.js';
 
-/** What mail the kernel acts on at once (the rest are replies to its requests). */
+/** What mail the kernel acts on at once (replies go to the callbacks of their requests). */
 export interface MailHandler {
   /** The host tids of the stub's sysmsg threads, by slot. */
   onThreads(tids: Array<[number, number]>): void;
@@ -12,59 +12,60 @@ export interface MailHandler {
   onFailedRequest(message: string): never;
 }
 
+/** A request's reply, by the request's own type. */
+type Reply<T extends SentryMail['type']> = Extract<SentryMail, { type: T }>;
+
 /**
- * The sentry worker's side of its link with the main thread (src/sentry/sentryLink.ts):
- * requests that need the actor system or the syscall thread, blocking until answered, and mail
- * the main thread posts (signals, sysmsg thread tids). The main thread bumps a shared counter
- * with each post, so the worker notices mail without a message event loop (it never yields to
- * one while the program runs).
+ * The sentry's side of its link with the main thread (src/sentry/sentryLink.ts): requests that
+ * need the actor system or the syscall thread, and mail the main thread posts (replies, signals,
+ * sysmsg thread tids). Nothing here blocks: a request's reply comes back as mail, to the
+ * callback given with it, on a later turn of the kernel (a sentry host runs several programs'
+ * kernels on one thread). The main thread bumps a shared counter with each post and rings the
+ * stub's doorbell, so the waiting host notices mail without a message event loop.
  *
  * @example
  * ```ts
- * const mb = new Mailbox(task.port, task.mail, kernel);
- * const r = mb.request<Extract<SentryMail, { type: 'context' }>>((req) => ({ type: 'newContext', req }));
+ * mb.request((req) => ({ type: 'newContext', req }), 'context', (r) => bind(r.id, r.slot));
  * ```
  */
 export class Mailbox {
-  readonly #mail: Int32Array;
   /** The mail counter as a watched word (see waitForTrap): ready once it moves past `value`. */
   readonly counter: WatchedWord;
   #req = 0;
-  readonly #replies = new Map<number, SentryMail>();
+  readonly #waiting = new Map<number, (r: SentryMail) => void>();
 
   constructor(
     private readonly port: MessagePort,
     mail: SharedArrayBuffer,
     private readonly handler: MailHandler,
   ) {
-    this.#mail = new Int32Array(mail);
-    this.counter = { words: this.#mail, index: 0, value: 0 };
+    this.counter = { words: new Int32Array(mail), index: 0, value: 0 };
   }
 
   post(msg: SentryRequest): void {
     this.port.postMessage(msg);
   }
 
-  /** A request the main thread answers; blocks this worker until it does. */
-  request<T extends SentryMail>(make: (req: number) => SentryRequest): T {
+  /** Posts a request; `onReply` runs with its reply (of type `replyType`) when it arrives. */
+  request<T extends SentryMail['type']>(make: (req: number) => SentryRequest, replyType: T, onReply: (r: Reply<T>) => void): void {
     const req = ++this.#req;
+    this.#waiting.set(req, (r) => {
+      if (r.type === 'failed') this.handler.onFailedRequest(r.message);
+      if (r.type !== replyType) this.handler.onFailedRequest(`a ${r.type} reply to a request for ${replyType}`);
+      onReply(r as Reply<T>);
+    });
     this.post(make(req));
-    for (;;) {
-      this.drain();
-      const r = this.#replies.get(req);
-      if (r) {
-        this.#replies.delete(req);
-        if (r.type === 'failed') this.handler.onFailedRequest(r.message);
-        return r as T;
-      }
-      Atomics.wait(this.#mail, 0, this.counter.value, 50);
-    }
   }
 
-  /** Takes every message posted so far: acts on signals and tids, keeps replies. */
-  drain(): void {
-    const now = Atomics.load(this.#mail, 0);
-    if (now === this.counter.value) return;
+  /** True while a request waits for its reply. */
+  get awaiting(): boolean {
+    return this.#waiting.size > 0;
+  }
+
+  /** Takes every message posted so far; true if there was any. */
+  drain(): boolean {
+    const now = Atomics.load(this.counter.words, 0);
+    if (now === this.counter.value) return false;
     this.counter.value = now;
     for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
       const mail = m.message as SentryMail;
@@ -75,9 +76,13 @@ export class Mailbox {
         case 'signal':
           this.handler.onSignal(mail.signo);
           break;
-        default:
-          this.#replies.set(mail.req, mail);
+        default: {
+          const reply = this.#waiting.get(mail.req);
+          this.#waiting.delete(mail.req);
+          reply?.(mail);
+        }
       }
     }
+    return true;
   }
 }

@@ -69,9 +69,9 @@ export class Scheduler {
     this.#ready.push(t);
   }
 
-  /** `t` runs again on the next turn (its machine said ready). */
+  /** `t` runs again on the next turn (its machine said ready; a task without a context waits for it). */
   makeReady(t: Task): void {
-    if (t.state === 'ready') this.#ready.push(t);
+    if (t.state === 'ready' && t.bound) this.#ready.push(t);
   }
 
   /** Hands every ready task to the stub; asks for another sysmsg thread when they all wait. */
@@ -171,7 +171,7 @@ export class Scheduler {
   }
 
   /** Parks `t` in the sentry: it leaves the stub's awake count. */
-  park(t: Task, why: 'WAIT_FUTEX' | 'SLEEP' | 'SUSPEND'): void {
+  park(t: Task, why: 'WAIT_FUTEX' | 'SLEEP' | 'SUSPEND' | 'WAIT_EXEC'): void {
     t.send(why);
     this.queue.awake(-1);
   }

@@ -53,9 +53,11 @@ export type TaskObserver = (t: Task, event: TaskEvent['type']) => void;
  */
 export class Task {
   /** ThreadContext registers (user_regs_struct order), in the shared slot. */
-  readonly regs: BigUint64Array;
-  readonly u32: Uint32Array;
-  readonly slot: Uint8Array;
+  regs: BigUint64Array;
+  u32: Uint32Array;
+  slot: Uint8Array;
+  /** Its context id in the stub, -1 until bound (a new thread waits for its context). */
+  id: number;
   /** The task machine's state ('ready', 'inStub.running', 'blocked.futex', …). */
   state: string = LIFECYCLE.initial;
   /** performance.now() when it last went into the stub (preemption). */
@@ -81,13 +83,34 @@ export class Task {
   /** Its first syscall was reported to the context's actor. */
   reported = false;
 
+  /**
+   * A task over the ThreadContext `slot` of context `id`, or, with `id` -1, over private memory
+   * laid out as a slot until {@link bind} gives it one (a thread whose context the main thread
+   * has not handed over yet: it is prepared, not run).
+   */
   constructor(
-    readonly id: number,
+    id: number,
     readonly tid: number,
     slot: ArrayBuffer,
     private readonly observer?: TaskObserver,
   ) {
+    this.id = id;
     this.slot = new Uint8Array(slot);
+    this.u32 = new Uint32Array(slot);
+    this.regs = new BigUint64Array(slot, THREAD_CONTEXT.regs, Object.keys(REG).length);
+  }
+
+  /** True once it has a context (see the constructor). */
+  get bound(): boolean {
+    return this.id >= 0;
+  }
+
+  /** Moves the task into its context's slot: registers and FP state copied there. */
+  bind(id: number, slot: ArrayBuffer): void {
+    const into = new Uint8Array(slot);
+    into.set(this.slot.subarray(0, into.length));
+    this.id = id;
+    this.slot = into;
     this.u32 = new Uint32Array(slot);
     this.regs = new BigUint64Array(slot, THREAD_CONTEXT.regs, Object.keys(REG).length);
   }

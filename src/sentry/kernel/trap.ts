@@ -26,6 +26,8 @@ export interface TrapHost extends SyscallKernel {
   readonly region: { readonly start: bigint; readonly end: bigint; readonly gadgetAddr: bigint };
   /** Reports to the main thread (the context actor hears of a task's first syscall). */
   post(msg: SentryRequest): void;
+  /** An execve under way: past its checks, the other threads' traps are left alone (dropped). */
+  readonly execing?: { readonly task: Task; readonly pastChecks: boolean };
 }
 
 /**
@@ -64,6 +66,8 @@ export class TrapHandler {
 
   #trap(t: Task, st: number): void {
     this.count++;
+    const exec = this.k.execing;
+    if (exec?.pastChecks && exec.task !== t) return; // another thread's execve drops this one
     const rip = t.reg('rip');
     if (st === ContextState.Syscall) {
       // From stub code (the program jumped there), or at the gadget (which refuses the

@@ -23,13 +23,6 @@ export interface LoadedImage {
   exe: string;
 }
 
-/** The main thread's part of execve: checks before the point of no return, then the load. */
-export interface ExecPort {
-  /** What execve would fail with before the point of no return (0: it can go on). */
-  check(path: string): number;
-  /** Unmaps the old image and loads the new one; an errno when that fails (the program is lost). */
-  load(path: string, argv: string[], envp: string[]): LoadedImage | number;
-}
 
 /**
  * Everything syscall handlers may use of the kernel (gVisor's `t.Kernel()`, `t.MemoryManager()`,
@@ -55,7 +48,6 @@ export interface SyscallKernel {
   readonly signals: SignalDelivery;
   readonly futexes: FutexTable;
   readonly strace: StracePrinter;
-  readonly exec: ExecPort;
   /** What /proc/self/exe reads as. */
   exe: string;
   /** The program break: where it started and where it is. */
@@ -64,15 +56,22 @@ export interface SyscallKernel {
   /** A live thread of the program by tid. */
   task(tid: number): Task | undefined;
   /** Parks `t` in the sentry (it holds no stub thread) until {@link wake}. */
-  park(t: Task, why: 'WAIT_FUTEX' | 'SLEEP' | 'SUSPEND'): void;
+  park(t: Task, why: 'WAIT_FUTEX' | 'SLEEP' | 'SUSPEND' | 'WAIT_EXEC'): void;
   /** Ends a park with `ret` as the result of the call it sleeps in. */
   wake(t: Task, ret: bigint): void;
-  /** A new thread, a copy of `parent`'s registers in a new context (clone with CLONE_THREAD). */
+  /**
+   * A new thread, a copy of `parent`'s registers (clone with CLONE_THREAD). It runs once its
+   * context arrives from the main thread; its tid is valid at once.
+   */
   newThread(parent: Task): Task;
+  /**
+   * Starts execve for `t` (which waits parked): the main thread's checks, the other threads
+   * dropped, the new image loaded; `onLoaded` then sets the task up for it. A failed check ends
+   * the call with its errno; a failed load kills the program.
+   */
+  execve(t: Task, args: { path: string; argv: string[]; envp: string[] }, onLoaded: (img: LoadedImage) => void): void;
   /** The thread `t` ends (exit): CLEARTID and its futex wake, then the group if it was the last. */
   exitThread(t: Task, status: number): void;
-  /** Stops every thread but `keep` (execve's de_thread). */
-  stopOthers(keep: Task): void;
   exitGroup(status: number): never;
   killGroup(signo: number): never;
 }

@@ -1,6 +1,7 @@
-import { ERRNO, PATH_MAX, SIG, SS_DISABLE } from '../../abi/linux.js';
+import { ERRNO, PATH_MAX, SS_DISABLE } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
-import { err, type Handler } from './context.js';
+import { err, type Handler, type LoadedImage, type SyscallKernel } from './context.js';
+import type { Task } from '../kernel/task.js';
 
 /** Room for argv and envp (strings and pointers): Linux's quarter of the 8 MiB stack limit. */
 const ARG_SPACE = (8 << 20) / 4;
@@ -9,14 +10,15 @@ const INITIAL_EFLAGS = 0x202n;
 
 /**
  * execve (gVisor's sys_thread.go Execve with its loader): the arguments read from the old
- * image, the main thread's checks before the point of no return (a missing or unloadable file
- * fails the call and the program goes on), then every other thread stopped, the old image
- * unmapped and the new one loaded in the same stub. A load that fails past that point kills
- * the program, as the kernel's does.
+ * image here, the rest done by the kernel without blocking the sentry (see ExecInProgress): the
+ * main thread's checks before the point of no return (a missing or unloadable file fails the
+ * call and the program goes on), every other thread dropped, the old image unmapped and the new
+ * one loaded in the same stub. A load that fails past that point kills the program, as the
+ * kernel's does.
  *
  * @example
  * ```ts
- * execve(kernel, task, [pathAddr, argvAddr, envpAddr]); // 'execed': the task starts the new image
+ * execve(kernel, task, [pathAddr, argvAddr, envpAddr]); // 'blocked' until the new image runs
  * ```
  */
 export const execve: Handler = (k, t, a) => {
@@ -29,11 +31,15 @@ export const execve: Handler = (k, t, a) => {
   if (typeof argv === 'string') return err(ERRNO[argv]);
   const envp = k.mem.readArgStrings(a[2], budget);
   if (typeof envp === 'string') return err(ERRNO[envp]);
-  const errno = k.exec.check(path);
-  if (errno !== 0) return err(errno);
-  k.stopOthers(t);
-  const img = k.exec.load(path, argv, envp);
-  if (typeof img === 'number') return k.killGroup(SIG.SIGKILL); // the old image is gone
+  k.execve(t, { path, argv, envp }, (img) => {
+    applyImage(k, t, img);
+    k.strace.exec(t.tid, call, start);
+  });
+  return 'blocked';
+};
+
+/** What a new image does to the program and the task that execve'd (the registers it starts with). */
+function applyImage(k: SyscallKernel, t: Task, img: LoadedImage): void {
   k.signals.resetForExec();
   t.altstack = { sp: 0n, size: 0n, flags: SS_DISABLE };
   t.fpStack.length = 0;
@@ -49,6 +55,4 @@ export const execve: Handler = (k, t, a) => {
   t.setReg('rip', img.entry);
   t.setReg('rsp', img.sp);
   t.setReg('orig_rax', -1n);
-  k.strace.exec(t.tid, call, start);
-  return 'execed';
-};
+}

@@ -1,0 +1,140 @@
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { NativeMemoryFile } from '../native.js';
+import { BUDGETS } from '../shm/budgets.js';
+import { workerFile } from '../shm/sharedFile.js';
+import type { WatchedWord } from '../shm/watchedWord.js';
+import type { HostData, HostMessage, HostReply } from '../hostProtocol.js';
+import { Kernel } from './kernel/kernel.js';
+import type { SentryTask } from './protocol.js';
+
+/** Most futex words one sleep can watch (futex_waitv): the host's own and one per program. */
+const MAX_WAIT_WORDS = 128;
+
+/**
+ * A sentry host: one worker thread that runs the kernels of many programs, turn after turn
+ * (gVisor runs every task's sentry work on goroutines over a few OS threads). No program holds
+ * a host thread of its own: a program that waits costs nothing but a word in the host's sleep,
+ * and a busy one shares the thread with the others turn by turn. When no kernel has work the
+ * host spins on every watched word, then sleeps once on all the programs' doorbells and its
+ * own wake word together (futex_waitv).
+ *
+ * Messages from the main thread (new programs, close) come on `port`; the main thread bumps the
+ * wake word in the memory file and wakes it, so the host notices them in any state.
+ *
+ * @example
+ * ```ts
+ * // workers/sentry.ts
+ * new SentryHost(workerData as HostData).run();
+ * ```
+ */
+export class SentryHost {
+  readonly #file: NativeMemoryFile;
+  readonly #port: MessagePort;
+  readonly #wake: WatchedWord;
+  readonly #wakeOffset: number;
+  /** The programs, by the main thread's id for them. Protected by: this thread only. */
+  readonly #kernels = new Map<number, Kernel>();
+  /** Every watched word (the wake word, then each kernel's), rebuilt when kernels come and go. */
+  #words?: WatchedWord[];
+  #closing = false;
+
+  constructor(data: HostData) {
+    this.#file = workerFile(data.memory, data.wake.end);
+    this.#port = data.port;
+    this.#wakeOffset = data.wake.start;
+    this.#wake = { words: new Int32Array(this.#file.buffer(data.wake.start, 4)), index: 0, value: 0 };
+  }
+
+  /** Runs until the main thread closes the host. */
+  async run(): Promise<void> {
+    while (!this.#closing || this.#kernels.size > 0) {
+      await this.#drainMessages();
+      let busy = false;
+      for (const [id, k] of this.#kernels) {
+        busy = k.turn() || busy;
+        if (k.result) this.#finish(id, k);
+      }
+      if (!busy) this.#wait();
+    }
+  }
+
+  /** New programs (their kernels start here: the policy module loads), close. */
+  async #drainMessages(): Promise<void> {
+    const now = Atomics.load(this.#wake.words, 0);
+    if (now === this.#wake.value) return;
+    this.#wake.value = now;
+    for (let m = receiveMessageOnPort(this.#port); m; m = receiveMessageOnPort(this.#port)) {
+      const msg = m.message as HostMessage<SentryTask>;
+      if (msg.type === 'close') {
+        this.#closing = true;
+        for (const k of this.#kernels.values()) k.abort('the platform closed');
+        continue;
+      }
+      if (this.#kernels.size >= MAX_WAIT_WORDS - 1) {
+        this.#reply({ type: 'result', id: msg.id, result: { kind: 'error', code: 'EBUSY', message: 'this sentry host runs its most programs' } });
+        continue;
+      }
+      const k = new Kernel(msg.task);
+      if (await k.start()) {
+        this.#kernels.set(msg.id, k);
+        this.#words = undefined;
+      } else this.#reply({ type: 'result', id: msg.id, result: k.result! });
+    }
+  }
+
+  #finish(id: number, k: Kernel): void {
+    this.#kernels.delete(id);
+    this.#words = undefined;
+    this.#reply({ type: 'result', id, result: k.result! });
+  }
+
+  #reply(r: HostReply): void {
+    this.#port.postMessage(r);
+  }
+
+  /** Spin on every watched word, then one sleep on every doorbell and the wake word. */
+  #wait(): void {
+    const words = (this.#words ??= [this.#wake, ...[...this.#kernels.values()].flatMap((k) => k.watch)]);
+    if (this.#spin(words)) return;
+    let deadline = performance.now() + BUDGETS.doorbellSleepMs;
+    for (const k of this.#kernels.values()) deadline = Math.min(deadline, k.nextDeadline());
+    if (deadline <= performance.now()) return; // a timer is due: the next turn wakes its task
+    for (const k of this.#kernels.values()) k.flush();
+    const n = this.#kernels.size + 1;
+    const offsets = new Uint32Array(n);
+    const expected = new Uint32Array(n);
+    offsets[0] = this.#wakeOffset;
+    expected[0] = this.#wake.value;
+    let i = 1;
+    for (const k of this.#kernels.values()) {
+      offsets[i] = k.queue.doorbellOffset;
+      expected[i++] = k.queue.doorbell.value;
+      k.queue.addSleeper();
+    }
+    try {
+      // A trap published after the last look moved its doorbell: futex_waitv returns at once.
+      if (changed(words)) return;
+      const ms = Math.max(1, Math.ceil(deadline - performance.now()));
+      if (this.#file.futexWaitv(offsets, expected, ms) === -1) for (const k of this.#kernels.values()) k.checkStub();
+    } finally {
+      for (const k of this.#kernels.values()) k.queue.removeSleeper();
+    }
+  }
+
+  /** Spins while a trap is likely soon; true as soon as a watched word changed. */
+  #spin(words: readonly WatchedWord[]): boolean {
+    const end = performance.now() + BUDGETS.workerSpinNs / 1e6;
+    for (;;) {
+      for (let i = 0; i < 64; i++) if (changed(words)) return true;
+      if (performance.now() >= end) return false;
+    }
+  }
+}
+
+function changed(words: readonly WatchedWord[]): boolean {
+  for (let k = 0; k < words.length; k++) {
+    const w = words[k];
+    if (Atomics.load(w.words, w.index) !== w.value) return true;
+  }
+  return false;
+}

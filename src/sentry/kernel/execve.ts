@@ -1,0 +1,105 @@
+import { SIG } from '../../abi/linux.js';
+import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import type { LoadedImage } from '../syscalls/context.js';
+import type { Task } from './task.js';
+
+const STATE = THREAD_CONTEXT.state / 4;
+/** How long execve waits for the other threads to leave the stub before it gives up. */
+const STOP_OTHERS_MS = 5000;
+
+/** What an execve in progress needs of the kernel. */
+export interface ExecHost {
+  liveTasks(): Iterable<Task>;
+  /** Interrupts a task in the stub (once). */
+  interrupt(t: Task): void;
+  /** Removes a task (gone with the old image). */
+  remove(t: Task): void;
+  /** Ends the task's wait with `ret` as the result of its execve (a failure before the point of no return). */
+  wake(t: Task, ret: bigint): void;
+  /** Lets the task run again with the registers it has now (the new image's). */
+  resumeExeced(t: Task): void;
+  killGroup(signo: number): never;
+  /** The main thread's checks, answered later through `done`. */
+  check(path: string, done: (errno: number) => void): void;
+  /** The main thread's load of the new image (the old one is gone), answered later. */
+  load(args: ExecArgs, done: (img: LoadedImage | number) => void): void;
+}
+
+/** What execve was called with (read from the old image). */
+export interface ExecArgs {
+  path: string;
+  argv: string[];
+  envp: string[];
+}
+
+/**
+ * One execve, from its checks to the new image (Linux's do_execveat: checks, de_thread, the
+ * point of no return, the loader), without ever blocking the sentry: the task waits parked
+ * (blocked.exec, which no signal interrupts) while the main thread checks the file; then the
+ * other threads are interrupted and dropped once out of the stub (checked each turn, see
+ * {@link progress}); then the main thread unmaps the old image and loads the new one. A failed
+ * check is the call's error; a failed load kills the program (the old image is gone).
+ *
+ * @example
+ * ```ts
+ * kernel.execing = new ExecInProgress(kernel, t, args, (img) => applyImage(kernel, t, img));
+ * // each turn: kernel.execing.progress();
+ * ```
+ */
+export class ExecInProgress {
+  #phase: 'checking' | 'stopping' | 'loading' | 'done' = 'checking';
+  #deadline = 0;
+
+  constructor(
+    private readonly k: ExecHost,
+    readonly task: Task,
+    private readonly args: ExecArgs,
+    private readonly onLoaded: (img: LoadedImage) => void,
+  ) {
+    k.check(args.path, (errno) => this.#checked(errno));
+  }
+
+  get done(): boolean {
+    return this.#phase === 'done';
+  }
+
+  /** True once the point of no return is passed: the other threads are being dropped. */
+  get pastChecks(): boolean {
+    return this.#phase !== 'checking';
+  }
+
+  #checked(errno: number): void {
+    if (errno !== 0) {
+      this.#phase = 'done';
+      this.k.wake(this.task, -BigInt(errno));
+      return;
+    }
+    this.#phase = 'stopping';
+    this.#deadline = performance.now() + STOP_OTHERS_MS;
+    this.progress();
+  }
+
+  /** Another turn: while stopping, interrupts the others and drops those out of the stub. */
+  progress(): void {
+    if (this.#phase !== 'stopping') return;
+    let left = 0;
+    for (const t of [...this.k.liveTasks()]) {
+      if (t === this.task) continue;
+      if (t.inStub && Atomics.load(t.u32, STATE) === ContextState.None) {
+        this.k.interrupt(t);
+        left++;
+      } else this.k.remove(t);
+    }
+    if (left > 0) {
+      if (performance.now() > this.#deadline) this.k.killGroup(SIG.SIGKILL);
+      return;
+    }
+    this.#phase = 'loading';
+    this.k.load(this.args, (img) => {
+      this.#phase = 'done';
+      if (typeof img === 'number') this.k.killGroup(SIG.SIGKILL); // past the point of no return
+      this.onLoaded(img);
+      this.k.resumeExeced(this.task);
+    });
+  }
+}
