@@ -404,6 +404,7 @@ export class Subprocess implements LiveStub {
 
   #exitSeen(): void {
     this.#exited = true;
+    this.sysmsgThreads.reapOrphans();
     this.#died('the stub process exited');
     this.#maybeReap();
   }

@@ -9,6 +9,7 @@ import type { FileRange } from '../memoryFile.js';
 import { PER_THREAD, rulesAddr, threadSlotAddr } from '../abi/stub.js';
 import { SIG } from '../abi/linux.js';
 import { native } from '../native.js';
+import { WNOHANG, __WALL } from '../abi/ptrace.js';
 import { Errors } from '../errors.js';
 
 /** What the sysmsg threads of one stub need of their subprocess. */
@@ -179,6 +180,35 @@ export class SysmsgThreads {
   /** Records their death (the stub's). */
   exited(reason: string): void {
     for (const t of this.bySlot.values()) t.exited(reason);
+  }
+
+  /**
+   * After the stub's exit: its threads (children of the stub, dying of PDEATHSIG) were
+   * reparented to the nearest reaper. When that is Node (PID 1 of a container, or a
+   * subreaper), nobody else will reap them: each is reaped here once its exit is seen. When it
+   * is another process, wait4 says ECHILD and there is nothing to do. (Programs run in a pid
+   * namespace whose init reaps its orphans: see the sandbox.)
+   */
+  reapOrphans(): void {
+    for (const t of this.bySlot.values()) {
+      if (t.tid <= 0) continue;
+      const tid = t.tid;
+      const reap = () => {
+        try {
+          native.wait4(tid, WNOHANG | __WALL);
+        } catch {
+          // ECHILD: not ours to reap
+        }
+      };
+      try {
+        const watch = new native.ExitWatch(tid, () => {
+          reap();
+          watch.close();
+        });
+      } catch {
+        reap(); // already gone (pidfd_open failed): a zombie or reaped
+      }
+    }
   }
 }
 
