@@ -138,3 +138,26 @@ test('systrap run --inspect=PORT with PORT taken: one line, exit 2', async (t) =
     server.close();
   }
 });
+
+test('programs never queue for a host thread: 64 programs sleeping 1 s on one platform sleep at the same time, done in < 3 s', async (t) => {
+  const exe = buildFixture('nap', ['-static']);
+  const platform = await createPlatform({ pool: false, warmSentry: true });
+  const files = Array.from({ length: 64 }, (_, i) => join(dir, `nap${i}.txt`));
+  const fds = files.map((f) => openSync(f, 'w'));
+  try {
+    const t0 = performance.now();
+    const runs = await Promise.all(fds.map((fd) => runProgram(platform, { path: exe, argv: ['nap'], env: [], stdio: [0, fd, 2] })));
+    const ends = await Promise.all(runs.map((r) => r.done));
+    const wall = performance.now() - t0;
+    for (const e of ends) t.like(e, { kind: 'exited', status: 0 });
+    const spans = files.map((f) => readFileSync(f, 'utf8').trim().split(' ').map(Number));
+    // Every program was asleep before the first one woke: none waited for another to finish.
+    const lastStart = Math.max(...spans.map(([s]) => s));
+    const firstEnd = Math.min(...spans.map(([, e]) => e));
+    t.true(lastStart < firstEnd, `the last program started sleeping ${((lastStart - firstEnd) / 1e6).toFixed(0)} ms after the first woke`);
+    t.true(wall < 3000, `64 programs sleeping 1 s took ${wall.toFixed(0)} ms`);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+    await platform.close();
+  }
+});

@@ -74,7 +74,13 @@ export class SentryHost {
         this.#reply({ type: 'result', id: msg.id, result: { kind: 'error', code: 'EBUSY', message: 'this sentry host runs its most programs' } });
         continue;
       }
-      const k = new Kernel(msg.task);
+      let k: Kernel;
+      try {
+        k = new Kernel(msg.task);
+      } catch (e) {
+        this.#reply({ type: 'result', id: msg.id, result: { kind: 'error', code: 'ESENTRY', message: `the sentry cannot start: ${(e as Error).message ?? e}` } });
+        continue;
+      }
       if (await k.start()) {
         this.#kernels.set(msg.id, k);
         this.#words = undefined;

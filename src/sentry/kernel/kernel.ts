@@ -178,10 +178,18 @@ export class Kernel implements SyscallKernel {
     if (!this.result) this.#end(new GroupExit({ kind: 'error', code: 'ECLOSED', message }));
   }
 
-  /** A misbehaving policy ends the program (it fails closed, never "pass" by default). */
+  /**
+   * The program ends: a GroupExit; a misbehaving policy (it fails closed, never "pass" by
+   * default); or a fault of the sentry itself, which ends this program only, never the host and
+   * the other programs on it.
+   */
   #end(e: unknown): void {
-    const end = e instanceof PolicyError ? new GroupExit({ kind: 'error', code: e.code, message: e.message }) : e;
-    if (!(end instanceof GroupExit)) throw e;
+    const end =
+      e instanceof GroupExit
+        ? e
+        : e instanceof PolicyError
+          ? new GroupExit({ kind: 'error', code: e.code, message: e.message })
+          : new GroupExit({ kind: 'error', code: 'ESENTRY', message: `internal error of the sentry: ${(e as Error)?.stack ?? e}` });
     for (const t of this.tasks.values()) t.send('EXIT');
     this.flush();
     const summary = this.strace.summaryText();
