@@ -19,7 +19,8 @@
         "native/memfile.cc",
         "native/stub_region.cc",
         "native/forker.cc",
-        "native/exitwatch.cc"
+        "native/exitwatch.cc",
+        "native/sandbox.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": [

@@ -7,6 +7,7 @@ void InitMemoryFile(Napi::Env env, Napi::Object exports);
 void InitStubRegion(Napi::Env env, Napi::Object exports);
 void InitForker(Napi::Env env, Napi::Object exports);
 void InitExitWatch(Napi::Env env, Napi::Object exports);
+void InitSandbox(Napi::Env env, Napi::Object exports);
 }  // namespace systrap
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -15,6 +16,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   systrap::InitStubRegion(env, exports);
   systrap::InitForker(env, exports);
   systrap::InitExitWatch(env, exports);
+  systrap::InitSandbox(env, exports);
   return exports;
 }
 

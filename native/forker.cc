@@ -1,5 +1,6 @@
 // The forker: one native thread, started on first use and never stopped, that creates source
-// stubs. Why a dedicated thread: PR_SET_PDEATHSIG fires when the *thread* that forked the stub
+// stubs (and runs the other forks whose children must die with Node: RunOnForkerThread, used by
+// sandbox.cc). Why a dedicated thread: PR_SET_PDEATHSIG fires when the *thread* that forked the stub
 // exits. Stubs forked from a worker would die with that worker; stubs forked from this thread
 // die exactly when the Node process dies. Later stubs are cloned from a source stub with
 // CLONE_PARENT, so they share this thread as parent.
@@ -21,6 +22,7 @@
 #include <thread>
 
 #include "errors.h"
+#include "forker.h"
 #include "stub/stub_abi.h"
 #include "stub/raw_syscall.h"
 
@@ -41,8 +43,8 @@ struct KernelSigaction {
   for (;;) RawSyscall(SYS_exit_group, code);
 }
 
-// StubChild runs in the new process. Raw syscalls only.
-[[noreturn]] static void StubChild(int memfd, int chan, long ppid, uintptr_t entry) {
+// StubChildSetup runs in the new process. Raw syscalls only.
+void StubChildSetup(int memfd, int chan) {
   // A session of its own: terminal job-control signals meant for Node never reach stubs.
   RawSyscall(SYS_setsid);
   KernelSigaction dfl = {0, 0, 0, 0};
@@ -57,16 +59,24 @@ struct KernelSigaction {
   if (RawSyscall(SYS_close_range, STUB_FDCHAN + 1, ~0U, 0) < 0) ChildExit(3);
   uint64_t empty = 0;
   RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
+}
+
+// StubChild runs in the new process. Raw syscalls only.
+[[noreturn]] static void StubChild(int memfd, int chan, long ppid, uintptr_t entry) {
+  StubChildSetup(memfd, chan);
   // Into the stub code with R15 = the expected parent pid (see stub.S).
   asm volatile("mov %%rcx, %%r15\n\tjmp *%%rax" ::"a"(entry), "c"(ppid) : "memory");
   __builtin_unreachable();
 }
 
 struct ForkRequest {
-  int memfd;
-  int chan;  // the stub's end of the fd channel
+  int memfd = -1;
+  int chan = -1;  // the stub's end of the fd channel
   long pid = 0;  // result: > 0 pid, < 0 -errno
   bool done = false;
+  // When set, the forker thread runs job(arg) instead of forking a source stub (RunOnForkerThread).
+  void (*job)(void*) = nullptr;
+  void* arg = nullptr;
 };
 
 // Heap-allocated and never freed on purpose: the forker thread waits on forkCv until the process
@@ -101,9 +111,14 @@ static void ForkerMain() {
       req = forkQueue.front();
       forkQueue.pop_front();
     }
-    uintptr_t entry = StubEntry();
-    long pid = RawSyscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (pid == 0) StubChild(req->memfd, req->chan, ppid, entry);
+    long pid = 0;
+    if (req->job) {
+      req->job(req->arg);
+    } else {
+      uintptr_t entry = StubEntry();
+      pid = RawSyscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+      if (pid == 0) StubChild(req->memfd, req->chan, ppid, entry);
+    }
     {
       std::lock_guard<std::mutex> l(forkMu);
       req->pid = pid;
@@ -111,6 +126,32 @@ static void ForkerMain() {
     }
     forkCv.notify_all();
   }
+}
+
+// Queues `req` for the forker thread (starting it on first use) and waits until it is done.
+static void RunOnForker(ForkRequest& req) {
+  std::unique_lock<std::mutex> l(forkMu);
+  if (!forkerStarted) {
+    std::thread(ForkerMain).detach();
+    forkerStarted = true;
+  }
+  forkQueue.push_back(&req);
+  forkCv.notify_all();
+  forkCv.wait(l, [&] { return req.done; });
+}
+
+void RunOnForkerThread(void (*job)(void*), void* arg) {
+  ForkRequest req;
+  req.job = job;
+  req.arg = arg;
+  RunOnForker(req);
+}
+
+void RegisterFdChannel(long pid, int fd) {
+  std::lock_guard<std::mutex> l(forkMu);
+  auto it = fdChannels.find(pid);
+  if (it != fdChannels.end()) close(it->second);  // a dead stub's, whose pid was reused
+  fdChannels[pid] = fd;
 }
 
 // forkSourceStub(memfd) -> pid. Precondition: stubRegionInit() has run. The new stub stops
@@ -127,25 +168,13 @@ static Napi::Value ForkSourceStub(const Napi::CallbackInfo& info) {
   ForkRequest req;
   req.memfd = memfd;
   req.chan = pair[1];
-  {
-    std::unique_lock<std::mutex> l(forkMu);
-    if (!forkerStarted) {
-      std::thread(ForkerMain).detach();
-      forkerStarted = true;
-    }
-    forkQueue.push_back(&req);
-    forkCv.notify_all();
-    forkCv.wait(l, [&] { return req.done; });
-  }
+  RunOnForker(req);
   close(pair[1]);
   if (req.pid < 0) {
     close(pair[0]);
     ThrowErrno(env, (int)-req.pid, "clone");
   }
-  {
-    std::lock_guard<std::mutex> l(forkMu);
-    fdChannels[req.pid] = pair[0];
-  }
+  RegisterFdChannel(req.pid, pair[0]);
   return Napi::Number::New(env, (double)req.pid);
 }
 
