@@ -92,6 +92,8 @@ enum Step : int {
   kStepProcSysRo,
   kStepSysrqRo,
   kStepCgroup,
+  kStepSysRo,
+  kStepIrqRo,
   kStepCaps,
   kStepNoNewPrivs,
   kStepDumpable,
@@ -118,6 +120,8 @@ const char* StepName(int step) {
     case kStepProcSysRo: return "mount(/proc/sys, MS_BIND|MS_RDONLY)";
     case kStepSysrqRo: return "mount(/proc/sysrq-trigger, MS_BIND|MS_RDONLY)";
     case kStepCgroup: return "mount(tmpfs, /sys/fs/cgroup)";
+    case kStepSysRo: return "mount_setattr(/sys, AT_RECURSIVE, MOUNT_ATTR_RDONLY)";
+    case kStepIrqRo: return "mount(/proc/irq, MS_BIND|MS_RDONLY)";
     case kStepCaps: return "capset (drop every capability)";
     case kStepNoNewPrivs: return "prctl(PR_SET_NO_NEW_PRIVS)";
     case kStepDumpable: return "prctl(PR_SET_DUMPABLE)";
@@ -330,6 +334,20 @@ struct KernelSigaction {
                    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, (long)"size=4k,mode=555");
       r < 0 && r != -ENOENT)
     Fail(report, kStepCgroup, r);
+  // Every file of /sys read-only, recursively (the cgroup tmpfs included): root's tunables
+  // there (/sys/power/state, /sys/kernel/mm/...) check the file mode only, so with Node as root
+  // and the 1:1 map the program would own them; /sys/power/state alone can suspend the machine,
+  // Node with it. Making a mount more restricted is allowed even where it is locked.
+  {
+    struct {
+      uint64_t attr_set, attr_clr, propagation, userns_fd;
+    } attr = {0x1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+    if (long r = Raw(442 /* mount_setattr */, AT_FDCWD, (long)"/sys", 0x8000 /* AT_RECURSIVE */, (long)&attr, sizeof attr);
+        r < 0 && r != -ENOENT)
+      Fail(report, kStepSysRo, r);
+  }
+  // The same for the interrupt tunables /proc keeps outside /proc/sys (root's, mode-checked).
+  if (long r = BindReadOnly("/proc/irq"); r < 0 && r != -ENOENT) Fail(report, kStepIrqRo, r);
 
   if (long r = DropCaps(); r < 0) Fail(report, kStepCaps, r);
   if (long r = Raw(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); r < 0) Fail(report, kStepNoNewPrivs, r);
