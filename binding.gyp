@@ -20,7 +20,8 @@
         "native/stub_region.cc",
         "native/forker.cc",
         "native/exitwatch.cc",
-        "native/sandbox.cc"
+        "native/sandbox.cc",
+        "native/liveness.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": [

@@ -8,6 +8,7 @@ void InitStubRegion(Napi::Env env, Napi::Object exports);
 void InitForker(Napi::Env env, Napi::Object exports);
 void InitExitWatch(Napi::Env env, Napi::Object exports);
 void InitSandbox(Napi::Env env, Napi::Object exports);
+void InitLiveness(Napi::Env env, Napi::Object exports);
 }  // namespace systrap
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -17,6 +18,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   systrap::InitForker(env, exports);
   systrap::InitExitWatch(env, exports);
   systrap::InitSandbox(env, exports);
+  systrap::InitLiveness(env, exports);
   return exports;
 }
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "errors.h"
+#include "liveness.h"
 #include "stub/stub_abi.h"
 
 namespace systrap {
@@ -26,11 +27,8 @@ static long Futex(uint32_t* addr, int op, uint32_t val, const struct timespec* t
   return syscall(SYS_futex, addr, op, val, ts, nullptr, 0);
 }
 
-static bool StubExited(pid_t pid) {
-  siginfo_t si = {};
-  if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == -1) return errno == ECHILD;
-  return si.si_pid != 0;
-}
+// A stub's liveness: see liveness.cc (a sandboxed stub is not Node's child).
+static bool StubExited(pid_t pid) { return ProcessExited(pid); }
 
 static int64_t NowNs() {
   struct timespec ts;

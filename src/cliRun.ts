@@ -28,6 +28,8 @@ options:
   --inspect[=PORT]      serve the live inspector (actor tree, statecharts, timeline) on
                         127.0.0.1:PORT (default 8090) while the program runs
   --record FILE         write every actor's lifecycle as JSONL (the inspector replays it)
+  --sandbox=MODE        auto (default): new user, pid, mount and cgroup namespaces when the
+                        kernel allows them; require: fail if it does not; off: none
 
 exit status: the program's; 128+N if a signal N killed it; 127 if PROGRAM is not found, 126 if
 it cannot be executed, 2 for a bad option, 1 if systrap itself failed.`;
@@ -44,6 +46,7 @@ interface RunArgs {
   maxThreads?: number;
   inspectPort?: number;
   record?: string;
+  sandbox: 'auto' | 'require' | 'off';
 }
 
 function parseArgs(argv: string[]): RunArgs {
@@ -53,6 +56,7 @@ function parseArgs(argv: string[]): RunArgs {
   let maxThreads: number | undefined;
   let inspectPort: number | undefined;
   let record: string | undefined;
+  let sandbox: RunArgs['sandbox'] = 'auto';
   let i = 0;
   const value = (opt: string): string => {
     const v = argv[++i];
@@ -89,12 +93,17 @@ function parseArgs(argv: string[]): RunArgs {
       inspectPort = a === '--inspect' ? 8090 : Number(a.slice('--inspect='.length));
       if (!Number.isInteger(inspectPort) || inspectPort < 0 || inspectPort > 65535) throw new UsageError('--inspect=PORT needs a port number');
     } else if (a === '--record') record = value(a);
+    else if (a === '--sandbox' || a.startsWith('--sandbox=')) {
+      const m = a === '--sandbox' ? value(a) : a.slice('--sandbox='.length);
+      if (m !== 'auto' && m !== 'require' && m !== 'off') throw new UsageError(`--sandbox needs auto, require or off (got '${m}')`);
+      sandbox = m;
+    }
     else if (a === '-h' || a === '--help') throw new UsageError('');
     else throw new UsageError(`unknown option '${a}'`);
   }
   const program = argv[i];
   if (program === undefined) throw new UsageError('no program given');
-  return { program, args: argv.slice(i + 1), trace, outFile, deny, maxThreads, inspectPort, record };
+  return { program, args: argv.slice(i + 1), trace, outFile, deny, maxThreads, inspectPort, record, sandbox };
 }
 
 /** Finds PROGRAM as execvp would: a path if it has a slash, else the first match on PATH. */
@@ -170,7 +179,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const inspection = await startInspection(a);
   if (!inspection) return 2;
-  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, warmSentry: true, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
+  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, warmSentry: true, sandbox: a.sandbox, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
   const forwarders: Array<[NodeJS.Signals, () => void]> = [];
   try {

@@ -83,6 +83,12 @@ export interface Native {
   ptraceSetSigmask(tid: number, mask: bigint): void;
   wait4(tid: number, options: number): WaitStatus | null;
   waitidPeek(pid: number): WaitStatus | null;
+  /** Registers a pidfd for a stub that is not Node's child (false: already gone). See native/liveness.cc. */
+  trackExit(pid: number): boolean;
+  /** Forgets a pid registered with trackExit (its pidfd closed). */
+  untrackExit(pid: number): void;
+  /** Whether the stub `pid` exited: by its pidfd when tracked, else as Node's child (ECHILD: reaped). */
+  processExited(pid: number): boolean;
   tgkill(tgid: number, tid: number, signal: number): void;
   kill(pid: number, signal: number): void;
   setpriority(which: number, who: number, prio: number): void;

@@ -26,9 +26,18 @@ export interface NewAddressSpaceOptions {
   /**
    * The seccomp program (compiled, e.g. by `compileSeccomp`) that this stub's sysmsg threads
    * install instead of the platform's: what traps, what passes, what the kernel refuses. The
-   * stub is fresh and is never pooled.
+   * stub is fresh and is never pooled. A function gets whether the stub came out sandboxed (its
+   * filter may then leave out rules that only a plain stub needs).
    */
-  seccomp?: Uint8Array;
+  seccomp?: Uint8Array | ((sandboxed: boolean) => Uint8Array);
+  /**
+   * Make the stub in a sandbox of its own (user, pid, mount and cgroup namespaces, no
+   * capability: Node and other programs do not exist there; see README "Safety"), for a program
+   * that must not reach Node. With the platform's `sandbox: 'auto'` (the default) a machine that
+   * cannot make the namespaces gives a plain stub instead (see `platform.sandbox`). Fresh, never
+   * pooled.
+   */
+  sandbox?: boolean;
 }
 
 /** Options of {@link createPlatform}. */
@@ -48,6 +57,13 @@ export interface PlatformOptions {
   memoryFile?: MemoryFileOptions;
   /** Start a sentry worker now, for a program to run soon (`systrap run` does). Default false. */
   warmSentry?: boolean;
+  /**
+   * Sandboxes for address spaces that ask for one (programs run by `runProgram`): `'auto'`
+   * (default) uses them where the machine can make them and plain stubs elsewhere (see
+   * `platform.sandbox` for which and why); `'require'` fails where it cannot; `'off'` never
+   * makes them.
+   */
+  sandbox?: 'auto' | 'require' | 'off';
 }
 
 /**
@@ -77,6 +93,9 @@ export class Platform {
   readonly #ids = new Map<string, number>();
   readonly #inspecting: boolean;
   #closing?: Promise<void>;
+  readonly #sandboxMode: 'auto' | 'require' | 'off';
+  /** Why sandboxes cannot be made here, once a first attempt failed (auto mode). */
+  #sandboxUnavailable?: string;
   #runners?: RunnerPool;
   #hosts?: HostPool;
   #port?: PlatformPort;
@@ -101,6 +120,8 @@ export class Platform {
     });
     this.actor = actor;
     this.#inspecting = options.inspect !== undefined;
+    this.#sandboxMode = options.sandbox ?? 'auto';
+    if (!['auto', 'require', 'off'].includes(this.#sandboxMode)) throw Errors.InvalidArg("options.sandbox must be 'auto', 'require' or 'off'");
     this.#pool = new SubprocessPool(actor);
     this.memoryFile = new MemoryFile(options.memoryFile);
     this.#tracers = new TracerPool(threads);
@@ -183,6 +204,7 @@ export class Platform {
       inspecting: this.#inspecting,
       newAddressSpace: (options) => this.newAddressSpace(options),
       stub: (as) => stubPort(subprocessOf(as)),
+      sandboxed: (as) => subprocessOf(as).sandboxed,
       adoptContext: (as) => this.#adoptContext(as),
       runWorker: <R>(name: 'sentry' | 'runner', task: unknown, transferList?: MessagePort[]) =>
         name === 'sentry' ? rt.hosts().run<R>(task, transferList) : rt.runners().run<R>(resolveWorker(name).file, task, transferList),
@@ -211,6 +233,20 @@ export class Platform {
     }
   }
 
+  /**
+   * Whether programs get sandboxes here (see NewAddressSpaceOptions.sandbox): `available`
+   * false with the reason once an attempt failed (or the platform was made with 'off').
+   *
+   * @example
+   * ```ts
+   * if (!platform.sandbox.available) console.warn(`no sandbox: ${platform.sandbox.reason}`);
+   * ```
+   */
+  get sandbox(): { available: boolean; reason?: string } {
+    if (this.#sandboxMode === 'off') return { available: false, reason: "the platform was made with sandbox: 'off'" };
+    return this.#sandboxUnavailable ? { available: false, reason: this.#sandboxUnavailable } : { available: true };
+  }
+
   /** Pid of the source stub that new stubs are cloned from. */
   get sourcePid(): number {
     return this.#pool.source?.pid ?? 0;
@@ -237,14 +273,15 @@ export class Platform {
    */
   async newAddressSpace(options: NewAddressSpaceOptions = {}): Promise<AddressSpace> {
     if (this.#closing) throw Errors.Closed();
-    if (options.seccomp !== undefined && !(options.seccomp instanceof Uint8Array && options.seccomp.length % 8 === 0 && options.seccomp.length > 0))
+    const badFilter = (p: unknown) => !(p instanceof Uint8Array && p.length % 8 === 0 && p.length > 0);
+    if (options.seccomp !== undefined && typeof options.seccomp !== 'function' && badFilter(options.seccomp))
       throw Errors.InvalidArg('options.seccomp must be a compiled BPF program (a Uint8Array of sock_filter entries)');
     // A stub with its own filter, or one that will receive fds, must be fresh.
-    let sp = options.seccomp ? undefined : this.#pool.fetchAvailable();
+    let sp = options.seccomp || options.sandbox ? undefined : this.#pool.fetchAvailable();
     if (sp) {
       sp.ref.send({ type: 'REUSE' });
     } else {
-      sp = await Subprocess.create(this.#rt, this.#pool.source!);
+      sp = options.sandbox ? await this.#sandboxOrPlain() : await Subprocess.create(this.#rt, this.#pool.source!);
       if (this.#closing) {
         await sp.kill();
         throw Errors.Closed();
@@ -254,7 +291,9 @@ export class Platform {
     const as = new AddressSpace(sp, { regionStart: this.#rt.region.start, release: (s) => this.#release(s), importFds: (s, fds) => this.#importFds(s, fds) });
     if (options.seccomp) {
       try {
-        await sp.installRules(options.seccomp);
+        const prog = typeof options.seccomp === 'function' ? options.seccomp(sp.sandboxed) : options.seccomp;
+        if (badFilter(prog)) throw Errors.InvalidArg('options.seccomp must give a compiled BPF program (a Uint8Array of sock_filter entries)');
+        await sp.installRules(prog);
       } catch (e) {
         await as.release();
         throw toSystrapError(e);
@@ -263,12 +302,26 @@ export class Platform {
     return as;
   }
 
+  /** A sandboxed stub, or (auto mode, where the machine cannot make one) a plain one. */
+  async #sandboxOrPlain(): Promise<Subprocess> {
+    if (this.#sandboxMode === 'off' || this.#sandboxUnavailable) return Subprocess.create(this.#rt, this.#pool.source!);
+    try {
+      return await Subprocess.createSandbox(this.#rt);
+    } catch (e) {
+      const err = toSystrapError(e);
+      // Only the namespaces' own failures mean "not here"; a dying stub is the caller's error.
+      if (this.#sandboxMode === 'require' || !isSandboxUnavailable(err)) throw err;
+      this.#sandboxUnavailable = err.message;
+      return Subprocess.create(this.#rt, this.#pool.source!);
+    }
+  }
+
   /** Serialises fd passing: every stub cloned from the source shares its fd channel. */
   #fdLock: Promise<unknown> = Promise.resolve();
 
   #importFds(sp: Subprocess, fds: number[]): Promise<number[]> {
     const run = async () => {
-      native.sendFds(this.sourcePid, fds);
+      native.sendFds(sp.fdChannelOwner(this.sourcePid), fds);
       return sp.receiveFds(fds.length);
     };
     const p = this.#fdLock.then(run, run);
@@ -338,6 +391,11 @@ export class Platform {
     this.memoryFile.close();
     this.actor.send({ type: 'CLOSED' });
   }
+}
+
+/** An error of forkSandbox saying that the namespaces cannot be made (not a stub's death). */
+function isSandboxUnavailable(e: { code: string; syscall?: string }): boolean {
+  return ['EPERM', 'EACCES', 'ENOSPC', 'EINVAL', 'EUSERS', 'ENOSYS'].includes(e.code);
 }
 
 /**

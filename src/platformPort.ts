@@ -31,8 +31,10 @@ export interface PlatformPort {
   readonly memory: MemoryFileRef;
   /** True when an inspection observer watches the platform: mirror lifecycles then. */
   readonly inspecting: boolean;
-  /** A new address space (see Platform.newAddressSpace). */
-  newAddressSpace(options?: { seccomp?: Uint8Array }): Promise<AddressSpace>;
+  /** A new address space (see Platform.newAddressSpace: `seccomp`, `sandbox`). */
+  newAddressSpace(options?: { seccomp?: Uint8Array | ((sandboxed: boolean) => Uint8Array); sandbox?: boolean }): Promise<AddressSpace>;
+  /** Whether a stub is sandboxed (its pids are its namespace's: see README "Safety"). */
+  sandboxed(as: AddressSpace): boolean;
   /** The stub behind an address space, as a sentry drives it. */
   stub(as: AddressSpace): StubPort;
   /**

@@ -55,6 +55,22 @@ export function childPids(): number[] {
   return out;
 }
 
+/**
+ * Number of pidfds open in this process. A process leaves /proc before the event loop hears of
+ * its exit and closes its pidfd: wait for this to settle before comparing fd counts.
+ */
+export function pidfdCount(): number {
+  let n = 0;
+  for (const f of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[pidfd]') n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
+
 /** Number of fds open in this process. */
 export function fdCount(): number {
   return readdirSync('/proc/self/fd').length;

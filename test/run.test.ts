@@ -60,7 +60,9 @@ function same(name: string, cmd: string[] | (() => string[]), input?: string, ma
 const sample = join(dir, 'sample.txt');
 writeFileSync(sample, Array.from({ length: 500 }, (_, i) => `line ${(i * 7919) % 500} ${'x'.repeat(i % 13)}`).join('\n') + '\n');
 
-same('/bin/ls -l /', ['/bin/ls', '-l', '/'], undefined, (s) => s.replace(/^(dr-xr-xr-x) +\d+ (.* proc)$/m, '$1 N $2'));
+// /proc: its link count is the number of processes; in a sandbox it is the sandbox's own proc
+// mount, dated when the sandbox was made.
+same('/bin/ls -l /', ['/bin/ls', '-l', '/'], undefined, (s) => s.replace(/^(dr-xr-xr-x) +\d+ (\S+ +\S+ +\S+) .* proc$/m, '$1 N $2 DATE proc'));
 same('/bin/cat of a file', ['/bin/cat', sample]);
 same('/usr/bin/sort', ['/usr/bin/sort', sample]);
 same('/usr/bin/sort from stdin', ['/usr/bin/sort', '-r'], readFileSync(sample, 'utf8'));
@@ -206,8 +208,33 @@ test('-e inject=: the call is not made and returns the injected error or value',
   t.false(existsSync(target));
   t.is(s.status, 1);
   t.regex(s.stderr, /File exists/);
-  const v = systrap(['-e', 'inject=getuid:retval=4242', '--', bb, 'id', '-u']);
+  const v = systrap(['-e', 'inject=geteuid:retval=4242', '--', bb, 'id', '-u']);
   t.is(v.stdout, '4242\n');
+});
+
+test('--sandbox=MODE: off shows the host pids, auto and require a namespace of its own (parent 1), a bad mode is exit 2', (t) => {
+  const bb = busybox();
+  const pids = (mode: string) => {
+    const r = spawnSync(process.execPath, [CLI, 'run', `--sandbox=${mode}`, '--', bb, 'sh', '-c', 'echo $PPID $$'], { encoding: 'utf8', timeout: 60_000 });
+    return { ...r, ids: r.stdout.trim().split(' ').map(Number) };
+  };
+  const off = pids('off');
+  t.is(off.status, 0, off.stderr);
+  t.is(off.ids[0], off.pid, 'unsandboxed, the parent is the systrap process');
+  t.true(off.ids[1] > 1);
+  const req = pids('require');
+  if (process.getuid?.() === 0) {
+    t.is(req.status, 0, req.stderr);
+    t.deepEqual(req.ids, [1, 2], 'the sandbox init is pid 1, the program pid 2');
+    t.deepEqual(pids('auto').ids, [1, 2]);
+  } else {
+    // Unprivileged, the namespaces may be refused (a masked /proc): require says so, auto falls back.
+    t.true(req.status === 0 ? req.ids[0] === 1 : /sandbox/i.test(req.stderr), req.stderr);
+    t.is(pids('auto').status, 0);
+  }
+  const bad = systrap(['--sandbox=maybe', '--', bb, 'true']);
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /--sandbox needs auto, require or off/);
 });
 
 test('-e trace= prints strace-like lines; untraced calls do not appear', (t) => {
@@ -235,7 +262,7 @@ test('-c prints a summary table; -o writes the trace to a file', (t) => {
 test('--policy: a module decides per call in the runner worker', (t) => {
   const bb = busybox();
   const policy = join(dir, 'policy.mjs');
-  writeFileSync(policy, "export function handle(call) { return call.name === 'getuid' ? 77 : call.name === 'unlink' ? { errno: 1 } : 'pass'; }\n");
+  writeFileSync(policy, "export function handle(call) { return call.name === 'geteuid' ? 77 : call.name === 'unlink' ? { errno: 1 } : 'pass'; }\n");
   const s = systrap(['--policy', policy, '--', bb, 'id', '-u']);
   t.is(s.stdout, '77\n');
   const victim = join(dir, 'keep');

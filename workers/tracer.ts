@@ -8,6 +8,7 @@
  * AbortSignal (src/actors/tracerPool.ts), and no transaction leaves anything attached.
  */
 import { parentPort } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
 import { native } from '../src/native.js';
 import { serializeError, checkStubReply, Errors } from '../src/errors.js';
 import { TracedThread, waitGroupStop, reap } from '../src/tracer/thread.js';
@@ -34,6 +35,7 @@ import {
 import { SYS } from '../src/abi/syscalls.js';
 import type {
   StepMessage,
+  CreateSandboxResult,
   CreateSourceResult,
   InjectResult,
   TracerRequest,
@@ -71,6 +73,8 @@ function run(req: TracerRequest): unknown {
   switch (req.op) {
     case 'createSource':
       return createSource(req);
+    case 'createSandbox':
+      return createSandbox(req);
     case 'requestStub':
       return requestStub(req);
     case 'initStub':
@@ -133,6 +137,37 @@ function createSource(req: Extract<TracerRequest, { op: 'createSource' }>): Crea
     });
   } catch (e) {
     killAndReap(pid);
+    throw e;
+  }
+}
+
+/**
+ * A program's stub in a sandbox of its own (native forkSandbox: user, pid, mount and cgroup
+ * namespaces, where Node's process does not exist), cleaned as the source stub is: attach (it
+ * is stopped already), unmap everything outside the stub code, reserve the rest of the region,
+ * park it. Its syscall thread is prepared next by initStub, as for a clone of the source.
+ */
+function createSandbox(req: Extract<TracerRequest, { op: 'createSandbox' }>): CreateSandboxResult {
+  const { initPid, stubPid } = native.forkSandbox(req.memfd);
+  try {
+    const t = new TracedThread(stubPid, stubPid);
+    return withThread(t, () => {
+      t.attach();
+      const stopped = t.saveRegs();
+      const initRegs = t.grabInitRegs();
+      check(t.syscallIgnoreInterrupt(initRegs, SYS.munmap, [0n, req.regionStart]), 'munmap', stubPid);
+      check(t.syscallIgnoreInterrupt(initRegs, SYS.munmap, [req.regionRoEnd, req.taskSize - req.regionRoEnd]), 'munmap', stubPid);
+      const reserve = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
+      check(t.syscallIgnoreInterrupt(initRegs, SYS.mmap, [req.regionRoEnd, req.regionEnd - req.regionRoEnd, PROT_NONE, reserve, -1n, 0n]), 'mmap', stubPid);
+      // Parked where it stopped itself, as a fresh clone of the source is: initStub takes it from there.
+      t.restoreRegs(stopped);
+      t.detachParked();
+      return { initPid, stubPid };
+    });
+  } catch (e) {
+    // The whole sandbox goes: its init's death kills everything inside; the init is Node's child.
+    killAndReap(initPid);
+    native.closeFdChannel(stubPid);
     throw e;
   }
 }
@@ -217,7 +252,10 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): nu
       st.attach();
       st.step('CLONE');
       const flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_PTRACE | BigInt(SIG.SIGKILL);
-      const tid = Number(check(st.syscall(th.initRegs, SYS.clone, [flags, 0n, 0n, 0n, 0n]), 'clone', th.tgid));
+      const nsTid = Number(check(st.syscall(th.initRegs, SYS.clone, [flags, 0n, 0n, 0n, 0n]), 'clone', th.tgid));
+      // clone answers in the stub's pid namespace (a sandbox's own): the tracer needs the pid
+      // the same process has here.
+      const tid = hostPidOfChild(th.tgid, nsTid);
       st.step('CLONED');
       const ch = new TracedThread(tid, tid);
       withThread(
@@ -268,6 +306,25 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): nu
  * thread and so the stub; trapped, they reach the sentry, which acts as the program asked.
  */
 const TRAP_SIGNALS = [SIG.SIGSYS, SIG.SIGSEGV, SIG.SIGBUS, SIG.SIGFPE, SIG.SIGILL, SIG.SIGTRAP, SIG.SIGCHLD, SIG.SIGPIPE, SIG.SIGXFSZ];
+
+/**
+ * The pid, in this (Node's) pid namespace, of the child of `parent` whose pid in its own
+ * namespace is `nsPid`: found among the parent's children (/proc/PID/task/PID/children) by the
+ * last NSpid of each. The same number outside any namespace.
+ */
+function hostPidOfChild(parent: number, nsPid: number): number {
+  const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  for (const pid of children) {
+    if (pid === nsPid) return pid; // no namespace between them
+    try {
+      const m = /^NSpid:\s*([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m && Number(m[1].trim().split(/\s+/).at(-1)) === nsPid) return pid;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  throw Errors.Protocol(`no child of ${parent} is ${nsPid} in its namespace`, parent);
+}
 
 function killAndReap(pid: number): void {
   try {

@@ -9,8 +9,9 @@ import { Errors } from '../errors.js';
  *
  * @example
  * ```ts
- * const id = sp.contexts.alloc(); // the lowest free id
- * sp.contexts.free(id);
+ * const ids = new ContextIds();
+ * const id = ids.alloc(); // the lowest free id
+ * ids.free(id);
  * ```
  */
 export class ContextIds {

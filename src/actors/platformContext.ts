@@ -71,11 +71,10 @@ export class PlatformContext {
   #bind(sp: Subprocess): void {
     if (this.#sp === sp) return;
     this.#unbind();
-    const id = sp.contexts.alloc();
+    const { id, slot } = sp.control.bindContext();
     this.#sp = sp;
     this.#id = id;
-    this.#slot = sp.contextSlot(id);
-    sp.addControlUser();
+    this.#slot = slot;
     const v = this.rt.memoryFile.view(this.#slot);
     this.#view = new DataView(v.buffer, v.byteOffset, v.byteLength);
     this.#u32 = new Uint32Array(v.buffer, v.byteOffset, v.byteLength / 4);
@@ -88,10 +87,9 @@ export class PlatformContext {
     if (!sp) return;
     if (this.#awake && sp.alive) sp.queue?.awake(-1);
     this.#awake = false;
-    sp.contexts.free(this.#id);
+    sp.control.unbindContext(this.#id);
     this.#sp = undefined;
     this.#id = -1;
-    sp.removeControlUser();
   }
 
   get state(): string {

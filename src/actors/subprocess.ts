@@ -3,13 +3,13 @@ import type { subprocessMachine } from '../machines/subprocess.js';
 import type { syscallThreadMachine } from '../machines/syscallThread.js';
 import { SyscallThread } from './syscallThread.js';
 import type { LiveStub, Runtime } from './runtime.js';
-import type { CreateSourceResult, InjectResult, TransactionFault } from '../tracer/protocol.js';
+import type { CreateSandboxResult, CreateSourceResult, InjectResult, TransactionFault } from '../tracer/protocol.js';
 import { native } from '../native.js';
 import { Errors, checkStubReply, toSystrapError } from '../errors.js';
 import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../abi/linux.js';
 import { SYS } from '../abi/syscalls.js';
 import { WNOHANG, __WALL } from '../abi/ptrace.js';
-import { PER_THREAD, SYSCALL_SCRATCH, SYSCALL_THREAD_SLOT, abi, contextSlotAddr, controlBase, controlSize, queueAddr, rulesAddr, threadSlotAddr, MAX_CONTEXTS } from '../abi/stub.js';
+import { PER_THREAD, SYSCALL_SCRATCH, SYSCALL_THREAD_SLOT, abi, contextSlotAddr, queueAddr, rulesAddr, threadSlotAddr, MAX_CONTEXTS } from '../abi/stub.js';
 import { THREAD_CONTEXT } from '../abi/sysmsg.js';
 import { writeSockFprog } from '../abi/seccomp.js';
 import type { FileRange } from '../memoryFile.js';
@@ -18,7 +18,8 @@ import { ContextQueue } from '../shm/contextQueue.js';
 import { ContextDispatcher } from './contextDispatcher.js';
 import { SysmsgThreads } from './sysmsgThreads.js';
 import { receiveFds } from './fdChannel.js';
-import { ContextIds } from './contextSlots.js';
+import { ControlMemory } from './controlMemory.js';
+import { SandboxInit } from './sandboxInit.js';
 
 /**
  * A stub process and its effects (gVisor's subprocess). Its lifecycle lives in a subprocess
@@ -48,22 +49,8 @@ export class Subprocess implements LiveStub {
   refs = 0;
   readonly isSource: boolean;
   readonly sysmsgThreads = new SysmsgThreads(this);
-  /**
-   * The stub's control memory (see controlBase): its own range of the memory file, laid out as
-   * the stub region is. Unset for the source stub, which runs no threads.
-   */
-  control?: FileRange;
-  /** Context ids of this stub (each names a ThreadContext slot in the control memory). */
-  readonly contexts = new ContextIds();
-  /**
-   * Users of the control memory besides the stub: contexts bound to it (see PlatformContext).
-   * The range goes back to the memory file once the stub is reaped and no user is left: a
-   * context's view of its slot must never reach memory handed to another stub. Protected by:
-   * the event loop.
-   */
-  #controlUsers = 0;
-  /** The rules area of a program's own filter (see installRules), freed with the control memory. */
-  #rules?: FileRange;
+  /** The stub's control memory (see ControlMemory); allocated when its syscall thread starts. */
+  readonly control: ControlMemory;
   /** The context queue and its dispatcher, once a context ran here. */
   queue?: ContextQueue;
   dispatcher?: ContextDispatcher;
@@ -84,6 +71,8 @@ export class Subprocess implements LiveStub {
    */
   #exited = false;
   #reaped = false;
+  /** A sandboxed stub's init (see createSandbox, SandboxInit): the stub is the init's child. */
+  #sandboxInit?: SandboxInit;
   #onReaped: Array<() => void> = [];
 
   private constructor(
@@ -93,6 +82,7 @@ export class Subprocess implements LiveStub {
     this.isSource = isSource;
     this.id = isSource ? 'subprocess:source' : `subprocess:${rt.nextId('subprocess')}`;
     this.ref = rt.spawn({ kind: 'subprocess', id: this.id }) as ActorRefFrom<typeof subprocessMachine>;
+    this.control = new ControlMemory(rt.memoryFile, rt.region);
   }
 
   /** Machine state: 'ready', 'pooled', 'dead', … ('creating' while being made). */
@@ -117,14 +107,7 @@ export class Subprocess implements LiveStub {
   static async createSource(rt: Runtime): Promise<Subprocess> {
     const sp = new Subprocess(rt, true);
     try {
-      const res = await rt.tracers.run<CreateSourceResult>({
-        op: 'createSource',
-        memfd: rt.memoryFile.fd,
-        regionStart: rt.region.start,
-        regionRoEnd: rt.region.roEnd,
-        regionEnd: rt.region.end,
-        taskSize: abi.STUB_TASK_SIZE,
-      });
+      const res = await rt.tracers.run<CreateSourceResult>({ op: 'createSource', ...freshStubArgs(rt) });
       if (!res.ok) throw toSystrapError(res.error);
       sp.#forked(res.value.pid);
       sp.thread.initRegs = res.value.initRegs;
@@ -134,6 +117,38 @@ export class Subprocess implements LiveStub {
       sp.#fail(e);
       throw toSystrapError(e);
     }
+  }
+
+  /**
+   * Creates a program's stub in a sandbox of its own (user, pid, mount and cgroup namespaces:
+   * Node's process, its /proc entries and its cgroup do not exist there, and the program has
+   * no capability), then prepares its syscall thread as for a clone. Its fd channel is its own.
+   * Throws what forkSandbox throws when the namespaces cannot be made here.
+   */
+  static async createSandbox(rt: Runtime): Promise<Subprocess> {
+    const sp = new Subprocess(rt, false);
+    try {
+      const res = await rt.tracers.run<CreateSandboxResult>({ op: 'createSandbox', ...freshStubArgs(rt) });
+      if (!res.ok) throw toSystrapError(res.error);
+      sp.#sandboxInit = new SandboxInit(res.value.initPid);
+      sp.#forked(res.value.stubPid);
+      await sp.#initSyscallThread();
+      sp.ref.send({ type: 'CREATED' });
+      return sp;
+    } catch (e) {
+      sp.#fail(e);
+      throw toSystrapError(e);
+    }
+  }
+
+  /** True for a stub in a sandbox of its own. */
+  get sandboxed(): boolean {
+    return this.#sandboxInit !== undefined;
+  }
+
+  /** The pid whose fd channel reaches this stub: its own in a sandbox, else the source's. */
+  fdChannelOwner(sourcePid: number): number {
+    return this.#sandboxInit ? this.pid : sourcePid;
   }
 
   /**
@@ -158,9 +173,9 @@ export class Subprocess implements LiveStub {
   /** initStub: the syscall thread's message mapped, the rules area too, the loop started. */
   async #initSyscallThread(): Promise<void> {
     const rt = this.rt;
-    this.control = rt.memoryFile.allocate(controlSize(rt.region));
+    this.control.allocate();
     const msgAddr = threadSlotAddr(rt.region, SYSCALL_THREAD_SLOT);
-    const range = this.controlRange(msgAddr, abi.SYSMSG_SIZE);
+    const range = this.control.rangeAt(msgAddr, abi.SYSMSG_SIZE);
     const view = rt.memoryFile.view(range);
     const t = this.thread;
     const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
@@ -206,25 +221,9 @@ export class Subprocess implements LiveStub {
     }
   }
 
-  /**
-   * The part of the control memory at stub address `addr` (`len` bytes) as a memory-file range.
-   * Precondition: the stub has control memory and [addr, addr + len) lies in it.
-   */
-  controlRange(addr: bigint, len: number): FileRange {
-    const base = controlBase(this.rt.region);
-    if (!this.control || addr < base || addr + BigInt(len) > this.rt.region.end) throw Errors.InvalidArg(`${this.id}: no control memory at 0x${addr.toString(16)}`);
-    const start = this.control.start + Number(addr - base);
-    return { start, end: start + len };
-  }
-
-  /** The ThreadContext slot of context `id` in this stub. */
-  contextSlot(id: number): FileRange {
-    return this.controlRange(contextSlotAddr(this.rt.region, id), THREAD_CONTEXT.allocatedSize);
-  }
-
   /** The shared part (signal stack and Msg page) of sysmsg thread slot `slot`. */
   threadShared(slot: number): FileRange {
-    return this.controlRange(threadSlotAddr(this.rt.region, slot) + BigInt(PER_THREAD.sharedOffset), PER_THREAD.sharedSize);
+    return this.control.threadShared(slot);
   }
 
   /** The syscall thread's request page (read-only in the stub), for transaction arguments. */
@@ -233,23 +232,6 @@ export class Subprocess implements LiveStub {
     if (!msg) throw Errors.Protocol(`${this.id} has no syscall loop`, this.pid);
     const v = this.rt.memoryFile.view(msg.range);
     return { view: new DataView(v.buffer, v.byteOffset, 4096), addr: msg.addr };
-  }
-
-  /** A context binds to this stub (its slot lives in the control memory). */
-  addControlUser(): void {
-    this.#controlUsers++;
-  }
-
-  /** A context leaves this stub; the last one out of a reaped stub frees its control memory. */
-  removeControlUser(): void {
-    this.#controlUsers--;
-    this.#maybeFreeControl();
-  }
-
-  #maybeFreeControl(): void {
-    if (!this.#reaped || this.#controlUsers > 0) return;
-    for (const r of [this.control, this.#rules]) if (r) this.rt.memoryFile.free(r);
-    this.control = this.#rules = undefined;
   }
 
   /**
@@ -273,7 +255,7 @@ export class Subprocess implements LiveStub {
     if (this.sysmsgThreads.size > 0) throw Errors.InvalidArg('the seccomp rules of a stub can change only before its first sysmsg thread');
     if (16 + prog.length > abi.STUB_RULES_SIZE) throw Errors.InvalidArg(`the seccomp filter is too long (${prog.length / 8} instructions)`);
     this.noPool = true;
-    const range = (this.#rules = this.rt.memoryFile.allocate(abi.STUB_RULES_SIZE));
+    const range = this.control.allocateRules();
     const addr = rulesAddr(this.rt.region);
     writeSockFprog(this.rt.memoryFile.view(range), prog, addr);
     await this.mapShared(addr, range, PROT_READ);
@@ -307,11 +289,11 @@ export class Subprocess implements LiveStub {
     this.#queueReady ??= this.guard(async () => {
       const { region, maxSysmsgThreads } = this.rt;
       const rw = PROT_READ | PROT_WRITE;
-      const queueRange = this.controlRange(queueAddr(region), abi.STUB_QUEUE_SIZE);
+      const queueRange = this.control.rangeAt(queueAddr(region), abi.STUB_QUEUE_SIZE);
       const q = new ContextQueue(queueRange, this.rt.memoryFile.shared);
       await this.mapShared(queueAddr(region), queueRange, rw);
       const slots = contextSlotAddr(region, 0);
-      await this.mapShared(slots, this.controlRange(slots, MAX_CONTEXTS * THREAD_CONTEXT.allocatedSize), rw);
+      await this.mapShared(slots, this.control.rangeAt(slots, MAX_CONTEXTS * THREAD_CONTEXT.allocatedSize), rw);
       for (let slot = 1; slot <= maxSysmsgThreads; slot++) {
         const at = threadSlotAddr(region, slot) + BigInt(PER_THREAD.sharedOffset);
         await this.mapShared(at, this.threadShared(slot), rw);
@@ -343,12 +325,17 @@ export class Subprocess implements LiveStub {
     if (this.state === 'ready' || this.state === 'releasing') this.ref.send({ type: 'FAULT', reason });
   }
 
-  /** Kills the stub (SIGKILL) and resolves once it is reaped. */
+  /** Kills the stub (SIGKILL) and resolves once it is reaped (in a sandbox: once the sandbox is empty). */
   kill(): Promise<void> {
-    if (this.#reaped || this.pid === 0) return Promise.resolve();
+    if (this.#reaped || this.pid === 0) {
+      this.#sandboxInit?.kill(); // its sysmsg threads may be left inside
+      return this.#sandboxInit?.gone ?? Promise.resolve();
+    }
     const done = new Promise<void>((resolve) => this.#onReaped.push(resolve));
     if (!this.killRequested) {
       this.ref.send({ type: 'KILL' });
+      // A sandbox ends with its init: the kernel kills everything inside.
+      this.#sandboxInit?.kill();
       // Sysmsg threads first: none may outlive the stub (see SysmsgThreads.killAll).
       this.sysmsgThreads.killAll();
       try {
@@ -358,13 +345,13 @@ export class Subprocess implements LiveStub {
       }
     }
     this.#maybeReap();
-    return done;
+    return this.#sandboxInit ? Promise.all([done, this.#sandboxInit.gone]).then(() => undefined) : done;
   }
 
-  /** Resolves once the stub is reaped. */
+  /** Resolves once the stub is reaped (and, in a sandbox, everything else inside). */
   reaped(): Promise<void> {
-    if (this.#reaped || this.pid === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#onReaped.push(resolve));
+    const done = this.#reaped || this.pid === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.#onReaped.push(resolve));
+    return this.#sandboxInit ? Promise.all([done, this.#sandboxInit.gone]).then(() => undefined) : done;
   }
 
   /**
@@ -389,6 +376,8 @@ export class Subprocess implements LiveStub {
     const ref = this.rt.spawn({ kind: 'syscallThread', id: this.threadId, input: { pid } }) as ActorRefFrom<typeof syscallThreadMachine>;
     this.thread = new SyscallThread(ref, pid, this.rt.tracers, this.rt.memoryFile);
     this.thread.onIdle = () => this.#maybeReap();
+    // Not Node's child: the waits that tell a slow stub from a dead one need its pidfd.
+    if (this.#sandboxInit) native.trackExit(pid);
     this.ref.send({ type: 'FORKED', pid });
     this.rt.track(this);
     try {
@@ -419,7 +408,11 @@ export class Subprocess implements LiveStub {
     }
     this.#reaped = true;
     this.#watch?.close();
-    this.#maybeFreeControl();
+    if (this.#sandboxInit) {
+      native.closeFdChannel(this.pid);
+      native.untrackExit(this.pid);
+    }
+    this.control.ownerReaped();
     for (const f of this.#onReaped.splice(0)) f();
     this.rt.untrack(this);
   }
@@ -438,4 +431,10 @@ export class Subprocess implements LiveStub {
     if (this.alive) this.ref.send({ type: 'FAILED', reason: err.message });
     if (this.pid) void this.kill();
   }
+}
+
+/** What a tracer needs to clean a freshly forked stub (createSource, createSandbox). */
+function freshStubArgs(rt: Runtime) {
+  const { start, roEnd, end } = rt.region;
+  return { memfd: rt.memoryFile.fd, regionStart: start, regionRoEnd: roEnd, regionEnd: end, taskSize: abi.STUB_TASK_SIZE };
 }

@@ -40,8 +40,11 @@ export interface ProgramFilterSpec {
   trapAll?: boolean;
   /** Syscalls the kernel refuses with an errno, wherever they come from (`--deny`). */
   deny: ReadonlyMap<number, number>;
-  /** Node's pid: signals and tracing aimed at it never pass. */
-  nodePid: number;
+  /**
+   * Node's pid: signals and tracing aimed at it never pass. Left out for a sandboxed stub, where
+   * Node does not exist (the kernel refuses such calls) and the number may be a program's.
+   */
+  nodePid?: number;
 }
 
 const EBADF = 9;
@@ -88,12 +91,14 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
     rules.push({ sysno: SYS.dup3, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
   }
   // Node is out of reach: no signal, no trace, no memory access aimed at its pid.
-  const node = BigInt(spec.nodePid);
-  for (const sysno of [SYS.kill, SYS.tgkill, SYS.pidfd_open, SYS.process_vm_writev, SYS.process_vm_readv, SYS.ptrace]) {
-    const arg = sysno === SYS.ptrace ? 1 : 0;
-    const args: Condition[] = [];
-    args[arg] = { op: 'maskedEq', mask: 0xffffffffn, value: node };
-    rules.push({ sysno, args, action: SECCOMP_RET.ERRNO(EPERM) });
+  if (spec.nodePid !== undefined) {
+    const node = BigInt(spec.nodePid);
+    for (const sysno of [SYS.kill, SYS.tgkill, SYS.pidfd_open, SYS.process_vm_writev, SYS.process_vm_readv, SYS.ptrace]) {
+      const arg = sysno === SYS.ptrace ? 1 : 0;
+      const args: Condition[] = [];
+      args[arg] = { op: 'maskedEq', mask: 0xffffffffn, value: node };
+      rules.push({ sysno, args, action: SECCOMP_RET.ERRNO(EPERM) });
+    }
   }
   rules.push(...stubRules(start, SYS, end));
   // [addr, addr + len) clear of the stub region, computed exactly in the filter.

@@ -16,8 +16,15 @@ export interface SentryTask {
   memory: MemoryFileRef;
   queue: FileRange;
   pid: number;
-  /** Node's pid: what the program's getppid() answers. */
+  /** The stub's pid in its own pid namespace: what the program sees as its pid (= pid when not sandboxed). */
+  nsPid: number;
+  /** Node's pid: what the program's getppid() answers when not sandboxed. */
   nodePid: number;
+  /**
+   * The stub is in a sandbox of its own: its parent there is the sandbox's init (pid 1), and
+   * Node, outside the namespace, sends signals as pid 0.
+   */
+  sandboxed: boolean;
   region: { start: bigint; end: bigint; gadgetAddr: bigint };
   maxSysmsgThreads: number;
   /** The first thread: its context and registers (user_regs_struct order). */

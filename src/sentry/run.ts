@@ -3,7 +3,8 @@ import { isAbsolute, join } from 'node:path';
 import type { Platform } from '../platform.js';
 import type { AdoptedContext } from '../platformPort.js';
 import { REGISTER_NAMES, REG } from '../abi/registers.js';
-import { SystrapError, toSystrapError } from '../errors.js';
+import { Errors, SystrapError, toSystrapError } from '../errors.js';
+import { readFileSync } from 'node:fs';
 import { programFilter } from './filter.js';
 import { loadProgram } from './exec/loader.js';
 import { canonical, nameStub, setupProcess } from './processSetup.js';
@@ -35,7 +36,10 @@ export interface RunProgramOptions {
 
 /** A running program: its pid (the stub's), a way to signal it, and its end. */
 export interface ProgramHandle {
+  /** The stub's pid as Node sees it. */
   readonly pid: number;
+  /** Whether the program runs in a sandbox of its own (see `platform.sandbox`). */
+  readonly sandboxed: boolean;
   /** Sends a signal to the program (as `kill` would), e.g. the CLI forwarding SIGINT. */
   kill(signo: number): void;
   /** How it ended. */
@@ -70,8 +74,10 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   const trace: TraceOptions = { trace: [], outFd: 2, summary: false, inject: [], ...opts.trace };
   const trap = new Set<number>([...trace.trace, ...trace.inject.flatMap((i) => i.syscalls)]);
   if (trace.summary) for (let n = 0; n < MAX_SYSCALL; n++) trap.add(n);
-  const seccomp = programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny: opts.deny ?? new Map(), nodePid: process.pid });
-  const as = await port.newAddressSpace({ seccomp });
+  const filter = (sandboxed: boolean) =>
+    programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny: opts.deny ?? new Map(), nodePid: sandboxed ? undefined : process.pid });
+  const as = await port.newAddressSpace({ seccomp: filter, sandbox: true });
+  const sandboxed = port.sandboxed(as);
   const stub = port.stub(as);
   const contexts = new Map<number, AdoptedContext>();
   const cleanup = async () => {
@@ -92,7 +98,9 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       memory: port.memory,
       queue: stub.queueRange(),
       pid: as.pid,
+      nsPid: sandboxed ? namespacePid(as.pid) : as.pid,
       nodePid: process.pid,
+      sandboxed,
       region: { start: port.region.start, end: port.region.end, gadgetAddr: port.region.gadgetAddr },
       maxSysmsgThreads: port.maxSysmsgThreads,
       main: { id: main.id, slot: main.slot, regs: entryRegs(img.entry, img.sp) },
@@ -115,11 +123,22 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
         link.close();
         await cleanup();
       });
-    return { pid: as.pid, kill: (signo) => link.send({ type: 'signal', signo }), done };
+    return { pid: as.pid, sandboxed, kill: (signo) => link.send({ type: 'signal', signo }), done };
   } catch (e) {
     await cleanup();
     throw e;
   }
+}
+
+/**
+ * The pid a process has in its own pid namespace (the last NSpid of /proc/PID/status): what a
+ * sandboxed program sees as its pid.
+ */
+function namespacePid(pid: number): number {
+  const m = /^NSpid:\s*([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const ids = m ? m[1].trim().split(/\s+/).map(Number) : [];
+  if (ids.length === 0 || !Number.isInteger(ids.at(-1))) throw Errors.Protocol(`no namespace pid for ${pid}`, pid);
+  return ids.at(-1)!;
 }
 
 export { SystrapError };

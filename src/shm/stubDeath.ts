@@ -1,10 +1,11 @@
 import { native } from '../native.js';
 
 /**
- * True when the stub `pid` has exited (a zombie not yet reaped) or is already reaped (ECHILD).
+ * True when the stub `pid` has exited (a zombie not yet reaped) or is already reaped.
  * A stub's death never rings a doorbell: waiters on one call this when their sleep times out.
- * Precondition: `pid` is a child of this process (every stub is), so the answer cannot be
- * about a recycled pid of someone else's.
+ * Precondition: `pid` is a child of this process, or a stub registered with `native.trackExit`
+ * (a sandboxed stub, its sandbox init's child), so the answer cannot be about a recycled pid of
+ * someone else's.
  *
  * @example
  * ```ts
@@ -12,9 +13,5 @@ import { native } from '../native.js';
  * ```
  */
 export function stubGone(pid: number): boolean {
-  try {
-    return native.waitidPeek(pid) !== null;
-  } catch {
-    return true;
-  }
+  return native.processExited(pid);
 }

@@ -39,11 +39,18 @@ export interface TransactionFault {
   errno?: number;
 }
 
+/** A program's stub in a sandbox of its own (see native forkSandbox): its init and itself. */
+export interface CreateSandboxResult {
+  initPid: number;
+  stubPid: number;
+}
+
 /** Every request carries a transaction id, added by the TracerPool, to match live steps. */
 export type TracerRequest = TracerRequestBody & { txn?: number };
 
 export type TracerRequestBody =
   | { op: 'createSource'; memfd: number; regionStart: bigint; regionRoEnd: bigint; regionEnd: bigint; taskSize: bigint }
+  | { op: 'createSandbox'; memfd: number; regionStart: bigint; regionRoEnd: bigint; regionEnd: bigint; taskSize: bigint }
   | { op: 'requestStub'; source: ThreadRef; fault?: TransactionFault }
   | {
       op: 'initStub';

@@ -92,6 +92,18 @@ export class TracedThread {
   }
 
   /** Registers at the initial SIGSTOP, moved back onto the `syscall` instruction, rsp = 0. */
+  /** The registers as they are (to put back with {@link restoreRegs}). */
+  saveRegs(): BigUint64Array {
+    const r = new BigUint64Array(REGISTER_COUNT);
+    this.#ptrace(() => native.ptraceGetRegs(this.tid, r));
+    return r;
+  }
+
+  /** Puts registers saved by {@link saveRegs} back: the thread resumes where it stopped. */
+  restoreRegs(r: BigUint64Array): void {
+    this.#ptrace(() => native.ptraceSetRegs(this.tid, r));
+  }
+
   grabInitRegs(): BigUint64Array {
     const r = new BigUint64Array(REGISTER_COUNT);
     this.#ptrace(() => native.ptraceGetRegs(this.tid, r));

@@ -21,6 +21,8 @@ import { Policy, PolicyError } from '../policy.js';
 import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
 import type { SentryRequest, SentryResult, SentryTask } from '../protocol.js';
 
+/** The pid of a sandbox's init in its namespace: a sandboxed program's parent. */
+const SANDBOX_INIT_PID = 1;
 /** Most task events sent to the main thread in one message. */
 const MIRROR_BATCH = 256;
 
@@ -54,6 +56,8 @@ export class Kernel implements SyscallKernel {
   readonly mem: ProgramMemory;
   readonly tgid: number;
   readonly parentPid: number;
+  /** What si_pid says for signals from outside the program (the CLI forwarding SIGINT): Node's pid, 0 from outside a namespace. */
+  readonly senderPid: number;
   readonly region: SentryTask['region'];
   readonly signals: SignalDelivery;
   readonly futexes = new FutexTable();
@@ -82,10 +86,12 @@ export class Kernel implements SyscallKernel {
     this.#spec = spec;
     this.#file = workerFile(spec.memory, Math.max(spec.queue.end, spec.main.slot.end));
     this.mem = new ProgramMemory(spec.pid);
-    this.tgid = spec.pid;
-    this.parentPid = spec.nodePid;
+    // What the program sees: its namespace's pids (a sandbox's init is its parent, pid 1).
+    this.tgid = spec.nsPid;
+    this.parentPid = spec.sandboxed ? SANDBOX_INIT_PID : spec.nodePid;
+    this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
     this.region = spec.region;
-    this.#nextTid = spec.pid + 1;
+    this.#nextTid = spec.nsPid + 1;
     this.brkStart = this.brk = spec.brkStart;
     this.exe = spec.exe;
     this.strace = new StracePrinter(spec.trace, this.mem);
@@ -169,8 +175,8 @@ export class Kernel implements SyscallKernel {
    * death rings no doorbell). Ends the program then.
    */
   checkStub(): void {
-    if (this.result || !this.#sched.anyInStub() || !stubGone(this.tgid)) return;
-    this.#end(new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${this.tgid} died while the program ran` }));
+    if (this.result || !this.#sched.anyInStub() || !stubGone(this.#spec.pid)) return;
+    this.#end(new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${this.#spec.pid} died while the program ran` }));
   }
 
   /** Ends the program from outside (the host is closing). */

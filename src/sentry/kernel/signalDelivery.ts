@@ -12,8 +12,8 @@ export interface PendingSignal {
 /** What signal delivery needs of the kernel. */
 export interface SignalHost {
   readonly mem: ProgramMemory;
-  /** Who the program's plain kills seem to come from (its parent: Node). */
-  readonly parentPid: number;
+  /** Who signals from outside the program seem to come from (Node, or 0 from outside its namespace). */
+  readonly senderPid: number;
   /** The program's live threads. */
   liveTasks(): Iterable<Task>;
   /** Gets `t` to where it can take a signal: out of the stub, or out of a sleep (EINTR). */
@@ -76,7 +76,7 @@ export class SignalDelivery {
       const act = this.actions.get(sig.signo);
       const oldMask = t.savedMask ?? t.sigmask;
       t.savedMask = undefined;
-      const info = sig.info ?? makeSiginfo(sig.signo, 0, { pid: this.host.parentPid });
+      const info = sig.info ?? makeSiginfo(sig.signo, 0, { pid: this.host.senderPid });
       if (!setupFrame(t, this.host.mem, sig.signo, act, info, oldMask)) this.host.killGroup(SIG.SIGSEGV);
       t.sigmask |= act.mask | ((act.flags & SA_NODEFER) !== 0n ? 0n : sigbit(sig.signo));
       t.sigmask &= ~UNBLOCKABLE;
