@@ -110,6 +110,31 @@ export async function runSentryBench(quick: boolean): Promise<Record<string, num
       if (haveStrace) out[`${name}: strace -f/native`] = wall(['strace', '-f', '-o', '/dev/null', ...cmd], 1) / n;
       if (haveRunsc) out[`${name}: runsc-ptrace/native`] = wall(['runsc', '--network=none', '--platform=ptrace', 'do', ...cmd], 1) / n;
     }
+    // Start-up of a tiny program: what the sandbox (namespaces, init, own proc mount) adds.
+    const plain = await createPlatform({ pool: false, sandbox: 'off' });
+    try {
+      const start = async (p: typeof platform) => {
+        const t = process.hrtime.bigint();
+        await (await runProgram(p, { path: BUSYBOX, argv: ['true'], env: [], stdio: [0, devnull, devnull] })).done;
+        return Number(process.hrtime.bigint() - t) / 1e6;
+      };
+      await start(plain);
+      const sandboxed: number[] = [];
+      const unsandboxed: number[] = [];
+      const nat: number[] = [];
+      for (let i = 0; i < (quick ? 10 : 40); i++) {
+        sandboxed.push(await start(platform));
+        unsandboxed.push(await start(plain));
+        nat.push(wall([BUSYBOX, 'true'], 1));
+      }
+      const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+      out['busybox true ms: native (spawnSync)'] = median(nat);
+      out['busybox true ms: runProgram, sandbox off'] = median(unsandboxed);
+      out[`busybox true ms: runProgram, sandboxed (${platform.sandbox.available ? 'available' : 'unavailable'})`] = median(sandboxed);
+      out['busybox true: sandboxed / sandbox off'] = median(sandboxed) / median(unsandboxed);
+    } finally {
+      await plain.close();
+    }
     // trace=all over a whole program: what tracing every call costs here vs strace.
     const traced = async (cmd: string[]) => {
       const t = process.hrtime.bigint();
