@@ -21,7 +21,8 @@
         "native/forker.cc",
         "native/exitwatch.cc",
         "native/sandbox.cc",
-        "native/liveness.cc"
+        "native/liveness.cc",
+        "native/procfd.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": [

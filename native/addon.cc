@@ -9,6 +9,7 @@ void InitForker(Napi::Env env, Napi::Object exports);
 void InitExitWatch(Napi::Env env, Napi::Object exports);
 void InitSandbox(Napi::Env env, Napi::Object exports);
 void InitLiveness(Napi::Env env, Napi::Object exports);
+void InitProcFd(Napi::Env env, Napi::Object exports);
 }  // namespace systrap
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -19,6 +20,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   systrap::InitExitWatch(env, exports);
   systrap::InitSandbox(env, exports);
   systrap::InitLiveness(env, exports);
+  systrap::InitProcFd(env, exports);
   return exports;
 }
 

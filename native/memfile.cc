@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <atomic>
 #include <functional>
 #include <sys/stat.h>
 
@@ -166,13 +167,17 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
       ThrowErrno(env, e, "mmap");
     }
     base_ = static_cast<uint8_t*>(base);
+    window_ref_ = new Window{base_, window_, {1}};
     if (!own) {
       struct stat st;
       if (fstat(fd_, &st) == 0 && st.st_size > 0) MapUpTo(env, (uint64_t)st.st_size);
     }
   }
 
-  ~MemoryFile() { Release(); }
+  ~MemoryFile() {
+    Release();
+    UnrefWindow(window_ref_);
+  }
 
  private:
   void MapUpTo(Napi::Env env, uint64_t newSize) {
@@ -180,6 +185,24 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     void* p = mmap(base_ + size_, newSize - size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, size_);
     if (p == MAP_FAILED) ThrowErrno(env, errno, "mmap");
     size_ = newSize;
+  }
+
+  // The reserved window and who still points into it: this object and every ArrayBuffer view
+  // made by buffer() (V8 finalizes those whenever it collects them, possibly after this object).
+  // The window is unmapped once nothing points into it, so a memory file per stub (a forked
+  // process's control memory) costs no address space once gone. Atomic: a worker's views are
+  // finalized on that worker's thread.
+  struct Window {
+    uint8_t* base;
+    uint64_t size;
+    std::atomic<int> refs;
+  };
+
+  static void UnrefWindow(Window* w) {
+    if (w && w->refs.fetch_sub(1) == 1) {
+      munmap(w->base, w->size);
+      delete w;
+    }
   }
 
   void Release() {
@@ -252,7 +275,8 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     CheckOpen(env);
     uint64_t len = ArgU64(info, 1, "length");
     uint8_t* p = Range(info, 0, len);
-    return Napi::ArrayBuffer::New(env, p, len);
+    window_ref_->refs.fetch_add(1);
+    return Napi::ArrayBuffer::New(env, p, len, [](Napi::Env, void*, Window* w) { UnrefWindow(w); }, window_ref_);
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -462,6 +486,7 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
   int fd_ = -1;
   uint8_t* base_ = nullptr;
   uint64_t window_ = 0;  // reserved bytes at base_
+  Window* window_ref_ = nullptr;  // base_'s window, shared with the views (see Window)
   uint64_t size_ = 0;    // file size == mapped bytes at base_
   bool closed_ = false;
 };

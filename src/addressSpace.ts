@@ -40,6 +40,7 @@ export interface AddressSpaceOwner {
   readonly regionStart: bigint;
   release(sp: Subprocess): Promise<void>;
   importFds(sp: Subprocess, fds: number[]): Promise<number[]>;
+  fork(sp: Subprocess): Promise<AddressSpace>;
 }
 
 /**
@@ -107,6 +108,29 @@ export class AddressSpace {
     if (!Array.isArray(fds) || fds.length < 1 || fds.length > 16 || !fds.every((f) => Number.isInteger(f) && f >= 0))
       throw Errors.InvalidArg('fds must be an array of 1 to 16 file descriptors');
     return this.#owner.importFds(this.#sp, fds);
+  }
+
+  /**
+   * A new address space holding a copy-on-write copy of this one (fork's half in the platform:
+   * gVisor's `mm.Fork` plus `NewAddressSpace`, here the kernel's own fork of the stub): every
+   * mapping, private memory copied on write, shared mappings shared; the fds of the stub copied
+   * as fork copies them. No context runs in the copy until one is adopted or run there. The
+   * copy is in the same sandbox as this one, and is never pooled.
+   *
+   * Precondition (gVisor's PreFork/PostFork): nothing half-written in memory the copy will
+   * keep. Run it while no context of this address space is running, or accept what a native
+   * fork accepts: the other threads' memory as it is at that instant.
+   *
+   * @example
+   * ```ts
+   * const child = await as.fork();
+   * await child.syscall(SYS.getpid); // another process
+   * await child.release();
+   * ```
+   */
+  async fork(): Promise<AddressSpace> {
+    this.#check();
+    return this.#owner.fork(this.#sp);
   }
 
   /** Lifecycle state of the stub ('ready', 'dead', 'faulted', …). */

@@ -60,16 +60,33 @@ export class MemoryFile {
   #free: Array<{ start: number; end: number }> = [];
   #allocated = 0;
 
-  constructor(options: MemoryFileOptions = {}) {
+  constructor(options: MemoryFileOptions = {}, adopt?: { fd: number; name: string }) {
     const maxSize = options.maxSize ?? 64 * 2 ** 30;
     const growBy = options.growBy ?? 16 * 2 ** 20;
     if (!Number.isSafeInteger(maxSize) || maxSize <= 0 || maxSize % PAGE_SIZE)
       throw Errors.InvalidArg('options.maxSize must be a positive multiple of 4096');
     if (!Number.isSafeInteger(growBy) || growBy <= 0 || growBy % PAGE_SIZE)
       throw Errors.InvalidArg('options.growBy must be a positive multiple of 4096');
-    this.shared = new native.MemoryFile('systrap-memory', maxSize);
+    this.shared = adopt ? new native.MemoryFile(adopt.name, maxSize, adopt.fd) : new native.MemoryFile('systrap-memory', maxSize);
     this.ref = { fd: this.shared.fd, maxSize, token: randomUUID() };
     this.#growBy = growBy;
+    if (adopt) this.#insertFree(0, this.shared.size);
+  }
+
+  /**
+   * A memory file over a memfd that already has its size and seals (see native adoptMemfd):
+   * a forked process's control memory, which the child made. Node maps it (its own duplicate
+   * of `fd`; the caller closes `fd`); the whole file is free to allocate.
+   *
+   * @example
+   * ```ts
+   * native.adoptMemfd(fd, size);
+   * const file = MemoryFile.adopt(fd, size, 'systrap-control');
+   * const all = file.allocate(size);
+   * ```
+   */
+  static adopt(fd: number, size: number, name: string): MemoryFile {
+    return new MemoryFile({ maxSize: size, growBy: size }, { fd, name });
   }
 
   /** The memfd in Node's fd table (each stub has it as fd `STUB_MEMFD`). */

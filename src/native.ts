@@ -89,6 +89,11 @@ export interface Native {
   untrackExit(pid: number): void;
   /** Whether the stub `pid` exited: by its pidfd when tracked, else as Node's child (ECHILD: reaped). */
   processExited(pid: number): boolean;
+  /** A duplicate in Node of fd `fd` of process `pid` (pidfd_getfd). See native/procfd.cc. */
+  pidfdGetfd(pid: number, fd: number): number;
+  /** Checks a memfd a stub made is fresh, sizes it and seals it (shrink, grow, seal). */
+  adoptMemfd(fd: number, size: number): void;
+  closeFd(fd: number): void;
   tgkill(tgid: number, tid: number, signal: number): void;
   kill(pid: number, signal: number): void;
   setpriority(which: number, who: number, prio: number): void;

@@ -4,7 +4,8 @@ import { createActor, type AnyActorRef, type InspectionEvent, type Observer } fr
 import { poolMachine } from './machines/pool.js';
 import type { TaskEvent } from './machines/task.js';
 import { SubprocessPool } from './actors/pool.js';
-import { Subprocess } from './actors/subprocess.js';
+import type { Subprocess } from './actors/subprocess.js';
+import { cloneSource, createSandbox, createSource, forkStub } from './actors/stubCreation.js';
 import { TracerPool } from './actors/tracerPool.js';
 import type { LiveStub, Runtime } from './actors/runtime.js';
 import { AddressSpace, subprocessOf } from './addressSpace.js';
@@ -171,7 +172,7 @@ export class Platform {
   /** Creates the source stub. */
   async #start(): Promise<void> {
     try {
-      const source = await Subprocess.createSource(this.#rt);
+      const source = await createSource(this.#rt);
       this.#pool.source = source;
       this.actor.send({ type: 'SOURCE_READY', pid: source.pid });
     } catch (e) {
@@ -281,14 +282,14 @@ export class Platform {
     if (sp) {
       sp.ref.send({ type: 'REUSE' });
     } else {
-      sp = options.sandbox ? await this.#sandboxOrPlain() : await Subprocess.create(this.#rt, this.#pool.source!);
+      sp = options.sandbox ? await this.#sandboxOrPlain() : await cloneSource(this.#rt, this.#pool.source!);
       if (this.#closing) {
         await sp.kill();
         throw Errors.Closed();
       }
     }
     sp.refs = 1;
-    const as = new AddressSpace(sp, { regionStart: this.#rt.region.start, release: (s) => this.#release(s), importFds: (s, fds) => this.#importFds(s, fds) });
+    const as = this.#wrap(sp);
     if (options.seccomp) {
       try {
         const prog = typeof options.seccomp === 'function' ? options.seccomp(sp.sandboxed) : options.seccomp;
@@ -302,17 +303,39 @@ export class Platform {
     return as;
   }
 
+  /** The address space over a stub just made or taken from the pool. */
+  #wrap(sp: Subprocess): AddressSpace {
+    return new AddressSpace(sp, {
+      regionStart: this.#rt.region.start,
+      release: (s) => this.#release(s),
+      importFds: (s, fds) => this.#importFds(s, fds),
+      fork: (s) => this.#fork(s),
+    });
+  }
+
+  /** AddressSpace.fork: the stub forked, the copy wrapped. */
+  async #fork(parent: Subprocess): Promise<AddressSpace> {
+    if (this.#closing) throw Errors.Closed();
+    const sp = await forkStub(this.#rt, parent);
+    if (this.#closing) {
+      await sp.kill();
+      throw Errors.Closed();
+    }
+    sp.refs = 1;
+    return this.#wrap(sp);
+  }
+
   /** A sandboxed stub, or (auto mode, where the machine cannot make one) a plain one. */
   async #sandboxOrPlain(): Promise<Subprocess> {
-    if (this.#sandboxMode === 'off' || this.#sandboxUnavailable) return Subprocess.create(this.#rt, this.#pool.source!);
+    if (this.#sandboxMode === 'off' || this.#sandboxUnavailable) return cloneSource(this.#rt, this.#pool.source!);
     try {
-      return await Subprocess.createSandbox(this.#rt);
+      return await createSandbox(this.#rt);
     } catch (e) {
       const err = toSystrapError(e);
       // Only the namespaces' own failures mean "not here"; a dying stub is the caller's error.
       if (this.#sandboxMode === 'require' || !isSandboxUnavailable(err)) throw err;
       this.#sandboxUnavailable = err.message;
-      return Subprocess.create(this.#rt, this.#pool.source!);
+      return cloneSource(this.#rt, this.#pool.source!);
     }
   }
 
@@ -355,10 +378,14 @@ export class Platform {
   async #release(sp: Subprocess): Promise<void> {
     if (!sp.alive) return;
     sp.ref.send({ type: 'RELEASE' });
-    try {
-      await sp.unmapApplication();
-    } catch (e) {
-      sp.fault(`release: ${(e as Error).message}`);
+    // A stub that is never pooled dies now: emptying it first would only cost time (a forked
+    // process's copy of a large program).
+    if (!sp.noPool) {
+      try {
+        await sp.unmapApplication();
+      } catch (e) {
+        sp.fault(`release: ${(e as Error).message}`);
+      }
     }
     sp.refs--;
     if (sp.refs > 0) return;
@@ -413,6 +440,7 @@ function buildRules(memoryFile: MemoryFile, region: StubRegion): FileRange {
 function stubPort(sp: Subprocess): StubPort {
   return {
     pid: sp.pid,
+    memory: sp.control.ref,
     scratch: () => sp.scratch(),
     unmapApplication: () => sp.unmapApplication(),
     ensureThread: () => sp.sysmsgThreads.ensureRunning(),

@@ -78,6 +78,11 @@ export interface PlatformPort {
 export interface StubPort {
   readonly pid: number;
   /**
+   * The file the stub's control memory is in (its queue and its contexts' slots): the
+   * platform's memory file, or a forked process's own (see AddressSpace.fork).
+   */
+  readonly memory: MemoryFileRef;
+  /**
    * Scratch memory the stub's syscall thread can pass to the kernel (a path, a struct), at
    * `addr` in the stub. Stub-writable: check what is read back. One user at a time.
    */

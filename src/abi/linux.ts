@@ -21,6 +21,9 @@ export const PROT_READ = 1n;
 export const PROT_WRITE = 2n;
 export const PROT_EXEC = 4n;
 export const MAP_SHARED = 0x1n;
+/** memfd_create flags. */
+export const MFD_CLOEXEC = 0x1n;
+export const MFD_ALLOW_SEALING = 0x2n;
 export const MAP_PRIVATE = 0x2n;
 export const MAP_FIXED = 0x10n;
 export const MAP_ANONYMOUS = 0x20n;

@@ -35,22 +35,34 @@ export class ControlMemory {
   /** Contexts bound to this stub (each views its slot). */
   #users = 0;
   #reaped = false;
+  #freed = false;
 
+  /**
+   * @param file where the control memory lives: the platform's memory file, or (`own`) a file
+   * of this stub's alone (a forked process's, sized for its control memory and rules, see
+   * MemoryFile.adopt), closed when the control memory is freed.
+   */
   constructor(
-    readonly memoryFile: MemoryFile,
+    readonly file: MemoryFile,
     readonly region: StubRegion,
+    readonly own = false,
   ) {}
+
+  /** How a worker maps the file the control memory is in (see workerFile). */
+  get ref() {
+    return this.file.ref;
+  }
 
   /** Takes the range from the memory file. Precondition: not allocated yet. */
   allocate(): void {
     if (this.#range) throw Errors.InvalidArg('control memory allocated twice');
-    this.#range = this.memoryFile.allocate(controlSize(this.region));
+    this.#range = this.file.allocate(controlSize(this.region));
   }
 
   /** Takes the rules area (a program's own filter). Precondition: none taken yet. */
   allocateRules(): FileRange {
     if (this.#rules) throw Errors.InvalidArg('rules area allocated twice');
-    this.#rules = this.memoryFile.allocate(abi.STUB_RULES_SIZE);
+    this.#rules = this.file.allocate(abi.STUB_RULES_SIZE);
     return this.#rules;
   }
 
@@ -97,8 +109,10 @@ export class ControlMemory {
   }
 
   #maybeFree(): void {
-    if (!this.#reaped || this.#users > 0) return;
-    for (const r of [this.#range, this.#rules]) if (r) this.memoryFile.free(r);
+    if (!this.#reaped || this.#users > 0 || this.#freed) return;
+    this.#freed = true;
+    if (this.own) this.file.close();
+    else for (const r of [this.#range, this.#rules]) if (r) this.file.free(r);
     this.#range = this.#rules = undefined;
   }
 }

@@ -75,7 +75,7 @@ export class PlatformContext {
     this.#sp = sp;
     this.#id = id;
     this.#slot = slot;
-    const v = this.rt.memoryFile.view(this.#slot);
+    const v = sp.control.file.view(this.#slot);
     this.#view = new DataView(v.buffer, v.byteOffset, v.byteLength);
     this.#u32 = new Uint32Array(v.buffer, v.byteOffset, v.byteLength / 4);
     this.#view.setBigUint64(THREAD_CONTEXT.fpstateChanged, 0n, true); // a reused slot's FP state is not ours
@@ -186,7 +186,7 @@ export class PlatformContext {
       REGISTER_NAMES.forEach((n, i) => (arr[i] = BigInt.asUintN(64, regs[n])));
       this.ref.send({ type: 'RUNNING' });
       const task: RunTask = {
-        memory: this.rt.memoryFile.ref,
+        memory: sp.control.ref,
         slot: this.#slot,
         queue: q.range,
         pid: sp.pid,

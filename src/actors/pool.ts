@@ -10,7 +10,7 @@ import type { Subprocess } from './subprocess.js';
  *
  * @example
  * ```ts
- * const sp = pool.fetchAvailable() ?? (await Subprocess.create(rt, pool.source));
+ * const sp = pool.fetchAvailable() ?? (await cloneSource(rt, pool.source));
  * ```
  */
 export class SubprocessPool {

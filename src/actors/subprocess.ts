@@ -3,7 +3,7 @@ import type { subprocessMachine } from '../machines/subprocess.js';
 import type { syscallThreadMachine } from '../machines/syscallThread.js';
 import { SyscallThread } from './syscallThread.js';
 import type { LiveStub, Runtime } from './runtime.js';
-import type { CreateSandboxResult, CreateSourceResult, InjectResult, TransactionFault } from '../tracer/protocol.js';
+import type { InjectResult, TransactionFault } from '../tracer/protocol.js';
 import { native } from '../native.js';
 import { Errors, checkStubReply, toSystrapError } from '../errors.js';
 import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../abi/linux.js';
@@ -19,7 +19,22 @@ import { ContextDispatcher } from './contextDispatcher.js';
 import { SysmsgThreads } from './sysmsgThreads.js';
 import { receiveFds } from './fdChannel.js';
 import { ControlMemory } from './controlMemory.js';
+import { MemoryFile } from '../memoryFile.js';
 import { SandboxInit } from './sandboxInit.js';
+
+/** The private setup steps of a stub being made (see Subprocess.make). */
+export interface CreationHooks {
+  /** The stub process exists: its actors, exit watch and syscall thread object. */
+  forked(pid: number): void;
+  /** initStub: the syscall thread's message and rules mapped, its loop started. */
+  initSyscallThread(): Promise<void>;
+  /** The stub is in a sandbox of its own, whose init is `initPid`. */
+  sandbox(initPid: number): void;
+  /** The stub is a fork of `parent` (see stubCreation.ts forkStub). */
+  forkedFrom(parent: Subprocess): void;
+  /** Its syscall thread's message is at `msgAddr` in its control memory (mapped already). */
+  setMessage(msgAddr: bigint): FileRange;
+}
 
 /**
  * A stub process and its effects (gVisor's subprocess). Its lifecycle lives in a subprocess
@@ -75,14 +90,24 @@ export class Subprocess implements LiveStub {
   #sandboxInit?: SandboxInit;
   #onReaped: Array<() => void> = [];
 
+  /**
+   * A forked stub (see fork): in its parent's sandbox (it does not own the init), its control
+   * memory in a file of its own and mapped whole at the fork, holding neither the memory file
+   * nor the fd channel. Set once, before the stub is used.
+   */
+  #forkOf?: { sandboxed: boolean };
+  /** The program filter this stub's sysmsg threads install (installRules), for its forks. */
+  #rulesProg?: Uint8Array;
+
   private constructor(
     readonly rt: Runtime,
     isSource: boolean,
+    controlFile?: MemoryFile,
   ) {
     this.isSource = isSource;
     this.id = isSource ? 'subprocess:source' : `subprocess:${rt.nextId('subprocess')}`;
     this.ref = rt.spawn({ kind: 'subprocess', id: this.id }) as ActorRefFrom<typeof subprocessMachine>;
-    this.control = new ControlMemory(rt.memoryFile, rt.region);
+    this.control = controlFile ? new ControlMemory(controlFile, rt.region, true) : new ControlMemory(rt.memoryFile, rt.region);
   }
 
   /** Machine state: 'ready', 'pooled', 'dead', … ('creating' while being made). */
@@ -101,16 +126,28 @@ export class Subprocess implements LiveStub {
   }
 
   /**
-   * Creates the source stub (gVisor's createStub): forked by the addon's forker thread, cleaned
-   * by a tracer, then parked. Every other stub is cloned from it.
+   * Makes a stub (for src/actors/stubCreation.ts, where every way to create one lives): `build`
+   * forks or clones it and sets it up through `hooks`, the private setup steps. A failure kills
+   * what was made and rejects with a SystrapError.
    */
-  static async createSource(rt: Runtime): Promise<Subprocess> {
-    const sp = new Subprocess(rt, true);
+  static async make(rt: Runtime, opts: { source?: boolean; controlFile?: MemoryFile }, build: (sp: Subprocess, hooks: CreationHooks) => Promise<void>): Promise<Subprocess> {
+    const sp = new Subprocess(rt, opts.source ?? false, opts.controlFile);
+    const hooks: CreationHooks = {
+      forked: (pid) => sp.#forked(pid),
+      initSyscallThread: () => sp.#initSyscallThread(),
+      sandbox: (initPid) => {
+        sp.#sandboxInit = new SandboxInit(initPid);
+      },
+      forkedFrom: (parent) => {
+        sp.#forkOf = { sandboxed: parent.sandboxed };
+        sp.noPool = true;
+        sp.#fdChannelClosed = true;
+        sp.#rulesProg = parent.#rulesProg;
+      },
+      setMessage: (msgAddr) => sp.#setMessage(msgAddr),
+    };
     try {
-      const res = await rt.tracers.run<CreateSourceResult>({ op: 'createSource', ...freshStubArgs(rt) });
-      if (!res.ok) throw toSystrapError(res.error);
-      sp.#forked(res.value.pid);
-      sp.thread.initRegs = res.value.initRegs;
+      await build(sp, hooks);
       sp.ref.send({ type: 'CREATED' });
       return sp;
     } catch (e) {
@@ -119,31 +156,14 @@ export class Subprocess implements LiveStub {
     }
   }
 
-  /**
-   * Creates a program's stub in a sandbox of its own (user, pid, mount and cgroup namespaces:
-   * Node's process, its /proc entries and its cgroup do not exist there, and the program has
-   * no capability), then prepares its syscall thread as for a clone. Its fd channel is its own.
-   * Throws what forkSandbox throws when the namespaces cannot be made here.
-   */
-  static async createSandbox(rt: Runtime): Promise<Subprocess> {
-    const sp = new Subprocess(rt, false);
-    try {
-      const res = await rt.tracers.run<CreateSandboxResult>({ op: 'createSandbox', ...freshStubArgs(rt) });
-      if (!res.ok) throw toSystrapError(res.error);
-      sp.#sandboxInit = new SandboxInit(res.value.initPid);
-      sp.#forked(res.value.stubPid);
-      await sp.#initSyscallThread();
-      sp.ref.send({ type: 'CREATED' });
-      return sp;
-    } catch (e) {
-      sp.#fail(e);
-      throw toSystrapError(e);
-    }
+  /** The program filter its sysmsg threads install, if it has its own (see installRules). */
+  get rulesProg(): Uint8Array | undefined {
+    return this.#rulesProg;
   }
 
-  /** True for a stub in a sandbox of its own. */
+  /** True for a stub in a sandbox (its own, or its parent's when forked). */
   get sandboxed(): boolean {
-    return this.#sandboxInit !== undefined;
+    return this.#sandboxInit !== undefined || this.#forkOf?.sandboxed === true;
   }
 
   /** The pid whose fd channel reaches this stub: its own in a sandbox, else the source's. */
@@ -151,36 +171,13 @@ export class Subprocess implements LiveStub {
     return this.#sandboxInit ? this.pid : sourcePid;
   }
 
-  /**
-   * Creates a stub cloned from the source (requestStub on the source's syscall thread), then
-   * prepares its syscall thread: message pages mapped, detached into its service loop.
-   */
-  static async create(rt: Runtime, source: Subprocess, fault?: TransactionFault): Promise<Subprocess> {
-    const sp = new Subprocess(rt, false);
-    try {
-      const src = source.thread;
-      const pid = await src.transact<number>(() => ({ op: 'requestStub', source: src.threadRef(), fault }));
-      sp.#forked(pid);
-      await sp.#initSyscallThread();
-      sp.ref.send({ type: 'CREATED' });
-      return sp;
-    } catch (e) {
-      sp.#fail(e);
-      throw toSystrapError(e);
-    }
-  }
-
   /** initStub: the syscall thread's message mapped, the rules area too, the loop started. */
   async #initSyscallThread(): Promise<void> {
     const rt = this.rt;
     this.control.allocate();
     const msgAddr = threadSlotAddr(rt.region, SYSCALL_THREAD_SLOT);
-    const range = this.control.rangeAt(msgAddr, abi.SYSMSG_SIZE);
-    const view = rt.memoryFile.view(range);
+    const range = this.#setMessage(msgAddr);
     const t = this.thread;
-    const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
-    dv.setBigUint64(abi.SYSMSG_SPIN, BigInt(BUDGETS.stubSyscallSpinCycles), true);
-    t.msg = { range, addr: msgAddr, state: dv };
     t.initRegs = await t.transact<BigUint64Array>(() => ({
       op: 'initStub',
       tgid: this.pid,
@@ -190,6 +187,16 @@ export class Subprocess implements LiveStub {
       rulesFileOffset: rt.rules.start,
       rulesSize: rt.rules.end - rt.rules.start,
     }));
+  }
+
+  /** The syscall thread's message at `msgAddr` in the control memory: its view, its spin. */
+  #setMessage(msgAddr: bigint): FileRange {
+    const range = this.control.rangeAt(msgAddr, abi.SYSMSG_SIZE);
+    const view = this.control.file.view(range);
+    const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
+    dv.setBigUint64(abi.SYSMSG_SPIN, BigInt(BUDGETS.stubSyscallSpinCycles), true);
+    this.thread.msg = { range, addr: msgAddr, state: dv };
+    return range;
   }
 
   /** Runs a syscall in the stub through its syscall thread (shared memory, no ptrace). */
@@ -230,7 +237,7 @@ export class Subprocess implements LiveStub {
   argumentPage(): { view: DataView; addr: bigint } {
     const msg = this.thread.msg;
     if (!msg) throw Errors.Protocol(`${this.id} has no syscall loop`, this.pid);
-    const v = this.rt.memoryFile.view(msg.range);
+    const v = this.control.file.view(msg.range);
     return { view: new DataView(v.buffer, v.byteOffset, 4096), addr: msg.addr };
   }
 
@@ -242,7 +249,7 @@ export class Subprocess implements LiveStub {
   scratch(): { addr: bigint; view: DataView; bytes: Uint8Array } {
     const msg = this.thread.msg;
     if (!msg) throw Errors.Protocol(`${this.id} has no syscall loop`, this.pid);
-    const bytes = this.rt.memoryFile.view(msg.range).subarray(SYSCALL_SCRATCH.offset, SYSCALL_SCRATCH.end);
+    const bytes = this.control.file.view(msg.range).subarray(SYSCALL_SCRATCH.offset, SYSCALL_SCRATCH.end);
     return { addr: msg.addr + BigInt(SYSCALL_SCRATCH.offset), view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes };
   }
 
@@ -255,9 +262,10 @@ export class Subprocess implements LiveStub {
     if (this.sysmsgThreads.size > 0) throw Errors.InvalidArg('the seccomp rules of a stub can change only before its first sysmsg thread');
     if (16 + prog.length > abi.STUB_RULES_SIZE) throw Errors.InvalidArg(`the seccomp filter is too long (${prog.length / 8} instructions)`);
     this.noPool = true;
+    this.#rulesProg = prog;
     const range = this.control.allocateRules();
     const addr = rulesAddr(this.rt.region);
-    writeSockFprog(this.rt.memoryFile.view(range), prog, addr);
+    writeSockFprog(this.control.file.view(range), prog, addr);
     await this.mapShared(addr, range, PROT_READ);
   }
 
@@ -290,17 +298,20 @@ export class Subprocess implements LiveStub {
       const { region, maxSysmsgThreads } = this.rt;
       const rw = PROT_READ | PROT_WRITE;
       const queueRange = this.control.rangeAt(queueAddr(region), abi.STUB_QUEUE_SIZE);
-      const q = new ContextQueue(queueRange, this.rt.memoryFile.shared);
-      await this.mapShared(queueAddr(region), queueRange, rw);
-      const slots = contextSlotAddr(region, 0);
-      await this.mapShared(slots, this.control.rangeAt(slots, MAX_CONTEXTS * THREAD_CONTEXT.allocatedSize), rw);
-      for (let slot = 1; slot <= maxSysmsgThreads; slot++) {
-        const at = threadSlotAddr(region, slot) + BigInt(PER_THREAD.sharedOffset);
-        await this.mapShared(at, this.threadShared(slot), rw);
+      const q = new ContextQueue(queueRange, this.control.file.shared);
+      // A forked stub mapped all of its control memory at the fork, and holds no fd to close.
+      if (!this.#forkOf) {
+        await this.mapShared(queueAddr(region), queueRange, rw);
+        const slots = contextSlotAddr(region, 0);
+        await this.mapShared(slots, this.control.rangeAt(slots, MAX_CONTEXTS * THREAD_CONTEXT.allocatedSize), rw);
+        for (let slot = 1; slot <= maxSysmsgThreads; slot++) {
+          const at = threadSlotAddr(region, slot) + BigInt(PER_THREAD.sharedOffset);
+          await this.mapShared(at, this.threadShared(slot), rw);
+        }
+        // Application code may run from now on.
+        await this.closeFdChannel();
+        if (this.noPool) checkStubReply(await this.syscall(SYS.close, [BigInt(abi.STUB_MEMFD)]), { syscall: 'close', expect: 0n, pid: this.pid });
       }
-      // Application code may run from now on.
-      await this.closeFdChannel();
-      if (this.noPool) checkStubReply(await this.syscall(SYS.close, [BigInt(abi.STUB_MEMFD)]), { syscall: 'close', expect: 0n, pid: this.pid });
       this.queue = q;
       this.dispatcher = new ContextDispatcher(this.pid, q);
       return q;
@@ -374,10 +385,10 @@ export class Subprocess implements LiveStub {
   #forked(pid: number): void {
     this.pid = pid;
     const ref = this.rt.spawn({ kind: 'syscallThread', id: this.threadId, input: { pid } }) as ActorRefFrom<typeof syscallThreadMachine>;
-    this.thread = new SyscallThread(ref, pid, this.rt.tracers, this.rt.memoryFile);
+    this.thread = new SyscallThread(ref, pid, this.rt.tracers, this.control.file);
     this.thread.onIdle = () => this.#maybeReap();
     // Not Node's child: the waits that tell a slow stub from a dead one need its pidfd.
-    if (this.#sandboxInit) native.trackExit(pid);
+    if (this.sandboxed) native.trackExit(pid);
     this.ref.send({ type: 'FORKED', pid });
     this.rt.track(this);
     try {
@@ -408,10 +419,8 @@ export class Subprocess implements LiveStub {
     }
     this.#reaped = true;
     this.#watch?.close();
-    if (this.#sandboxInit) {
-      native.closeFdChannel(this.pid);
-      native.untrackExit(this.pid);
-    }
+    if (this.#sandboxInit) native.closeFdChannel(this.pid);
+    if (this.sandboxed) native.untrackExit(this.pid);
     this.control.ownerReaped();
     for (const f of this.#onReaped.splice(0)) f();
     this.rt.untrack(this);
@@ -431,10 +440,4 @@ export class Subprocess implements LiveStub {
     if (this.alive) this.ref.send({ type: 'FAILED', reason: err.message });
     if (this.pid) void this.kill();
   }
-}
-
-/** What a tracer needs to clean a freshly forked stub (createSource, createSandbox). */
-function freshStubArgs(rt: Runtime) {
-  const { start, roEnd, end } = rt.region;
-  return { memfd: rt.memoryFile.fd, regionStart: start, regionRoEnd: roEnd, regionEnd: end, taskSize: abi.STUB_TASK_SIZE };
 }

@@ -27,6 +27,8 @@ export interface SysmsgThreadHost {
   guard<T>(fn: () => Promise<T>): Promise<T>;
   /** The shared part (signal stack and Msg page) of a sysmsg thread slot, in the control memory. */
   threadShared(slot: number): FileRange;
+  /** The stub's control memory (its file holds the shared parts). */
+  readonly control: { readonly file: import('../memoryFile.js').MemoryFile };
   /** The syscall thread's request page: where the creating transaction's arguments go. */
   argumentPage(): ArgumentPage;
 }
@@ -126,7 +128,7 @@ export class SysmsgThreads {
       while (this.bySlot.has(slot)) slot++;
       const id = `${this.host.id.replace('subprocess:', 'sysmsgThread:')}/${slot}`;
       const ref = rt.spawn({ kind: 'sysmsgThread', id, input: { slot } }) as ActorRefFrom<typeof sysmsgThreadMachine>;
-      const smt = new SysmsgThread(ref, slot, this.host.threadShared(slot), rt.memoryFile);
+      const smt = new SysmsgThread(ref, slot, this.host.threadShared(slot), this.host.control.file);
       this.bySlot.set(slot, smt);
       try {
         await this.host.ensureQueue(); // its signal stack and Msg page: mapped with the control memory

@@ -95,7 +95,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
     const { port1, port2 } = new MessageChannel();
     const mail = new SharedArrayBuffer(4);
     const task: SentryTask = {
-      memory: port.memory,
+      memory: stub.memory,
       queue: stub.queueRange(),
       pid: as.pid,
       nsPid: sandboxed ? namespacePid(as.pid) : as.pid,

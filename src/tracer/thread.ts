@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { native, type WaitStatus } from '../native.js';
 import { Errors, SystrapError } from '../errors.js';
 import { REG, REGISTER_COUNT, SYSCALL_ARG_REGS } from '../abi/registers.js';
@@ -229,6 +230,8 @@ export class TracedThread {
     try {
       fn();
     } catch (e) {
+      // PTRACE_ATTACH to a process that is exiting or a zombie says EPERM: a death, not a refusal.
+      if ((e as { code?: string }).code === 'EPERM' && !this.attached && exitingOrGone(this.tid)) throw this.#dead('exited before the attach');
       if ((e as { code?: string }).code !== 'ESRCH') throw e;
       // ESRCH: gone, or not in a ptrace-stop (being killed). Wait for what happened.
       this.wait();
@@ -271,6 +274,16 @@ export function reap(tid: number): void {
 }
 
 /** Waits for an untraced child to reach group-stop (after it stopped itself with SIGSTOP). */
+/** True when `tid` is a zombie, exiting (state Z or X) or gone. */
+function exitingOrGone(tid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${tid}/stat`, 'utf8');
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return true;
+  }
+}
+
 export function waitGroupStop(pid: number): void {
   for (;;) {
     let s: WaitStatus | null;

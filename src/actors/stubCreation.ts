@@ -1,0 +1,143 @@
+import type { Runtime } from './runtime.js';
+import type { CreateSandboxResult, CreateSourceResult, ForkStubResult, TransactionFault } from '../tracer/protocol.js';
+import { native } from '../native.js';
+import { toSystrapError } from '../errors.js';
+import { MemoryFile } from '../memoryFile.js';
+import { SYSCALL_THREAD_SLOT, abi, controlBase, controlSize, rulesAddr, threadSlotAddr } from '../abi/stub.js';
+import { writeSockFprog } from '../abi/seccomp.js';
+import { Subprocess } from './subprocess.js';
+
+/**
+ * Every way a stub comes to be (gVisor's createStub, requestStub, and a fork of a process's
+ * stub), each a ptrace transaction or two on a tracer worker. See Subprocess for what a stub is.
+ *
+ * @example
+ * ```ts
+ * const source = await createSource(rt);
+ * const sp = await cloneSource(rt, source);
+ * const child = await forkStub(rt, sp); // a copy-on-write copy of sp's address space
+ * ```
+ */
+
+/** Where forkStub's memfd name goes in the request page (past the other transactions' arguments). */
+const ARG_MEMFD_NAME = 0x400;
+const CONTROL_NAME = new TextEncoder().encode('systrap-control\0');
+
+/** What a tracer needs to clean a freshly forked stub (createSource, createSandbox). */
+function freshStubArgs(rt: Runtime) {
+  const { start, roEnd, end } = rt.region;
+  return { memfd: rt.memoryFile.fd, regionStart: start, regionRoEnd: roEnd, regionEnd: end, taskSize: abi.STUB_TASK_SIZE };
+}
+
+/**
+ * Creates the source stub (gVisor's createStub): forked by the addon's forker thread, cleaned
+ * by a tracer, then parked. Every other stub but sandboxed ones is cloned from it.
+ *
+ * @example
+ * ```ts
+ * const source = await createSource(rt);
+ * ```
+ */
+export function createSource(rt: Runtime): Promise<Subprocess> {
+  return Subprocess.make(rt, { source: true }, async (sp, h) => {
+    const res = await rt.tracers.run<CreateSourceResult>({ op: 'createSource', ...freshStubArgs(rt) });
+    if (!res.ok) throw toSystrapError(res.error);
+    h.forked(res.value.pid);
+    sp.thread.initRegs = res.value.initRegs;
+  });
+}
+
+/**
+ * Creates a program's stub in a sandbox of its own (user, pid, mount and cgroup namespaces:
+ * Node's process, its /proc entries and its cgroup do not exist there, and the program has
+ * no capability), then prepares its syscall thread as for a clone. Its fd channel is its own.
+ * Throws what forkSandbox throws when the namespaces cannot be made here.
+ *
+ * @example
+ * ```ts
+ * const sp = await createSandbox(rt); // sp.sandboxed
+ * ```
+ */
+export function createSandbox(rt: Runtime): Promise<Subprocess> {
+  return Subprocess.make(rt, {}, async (_sp, h) => {
+    const res = await rt.tracers.run<CreateSandboxResult>({ op: 'createSandbox', ...freshStubArgs(rt) });
+    if (!res.ok) throw toSystrapError(res.error);
+    h.sandbox(res.value.initPid);
+    h.forked(res.value.stubPid);
+    await h.initSyscallThread();
+  });
+}
+
+/**
+ * Creates a stub cloned from the source (requestStub on the source's syscall thread), then
+ * prepares its syscall thread: message pages mapped, detached into its service loop.
+ *
+ * @example
+ * ```ts
+ * const sp = pool.fetchAvailable() ?? (await cloneSource(rt, pool.source));
+ * ```
+ */
+export function cloneSource(rt: Runtime, source: Subprocess, fault?: TransactionFault): Promise<Subprocess> {
+  return Subprocess.make(rt, {}, async (_sp, h) => {
+    const src = source.thread;
+    const pid = await src.transact<number>(() => ({ op: 'requestStub', source: src.threadRef(), fault }));
+    h.forked(pid);
+    await h.initSyscallThread();
+  });
+}
+
+/**
+ * Forks `parent` (the program's fork, AddressSpace.fork): a new stub holding a copy-on-write
+ * copy of the parent's whole address space, its control memory its own (a memfd the child made,
+ * adopted by Node), its syscall thread in its loop, its filter the parent's (installed by its
+ * sysmsg threads from its own rules area). No thread of the parent is copied, and nothing of
+ * it runs before its control memory is its own. Precondition: the parent's syscall loop runs.
+ *
+ * @example
+ * ```ts
+ * const child = await forkStub(rt, subprocessOf(as));
+ * ```
+ */
+export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subprocess> {
+  const { region } = rt;
+  const msgAddr = threadSlotAddr(region, SYSCALL_THREAD_SLOT);
+  const size = controlSize(region);
+  const res = await parent.guard(() =>
+    parent.thread.transact<ForkStubResult>(() => {
+      // Written when this transaction's turn comes: the request page serves one at a time.
+      const page = parent.argumentPage();
+      new Uint8Array(page.view.buffer, page.view.byteOffset + ARG_MEMFD_NAME, CONTROL_NAME.length).set(CONTROL_NAME);
+      return {
+        op: 'forkStub',
+        thread: parent.thread.threadRef(),
+        loop: parent.thread.loop()!,
+        nameAddr: page.addr + BigInt(ARG_MEMFD_NAME),
+        controlBase: controlBase(region),
+        controlSize: size,
+        rulesAddr: rulesAddr(region),
+        rulesSize: abi.STUB_RULES_SIZE,
+        msgAddr,
+      };
+    }),
+  );
+  let file: MemoryFile;
+  try {
+    file = MemoryFile.adopt(res.fd, size + abi.STUB_RULES_SIZE, 'systrap-control');
+  } catch (e) {
+    native.kill(res.pid, 9);
+    throw toSystrapError(e);
+  } finally {
+    native.closeFd(res.fd);
+  }
+  return Subprocess.make(rt, { controlFile: file }, async (sp, h) => {
+    h.forkedFrom(parent);
+    h.forked(res.pid);
+    sp.control.allocate();
+    h.setMessage(msgAddr);
+    sp.thread.initRegs = parent.thread.initRegs;
+    // The rules area the child maps is its own file's tail: the parent's filter, written again.
+    const rules = sp.control.allocateRules();
+    if (parent.rulesProg) writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
+    else file.view(rules).set(rt.memoryFile.view(rt.rules));
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * AddressSpace.fork (the platform's half of fork, see src/actors/stubCreation.ts forkStub) on
+ * the real kernel: a copy-on-write copy of a stub's address space in a new stub, its control
+ * memory its own, plain and sandboxed; what it holds and what it does not; nothing left behind.
+ */
+import test from 'ava';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPlatform, SYS } from '../src/index.js';
+import { native } from '../src/native.js';
+import { subprocessOf } from '../src/addressSpace.js';
+import { abi } from '../src/abi/stub.js';
+import { childPids, fdCount, fdTable, leakedChildren, maps, until } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'systrap-fork-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+for (const sandbox of [false, true]) {
+  const name = sandbox ? 'sandboxed' : 'plain';
+
+  test(`${name}: the copy has the parent's memory copy-on-write, its fds, its own pid; the parent is untouched`, async (t) => {
+    if (sandbox && process.getuid?.() !== 0) return t.pass('unprivileged: no sandbox here');
+    const platform = await createPlatform({ pool: false, sandbox: sandbox ? 'require' : 'off' });
+    try {
+      const as = await platform.newAddressSpace({ sandbox });
+      const addr = await as.syscall(SYS.mmap, 0n, 8192n, 3n, 0x22n, -1n, 0n); // private anonymous
+      native.processVmWritev(as.pid, addr, new TextEncoder().encode('before'));
+      const file = join(dir, `${name}.txt`);
+      writeFileSync(file, 'in the file');
+      const [fd] = await as.importFds([openSync(file, 'r')]);
+      const child = await as.fork();
+      native.processVmWritev(as.pid, addr, new TextEncoder().encode('AFTER!'));
+      t.is(text(native.processVmReadv(child.pid, addr, 6)), 'before', "the child keeps what it had at the fork");
+      t.is(text(native.processVmReadv(as.pid, addr, 6)), 'AFTER!');
+      native.processVmWritev(child.pid, addr, new TextEncoder().encode('child!'));
+      t.is(text(native.processVmReadv(as.pid, addr, 6)), 'AFTER!', "the child's writes stay its own");
+      t.not(child.pid, as.pid);
+      const [pid, cpid] = [await as.syscall(SYS.getpid), await child.syscall(SYS.getpid)];
+      t.not(cpid, pid);
+      if (sandbox) t.is(await child.syscall(SYS.getppid), 1n, "the sandbox's init is its parent too");
+      // The fd the parent had is the child's too (fork copies the table)…
+      t.is(fdTable(child.pid)[String(fd)], file);
+      // …but neither the memory file nor the fd channel, and its control memory is its own file.
+      const fds = fdTable(child.pid);
+      t.false(String(abi.STUB_MEMFD) in fds, 'no memory file fd in the copy');
+      t.false(String(abi.STUB_FDCHAN) in fds, 'no fd channel in the copy');
+      const control = maps(child.pid).filter((l) => l.includes('systrap-control'));
+      t.true(control.length >= 1, 'its control memory is a file of its own');
+      t.false(maps(child.pid).some((l) => l.includes('systrap-memory')), "nothing of the platform's memory file is mapped in the copy");
+      const grandchild = await child.fork();
+      t.is(text(native.processVmReadv(grandchild.pid, addr, 6)), 'child!');
+      await grandchild.release();
+      await child.release();
+      await as.release();
+    } finally {
+      await platform.close();
+    }
+  });
+}
+
+test('forks in a row: fds, pidfds, children and the memory file flat; the parent survives its children and the other way round', async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const allocated = platform.memoryFile.allocated;
+    const as = await platform.newAddressSpace();
+    await (await as.fork()).release(); // warm
+    const before = { fds: fdCount(), children: childPids().length };
+    for (let i = 0; i < 20; i++) {
+      const child = await as.fork();
+      t.is(await child.syscall(SYS.getppid), BigInt(process.pid), 'a sibling of the parent stub (CLONE_PARENT): Node reaps it');
+      await child.release();
+    }
+    // A child outlives its parent stub.
+    const child = await as.fork();
+    await as.release();
+    t.true(await child.syscall(SYS.getpid) > 0n);
+    await child.release();
+    t.true(await until(() => childPids().length <= before.children), `children ${childPids()}`);
+    t.true(await until(() => fdCount() <= before.fds), `fds ${before.fds} → ${fdCount()}`);
+    t.is(platform.memoryFile.allocated, allocated, 'no range of the memory file is held once every stub is gone');
+    t.deepEqual(leakedChildren().filter((c) => c.pid !== platform.sourcePid), []);
+  } finally {
+    await platform.close();
+  }
+});
+
+test('a parent that dies during the fork: a typed error, no half-made child left', async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    const kids = childPids().length;
+    native.kill(as.pid, 9);
+    const err = await t.throwsAsync(as.fork());
+    t.regex(String((err as { code?: string }).code), /^E(STUBDEAD|FAULTED)$/);
+    t.true(await until(() => childPids().length <= kids - 1), `children ${childPids()}`);
+    const other = await platform.newAddressSpace();
+    t.truthy(await (await other.fork()).syscall(SYS.getpid), 'the platform goes on');
+  } finally {
+    await platform.close();
+  }
+});
+
+test('fork of a released address space is refused', async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    await as.release();
+    await t.throwsAsync(as.fork(), { code: 'ERELEASED' });
+    t.is(subprocessOf(as).alive, false);
+  } finally {
+    await platform.close();
+  }
+});
