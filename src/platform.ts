@@ -5,22 +5,21 @@ import { poolMachine } from './machines/pool.js';
 import type { TaskEvent } from './machines/task.js';
 import { SubprocessPool } from './actors/pool.js';
 import type { Subprocess } from './actors/subprocess.js';
-import { cloneSource, createSandbox, createSource, forkStub } from './actors/stubCreation.js';
+import { buildRules, cloneSource, createSandbox, createSource, forkStub } from './actors/stubCreation.js';
+import { stubPort } from './actors/stubPort.js';
 import { TracerPool } from './actors/tracerPool.js';
 import type { LiveStub, Runtime } from './actors/runtime.js';
 import { AddressSpace, subprocessOf } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
 import { RunnerPool } from './actors/runnerPool.js';
 import { HostPool } from './actors/hostPool.js';
-import { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
-import { RULES_SIZE, rulesAddr, stubRegion, type StubRegion } from './abi/stub.js';
-import { compileSeccomp, sysmsgThreadFilter, writeSockFprog } from './abi/seccomp.js';
-import { SYS } from './abi/syscalls.js';
+import { MemoryFile, type MemoryFileOptions } from './memoryFile.js';
+import { stubRegion, type StubRegion } from './abi/stub.js';
 import { Errors, toSystrapError } from './errors.js';
 import { native } from './native.js';
 import { SIG } from './abi/linux.js';
 import { resolveWorker } from './workerFile.js';
-import type { AdoptedContext, PlatformPort, StubPort } from './platformPort.js';
+import type { AdoptedContext, PlatformPort } from './platformPort.js';
 
 /** Options of {@link Platform.newAddressSpace}. */
 export interface NewAddressSpaceOptions {
@@ -423,35 +422,6 @@ export class Platform {
 /** An error of forkSandbox saying that the namespaces cannot be made (not a stub's death). */
 function isSandboxUnavailable(e: { code: string; syscall?: string }): boolean {
   return ['EPERM', 'EACCES', 'ENOSPC', 'EINVAL', 'EUSERS', 'ENOSYS'].includes(e.code);
-}
-
-/**
- * Writes the platform's rules area (gVisor's stubSysmsgRules, see writeSockFprog): the
- * sysmsg-thread filter, mapped read-only in every stub.
- */
-function buildRules(memoryFile: MemoryFile, region: StubRegion): FileRange {
-  const prog = compileSeccomp(sysmsgThreadFilter(region.start, SYS, region.end));
-  const range = memoryFile.allocate(RULES_SIZE);
-  writeSockFprog(memoryFile.view(range), prog, rulesAddr(region));
-  return range;
-}
-
-/** A subprocess as a sentry drives it (see StubPort). */
-function stubPort(sp: Subprocess): StubPort {
-  return {
-    pid: sp.pid,
-    memory: sp.control.ref,
-    scratch: () => sp.scratch(),
-    unmapApplication: () => sp.unmapApplication(),
-    ensureThread: () => sp.sysmsgThreads.ensureRunning(),
-    kick: () => sp.kick(),
-    queueRange: () => {
-      if (!sp.queue) throw Errors.InvalidArg(`${sp.id} has no context queue yet`);
-      return sp.queue.range;
-    },
-    ringDoorbell: () => sp.queue?.ring(),
-    sysmsgThreadTids: () => sp.sysmsgThreads.tids(),
-  };
 }
 
 /**

@@ -3,8 +3,10 @@ import type { CreateSandboxResult, CreateSourceResult, ForkStubResult, Transacti
 import { native } from '../native.js';
 import { toSystrapError } from '../errors.js';
 import { MemoryFile } from '../memoryFile.js';
-import { SYSCALL_THREAD_SLOT, abi, controlBase, controlSize, rulesAddr, threadSlotAddr } from '../abi/stub.js';
-import { writeSockFprog } from '../abi/seccomp.js';
+import { RULES_SIZE, SYSCALL_THREAD_SLOT, abi, controlBase, controlSize, rulesAddr, threadSlotAddr, type StubRegion } from '../abi/stub.js';
+import { compileSeccomp, sysmsgThreadFilter, writeSockFprog } from '../abi/seccomp.js';
+import { SYS } from '../abi/syscalls.js';
+import type { FileRange } from '../memoryFile.js';
 import { Subprocess } from './subprocess.js';
 
 /**
@@ -140,4 +142,20 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
     if (parent.rulesProg) writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
     else file.view(rules).set(rt.memoryFile.view(rt.rules));
   });
+}
+
+/**
+ * Writes the platform's rules area (gVisor's stubSysmsgRules, see writeSockFprog): the
+ * sysmsg-thread filter, mapped read-only in every stub.
+ *
+ * @example
+ * ```ts
+ * const rules = buildRules(memoryFile, region); // a range of the memory file
+ * ```
+ */
+export function buildRules(memoryFile: MemoryFile, region: StubRegion): FileRange {
+  const prog = compileSeccomp(sysmsgThreadFilter(region.start, SYS, region.end));
+  const range = memoryFile.allocate(RULES_SIZE);
+  writeSockFprog(memoryFile.view(range), prog, rulesAddr(region));
+  return range;
 }

@@ -1,0 +1,29 @@
+import type { StubPort } from '../platformPort.js';
+import { Errors } from '../errors.js';
+import type { Subprocess } from './subprocess.js';
+
+/**
+ * A subprocess as a sentry drives it (see StubPort in src/platformPort.ts).
+ *
+ * @example
+ * ```ts
+ * const stub = stubPort(subprocessOf(as));
+ * await stub.ensureThread();
+ * ```
+ */
+export function stubPort(sp: Subprocess): StubPort {
+  return {
+    pid: sp.pid,
+    memory: sp.control.ref,
+    scratch: () => sp.scratch(),
+    unmapApplication: () => sp.unmapApplication(),
+    ensureThread: () => sp.sysmsgThreads.ensureRunning(),
+    kick: () => sp.kick(),
+    queueRange: () => {
+      if (!sp.queue) throw Errors.InvalidArg(`${sp.id} has no context queue yet`);
+      return sp.queue.range;
+    },
+    ringDoorbell: () => sp.queue?.ring(),
+    sysmsgThreadTids: () => sp.sysmsgThreads.tids(),
+  };
+}
