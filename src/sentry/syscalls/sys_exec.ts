@@ -26,6 +26,9 @@ export const execve: Handler = (k, t, a) => {
   const call = k.strace.execCall(SYS.execve, a);
   const path = k.mem.readCString(a[0], PATH_MAX);
   if (path === null) return err(ERRNO.EFAULT);
+  // The kernel refuses an empty name before looking anything up (only execveat's AT_EMPTY_PATH
+  // allows one); resolved against the cwd it would name a directory instead.
+  if (path === '') return err(ERRNO.ENOENT);
   const budget = { bytes: ARG_SPACE };
   const argv = k.mem.readArgStrings(a[1], budget);
   if (typeof argv === 'string') return err(ERRNO[argv]);
