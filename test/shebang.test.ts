@@ -252,6 +252,27 @@ test('inside a program: execve of a script (also with an empty argv), strace sho
   t.is(bs.status, 0, bs.stderr);
 });
 
+test("a file without '#!': ENOEXEC from execve, then busybox sh runs it itself by re-executing /proc/self/exe", (t) => {
+  file('plain', 'echo "plain $0 $#"\nexit 4\n');
+  const cmd = [busybox(), 'sh', '-c', 'exec ./plain x y'];
+  const n = native(cmd);
+  const s = systrap(['-e', 'trace=execve', '--', ...cmd]);
+  t.is(n.stdout, 'plain ./plain 2\n');
+  t.is(s.stdout, n.stdout);
+  t.is(s.status, 4, s.stderr);
+  t.regex(s.stderr, /^execve\("\.\/plain", .*\) = -1 ENOEXEC/m);
+  // The program's own /proc/self/exe, not the stub's (Node's).
+  t.regex(s.stderr, /^execve\("\/proc\/self\/exe", \["ash", "\.\/plain", "x", "y"\].*\) = 0$/m);
+  // A program that re-executes itself that way, then a script.
+  file('again.sh', `#!${showargs()}\n`);
+  const args = [execArgv(), '/proc/self/exe', 'again', './again.sh', 'zero', 'A'];
+  const an = native(args);
+  const as = systrap(['--', ...args]);
+  t.regex(an.stdout, /^argc=3\nargv\[0\]=\[.*showargs\]\nargv\[1\]=\[\.\/again\.sh\]\nargv\[2\]=\[A\]\n/);
+  t.is(noComm(as.stdout), noComm(an.stdout));
+  t.is(as.status, an.status, as.stderr);
+});
+
 test('nesting: five scripts in a row run, a sixth is ELOOP, natively and under systrap', (t) => {
   // n0 is one script (its interpreter is a program), n4 five, n5 six.
   file('n0', `#!${showargs()}\n`);

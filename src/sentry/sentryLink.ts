@@ -142,7 +142,7 @@ export class SentryLink {
       const exe = this.#resolve(m.path);
       // The stub opens the path as the program gave it, from its own cwd: Node's /proc/PID/cwd
       // form names a pid the stub cannot see from inside a sandbox's pid namespace.
-      const img = await loadProgram(this.as, { path: m.path, argv: m.argv, envp: m.envp });
+      const img = await loadProgram(this.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path });
       // The kernel names the process after the file execve was given (a script's name, not its
       // interpreter's), but /proc/self/exe is the ELF file mapped: for a script, the interpreter,
       // whose path (maybe relative) was opened from the program's cwd.
