@@ -1,5 +1,5 @@
 import { accessSync, closeSync, constants as fsc, openSync, statSync, writeSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createPlatform } from './platform.js';
 import { runProgram } from './sentry/run.js';
@@ -12,8 +12,8 @@ import type { InspectorServer } from './inspect/server.js';
 
 export const RUN_USAGE = `usage: systrap run [options] -- PROGRAM [ARGS...]
 
-Runs PROGRAM (an x86-64 Linux ELF executable, static or dynamic) in a stub process; every
-syscall it makes goes through the systrap sentry.
+Runs PROGRAM (an x86-64 Linux ELF executable, static or dynamic, or a '#!' script) in a stub
+process; every syscall it makes goes through the systrap sentry.
 
 options:
   -e trace=SET          print these syscalls strace-like (names, %file, %network, %process,
@@ -106,7 +106,11 @@ function parseArgs(argv: string[]): RunArgs {
   return { program, args: argv.slice(i + 1), trace, outFile, deny, maxThreads, inspectPort, record, sandbox };
 }
 
-/** Finds PROGRAM as execvp would: a path if it has a slash, else the first match on PATH. */
+/**
+ * Finds PROGRAM as execvp would: a path if it has a slash, else the first match on PATH, named
+ * DIR/PROGRAM as execvp names it (that name is what a script's interpreter gets as the script's
+ * path, and AT_EXECFN).
+ */
 function findProgram(program: string): { path?: string; error?: { status: number; message: string } } {
   const check = (p: string): { path?: string; error?: { status: number; message: string } } => {
     let st;
@@ -126,7 +130,7 @@ function findProgram(program: string): { path?: string; error?: { status: number
   if (program.includes('/')) return check(program);
   for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
     if (!dir) continue;
-    const p = join(dir, program);
+    const p = `${dir}/${program}`;
     try {
       accessSync(p, fsc.X_OK);
       if (statSync(p).isFile()) return { path: p };
@@ -139,6 +143,7 @@ function findProgram(program: string): { path?: string; error?: { status: number
 
 /** The exit status for a loader error, as a shell would report it. */
 function loaderStatus(e: SystrapError): number {
+  // A script whose '#!' interpreter is missing is ENOENT too: 127, as env(1) and execvp users say.
   if (e.code === 'ENOENT' || e.code === 'EINTERP') return 127;
   return 126;
 }
@@ -187,7 +192,8 @@ export async function run(argv: string[]): Promise<number> {
     let handle;
     try {
       handle = await runProgram(platform, {
-        path: isAbsolute(found.path) ? found.path : resolve(found.path),
+        // As found, not resolved: it is the name execve is given (runProgram resolves it).
+        path: found.path,
         argv: [a.program, ...a.args],
         env,
         trace: a.trace,
@@ -195,7 +201,7 @@ export async function run(argv: string[]): Promise<number> {
       });
     } catch (e) {
       const err = e as SystrapError;
-      if (['ENOENT', 'EACCES', 'ENOEXEC', 'EARCH', 'EINTERP', 'E2BIG', 'ENOMEM'].includes(err.code)) {
+      if (['ENOENT', 'EACCES', 'ENOEXEC', 'EARCH', 'EINTERP', 'ELOOP', 'E2BIG', 'ENOMEM'].includes(err.code)) {
         console.error(`systrap: ${a.program}: ${err.message}`);
         return loaderStatus(err);
       }

@@ -508,11 +508,17 @@ test('loader errors: ENOENT, EACCES, ENOEXEC, EINTERP, E2BIG, ENOMEM — and not
   t.regex(e.message, /not a regular file/);
   expectClean('EACCES');
 
+  // A script is followed to its interpreter (shebang.test.ts); one that is missing is ENOENT.
   const script = join(tmp, 'script.sh');
-  writeFileSync(script, '#!/bin/sh\necho hi\n');
+  writeFileSync(script, `#!${join(tmp, 'nope')}\necho hi\n`);
   chmodSync(script, 0o755);
   e = await t.throwsAsync<LoaderError>(load(script));
-  t.like(e, { code: 'ENOEXEC', errno: -8 });
+  t.like(e, { code: 'ENOENT', errno: -2 });
+  t.regex(e.message, /'#!' interpreter/);
+  const badLine = join(tmp, 'bad-line.sh');
+  writeFileSync(badLine, '#!\necho hi\n');
+  chmodSync(badLine, 0o755);
+  t.like(await t.throwsAsync<LoaderError>(load(badLine)), { code: 'ENOEXEC', errno: -8 });
   const notElf = join(tmp, 'text');
   writeFileSync(notElf, 'hello world, not a program\n');
   chmodSync(notElf, 0o755);

@@ -69,7 +69,7 @@ export type SentryRequest =
   /** Lifecycle events of tasks since the last batch, in order: [tid, event]. */
   | { type: 'taskEvents'; events: Array<[number, TaskEvent['type']]> }
   | { type: 'execCheck'; req: number; path: string }
-  | { type: 'execLoad'; req: number; path: string; argv: string[]; envp: string[] }
+  | { type: 'execLoad'; req: number; path: string; file?: string; argv: string[]; envp: string[] }
   | { type: 'contextEvent'; id: number; event: 'syscall'; sysno: number }
   | { type: 'contextExit'; id: number };
 

@@ -20,7 +20,10 @@ const USER_SS = 0x2bn;
 
 /** Options of {@link runProgram}. */
 export interface RunProgramOptions {
-  /** The executable (absolute, or relative to `cwd`). */
+  /**
+   * The executable, an ELF program or a '#!' script (absolute, or relative to `cwd`). It is also
+   * the name execve is given: AT_EXECFN, and a script's name in its interpreter's argv.
+   */
   path: string;
   argv: string[];
   env: string[];
@@ -60,7 +63,7 @@ function entryRegs(entry: bigint, sp: bigint): BigUint64Array {
 
 /**
  * Runs a host program under the sentry: a fresh stub with the program's seccomp filter, its
- * stdio and cwd, the ELF image loaded (interpreter too), and a sentry worker that handles every
+ * stdio and cwd, the ELF image loaded (interpreter too; a '#!' script's interpreter for a script), and a sentry worker that handles every
  * trap until the program ends. What is not traced, injected or emulated never traps.
  *
  * @example
@@ -88,6 +91,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
     await setupProcess(as, stub, opts.stdio ?? [0, 1, 2], opts.cwd ?? process.cwd());
     const path = isAbsolute(opts.path) ? opts.path : join(opts.cwd ?? process.cwd(), opts.path);
     const img = await loadProgram(as, { path, argv: opts.argv, envp: opts.env, execfn: opts.path });
+    // Named after the file given (a script's own name), as the kernel does; see SentryLink.
     await nameStub(as, stub, path);
     const main = await port.adoptContext(as);
     contexts.set(main.id, main);
@@ -105,7 +109,8 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       maxSysmsgThreads: port.maxSysmsgThreads,
       main: { id: main.id, slot: main.slot, regs: entryRegs(img.entry, img.sp) },
       brkStart: img.brkStart,
-      exe: canonical(path),
+      // /proc/self/exe: the ELF file loaded (a script's interpreter, relative to the program's cwd).
+      exe: canonical(isAbsolute(img.path) ? img.path : join(opts.cwd ?? process.cwd(), img.path)),
       mail,
       port: port2,
       trace,

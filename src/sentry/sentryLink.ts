@@ -101,7 +101,7 @@ export class SentryLink {
         case 'taskEvents':
           return this.#taskEvents(m.events);
         case 'execCheck':
-          return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(this.#resolve(m.path)) });
+          return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(m.path, (p) => this.#resolve(p)) });
         case 'execLoad':
           return this.send(await this.#exec(m));
       }
@@ -140,10 +140,15 @@ export class SentryLink {
     await this.#closeOnExec();
     try {
       const exe = this.#resolve(m.path);
-      const img = await loadProgram(this.as, { path: exe, argv: m.argv, envp: m.envp, execfn: m.path });
+      // The stub opens the path as the program gave it, from its own cwd: Node's /proc/PID/cwd
+      // form names a pid the stub cannot see from inside a sandbox's pid namespace.
+      const img = await loadProgram(this.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path });
+      // The kernel names the process after the file execve was given (a script's name, not its
+      // interpreter's), but /proc/self/exe is the ELF file mapped: for a script, the interpreter,
+      // whose path (maybe relative) was opened from the program's cwd.
       await nameStub(this.as, this.#stub, exe);
-      // The path the kernel would show as /proc/self/exe: absolute, through the program's cwd.
-      return { type: 'execLoaded', req: m.req, errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: canonical(exe) };
+      const loaded = canonical(this.#resolve(img.path));
+      return { type: 'execLoaded', req: m.req, errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: loaded };
     } catch (e) {
       const errno = (e as SystrapError).errno;
       return { type: 'execLoaded', req: m.req, errno: typeof errno === 'number' ? Math.abs(errno) : ERRNO.ENOEXEC };

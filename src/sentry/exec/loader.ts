@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { resolve as resolvePath } from 'node:path';
 import type { AddressSpace } from '../../addressSpace.js';
 import { Errors } from '../../errors.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
@@ -9,13 +8,14 @@ import type { ElfInfo } from './elf.js';
 import { PHDR_SIZE } from './elfFormat.js';
 import { MIN_STACK_SIZE, chooseBiases, checkPlacement, imageRange, mmapBaseAfter, planLayout, type Layout, type Placement } from './layout.js';
 import { mapImage, mapStack, unmapPlaced, type LoadedMapping, type MapLog } from './mapping.js';
-import { checkInterpStandsAlone, openImage, openInterp, type OpenImage } from './open.js';
+import { checkInterpStandsAlone, openInterp, openProgram, type OpenImage } from './open.js';
 import { RANDOM_SIZE, buildStackImage } from './stack.js';
 import { StubIO } from './stubIO.js';
 
 /**
- * The ELF loader: what Linux's execve (fs/exec.c) and binfmt_elf do, performed inside a stub, in
- * the same steps (loadProgram below): open and check the program and its interpreter (open.ts),
+ * The ELF loader: what Linux's execve (fs/exec.c), binfmt_script and binfmt_elf do, performed
+ * inside a stub, in the same steps (loadProgram below): open and check the program (following
+ * '#!' lines to the interpreter that runs a script, script.ts) and its interpreter (open.ts),
  * choose where they go (layout.ts), map the program, then its interpreter (mapping.ts), map the
  * stack and write argv, envp and the auxv on it (stack.ts, auxv.ts), and return what the caller
  * needs to start the program.
@@ -41,12 +41,19 @@ const ARG_SPACE_FRACTION = 4n;
  * ```
  */
 export interface LoadOptions {
-  /** The executable. Relative paths are resolved against Node's cwd (the stub shares it). */
+  /**
+   * The executable: an ELF program or a '#!' script. Relative paths (a script's interpreter's
+   * too) are opened from the stub's cwd, as execve opens them from the caller's; a fresh address
+   * space has Node's.
+   */
   path: string;
-  /** argv; an empty argv becomes `['']`, as Linux >= 5.18 does. */
+  /** argv; an empty argv becomes `['']`, as Linux >= 5.18 does (a script's interpreter drops it). */
   argv: readonly string[];
   envp: readonly string[];
-  /** The AT_EXECFN string. Default: `path` as given. */
+  /**
+   * The name execve was given: the AT_EXECFN string, and a script's name in its interpreter's
+   * argv (Linux's bprm->filename). Default: `path` as given.
+   */
   execfn?: string;
   /** Stack size in bytes, a multiple of the page size >= 128 KiB. Default 8 MiB. */
   stackSize?: bigint;
@@ -104,16 +111,24 @@ export interface LoadedProgram {
   auxv: AuxEntry[];
   /** The mappings made, in address order. */
   mappings: LoadedMapping[];
+  /** The ELF file loaded: `path`, or the last '#!' interpreter's path as written (maybe relative). */
+  path: string;
+  /** The argv written on the stack: as given, or as the '#!' interpreters rewrote it. */
+  argv: string[];
+  /** The '#!' scripts execve passed through to reach `path`, outermost first (as named in argv). */
+  scripts: string[];
   /** Parsed headers of the program. */
   elf: ElfInfo;
   /** Parsed headers of the interpreter, if any. */
   interpElf?: ElfInfo;
 }
 
-/** The program and its interpreter, opened and checked. */
+/** The program and its interpreter, opened and checked, with the argv '#!' lines made. */
 interface Files {
   main: OpenImage;
   interp?: OpenImage;
+  argv: string[];
+  scripts: string[];
 }
 
 /** The files with their load biases (what is added to p_vaddr), placement checked. */
@@ -169,14 +184,13 @@ function checkOptions(opts: LoadOptions): void {
  */
 export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<LoadedProgram> {
   checkOptions(opts);
-  const path = resolvePath(opts.path);
   const layout = planLayout(as.userLimit, opts);
   const io = new StubIO(as, layout.scratch.start);
   await io.mapScratch();
   const log: MapLog = { mappings: [], placed: [] };
   const fds: bigint[] = [];
   try {
-    const files = await openFiles(io, path, fds);
+    const files = await openFiles(io, opts, fds);
     const images = placeImages(files, opts, layout);
     await mapImage(io, images.main, images.mainBias, log);
     if (images.interp) await mapImage(io, images.interp, images.interpBias, log);
@@ -193,17 +207,18 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
 }
 
 /**
- * Opens and checks the program and its interpreter. Their fds go to `fds` as soon as
- * they are open, for the caller to close whatever happens next.
+ * Opens and checks the program (the ELF file its '#!' lines lead to, for a script) and its
+ * interpreter. Their fds go to `fds` as soon as they are open, for the caller to close whatever
+ * happens next.
  */
-async function openFiles(io: StubIO, path: string, fds: bigint[]): Promise<Files> {
-  const main = await openImage(io, path);
+async function openFiles(io: StubIO, opts: LoadOptions, fds: bigint[]): Promise<Files> {
+  const { main, argv, scripts } = await openProgram(io, opts.path, opts.execfn ?? opts.path, opts.argv);
   fds.push(main.fd);
-  if (main.info.interp === undefined) return { main };
-  const interp = await openInterp(io, main.info.interp, path);
+  if (main.info.interp === undefined) return { main, argv, scripts };
+  const interp = await openInterp(io, main.info.interp, main.path);
   fds.push(interp.fd);
-  checkInterpStandsAlone(interp, path);
-  return { main, interp };
+  checkInterpStandsAlone(interp, main.path);
+  return { main, interp, argv, scripts };
 }
 
 /** Chooses the load biases and checks that everything fits, before anything is mapped. */
@@ -240,7 +255,7 @@ async function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout:
   });
   const image = buildStackImage({
     stackTop: layout.stackTop,
-    argv: opts.argv.length > 0 ? opts.argv : [''],
+    argv: images.argv.length > 0 ? images.argv : [''],
     envp: opts.envp,
     execfn: opts.execfn ?? opts.path,
     auxv,
@@ -275,6 +290,9 @@ function result(images: Images, layout: Layout, stack: StackResult, log: MapLog)
     execStack: mi.execStack,
     auxv: stack.auxv,
     mappings,
+    path: main.path,
+    argv: images.argv.length > 0 ? images.argv : [''],
+    scripts: images.scripts,
     elf: mi,
   };
 }

@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 import { ELIBBAD } from '../../abi/linux.js';
 import { SystrapError } from '../../errors.js';
 
@@ -9,11 +10,12 @@ import { SystrapError } from '../../errors.js';
  *
  * | code | meaning | errno (what execve would return) |
  * |---|---|---|
- * | `ENOEXEC` | not an ELF executable (script, truncated, relocatable, corrupt headers) | ENOEXEC |
+ * | `ENOEXEC` | neither an ELF executable nor a '#!' script (truncated, relocatable, corrupt headers, bad '#!' line) | ENOEXEC |
  * | `EARCH` | an ELF file for another architecture (32-bit, big endian, not x86-64) | ENOEXEC |
- * | `ENOENT` | no such file | ENOENT |
+ * | `ENOENT` | no such file (the program, or a script's '#!' interpreter) | ENOENT |
  * | `EACCES` | not a regular file, not executable, or on a noexec mount | EACCES |
  * | `EINTERP` | the program interpreter (PT_INTERP) cannot be loaded; `cause` says why | ENOENT if it is missing, else ELIBBAD |
+ * | `ELOOP` | '#!' scripts nested deeper than execve follows them | ELOOP |
  * | `E2BIG` | arguments and environment do not fit in the stack | E2BIG |
  * | `ENOMEM` | the image does not fit below the stub region, or its place is taken | ENOMEM |
  *
@@ -22,7 +24,7 @@ import { SystrapError } from '../../errors.js';
  * const retryable = (code: LoaderErrorCode) => code === 'ENOMEM';
  * ```
  */
-export type LoaderErrorCode = 'ENOEXEC' | 'EARCH' | 'ENOENT' | 'EACCES' | 'EINTERP' | 'E2BIG' | 'ENOMEM';
+export type LoaderErrorCode = 'ENOEXEC' | 'EARCH' | 'ENOENT' | 'EACCES' | 'EINTERP' | 'ELOOP' | 'E2BIG' | 'ENOMEM';
 
 /**
  * Fields a LoaderError may carry besides code and message.
@@ -52,9 +54,15 @@ const ERRNO: Record<LoaderErrorCode, number> = {
   ENOENT: constants.errno.ENOENT,
   EACCES: constants.errno.EACCES,
   EINTERP: ELIBBAD,
+  ELOOP: constants.errno.ELOOP,
   E2BIG: constants.errno.E2BIG,
   ENOMEM: constants.errno.ENOMEM,
 };
+
+/** What an errno means, in libuv's words (Node's table of them), else the error's code. */
+function errnoText(e: SystrapError): string {
+  return (e.errno !== undefined ? getSystemErrorMap().get(-Math.abs(e.errno))?.[1] : undefined) ?? e.code;
+}
 
 /**
  * A failure to load a program. `message` is one line: `CODE: what, for which file`.
@@ -109,6 +117,17 @@ export const LoaderErrors = {
       errno: cause.code === 'ENOENT' ? cause.errno : undefined,
       cause,
     }),
+  BadScript: (path: string, why: string) => new LoaderError('ENOEXEC', `${path}: bad '#!' line: ${why}`, { path }),
+  // execve fails with the interpreter's own error (ENOENT, EACCES…): keep its code and errno.
+  // The name is quoted: a stray '\r' from a CRLF line is the usual reason it is not found.
+  ScriptInterp: (interp: string, script: string, cause: LoaderError) =>
+    new LoaderError(cause.code, `bad '#!' interpreter ${JSON.stringify(interp)} of ${script}: ${errnoText(cause)}`, {
+      path: interp,
+      errno: cause.errno,
+      cause,
+    }),
+  TooDeep: (path: string, scripts: number) =>
+    new LoaderError('ELOOP', `${path}: ${scripts} '#!' scripts in a row, more than execve follows`, { path }),
   TooBig: (bytes: number, limit: number) =>
     new LoaderError('E2BIG', `arguments, environment and auxv need ${bytes} bytes of stack, more than ${limit}`),
   NoRoom: (path: string, why: string) => new LoaderError('ENOMEM', `cannot place ${path}: ${why}`, { path }),

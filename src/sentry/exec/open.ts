@@ -1,14 +1,16 @@
 import { Errors, checkStubReply } from '../../errors.js';
 import { SYS } from '../../abi/syscalls.js';
-import { AT_FDCWD, O_CLOEXEC, O_NONBLOCK, O_RDONLY, S_IFMT, S_IFREG, X_OK, errnoName } from '../../abi/linux.js';
-import { decodeElf, type ElfInfo } from './elf.js';
+import { AT_FDCWD, O_CLOEXEC, O_NONBLOCK, O_RDONLY, PAGE_SIZE, S_IFMT, S_IFREG, X_OK, errnoName } from '../../abi/linux.js';
+import { decodeElf, type ElfInfo, type ElfReader } from './elf.js';
 import { LoaderError, LoaderErrors } from './loaderErrors.js';
+import { followScripts, type ExecFileAccess } from './script.js';
 import { isError, type StubIO } from './stubIO.js';
 
 /**
- * Opening an executable, as Linux's fs/exec.c (do_open_execat) and the start of binfmt_elf do:
- * open it in the stub, check it is a regular executable file, read and check its ELF headers
- * through that fd. The fd then serves to map the very file that was checked.
+ * Opening an executable, as Linux's fs/exec.c (do_open_execat), binfmt_script and the start of
+ * binfmt_elf do: open it in the stub, check it is a regular executable file, follow its '#!'
+ * line to the interpreter if it is a script (script.ts), read and check the ELF headers of the
+ * file that ends up loaded through its fd. That fd then serves to map the very file checked.
  */
 
 /**
@@ -29,8 +31,67 @@ export interface OpenImage {
 }
 
 /**
+ * An executable file opened in the stub and checked, not yet parsed.
+ *
+ * @example
+ * ```ts
+ * const f: OpenedFile = await openExec(io, '/bin/ls'); // { fd: 5n, size: 142312n }
+ * ```
+ */
+export interface OpenedFile {
+  /** The stub's fd of the file. */
+  fd: bigint;
+  /** Its size in bytes when checked. */
+  size: bigint;
+}
+
+/**
+ * What a program is once execve has followed its '#!' lines: the ELF file to load, and the
+ * argv it gets.
+ *
+ * @example
+ * ```ts
+ * const { main, argv, scripts }: OpenProgram = await openProgram(io, '/tmp/x.sh', './x.sh', ['x']);
+ * ```
+ */
+export interface OpenProgram {
+  main: OpenImage;
+  argv: string[];
+  /** The scripts passed through, outermost first (empty for an ELF program run directly). */
+  scripts: string[];
+}
+
+/** Bytes read first from every file: a page holds a '#!' line and nearly every ELF's headers. */
+const HEAD_SIZE = PAGE_SIZE;
+
+/**
+ * Opens `path` in the stub and checks what execve checks (regular file, execute permission).
+ *
+ * Preconditions: `io`'s scratch area is mapped.
+ *
+ * @throws LoaderError `ENOENT`, `EACCES`; SystrapError `EINVALIDARG` for a path longer than
+ * PATH_MAX, or the stub's errors. On failure the fd is closed again.
+ *
+ * @example
+ * ```ts
+ * const { fd, size } = await openExec(io, '/bin/ls');
+ * ```
+ */
+export async function openExec(io: StubIO, path: string): Promise<OpenedFile> {
+  const pathAddr = io.putPath(path);
+  const fd = await openFile(io, path, pathAddr);
+  try {
+    return { fd, size: await checkExecutable(io, path, pathAddr, fd) };
+  } catch (e) {
+    // Keep the first error: a failing close (stub gone) says less about what went wrong.
+    await io.close(fd);
+    throw e;
+  }
+}
+
+/**
  * Opens `path` in the stub, checks what execve checks (regular file, execute permission), and
- * parses it through the stub's fd.
+ * parses it as an ELF file through the stub's fd (no '#!': for PT_INTERP's loader).
  *
  * Preconditions: `io`'s scratch area is mapped.
  *
@@ -44,20 +105,82 @@ export interface OpenImage {
  * ```
  */
 export async function openImage(io: StubIO, path: string): Promise<OpenImage> {
-  const pathAddr = io.putPath(path);
-  const fd = await openFile(io, path, pathAddr);
+  const file = await openExec(io, path);
+  return decodeOpened(io, path, file, await headOf(io, file).catch(closing(io, file)));
+}
+
+/**
+ * Opens the program execve is asked to run: follows its '#!' lines (script.ts) to the ELF file
+ * they end at, parses that, and returns it with the argv the interpreters made. `path` is what
+ * to open, `name` the path as execve was given it (the script's name in argv).
+ *
+ * Preconditions: `io`'s scratch area is mapped.
+ *
+ * @throws LoaderError as {@link openImage} and {@link followScripts} (`ELOOP`, a bad '#!' line,
+ * a missing interpreter). Every fd is closed on failure.
+ *
+ * @example
+ * ```ts
+ * const p = await openProgram(io, '/home/me/x.sh', './x.sh', ['x.sh', 'a']);
+ * p.main.path; // '/bin/sh' for "#!/bin/sh"; p.argv ['/bin/sh', './x.sh', 'a']
+ * ```
+ */
+export async function openProgram(io: StubIO, path: string, name: string, argv: readonly string[]): Promise<OpenProgram> {
+  const access: ExecFileAccess<OpenedFile> = {
+    open: (p) => openExec(io, p),
+    head: (f) => headOf(io, f),
+    close: (f) => io.close(f.fd),
+  };
+  const target = await followScripts(access, path, argv, name);
+  const main = await decodeOpened(io, target.path, target.file, target.head);
+  return { main, argv: target.argv, scripts: target.scripts };
+}
+
+/** The file's first bytes, read once for both the '#!' test and the ELF headers. */
+function headOf(io: StubIO, file: OpenedFile): Promise<Uint8Array> {
+  return io.pread(file.fd, 0n, HEAD_SIZE);
+}
+
+/** A catch handler that closes the file and rethrows. */
+function closing(io: StubIO, file: OpenedFile): (e: unknown) => Promise<never> {
+  return async (e) => {
+    await io.close(file.fd);
+    throw e;
+  };
+}
+
+/** Parses an opened file as an ELF executable, its first bytes already read; closes it on failure. */
+async function decodeOpened(io: StubIO, path: string, file: OpenedFile, head: Uint8Array): Promise<OpenImage> {
   try {
-    const size = await checkExecutable(io, path, pathAddr, fd);
-    const info = await decodeElf((off, len) => io.pread(fd, off, len), path);
+    const info = await decodeElf(readerAfter(head, (off, len) => io.pread(file.fd, off, len)), path);
     // A segment past EOF would map pages that raise SIGBUS when the program touches them.
     for (const p of info.loads)
-      if (p.offset + p.filesz > size) throw LoaderErrors.BadElf(path, `a PT_LOAD extends past the end of the file (${size} bytes)`);
-    return { path, fd, info };
+      if (p.offset + p.filesz > file.size) throw LoaderErrors.BadElf(path, `a PT_LOAD extends past the end of the file (${file.size} bytes)`);
+    return { path, fd: file.fd, info };
   } catch (e) {
-    // Keep the first error: a failing close (stub gone) says less about what went wrong.
-    await io.close(fd);
-    throw e;
+    return closing(io, file)(e);
   }
+}
+
+/**
+ * A reader that serves what `head` (the file's first bytes) holds without reading again: any
+ * range inside it, and anything at all when it is shorter than asked (the file ends there).
+ *
+ * @example
+ * ```ts
+ * const read = readerAfter(head, (off, len) => io.pread(fd, off, len));
+ * ```
+ */
+export function readerAfter(head: Uint8Array, read: ElfReader): ElfReader {
+  const whole = head.length < HEAD_SIZE;
+  return async (offset, length) => {
+    const end = offset + BigInt(length);
+    if (end <= BigInt(head.length) || whole) {
+      const from = Math.min(Number(offset), head.length);
+      return head.subarray(from, Math.min(Number(end), head.length));
+    }
+    return read(offset, length);
+  };
 }
 
 /** openat in the stub, read-only; file errors become LoaderErrors. */

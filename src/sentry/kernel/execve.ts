@@ -30,6 +30,8 @@ export interface ExecArgs {
   path: string;
   argv: string[];
   envp: string[];
+  /** The file to open instead of `path`, which stays the name (the program's own /proc/self/exe). */
+  file?: string;
 }
 
 /**
@@ -56,7 +58,7 @@ export class ExecInProgress {
     private readonly args: ExecArgs,
     private readonly onLoaded: (img: LoadedImage) => void,
   ) {
-    k.check(args.path, (errno) => this.#checked(errno));
+    k.check(args.file ?? args.path, (errno) => this.#checked(errno));
   }
 
   get done(): boolean {

@@ -308,7 +308,7 @@ export class Kernel implements SyscallKernel {
         killGroup: (signo) => this.killGroup(signo),
         check: (path, done) => this.#mailbox.request((req) => ({ type: 'execCheck', req, path }), 'execChecked', (r) => done(r.errno)),
         load: (a, done) =>
-          this.#mailbox.request((req) => ({ type: 'execLoad', req, path: a.path, argv: a.argv, envp: a.envp }), 'execLoaded', (r) =>
+          this.#mailbox.request((req) => ({ type: 'execLoad', req, path: a.path, file: a.file, argv: a.argv, envp: a.envp }), 'execLoaded', (r) =>
             done(r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! }),
           ),
       },

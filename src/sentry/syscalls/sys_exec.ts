@@ -1,6 +1,7 @@
 import { ERRNO, PATH_MAX, SS_DISABLE } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import { err, type Handler, type LoadedImage, type SyscallKernel } from './context.js';
+import { ownExe } from './sys_file.js';
 import type { Task } from '../kernel/task.js';
 
 /** Room for argv and envp (strings and pointers): Linux's quarter of the 8 MiB stack limit. */
@@ -26,12 +27,18 @@ export const execve: Handler = (k, t, a) => {
   const call = k.strace.execCall(SYS.execve, a);
   const path = k.mem.readCString(a[0], PATH_MAX);
   if (path === null) return err(ERRNO.EFAULT);
+  // The kernel refuses an empty name before looking anything up (only execveat's AT_EMPTY_PATH
+  // allows one); resolved against the cwd it would name a directory instead.
+  if (path === '') return err(ERRNO.ENOENT);
   const budget = { bytes: ARG_SPACE };
   const argv = k.mem.readArgStrings(a[1], budget);
   if (typeof argv === 'string') return err(ERRNO[argv]);
   const envp = k.mem.readArgStrings(a[2], budget);
   if (typeof envp === 'string') return err(ERRNO[envp]);
-  k.execve(t, { path, argv, envp }, (img) => {
+  // /proc/self/exe is the stub's link to Node; the program means its own file (busybox sh
+  // re-runs itself so to read a script without '#!'). The name stays what it gave.
+  const file = ownExe(k, path);
+  k.execve(t, { path, argv, envp, ...(file !== undefined ? { file } : {}) }, (img) => {
     applyImage(k, t, img);
     k.strace.exec(t.tid, call, start);
   });

@@ -31,14 +31,29 @@ export const closeRange: Handler = (_k, _t, a) => {
 };
 
 /**
+ * The program's executable when `path` is its own /proc exe link (/proc/self/exe,
+ * /proc/thread-self/exe, /proc/<its pid or one of its tids>/exe), else undefined. The kernel's
+ * link would name the stub's (Node's) file: every call that follows it must use this instead.
+ *
+ * @example
+ * ```ts
+ * ownExe(kernel, '/proc/self/exe'); // '/usr/bin/busybox' while busybox runs
+ * ```
+ */
+export function ownExe(k: FileKernel, path: string): string | undefined {
+  if (!PROC_EXE.test(path)) return undefined;
+  const who = path.split('/')[2];
+  if (who !== 'self' && who !== 'thread-self' && Number(who) !== k.tgid && !k.task(Number(who))) return undefined;
+  return k.exe;
+}
+
+/**
  * readlink of /proc/self/exe (or /proc/<pid>/exe, /proc/thread-self/exe): the stub's own
  * executable is Node's, the program's is the one the sentry loaded. Anything else passes.
  */
 function readlink(k: FileKernel, path: bigint, buf: bigint, size: bigint): Outcome {
   const p = k.mem.readCString(path, PATH_MAX);
-  if (p === null || !PROC_EXE.test(p)) return 'pass';
-  const who = p.split('/')[2];
-  if (who !== 'self' && who !== 'thread-self' && Number(who) !== k.tgid && !k.task(Number(who))) return 'pass';
+  if (p === null || ownExe(k, p) === undefined) return 'pass';
   if (BigInt.asIntN(64, size) <= 0n) return err(ERRNO.EINVAL);
   const bytes = Buffer.from(k.exe);
   const n = Math.min(bytes.length, Number(size > BigInt(PATH_MAX) ? BigInt(PATH_MAX) : size));
