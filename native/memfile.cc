@@ -114,6 +114,9 @@ static Napi::Error RoundTripError(Napi::Env env, int code) {
   return e;
 }
 
+// The type tag of MemoryFile objects (napi_type_tag_object): a random, fixed 128-bit value.
+static const napi_type_tag kMemoryFileTag = {0x5f3c9a2e71b04d8cULL, 0xa1e6d2b7c4f80913ULL};
+
 class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -140,6 +143,8 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
   // Without fd: creates a memfd. With fd: maps an existing one (a worker's view of the file).
   MemoryFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemoryFile>(info) {
     Napi::Env env = info.Env();
+    // Tagged, so that a MemoryFile passed back in (futexWaitv's files) is known to be one.
+    napi_type_tag_object(env, info.This(), &kMemoryFileTag);
     if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "name must be a string");
     std::string name = info[0].As<Napi::String>();
     window_ = ArgU64(info, 1, "maxSize");
@@ -337,9 +342,28 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
       uint32_t reserved;
     } w[128];
     const uint32_t FUTEX2_SIZE_U32 = 0x02;  // shared: no FUTEX2_PRIVATE
+    // files (optional): the memory file word i is in, when not this one (a forked process's
+    // control memory is a file of its own).
+    Napi::Array files;
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() != n) ThrowType(env, "files must be an array with one entry per word");
+      files = info[3].As<Napi::Array>();
+    }
     for (size_t i = 0; i < n; i++) {
-      if ((uint64_t)o[i] + 4 > size_ || (o[i] & 3)) throw Napi::RangeError::New(env, "a word is outside the memory file or unaligned");
-      w[i] = {e[i], (uint64_t)(uintptr_t)(base_ + o[i]), FUTEX2_SIZE_U32, 0};
+      MemoryFile* f = this;
+      if (!files.IsEmpty()) {
+        Napi::Value v = files.Get((uint32_t)i);
+        if (v.IsObject()) {
+          Napi::Object obj = v.As<Napi::Object>();
+          bool ours = false;
+          if (napi_check_object_type_tag(env, obj, &kMemoryFileTag, &ours) != napi_ok || !ours)
+            ThrowType(env, "files entries must be MemoryFiles or undefined");
+          f = Napi::ObjectWrap<MemoryFile>::Unwrap(obj);
+          f->CheckOpen(env);
+        }
+      }
+      if ((uint64_t)o[i] + 4 > f->size_ || (o[i] & 3)) throw Napi::RangeError::New(env, "a word is outside its memory file or unaligned");
+      w[i] = {e[i], (uint64_t)(uintptr_t)(f->base_ + o[i]), FUTEX2_SIZE_U32, 0};
     }
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);

@@ -22,8 +22,11 @@ export interface NativeMemoryFile {
   close(): void;
   futexWake(offset: number, count: number): number;
   futexWait(offset: number, expected: number, timeoutMs: number): 'woken' | 'changed' | 'timeout' | 'interrupted';
-  /** One sleep on several words: the index woken, -1 timeout, -2 a word changed, -3 interrupted. */
-  futexWaitv(offsets: Uint32Array, expected: Uint32Array, timeoutMs: number): number;
+  /**
+   * One sleep on several words: the index woken, -1 timeout, -2 a word changed, -3 interrupted.
+   * `files[i]`, when given, is the memory file word i is in (this one otherwise).
+   */
+  futexWaitv(offsets: Uint32Array, expected: Uint32Array, timeoutMs: number, files?: Array<NativeMemoryFile | undefined>): number;
   waitWordChange(offset: number, value: number, pid: number, timeoutMs: number, waitersOffset?: number): Promise<number>;
   syscallThreadCall(
     msgOffset: number,

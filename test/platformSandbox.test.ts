@@ -49,11 +49,15 @@ function childScript(t: import('ava').ExecutionContext, body: string): string {
   return script;
 }
 
-/** Node's mappings of memfds (the memory file in every thread that views it), as /proc/self/maps lines. */
+/**
+ * Node's mappings of memfds (the memory file in every thread that views it), as their files:
+ * one entry per mapping (a mapping that grew with its file is the same mapping).
+ */
 function memfdMappings(): string[] {
   return readFileSync('/proc/self/maps', 'utf8')
     .split('\n')
     .filter((l) => l.includes('/memfd:'))
+    .map((l) => l.split(/\s+/).slice(3).join(' '))
     .sort();
 }
 

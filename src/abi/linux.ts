@@ -14,6 +14,18 @@ export const NSIG = 64;
 /** siginfo si_code values the sentry writes (asm-generic/siginfo.h). */
 export const SI_USER = 0;
 export const SI_TKILL = -6;
+/** SIGCHLD si_code values (what happened to the child). */
+export const CLD = { EXITED: 1, KILLED: 2, DUMPED: 3, TRAPPED: 4, STOPPED: 5, CONTINUED: 6 } as const;
+
+/** wait4/waitid options and waitid's idtype (linux/wait.h). */
+export const WAIT = {
+  WNOHANG: 1n, WUNTRACED: 2n, WSTOPPED: 2n, WEXITED: 4n, WCONTINUED: 8n, WNOWAIT: 0x01000000n,
+  __WNOTHREAD: 0x20000000n, __WALL: 0x40000000n, __WCLONE: 0x80000000n,
+} as const;
+export const P_ALL = 0n;
+export const P_PID = 1n;
+export const P_PGID = 2n;
+export const P_PIDFD = 3n;
 
 /** mmap(2) protections and flags. */
 export const PROT_NONE = 0n;
@@ -43,6 +55,11 @@ export const CLONE_SETTLS = 0x80000n;
 export const CLONE_PARENT_SETTID = 0x100000n;
 export const CLONE_CHILD_CLEARTID = 0x200000n;
 export const CLONE_CHILD_SETTID = 0x1000000n;
+/** The exit signal in clone's flags (its low byte). */
+export const CSIGNAL = 0xffn;
+/** New namespaces: a program has no capability for them (EPERM, as for an unprivileged caller). */
+export const CLONE_NEWNAMESPACES = 0x20000n | 0x2000000n | 0x4000000n | 0x8000000n | 0x10000000n | 0x20000000n | 0x40000000n;
+export const CLONE_PIDFD = 0x1000n;
 
 /** arch_prctl(2) codes. */
 export const ARCH_SET_FS = 0x1002n;
@@ -114,6 +131,7 @@ export const MAP_FIXED_NOREPLACE = 0x100000n;
 export const SIG_DFL = 0n;
 export const SIG_IGN = 1n;
 export const SA_NOCLDSTOP = 0x1n;
+export const SA_NOCLDWAIT = 0x2n;
 export const SA_SIGINFO = 0x4n;
 export const SA_ONSTACK = 0x08000000n;
 export const SA_RESTORER = 0x04000000n;

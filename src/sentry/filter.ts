@@ -2,6 +2,8 @@ import { SECCOMP_RET } from '../abi/bpf.js';
 import { compileSeccomp, stubRules, type Condition, type SeccompRule } from '../abi/seccomp.js';
 import { SYS } from '../abi/syscalls.js';
 import { abi } from '../abi/stub.js';
+import { PRCTL_SENTRY } from './syscalls/sys_process.js';
+import { PID_ARG_CALLS } from './syscalls/sys_pidargs.js';
 
 /**
  * Syscalls the sentry always handles itself (gVisor's sentry would handle all; we pass through
@@ -15,16 +17,19 @@ export const SENTRY_ONLY: ReadonlySet<number> = new Set([
   SYS.rt_sigsuspend, SYS.rt_sigpending, SYS.rt_sigtimedwait, SYS.rt_sigqueueinfo, SYS.rt_tgsigqueueinfo,
   SYS.pause, SYS.tkill, SYS.brk, SYS.rseq, SYS.set_tid_address, SYS.set_robust_list, SYS.get_robust_list,
   SYS.getpid, SYS.gettid, SYS.getppid, SYS.wait4, SYS.waitid, SYS.seccomp, SYS.ptrace,
+  SYS.getpgid, SYS.getpgrp, SYS.setpgid, SYS.getsid, SYS.setsid,
 ]);
 
 /**
  * Syscalls that trap to the sentry, which checks them, then either emulates them or passes them
  * through the gadget: thread-group-wide ones (futex, kill), those that could reach the stub
  * or Node (close_range over the stub's fds, mremap), readlink of /proc/self/exe (the stub's
- * own executable is Node's), and sleeps (a sleeping thread must not hold a stub thread).
+ * own executable is Node's), sleeps (a sleeping thread must not hold a stub thread), and calls
+ * naming a pid or tid of the program (see sys_pidargs.ts).
  */
 export const SENTRY_CHECKED: ReadonlySet<number> = new Set([
   SYS.futex, SYS.kill, SYS.tgkill, SYS.close_range, SYS.mremap, SYS.readlink, SYS.readlinkat, SYS.nanosleep, SYS.clock_nanosleep,
+  ...Object.keys(PID_ARG_CALLS).map(Number),
 ]);
 
 /** Memory calls that pass without a trap when their range is clear of the stub region. */
@@ -106,6 +111,8 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   // The gadget: the sentry's passthrough (return address right after its `syscall`).
   const atGadget: Condition = { op: 'eq', value: gadgetAddr + 2n };
   for (const sysno of SENTRY_ONLY) rules.push({ sysno, ip: atGadget, action: trap });
+  // prctl about the process tree is the sentry's; the other options pass.
+  for (const opt of PRCTL_SENTRY) rules.push({ sysno: SYS.prctl, ip: atGadget, args: [{ op: 'eq', value: opt }], action: trap });
   rules.push({ sysno: SYS.tkill, ip: atGadget, action: trap });
   for (const sysno of RANGE_CHECKED) {
     rules.push({ sysno, ip: atGadget, args: clear, action: allow });
@@ -118,6 +125,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   // Direct calls from program code.
   const traced = (nr: number) => spec.trapAll || spec.trap.has(nr);
   for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) rules.push({ sysno, action: trap });
+  for (const opt of PRCTL_SENTRY) rules.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
   for (const sysno of [...RANGE_CHECKED, SYS.mmap]) {
     if (traced(sysno)) continue;
     rules.push({ sysno, args: clear, action: allow });

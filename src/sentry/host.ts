@@ -36,6 +36,8 @@ export class SentryHost {
   readonly #kernels = new Map<number, Kernel>();
   /** Every watched word (the wake word, then each kernel's), rebuilt when kernels come and go. */
   #words?: WatchedWord[];
+  /** The kernels' watch versions when #words was built (processes come and go inside a kernel). */
+  #wordsVersion = -1;
   #closing = false;
 
   constructor(data: HostData) {
@@ -100,30 +102,36 @@ export class SentryHost {
 
   /** Spin on every watched word, then one sleep on every doorbell and the wake word. */
   #wait(): void {
+    const version = [...this.#kernels.values()].reduce((v, k) => v + k.watchVersion, this.#kernels.size);
+    if (version !== this.#wordsVersion) this.#words = undefined;
+    this.#wordsVersion = version;
     const words = (this.#words ??= [this.#wake, ...[...this.#kernels.values()].flatMap((k) => k.watch)]);
     if (this.#spin(words)) return;
     let deadline = performance.now() + BUDGETS.doorbellSleepMs;
     for (const k of this.#kernels.values()) deadline = Math.min(deadline, k.nextDeadline());
     if (deadline <= performance.now()) return; // a timer is due: the next turn wakes its task
     for (const k of this.#kernels.values()) k.flush();
-    const n = this.#kernels.size + 1;
+    // Each process's doorbell, in the file its queue is in (a forked process's is its own).
+    const bells = [...this.#kernels.values()].flatMap((k) => k.doorbells()).slice(0, MAX_WAIT_WORDS - 1);
+    const n = bells.length + 1;
     const offsets = new Uint32Array(n);
     const expected = new Uint32Array(n);
+    const files: Array<NativeMemoryFile | undefined> = [undefined];
     offsets[0] = this.#wakeOffset;
     expected[0] = this.#wake.value;
-    let i = 1;
-    for (const k of this.#kernels.values()) {
-      offsets[i] = k.queue.doorbellOffset;
-      expected[i++] = k.queue.doorbell.value;
-      k.queue.addSleeper();
-    }
+    bells.forEach((b, i) => {
+      offsets[i + 1] = b.queue.doorbellOffset;
+      expected[i + 1] = b.queue.doorbell.value;
+      files.push(b.file === this.#file ? undefined : b.file);
+      b.queue.addSleeper();
+    });
     try {
       // A trap published after the last look moved its doorbell: futex_waitv returns at once.
       if (changed(words)) return;
       const ms = Math.max(1, Math.ceil(deadline - performance.now()));
-      if (this.#file.futexWaitv(offsets, expected, ms) === -1) for (const k of this.#kernels.values()) k.checkStub();
+      if (this.#file.futexWaitv(offsets, expected, ms, files) === -1) for (const k of this.#kernels.values()) k.checkStub();
     } finally {
-      for (const k of this.#kernels.values()) k.queue.removeSleeper();
+      for (const b of bells) b.queue.removeSleeper();
     }
   }
 

@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { AddressSpace } from '../addressSpace.js';
 import type { StubPort } from '../platformPort.js';
@@ -57,4 +57,20 @@ export function canonical(path: string): string {
   } catch {
     return path;
   }
+}
+
+/**
+ * The pid a process has in its own pid namespace (the last NSpid of /proc/PID/status): what a
+ * sandboxed program sees as its pid.
+ *
+ * @example
+ * ```ts
+ * namespacePid(as.pid); // 2 for a sandbox's first stub
+ * ```
+ */
+export function namespacePid(pid: number): number {
+  const m = /^NSpid:\s*([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const ids = m ? m[1].trim().split(/\s+/).map(Number) : [];
+  if (ids.length === 0 || !Number.isInteger(ids.at(-1))) throw Errors.Protocol(`no namespace pid for ${pid}`, pid);
+  return ids.at(-1)!;
 }

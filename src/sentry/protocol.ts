@@ -61,23 +61,39 @@ export type SentryResult = (
   | { kind: 'error'; code: string; message: string }
 ) & { summary?: string; traps?: number };
 
-/** Worker → main. */
+/** Worker → main. Requests carry `req`; their reply carries it back. `pid`: which process (as the program sees it). */
 export type SentryRequest =
-  | { type: 'newContext'; req: number }
+  | { type: 'newContext'; req: number; pid: number }
   /** More tasks are runnable than sysmsg threads awake: make or wake one. */
-  | { type: 'needThread' }
+  | { type: 'needThread'; pid: number }
   /** Lifecycle events of tasks since the last batch, in order: [tid, event]. */
   | { type: 'taskEvents'; events: Array<[number, TaskEvent['type']]> }
-  | { type: 'execCheck'; req: number; path: string }
-  | { type: 'execLoad'; req: number; path: string; file?: string; argv: string[]; envp: string[] }
-  | { type: 'contextEvent'; id: number; event: 'syscall'; sysno: number }
-  | { type: 'contextExit'; id: number };
+  | { type: 'execCheck'; req: number; pid: number; path: string }
+  | { type: 'execLoad'; req: number; pid: number; path: string; file?: string; argv: string[]; envp: string[] }
+  | { type: 'contextEvent'; pid: number; id: number; event: 'syscall'; sysno: number }
+  | { type: 'contextExit'; pid: number; id: number }
+  /** Fork process `pid`'s address space (see AddressSpace.fork); the child's first context with it. */
+  | { type: 'fork'; req: number; pid: number }
+  /** Process `pid` ended: its stub and contexts go. */
+  | { type: 'processExit'; pid: number };
+
+/** A forked process as the main thread made it (see ProcessSpec). */
+export interface ForkedProcess {
+  /** The child's stub's pid as Node sees it, and as the program does. */
+  hostPid: number;
+  pid: number;
+  memory: MemoryFileRef;
+  queue: FileRange;
+  main: { id: number; slot: FileRange };
+}
 
 /** Main → worker. */
 export type SentryMail =
   | { type: 'context'; req: number; id: number; slot: FileRange }
   | { type: 'execChecked'; req: number; errno: number }
   | { type: 'execLoaded'; req: number; errno: number; entry?: bigint; sp?: bigint; brkStart?: bigint; exe?: string }
-  | { type: 'threads'; tids: Array<[number, number]> }
+  | ({ type: 'forked'; req: number; errno: number } & Partial<ForkedProcess>)
+  | { type: 'threads'; pid: number; tids: Array<[number, number]> }
   | { type: 'signal'; signo: number }
-  | { type: 'failed'; req: number; message: string };
+  /** The main thread could not answer; `gone`: the request's process had ended (the reply is moot). */
+  | { type: 'failed'; req: number; message: string; gone?: boolean };

@@ -3,11 +3,10 @@ import { isAbsolute, join } from 'node:path';
 import type { Platform } from '../platform.js';
 import type { AdoptedContext } from '../platformPort.js';
 import { REGISTER_NAMES, REG } from '../abi/registers.js';
-import { Errors, SystrapError, toSystrapError } from '../errors.js';
-import { readFileSync } from 'node:fs';
+import { SystrapError, toSystrapError } from '../errors.js';
 import { programFilter } from './filter.js';
 import { loadProgram } from './exec/loader.js';
-import { canonical, nameStub, setupProcess } from './processSetup.js';
+import { canonical, namespacePid, nameStub, setupProcess } from './processSetup.js';
 import { SentryLink } from './sentryLink.js';
 import type { SentryResult, SentryTask, TraceOptions } from './protocol.js';
 
@@ -83,7 +82,9 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   const sandboxed = port.sandboxed(as);
   const stub = port.stub(as);
   const contexts = new Map<number, AdoptedContext>();
+  let link: SentryLink | undefined;
   const cleanup = async () => {
+    if (link) return link.releaseAll();
     await as.release().catch(() => undefined);
     for (const c of contexts.values()) c.release();
   };
@@ -116,8 +117,9 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       trace,
       mirror: port.inspecting,
     };
-    const link = new SentryLink(port, as, port1, mail, contexts);
-    link.syncThreads();
+    const nsPid = task.nsPid;
+    const l = (link = new SentryLink(port, { pid: nsPid, as, contexts }, port1, mail));
+    l.syncThreads();
     const done = port
       .runWorker<SentryResult>('sentry', task, [port2])
       .catch((e: unknown): SentryResult => {
@@ -125,25 +127,15 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
         return { kind: 'error', code: err.code, message: err.message };
       })
       .finally(async () => {
-        link.close();
+        l.close();
         await cleanup();
       });
-    return { pid: as.pid, sandboxed, kill: (signo) => link.send({ type: 'signal', signo }), done };
+    return { pid: as.pid, sandboxed, kill: (signo) => l.send({ type: 'signal', signo }), done };
   } catch (e) {
     await cleanup();
     throw e;
   }
 }
 
-/**
- * The pid a process has in its own pid namespace (the last NSpid of /proc/PID/status): what a
- * sandboxed program sees as its pid.
- */
-function namespacePid(pid: number): number {
-  const m = /^NSpid:\s*([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  const ids = m ? m[1].trim().split(/\s+/).map(Number) : [];
-  if (ids.length === 0 || !Number.isInteger(ids.at(-1))) throw Errors.Protocol(`no namespace pid for ${pid}`, pid);
-  return ids.at(-1)!;
-}
 
 export { SystrapError };

@@ -10,45 +10,57 @@ import { abi } from '../abi/stub.js';
 import type { SystrapError } from '../errors.js';
 import { loadProgram } from './exec/loader.js';
 import { checkExecutable } from './exec/check.js';
-import { canonical, nameStub } from './processSetup.js';
+import { canonical, nameStub, namespacePid } from './processSetup.js';
 import type { SentryMail, SentryRequest } from './protocol.js';
 
 /** How often the main thread tells the sentry the tids of sysmsg threads made meanwhile. */
 const THREAD_SYNC_MS = 20;
 
+/** One process of the program, on the main thread: its address space, its stub, its contexts. */
+interface LinkedProcess {
+  readonly as: AddressSpace;
+  readonly stub: StubPort;
+  readonly contexts: Map<number, AdoptedContext>;
+  /** The sysmsg thread tids last sent to the sentry (JSON). */
+  tids: string;
+}
+
 /**
- * The main thread's side of a sentry worker (the worker's is kernel/mailbox.ts): answers its
- * requests (contexts for new threads, sysmsg threads, execve images), forwards signals and the
+ * The main thread's side of a sentry worker (the worker's is kernel/mailbox.ts), for the whole
+ * tree of processes of one program: answers its requests (contexts for new threads, sysmsg
+ * threads, execve images, forks), releases what an ended process held, forwards signals and the
  * sysmsg threads' host tids, and relays lifecycle steps to the context actors and, when the
  * platform is inspected, to one task actor per program thread.
  *
  * @example
  * ```ts
- * const link = new SentryLink(platform.port, as, port1, mail, contexts);
+ * const link = new SentryLink(platform.port, { pid, as, contexts }, port1, mail);
  * link.send({ type: 'signal', signo: SIG.SIGINT });
+ * await link.releaseAll(); // once the sentry is done
  * ```
  */
 export class SentryLink {
   readonly #mail: Int32Array;
-  readonly #stub: StubPort;
-  #tids = '';
   readonly #timer: NodeJS.Timeout;
+  /** The program's processes that still hold a stub, by pid (as the program sees it). */
+  readonly #procs = new Map<number, LinkedProcess>();
   /** Mirror actors of the program's threads, by tid (inspection only). */
   readonly #tasks = new Map<number, { send(event: TaskEvent): void }>();
   readonly #program: number;
+  /** Forks and releases under way (releaseAll waits for them: a program's end is all of it gone). */
+  readonly #pending = new Set<Promise<unknown>>();
 
   constructor(
     readonly port: PlatformPort,
-    readonly as: AddressSpace,
+    root: { pid: number; as: AddressSpace; contexts: Map<number, AdoptedContext> },
     readonly messages: MessagePort,
     mail: SharedArrayBuffer,
-    readonly contexts: Map<number, AdoptedContext>,
   ) {
     this.#mail = new Int32Array(mail);
-    this.#stub = port.stub(as);
+    this.#procs.set(root.pid, { as: root.as, stub: port.stub(root.as), contexts: root.contexts, tids: '' });
     this.#program = port.nextId('program');
     messages.on('message', (m: SentryRequest) => void this.#onRequest(m));
-    // New sysmsg threads appear as the stub's kicks create them: tell the sentry their tids.
+    // New sysmsg threads appear as the stubs' kicks create them: tell the sentry their tids.
     this.#timer = setInterval(() => this.syncThreads(), THREAD_SYNC_MS);
   }
 
@@ -56,16 +68,18 @@ export class SentryLink {
     this.messages.postMessage(m);
     Atomics.add(this.#mail, 0, 1);
     Atomics.notify(this.#mail, 0);
-    // The worker may sleep on the stub's doorbell: ring it.
-    this.#stub.ringDoorbell();
+    // The worker may sleep on the stubs' doorbells: ring them.
+    for (const p of this.#procs.values()) p.stub.ringDoorbell();
   }
 
   syncThreads(): void {
-    const tids = this.#stub.sysmsgThreadTids();
-    const key = JSON.stringify(tids);
-    if (key === this.#tids) return;
-    this.#tids = key;
-    this.send({ type: 'threads', tids });
+    for (const [pid, p] of this.#procs) {
+      const tids = p.stub.sysmsgThreadTids();
+      const key = JSON.stringify(tids);
+      if (key === p.tids) continue;
+      p.tids = key;
+      this.send({ type: 'threads', pid, tids });
+    }
   }
 
   /**
@@ -77,42 +91,111 @@ export class SentryLink {
     clearInterval(this.#timer);
     for (let m = receiveMessageOnPort(this.messages); m; m = receiveMessageOnPort(this.messages)) {
       const r = m.message as SentryRequest;
-      if (r.type === 'taskEvents' || r.type === 'contextExit' || r.type === 'contextEvent') void this.#onRequest(r);
+      if (r.type === 'taskEvents' || r.type === 'contextExit' || r.type === 'contextEvent' || r.type === 'processExit') void this.#onRequest(r);
     }
     this.messages.close();
+  }
+
+  /** Releases every process still held (the program is over, or never started). */
+  async releaseAll(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await Promise.all([...this.#procs.keys()].map((pid) => this.#release(pid)));
+  }
+
+  #release(pid: number): Promise<void> {
+    const p = this.#procs.get(pid);
+    if (!p) return Promise.resolve();
+    this.#procs.delete(pid);
+    return this.#track(
+      (async () => {
+        await p.as.release().catch(() => undefined);
+        for (const c of p.contexts.values()) c.release();
+      })(),
+    );
+  }
+
+  /** Keeps `work` in #pending until it settles. */
+  async #track<T>(work: Promise<T>): Promise<T> {
+    this.#pending.add(work);
+    try {
+      return await work;
+    } finally {
+      this.#pending.delete(work);
+    }
+  }
+
+  #proc(pid: number): LinkedProcess {
+    const p = this.#procs.get(pid);
+    if (!p) throw new ProcessGone(pid);
+    return p;
   }
 
   async #onRequest(m: SentryRequest): Promise<void> {
     try {
       switch (m.type) {
         case 'needThread':
-          return this.#stub.kick();
+          return this.#procs.get(m.pid)?.stub.kick();
         case 'newContext': {
-          const ctx = await this.port.adoptContext(this.as);
-          this.contexts.set(ctx.id, ctx);
+          const p = this.#proc(m.pid);
+          const ctx = await this.port.adoptContext(p.as);
+          p.contexts.set(ctx.id, ctx);
           return this.send({ type: 'context', req: m.req, id: ctx.id, slot: ctx.slot });
         }
         case 'contextEvent':
-          return this.#contextEvent(m.id, m.sysno);
-        case 'contextExit':
-          this.contexts.get(m.id)?.release();
-          this.contexts.delete(m.id);
+          return this.#contextEvent(m.pid, m.id, m.sysno);
+        case 'contextExit': {
+          const p = this.#procs.get(m.pid);
+          p?.contexts.get(m.id)?.release();
+          p?.contexts.delete(m.id);
           return;
+        }
         case 'taskEvents':
           return this.#taskEvents(m.events);
-        case 'execCheck':
-          return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(m.path, (p) => this.#resolve(p)) });
+        case 'execCheck': {
+          const p = this.#proc(m.pid);
+          return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(m.path, (path) => resolve(p, path)) });
+        }
         case 'execLoad':
-          return this.send(await this.#exec(m));
+          return this.send(await this.#exec(this.#proc(m.pid), m));
+        case 'fork':
+          return this.send(await this.#track(this.#fork(m)));
+        case 'processExit':
+          return this.#release(m.pid);
       }
     } catch (e) {
-      if ('req' in m) this.send({ type: 'failed', req: m.req, message: String((e as Error).message ?? e) });
+      // A request of a process that has ended meanwhile is moot (its reply would go nowhere).
+      if ('req' in m) this.send({ type: 'failed', req: m.req, message: String((e as Error).message ?? e), gone: e instanceof ProcessGone });
+    }
+  }
+
+  /**
+   * A fork: the parent's address space forked (the kernel's copy-on-write copy, see
+   * AddressSpace.fork), the child's first context adopted and a sysmsg thread serving it. A
+   * failure is the fork's errno (EAGAIN: no process could be made), the program goes on.
+   */
+  async #fork(m: Extract<SentryRequest, { type: 'fork' }>): Promise<SentryMail> {
+    const parent = this.#proc(m.pid);
+    let child: AddressSpace | undefined;
+    const contexts = new Map<number, AdoptedContext>();
+    try {
+      child = await parent.as.fork();
+      const stub = this.port.stub(child);
+      const main = await this.port.adoptContext(child);
+      contexts.set(main.id, main);
+      await stub.ensureThread();
+      const pid = this.port.sandboxed(child) ? namespacePid(child.pid) : child.pid;
+      this.#procs.set(pid, { as: child, stub, contexts, tids: '' });
+      return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.pid, memory: stub.memory, queue: stub.queueRange(), main: { id: main.id, slot: main.slot } };
+    } catch {
+      for (const c of contexts.values()) c.release();
+      await child?.release().catch(() => undefined);
+      return { type: 'forked', req: m.req, errno: ERRNO.EAGAIN };
     }
   }
 
   /** One trap and the switch back, as the context's actor would have seen them on the slow path. */
-  #contextEvent(id: number, sysno: number): void {
-    const ctx = this.contexts.get(id);
+  #contextEvent(pid: number, id: number, sysno: number): void {
+    const ctx = this.#procs.get(pid)?.contexts.get(id);
     if (!ctx) return;
     ctx.report('TRAPPED_SYSCALL', sysno);
     ctx.report('SWITCH');
@@ -130,43 +213,50 @@ export class SentryLink {
     }
   }
 
-  /** The program's path as the kernel would open it (relative to the program's cwd). */
-  #resolve(path: string): string {
-    return isAbsolute(path) ? path : join(`/proc/${this.as.pid}/cwd`, path);
-  }
-
-  async #exec(m: Extract<SentryRequest, { type: 'execLoad' }>): Promise<SentryMail> {
-    await this.#stub.unmapApplication();
-    await this.#closeOnExec();
+  async #exec(p: LinkedProcess, m: Extract<SentryRequest, { type: 'execLoad' }>): Promise<SentryMail> {
+    await p.stub.unmapApplication();
+    await closeOnExec(p.as);
     try {
-      const exe = this.#resolve(m.path);
+      const exe = resolve(p, m.path);
       // The stub opens the path as the program gave it, from its own cwd: Node's /proc/PID/cwd
       // form names a pid the stub cannot see from inside a sandbox's pid namespace.
-      const img = await loadProgram(this.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path });
+      const img = await loadProgram(p.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path });
       // The kernel names the process after the file execve was given (a script's name, not its
       // interpreter's), but /proc/self/exe is the ELF file mapped: for a script, the interpreter,
       // whose path (maybe relative) was opened from the program's cwd.
-      await nameStub(this.as, this.#stub, exe);
-      const loaded = canonical(this.#resolve(img.path));
+      await nameStub(p.as, p.stub, exe);
+      const loaded = canonical(resolve(p, img.path));
       return { type: 'execLoaded', req: m.req, errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: loaded };
     } catch (e) {
       const errno = (e as SystrapError).errno;
       return { type: 'execLoaded', req: m.req, errno: typeof errno === 'number' ? Math.abs(errno) : ERRNO.ENOEXEC };
     }
   }
+}
 
-  /** Closes the program's close-on-exec fds (the flags are in /proc/PID/fdinfo, in octal). */
-  async #closeOnExec(): Promise<void> {
-    const dir = `/proc/${this.as.pid}/fdinfo`;
-    for (const name of readdirSync(dir)) {
-      const fd = Number(name);
-      if (fd === abi.STUB_MEMFD || fd === abi.STUB_FDCHAN) continue;
-      try {
-        const flags = /flags:\s*([0-7]+)/.exec(readFileSync(join(dir, name), 'utf8'));
-        if (flags && (BigInt(parseInt(flags[1], 8)) & O_CLOEXEC) !== 0n) await this.as.syscall(SYS.close, BigInt(fd));
-      } catch {
-        // closed meanwhile
-      }
+/** A request named a process that no longer holds a stub (it ended while the request was on its way). */
+class ProcessGone extends Error {
+  constructor(pid: number) {
+    super(`process ${pid} has ended`);
+  }
+}
+
+/** A path of the program's as the kernel would open it (relative to the process's cwd). */
+function resolve(p: LinkedProcess, path: string): string {
+  return isAbsolute(path) ? path : join(`/proc/${p.as.pid}/cwd`, path);
+}
+
+/** Closes a process's close-on-exec fds (the flags are in /proc/PID/fdinfo, in octal). */
+async function closeOnExec(as: AddressSpace): Promise<void> {
+  const dir = `/proc/${as.pid}/fdinfo`;
+  for (const name of readdirSync(dir)) {
+    const fd = Number(name);
+    if (fd === abi.STUB_MEMFD || fd === abi.STUB_FDCHAN) continue;
+    try {
+      const flags = /flags:\s*([0-7]+)/.exec(readFileSync(join(dir, name), 'utf8'));
+      if (flags && (BigInt(parseInt(flags[1], 8)) & O_CLOEXEC) !== 0n) await as.syscall(SYS.close, BigInt(fd));
+    } catch {
+      // closed meanwhile
     }
   }
 }

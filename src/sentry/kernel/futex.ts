@@ -1,71 +1,83 @@
 import type { Task } from './task.js';
 import { FUTEX } from '../../abi/linux.js';
 
-/** What FutexTable.wake needs of the kernel. */
+/** What FutexTable.wake needs of the kernel: the woken task's own process wakes it. */
 interface Waker {
-  wake(t: Task, ret: bigint): void;
+  wakeTask(t: Task, ret: bigint): void;
 }
 
 /**
- * Futex waiters of one program, emulated in the sentry (gVisor's kernel/futex): a waiting
+ * Which futex a word is (Linux's futex_key): a private futex, or a shared one on private
+ * memory, is the process's address (`PID:ADDR`); a shared one on a shared mapping is the file
+ * page under it (`DEV:INODE:OFFSET`), the same in every process that maps it.
+ */
+export type FutexKey = string;
+
+/**
+ * Futex waiters of one program tree, emulated in the sentry (gVisor's kernel/futex): a waiting
  * thread holds no sysmsg thread, so any number of threads may sleep in futex waits without
  * starving the others. Correct without atomics because every futex call of the program traps
  * here and the sentry handles traps one at a time: a waker's store precedes its FUTEX_WAKE, so
- * a wait handled after the wake sees the new value and fails with EAGAIN.
+ * a wait handled after the wake sees the new value and fails with EAGAIN. Keys are Linux's
+ * (see FutexKey), so processes sharing memory (multiprocessing's semaphores) wake each other.
  *
  * @example
  * ```ts
- * futexes.wait(t, addr, FUTEX.BITSET_MATCH_ANY);
- * futexes.wake(kernel, addr, 1, FUTEX.BITSET_MATCH_ANY); // kernel.wake(t, 0n)
+ * futexes.wait(t, `${pid}:${addr}`, FUTEX.BITSET_MATCH_ANY);
+ * futexes.wake(tree, `${pid}:${addr}`, 1, FUTEX.BITSET_MATCH_ANY); // tree.wakeTask(t, 0n)
  * ```
  */
 export class FutexTable {
-  readonly #waiters = new Map<bigint, Task[]>();
+  readonly #waiters = new Map<FutexKey, Task[]>();
 
-  /** Parks `t` on `addr`. Precondition: the caller checked the futex word. */
-  wait(t: Task, addr: bigint, bitset: number, deadline?: number): void {
-    t.futex = { addr, bitset, deadline };
-    const q = this.#waiters.get(addr);
+  /** Parks `t` on `key`. Precondition: the caller checked the futex word. */
+  wait(t: Task, key: FutexKey, bitset: number, deadline?: number): void {
+    t.futex = { key, bitset, deadline };
+    const q = this.#waiters.get(key);
     if (q) q.push(t);
-    else this.#waiters.set(addr, [t]);
+    else this.#waiters.set(key, [t]);
   }
 
-  /** Wakes up to `n` waiters on `addr` whose bitset meets `bitset`; returns how many. */
-  wake(k: Waker, addr: bigint, n: number, bitset: number): number {
-    const q = this.#waiters.get(addr);
+  /**
+   * Wakes up to `n` waiters on `key` whose bitset meets `bitset`; returns how many. They leave
+   * the table now; each is woken in its own process's turn (see Waker).
+   */
+  wake(w: Waker, key: FutexKey, n: number, bitset: number): number {
+    const q = this.#waiters.get(key);
     if (!q) return 0;
     let woken = 0;
     for (const t of [...q]) {
       if (woken >= n) break;
       if ((t.futex!.bitset & bitset) === 0) continue;
-      k.wake(t, 0n);
+      this.remove(t);
+      w.wakeTask(t, 0n);
       woken++;
     }
     return woken;
   }
 
-  /** Wakes up to `nWake` on `addr`, moves up to `nMove` of the rest to `addr2`; returns both counts. */
-  requeue(k: Waker, addr: bigint, addr2: bigint, nWake: number, nMove: number): { woken: number; moved: number } {
-    const woken = this.wake(k, addr, nWake, FUTEX.BITSET_MATCH_ANY);
-    const q = this.#waiters.get(addr) ?? [];
+  /** Wakes up to `nWake` on `key`, moves up to `nMove` of the rest to `key2`; returns both counts. */
+  requeue(w: Waker, key: FutexKey, key2: FutexKey, nWake: number, nMove: number): { woken: number; moved: number } {
+    const woken = this.wake(w, key, nWake, FUTEX.BITSET_MATCH_ANY);
+    const q = this.#waiters.get(key) ?? [];
     let moved = 0;
     while (q.length > 0 && moved < nMove) {
       const t = q.shift()!;
-      this.wait(t, addr2, t.futex!.bitset, t.futex!.deadline);
+      this.wait(t, key2, t.futex!.bitset, t.futex!.deadline);
       moved++;
     }
-    if (q.length === 0) this.#waiters.delete(addr);
+    if (q.length === 0) this.#waiters.delete(key);
     return { woken, moved };
   }
 
   /** Forgets `t` (woken, exited, interrupted). */
   remove(t: Task): void {
     if (!t.futex) return;
-    const q = this.#waiters.get(t.futex.addr);
+    const q = this.#waiters.get(t.futex.key);
     if (q) {
       const i = q.indexOf(t);
       if (i >= 0) q.splice(i, 1);
-      if (q.length === 0) this.#waiters.delete(t.futex.addr);
+      if (q.length === 0) this.#waiters.delete(t.futex.key);
     }
     t.futex = undefined;
   }

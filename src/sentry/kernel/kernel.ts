@@ -1,49 +1,45 @@
-import { ERRNO, FUTEX } from '../../abi/linux.js';
-import { THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import { ERRNO, SIG } from '../../abi/linux.js';
 import type { FileRange } from '../../memoryFile.js';
 import type { TaskEvent } from '../../machines/task.js';
-import { ContextQueue } from '../../shm/contextQueue.js';
-import { workerFile } from '../../shm/sharedFile.js';
-import { stubGone } from '../../shm/stubDeath.js';
 import type { WatchedWord } from '../../shm/watchedWord.js';
 import type { NativeMemoryFile } from '../../native.js';
-import { ProgramMemory } from './memory.js';
+import type { ContextQueue } from '../../shm/contextQueue.js';
 import { Task } from './task.js';
-import { FutexTable } from './futex.js';
-import { SignalDelivery } from './signalDelivery.js';
-import { Scheduler } from './scheduler.js';
-import { Mailbox } from './mailbox.js';
-import { TrapHandler } from './trap.js';
+import { Mailbox, type Reply, type RequestBody } from './mailbox.js';
 import { GroupExit } from './groupExit.js';
-import { ExecInProgress, type ExecArgs } from './execve.js';
+import { ThreadGroup } from './threadGroup.js';
+import type { ForkOptions, Proc, ProcessEnd, TreeHost } from './process.js';
+import { ProcessTable, childInfo } from './processTable.js';
+import { FutexTable } from './futex.js';
 import { StracePrinter } from '../strace/printer.js';
 import { Policy, PolicyError } from '../policy.js';
-import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
-import type { SentryRequest, SentryResult, SentryTask } from '../protocol.js';
+import { makeSiginfo } from './signals.js';
+import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
 
-/** The pid of a sandbox's init in its namespace: a sandboxed program's parent. */
+/** The pid of a sandbox's init in its namespace: the tree's parent when sandboxed. */
 const SANDBOX_INIT_PID = 1;
 /** Most task events sent to the main thread in one message. */
 const MIRROR_BATCH = 256;
 
-/** Writes a struct timespec of `ms` milliseconds (best effort: a bad pointer is the program's). */
-function writeTimespec(mem: ProgramMemory, addr: bigint, ms: number): void {
-  const b = new Uint8Array(16);
-  const dv = new DataView(b.buffer);
-  dv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
-  dv.setBigInt64(8, BigInt(Math.floor((ms % 1000) * 1e6)), true);
-  mem.write(addr, b);
+/** A doorbell the host sleeps on: a word of a process's queue, in that process's file. */
+export interface Doorbell {
+  file: NativeMemoryFile;
+  queue: ContextQueue;
 }
 
 /**
- * The sentry of one program (gVisor's kernel.Kernel + ThreadGroup, reduced to what running a
- * host program with passthrough needs). It owns every task of the program; its parts: the
- * scheduler (tasks in and out of the stub), the trap handler (what a trap comes to), signal
- * delivery, the futex table, the mailbox to the main thread. A sentry host (src/sentry/host.ts)
- * runs the kernels of several programs on one worker thread, turn after turn: a kernel never
- * blocks, and every trap is handled on that thread with no message per syscall.
- * Preconditions: the stub has the program's seccomp filter, the image is loaded and
- * `task.main` holds the entry registers.
+ * The sentry of one program: a tree of processes (gVisor's kernel.Kernel with its PIDNamespace
+ * and TaskSet, reduced to what running host programs with passthrough needs). It owns the
+ * processes (ThreadGroup, one stub each) and what lies between them: their table (pids, tids,
+ * process groups), fork, exit and wait, signals from one to another and from outside, and the
+ * mailbox to the main thread, tracing and policy, shared by all. A sentry host
+ * (src/sentry/host.ts) runs the kernels of several programs on one worker thread, turn after
+ * turn: a kernel never blocks, and every trap is handled on that thread with no message per
+ * syscall. What one process does to another is deferred into the other's own turn
+ * (ThreadGroup.defer): its handlers, its end, run there and nowhere else.
+ *
+ * The program ends when its last process has: its result is the first process's end (strace
+ * -f waits for the whole tree the same way).
  *
  * @example
  * ```ts
@@ -52,88 +48,81 @@ function writeTimespec(mem: ProgramMemory, addr: bigint, ms: number): void {
  * while (!k.result) if (!k.turn()) waitForTraps(k.watch);
  * ```
  */
-export class Kernel implements SyscallKernel {
-  readonly mem: ProgramMemory;
-  readonly tgid: number;
-  readonly parentPid: number;
-  /** What si_pid says for signals from outside the program (the CLI forwarding SIGINT): Node's pid, 0 from outside a namespace. */
-  readonly senderPid: number;
-  readonly region: SentryTask['region'];
-  readonly signals: SignalDelivery;
-  readonly futexes = new FutexTable();
+export class Kernel implements TreeHost {
   readonly strace: StracePrinter;
   readonly policy: Policy;
-  /** The live threads, by tid. */
-  readonly tasks = new Map<number, Task>();
-  brkStart: bigint;
-  brk: bigint;
-  /** What /proc/self/exe reads as (changes with execve). */
-  exe: string;
+  readonly region: SentryTask['region'];
+  readonly maxSysmsgThreads: number;
+  /** What the first process's getppid answers: a sandbox's init, or Node. */
+  readonly outsideParentPid: number;
+  /** What si_pid says for signals from outside the program (the CLI forwarding SIGINT): Node's pid, 0 from outside a namespace. */
+  readonly senderPid: number;
+  readonly sandboxed: boolean;
+  /** Every process, live or zombie, and every thread (see ProcessTable). */
+  readonly table: ProcessTable<ThreadGroup>;
+  /** Futex waiters of every process (keys say whose word). */
+  readonly futexes = new FutexTable();
+  /** The first process (whose end is the program's). */
+  readonly root: ThreadGroup;
   /** How the program ended, once it has. */
   result?: SentryResult;
-  /** The execve under way, if any (see ExecInProgress). */
-  execing?: ExecInProgress;
+  /** The process whose turn it is (what one process does to another waits for the other's turn). */
+  current?: ThreadGroup;
   readonly #spec: SentryTask;
-  readonly #file: NativeMemoryFile;
-  readonly #sched: Scheduler;
   readonly #mailbox: Mailbox;
-  readonly #traps: TrapHandler;
-  #nextTid: number;
+  /** Traps of processes that have ended (the total is reported at the end). */
+  #pastTraps = 0;
   /** Task lifecycle events not yet sent to the main thread (only when mirroring). */
   #mirrored: Array<[number, TaskEvent['type']]> = [];
+  /** Bumped when the set of doorbells changes (a process comes or goes): the host rebuilds its words. */
+  watchVersion = 0;
 
   constructor(spec: SentryTask) {
     this.#spec = spec;
-    this.#file = workerFile(spec.memory, Math.max(spec.queue.end, spec.main.slot.end));
-    this.mem = new ProgramMemory(spec.pid);
-    // What the program sees: its namespace's pids (a sandbox's init is its parent, pid 1).
-    this.tgid = spec.nsPid;
-    this.parentPid = spec.sandboxed ? SANDBOX_INIT_PID : spec.nodePid;
-    this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
     this.region = spec.region;
-    this.#nextTid = spec.nsPid + 1;
-    this.brkStart = this.brk = spec.brkStart;
-    this.exe = spec.exe;
-    this.strace = new StracePrinter(spec.trace, this.mem);
+    this.maxSysmsgThreads = spec.maxSysmsgThreads;
+    this.sandboxed = spec.sandboxed;
+    this.outsideParentPid = spec.sandboxed ? SANDBOX_INIT_PID : spec.nodePid;
+    this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
+    this.table = new ProcessTable<ThreadGroup>();
+    this.strace = new StracePrinter(spec.trace, (tid) => (this.table.thread(tid ?? this.root.tgid)?.process ?? this.root).mem);
     this.policy = new Policy(spec.trace);
-    this.signals = new SignalDelivery(this);
-    const mailbox = (this.#mailbox = new Mailbox(spec.port, spec.mail, {
-      onThreads: (tids) => this.#sched.setThreadTids(tids),
-      onSignal: (signo) => {
-        this.strace.signal(undefined, signo, undefined);
-        this.signals.sendGroup(signo);
-      },
+    this.#mailbox = new Mailbox(spec.port, spec.mail, {
+      onThreads: (pid, tids) => this.table.process(pid)?.setThreadTids(tids),
+      onSignal: (signo) => this.#signalFromOutside(signo),
       onFailedRequest: (message) => {
         throw new GroupExit({ kind: 'error', code: 'ESENTRY', message });
       },
-    }));
-    this.#sched = new Scheduler(new ContextQueue(spec.queue, this.#file, false), spec.maxSysmsgThreads, {
-      liveTasks: () => this.tasks.values(),
-      needThread: () => mailbox.post({ type: 'needThread' }),
-      mail: mailbox.counter,
-      beforeSleep: () => this.flush(),
     });
-    this.#traps = new TrapHandler(this, this.#sched);
-    const t = this.#newTask(this.tgid);
-    t.regs.set(spec.main.regs);
-    this.#bind(t, spec.main.id, spec.main.slot);
+    this.root = this.#adopt({ pid: spec.pid, nsPid: spec.nsPid, memory: spec.memory, queue: spec.queue, main: spec.main, brkStart: spec.brkStart, exe: spec.exe });
+    this.root.mainTask.regs.set(spec.main.regs);
+  }
+
+  /** Receives every task's lifecycle events when the platform is inspected. */
+  get taskObserver(): ((t: Task, e: TaskEvent['type']) => void) | undefined {
+    return this.#spec.mirror ? (t, e) => this.#mirror(t, e) : undefined;
+  }
+
+  /** The mail counter (a wait for traps stops when it moves). */
+  get mailCounter(): WatchedWord {
+    return this.#mailbox.counter;
   }
 
   /** Syscalls and faults that trapped to this sentry (what tracing and emulation cost). */
   get traps(): number {
-    return this.#traps.count;
+    let n = this.#pastTraps;
+    for (const p of this.table.live()) n += p.traps;
+    return n;
   }
 
-  /** The words whose change means work for this kernel: the stub's doorbell, then its mail. */
+  /** The words whose change means work for this kernel: each live process's doorbell, then the mail. */
   get watch(): readonly WatchedWord[] {
-    return (this.#watch ??= [this.#sched.queue.doorbell, this.#mailbox.counter]);
+    return [...[...this.table.live()].map((p) => p.queue.doorbell), this.#mailbox.counter];
   }
 
-  #watch?: readonly WatchedWord[];
-
-  /** The stub's context queue (its doorbell is where the host sleeps). */
-  get queue(): ContextQueue {
-    return this.#sched.queue;
+  /** Every live process's doorbell (where the host sleeps). */
+  doorbells(): Doorbell[] {
+    return [...this.table.live()].map((p) => ({ file: p.file, queue: p.queue }));
   }
 
   /** Loads the policy module; false (and a result) if it cannot be used. */
@@ -149,57 +138,130 @@ export class Kernel implements SyscallKernel {
   }
 
   /**
-   * One turn: mail, then what execve waits for, then queue what is runnable, handle what
-   * trapped, timers, preemption. True if there was work (the host sleeps only after a turn
-   * without any). Sets `result` when the program ended.
+   * One turn: mail, then each live process's turn (its deferred work first). True if there was
+   * work (the host sleeps only after a turn without any). Sets `result` once the last process
+   * has ended.
    */
   turn(): boolean {
     if (this.result) return false;
+    let busy = false;
     try {
-      let busy = this.#mailbox.drain();
-      this.execing?.progress();
-      this.#sched.queueReady();
-      this.#sched.markDoorbell();
-      busy = this.#traps.scan() || busy;
-      this.#wakeExpired(performance.now());
-      this.#sched.preempt();
-      return busy;
+      busy = this.#mailbox.drain();
     } catch (e) {
-      this.#end(e);
+      this.#fail(e);
       return true;
     }
+    const now = performance.now();
+    for (const p of [...this.table.live()]) {
+      this.current = p;
+      try {
+        busy = p.runDeferred() || busy;
+        busy = p.step(now) || busy;
+      } catch (e) {
+        busy = true;
+        if (e instanceof GroupExit && e.result.kind !== 'error') this.processEnded(p, e.result);
+        else {
+          this.current = undefined;
+          this.#fail(e);
+          return true;
+        }
+      }
+      this.current = undefined;
+      if (this.result) return true;
+    }
+    if (!this.table.anyLive()) this.#finish();
+    return busy;
   }
 
   /**
    * After a sleep with nothing published: a silent stub with tasks in it may be a dead one (a
-   * death rings no doorbell). Ends the program then.
+   * death rings no doorbell). The first process's death ends the program with ESTUBDEAD (the
+   * runtime lost it); another's is a SIGKILL (what the program sees when the host kills one).
    */
   checkStub(): void {
-    if (this.result || !this.#sched.anyInStub() || !stubGone(this.#spec.pid)) return;
-    this.#end(new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${this.#spec.pid} died while the program ran` }));
+    if (this.result) return;
+    for (const p of [...this.table.live()]) {
+      if (!p.stubDied()) continue;
+      if (p === this.root) {
+        this.#fail(new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${p.hostPid} died while the program ran` }));
+        return;
+      }
+      this.processEnded(p, { kind: 'killed', signal: SIG.SIGKILL });
+    }
+    if (!this.table.anyLive()) this.#finish();
   }
 
   /** Ends the program from outside (the host is closing). */
   abort(message: string): void {
-    if (!this.result) this.#end(new GroupExit({ kind: 'error', code: 'ECLOSED', message }));
+    if (!this.result) this.#fail(new GroupExit({ kind: 'error', code: 'ECLOSED', message }));
   }
 
   /**
-   * The program ends: a GroupExit; a misbehaving policy (it fails closed, never "pass" by
-   * default); or a fault of the sentry itself, which ends this program only, never the host and
-   * the other programs on it.
+   * Process `p` ended (exit_group, a fatal signal, its stub's death): its tasks go, its stub
+   * is released, it becomes a zombie for its parent (or is reaped at once when nobody will
+   * wait), its children go to their new parent, and whoever waits for it hears of it.
    */
-  #end(e: unknown): void {
+  processEnded(p: ThreadGroup, end: ProcessEnd): void {
+    if (!p.live) return;
+    if (end.kind === 'exited') this.strace.exited(end.status, this.table.size > 1 ? p.tgid : undefined);
+    else this.strace.killed(end.signal, this.table.size > 1 ? p.tgid : undefined);
+    this.#pastTraps += p.traps;
+    p.end = end;
+    p.endTasks();
+    this.watchVersion++;
+    this.post({ type: 'processExit', pid: p.tgid });
+    const vfork = p.vforkParent;
+    if (vfork) {
+      p.vforkParent = undefined;
+      this.table.thread(vfork.tid)?.process.defer(() => this.table.thread(vfork.tid)?.process.wake(vfork, BigInt(p.tgid)));
+    }
+    this.table.reparentChildren(p, (orphan) => this.#notifyParent(orphan));
+    this.#notifyParent(p);
+  }
+
+  /** A process's exit reaches its parent: its exit signal, its waiters, or an immediate reap. */
+  #notifyParent(p: Proc): void {
+    if (p.live) return;
+    const parent = p.parent;
+    if (!parent || !parent.live) {
+      // The tree's parent (Node, or the sandbox's init) reaps what is left to it.
+      this.table.reap(p);
+      return;
+    }
+    parent.defer(() => {
+      if (p.reaped) return;
+      const info = childInfo(p);
+      if (p.exitSignal !== 0) parent.signals.sendGroup(p.exitSignal, info);
+      if (p.exitSignal === SIG.SIGCHLD && parent.signals.autoReapsChildren()) this.table.reap(p);
+      this.table.wakeWaiters(parent);
+    });
+  }
+
+  /** The program ends as a whole: a sentry fault, a corrupted stub, a dead first stub. */
+  #fail(e: unknown): void {
     const end =
       e instanceof GroupExit
         ? e
         : e instanceof PolicyError
           ? new GroupExit({ kind: 'error', code: e.code, message: e.message })
           : new GroupExit({ kind: 'error', code: 'ESENTRY', message: `internal error of the sentry: ${(e as Error)?.stack ?? e}` });
-    for (const t of this.tasks.values()) t.send('EXIT');
+    for (const p of [...this.table.live()]) {
+      this.#pastTraps += p.traps;
+      p.end = { kind: 'killed', signal: SIG.SIGKILL };
+      p.endTasks();
+    }
+    this.#result(end.result);
+  }
+
+  #finish(): void {
+    const end = this.root.end!;
+    this.#result(end);
+  }
+
+  #result(r: SentryResult): void {
     this.flush();
     const summary = this.strace.summaryText();
-    this.result = { ...end.result, traps: this.traps, ...(summary ? { summary } : {}) };
+    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}) };
   }
 
   /** Output and mirrored events go out (before the host sleeps, and at the end). */
@@ -213,7 +275,7 @@ export class Kernel implements SyscallKernel {
   /** The earliest wake-up of a task parked with a deadline (futex timeout or nanosleep). */
   nextDeadline(): number {
     let d = this.futexes.nextDeadline();
-    for (const t of this.tasks.values()) if (t.sleep && t.sleep.deadline < d) d = t.sleep.deadline;
+    for (const p of this.table.live()) d = Math.min(d, p.nextDeadline());
     return d;
   }
 
@@ -222,132 +284,100 @@ export class Kernel implements SyscallKernel {
     this.#mailbox.post(msg);
   }
 
-  /** A task with tid `tid`, over private memory until bound to a context (see Task). */
-  #newTask(tid: number): Task {
-    const observer = this.#spec.mirror ? (t: Task, e: TaskEvent['type']) => this.#mirror(t, e) : undefined;
-    const t = new Task(-1, tid, new ArrayBuffer(THREAD_CONTEXT.allocatedSize), observer);
-    this.tasks.set(tid, t);
-    return t;
+  /** A request to the main thread; `onReply` runs in the turn its reply arrives. */
+  request<T extends SentryMail['type']>(body: RequestBody, replyType: T, onReply: (r: Reply<T>) => void): void {
+    this.#mailbox.request(body, replyType, onReply);
   }
 
-  /** Gives `t` its context: it runs from the next turn on, counted awake in the stub's queue. */
-  #bind(t: Task, id: number, slot: FileRange): void {
-    t.bind(id, this.#file.buffer(slot.start, slot.end - slot.start));
-    this.#sched.adopt(t);
+  /** A context for a new thread of `p` (see ThreadGroup.newThread). */
+  requestContext(p: ThreadGroup, onReply: (r: { id: number; slot: FileRange }) => void): void {
+    this.request({ type: 'newContext', pid: p.tgid }, 'context', (r) => p.defer(() => onReply(r)));
+  }
+
+  /** A tid for a new thread (see ProcessTable.allocateTid). */
+  allocateTid(): number {
+    return this.table.allocateTid();
+  }
+
+  /** Wakes `t` (a futex waiter) in its own process's turn. */
+  wakeTask(t: Task, ret: bigint): void {
+    const owner = this.table.thread(t.tid)?.process;
+    owner?.defer(() => owner.wake(t, ret));
+  }
+
+  /** `t` no longer waits for children (it was woken, or it is gone). */
+  forgetWaiter(t: Task): void {
+    this.table.forgetWaiter(t);
+  }
+
+  /** Process `p` loaded a new image: a vfork parent waiting for it goes on. */
+  execed(p: ThreadGroup): void {
+    const t = p.vforkParent;
+    if (!t) return;
+    p.vforkParent = undefined;
+    const parent = this.table.thread(t.tid)?.process;
+    parent?.defer(() => parent.wake(t, BigInt(p.tgid)));
+  }
+
+  /** A process made from the main thread's answer (the first one, or a fork's child). */
+  adoptProcess(spec: ConstructorParameters<typeof ThreadGroup>[1], parent?: Proc): ThreadGroup {
+    return this.#adopt(spec, parent);
+  }
+
+  #adopt(spec: ConstructorParameters<typeof ThreadGroup>[1], parent?: Proc): ThreadGroup {
+    const p = new ThreadGroup(this, spec, parent);
+    this.table.add(p);
+    if (this.table.size > 1) this.strace.newThread();
+    this.watchVersion++;
+    return p;
+  }
+
+  /**
+   * fork, vfork, clone of a process (not CLONE_THREAD): the main thread forks `p`'s stub (the
+   * kernel's copy-on-write copy of its address space); the child's first thread is a copy of
+   * `t`, returning 0. `t` waits parked meanwhile (no signal interrupts a fork), and with
+   * CLONE_VFORK until the child execs or ends. Returns 'blocked'; `t` gets the child's pid, or
+   * EAGAIN when no process could be made.
+   */
+  fork(p: ThreadGroup, t: Task, o: ForkOptions): 'blocked' {
+    p.park(t, 'WAIT_EXEC');
+    this.request({ type: 'fork', pid: p.tgid }, 'forked', (r) => {
+      if (r.errno !== 0 || r.pid === undefined) return p.defer(() => p.wake(t, -BigInt(r.errno || ERRNO.EAGAIN)));
+      if (!p.live || this.result) {
+        // The parent ended meanwhile: its child never runs.
+        this.post({ type: 'processExit', pid: r.pid });
+        return;
+      }
+      const parent = o.sameParent ? p.parent : p;
+      const child = this.#adopt({ pid: r.hostPid!, nsPid: r.pid, memory: r.memory!, queue: r.queue!, main: r.main!, brkStart: p.brkStart, exe: p.exe }, parent);
+      child.brk = p.brk;
+      child.pgid = p.pgid;
+      child.sid = p.sid;
+      child.exitSignal = o.exitSignal;
+      child.signals.copyActionsFrom(p.signals);
+      const ct = child.adoptForkedThread(t);
+      ct.setReg('rax', 0n);
+      if (o.stack !== 0n) ct.setReg('rsp', o.stack);
+      if (o.tls !== undefined) ct.setReg('fs_base', o.tls);
+      if (o.childClearTid !== undefined) ct.clearChildTid = o.childClearTid;
+      if (o.childSetTid !== undefined) child.mem.writeU32(o.childSetTid, child.tgid);
+      if (o.parentSetTid !== undefined) p.mem.writeU32(o.parentSetTid, child.tgid);
+      if (o.vfork) child.vforkParent = t;
+      else p.defer(() => p.wake(t, BigInt(child.tgid)));
+    });
+    return 'blocked';
+  }
+
+  /** SIGINT and the like from outside (the CLI forwards them): the first process's group takes it. */
+  #signalFromOutside(signo: number): void {
+    this.strace.signal(undefined, signo, undefined);
+    const pgid = this.root.pgid;
+    const info = makeSiginfo(signo, 0, { pid: this.senderPid });
+    for (const p of this.table.live()) if (p.pgid === pgid) p.defer(() => p.signals.sendGroup(signo, info));
   }
 
   #mirror(t: Task, e: TaskEvent['type']): void {
     this.#mirrored.push([t.tid, e]);
     if (this.#mirrored.length >= MIRROR_BATCH) this.flush();
-  }
-
-  // ---- SyscallKernel -----------------------------------------------------------------------
-
-  task(tid: number): Task | undefined {
-    return this.tasks.get(tid);
-  }
-
-  park(t: Task, why: 'WAIT_FUTEX' | 'SLEEP' | 'SUSPEND' | 'WAIT_EXEC'): void {
-    this.#sched.park(t, why);
-  }
-
-  /** Wakes a task parked in the sentry (futex, sigsuspend, nanosleep, execve) with `ret` as its result. */
-  wake(t: Task, ret: bigint): void {
-    if (!t.parked) return;
-    this.futexes.remove(t);
-    if (t.sleep) {
-      // Interrupted: the time left goes to `rem` (relative sleeps), as the kernel writes it.
-      if (ret === -BigInt(ERRNO.EINTR) && t.sleep.rem !== 0n) writeTimespec(this.mem, t.sleep.rem, Math.max(0, t.sleep.deadline - performance.now()));
-      t.sleep = undefined;
-    }
-    this.#sched.unpark(t);
-    this.#traps.finish(t, ret);
-  }
-
-  /** Gets a task to where it can take a signal: out of the stub, or out of a sleep (not execve's). */
-  interruptForSignal(t: Task): void {
-    if (t.inStub) this.#sched.interrupt(t);
-    else if (t.parked && t.state !== 'blocked.exec') this.wake(t, -BigInt(ERRNO.EINTR));
-  }
-
-  liveTasks(): Iterable<Task> {
-    return this.tasks.values();
-  }
-
-  newThread(parent: Task): Task {
-    const child = this.#newTask(this.#nextTid++);
-    child.regs.set(parent.regs);
-    child.setFpImage(parent.fpImage());
-    child.sigmask = parent.sigmask;
-    this.strace.newThread();
-    this.#mailbox.request((req) => ({ type: 'newContext', req }), 'context', (r) => {
-      if (this.tasks.get(child.tid) === child) this.#bind(child, r.id, r.slot);
-      else this.post({ type: 'contextExit', id: r.id }); // gone before it ran (execve, exit_group)
-    });
-    return child;
-  }
-
-  execve(t: Task, args: ExecArgs, onLoaded: (img: LoadedImage) => void): void {
-    this.park(t, 'WAIT_EXEC');
-    const kernel = this;
-    this.execing = new ExecInProgress(
-      {
-        liveTasks: () => this.tasks.values(),
-        interrupt: (o) => this.#sched.interrupt(o),
-        remove: (o) => this.#remove(o),
-        wake: (o, ret) => {
-          kernel.execing = undefined;
-          this.wake(o, ret);
-        },
-        resumeExeced: (o) => {
-          kernel.execing = undefined;
-          o.blocked = undefined;
-          this.#sched.unpark(o);
-          this.#traps.resume(o);
-        },
-        killGroup: (signo) => this.killGroup(signo),
-        check: (path, done) => this.#mailbox.request((req) => ({ type: 'execCheck', req, path }), 'execChecked', (r) => done(r.errno)),
-        load: (a, done) =>
-          this.#mailbox.request((req) => ({ type: 'execLoad', req, path: a.path, file: a.file, argv: a.argv, envp: a.envp }), 'execLoaded', (r) =>
-            done(r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! }),
-          ),
-      },
-      t,
-      args,
-      onLoaded,
-    );
-  }
-
-  exitThread(t: Task, status: number): void {
-    this.#remove(t);
-    if (t.clearChildTid !== 0n) {
-      this.mem.writeU32(t.clearChildTid, 0);
-      this.futexes.wake(this, t.clearChildTid, 1, FUTEX.BITSET_MATCH_ANY);
-    }
-    if (this.tasks.size === 0) this.exitGroup(status);
-  }
-
-  /** `t` is gone: out of the scheduler, the futex table and the task map; its context released. */
-  #remove(t: Task): void {
-    if (t.bound) this.#sched.forget(t);
-    else t.send('EXIT');
-    this.futexes.remove(t);
-    this.tasks.delete(t.tid);
-    if (t.bound) this.post({ type: 'contextExit', id: t.id });
-  }
-
-  killGroup(signo: number): never {
-    this.strace.killed(signo);
-    throw new GroupExit({ kind: 'killed', signal: signo });
-  }
-
-  exitGroup(status: number): never {
-    this.strace.exited(status);
-    throw new GroupExit({ kind: 'exited', status: status & 0xff }); // exit statuses are 8 bits
-  }
-
-  #wakeExpired(now: number): void {
-    for (const t of this.futexes.expired(now)) this.wake(t, -BigInt(ERRNO.ETIMEDOUT));
-    for (const t of [...this.tasks.values()]) if (t.sleep && t.sleep.deadline <= now) this.wake(t, 0n);
   }
 }

@@ -4,8 +4,8 @@ import type { WatchedWord } from '../../shm/watchedWord.js';
 
 /** What mail the kernel acts on at once (replies go to the callbacks of their requests). */
 export interface MailHandler {
-  /** The host tids of the stub's sysmsg threads, by slot. */
-  onThreads(tids: Array<[number, number]>): void;
+  /** The host tids of process `pid`'s sysmsg threads, by slot. */
+  onThreads(pid: number, tids: Array<[number, number]>): void;
   /** A signal sent to the program from outside (the CLI forwarding SIGINT). */
   onSignal(signo: number): void;
   /** The main thread could not answer a request: the sentry cannot go on. */
@@ -13,7 +13,10 @@ export interface MailHandler {
 }
 
 /** A request's reply, by the request's own type. */
-type Reply<T extends SentryMail['type']> = Extract<SentryMail, { type: T }>;
+export type Reply<T extends SentryMail['type']> = Extract<SentryMail, { type: T }>;
+
+/** A request without its number (the mailbox numbers it). */
+export type RequestBody = SentryRequest extends infer R ? (R extends { req: number } ? Omit<R, 'req'> : never) : never;
 
 /**
  * The sentry's side of its link with the main thread (src/sentry/sentryLink.ts): requests that
@@ -25,7 +28,7 @@ type Reply<T extends SentryMail['type']> = Extract<SentryMail, { type: T }>;
  *
  * @example
  * ```ts
- * mb.request((req) => ({ type: 'newContext', req }), 'context', (r) => bind(r.id, r.slot));
+ * mb.request({ type: 'newContext', pid }, 'context', (r) => bind(r.id, r.slot));
  * ```
  */
 export class Mailbox {
@@ -47,14 +50,15 @@ export class Mailbox {
   }
 
   /** Posts a request; `onReply` runs with its reply (of type `replyType`) when it arrives. */
-  request<T extends SentryMail['type']>(make: (req: number) => SentryRequest, replyType: T, onReply: (r: Reply<T>) => void): void {
+  request<T extends SentryMail['type']>(body: RequestBody, replyType: T, onReply: (r: Reply<T>) => void): void {
     const req = ++this.#req;
     this.#waiting.set(req, (r) => {
+      if (r.type === 'failed' && r.gone) return; // its process ended: nothing waits for it
       if (r.type === 'failed') this.handler.onFailedRequest(r.message);
       if (r.type !== replyType) this.handler.onFailedRequest(`a ${r.type} reply to a request for ${replyType}`);
       onReply(r as Reply<T>);
     });
-    this.post(make(req));
+    this.post({ ...body, req } as SentryRequest);
   }
 
   /** True while a request waits for its reply. */
@@ -71,7 +75,7 @@ export class Mailbox {
       const mail = m.message as SentryMail;
       switch (mail.type) {
         case 'threads':
-          this.handler.onThreads(mail.tids);
+          this.handler.onThreads(mail.pid, mail.tids);
           break;
         case 'signal':
           this.handler.onSignal(mail.signo);

@@ -1,4 +1,4 @@
-import { SA_NODEFER, SA_RESETHAND, SIG, SIG_DFL } from '../../abi/linux.js';
+import { NSIG, SA_NOCLDWAIT, SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG, SIG_DFL, SIG_IGN } from '../../abi/linux.js';
 import type { ProgramMemory } from './memory.js';
 import type { Task } from './task.js';
 import { SignalTable, UNBLOCKABLE, makeSiginfo, setupFrame, sigbit } from './signals.js';
@@ -45,6 +45,23 @@ export class SignalDelivery {
     for (const p of t.pending) if ((t.sigmask & sigbit(p.signo)) === 0n) return p.signo;
     for (const p of this.groupPending) if ((t.sigmask & sigbit(p.signo)) === 0n) return p.signo;
     return undefined;
+  }
+
+  /** True when the signal `t` takes next has a handler with SA_RESTART (the call it sleeps in restarts). */
+  restarts(t: Task): boolean {
+    const sig = this.deliverable(t);
+    return sig !== undefined && this.actions.disposition(sig) === 'handler' && (this.actions.get(sig).flags & SA_RESTART) !== 0n;
+  }
+
+  /** A child that ends is reaped at once, never a zombie (SIGCHLD ignored, or SA_NOCLDWAIT). */
+  autoReapsChildren(): boolean {
+    const a = this.actions.get(SIG.SIGCHLD);
+    return a.handler === SIG_IGN || (a.flags & SA_NOCLDWAIT) !== 0n;
+  }
+
+  /** The actions a forked process starts with: a copy of its parent's (pending signals are not copied). */
+  copyActionsFrom(other: SignalDelivery): void {
+    for (let s = 1; s <= NSIG; s++) this.actions.set(s, { ...other.actions.get(s) });
   }
 
   /** Signals pending for `t` (its own and the group's), as a sigset. */

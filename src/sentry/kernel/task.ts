@@ -79,7 +79,9 @@ export class Task {
   /** A nanosleep in the sentry: when it ends (performance.now() time), where the rest goes. */
   sleep?: { deadline: number; rem: bigint };
   /** The futex this task sleeps on. */
-  futex?: { addr: bigint; bitset: number; deadline?: number };
+  futex?: { key: string; bitset: number; deadline?: number };
+  /** Parked in a call a signal with SA_RESTART restarts rather than interrupts (wait4, waitid). */
+  restartable = false;
   /** Its first syscall was reported to the context's actor. */
   reported = false;
 

@@ -110,7 +110,7 @@ export class TrapHandler {
     if (!t.reported) {
       // The context's actor hears of its first syscall only: lifecycle, not traffic.
       t.reported = true;
-      this.k.post({ type: 'contextEvent', id: t.id, event: 'syscall', sysno });
+      this.k.post({ type: 'contextEvent', pid: this.k.tgid, id: t.id, event: 'syscall', sysno });
     }
     const args = ARG_IDX.map((i) => t.regs[i]);
     const start = process.hrtime.bigint();
@@ -150,6 +150,21 @@ export class TrapHandler {
     t.blocked = undefined;
     if (c) this.k.strace.exit(t.tid, c.sysno, c.args, ret, c.start);
     t.setReg('rax', ret);
+    this.resume(t);
+  }
+
+  /**
+   * A call the task slept in is restarted (a signal whose handler has SA_RESTART interrupted
+   * it): the task runs its handler, then the same `syscall` again, as Linux's ERESTARTSYS.
+   */
+  restart(t: Task): void {
+    const c = t.blocked;
+    t.blocked = undefined;
+    if (c) {
+      this.k.strace.exit(t.tid, c.sysno, c.args, ERESTARTSYS, c.start);
+      t.setReg('rax', BigInt(c.sysno));
+      t.setReg('rip', t.reg('rip') - SYSCALL_INSN);
+    }
     this.resume(t);
   }
 

@@ -22,7 +22,8 @@ const FLUSH_BYTES = 65536;
  */
 export class StracePrinter {
   readonly #opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary'>;
-  readonly #mem: MemoryReader;
+  /** The memory of the process a thread belongs to (calls are decoded from their own process). */
+  readonly #memOf: (tid: number | undefined) => MemoryReader;
   readonly #traced: Set<number>;
   readonly #summary?: SyscallSummary;
   #buf: string[] = [];
@@ -30,9 +31,9 @@ export class StracePrinter {
   /** Prefix lines with the thread id (set once the program has had two threads). */
   #threaded = false;
 
-  constructor(opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary'>, mem: MemoryReader) {
+  constructor(opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary'>, memOf: (tid: number | undefined) => MemoryReader) {
     this.#opts = opts;
-    this.#mem = mem;
+    this.#memOf = memOf;
     this.#traced = new Set(opts.trace);
     if (opts.summary) this.#summary = new SyscallSummary();
   }
@@ -41,22 +42,22 @@ export class StracePrinter {
   exit(tid: number, sysno: number, args: bigint[], ret: bigint | undefined, start: bigint): void {
     if (this.#summary) this.#summary.record(sysno, ret !== undefined && ret < 0n && ret >= -MAX_ERRNO, Number(process.hrtime.bigint() - start));
     if (!this.#traced.has(sysno)) return;
-    this.#line(tid, formatSyscall(sysno, args, ret, this.#mem));
+    this.#line(tid, formatSyscall(sysno, args, ret, this.#memOf(tid)));
   }
 
   /** exit / exit_group: printed before the task goes (strace's -c leaves them out). */
   exitCall(tid: number, sysno: number, args: bigint[]): void {
-    if (this.#traced.has(sysno)) this.#line(tid, formatSyscall(sysno, args, undefined, this.#mem));
+    if (this.#traced.has(sysno)) this.#line(tid, formatSyscall(sysno, args, undefined, this.#memOf(tid)));
   }
 
-  /** A second thread exists: lines carry `[pid TID]` from now on, as strace -f prints them. */
+  /** A second thread or process exists: lines carry `[pid TID]` from now on, as strace -f prints them. */
   newThread(): void {
     this.#threaded = true;
   }
 
   /** execve's arguments as strace shows them, read before the old image goes. */
-  execCall(sysno: number, args: bigint[]): string | undefined {
-    return this.#traced.has(sysno) ? formatCall(sysno, args, undefined, this.#mem) : undefined;
+  execCall(tid: number, sysno: number, args: bigint[]): string | undefined {
+    return this.#traced.has(sysno) ? formatCall(sysno, args, undefined, this.#memOf(tid)) : undefined;
   }
 
   /** execve succeeded (its line was formatted by execCall). */
@@ -76,14 +77,14 @@ export class StracePrinter {
     this.#line(tid, formatSignalDelivery(si));
   }
 
-  /** The program was killed by `signo`: `+++ killed by SIGKILL +++`. */
-  killed(signo: number): void {
-    if (this.#traced.size > 0) this.#line(undefined, formatExit({ signal: signo }));
+  /** A process was killed by `signo`: `+++ killed by SIGKILL +++` (`[pid N]` once there are several). */
+  killed(signo: number, pid?: number): void {
+    if (this.#traced.size > 0) this.#line(pid, formatExit({ signal: signo }));
   }
 
-  /** The program exited: `+++ exited with 0 +++` (the low 8 bits of `status`). */
-  exited(status: number): void {
-    if (this.#traced.size > 0) this.#line(undefined, formatExit({ code: status & 0xff }));
+  /** A process exited: `+++ exited with 0 +++` (the low 8 bits of `status`). */
+  exited(status: number, pid?: number): void {
+    if (this.#traced.size > 0) this.#line(pid, formatExit({ code: status & 0xff }));
   }
 
   /** Write out what is buffered. */

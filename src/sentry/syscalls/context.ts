@@ -5,6 +5,7 @@ export type { Substitute };
 import type { FutexTable } from '../kernel/futex.js';
 import type { SignalDelivery } from '../kernel/signalDelivery.js';
 import type { StracePrinter } from '../strace/printer.js';
+import type { Proc, ProcessTree } from '../kernel/process.js';
 
 /**
  * What handling a syscall comes to: a result for the program; `pass` (the stub runs the call
@@ -37,6 +38,13 @@ export interface LoadedImage {
  * ```
  */
 export interface SyscallKernel {
+  /** The program tree (processes, fork, wait, signals between processes). */
+  readonly tree: ProcessTree;
+  /** The process itself, as the tree knows it. */
+  readonly self: Proc;
+  /** Its process group and session (emulated: see sys_process.ts). */
+  pgid: number;
+  sid: number;
   /** The program's memory (process_vm_readv/writev). */
   readonly mem: ProgramMemory;
   /** The program's pid (its stub's tgid). */

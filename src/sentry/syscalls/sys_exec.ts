@@ -24,7 +24,7 @@ const INITIAL_EFLAGS = 0x202n;
  */
 export const execve: Handler = (k, t, a) => {
   const start = process.hrtime.bigint();
-  const call = k.strace.execCall(SYS.execve, a);
+  const call = k.strace.execCall(t.tid, SYS.execve, a);
   const path = k.mem.readCString(a[0], PATH_MAX);
   if (path === null) return err(ERRNO.EFAULT);
   // The kernel refuses an empty name before looking anything up (only execveat's AT_EMPTY_PATH

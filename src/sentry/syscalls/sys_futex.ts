@@ -1,9 +1,15 @@
 import { ERRNO, FUTEX } from '../../abi/linux.js';
 import type { Task } from '../kernel/task.js';
 import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
+import { futexKey } from '../kernel/futexKey.js';
 
-/** What futex uses of the kernel (FutexTable.wake calls back `wake`). */
-type FutexKernel = Pick<SyscallKernel, 'mem' | 'futexes' | 'park' | 'wake'>;
+/** What futex uses of the kernel (FutexTable.wake calls back the tree's `wakeTask`). */
+type FutexKernel = Pick<SyscallKernel, 'mem' | 'futexes' | 'park' | 'wake' | 'tree' | 'tgid' | 'self'>;
+
+/** The key of the word at `addr` for this op (see futexKey): private unless the op says shared. */
+function key(k: FutexKernel, addr: bigint, opw: bigint): string | null {
+  return futexKey(k.self, addr, (opw & FUTEX.PRIVATE_FLAG) === 0n);
+}
 
 const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
 
@@ -31,14 +37,19 @@ function wait(k: FutexKernel, t: Task, a: bigint[], op: number): Outcome {
     const now = op === FUTEX.WAIT ? 0 : realtime ? Date.now() : Number(process.hrtime.bigint() / 1000000n);
     deadline = performance.now() + (ms - now);
   }
-  k.futexes.wait(t, addr, bitset, deadline);
+  const kw = key(k, addr, opw);
+  if (kw === null) return err(ERRNO.EFAULT);
+  k.futexes.wait(t, kw, bitset, deadline);
   k.park(t, 'WAIT_FUTEX');
   return 'blocked';
 }
 
 /** FUTEX_WAKE_OP: *addr2 = oldval OP oparg; wake on addr; wake on addr2 if oldval CMP cmparg. */
 function wakeOp(k: FutexKernel, a: bigint[]): Outcome {
-  const [addr, , val, val2, addr2, val3] = a;
+  const [addr, opw, val, val2, addr2, val3] = a;
+  const k1 = key(k, addr, opw);
+  const k2 = key(k, addr2, opw);
+  if (k1 === null || k2 === null) return err(ERRNO.EFAULT);
   const enc = u32(val3);
   const old = k.mem.readU32(addr2);
   if (old === null) return err(ERRNO.EFAULT);
@@ -49,22 +60,25 @@ function wakeOp(k: FutexKernel, a: bigint[]): Outcome {
   // SET, ADD, OR, ANDN, XOR
   const nv = [oparg, old + oparg, old | oparg, old & ~oparg, old ^ oparg][fop];
   if (nv === undefined || !k.mem.writeU32(addr2, nv >>> 0)) return err(ERRNO.EFAULT);
-  let n = k.futexes.wake(k, addr, u32(val), FUTEX.BITSET_MATCH_ANY);
+  let n = k.futexes.wake(k.tree, k1, u32(val), FUTEX.BITSET_MATCH_ANY);
   // EQ, NE, LT, LE, GT, GE
   const cmp = [old === cmparg, old !== cmparg, old < cmparg, old <= cmparg, old > cmparg, old >= cmparg][(enc >>> 24) & 15];
-  if (cmp) n += k.futexes.wake(k, addr2, u32(val2), FUTEX.BITSET_MATCH_ANY);
+  if (cmp) n += k.futexes.wake(k.tree, k2, u32(val2), FUTEX.BITSET_MATCH_ANY);
   return BigInt(n);
 }
 
 /** FUTEX_REQUEUE and FUTEX_CMP_REQUEUE (val2, in the timeout's place, is the most to move). */
 function requeue(k: FutexKernel, a: bigint[], op: number): Outcome {
-  const [addr, , val, val2, addr2, val3] = a;
+  const [addr, opw, val, val2, addr2, val3] = a;
+  const k1 = key(k, addr, opw);
+  const k2 = key(k, addr2, opw);
+  if (k1 === null || k2 === null) return err(ERRNO.EFAULT);
   if (op === FUTEX.CMP_REQUEUE) {
     const cur = k.mem.readU32(addr);
     if (cur === null) return err(ERRNO.EFAULT);
     if (cur !== u32(val3)) return err(ERRNO.EAGAIN);
   }
-  const r = k.futexes.requeue(k, addr, addr2, u32(val), u32(val2));
+  const r = k.futexes.requeue(k.tree, k1, k2, u32(val), u32(val2));
   return BigInt(op === FUTEX.CMP_REQUEUE ? r.woken + r.moved : r.woken);
 }
 
@@ -84,8 +98,11 @@ export const futex: Handler = (k, t, a) => {
     case FUTEX.WAIT_BITSET:
       return wait(k, t, a, op);
     case FUTEX.WAKE:
-    case FUTEX.WAKE_BITSET:
-      return BigInt(k.futexes.wake(k, a[0], u32(a[2]), op === FUTEX.WAKE_BITSET ? u32(a[5]) : FUTEX.BITSET_MATCH_ANY));
+    case FUTEX.WAKE_BITSET: {
+      const kw = key(k, a[0], a[1]);
+      if (kw === null) return err(ERRNO.EFAULT);
+      return BigInt(k.futexes.wake(k.tree, kw, u32(a[2]), op === FUTEX.WAKE_BITSET ? u32(a[5]) : FUTEX.BITSET_MATCH_ANY));
+    }
     case FUTEX.REQUEUE:
     case FUTEX.CMP_REQUEUE:
       return requeue(k, a, op);

@@ -4,7 +4,7 @@ import { UNBLOCKABLE, makeSiginfo, restoreFrame, type SigAction } from '../kerne
 import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
 
 /** What the signal calls use of the kernel. */
-type SignalKernel = Pick<SyscallKernel, 'mem' | 'tgid' | 'signals' | 'task' | 'park' | 'killGroup'>;
+type SignalKernel = Pick<SyscallKernel, 'mem' | 'tgid' | 'signals' | 'task' | 'park' | 'killGroup' | 'tree' | 'self' | 'pgid'>;
 
 /** Bytes of the kernel's sigset_t, the only size rt_sig* calls accept. */
 const SIGSET_SIZE = 8n;
@@ -136,24 +136,46 @@ export const pause: Handler = (k, t) => {
 
 export const rtSigpending: Handler = (k, t, a) => (k.mem.writeU64(a[0], k.signals.pendingSet(t) & t.sigmask) ? 0n : err(ERRNO.EFAULT));
 
+/**
+ * kill: to a process of the tree, its group, every process of the tree (-1), in the target's
+ * own turn (ThreadGroup.defer); a zombie takes any signal and ignores it. A pid the tree does
+ * not have: in a sandbox, nothing else may be signalled (the sandbox's init ignores signals, as
+ * a namespace's init does; ESRCH for the rest); outside one, the kernel decides (the filter
+ * keeps Node out of reach).
+ */
 export const kill: Handler = (k, _t, a) => {
   const pid = Number(BigInt.asIntN(32, a[0]));
   const signo = Number(a[1]);
   if (signo < 0 || signo > NSIG) return err(ERRNO.EINVAL);
-  if (pid === k.tgid || pid === 0 || pid === -k.tgid) {
-    k.signals.sendGroup(signo, senderInfo(k, signo, SI_USER));
+  const info = senderInfo(k, signo, SI_USER);
+  if (pid > 0) {
+    const p = k.tree.table.process(pid);
+    if (!p) return k.tree.sandboxed ? (pid === 1 ? 0n : err(ERRNO.ESRCH)) : 'pass';
+    p.defer(() => p.signals.sendGroup(signo, info));
     return 0n;
   }
-  if (pid < 0) return err(ERRNO.EPERM); // not the host's process groups
-  return 'pass';
+  if (pid === -2147483648) return err(ERRNO.ESRCH);
+  const all = pid === -1;
+  const pgid = pid === 0 ? k.pgid : -pid;
+  let hit = 0;
+  for (const p of k.tree.table.all()) {
+    if (all ? p === k.self : p.pgid !== pgid) continue;
+    hit++;
+    p.defer(() => p.signals.sendGroup(signo, info));
+  }
+  // kill(-1) with nobody else to signal succeeds in a namespace (its init counts), else ESRCH.
+  return hit > 0 || (all && k.tree.sandboxed) ? 0n : err(ERRNO.ESRCH);
 };
 
 function tgkill(k: SignalKernel, tgid: number, tid: number, signo: number): Outcome {
   if (signo < 0 || signo > NSIG) return err(ERRNO.EINVAL);
-  if (tgid !== -1 && tgid !== k.tgid) return 'pass';
-  const target = k.task(tid);
-  if (!target) return err(ERRNO.ESRCH);
-  k.signals.sendThread(target, signo, senderInfo(k, signo, SI_TKILL));
+  const th = k.tree.table.thread(tid);
+  if (!th || (tgid !== -1 && th.process.tgid !== tgid)) {
+    if (k.tree.sandboxed || (tgid !== -1 && k.tree.table.process(tgid))) return err(ERRNO.ESRCH);
+    return 'pass';
+  }
+  const info = senderInfo(k, signo, SI_TKILL);
+  th.process.defer(() => th.process.signals.sendThread(th.task, signo, info));
   return 0n;
 }
 

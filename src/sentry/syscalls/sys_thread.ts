@@ -1,4 +1,4 @@
-import { ARCH_GET_FS, ARCH_SET_FS, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ERRNO } from '../../abi/linux.js';
+import { ARCH_GET_FS, ARCH_SET_FS, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_SIGHAND, CLONE_VM, ERRNO } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import { abi } from '../../abi/stub.js';
 import { err, type Handler } from './context.js';
@@ -18,17 +18,18 @@ function badFsBase(k: { region: { start: bigint; end: bigint } }, v: bigint): bo
 /**
  * Threads (gVisor's sys_thread.go, sys_tls.go): clone with CLONE_THREAD makes a new task in
  * a new platform context of the same stub; exit/exit_group; the TID addresses and robust list;
- * the FS base (TLS) the stub loads on each switch. Processes (fork, vfork, clone without
- * CLONE_THREAD) are not there yet: ENOSYS, and wait finds no children.
+ * the FS base (TLS) the stub loads on each switch. Processes (clone without CLONE_THREAD, fork,
+ * vfork) are in sys_process.ts.
  *
  * @example
  * ```ts
- * clone(kernel, task, [flags, newsp, ptid, ctid, tls]); // the child's tid, as a bigint
+ * cloneThread(kernel, task, [flags, newsp, ptid, ctid, tls]); // the child's tid, as a bigint
  * ```
  */
-export const clone: Handler = (k, t, a) => {
+export const cloneThread: Handler = (k, t, a) => {
   const [flags, newsp, ptid, ctid, tls] = a;
-  if ((flags & CLONE_THREAD) === 0n || (flags & CLONE_VM) === 0n || (flags & CLONE_SIGHAND) === 0n) return err(ERRNO.ENOSYS); // processes: not yet
+  // A thread shares its process's memory and signal actions (Linux: EINVAL otherwise).
+  if ((flags & CLONE_VM) === 0n || (flags & CLONE_SIGHAND) === 0n) return err(ERRNO.EINVAL);
   if ((flags & CLONE_SETTLS) !== 0n && badFsBase(k, tls)) return err(ERRNO.EPERM);
   const child = k.newThread(t);
   child.setReg('rax', 0n);

@@ -3,7 +3,9 @@ import { SYS } from '../../abi/syscalls.js';
 import type { Task } from '../kernel/task.js';
 import type { Handler, Outcome, SyscallKernel } from './context.js';
 import { getpid, getppid, gettid } from './sys_identity.js';
-import { archPrctl, clone, exit, exitGroup, failsWith, setRobustList, setTidAddress } from './sys_thread.js';
+import { archPrctl, exit, exitGroup, failsWith, setRobustList, setTidAddress } from './sys_thread.js';
+import { PID_ARG_CALLS } from './sys_pidargs.js';
+import { clone, fork, getpgid, getpgrp, getsid, prctl, setpgid, setsid, vfork, wait4, waitid } from './sys_process.js';
 import { futex } from './sys_futex.js';
 import { kill, pause, rtSigaction, rtSigpending, rtSigprocmask, rtSigreturn, rtSigsuspend, sigaltstack, tgkillCall, tkillCall } from './sys_signal.js';
 import { execve } from './sys_exec.js';
@@ -30,12 +32,18 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.get_robust_list]: failsWith(ERRNO.ENOSYS),
   [SYS.rseq]: failsWith(ERRNO.ENOSYS),
   [SYS.arch_prctl]: archPrctl,
-  // processes: not yet (glibc falls back from clone3 to clone)
+  // processes (glibc falls back from clone3 to clone)
   [SYS.clone3]: failsWith(ERRNO.ENOSYS),
-  [SYS.fork]: failsWith(ERRNO.ENOSYS),
-  [SYS.vfork]: failsWith(ERRNO.ENOSYS),
-  [SYS.wait4]: failsWith(ERRNO.ECHILD),
-  [SYS.waitid]: failsWith(ERRNO.ECHILD),
+  [SYS.fork]: fork,
+  [SYS.vfork]: vfork,
+  [SYS.wait4]: wait4,
+  [SYS.waitid]: waitid,
+  [SYS.getpgid]: getpgid,
+  [SYS.getpgrp]: getpgrp,
+  [SYS.setpgid]: setpgid,
+  [SYS.getsid]: getsid,
+  [SYS.setsid]: setsid,
+  [SYS.prctl]: prctl,
   [SYS.execve]: execve,
   [SYS.execveat]: failsWith(ERRNO.ENOSYS),
   // memory
@@ -71,6 +79,8 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   // never for the program
   [SYS.seccomp]: failsWith(ERRNO.EINVAL),
   [SYS.ptrace]: failsWith(ERRNO.EPERM),
+  // pids and tids of the program, as the kernel knows them
+  ...PID_ARG_CALLS,
 };
 
 /**

@@ -1,0 +1,181 @@
+import {
+  CLONE_CHILD_CLEARTID,
+  CLONE_CHILD_SETTID,
+  CLONE_NEWNAMESPACES,
+  CLONE_PARENT,
+  CLONE_PARENT_SETTID,
+  CLONE_PIDFD,
+  CLONE_SETTLS,
+  CLONE_SIGHAND,
+  CLONE_THREAD,
+  CLONE_VFORK,
+  CLONE_VM,
+  CSIGNAL,
+  ERRNO,
+  NSIG,
+  P_ALL,
+  P_PGID,
+  P_PID,
+  P_PIDFD,
+  SIG,
+  WAIT,
+} from '../../abi/linux.js';
+import type { WaitCall, WaitSelect } from '../kernel/process.js';
+import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
+import type { Task } from '../kernel/task.js';
+import { cloneThread } from './sys_thread.js';
+
+/** prctl options about the process tree: the sentry's (the rest pass to the kernel). */
+export const PR_SET_PDEATHSIG = 1n;
+export const PR_GET_PDEATHSIG = 2n;
+export const PR_SET_CHILD_SUBREAPER = 36n;
+export const PR_GET_CHILD_SUBREAPER = 37n;
+export const PRCTL_SENTRY = [PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER];
+
+/** wait4's options Linux accepts, and waitid's. */
+const WAIT4_OPTIONS = WAIT.WNOHANG | WAIT.WUNTRACED | WAIT.WCONTINUED | WAIT.__WNOTHREAD | WAIT.__WALL | WAIT.__WCLONE;
+const WAITID_OPTIONS = WAIT.WNOHANG | WAIT.WSTOPPED | WAIT.WEXITED | WAIT.WCONTINUED | WAIT.WNOWAIT | WAIT.__WNOTHREAD | WAIT.__WALL | WAIT.__WCLONE;
+
+const i32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
+
+/**
+ * Processes (gVisor's sys_thread.go fork/vfork/clone, wait4/waitid, and the process group and
+ * session calls): a new process is a fork of the caller's stub (see Kernel.fork); wait reports
+ * the tree's children as Linux would; process groups and sessions are the sentry's (stubs keep
+ * sessions of their own on the host, so a program's setsid never moves a stub out of reach).
+ *
+ * @example
+ * ```ts
+ * clone(kernel, task, [BigInt(SIG.SIGCHLD), 0n, 0n, 0n, 0n]); // 'blocked': the child's pid follows
+ * ```
+ */
+export const clone: Handler = (k, t, a) => {
+  const [flags, newsp, ptid, ctid, tls] = a;
+  if ((flags & CLONE_THREAD) !== 0n) return cloneThread(k, t, a);
+  if ((flags & CLONE_SIGHAND) !== 0n && (flags & CLONE_VM) === 0n) return err(ERRNO.EINVAL);
+  if ((flags & CLONE_NEWNAMESPACES) !== 0n) return err(ERRNO.EPERM);
+  if ((flags & CLONE_PIDFD) !== 0n) return err(ERRNO.EINVAL); // not yet: pidfds of the tree's processes
+  // CLONE_VM without CLONE_THREAD (posix_spawn, vfork): the child gets a copy of the memory,
+  // not the memory itself (it only ever runs to its execve or _exit there).
+  const exitSignal = Number(flags & CSIGNAL);
+  if (exitSignal > NSIG) return err(ERRNO.EINVAL);
+  return k.tree.fork(k.self, t, {
+    vfork: (flags & CLONE_VFORK) !== 0n,
+    sameParent: (flags & CLONE_PARENT) !== 0n,
+    exitSignal,
+    stack: newsp,
+    tls: (flags & CLONE_SETTLS) !== 0n ? tls : undefined,
+    childSetTid: (flags & CLONE_CHILD_SETTID) !== 0n ? ctid : undefined,
+    childClearTid: (flags & CLONE_CHILD_CLEARTID) !== 0n ? ctid : undefined,
+    parentSetTid: (flags & CLONE_PARENT_SETTID) !== 0n ? ptid : undefined,
+  });
+};
+
+export const fork: Handler = (k, t) => k.tree.fork(k.self, t, { vfork: false, sameParent: false, exitSignal: SIG.SIGCHLD, stack: 0n });
+export const vfork: Handler = (k, t) => k.tree.fork(k.self, t, { vfork: true, sameParent: false, exitSignal: SIG.SIGCHLD, stack: 0n });
+
+/** Parks `t` for a wait that has nothing to report yet; a signal with SA_RESTART restarts it. */
+function waitFor(k: SyscallKernel, t: Task, call: WaitCall): Outcome {
+  const r = k.tree.table.wait(k.self, t, call);
+  if (r !== undefined) return r;
+  k.park(t, 'SUSPEND');
+  t.restartable = true;
+  return 'blocked';
+}
+
+export const wait4: Handler = (k, t, a) => {
+  const [pidArg, status, options, rusage] = a;
+  if ((options & ~WAIT4_OPTIONS) !== 0n) return err(ERRNO.EINVAL);
+  const pid = i32(pidArg);
+  let select: WaitSelect;
+  if (pid === -1) select = { kind: 'any' };
+  else if (pid > 0) select = { kind: 'pid', pid };
+  else if (pid === 0) select = { kind: 'pgid', pgid: k.pgid };
+  else if (pid === -2147483648) return err(ERRNO.ESRCH);
+  else select = { kind: 'pgid', pgid: -pid };
+  return waitFor(k, t, { kind: 'wait4', select, options, out: status, rusage });
+};
+
+export const waitid: Handler = (k, t, a) => {
+  const [idtype, id, infop, options, rusage] = a;
+  if ((options & ~WAITID_OPTIONS) !== 0n || (options & (WAIT.WEXITED | WAIT.WSTOPPED | WAIT.WCONTINUED)) === 0n) return err(ERRNO.EINVAL);
+  let select: WaitSelect;
+  if (idtype === P_ALL) select = { kind: 'any' };
+  else if (idtype === P_PID) {
+    if (i32(id) <= 0) return err(ERRNO.EINVAL);
+    select = { kind: 'pid', pid: i32(id) };
+  } else if (idtype === P_PGID) {
+    if (i32(id) < 0) return err(ERRNO.EINVAL);
+    select = { kind: 'pgid', pgid: i32(id) === 0 ? k.pgid : i32(id) };
+  } else if (idtype === P_PIDFD) return err(ERRNO.EINVAL); // not yet: pidfds of the tree's processes
+  else return err(ERRNO.EINVAL);
+  return waitFor(k, t, { kind: 'waitid', select, options, out: infop, rusage });
+};
+
+/** A process of the tree by pid (0: the caller). */
+function target(k: SyscallKernel, pid: number) {
+  return pid === 0 ? k.self : k.tree.table.process(pid);
+}
+
+export const getpgid: Handler = (k, _t, a) => {
+  const p = target(k, i32(a[0]));
+  return p ? BigInt(p.pgid) : err(ERRNO.ESRCH);
+};
+
+export const getpgrp: Handler = (k) => BigInt(k.pgid);
+
+export const getsid: Handler = (k, _t, a) => {
+  const p = target(k, i32(a[0]));
+  return p ? BigInt(p.sid) : err(ERRNO.ESRCH);
+};
+
+/**
+ * setpgid as Linux checks it: the caller or one of its children (EPERM once that child has
+ * execve'd is not tracked), never a session leader, into a group of the same session.
+ */
+export const setpgid: Handler = (k, _t, a) => {
+  const pid = i32(a[0]);
+  const pgidArg = i32(a[1]);
+  if (pgidArg < 0) return err(ERRNO.EINVAL);
+  const p = target(k, pid);
+  if (!p || (p !== k.self && p.parent !== k.self)) return err(ERRNO.ESRCH);
+  if (p.sid !== k.sid) return err(ERRNO.EPERM);
+  if (p.sid === p.tgid) return err(ERRNO.EPERM); // a session leader
+  const pgid = pgidArg === 0 ? p.tgid : pgidArg;
+  if (pgid !== p.tgid) {
+    const inGroup = [...k.tree.table.all()].some((q) => q.live && q.pgid === pgid && q.sid === k.sid);
+    if (!inGroup) return err(ERRNO.EPERM);
+  }
+  p.pgid = pgid;
+  return 0n;
+};
+
+export const setsid: Handler = (k) => {
+  const self = k.self;
+  // A process group leader cannot (its group would have members in two sessions).
+  if ([...k.tree.table.all()].some((q) => q.live && q.pgid === self.tgid)) return err(ERRNO.EPERM);
+  self.sid = self.tgid;
+  self.pgid = self.tgid;
+  return BigInt(self.sid);
+};
+
+/** prctl's options about the process tree (the filter traps only those). */
+export const prctl: Handler = (k, _t, a) => {
+  const [option, arg2] = a;
+  const self = k.self;
+  switch (option) {
+    case PR_SET_PDEATHSIG:
+      if (arg2 > BigInt(NSIG)) return err(ERRNO.EINVAL);
+      self.pdeathSignal = Number(arg2);
+      return 0n;
+    case PR_GET_PDEATHSIG:
+      return k.mem.writeU32(arg2, self.pdeathSignal) ? 0n : err(ERRNO.EFAULT);
+    case PR_SET_CHILD_SUBREAPER:
+      self.subreaper = arg2 !== 0n;
+      return 0n;
+    case PR_GET_CHILD_SUBREAPER:
+      return k.mem.writeU32(arg2, self.subreaper ? 1 : 0) ? 0n : err(ERRNO.EFAULT);
+    default:
+      return 'pass';
+  }
+};
