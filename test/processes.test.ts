@@ -1,0 +1,207 @@
+/**
+ * Process trees under `systrap run` (fork, vfork, spawn, exec, wait, groups), compared with
+ * native runs of the same command (stdout and exit status), on the real kernel: shells,
+ * pipelines, make with gcc, tar with gzip, git, find -exec, xargs -P, Python's subprocess and a
+ * multiprocessing fork pool, the JVM. Each test runs the CLI as a child process, as users do.
+ */
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildFixture } from './fixtures/build.js';
+import { isElf, requireTool, until } from './helpers.js';
+
+const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'systrap-procs-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+const bash = () => requireTool('bash', 'bash');
+const busybox = () => requireTool('busybox', 'busybox-static');
+// Debian's python3, a dynamic ELF program: not a wrapper script such as a pyenv shim on PATH.
+const python3 = () => requireTool('python3', 'python3', { what: 'an ELF program', test: isElf });
+
+interface Ran {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string[], opts: { cwd?: string; systrap?: string[] } = {}): Ran {
+  const argv = opts.systrap ? [CLI, 'run', ...opts.systrap, '--', ...cmd] : cmd.slice(1);
+  const r = spawnSync(opts.systrap ? process.execPath : cmd[0], argv, { cwd: opts.cwd, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `cmd` natively and under systrap (sandboxed, and with --sandbox=off): the same stdout and status. */
+function same(name: string, cmd: () => string[], opts: { cwd?: () => string; modes?: string[] } = {}): void {
+  test(`same as native: ${name}`, (t) => {
+    const argv = cmd();
+    const n = run(argv, { cwd: opts.cwd?.() });
+    t.is(n.signal, null, `native run ended by ${n.signal}`);
+    for (const mode of opts.modes ?? ['auto', 'off']) {
+      const s = run(argv, { cwd: opts.cwd?.(), systrap: [`--sandbox=${mode}`] });
+      t.is(s.signal, null, `systrap (${mode}) ended by ${s.signal}: ${s.stderr}`);
+      t.is(s.stdout, n.stdout, `stdout (sandbox ${mode})`);
+      t.is(s.status, n.status, `status (sandbox ${mode}): ${s.stderr}`);
+    }
+  });
+}
+
+same('a C program: fork, vfork, clone, wait statuses, SIGCHLD, groups, sessions, orphans, PDEATHSIG', () => [buildFixture('procs')]);
+same('the same, static', () => [buildFixture('procs', ['-static'])]);
+same('sh -c: pipelines, command substitution, subshells, background jobs', () => [
+  busybox(),
+  'sh',
+  '-c',
+  'echo a b c | tr " " "\\n" | sort -r | head -2; x=$(echo sub); echo "got $x"; (echo in; exit 3); echo "sub=$?"; sleep 10 & kill %1; wait; echo "waited $?"; sh -c "kill -9 \\$\\$"; echo "killed $?"',
+]);
+same('bash: subshells, command substitution, $(( )), a background job killed and waited for', () => [
+  bash(),
+  '-c',
+  'echo $(echo hi) | tr a-z A-Z; ( exit 3 ); echo $?; sleep 10 & kill %1; wait %1; echo "job $?"; for i in 1 2 3; do (echo $((i * i))); done | paste -sd+',
+]);
+same('a loop spawning 30 processes', () => [bash(), '-c', 'for i in $(seq 30); do /bin/true; done; echo done']);
+same('tar czf - DIR | tar tzf -', () => [bash(), '-c', `tar czf - -C ${fileURLToPath(new URL('../src/abi', import.meta.url))} . | tar tzf - | sort`]);
+same('find -exec … + and xargs -P2', () => [
+  bash(),
+  '-c',
+  `find ${fileURLToPath(new URL('../src/abi', import.meta.url))} -name '*.ts' -exec wc -l {} + | tail -1; printf '1\\n2\\n3\\n4\\n' | xargs -P2 -n1 echo | sort`,
+]);
+
+test('same as native: git init, commit, log in a temporary folder', (t) => {
+  const git = requireTool('git', 'git');
+  const script = `${git} init -q . && ${git} -c user.email=a@b -c user.name=n commit -q --allow-empty -m first && ${git} log --format=%s`;
+  const n = run([bash(), '-c', script], { cwd: mkdtempSync(join(dir, 'git-')) });
+  const s = run([bash(), '-c', script], { cwd: mkdtempSync(join(dir, 'git-')), systrap: [] });
+  t.is(n.stdout, 'first\n');
+  t.is(s.stdout, n.stdout, s.stderr);
+  t.is(s.status, 0);
+});
+
+test('make -j2 of a small C project (gcc spawns cc1, as, ld), then the program runs', (t) => {
+  const make = requireTool('make', 'make');
+  requireTool('gcc', 'gcc');
+  const project = mkdtempSync(join(dir, 'make-'));
+  writeFileSync(join(project, 'a.c'), 'int f(void);\n#include <stdio.h>\nint main(void) { printf("sum %d\\n", f()); return 0; }\n');
+  writeFileSync(join(project, 'b.c'), 'int f(void) { return 42; }\n');
+  writeFileSync(join(project, 'Makefile'), 'x: a.o b.o\n\tgcc -o x a.o b.o\n%.o: %.c\n\tgcc -c -o $@ $<\n');
+  const s = run([make, '-s', '-j2'], { cwd: project, systrap: [] });
+  t.is(s.status, 0, s.stderr);
+  t.is(run([join(project, 'x')]).stdout, 'sum 42\n');
+});
+
+test('python3: subprocess.run (the vfork path), a missing program, a multiprocessing fork pool, os.fork', (t) => {
+  const py = join(dir, 'mp.py');
+  writeFileSync(
+    py,
+    [
+      'import multiprocessing as mp, subprocess, os',
+      'def sq(x): return x * x',
+      "if __name__ == '__main__':",
+      "    with mp.get_context('fork').Pool(2) as pool: print(sorted(pool.map(sq, range(10))))",
+      "    r = subprocess.run(['sh', '-c', 'echo from sh; exit 3'], capture_output=True, text=True); print(r.returncode, r.stdout.strip())",
+      "    try: subprocess.run(['/nonexistent/x'])",
+      "    except FileNotFoundError as e: print('FileNotFoundError', e.errno)",
+      '    pid = os.fork()',
+      '    if pid == 0: os._exit(4)',
+      '    print(os.waitpid(pid, 0)[1] >> 8)',
+      '',
+    ].join('\n'),
+  );
+  const n = run([python3(), py]);
+  t.is(n.status, 0, n.stderr);
+  const s = run([python3(), py], { systrap: [] });
+  t.is(s.stdout, n.stdout, s.stderr);
+  t.is(s.status, 0);
+});
+
+test('java -version prints what it prints natively (its threads ask sched_getaffinity of their own tids)', (t) => {
+  const java = requireTool('java', 'default-jre-headless');
+  const n = run([java, '-version']);
+  const s = run([java, '-version'], { systrap: [] });
+  t.is(s.status, n.status, s.stderr);
+  t.is(s.stderr, n.stderr);
+});
+
+test('strace -f style: children traced with [pid N], each process exits on its own line, -c sums the tree', (t) => {
+  const bb = busybox();
+  const out = join(dir, 'trace.txt');
+  const s = run([bb, 'sh', '-c', 'echo one | cat; exit 3'], { systrap: ['-e', 'trace=execve,exit_group,wait4', '-o', out] });
+  t.is(s.status, 3);
+  t.is(s.stdout, 'one\n');
+  const lines = readFileSync(out, 'utf8').trim().split('\n');
+  const execs = lines.filter((l) => /^\[pid +\d+\] execve\(/.test(l));
+  t.true(execs.length >= 1, `an execve of a child, with its pid: ${lines.join('\n')}`);
+  t.true(lines.some((l) => /^\[pid +\d+\] wait4\(/.test(l)), 'the shell waits for its children');
+  const exits = lines.filter((l) => /\+\+\+ exited with \d+ \+\+\+$/.test(l));
+  t.true(exits.length >= 3, `one exit line per process: ${exits.join('\n')}`);
+  t.regex(exits.at(-1)!, /exited with 3/, 'the shell ends last');
+  const c = run([bb, 'sh', '-c', 'echo one | cat >/dev/null; /bin/true'], { systrap: ['-c', '-o', join(dir, 'sum.txt')] });
+  t.is(c.status, 0);
+  const table = readFileSync(join(dir, 'sum.txt'), 'utf8');
+  // Two children exec'd something: execve is counted in them, not only in the shell.
+  t.regex(table, /\s(\d+)\s+\d*\s*execve\n/);
+  const execCalls = Number(/(\d+)\s+(?:\d+\s+)?execve\n/.exec(table)?.[1]);
+  t.true(execCalls >= 2, table);
+});
+
+test('--deny and -e inject apply to every process of the tree', (t) => {
+  const bb = busybox();
+  const target = join(dir, 'denied');
+  const s = run([bb, 'sh', '-c', `(mkdir ${target}); echo $?`], { systrap: ['--deny', 'mkdir:EACCES'] });
+  t.is(s.stdout, '1\n');
+  const i = run([bb, 'sh', '-c', 'id -u; (id -u)'], { systrap: ['-e', 'inject=geteuid:retval=4242'] });
+  t.is(i.stdout, '4242\n4242\n');
+});
+
+/** Every process: pid, parent, comm, pid namespace. */
+function processes(): Array<{ pid: number; ppid: number; comm: string; ns?: string }> {
+  const out: Array<{ pid: number; ppid: number; comm: string; ns?: string }> = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      let ns: string | undefined;
+      try {
+        ns = readlinkSync(`/proc/${d}/ns/pid`);
+      } catch {
+        // a zombie: no namespace to read
+      }
+      out.push({ pid: Number(d), ppid, comm, ns });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+for (const mode of ['auto', 'off']) {
+  test(`SIGKILL of systrap in the middle of a tree (sandbox ${mode}): nothing of the tree is left`, async (t) => {
+    if (mode === 'auto' && process.getuid?.() !== 0) return t.pass('unprivileged: no sandbox here');
+    const bb = busybox();
+    const child = spawn(process.execPath, [CLI, 'run', `--sandbox=${mode}`, '--', bb, 'sh', '-c', 'for i in 1 2 3 4; do sleep 1000 & done; echo started; wait'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    // The tree: in a sandbox, every process of the sandbox's pid namespace (its init is the
+    // CLI's child); without one, the CLI's children (every stub is Node's child).
+    const own = readlinkSync('/proc/self/ns/pid');
+    const tree = () => {
+      const all = processes();
+      if (mode === 'off') return all.filter((p) => p.ppid === child.pid);
+      const init = all.find((p) => p.ppid === child.pid && p.ns !== undefined && p.ns !== own);
+      return init ? all.filter((p) => p.ns === init.ns) : [];
+    };
+    // "started" comes after the four forks returned: their stubs exist (and the shell's).
+    const pids = tree().map((p) => p.pid);
+    t.true(pids.length >= 5, `the tree: ${JSON.stringify(tree())}`);
+    child.kill('SIGKILL');
+    const alive = () => pids.filter((pid) => existsSync(`/proc/${pid}`));
+    t.true(await until(() => alive().length === 0, 2000), `left after SIGKILL of systrap: ${alive()}`);
+  });
+}
