@@ -18,11 +18,27 @@ const MAX_ARG_STRINGS = 65536;
  * ```
  */
 export class ProgramMemory {
-  constructor(readonly pid: number) {}
+  /**
+   * @param region the stub region: the sentry never reads or writes it for the program (its
+   * pages are the stub's, not the program's: a pointer there is EFAULT, as natively, where
+   * nothing is mapped there).
+   */
+  constructor(
+    readonly pid: number,
+    readonly region?: { readonly start: bigint; readonly end: bigint },
+  ) {}
+
+  /** True when [addr, addr + len) meets the stub region (or wraps). */
+  #forbidden(addr: bigint, len: number): boolean {
+    const end = addr + BigInt(len);
+    if (addr < 0n || end > 1n << 64n) return true;
+    return this.region !== undefined && addr < this.region.end && end > this.region.start;
+  }
 
   /** `len` bytes at `addr`, or null if any of them is unreadable. */
   read(addr: bigint, len: number): Uint8Array | null {
     if (len === 0) return new Uint8Array(0);
+    if (this.#forbidden(addr, len)) return null;
     try {
       const b = native.processVmReadv(this.pid, addr, len);
       return b.length === len ? b : null;
@@ -34,6 +50,7 @@ export class ProgramMemory {
   /** Writes `data` at `addr`; false if any byte is unwritable. */
   write(addr: bigint, data: Uint8Array): boolean {
     if (data.length === 0) return true;
+    if (this.#forbidden(addr, data.length)) return false;
     try {
       return native.processVmWritev(this.pid, addr, data) === data.length;
     } catch {

@@ -105,7 +105,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.tree = tree;
     this.#spec = spec;
     this.file = workerFile(spec.memory, Math.max(spec.queue.end, spec.main.slot.end));
-    this.mem = new ProgramMemory(spec.pid);
+    this.mem = new ProgramMemory(spec.pid, tree.region);
     this.tgid = spec.nsPid;
     this.hostPid = spec.pid;
     this.parent = parent;
@@ -187,10 +187,12 @@ export class ThreadGroup implements SyscallKernel, Proc {
    */
   step(now: number): boolean {
     this.execing?.progress();
+    // Timers first: a task whose sleep ended goes into the stub in this same turn (after the
+    // scan it would wait for the next turn, and the host might sleep first).
+    let busy = this.#wakeExpired(now);
     this.#sched.queueReady();
     this.#sched.markDoorbell();
-    const busy = this.#traps.scan();
-    this.#wakeExpired(now);
+    busy = this.#traps.scan() || busy;
     this.#sched.preempt();
     return busy;
   }
@@ -385,9 +387,20 @@ export class ThreadGroup implements SyscallKernel, Proc {
     throw new GroupExit({ kind: 'exited', status: status & 0xff }); // exit statuses are 8 bits
   }
 
-  #wakeExpired(now: number): void {
-    for (const t of this.futexes.expired(now)) if (this.tasks.get(t.tid) === t) this.wake(t, -BigInt(ERRNO.ETIMEDOUT));
-    for (const t of [...this.tasks.values()]) if (t.sleep && t.sleep.deadline <= now) this.wake(t, 0n);
+  /** Wakes the tasks whose futex timeout or sleep has ended; true if there was one. */
+  #wakeExpired(now: number): boolean {
+    let any = false;
+    for (const t of this.futexes.expired(now)) {
+      if (this.tasks.get(t.tid) !== t) continue;
+      this.wake(t, -BigInt(ERRNO.ETIMEDOUT));
+      any = true;
+    }
+    for (const t of [...this.tasks.values()]) {
+      if (!t.sleep || t.sleep.deadline > now) continue;
+      this.wake(t, 0n);
+      any = true;
+    }
+    return any;
   }
 }
 

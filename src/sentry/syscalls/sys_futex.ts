@@ -12,13 +12,19 @@ function key(k: FutexKernel, addr: bigint, opw: bigint): string | null {
 }
 
 const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
+/** The PI operations that accept CLOCK_REALTIME (the kernel's). */
+const FUTEX_WAIT_REQUEUE_PI = 11;
+const FUTEX_LOCK_PI2 = 13;
 
-/** Reads a struct timespec as milliseconds, or null on a fault. */
-function timespecMs(k: FutexKernel, addr: bigint): number | null {
+/** Reads a struct timespec as milliseconds: null on a fault, 'invalid' as Linux's timespec64_valid says. */
+function timespecMs(k: FutexKernel, addr: bigint): number | null | 'invalid' {
   const b = k.mem.read(addr, 16);
   if (!b) return null;
   const dv = new DataView(b.buffer, b.byteOffset, 16);
-  return Number(dv.getBigInt64(0, true)) * 1000 + Number(dv.getBigInt64(8, true)) / 1e6;
+  const sec = dv.getBigInt64(0, true);
+  const nsec = dv.getBigInt64(8, true);
+  if (sec < 0n || nsec < 0n || nsec >= 1_000_000_000n) return 'invalid';
+  return Number(sec) * 1000 + Number(nsec) / 1e6;
 }
 
 /** FUTEX_WAIT (relative timeout) and FUTEX_WAIT_BITSET (absolute, CLOCK_MONOTONIC or REALTIME). */
@@ -33,6 +39,7 @@ function wait(k: FutexKernel, t: Task, a: bigint[], op: number): Outcome {
   if (timeout !== 0n) {
     const ms = timespecMs(k, timeout);
     if (ms === null) return err(ERRNO.EFAULT);
+    if (ms === 'invalid') return err(ERRNO.EINVAL);
     const realtime = (opw & FUTEX.CLOCK_REALTIME) !== 0n;
     const now = op === FUTEX.WAIT ? 0 : realtime ? Date.now() : Number(process.hrtime.bigint() / 1000000n);
     deadline = performance.now() + (ms - now);
@@ -92,7 +99,12 @@ function requeue(k: FutexKernel, a: bigint[], op: number): Outcome {
  * ```
  */
 export const futex: Handler = (k, t, a) => {
-  const op = Number(a[1] & FUTEX.CMD_MASK);
+  // Linux's futex_cmd: every bit but PRIVATE and CLOCK_REALTIME is the command; an unknown one
+  // is ENOSYS, and so is CLOCK_REALTIME with any command but the bitset/PI waits.
+  const cmd = BigInt.asUintN(32, a[1]) & ~(FUTEX.PRIVATE_FLAG | FUTEX.CLOCK_REALTIME);
+  const op = Number(cmd);
+  if (cmd > 13n) return err(ERRNO.ENOSYS);
+  if ((a[1] & FUTEX.CLOCK_REALTIME) !== 0n && op !== FUTEX.WAIT_BITSET && op !== FUTEX_WAIT_REQUEUE_PI && op !== FUTEX_LOCK_PI2) return err(ERRNO.ENOSYS);
   switch (op) {
     case FUTEX.WAIT:
     case FUTEX.WAIT_BITSET:

@@ -102,7 +102,8 @@ export const rangeCheck: Handler = (k, _t, a) => {
 
 /** mremap: an old range in the region is EFAULT (not the program's); a new one there ENOMEM. */
 export const mremap: Handler = (k, _t, a) => {
-  if (touchesStub(k, a[0], a[1])) return pageAligned(a[0]) ? err(ERRNO.EFAULT) : err(ERRNO.EINVAL);
+  // An old size of 0 duplicates a shared mapping at that address: still a page of the region.
+  if (touchesStub(k, a[0], a[1] === 0n ? 1n : a[1])) return pageAligned(a[0]) ? err(ERRNO.EFAULT) : err(ERRNO.EINVAL);
   if ((a[3] & MREMAP_FIXED) !== 0n && touchesStub(k, a[4], a[2])) return err(ERRNO.ENOMEM);
   return 'pass';
 };

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { ERRNO } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import type { Handler, Outcome, SyscallKernel } from './context.js';
 import type { Task } from '../kernel/task.js';
@@ -22,9 +24,19 @@ function hostPidFor(k: SyscallKernel, t: Task, pid: bigint): bigint {
   return pid;
 }
 
-/** The call with argument `i` (a pid or tid) translated, when `when` says the argument is one. */
+/**
+ * True for a thread of Node's own process (the sentry runs in it: /proc/self/task). Outside a
+ * sandbox they share the host's pid space with the program, and the filter names only Node's
+ * pid: its threads' ids must be refused here (a signal to one is a signal to Node).
+ */
+export function isNodeThread(k: Pick<SyscallKernel, 'tree'>, pid: number): boolean {
+  return !k.tree.sandboxed && pid > 0 && existsSync(`/proc/self/task/${pid}`);
+}
+
+/** The call with argument `i` (a pid or tid) translated (see hostPidFor); Node's threads are EPERM. */
 function translated(k: SyscallKernel, t: Task, sysno: number, a: bigint[], i: number): Outcome {
   const pid = hostPidFor(k, t, a[i]);
+  if (pid === a[i] && isNodeThread(k, Number(BigInt.asIntN(32, pid)))) return -BigInt(ERRNO.EPERM);
   if (pid === a[i]) return 'pass';
   const args = [...a];
   args[i] = pid;

@@ -1,6 +1,7 @@
 import { ERRNO, NSIG, SIG, SI_TKILL, SI_USER, SS_DISABLE, SS_ONSTACK } from '../../abi/linux.js';
 import type { Task } from '../kernel/task.js';
 import { UNBLOCKABLE, makeSiginfo, restoreFrame, type SigAction } from '../kernel/signals.js';
+import { isNodeThread } from './sys_pidargs.js';
 import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
 
 /** What the signal calls use of the kernel. */
@@ -150,7 +151,7 @@ export const kill: Handler = (k, _t, a) => {
   const info = senderInfo(k, signo, SI_USER);
   if (pid > 0) {
     const p = k.tree.table.process(pid);
-    if (!p) return k.tree.sandboxed ? (pid === 1 ? 0n : err(ERRNO.ESRCH)) : 'pass';
+    if (!p) return k.tree.sandboxed ? (pid === 1 ? 0n : err(ERRNO.ESRCH)) : isNodeThread(k, pid) ? err(ERRNO.EPERM) : 'pass';
     p.defer(() => p.signals.sendGroup(signo, info));
     return 0n;
   }
@@ -172,7 +173,7 @@ function tgkill(k: SignalKernel, tgid: number, tid: number, signo: number): Outc
   const th = k.tree.table.thread(tid);
   if (!th || (tgid !== -1 && th.process.tgid !== tgid)) {
     if (k.tree.sandboxed || (tgid !== -1 && k.tree.table.process(tgid))) return err(ERRNO.ESRCH);
-    return 'pass';
+    return isNodeThread(k, tid) || isNodeThread(k, tgid) ? err(ERRNO.EPERM) : 'pass';
   }
   const info = senderInfo(k, signo, SI_TKILL);
   th.process.defer(() => th.process.signals.sendThread(th.task, signo, info));
