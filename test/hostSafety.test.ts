@@ -68,8 +68,10 @@ test('a program scribbling over all the control memory it can see harms nobody e
       closeSync(fd);
     }
     t.is(readFileSync(out, 'utf8'), native([bb, 'sha256sum', bb]).stdout);
+    // It ends by our kill, or earlier by its own doing: its sentry found its stub wrecked.
     h.kill(9);
-    t.like(await h.done, { kind: 'killed', signal: 9 });
+    const end = await h.done;
+    t.true((end.kind === 'killed' && end.signal === 9) || (end.kind === 'error' && ['ECORRUPT', 'ESTUBDEAD'].includes(end.code)), JSON.stringify(end));
     const next = await runProgram(platform, { path: '/bin/true', argv: ['true'], env: [], stdio: [0, 1, 2] });
     t.like(await next.done, { kind: 'exited', status: 0 });
   } finally {
