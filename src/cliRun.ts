@@ -21,6 +21,8 @@ options:
   -e inject=SC:error=E  make syscall(s) SC fail with errno E without running them
   -e inject=SC:retval=N make them return N without running them
   -o FILE               write the trace (and -c table) to FILE instead of stderr
+  -f                    follow children (always done: every process of the tree is traced)
+  -ff                   with -o FILE: each process's trace goes to FILE.PID
   -c                    count calls, errors and time per syscall; print a table at the end
   --deny SC[:ERRNO]     the kernel refuses SC (default EPERM), even from stub code
   --policy FILE.mjs     a module exporting handle(call) -> 'pass' | value | {errno} | 'kill'
@@ -57,6 +59,7 @@ function parseArgs(argv: string[]): RunArgs {
   let inspectPort: number | undefined;
   let record: string | undefined;
   let sandbox: RunArgs['sandbox'] = 'auto';
+  let perProcess = false;
   let i = 0;
   const value = (opt: string): string => {
     const v = argv[++i];
@@ -81,6 +84,8 @@ function parseArgs(argv: string[]): RunArgs {
         trace.inject.push({ syscalls: [...inj.syscalls], error: inj.error, retval: inj.retval });
       } else throw new UsageError(`unknown -e qualifier '${key}' (trace= and inject= are supported)`);
     } else if (a === '-o') outFile = value(a);
+    else if (a === '-f') continue;
+    else if (a === '-ff') perProcess = true;
     else if (a === '-c') trace.summary = true;
     else if (a === '--deny') {
       const d = parseDeny(value(a));
@@ -103,6 +108,11 @@ function parseArgs(argv: string[]): RunArgs {
   }
   const program = argv[i];
   if (program === undefined) throw new UsageError('no program given');
+  if (perProcess) {
+    if (outFile === undefined) throw new UsageError('-ff needs -o FILE (each process writes FILE.PID)');
+    trace.perProcess = outFile;
+    outFile = undefined;
+  }
   return { program, args: argv.slice(i + 1), trace, outFile, deny, maxThreads, inspectPort, record, sandbox };
 }
 

@@ -148,6 +148,23 @@ test('strace -f style: children traced with [pid N], each process exits on its o
   t.true(execCalls >= 2, table);
 });
 
+test('-ff -o PREFIX: each process has its own trace file PREFIX.PID, its pid as the program sees it', (t) => {
+  const bb = busybox();
+  const prefix = join(mkdtempSync(join(dir, 'ff-')), 'trace');
+  const s = run([bb, 'sh', '-c', 'echo $$; sleep 0 & wait; (exit 0); echo x | cat >/dev/null'], { systrap: ['-ff', '-o', prefix, '-e', 'trace=exit_group,execve'] });
+  t.is(s.status, 0, s.stderr);
+  const files = readdirSync(join(prefix, '..')).filter((f) => f.startsWith('trace.')).sort();
+  t.true(files.length >= 3, `one file per process: ${files}`);
+  const root = s.stdout.split('\n')[0];
+  t.true(files.includes(`trace.${root}`), `the shell's file, named after its pid ${root}: ${files}`);
+  for (const f of files) {
+    const text = readFileSync(join(prefix, '..', f), 'utf8');
+    t.regex(text, /\+\+\+ exited with 0 \+\+\+\n$/, `${f} ends with its process's exit`);
+    t.notRegex(text, /^\[pid/m, 'no [pid N] prefix in a per-process file');
+  }
+  t.is(run([bb, 'true'], { systrap: ['-ff'] }).status, 2, '-ff without -o is a usage error');
+});
+
 test('--deny and -e inject apply to every process of the tree', (t) => {
   const bb = busybox();
   const target = join(dir, 'denied');

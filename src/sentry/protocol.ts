@@ -46,6 +46,11 @@ export interface TraceOptions {
   trace: number[];
   /** Where lines go (an fd the worker writes to), -1 for nowhere. */
   outFd: number;
+  /**
+   * `-ff -o PREFIX`: each process's lines go to PREFIX.PID (its pid as the program sees it),
+   * without `[pid N]`; the `-c` table and the lines of no process still go to `outFd`.
+   */
+  perProcess?: string;
   /** Count calls, errors and time per syscall (`-c`). */
   summary: boolean;
   /** `-e inject=`: the call is not made; it returns -error or retval. */

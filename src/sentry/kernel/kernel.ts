@@ -85,7 +85,11 @@ export class Kernel implements TreeHost {
     this.outsideParentPid = spec.sandboxed ? SANDBOX_INIT_PID : spec.nodePid;
     this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
     this.table = new ProcessTable<ThreadGroup>();
-    this.strace = new StracePrinter(spec.trace, (tid) => (this.table.thread(tid ?? this.root.tgid)?.process ?? this.root).mem);
+    this.strace = new StracePrinter(
+      spec.trace,
+      (tid) => (this.table.thread(tid ?? this.root.tgid)?.process ?? this.root).mem,
+      (tid) => this.table.thread(tid)?.process.tgid ?? tid,
+    );
     this.policy = new Policy(spec.trace);
     this.#mailbox = new Mailbox(spec.port, spec.mail, {
       onThreads: (pid, tids) => this.table.process(pid)?.setThreadTids(tids),
@@ -260,6 +264,7 @@ export class Kernel implements TreeHost {
 
   #result(r: SentryResult): void {
     this.flush();
+    this.strace.close();
     const summary = this.strace.summaryText();
     this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}) };
   }

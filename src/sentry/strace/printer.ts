@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { MAX_ERRNO } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import type { TraceOptions } from '../protocol.js';
@@ -21,7 +21,7 @@ const FLUSH_BYTES = 65536;
  * ```
  */
 export class StracePrinter {
-  readonly #opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary'>;
+  readonly #opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary' | 'perProcess'>;
   /** The memory of the process a thread belongs to (calls are decoded from their own process). */
   readonly #memOf: (tid: number | undefined) => MemoryReader;
   readonly #traced: Set<number>;
@@ -31,9 +31,18 @@ export class StracePrinter {
   /** Prefix lines with the thread id (set once the program has had two threads). */
   #threaded = false;
 
-  constructor(opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary'>, memOf: (tid: number | undefined) => MemoryReader) {
+  /** `-ff`: the process (tgid) of a thread, and each process's file and buffer. */
+  readonly #pidOf: (tid: number) => number;
+  readonly #files = new Map<number, { fd: number; buf: string[]; bytes: number }>();
+
+  constructor(
+    opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary' | 'perProcess'>,
+    memOf: (tid: number | undefined) => MemoryReader,
+    pidOf: (tid: number) => number = (tid) => tid,
+  ) {
     this.#opts = opts;
     this.#memOf = memOf;
+    this.#pidOf = pidOf;
     this.#traced = new Set(opts.trace);
     if (opts.summary) this.#summary = new SyscallSummary();
   }
@@ -87,17 +96,45 @@ export class StracePrinter {
     if (this.#traced.size > 0) this.#line(pid, formatExit({ code: status & 0xff }));
   }
 
+  /** -ff: a line into PREFIX.PID (opened at the process's first line; a file that cannot be made drops its lines). */
+  #fileLine(pid: number, text: string): void {
+    let f = this.#files.get(pid);
+    if (!f) {
+      let fd = -1;
+      try {
+        fd = openSync(`${this.#opts.perProcess}.${pid}`, 'w');
+      } catch {
+        // no file: its lines are lost, as strace's would be
+      }
+      f = { fd, buf: [], bytes: 0 };
+      this.#files.set(pid, f);
+    }
+    if (f.fd < 0) return;
+    f.buf.push(text);
+    f.bytes += text.length;
+    if (f.bytes > FLUSH_BYTES) this.flush();
+  }
+
   /** Write out what is buffered. */
   flush(): void {
+    for (const f of this.#files.values()) {
+      if (f.buf.length === 0) continue;
+      writeAll(f.fd, f.buf.join(''));
+      f.buf = [];
+      f.bytes = 0;
+    }
     if (this.#buf.length === 0) return;
     const s = this.#buf.join('');
     this.#buf = [];
     this.#bytes = 0;
-    try {
-      writeSync(this.#opts.outFd, s);
-    } catch {
-      // the trace output is gone (a closed pipe): the program goes on
-    }
+    writeAll(this.#opts.outFd, s);
+  }
+
+  /** Closes the per-process files (-ff) once everything is written. */
+  close(): void {
+    this.flush();
+    for (const f of this.#files.values()) closeSync(f.fd);
+    this.#files.clear();
   }
 
   /** The `-c` table, if asked for. */
@@ -105,12 +142,23 @@ export class StracePrinter {
     return this.#summary?.format();
   }
 
-  /** Buffer one line, `[pid TID] `-prefixed once the program is threaded. */
+  /** Buffer one line, `[pid TID] `-prefixed once the program is threaded (or into its process's file with -ff). */
   #line(tid: number | undefined, s: string): void {
+    if (this.#opts.perProcess !== undefined && tid !== undefined) return this.#fileLine(this.#pidOf(tid), s + '\n');
     if (this.#opts.outFd < 0) return;
     const text = (this.#threaded && tid !== undefined ? `[pid ${String(tid).padStart(5)}] ` : '') + s + '\n';
     this.#buf.push(text);
     this.#bytes += text.length;
     if (this.#bytes > FLUSH_BYTES) this.flush();
+  }
+}
+
+/** Writes `s` to `fd`; an output that is gone (a closed pipe) is ignored: the program goes on. */
+function writeAll(fd: number, s: string): void {
+  if (fd < 0) return;
+  try {
+    writeSync(fd, s);
+  } catch {
+    // gone
   }
 }
