@@ -13,3 +13,6 @@ print(await runContexts(quick));
 console.log('\n# systrap run (issue 4)');
 const { runSentryBench } = await import('./run.js');
 print(await runSentryBench(quick));
+console.log('\n# processes (issue 11)');
+const { runProcessBench } = await import('./processes.js');
+print(await runProcessBench(quick));
