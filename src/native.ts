@@ -176,6 +176,13 @@ export interface Native {
     SYSMSG_REPLY: number;
     SYSMSG_DONE: number;
     SYSMSG_SPIN: number;
+    STUB_REQUEST_NEW_THREAD: number;
+    STUB_REQUEST_FORK: number;
+    SYSMSG_THREAD_SIGNALS: number;
+    SYSMSG_THREAD_MASK: number;
+    SYSMSG_FORK_REPLY: number;
+    SYSMSG_FORK_DONE: number;
+    SYSMSG_FORK_ACK: number;
     SYSMSG_SPIN_CYCLES: number;
     SYSMSG_SIZE: number;
   };

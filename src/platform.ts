@@ -142,6 +142,7 @@ export class Platform {
       nextId: (kind) => this.#nextId(kind),
       track: (sp) => live.add(sp),
       untrack: (sp) => live.delete(sp),
+      tracks: (pid) => [...live].some((sp) => sp.pid === pid),
       forget: (sp) => pool.forget(sp),
     };
     actor.start();

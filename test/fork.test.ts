@@ -4,7 +4,8 @@
  * memory its own, plain and sandboxed; what it holds and what it does not; nothing left behind.
  */
 import test from 'ava';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPlatform, SYS } from '../src/index.js';
@@ -114,3 +115,54 @@ test('fork of a released address space is refused', async (t) => {
     await platform.close();
   }
 });
+
+for (const sandbox of [false, true]) {
+  test(`${sandbox ? 'sandboxed' : 'plain'}: a forged fork answer naming another process makes Node signal nothing: EPROTOCOL, that process untouched`, async (t) => {
+    if (sandbox && process.getuid?.() !== 0) return t.pass('unprivileged: no sandbox here');
+    const platform = await createPlatform({ pool: false, sandbox: sandbox ? 'require' : 'off' });
+    // An innocent child of Node's, alive for the whole test: the pid a hostile program names.
+    const innocent = spawn('sleep', ['100'], { stdio: 'ignore' });
+    try {
+      const as = await platform.newAddressSpace({ sandbox });
+      const sp = subprocessOf(as);
+      const msg = sp.thread.msg!;
+      const dv = new DataView(sp.control.file.view(msg.range).buffer, sp.control.file.view(msg.range).byteOffset, abi.SYSMSG_SIZE);
+      // The program's move, as its threads can make it (the message's reply page is writable in
+      // the stub): with the syscall thread held, the only answer to the fork is the forged one.
+      native.kill(as.pid, 19); // SIGSTOP
+      t.true(await until(() => procState(as.pid) === 'T'), 'the syscall thread stops');
+      const posted = dv.getUint32(abi.SYSMSG_STATE, true);
+      const fork = as.fork();
+      t.true(await until(() => dv.getUint32(abi.SYSMSG_STATE, true) !== posted), 'the fork request is posted');
+      dv.setBigUint64(abi.SYSMSG_REPLY, BigInt(innocent.pid!), true);
+      dv.setUint32(abi.SYSMSG_DONE, dv.getUint32(abi.SYSMSG_STATE, true), true);
+      sp.control.file.shared.futexWake(msg.range.start + abi.SYSMSG_DONE, 1);
+      await t.throwsAsync(fork, { code: 'EPROTOCOL' });
+      t.is(innocent.exitCode, null, 'the process the answer named is alive');
+      t.is(innocent.signalCode, null);
+      t.true(processAlive(innocent.pid!), 'and not stopped or killed');
+      native.kill(as.pid, 9); // still held: the fork request never runs
+      const other = await platform.newAddressSpace({ sandbox });
+      t.truthy(await (await other.fork()).syscall(SYS.getpid), 'the platform goes on');
+    } finally {
+      await platform.close();
+      innocent.kill('SIGKILL');
+    }
+    t.deepEqual(leakedChildren().filter((c) => c.pid !== innocent.pid && c.comm !== 'sleep'), []);
+  });
+}
+
+/** A process's state letter (R, S, T, Z…), '' once it is gone. */
+function procState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0];
+  } catch {
+    return '';
+  }
+}
+
+function processAlive(pid: number): boolean {
+  const s = procState(pid);
+  return s !== '' && s !== 'Z' && s !== 'T';
+}

@@ -45,6 +45,7 @@ import type { TracerRequestBody } from '../src/tracer/protocol.js';
 import { SYSCALL_THREAD_SLOT, threadSlotAddr } from '../src/abi/stub.js';
 import { childPids, leakedChildren, requireTool, until } from './helpers.js';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 // ---------------------------------------------------------------------------------------------
 // The models
@@ -496,13 +497,42 @@ async function startForger(w: World, as: AddressSpace): Promise<void> {
 }
 
 /**
+ * Stops the stub's syscall thread (SIGSTOP to its process: the sysmsg threads are processes of
+ * their own and keep running), so that the next request's only answer is the forger's: the race
+ * is decided, however loaded the machine. Returns the SIGCONT that undoes it.
+ */
+async function holdSyscallThread(as: AddressSpace): Promise<() => void> {
+  const pid = as.pid;
+  process.kill(pid, 'SIGSTOP');
+  const stopped = () => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'T';
+    } catch {
+      return true; // gone: nothing will answer either
+    }
+  };
+  if (!(await until(stopped, 4000))) throw new Error(`the syscall thread ${pid} did not stop`);
+  return () => {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  };
+}
+
+/**
  * Puts the forger's host thread and the stub's syscall thread on different CPUs. Sharing one,
  * the syscall thread woken by a request preempts the spinning forger and answers first, every
  * time, for as long as the scheduler keeps them together (seen: 50 requests in a row).
  */
 async function separateForger(as: AddressSpace): Promise<void> {
   if (availableParallelism() < 2) return;
-  const [forger] = subprocessOf(as).sysmsgThreads.tids().map(([, tid]) => tid);
+  // The thread made by the stub's loop runs before Node has read its answer: wait for its tid.
+  const tids = () => subprocessOf(as).sysmsgThreads.tids().map(([, tid]) => tid);
+  if (!(await until(() => tids().length > 0, 4000))) throw new Error('the forger\'s thread has no tid');
+  const [forger] = tids();
   // From outside the stub: any syscall of the stub's own would get the forged reply too.
   const taskset = requireTool('taskset', 'util-linux');
   execFileSync(taskset, ['-pc', '0', String(as.pid)], { stdio: 'ignore' });
@@ -587,7 +617,8 @@ const subprocessSpec: MachineSpec = {
             run: async (w) => {
               const as = await addressSpace(w);
               await startForger(w, as);
-              bg(w, as.mapFile(DATA2, w.platform.memoryFile.allocate(4096), 'rw'), true);
+              const resume = await holdSyscallThread(as);
+              bg(w, as.mapFile(DATA2, w.platform.memoryFile.allocate(4096), 'rw').finally(resume), true);
               w.releasing = bg(w, as.release(), true);
             },
           };
@@ -608,15 +639,16 @@ const subprocessSpec: MachineSpec = {
             const as = await addressSpace(w);
             await startForger(w, as);
             const range = w.platform.memoryFile.allocate(4096);
-            for (let k = 0; k < 50; k++) {
-              try {
-                await as.mapFile(DATA2, range, 'rw'); // the real reply won the race: again
-              } catch (e) {
-                if ((e as { code?: string }).code === 'EPROTOCOL') return;
-                throw e;
-              }
+            const resume = await holdSyscallThread(as);
+            try {
+              await as.mapFile(DATA2, range, 'rw');
+            } catch (e) {
+              if ((e as { code?: string }).code === 'EPROTOCOL') return;
+              throw e;
+            } finally {
+              resume();
             }
-            throw new Error('50 mmap replies in a row were not forged');
+            throw new Error('the mmap reply was not the forged one');
           },
         };
       case 'ready|KILL':
@@ -716,9 +748,12 @@ const sysmsgSpec: MachineSpec = {
         if (failsAt > 0) fault = { at: 'detaching', action: 'fail' };
         // Ending in a creation step: the reply is held so that it cannot overtake the live steps.
         else if (ends) fault = { at: 'detaching', action: 'delay', ms: 100 };
+        // Started without a fault, a thread is made by the stub's own loop (never ATTACHED): a
+        // fault that does nothing keeps the switch on the requestThread transaction.
+        if (started && !fault) fault = { at: 'attached', action: 'delay', ms: 1 };
         if (started)
           return {
-            label: `a context switch makes the runtime create a started thread${fault ? `, requestThread ${fault.action}s at detaching` : ''}`,
+            label: `a context switch makes the runtime create a started thread, requestThread ${fault!.action}s at ${fault!.at}`,
             run: (w) => {
               if (fault) w.faults.push({ op: 'requestThread', fault });
               const ctx = w.platform.newContext();
@@ -729,6 +764,20 @@ const sysmsgSpec: MachineSpec = {
         return {
           label: `createSysmsgThread() (parked)${fault ? `, requestThread ${fault.action}s at detaching` : ''}`,
           run: (w) => void (w.creating = bg(w, sp(w).sysmsgThreads.create(fault), failsAt > 0)),
+        };
+      }
+      case 'cloning|STACK_MAPPED': {
+        if (path.events.includes('DETACHED')) return { reason: 'the stub\'s loop makes started threads only: it never parks one' };
+        if (['stackMapped', 'seccompInstalled'].includes(path.finalName))
+          return { reason: 'a thread the stub\'s loop makes reports its setup steps at once, when it answers: nothing can hold it between them' };
+        if (path.events.includes('FAILED')) return { reason: 'no fault point in a creation the stub\'s loop makes (no transaction)' };
+        return {
+          label: 'a context switch makes the stub\'s loop create a started thread (no transaction)',
+          run: (w) => {
+            const ctx = w.platform.newContext();
+            w.contexts.push(ctx);
+            bg(w, ctx.switchToApp(w.as!, regsAt(SNIP.syscall)), true);
+          },
         };
       }
       case 'attached|STACK_MAPPED':

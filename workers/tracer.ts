@@ -8,10 +8,11 @@
  * AbortSignal (src/actors/tracerPool.ts), and no transaction leaves anything attached.
  */
 import { parentPort } from 'node:worker_threads';
-import { readdirSync, readFileSync } from 'node:fs';
 import { native } from '../src/native.js';
 import { serializeError, checkStubReply, Errors } from '../src/errors.js';
 import { TracedThread, waitGroupStop, reap } from '../src/tracer/thread.js';
+import { hostPidOfChild } from '../src/tracer/procfs.js';
+import { TRAP_SIGNALS } from '../src/abi/sysmsg.js';
 import { abi, PER_THREAD } from '../src/abi/stub.js';
 import {
   CLONE_FILES,
@@ -24,8 +25,6 @@ import {
   MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
-  MFD_ALLOW_SEALING,
-  MFD_CLOEXEC,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -39,7 +38,6 @@ import type {
   StepMessage,
   CreateSandboxResult,
   CreateSourceResult,
-  ForkStubResult,
   InjectResult,
   TracerRequest,
   TracerResponse,
@@ -84,8 +82,6 @@ function run(req: TracerRequest): unknown {
       return initStub(req);
     case 'inject':
       return inject(req);
-    case 'forkStub':
-      return forkStub(req);
     case 'requestThread':
       return requestThread(req);
     default:
@@ -224,72 +220,6 @@ function initStub(req: Extract<TracerRequest, { op: 'initStub' }>): BigUint64Arr
   }, () => killAndReap(req.tgid)); // a half-initialised stub is of no use: it dies
 }
 
-/**
- * Forks a stub (the program's fork): the syscall thread clones itself with CLONE_PARENT (the
- * child is a sibling: the sandbox's init or Node reaps it, and its PDEATHSIG follows theirs)
- * and CLONE_PTRACE (traced from its first instruction: nothing of it runs untraced). The child
- * is a copy-on-write copy of the whole address space, but its control memory is still the
- * parent's (shared mappings): before it runs anything, it makes a memfd of its own, which Node
- * takes (pidfd_getfd), sizes and seals, and maps it over the control memory and the rules;
- * then it enters its syscall loop. The parent goes back to its loop. A child that fails
- * half-way is killed (and reaped here when it is Node's child).
- */
-function forkStub(req: Extract<TracerRequest, { op: 'forkStub' }>): ForkStubResult {
-  const th = req.thread;
-  const st = new TracedThread(th.tgid, th.tid, req.fault);
-  return withThread(
-    st,
-    () => {
-      st.attach();
-      st.step('CLONE');
-      const parentOfStub = ppidOf(th.tgid);
-      const flags = CLONE_PARENT | CLONE_PTRACE | BigInt(SIG.SIGCHLD);
-      const nsPid = Number(check(st.syscall(th.initRegs, SYS.clone, [flags, 0n, 0n, 0n, 0n]), 'clone', th.tgid));
-      const pid = hostPidOfChild(parentOfStub, nsPid, true);
-      st.step('CLONED');
-      const ch = new TracedThread(pid, pid);
-      let fd = -1;
-      try {
-        ch.adoptClone();
-        const regs = th.initRegs;
-        const inj = (sysno: number, args: bigint[], what: string) => check(ch.syscallIgnoreInterrupt(regs, sysno, args), what, pid);
-        inj(SYS.prctl, [PR_SET_PDEATHSIG, BigInt(SIG.SIGKILL)], 'prctl');
-        // Armed: if the parent it shares with the stub is gone already, so is the sandbox.
-        if (ppidOf(pid) !== parentOfStub) {
-          throw Errors.StubDead(pid, 'its parent died while it was forked');
-        }
-        const childFd = inj(SYS.memfd_create, [req.nameAddr, MFD_CLOEXEC | MFD_ALLOW_SEALING], 'memfd_create');
-        fd = native.pidfdGetfd(pid, Number(childFd));
-        native.adoptMemfd(fd, req.controlSize + req.rulesSize);
-        const shared = MAP_SHARED | MAP_FIXED;
-        inj(SYS.mmap, [req.controlBase, BigInt(req.controlSize), PROT_READ | PROT_WRITE, shared, childFd, 0n], 'mmap');
-        inj(SYS.mmap, [req.rulesAddr, BigInt(req.rulesSize), PROT_READ, shared, childFd, BigInt(req.controlSize)], 'mmap');
-        // The request page is read-only in the stub, as initStub maps it: the program cannot
-        // rewrite a request between Node's write and the loop's read.
-        inj(SYS.mprotect, [req.msgAddr, 4096n, PROT_READ], 'mprotect');
-        inj(SYS.close, [childFd], 'close');
-        // The copy needs neither the memory file nor the fd channel (a stub that ran a program
-        // closed them already: EBADF is fine): it maps nothing of the platform's from now on.
-        for (const fdNo of [abi.STUB_MEMFD, abi.STUB_FDCHAN]) ch.syscallIgnoreInterrupt(regs, SYS.close, [BigInt(fdNo)]);
-        ch.detachIntoLoop(regs, { msgAddr: req.msgAddr, state: 0 });
-      } catch (e) {
-        if (fd >= 0) native.closeFd(fd);
-        killAndReap(pid);
-        throw e;
-      }
-      st.detachIntoLoop(th.initRegs, req.loop);
-      return { pid, nsPid, fd };
-    },
-    () => st.detachIntoLoop(th.initRegs, req.loop),
-  );
-}
-
-/** The parent of a process, as Node sees it. */
-function ppidOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
-
 /** One injected syscall, then back to where the thread was (its loop, or parked). */
 function inject(req: Extract<TracerRequest, { op: 'inject' }>): InjectResult {
   const th = req.thread;
@@ -371,40 +301,6 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): nu
   );
 }
 
-/**
- * Signals whose handler is the stub's (gVisor's sysmsgSigactions), plus those the kernel raises
- * on a thread for its own syscall (SIGPIPE, SIGXFSZ): their default action would kill the sysmsg
- * thread and so the stub; trapped, they reach the sentry, which acts as the program asked.
- */
-const TRAP_SIGNALS = [SIG.SIGSYS, SIG.SIGSEGV, SIG.SIGBUS, SIG.SIGFPE, SIG.SIGILL, SIG.SIGTRAP, SIG.SIGCHLD, SIG.SIGPIPE, SIG.SIGXFSZ];
-
-/**
- * The pid, in this (Node's) pid namespace, of the child of `parent` whose pid in its own
- * namespace is `nsPid`: found among the parent's children (/proc/PID/task/PID/children) by the
- * last NSpid of each. The same number outside any namespace.
- */
-function hostPidOfChild(parent: number, nsPid: number, anyThread = false): number {
-  // A child of one thread is listed under that thread only: a forked stub's parent is the
-  // sandbox's init (one thread) or Node's forker thread.
-  const threads = anyThread ? readdirSync(`/proc/${parent}/task`) : [String(parent)];
-  const children = threads.flatMap((tid) => {
-    try {
-      return readFileSync(`/proc/${parent}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-      return []; // the thread exited meanwhile
-    }
-  });
-  for (const pid of children) {
-    if (pid === nsPid) return pid; // no namespace between them
-    try {
-      const m = /^NSpid:\s*([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m && Number(m[1].trim().split(/\s+/).at(-1)) === nsPid) return pid;
-    } catch {
-      // exited meanwhile
-    }
-  }
-  throw Errors.Protocol(`no child of ${parent} is ${nsPid} in its namespace`, parent);
-}
 
 function killAndReap(pid: number): void {
   try {

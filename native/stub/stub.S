@@ -13,7 +13,18 @@
  */
 #include "stub_abi.h"
 
+#define SYS_lseek 8
+#define SYS_mmap 9
+#define SYS_mprotect 10
 #define SYS_munmap 11
+#define SYS_rt_sigaction 13
+#define SYS_rt_sigprocmask 14
+#define SYS_close 3
+#define SYS_exit 60
+#define SYS_sigaltstack 131
+#define SYS_gettid 186
+#define SYS_seccomp 317
+#define SYS_memfd_create 319
 #define SYS_getpid 39
 #define SYS_clone 56
 #define SYS_wait4 61
@@ -26,12 +37,51 @@
 #define SYS_close_range 436
 #define PR_SET_PDEATHSIG 1
 #define PR_SET_DUMPABLE 4
+#define PR_SET_NO_NEW_PRIVS 38
+#define SECCOMP_SET_MODE_FILTER 1
+#define PROT_READ 1
+#define PROT_RW 3
+#define MAP_SHARED_FIXED 0x11
+#define MAP_PRIVATE_ANON_FIXED 0x32
+#define MFD_CLOEXEC_SEALING 3
+#define SEEK_END 2
+#define SIG_SETMASK 2
+#define ENOMEM 12
 #define SIGKILL 9
 #define SIGSTOP 19
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
 #define __WALL 0x40000000
 #define ECHILD 10
+
+/*
+ * Answers the request being served (state R13D, message R12) with RAX: the reply word, then the
+ * done word, then a wake of the done word (Node may sleep on it). No stack: inlined. The wake's
+ * unused arguments are zero, as the sysmsg-thread filter requires of stub futex calls.
+ */
+/* clone(RDI = flags) with no new stack, tid pointers or TLS; then RAX tested (0: the child). */
+.macro CLONE
+	mov $SYS_clone, %eax
+	xor %esi, %esi
+	xor %edx, %edx
+	xor %r10d, %r10d
+	xor %r8d, %r8d
+	syscall
+	test %rax, %rax
+.endm
+
+.macro ANSWER reply, done
+	mov %rax, \reply(%r12)
+	mov %r13d, \done(%r12)
+	lea \done(%r12), %rdi
+	mov $FUTEX_WAKE, %esi
+	mov $1, %edx
+	xor %r10d, %r10d
+	xor %r8d, %r8d
+	xor %r9d, %r9d
+	mov $SYS_futex, %eax
+	syscall
+.endm
 
 	/* Everything copied into the stub region lives in section systrap_stub (see sysmsg.c). */
 	.section systrap_stub,"ax",@progbits
@@ -128,7 +178,12 @@ systrap_stub_syscall:
 	mov SYSMSG_ARGS+24(%r12), %r10
 	mov SYSMSG_ARGS+32(%r12), %r8
 	mov SYSMSG_ARGS+40(%r12), %r9
+	cmp $STUB_REQUEST_NEW_THREAD, %rax
+	je .Lnew_thread
+	cmp $STUB_REQUEST_FORK, %rax
+	je .Lfork
 	syscall
+.Lreply:
 	mov %rax, SYSMSG_REPLY(%r12)
 	/* Publish "served" (the sentry may be spinning on it), then wake it in case it sleeps. */
 	mov %r13d, SYSMSG_DONE(%r12)
@@ -138,6 +193,205 @@ systrap_stub_syscall:
 	mov $SYS_futex, %eax
 	syscall
 	jmp .Lsyscall_loop
+
+/*
+ * STUB_REQUEST_NEW_THREAD (gVisor's createSysmsgThread, without a tracer): clone a thread of the
+ * stub (CLONE_VM, its own thread group, exit signal SIGKILL: its death is the stub's), which
+ * prepares itself as requestThread's tracer would and enters the signal handler. The loop
+ * does not answer: the new thread does, once it is ready (or failed: then it exits, and its
+ * exit signal ends the stub). Until that answer Node writes no request, so the page still holds
+ * this one's arguments for the new thread to read.
+ */
+.Lnew_thread:
+	CLONE
+	jz .Lthread_child
+	js .Lreply
+	jmp .Lsyscall_loop
+.Lthread_child:
+	mov $SYS_prctl, %eax
+	mov $PR_SET_PDEATHSIG, %edi
+	mov $SIGKILL, %esi
+	syscall
+	test %rax, %rax
+	jnz .Lthread_fail
+	/* Its private stack (the signal stack and Msg are in the control memory, mapped already). */
+	mov $SYS_mmap, %eax
+	mov SYSMSG_ARGS+8(%r12), %rdi
+	mov SYSMSG_ARGS+16(%r12), %rsi
+	mov $PROT_RW, %edx
+	mov $MAP_PRIVATE_ANON_FIXED, %r10d
+	mov $-1, %r8
+	xor %r9d, %r9d
+	syscall
+	cmp SYSMSG_ARGS+8(%r12), %rax
+	je 1f
+	mov $-ENOMEM, %rax
+	jmp .Lthread_fail
+1:	mov $SYS_sigaltstack, %eax
+	mov SYSMSG_ARGS+24(%r12), %rdi
+	xor %esi, %esi
+	syscall
+	test %rax, %rax
+	jnz .Lthread_fail
+	/* Its own copy of the handlers (no CLONE_SIGHAND), for each signal of the mask. */
+	mov SYSMSG_THREAD_SIGNALS(%r12), %r14
+	xor %r15d, %r15d
+2:	bt %r15, %r14
+	jnc 3f
+	mov $SYS_rt_sigaction, %eax
+	lea 1(%r15), %rdi
+	mov SYSMSG_ARGS+32(%r12), %rsi
+	xor %edx, %edx
+	mov $8, %r10d
+	syscall
+	test %rax, %rax
+	jnz .Lthread_fail
+3:	inc %r15d
+	cmp $64, %r15d
+	jb 2b
+	/* The loop runs with every signal blocked; the handler's signals must not be (a blocked
+	 * fault or seccomp trap kills). */
+	mov $SYS_rt_sigprocmask, %eax
+	mov $SIG_SETMASK, %edi
+	lea SYSMSG_THREAD_MASK(%r12), %rsi
+	xor %edx, %edx
+	mov $8, %r10d
+	syscall
+	test %rax, %rax
+	jnz .Lthread_fail
+	mov $SYS_gettid, %eax
+	syscall
+	mov %rax, %rbx
+	mov $SYS_prctl, %eax
+	mov $PR_SET_NO_NEW_PRIVS, %edi
+	mov $1, %esi
+	xor %edx, %edx
+	xor %r10d, %r10d
+	xor %r8d, %r8d
+	syscall
+	test %rax, %rax
+	jnz .Lthread_fail
+	mov $SYS_seccomp, %eax
+	mov $SECCOMP_SET_MODE_FILTER, %edi
+	xor %esi, %esi
+	mov SYSMSG_ARGS+40(%r12), %rdx
+	syscall
+	test %rax, %rax
+	jnz .Lthread_fail
+	/* Ready: answer (a futex wake of stub memory is all its filter leaves it)... */
+	mov %rbx, %rax
+	ANSWER SYSMSG_REPLY, SYSMSG_DONE
+	/* ...and enter the handler: a fault, taken in state INITIALIZING, picks a context. */
+	ud2
+.Lthread_fail:
+	ANSWER SYSMSG_REPLY, SYSMSG_DONE
+	mov $SYS_exit, %eax
+	mov $1, %edi
+	syscall
+	ud2
+
+/*
+ * STUB_REQUEST_FORK (a program's fork, AddressSpace.fork): the kernel's fork of this thread is
+ * the copy-on-write copy of the whole address space; the child then needs control memory of
+ * its own, which Node must take in before anything touches it (see stub_abi.h). The loop
+ * answers the clone's result. The child keeps the stub's parent (CLONE_PARENT): the same
+ * PDEATHSIG bond as every stub (R15: the parent it must have, taken before the clone).
+ */
+.Lfork:
+	mov $SYS_getppid, %eax
+	syscall
+	mov %rax, %r15
+	CLONE
+	jnz .Lreply
+	mov $SYS_prctl, %eax
+	mov $PR_SET_PDEATHSIG, %edi
+	mov $SIGKILL, %esi
+	syscall
+	test %rax, %rax
+	jnz .Lfork_fail
+	mov $SYS_getppid, %eax
+	syscall
+	cmp %r15, %rax
+	jne .Lfork_fail
+	mov $SYS_memfd_create, %eax
+	mov SYSMSG_ARGS+8(%r12), %rdi
+	mov $MFD_CLOEXEC_SEALING, %esi
+	syscall
+	test %rax, %rax
+	js .Lfork_fail
+	mov %rax, %r14
+	/* The parent's message is still shared with this copy: say which fd it is there... */
+	ANSWER SYSMSG_FORK_REPLY, SYSMSG_FORK_DONE
+	/* ...and wait until Node took, sized and sealed it: a page of it touched before is a SIGBUS. */
+4:	mov SYSMSG_FORK_ACK(%r12), %eax
+	cmp %r13d, %eax
+	je 5f
+	mov %eax, %edx
+	lea SYSMSG_FORK_ACK(%r12), %rdi
+	mov $FUTEX_WAIT, %esi
+	xor %r10d, %r10d
+	mov $SYS_futex, %eax
+	syscall
+	jmp 4b
+	/* The ack is program-writable memory: check the size Node gave the file. */
+5:	mov $SYS_lseek, %eax
+	mov %r14, %rdi
+	xor %esi, %esi
+	mov $SEEK_END, %edx
+	syscall
+	cmp SYSMSG_ARGS+16(%r12), %rax
+	jne .Lfork_fail
+	/* The arguments live in the page about to be replaced: into registers first. */
+	mov SYSMSG_ARGS+16(%r12), %r15
+	mov SYSMSG_ARGS+24(%r12), %r13
+	mov SYSMSG_ARGS+32(%r12), %rbp
+	mov SYSMSG_ARGS+40(%r12), %rbx
+	mov $SYS_mmap, %eax
+	mov %r13, %rdi
+	mov %rbp, %rsi
+	mov $PROT_RW, %edx
+	mov $MAP_SHARED_FIXED, %r10d
+	mov %r14, %r8
+	xor %r9d, %r9d
+	syscall
+	cmp %r13, %rax
+	jne .Lfork_fail
+	mov $SYS_mmap, %eax
+	mov %rbx, %rdi
+	mov %r15, %rsi
+	sub %rbp, %rsi
+	mov $PROT_READ, %edx
+	mov $MAP_SHARED_FIXED, %r10d
+	mov %r14, %r8
+	mov %rbp, %r9
+	syscall
+	cmp %rbx, %rax
+	jne .Lfork_fail
+	/* The request page read-only, as initStub maps it: no program thread may rewrite a request
+	 * between Node's write and the loop's read. */
+	mov $SYS_mprotect, %eax
+	mov %r12, %rdi
+	mov $4096, %esi
+	mov $PROT_READ, %edx
+	syscall
+	test %rax, %rax
+	jnz .Lfork_fail
+	/* Neither the memory file nor the fd channel (a stub that ran a program closed them already).
+	 * The memfd's fd stays until Node closes it through the loop: Node has taken it by now. */
+	mov $SYS_close, %eax
+	mov $STUB_MEMFD, %edi
+	syscall
+	mov $SYS_close, %eax
+	mov $STUB_FDCHAN, %edi
+	syscall
+	/* A new message, its state 0. */
+	xor %r13d, %r13d
+	jmp .Lsyscall_loop
+.Lfork_fail:
+	mov $SYS_exit_group, %eax
+	mov $4, %edi
+	syscall
+	jmp .Lfork_fail
 
 /*
  * The sandbox's pid 1 (native/sandbox.cc) forks the sandbox's stub here, after it has marked

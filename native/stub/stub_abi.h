@@ -26,6 +26,26 @@
 #define SYSMSG_SPIN 64  /* u64: TSC cycles the loop spins before it sleeps (0 on one CPU) */
 #define SYSMSG_REPLY 4096 /* u64 ret, written by the stub (untrusted) */
 #define SYSMSG_DONE 4104  /* u32: the last state served, written by the stub (untrusted hint) */
+
+/*
+ * Requests that are no syscall: the loop makes a process or a thread itself, so that neither
+ * needs a ptrace transaction (see stub.S). Numbers no kernel syscall has.
+ */
+/* A sysmsg thread. ARGS: clone flags, private stack address and size, stack_t address,
+ * sigaction address, sock_fprog address; SYSMSG_THREAD_SIGNALS: the signals given that action
+ * (bit n-1 for signal n). The new thread answers (its tid, as its own pid namespace numbers it),
+ * not the loop. */
+#define STUB_REQUEST_NEW_THREAD 0x10001
+/* A fork of the stub (CLONE_PARENT). ARGS: clone flags, memfd name address, control file size,
+ * control memory address and size, rules address. The loop answers the clone's result; the
+ * child answers SYSMSG_FORK_REPLY/DONE (its memfd's fd number) in this message, which it still
+ * shares, then waits for SYSMSG_FORK_ACK before it maps the memfd over the control memory. */
+#define STUB_REQUEST_FORK 0x10002
+#define SYSMSG_THREAD_SIGNALS 72 /* u64 in page 0 */
+#define SYSMSG_THREAD_MASK 80    /* u64 in page 0: the new thread's signal mask (the loop blocks all) */
+#define SYSMSG_FORK_REPLY 4112   /* u64, written by the fork child (untrusted) */
+#define SYSMSG_FORK_DONE 4120    /* u32: the fork request's state, written by the fork child */
+#define SYSMSG_FORK_ACK 4124     /* u32: the same state, written by Node once it adopted the memfd */
 /* Default spin of the syscall thread for a new request before it futex-sleeps (~20 us). */
 #define SYSMSG_SPIN_CYCLES 50000
 /* How long a sysmsg thread spins on the context queue before it sleeps (~20 us, gVisor's

@@ -5,6 +5,7 @@
  *
  * Everything in these structures can be written by the application: validate what you read.
  */
+import { SIG } from './linux.js';
 
 /** `struct sysmsg` (gVisor's Msg): one per sysmsg thread, the last page of its area. */
 export const MSG = {
@@ -91,3 +92,10 @@ export const MAX_GUEST_CONTEXTS = 4095;
 export const INVALID_CONTEXT_ID = 0xfefefefe;
 export const INVALID_THREAD_ID = 0xfefefefe;
 export const STUB_ERROR_BASE = 0x0bad0000;
+
+/**
+ * Signals whose handler is the stub's (gVisor's sysmsgSigactions), plus those the kernel raises
+ * on a thread for its own syscall (SIGPIPE, SIGXFSZ): their default action would kill the sysmsg
+ * thread and so the stub; trapped, they reach the sentry, which acts as the program asked.
+ */
+export const TRAP_SIGNALS: readonly number[] = [SIG.SIGSYS, SIG.SIGSEGV, SIG.SIGBUS, SIG.SIGFPE, SIG.SIGILL, SIG.SIGTRAP, SIG.SIGCHLD, SIG.SIGPIPE, SIG.SIGXFSZ];

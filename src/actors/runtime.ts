@@ -41,6 +41,8 @@ export interface Runtime {
   track(sp: LiveStub): void;
   /** A stub that is gone (reaped). */
   untrack(sp: LiveStub): void;
+  /** True when `pid` is a live stub of this platform (tracked). */
+  tracks(pid: number): boolean;
   /** A stub that died: drop it from the pool if it waited there. */
   forget(sp: LiveStub): void;
 }

@@ -1,7 +1,11 @@
 import type { Runtime } from './runtime.js';
-import type { CreateSandboxResult, CreateSourceResult, ForkStubResult, TransactionFault } from '../tracer/protocol.js';
+import type { CreateSandboxResult, CreateSourceResult, TransactionFault } from '../tracer/protocol.js';
 import { native } from '../native.js';
-import { toSystrapError } from '../errors.js';
+import { Errors, checkStubReply, toSystrapError } from '../errors.js';
+import { hostPidOfChild, mappedInode, ppidOf } from '../tracer/procfs.js';
+import { fstatSync } from 'node:fs';
+import { CLONE_PARENT, SIG } from '../abi/linux.js';
+import { reapWhenGone } from './reaping.js';
 import { MemoryFile } from '../memoryFile.js';
 import { RULES_SIZE, SYSCALL_THREAD_SLOT, abi, controlBase, controlSize, rulesAddr, threadSlotAddr, type StubRegion } from '../abi/stub.js';
 import { compileSeccomp, sysmsgThreadFilter, writeSockFprog } from '../abi/seccomp.js';
@@ -93,7 +97,10 @@ export function cloneSource(rt: Runtime, source: Subprocess, fault?: Transaction
  * copy of the parent's whole address space, its control memory its own (a memfd the child made,
  * adopted by Node), its syscall thread in its loop, its filter the parent's (installed by its
  * sysmsg threads from its own rules area). No thread of the parent is copied, and nothing of
- * it runs before its control memory is its own. Precondition: the parent's syscall loop runs.
+ * it runs before its control memory is its own. No ptrace: the parent's loop forks itself and
+ * the child sets itself up (STUB_REQUEST_FORK in stub.S), with one handshake through the
+ * parent's message, which the child shares until it maps its own. Precondition: the parent's
+ * syscall loop runs.
  *
  * @example
  * ```ts
@@ -104,36 +111,46 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
   const { region } = rt;
   const msgAddr = threadSlotAddr(region, SYSCALL_THREAD_SLOT);
   const size = controlSize(region);
-  const res = await parent.guard(() =>
-    parent.thread.transact<ForkStubResult>(() => {
-      // Written when this transaction's turn comes: the request page serves one at a time.
+  const fileSize = size + abi.STUB_RULES_SIZE;
+  const th = parent.thread;
+  const { pid, file, childFd } = await parent.guard(() =>
+    th.exclusive(async (call) => {
       const page = parent.argumentPage();
       new Uint8Array(page.view.buffer, page.view.byteOffset + ARG_MEMFD_NAME, CONTROL_NAME.length).set(CONTROL_NAME);
-      return {
-        op: 'forkStub',
-        thread: parent.thread.threadRef(),
-        loop: parent.thread.loop()!,
-        nameAddr: page.addr + BigInt(ARG_MEMFD_NAME),
-        controlBase: controlBase(region),
-        controlSize: size,
-        rulesAddr: rulesAddr(region),
-        rulesSize: abi.STUB_RULES_SIZE,
-        msgAddr,
-      };
+      const flags = CLONE_PARENT | BigInt(SIG.SIGCHLD);
+      const args = [flags, page.addr + BigInt(ARG_MEMFD_NAME), BigInt(fileSize), controlBase(region), BigInt(size), rulesAddr(region)];
+      const nsPid = Number(checkStubReply(await call(abi.STUB_REQUEST_FORK, args), { syscall: 'clone', expect: 'nonneg', pid: parent.pid }));
+      const state = th.lastState;
+      // clone answers in the stub's pid namespace: a sandbox's own, where the child is the
+      // init's (the stub's parent's) child.
+      let pid: number;
+      try {
+        pid = verifiedForkChild(rt, parent, nsPid);
+      } catch (e) {
+        th.ackFork(state); // a real child then finds its file unsized, and exits
+        throw toSystrapError(e);
+      }
+      if (parent.sandboxed) native.trackExit(pid); // not Node's child: its death is seen through a pidfd
+      let fd = -1;
+      try {
+        const childFd = Number(await th.forkReply(state, pid));
+        if (!Number.isSafeInteger(childFd) || childFd < 0 || childFd > 0xfffff) throw Errors.ForgedReply('memfd_create', BigInt(childFd), 'an fd number', pid);
+        fd = native.pidfdGetfd(pid, childFd);
+        native.adoptMemfd(fd, fileSize);
+        const file = MemoryFile.adopt(fd, fileSize, 'systrap-control');
+        th.ackFork(state);
+        return { pid, file, childFd };
+      } catch (e) {
+        killAndReap(pid, parent.sandboxed);
+        throw toSystrapError(e);
+      } finally {
+        if (fd >= 0) native.closeFd(fd);
+      }
     }),
   );
-  let file: MemoryFile;
-  try {
-    file = MemoryFile.adopt(res.fd, size + abi.STUB_RULES_SIZE, 'systrap-control');
-  } catch (e) {
-    native.kill(res.pid, 9);
-    throw toSystrapError(e);
-  } finally {
-    native.closeFd(res.fd);
-  }
   return Subprocess.make(rt, { controlFile: file }, async (sp, h) => {
     h.forkedFrom(parent);
-    h.forked(res.pid);
+    h.forked(pid);
     sp.control.allocate();
     h.setMessage(msgAddr);
     sp.thread.initRegs = parent.thread.initRegs;
@@ -141,7 +158,41 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
     const rules = sp.control.allocateRules();
     if (parent.rulesProg) writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
     else file.view(rules).set(rt.memoryFile.view(rt.rules));
+    // Node holds the file now: the child's fd to it goes before any program code runs there.
+    checkStubReply(await sp.syscall(SYS.close, [BigInt(childFd)]), { syscall: 'close', expect: 0n, pid });
   });
+}
+
+/**
+ * The host pid of the fork child the parent's loop answered (`nsPid`, in its pid namespace),
+ * checked through /proc: the answer is in memory the program can write, and the pid is one
+ * Node will signal. The child must be a child of the stub's parent (CLONE_PARENT), no stub the
+ * platform knows, and map the parent's control file at the control memory's address (it does
+ * until Node acknowledges it: nothing else maps that file there but the parent's own threads,
+ * whose parent is the stub). Inside a sandbox every process is the program's own; outside, a
+ * program could still name another program's fork child in the same microseconds (see
+ * README, Safety: the fallback is weaker).
+ */
+function verifiedForkChild(rt: Runtime, parent: Subprocess, nsPid: number): number {
+  const stubParent = ppidOf(parent.pid);
+  const pid = parent.sandboxed ? hostPidOfChild(stubParent, nsPid) : nsPid;
+  const ino = fstatSync(parent.control.file.fd).ino;
+  const ok = pid > 0 && !rt.tracks(pid) && ppidOf(pid) === stubParent && mappedInode(pid, controlBase(rt.region)) === ino;
+  if (!ok) throw Errors.ForgedReply('clone', BigInt(nsPid), 'the pid of the stub\'s fork', parent.pid);
+  return pid;
+}
+
+/**
+ * Kills a stub that failed while being made, and reaps it once it is gone when it is Node's
+ * child (outside a sandbox; inside, the sandbox's init reaps it).
+ */
+function killAndReap(pid: number, sandboxed: boolean): void {
+  try {
+    native.kill(pid, SIG.SIGKILL);
+  } catch {
+    return; // gone already (and reaped: a zombie can still be signalled)
+  }
+  if (!sandboxed) reapWhenGone(pid);
 }
 
 /**

@@ -82,9 +82,66 @@ export class SyscallThread {
    * -errno); it is written by the stub, so it is untrusted (gVisor's rule: use this only for
    * calls with a single legitimate success value).
    */
-  syscall(sysno: number, args: readonly bigint[]): Promise<bigint> {
+  syscall(sysno: number, args: readonly bigint[], prepare?: () => void): Promise<bigint> {
     return this.#serialise(async () => {
       this.#checkAlive();
+      prepare?.();
+      return this.#call(sysno, args);
+    });
+  }
+
+  /**
+   * Runs `fn` as one operation of this thread's queue: nothing else reaches the thread until
+   * it settles. `call` is {@link syscall} inside it; `state` the state of its last request.
+   */
+  exclusive<T>(fn: (call: (sysno: number, args: readonly bigint[]) => Promise<bigint>) => Promise<T>): Promise<T> {
+    return this.#serialise(async () => {
+      this.#checkAlive();
+      return fn((sysno, args) => this.#call(sysno, args));
+    });
+  }
+
+  /** The state of the last request posted (page 0, written by Node only). */
+  get lastState(): number {
+    if (!this.msg) throw Errors.Protocol(`stub ${this.pid} has no syscall loop`, this.pid);
+    return this.msg.state.getUint32(abi.SYSMSG_STATE, true);
+  }
+
+  /**
+   * The fork child's answer to request `state` (STUB_REQUEST_FORK, see stub.S): the fd number
+   * of its memfd, which it writes in this (its parent's) message. Spins a little (the child
+   * answers within microseconds), then sleeps; ESTUBDEAD if the child `pid` dies first.
+   * Precondition: inside {@link exclusive}, right after the fork request.
+   */
+  async forkReply(state: number, pid: number): Promise<bigint> {
+    const msg = this.msg!;
+    const page = this.memoryFile.view(msg.range);
+    const dv = new DataView(page.buffer, page.byteOffset, page.byteLength);
+    const until = process.hrtime.bigint() + BigInt(BUDGETS.syscallThreadSpinNs);
+    for (;;) {
+      const done = dv.getUint32(abi.SYSMSG_FORK_DONE, true);
+      if (done === state) return dv.getBigUint64(abi.SYSMSG_FORK_REPLY, true);
+      if (process.hrtime.bigint() < until) continue;
+      try {
+        await this.memoryFile.shared.waitWordChange(msg.range.start + abi.SYSMSG_FORK_DONE, done, pid, -1);
+      } catch (e) {
+        const err = toSystrapError(e);
+        if (err.code === 'ESTUBDEAD') throw Errors.StubDead(pid, 'the fork child died before it answered');
+        throw err;
+      }
+    }
+  }
+
+  /** Tells the fork child of request `state` that Node adopted its memfd (SYSMSG_FORK_ACK). */
+  ackFork(state: number): void {
+    const msg = this.msg!;
+    const page = this.memoryFile.view(msg.range);
+    new DataView(page.buffer, page.byteOffset, page.byteLength).setUint32(abi.SYSMSG_FORK_ACK, state, true);
+    this.memoryFile.shared.futexWake(msg.range.start + abi.SYSMSG_FORK_ACK, 1);
+  }
+
+  async #call(sysno: number, args: readonly bigint[]): Promise<bigint> {
+    {
       const msg = this.msg;
       if (!msg) throw Errors.Protocol(`stub ${this.pid} has no syscall loop`, this.pid);
       const a = this.#args;
@@ -97,7 +154,7 @@ export class SyscallThread {
         if (err.code === 'ESTUBDEAD') throw Errors.StubDead(this.pid, 'while serving a syscall');
         throw err;
       }
-    });
+    }
   }
 
   /** Records the thread's death (reported by its subprocess). */

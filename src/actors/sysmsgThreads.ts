@@ -3,14 +3,16 @@ import type { sysmsgThreadMachine } from '../machines/sysmsgThread.js';
 import type { Runtime } from './runtime.js';
 import type { SyscallThread } from './syscallThread.js';
 import type { ContextQueue } from '../shm/contextQueue.js';
-import type { TransactionFault } from '../tracer/protocol.js';
+import type { TracerRequestBody, TransactionFault } from '../tracer/protocol.js';
 import { SysmsgThread, type ArgumentPage } from './sysmsgThread.js';
 import type { FileRange } from '../memoryFile.js';
-import { PER_THREAD, rulesAddr, threadSlotAddr } from '../abi/stub.js';
-import { SIG } from '../abi/linux.js';
+import { PER_THREAD, abi, rulesAddr, threadSlotAddr } from '../abi/stub.js';
+import { CLONE_FILES, CLONE_FS, CLONE_VM, SIG } from '../abi/linux.js';
+import { TRAP_SIGNALS } from '../abi/sysmsg.js';
+import { childrenOf } from '../tracer/procfs.js';
 import { native } from '../native.js';
-import { WNOHANG, __WALL } from '../abi/ptrace.js';
-import { Errors } from '../errors.js';
+import { reapWhenGone } from './reaping.js';
+import { Errors, checkStubReply } from '../errors.js';
 
 /** What the sysmsg threads of one stub need of their subprocess. */
 export interface SysmsgThreadHost {
@@ -31,6 +33,8 @@ export interface SysmsgThreadHost {
   readonly control: { readonly file: import('../memoryFile.js').MemoryFile };
   /** The syscall thread's request page: where the creating transaction's arguments go. */
   argumentPage(): ArgumentPage;
+  /** The stub is in a pid namespace of its own: tids it reports need translating. */
+  readonly sandboxed: boolean;
 }
 
 /**
@@ -143,12 +147,19 @@ export class SysmsgThreads {
     });
   }
 
-  /** The requestThread transaction; returns the new thread's tid. */
+  /**
+   * Makes the thread; returns its host tid. A thread that starts at once is made by the stub's
+   * own loop (STUB_REQUEST_NEW_THREAD: no ptrace transaction, see stub.S); a parked one, or one
+   * a scenario injects a fault into, by the requestThread transaction.
+   */
   #clone(smt: SysmsgThread, fault: TransactionFault | undefined, startWith: bigint | undefined): Promise<number> {
     const { rt, thread } = this.host;
     const slotAddr = threadSlotAddr(rt.region, smt.slot);
     const sharedAddr = slotAddr + BigInt(PER_THREAD.sharedOffset);
     if (startWith !== undefined) smt.writeMsg(sharedAddr, startWith);
+    // A scenario's fault for the next requestThread is taken now: it makes this creation one.
+    fault ??= rt.tracers.faultHook?.({ op: 'requestThread' } as TracerRequestBody);
+    if (startWith !== undefined && !fault && thread.msg) return this.#cloneByStub(smt, slotAddr, sharedAddr);
     return thread.transact<number>(
       () => {
         // stack_t and sigaction, where the new thread can read them and no program thread can
@@ -169,6 +180,40 @@ export class SysmsgThreads {
       },
       (step) => smt.apply(step),
     );
+  }
+
+  /** The thread made and started by the stub's loop; its steps are reported once it answers. */
+  async #cloneByStub(smt: SysmsgThread, slotAddr: bigint, sharedAddr: bigint): Promise<number> {
+    const { rt, thread } = this.host;
+    const args: bigint[] = [];
+    let before = new Set<number>();
+    const ret = await thread.syscall(abi.STUB_REQUEST_NEW_THREAD, args, () => {
+      before = new Set(childrenOf(thread.pid));
+      // Written when this request's turn comes: one page serves every creation in turn.
+      const page = this.host.argumentPage();
+      let mask = 0n;
+      for (const sig of TRAP_SIGNALS) mask |= 1n << BigInt(sig - 1);
+      page.view.setBigUint64(abi.SYSMSG_THREAD_SIGNALS, mask, true);
+      page.view.setBigUint64(abi.SYSMSG_THREAD_MASK, 0n, true); // as requestThread's tracer leaves it
+      const flags = CLONE_VM | CLONE_FS | CLONE_FILES | BigInt(SIG.SIGKILL);
+      const priv = slotAddr + BigInt(PER_THREAD.privateStackOffset);
+      const stackT = smt.writeStackT(page, sharedAddr);
+      const act = smt.writeSigaction(page, rt.region.sighandlerAddr, rt.region.restorerAddr);
+      args.push(flags, priv, BigInt(PER_THREAD.privateStackSize), stackT, act, rulesAddr(rt.region));
+    });
+    // The answer is in memory the program can write: the tid is the stub's one new child, as
+    // /proc says (a wrong tid here would be a process Node kills later).
+    const made = childrenOf(thread.pid).filter((c) => !before.has(c));
+    try {
+      checkStubReply(ret, { syscall: 'clone', expect: 'nonneg', pid: thread.pid });
+      if (made.length !== 1) throw Errors.Protocol(`the stub made ${made.length} threads for one request`, thread.pid);
+    } catch (e) {
+      for (const tid of made) killThread(tid); // the stub's own children: its exit signal ends it
+      throw e;
+    }
+    const tid = made[0];
+    for (const type of ['STACK_MAPPED', 'SECCOMP_INSTALLED', 'STARTED'] as const) smt.apply({ type, tid });
+    return tid;
   }
 
   /**
@@ -194,22 +239,7 @@ export class SysmsgThreads {
   reapOrphans(): void {
     for (const t of this.bySlot.values()) {
       if (t.tid <= 0) continue;
-      const tid = t.tid;
-      const reap = () => {
-        try {
-          native.wait4(tid, WNOHANG | __WALL);
-        } catch {
-          // ECHILD: not ours to reap
-        }
-      };
-      try {
-        const watch = new native.ExitWatch(tid, () => {
-          reap();
-          watch.close();
-        });
-      } catch {
-        reap(); // already gone (pidfd_open failed): a zombie or reaped
-      }
+      reapWhenGone(t.tid);
     }
   }
 }

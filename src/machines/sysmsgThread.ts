@@ -28,6 +28,8 @@ export interface SysmsgThreadContext {
  * cloning (the syscall thread clones it) → attached (traced, PDEATHSIG set) → stackMapped
  * (private stack, shared signal stack + Msg, sigaltstack) → seccompInstalled (NO_NEW_PRIVS and
  * the sysmsg filter) → parked (detached into group-stop) → running (started into the handler).
+ * A thread the stub's loop makes itself (stub.S, STUB_REQUEST_NEW_THREAD) is never attached:
+ * cloning → stackMapped → seccompInstalled → running.
  *
  * @example
  * ```ts
@@ -58,6 +60,8 @@ export const sysmsgThreadMachine = setup({
       on: {
         CLONED: { actions: 'recordTid' },
         ATTACHED: 'attached',
+        // Made by the stub's own loop (no tracer attaches): it reports its setup when done.
+        STACK_MAPPED: 'stackMapped',
       },
     },
     attached: { on: { STACK_MAPPED: 'stackMapped' } },

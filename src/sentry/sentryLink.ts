@@ -163,8 +163,11 @@ export class SentryLink {
           return this.#release(m.pid);
       }
     } catch (e) {
-      // A request of a process that has ended meanwhile is moot (its reply would go nowhere).
-      if ('req' in m) this.send({ type: 'failed', req: m.req, message: String((e as Error).message ?? e), gone: e instanceof ProcessGone });
+      // A request of a process that has ended meanwhile is moot (its reply would go nowhere):
+      // also one that failed because the process ended while it ran (a kill during its exec:
+      // its stub died under the request).
+      const gone = e instanceof ProcessGone || ('pid' in m && !this.#procs.has(m.pid));
+      if ('req' in m) this.send({ type: 'failed', req: m.req, message: String((e as Error).message ?? e), gone });
     }
   }
 

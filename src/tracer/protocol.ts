@@ -80,26 +80,6 @@ export type TracerRequestBody =
       fault?: TransactionFault;
     }
   | {
-      /**
-       * Forks a process's stub (fork/vfork of the program, AddressSpace.fork): its syscall
-       * thread clones itself (CLONE_PARENT, traced at once); the child, a copy-on-write copy of
-       * the whole address space, gets control memory of its own (see ForkStubResult) and is
-       * left in its syscall loop.
-       */
-      op: 'forkStub';
-      thread: ThreadRef;
-      loop: SyscallLoop;
-      /** Stub address of the memfd's name (a C string in the request page). */
-      nameAddr: bigint;
-      controlBase: bigint;
-      controlSize: number;
-      rulesAddr: bigint;
-      rulesSize: number;
-      /** The syscall thread's message (request page read-only, as initStub maps it). */
-      msgAddr: bigint;
-      fault?: TransactionFault;
-    }
-  | {
       op: 'inject';
       thread: ThreadRef;
       sysno: number;
@@ -140,17 +120,6 @@ export type TracerResponse<T = unknown> =
 export interface CreateSourceResult {
   pid: number;
   initRegs: BigUint64Array;
-}
-
-/** A forked stub: its pid (Node's view and the child's own), and its control memory's file in Node. */
-export interface ForkStubResult {
-  pid: number;
-  nsPid: number;
-  /**
-   * Node's fd of the memfd the child made for its control memory (at 0) and its rules (at
-   * controlSize), already sized and sealed (see native adoptMemfd). The caller owns it.
-   */
-  fd: number;
 }
 
 export interface InjectResult {
