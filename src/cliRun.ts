@@ -195,7 +195,9 @@ export async function run(argv: string[]): Promise<number> {
   const inspection = await startInspection(a);
   if (!inspection) return 2;
   const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, warmSentry: true, sandbox: a.sandbox, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+  // Forwarded to the program (the terminal's foreground group, see sys_tty.ts): SIGTSTP and
+  // SIGWINCH too, which the real terminal sends Node's group for the program's jobs.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGTSTP', 'SIGWINCH'] as const;
   const forwarders: Array<[NodeJS.Signals, () => void]> = [];
   try {
     const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
@@ -237,7 +239,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function constantsSignal(name: string): number {
-  return (({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 }) as Record<string, number>)[name];
+  return (({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15, SIGTSTP: 20, SIGWINCH: 28 }) as Record<string, number>)[name];
 }
 
 /** The inspector server and/or the JSONL recording asked for; undefined after a one-line error. */

@@ -4,6 +4,7 @@ import { SYS } from '../abi/syscalls.js';
 import { abi } from '../abi/stub.js';
 import { PRCTL_SENTRY } from './syscalls/sys_process.js';
 import { PID_ARG_CALLS } from './syscalls/sys_pidargs.js';
+import { TTY_SENTRY } from './syscalls/sys_tty.js';
 
 /**
  * Syscalls the sentry always handles itself (gVisor's sentry would handle all; we pass through
@@ -113,6 +114,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   for (const sysno of SENTRY_ONLY) rules.push({ sysno, ip: atGadget, action: trap });
   // prctl about the process tree is the sentry's; the other options pass.
   for (const opt of PRCTL_SENTRY) rules.push({ sysno: SYS.prctl, ip: atGadget, args: [{ op: 'eq', value: opt }], action: trap });
+  for (const cmd of TTY_SENTRY) rules.push({ sysno: SYS.ioctl, ip: atGadget, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   rules.push({ sysno: SYS.tkill, ip: atGadget, action: trap });
   for (const sysno of RANGE_CHECKED) {
     rules.push({ sysno, ip: atGadget, args: clear, action: allow });
@@ -126,6 +128,8 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   const traced = (nr: number) => spec.trapAll || spec.trap.has(nr);
   for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) rules.push({ sysno, action: trap });
   for (const opt of PRCTL_SENTRY) rules.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
+  // The terminal's job control is the sentry's (sys_tty.ts); the other ioctls pass.
+  for (const cmd of TTY_SENTRY) rules.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const sysno of [...RANGE_CHECKED, SYS.mmap]) {
     if (traced(sysno)) continue;
     rules.push({ sysno, args: clear, action: allow });

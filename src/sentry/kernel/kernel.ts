@@ -1,4 +1,4 @@
-import { ERRNO, SIG } from '../../abi/linux.js';
+import { ERRNO, SA_NOCLDSTOP, SIG } from '../../abi/linux.js';
 import type { FileRange } from '../../memoryFile.js';
 import type { TaskEvent } from '../../machines/task.js';
 import type { WatchedWord } from '../../shm/watchedWord.js';
@@ -10,6 +10,7 @@ import { GroupExit } from './groupExit.js';
 import { ThreadGroup } from './threadGroup.js';
 import type { ForkOptions, Proc, ProcessEnd, TreeHost } from './process.js';
 import { ProcessTable, childInfo } from './processTable.js';
+import { jobInfo } from './jobControl.js';
 import { FutexTable } from './futex.js';
 import { StracePrinter } from '../strace/printer.js';
 import { Policy, PolicyError } from '../policy.js';
@@ -62,6 +63,8 @@ export class Kernel implements TreeHost {
   readonly table: ProcessTable<ThreadGroup>;
   /** Futex waiters of every process (keys say whose word). */
   readonly futexes = new FutexTable();
+  /** The controlling terminal's foreground group (see sys_tty.ts). Protected by: the worker's turn. */
+  readonly terminal: { foreground?: number } = {};
   /** The first process (whose end is the program's). */
   readonly root: ThreadGroup;
   /** How the program ended, once it has. */
@@ -241,6 +244,17 @@ export class Kernel implements TreeHost {
     });
   }
 
+  /** A child stopped or continued: its parent's SIGCHLD (unless SA_NOCLDSTOP) and waits. */
+  jobChanged(p: Proc): void {
+    const parent = p.parent;
+    if (!parent || !parent.live) return;
+    const report = p.job.report;
+    parent.defer(() => {
+      if (report && (parent.signals.actions.get(SIG.SIGCHLD).flags & SA_NOCLDSTOP) === 0n) parent.signals.sendGroup(SIG.SIGCHLD, jobInfo(p.tgid, report));
+      this.table.wakeWaiters(parent);
+    });
+  }
+
   /** The program ends as a whole: a sentry fault, a corrupted stub, a dead first stub. */
   #fail(e: unknown): void {
     const end =
@@ -373,10 +387,15 @@ export class Kernel implements TreeHost {
     return 'blocked';
   }
 
-  /** SIGINT and the like from outside (the CLI forwards them): the first process's group takes it. */
+  /**
+   * SIGINT and the like from outside (the CLI forwards them): the terminal's foreground group
+   * takes it, as the terminal's own signals go (the first process's group until a program sets
+   * another with tcsetpgrp).
+   */
   #signalFromOutside(signo: number): void {
     this.strace.signal(undefined, signo, undefined);
-    const pgid = this.root.pgid;
+    const fg = this.terminal.foreground;
+    const pgid = fg !== undefined && [...this.table.live()].some((p) => p.pgid === fg) ? fg : this.root.pgid;
     const info = makeSiginfo(signo, 0, { pid: this.senderPid });
     for (const p of this.table.live()) if (p.pgid === pgid) p.defer(() => p.signals.sendGroup(signo, info));
   }

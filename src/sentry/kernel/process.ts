@@ -9,6 +9,7 @@
  * function parentOf(p: Proc): number { return p.parent?.tgid ?? 1; }
  * ```
  */
+import type { JobReport } from './jobControl.js';
 import type { Task } from './task.js';
 import type { ProgramMemory } from './memory.js';
 import type { SignalDelivery } from './signalDelivery.js';
@@ -44,6 +45,8 @@ export interface Proc {
   subreaper: boolean;
   /** How it ended (a zombie until its parent waits for it). */
   end?: ProcessEnd;
+  /** Job control: stopped or not, and the change its parent has not waited for yet. */
+  readonly job: { readonly stopped: boolean; report?: JobReport };
   reaped: boolean;
   readonly live: boolean;
   /** Runs `fn` in this process's own turn (see ThreadGroup.defer). */
@@ -100,6 +103,8 @@ export interface ProcessTree {
   readonly root: Proc;
   readonly sandboxed: boolean;
   readonly futexes: FutexTable;
+  /** The controlling terminal's foreground group (undefined: the first process's group; see sys_tty.ts). */
+  readonly terminal: { foreground?: number };
   /** fork/vfork/clone of process `p` by its thread `t` (see Kernel.fork). */
   fork(p: Proc, t: Task, o: ForkOptions): 'blocked';
   /** Wakes `t` in its own process's turn. */
@@ -124,5 +129,7 @@ export interface TreeHost extends ProcessTree {
   allocateTid(): number;
   forgetWaiter(t: Task): void;
   execed(p: Proc): void;
+  /** `p` stopped or continued: its parent hears of it (SIGCHLD, waits). */
+  jobChanged(p: Proc): void;
   flush(): void;
 }

@@ -3,6 +3,7 @@ import { CLD, ERRNO, SIG, WAIT } from '../../abi/linux.js';
 import type { Task } from './task.js';
 import type { Proc, ProcTable, WaitCall, WaitSelect } from './process.js';
 import { makeSiginfo } from './signals.js';
+import { jobInfo } from './jobControl.js';
 
 export type { WaitCall, WaitSelect };
 
@@ -180,6 +181,18 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
       if (!this.#report(p, ended, call)) return -BigInt(ERRNO.EFAULT);
       if ((call.options & WAIT.WNOWAIT) === 0n) this.reap(ended);
       return call.kind === 'wait4' ? BigInt(ended.tgid) : 0n;
+    }
+    // Job control: a stop (WUNTRACED, waitid's WSTOPPED) or a continue (WCONTINUED), once each.
+    for (const kind of ['stopped', 'continued'] as const) {
+      if ((call.options & (kind === 'stopped' ? WAIT.WUNTRACED : WAIT.WCONTINUED)) === 0n) continue;
+      const c = candidates.find((x) => x.live && x.job.report?.kind === kind);
+      if (!c) continue;
+      const r = c.job.report!;
+      const status = kind === 'stopped' ? ((r.signo & 0xff) << 8) | 0x7f : 0xffff;
+      const written = call.kind === 'wait4' ? call.out === 0n || p.mem.writeU32(call.out, status) : call.out === 0n || p.mem.write(call.out, jobInfo(c.tgid, r));
+      if (!written || (call.rusage !== 0n && !p.mem.write(call.rusage, new Uint8Array(RUSAGE_SIZE)))) return -BigInt(ERRNO.EFAULT);
+      if ((call.options & WAIT.WNOWAIT) === 0n) c.job.report = undefined;
+      return call.kind === 'wait4' ? BigInt(c.tgid) : 0n;
     }
     if ((call.options & WAIT.WNOHANG) !== 0n) {
       // waitid with WNOHANG and nothing to report zeroes si_pid (and the rest) as Linux does.

@@ -20,6 +20,8 @@ export interface SchedulerHost {
   readonly mail: WatchedWord;
   /** Called before the worker sleeps (flush buffered output). */
   beforeSleep(): void;
+  /** The process is stopped (job control): ready tasks stop instead of going to the stub. */
+  stopped(): boolean;
 }
 
 /**
@@ -78,8 +80,13 @@ export class Scheduler {
   queueReady(): void {
     if (this.#ready.length === 0) return;
     const now = performance.now();
+    const stopped = this.host.stopped();
     for (const t of this.#ready) {
       if (t.state !== 'ready') continue;
+      if (stopped) {
+        t.send('STOP'); // JobControl.continue makes it ready again
+        continue;
+      }
       t.send(t.pass ? 'SWITCH_PASS' : 'SWITCH');
       Atomics.store(t.u32, INTERRUPT, 0);
       Atomics.store(t.u32, STATE, ContextState.None);

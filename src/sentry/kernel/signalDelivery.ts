@@ -19,7 +19,14 @@ export interface SignalHost {
   /** Gets `t` to where it can take a signal: out of the stub, or out of a sleep (EINTR). */
   interruptForSignal(t: Task): void;
   killGroup(signo: number): never;
+  /** A stop signal's default action: the whole process stops (see JobControl). */
+  stopGroup(signo: number): void;
+  /** SIGCONT was sent: a stopped process runs again (whatever SIGCONT's action). */
+  continueGroup(): void;
 }
+
+/** Signals whose sending discards a pending SIGCONT, and the other way round (prepare_signal). */
+const STOP_SIGNALS = sigbit(SIG.SIGSTOP) | sigbit(SIG.SIGTSTP) | sigbit(SIG.SIGTTIN) | sigbit(SIG.SIGTTOU);
 
 /**
  * The program's signal state and delivery (gVisor's kernel signal code, reduced): the shared
@@ -90,6 +97,10 @@ export class SignalDelivery {
       const disp = this.actions.disposition(sig.signo);
       if (disp === 'ignore') continue;
       if (disp === 'terminate') this.host.killGroup(sig.signo);
+      if (disp === 'stop') {
+        this.host.stopGroup(sig.signo); // taken when it was blocked: it stops now
+        continue;
+      }
       const act = this.actions.get(sig.signo);
       const oldMask = t.savedMask ?? t.sigmask;
       t.savedMask = undefined;
@@ -105,6 +116,7 @@ export class SignalDelivery {
   sendGroup(signo: number, info?: Uint8Array): void {
     if (signo === 0) return;
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
+    this.#jobControl(signo);
     const disp = this.actions.disposition(signo);
     if (disp === 'ignore') return;
     let taker: Task | undefined;
@@ -119,6 +131,7 @@ export class SignalDelivery {
       return;
     }
     if (disp === 'terminate') this.host.killGroup(signo);
+    if (disp === 'stop') return this.host.stopGroup(signo);
     taker.pending.push({ signo, info });
     this.host.interruptForSignal(taker);
   }
@@ -127,9 +140,26 @@ export class SignalDelivery {
   sendThread(t: Task, signo: number, info?: Uint8Array): void {
     if (signo === 0) return;
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
-    if (this.actions.disposition(signo) === 'ignore') return;
+    this.#jobControl(signo);
+    const disp = this.actions.disposition(signo);
+    if (disp === 'ignore') return;
+    if (disp === 'stop' && (t.sigmask & sigbit(signo)) === 0n) return this.host.stopGroup(signo);
     t.pending.push({ signo, info });
     if ((t.sigmask & sigbit(signo)) === 0n) this.host.interruptForSignal(t);
+  }
+
+  /**
+   * What sending a job-control signal does before any delivery (Linux's prepare_signal): a stop
+   * signal discards a pending SIGCONT; SIGCONT discards pending stop signals and resumes a
+   * stopped process, even when SIGCONT is blocked or ignored.
+   */
+  #jobControl(signo: number): void {
+    const drop = signo === SIG.SIGCONT ? STOP_SIGNALS : (STOP_SIGNALS & sigbit(signo)) !== 0n ? sigbit(SIG.SIGCONT) : 0n;
+    if (drop === 0n) return;
+    const keep = (p: PendingSignal) => (drop & sigbit(p.signo)) === 0n;
+    for (const t of this.host.liveTasks()) t.pending.splice(0, t.pending.length, ...t.pending.filter(keep));
+    this.groupPending.splice(0, this.groupPending.length, ...this.groupPending.filter(keep));
+    if (signo === SIG.SIGCONT) this.host.continueGroup();
   }
 
   /** Forgets what execve discards: caught signals back to default (ignored ones stay). */

@@ -56,10 +56,12 @@ export class SignalTable {
   }
 
   /** The action a delivery takes now: ignore, the default's kind, or the handler. */
-  disposition(signo: number): 'ignore' | 'terminate' | 'handler' {
+  disposition(signo: number): 'ignore' | 'terminate' | 'stop' | 'handler' {
     const a = this.#actions[signo];
+    // SIGSTOP can be neither caught nor ignored: whatever sigaction said, it stops.
+    if (signo === SIG.SIGSTOP) return 'stop';
     if (a.handler === SIG_IGN) return 'ignore';
-    if (a.handler === SIG_DFL) return defaultAction(signo) === 'terminate' ? 'terminate' : 'ignore';
+    if (a.handler === SIG_DFL) return defaultAction(signo);
     return 'handler';
   }
 }

@@ -1,3 +1,4 @@
+import { JobControl } from './jobControl.js';
 import { ERRNO, FUTEX, SIG } from '../../abi/linux.js';
 import { THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { FileRange } from '../../memoryFile.js';
@@ -92,6 +93,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
   brk: bigint;
   /** What /proc/self/exe reads as (changes with execve). */
   exe: string;
+  /** Stopped or running (SIGSTOP and friends, SIGCONT), and what its parent has yet to hear. */
+  readonly job: JobControl;
   /** The execve under way, if any (see ExecInProgress). */
   execing?: ExecInProgress;
   readonly #spec: ProcessSpec;
@@ -119,8 +122,15 @@ export class ThreadGroup implements SyscallKernel, Proc {
       needThread: () => tree.post({ type: 'needThread', pid: this.tgid }),
       mail: tree.mailCounter,
       beforeSleep: () => tree.flush(),
+      stopped: () => this.job.stopped,
     });
     this.#traps = new TrapHandler(this, this.#sched);
+    this.job = new JobControl({
+      liveTasks: () => this.tasks.values(),
+      interrupt: (t) => this.#sched.interrupt(t),
+      makeReady: (t) => this.#sched.makeReady(t),
+      changed: () => tree.jobChanged(this),
+    });
     const t = this.#newTask(this.tgid);
     this.#bind(t, spec.main.id, spec.main.slot);
   }
@@ -377,6 +387,14 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.tasks.delete(t.tid);
     this.tree.table.removeThread(t.tid);
     if (t.bound) this.post({ type: 'contextExit', pid: this.tgid, id: t.id });
+  }
+
+  stopGroup(signo: number): void {
+    this.job.stop(signo);
+  }
+
+  continueGroup(): void {
+    this.job.continue();
   }
 
   killGroup(signo: number): never {

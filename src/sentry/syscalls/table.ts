@@ -9,6 +9,7 @@ import { clone, fork, getpgid, getpgrp, getsid, prctl, setpgid, setsid, vfork, w
 import { futex } from './sys_futex.js';
 import { kill, pause, rtSigaction, rtSigpending, rtSigprocmask, rtSigreturn, rtSigsuspend, sigaltstack, tgkillCall, tkillCall } from './sys_signal.js';
 import { execve } from './sys_exec.js';
+import { ioctl } from './sys_tty.js';
 import { brk, mmapCheck, mremap, munmapCheck, rangeCheck } from './sys_mm.js';
 import { clockNanosleep, nanosleep } from './sys_time.js';
 import { closeRange, readlinkCall, readlinkatCall } from './sys_file.js';
@@ -44,6 +45,7 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.getsid]: getsid,
   [SYS.setsid]: setsid,
   [SYS.prctl]: prctl,
+  [SYS.ioctl]: ioctl,
   [SYS.execve]: execve,
   [SYS.execveat]: failsWith(ERRNO.ENOSYS),
   // memory

@@ -1,0 +1,66 @@
+/**
+ * The terminal's job-control ioctls (gVisor's TTY foreground process group, reduced): the
+ * stubs are in sessions of their own without a controlling terminal, so the terminal's
+ * foreground group is the sentry's. Every terminal the program's first session holds counts as
+ * its controlling terminal: TIOCGPGRP answers the foreground group (the first process's group
+ * until someone sets another), TIOCSPGRP sets it to a group of the session, TIOCGSID answers the
+ * session. A process that left the session (setsid) has no controlling terminal: ENOTTY. Signals
+ * that reach the program from outside (the CLI forwards Ctrl-C, Ctrl-Z, Ctrl-\ from the real
+ * terminal) go to the foreground group, as the terminal's would. The filter traps only these
+ * three commands; every other ioctl passes.
+ */
+import { readlinkSync } from 'node:fs';
+import { ERRNO } from '../../abi/linux.js';
+import { err, type Handler, type SyscallKernel } from './context.js';
+
+/** tcgetpgrp, tcsetpgrp, tcgetsid (asm-generic/ioctls.h). */
+export const TIOCGPGRP = 0x540fn;
+export const TIOCSPGRP = 0x5410n;
+export const TIOCGSID = 0x5429n;
+export const TTY_SENTRY: readonly bigint[] = [TIOCGPGRP, TIOCSPGRP, TIOCGSID];
+
+/** The fd is a terminal (its /proc link names a tty or a pseudo-terminal). */
+function isTerminal(k: SyscallKernel, fd: number): boolean {
+  if (fd < 0) return false;
+  try {
+    const target = readlinkSync(`/proc/${k.self.hostPid}/fd/${fd}`);
+    return /^\/dev\/(pts\/\d+|tty\w*|console|ptmx)$/.test(target);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * ioctl: the terminal's job-control commands (see the file's doc); others pass.
+ *
+ * @example
+ * ```ts
+ * ioctl(k, t, [0n, TIOCGPGRP, addr]); // writes the foreground group at addr
+ * ```
+ */
+export const ioctl: Handler = (k, _t, a) => {
+  const [fdArg, cmdArg, arg] = a;
+  const cmd = BigInt.asUintN(32, cmdArg);
+  if (!TTY_SENTRY.includes(cmd)) return 'pass';
+  const fd = Number(BigInt.asIntN(32, fdArg));
+  if (!isTerminal(k, fd)) return err(fd < 0 ? ERRNO.EBADF : ERRNO.ENOTTY);
+  const session = k.tree.root.sid;
+  if (k.sid !== session) return err(ERRNO.ENOTTY); // not its controlling terminal
+  const term = k.tree.terminal;
+  switch (cmd) {
+    case TIOCGPGRP:
+      return k.mem.writeU32(arg, term.foreground ?? k.tree.root.pgid) ? 0n : err(ERRNO.EFAULT);
+    case TIOCGSID:
+      return k.mem.writeU32(arg, session) ? 0n : err(ERRNO.EFAULT);
+    default: {
+      const v = k.mem.readU32(arg);
+      if (v === null) return err(ERRNO.EFAULT);
+      const pgid = v | 0;
+      if (pgid < 0) return err(ERRNO.EINVAL);
+      const exists = [...k.tree.table.all()].some((q) => q.live && q.pgid === pgid && q.sid === session);
+      if (!exists) return err(ERRNO.EPERM);
+      term.foreground = pgid;
+      return 0n;
+    }
+  }
+};

@@ -1,0 +1,66 @@
+/**
+ * Job control at a terminal: `bash -i` in a pseudo-terminal, driven as a person would type
+ * (test/fixtures/ptydrive.py: Ctrl-Z, jobs, bg, kill %1, Ctrl-C on a foreground job), natively
+ * and under `systrap run` (sandboxed, and with --sandbox=off): the same transcript. Under
+ * systrap the terminal's foreground group is the sentry's (tcsetpgrp, see sys_tty.ts), Ctrl-Z
+ * and Ctrl-C reach Node, which forwards them to that group, and the stop is the sentry's own
+ * (job control, see jobControl.ts), reported to bash's waitpid(WUNTRACED).
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { requireTool } from './helpers.js';
+
+const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
+const DRIVER = fileURLToPath(new URL('./fixtures/ptydrive.py', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'systrap-jobs-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+/** What the person types, and what they wait for before the next key (see ptydrive.py). */
+const SCRIPT = [
+  'see #',
+  'send PS1="$ "\\n',
+  'prompt',
+  'send sleep 100\\n',
+  'running sleep',
+  'send \\x1a', // Ctrl-Z
+  'see Stopped',
+  'prompt',
+  'send jobs\\n',
+  'prompt',
+  'send bg\\n',
+  'prompt',
+  'send kill %1; wait %1; echo status $?\\n',
+  'see status',
+  'prompt',
+  'send sleep 100\\n',
+  'running sleep',
+  'send \\x03', // Ctrl-C
+  'prompt',
+  'send exit\\n',
+].join('\n');
+
+function transcript(cmd: string[]): string {
+  const python3 = requireTool('python3', 'python3');
+  const script = join(dir, 'script');
+  const inputrc = join(dir, 'inputrc');
+  writeFileSync(script, SCRIPT);
+  // No bracketed-paste escapes around the prompt (readline's default since bash 5.1).
+  writeFileSync(inputrc, 'set enable-bracketed-paste off\n');
+  const r = spawnSync(python3, [DRIVER, script, '--', ...cmd], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, INPUTRC: inputrc, TERM: 'dumb' } });
+  if (r.status !== 0) throw new Error(`ptydrive ${cmd.join(' ')}: exit ${r.status ?? r.signal}: ${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+test('bash -i in a terminal: sleep 100, Ctrl-Z, jobs, bg, kill %1, Ctrl-C on a foreground job: the transcript as natively', (t) => {
+  const bash = requireTool('bash', 'bash');
+  const shell = [bash, '--norc', '--noprofile', '-i'];
+  const native = transcript(shell);
+  t.regex(native, /Stopped\s+sleep 100/, 'the native run is the one the test means');
+  for (const mode of ['auto', 'off']) {
+    t.is(transcript([process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', ...shell]), native, `sandbox ${mode}`);
+  }
+});
