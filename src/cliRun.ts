@@ -224,6 +224,14 @@ export async function run(argv: string[]): Promise<number> {
       process.on(s, f);
       forwarders.push([s, f]);
     }
+    // The program's first process stopped: so does systrap, as the program would at a shell
+    // (whose `fg` then continues systrap, which continues the program).
+    handle.onStop((stopped) => {
+      if (stopped) process.kill(process.pid, 'SIGSTOP');
+    });
+    const cont = () => handle.kill(18); // SIGCONT
+    process.on('SIGCONT', cont);
+    forwarders.push(['SIGCONT', cont]);
     const end = await handle.done;
     if (end.summary) writeSync(a.trace.outFd, end.summary);
     if (end.kind === 'exited') return end.status;

@@ -7,12 +7,12 @@
  * (job control, see jobControl.ts), reported to bash's waitpid(WUNTRACED).
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requireTool } from './helpers.js';
+import { requireTool, until } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const DRIVER = fileURLToPath(new URL('./fixtures/ptydrive.py', import.meta.url));
@@ -63,4 +63,35 @@ test('bash -i in a terminal: sleep 100, Ctrl-Z, jobs, bg, kill %1, Ctrl-C on a f
   for (const mode of ['auto', 'off']) {
     t.is(transcript([process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', ...shell]), native, `sandbox ${mode}`);
   }
+});
+
+/** A process's state letter (R, S, T, Z…), '' once it is gone. */
+function procState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0];
+  } catch {
+    return '';
+  }
+}
+
+/** Runs `argv`, waits for it to stop, continues it (SIGCONT, as a shell's fg does): its output and status. */
+async function stopAndContinue(argv: string[]): Promise<{ stdout: string; status: number | null }> {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const stopped = await until(() => procState(child.pid!) === 'T', 20_000);
+  if (!stopped) child.kill('SIGKILL');
+  else child.kill('SIGCONT');
+  const status = await ended;
+  return { stdout: stopped ? stdout : `never stopped: ${stdout}`, status };
+}
+
+test('the program stops itself (kill -STOP $$): systrap stops as the program does natively, and SIGCONT continues both', async (t) => {
+  const sh = requireTool('sh', 'dash');
+  const cmd = [sh, '-c', 'echo before; kill -STOP $$; echo resumed'];
+  const native = await stopAndContinue(cmd);
+  t.deepEqual(native, { stdout: 'before\nresumed\n', status: 0 });
+  for (const mode of ['auto', 'off']) t.deepEqual(await stopAndContinue([process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', ...cmd]), native, `sandbox ${mode}`);
 });

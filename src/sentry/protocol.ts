@@ -80,7 +80,9 @@ export type SentryRequest =
   /** Fork process `pid`'s address space (see AddressSpace.fork); the child's first context with it. */
   | { type: 'fork'; req: number; pid: number }
   /** Process `pid` ended: its stub and contexts go. */
-  | { type: 'processExit'; pid: number };
+  | { type: 'processExit'; pid: number }
+  /** The first process stopped (by `signo`) or continued: a shell's job would too (see ProgramHandle.onStop). */
+  | { type: 'rootStopped'; stopped: boolean; signo: number };
 
 /** A forked process as the main thread made it (see ProcessSpec). */
 export interface ForkedProcess {

@@ -44,6 +44,11 @@ export interface ProgramHandle {
   readonly sandboxed: boolean;
   /** Sends a signal to the program (as `kill` would), e.g. the CLI forwarding SIGINT. */
   kill(signo: number): void;
+  /**
+   * Calls `fn` when the program's first process stops (a stop signal: `stopped` true, with the
+   * signal) or continues. The CLI stops itself then, as the program's job at a shell would.
+   */
+  onStop(fn: (stopped: boolean, signo: number) => void): void;
   /** How it ended. */
   readonly done: Promise<SentryResult>;
 }
@@ -130,7 +135,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
         l.close();
         await cleanup();
       });
-    return { pid: as.pid, sandboxed, kill: (signo) => l.send({ type: 'signal', signo }), done };
+    return { pid: as.pid, sandboxed, kill: (signo) => l.send({ type: 'signal', signo }), onStop: (fn) => void (l.onStop = fn), done };
   } catch (e) {
     await cleanup();
     throw e;

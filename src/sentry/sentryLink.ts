@@ -47,6 +47,8 @@ export class SentryLink {
   /** Mirror actors of the program's threads, by tid (inspection only). */
   readonly #tasks = new Map<number, { send(event: TaskEvent): void }>();
   readonly #program: number;
+  /** Called when the first process stops or continues (see ProgramHandle.onStop). */
+  onStop?: (stopped: boolean, signo: number) => void;
   /** Forks and releases under way (releaseAll waits for them: a program's end is all of it gone). */
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -161,6 +163,8 @@ export class SentryLink {
           return this.send(await this.#track(this.#fork(m)));
         case 'processExit':
           return this.#release(m.pid);
+        case 'rootStopped':
+          return this.onStop?.(m.stopped, m.signo);
       }
     } catch (e) {
       // A request of a process that has ended meanwhile is moot (its reply would go nowhere):

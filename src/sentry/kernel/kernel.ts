@@ -246,6 +246,7 @@ export class Kernel implements TreeHost {
 
   /** A child stopped or continued: its parent's SIGCHLD (unless SA_NOCLDSTOP) and waits. */
   jobChanged(p: Proc): void {
+    if (p === this.root) this.post({ type: 'rootStopped', stopped: p.job.stopped, signo: p.job.report?.signo ?? 0 });
     const parent = p.parent;
     if (!parent || !parent.live) return;
     const report = p.job.report;
