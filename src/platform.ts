@@ -1,3 +1,4 @@
+import type { ProcessEvent } from './machines/process.js';
 import { availableParallelism } from 'node:os';
 import type { MessagePort } from 'node:worker_threads';
 import { createActor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
@@ -213,6 +214,10 @@ export class Platform {
       mirrorTask: (id) => {
         const ref = rt.spawn({ kind: 'task', id });
         return { send: (event: TaskEvent) => ref.send(event) };
+      },
+      mirrorProcess: (id, input) => {
+        const ref = rt.spawn({ kind: 'process', id, input });
+        return { send: (event: ProcessEvent) => ref.send(event) };
       },
       nextId: (kind) => this.#nextId(kind),
       setFaultHook: (hook) => {

@@ -1,3 +1,4 @@
+import type { ProcessEvent } from './machines/process.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { AddressSpace } from './addressSpace.js';
 import type { FileRange } from './memoryFile.js';
@@ -55,6 +56,8 @@ export interface PlatformPort {
    * fed with the task events the sentry reports (see src/machines/task.ts).
    */
   mirrorTask(id: string): { send(event: TaskEvent): void };
+  /** A `process` actor for a program's process (see machines/process.ts), under its parent's. */
+  mirrorProcess(id: string, input: { pid: number; parent?: string }): { send(event: ProcessEvent): void };
   /** The next number for an id of this kind (`program`, …), counted per platform. */
   nextId(kind: string): number;
   /** Scenario harness: a fault for each transaction the runtime starts (undefined: none). */

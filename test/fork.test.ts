@@ -4,7 +4,7 @@
  * memory its own, plain and sandboxed; what it holds and what it does not; nothing left behind.
  */
 import test from 'ava';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { createPlatform, SYS } from '../src/index.js';
 import { native } from '../src/native.js';
 import { subprocessOf } from '../src/addressSpace.js';
 import { abi } from '../src/abi/stub.js';
-import { childPids, fdCount, fdTable, leakedChildren, maps, until } from './helpers.js';
+import { childPids, fdCount, fdTable, leakedChildren, maps, procState, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'systrap-fork-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -152,17 +152,8 @@ for (const sandbox of [false, true]) {
   });
 }
 
-/** A process's state letter (R, S, T, Z…), '' once it is gone. */
-function procState(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0];
-  } catch {
-    return '';
-  }
-}
 
 function processAlive(pid: number): boolean {
   const s = procState(pid);
-  return s !== '' && s !== 'Z' && s !== 'T';
+  return s !== undefined && s !== 'Z' && s !== 'T';
 }

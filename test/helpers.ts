@@ -253,3 +253,4 @@ export function pendingSignals(pid: number): bigint {
   }
   return mask;
 }
+

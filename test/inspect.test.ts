@@ -5,7 +5,7 @@
  * relay (`connectInspector`) feeds a running inspector server.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +64,34 @@ test('one observer sees the whole system, in order, with ids naming each actor',
     if (r.kind === 'snapshot') t.true(born.has(r.id), `${r.id} snapshot before its actor record`);
   }
   t.is(finalStates(records).get('pool'), 'closed');
+});
+
+test('each process of a program is a process actor under its parent: running, stopped, zombie, reaped', async (t) => {
+  const records: InspectRecord[] = [];
+  const rec = new InspectionRecorder((r) => records.push(r));
+  const platform = await createPlatform({ inspect: rec.observer, pool: false });
+  const devnull = openSync('/dev/null', 'w');
+  try {
+    // Stops and continues children, ends them, reaps them (see the fixture).
+    const exe = buildFixture('jobs');
+    const p = await runProgram(platform, { path: exe, argv: [exe], env: [], stdio: [0, devnull, 2] });
+    t.like(await p.done, { kind: 'exited', status: 0 });
+  } finally {
+    closeSync(devnull);
+    await platform.close();
+  }
+  const actors = records.flatMap((r) => (r.kind === 'actor' && r.id.startsWith('process:') ? [r] : []));
+  const root = actors.find((a) => a.parent === 'pool');
+  t.truthy(root, 'the first process hangs under the pool');
+  const children = actors.filter((a) => a.parent === root!.id);
+  t.is(children.length, actors.length - 1, 'every other process hangs under the first (it forked them all)');
+  t.true(children.length >= 6, `${children.length} children`);
+  const visited = (id: string) => new Set(records.flatMap((r) => (r.kind === 'snapshot' && r.id === id ? [r.value] : [])));
+  for (const a of actors) {
+    t.is(finalStates(records).get(a.id), 'reaped', a.id);
+    t.true(visited(a.id).has('zombie'), `${a.id} was a zombie before it was reaped`);
+  }
+  t.true(children.filter((a) => visited(a.id).has('stopped')).length >= 4, 'the stopped children were shown stopped');
 });
 
 test("@statelyai/inspect's WebSocket inspector receives the runtime's events (local relay, offline)", (t) => {

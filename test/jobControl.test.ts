@@ -8,11 +8,11 @@
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requireTool, until } from './helpers.js';
+import { procState, requireTool, until } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const DRIVER = fileURLToPath(new URL('./fixtures/ptydrive.py', import.meta.url));
@@ -65,15 +65,6 @@ test('bash -i in a terminal: sleep 100, Ctrl-Z, jobs, bg, kill %1, Ctrl-C on a f
   }
 });
 
-/** A process's state letter (R, S, T, Z…), '' once it is gone. */
-function procState(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0];
-  } catch {
-    return '';
-  }
-}
 
 /** Runs `argv`, waits for it to stop, continues it (SIGCONT, as a shell's fg does): its output and status. */
 async function stopAndContinue(argv: string[]): Promise<{ stdout: string; status: number | null }> {

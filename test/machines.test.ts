@@ -1,5 +1,6 @@
 import test from 'ava';
 import { taskMachine, TASK_EVENTS } from '../src/machines/task.js';
+import { processMachine } from '../src/machines/process.js';
 import { compileMachine, stateString } from '../src/machines/compile.js';
 import { createActor, type InspectionEvent } from 'xstate';
 import { createPlatform, subprocessMachine, syscallThreadMachine, poolMachine, platformContextMachine, sysmsgThreadMachine, SYS } from '../src/index.js';
@@ -184,4 +185,17 @@ test('task machine compiled to a table: the same state as the interpreter after 
     }
   }
   t.is(compared, 60_000);
+});
+
+test('process machine: stop and continue, then a zombie until reaped; a stopped process can end', (t) => {
+  const a = createActor(processMachine, { input: { pid: 7, parent: 'process:1/2' } }).start();
+  const seen: string[] = [String(a.getSnapshot().value)];
+  a.subscribe((s) => {
+    if (seen.at(-1) !== String(s.value)) seen.push(String(s.value));
+  });
+  for (const type of ['STOP', 'STOP', 'CONTINUE', 'REAP', 'STOP', 'EXIT', 'CONTINUE', 'REAP'] as const) a.send({ type });
+  // A second STOP while stopped and a REAP before the end change nothing.
+  t.deepEqual(seen, ['running', 'stopped', 'running', 'stopped', 'zombie', 'reaped']);
+  t.deepEqual(a.getSnapshot().context, { pid: 7, parent: 'process:1/2' });
+  t.is(a.getSnapshot().status, 'done');
 });

@@ -100,8 +100,11 @@ export class InspectionRecorder {
     const id = (e.actorRef as unknown as { id: string }).id;
     if (e.type === '@xstate.actor') {
       const logic = (e.actorRef as unknown as { logic?: { id?: string } }).logic;
-      // Every actor of a platform is spawned by its pool, the actor system's root.
-      const parent = id === ROOT_ID ? undefined : ROOT_ID;
+      // Every actor of a platform is spawned by its pool, the actor system's root; one whose
+      // input names a parent actor (a program's process: its parent process) is shown there.
+      // (Its snapshot does not exist yet when this event comes: the input does.)
+      const named = (e.actorRef as unknown as { options?: { input?: { parent?: unknown } } }).options?.input?.parent;
+      const parent = id === ROOT_ID ? undefined : typeof named === 'string' ? named : ROOT_ID;
       this.emit({ kind: 'actor', seq: this.#seq++, t, id, ...(parent ? { parent } : {}), ...(logic?.id ? { machine: logic.id } : {}) });
     } else if (e.type === '@xstate.snapshot') {
       const s = e.snapshot as { value?: unknown; status?: string };

@@ -4,6 +4,7 @@ import { syscallThreadMachine } from './syscallThread.js';
 import { sysmsgThreadMachine } from './sysmsgThread.js';
 import { platformContextMachine } from './platformContext.js';
 import { taskMachine } from './task.js';
+import { processMachine } from './process.js';
 
 /**
  * The machines whose actors live in a platform's actor system, by kind: the pool spawns them
@@ -15,6 +16,7 @@ export const ACTOR_LOGIC = {
   sysmsgThread: sysmsgThreadMachine,
   platformContext: platformContextMachine,
   task: taskMachine,
+  process: processMachine,
 } as const;
 
 /** A kind of actor the pool spawns. */
@@ -24,7 +26,8 @@ export type ActorKind = keyof typeof ACTOR_LOGIC;
 export type SpawnSpec =
   | { kind: 'subprocess' | 'platformContext' | 'task'; id: string }
   | { kind: 'syscallThread'; id: string; input: { pid: number } }
-  | { kind: 'sysmsgThread'; id: string; input: { slot: number } };
+  | { kind: 'sysmsgThread'; id: string; input: { slot: number } }
+  | { kind: 'process'; id: string; input: { pid: number; parent?: string } };
 
 /** Spawns an actor (see {@link SpawnSpec}). */
 export type SpawnEvent = { type: 'SPAWN' } & SpawnSpec;
@@ -84,6 +87,9 @@ export const poolMachine = setup({
             break;
           case 'sysmsgThread':
             ref = spawn('sysmsgThread', { ...options, input: event.input });
+            break;
+          case 'process':
+            ref = spawn('process', { ...options, input: event.input });
             break;
           default:
             ref = spawn(event.kind, options);

@@ -81,6 +81,8 @@ export type SentryRequest =
   | { type: 'fork'; req: number; pid: number }
   /** Process `pid` ended: its stub and contexts go. */
   | { type: 'processExit'; pid: number }
+  /** A process's lifecycle, when the platform is inspected (see machines/process.ts); START: it exists. */
+  | { type: 'processEvent'; pid: number; parent: number; event: 'START' | 'STOP' | 'CONTINUE' | 'EXIT' | 'REAP' }
   /** The first process stopped (by `signo`) or continued: a shell's job would too (see ProgramHandle.onStop). */
   | { type: 'rootStopped'; stopped: boolean; signo: number };
 

@@ -1,3 +1,4 @@
+import type { ProcessEvent } from '../machines/process.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -47,6 +48,8 @@ export class SentryLink {
   /** Mirror actors of the program's threads, by tid (inspection only). */
   readonly #tasks = new Map<number, { send(event: TaskEvent): void }>();
   readonly #program: number;
+  /** The `process` actors of the program's live and zombie processes, by pid. */
+  readonly #processActors = new Map<number, { send(event: ProcessEvent): void }>();
   /** Called when the first process stops or continues (see ProgramHandle.onStop). */
   onStop?: (stopped: boolean, signo: number) => void;
   /** Forks and releases under way (releaseAll waits for them: a program's end is all of it gone). */
@@ -163,6 +166,8 @@ export class SentryLink {
           return this.send(await this.#track(this.#fork(m)));
         case 'processExit':
           return this.#release(m.pid);
+        case 'processEvent':
+          return this.#processEvent(m);
         case 'rootStopped':
           return this.onStop?.(m.stopped, m.signo);
       }
@@ -207,6 +212,17 @@ export class SentryLink {
     ctx.report('TRAPPED_SYSCALL', sysno);
     ctx.report('SWITCH');
     ctx.report('RUNNING');
+  }
+
+  /** A program process's lifecycle, into its `process` actor (made at START, under its parent's). */
+  #processEvent(m: Extract<SentryRequest, { type: 'processEvent' }>): void {
+    const id = (pid: number) => `process:${this.#program}/${pid}`;
+    if (m.event === 'START') {
+      this.#processActors.set(m.pid, this.port.mirrorProcess(id(m.pid), { pid: m.pid, ...(m.parent ? { parent: id(m.parent) } : {}) }));
+      return;
+    }
+    this.#processActors.get(m.pid)?.send({ type: m.event });
+    if (m.event === 'REAP') this.#processActors.delete(m.pid);
   }
 
   #taskEvents(events: Array<[number, TaskEvent['type']]>): void {

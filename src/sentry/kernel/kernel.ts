@@ -88,6 +88,7 @@ export class Kernel implements TreeHost {
     this.outsideParentPid = spec.sandboxed ? SANDBOX_INIT_PID : spec.nodePid;
     this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
     this.table = new ProcessTable<ThreadGroup>();
+    this.table.onReap = (p) => this.#processEvent(p, 'REAP');
     this.strace = new StracePrinter(
       spec.trace,
       (tid) => (this.table.thread(tid ?? this.root.tgid)?.process ?? this.root).mem,
@@ -214,6 +215,7 @@ export class Kernel implements TreeHost {
     else this.strace.killed(end.signal, this.table.size > 1 ? p.tgid : undefined);
     this.#pastTraps += p.traps;
     p.end = end;
+    this.#processEvent(p, 'EXIT');
     p.endTasks();
     this.watchVersion++;
     this.post({ type: 'processExit', pid: p.tgid });
@@ -246,6 +248,7 @@ export class Kernel implements TreeHost {
 
   /** A child stopped or continued: its parent's SIGCHLD (unless SA_NOCLDSTOP) and waits. */
   jobChanged(p: Proc): void {
+    this.#processEvent(p, p.job.stopped ? 'STOP' : 'CONTINUE');
     if (p === this.root) this.post({ type: 'rootStopped', stopped: p.job.stopped, signo: p.job.report?.signo ?? 0 });
     const parent = p.parent;
     if (!parent || !parent.live) return;
@@ -347,6 +350,7 @@ export class Kernel implements TreeHost {
   #adopt(spec: ConstructorParameters<typeof ThreadGroup>[1], parent?: Proc): ThreadGroup {
     const p = new ThreadGroup(this, spec, parent);
     this.table.add(p);
+    this.#processEvent(p, 'START');
     if (this.table.size > 1) this.strace.newThread();
     this.watchVersion++;
     return p;
@@ -399,6 +403,13 @@ export class Kernel implements TreeHost {
     const pgid = fg !== undefined && [...this.table.live()].some((p) => p.pgid === fg) ? fg : this.root.pgid;
     const info = makeSiginfo(signo, 0, { pid: this.senderPid });
     for (const p of this.table.live()) if (p.pgid === pgid) p.defer(() => p.signals.sendGroup(signo, info));
+  }
+
+  /** A process's lifecycle for its `process` actor, when the platform is inspected. */
+  #processEvent(p: Proc, event: 'START' | 'STOP' | 'CONTINUE' | 'EXIT' | 'REAP'): void {
+    if (!this.#spec.mirror) return;
+    this.flush(); // its tasks' events first
+    this.post({ type: 'processEvent', pid: p.tgid, parent: p.parent?.tgid ?? 0, event });
   }
 
   #mirror(t: Task, e: TaskEvent['type']): void {

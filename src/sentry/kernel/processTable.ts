@@ -116,10 +116,14 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
     throw new Error('no free tid');
   }
 
+  /** Called when a process is reaped (its `process` actor hears of it). */
+  onReap?: (p: Proc) => void;
+
   /** `p` is gone from the tree: out of its parent's children and of the table. */
   reap(p: Proc): void {
     if (p.reaped) return;
     p.reaped = true;
+    this.onReap?.(p);
     p.parent?.children.delete(p);
     this.#procs.delete(p.tgid);
   }
