@@ -1,3 +1,4 @@
+import type { ProcessFault, ProcessFaultPoint } from './platformPort.js';
 import type { ProcessEvent } from './machines/process.js';
 import { availableParallelism } from 'node:os';
 import type { MessagePort } from 'node:worker_threads';
@@ -90,6 +91,8 @@ export class Platform {
   readonly #tracers: TracerPool;
   /** Stubs alive (not yet reaped), source included. Protected by: the event loop. */
   readonly #live = new Set<LiveStub>();
+  /** Scenario harness: process faults (see PlatformPort.setProcessFaultHook). */
+  #processFaultHook?: (point: ProcessFaultPoint, pid: number) => ProcessFault | undefined;
   /** Per-platform counters of actor ids (`subprocess:N`). Protected by: the event loop. */
   readonly #ids = new Map<string, number>();
   readonly #inspecting: boolean;
@@ -215,15 +218,14 @@ export class Platform {
         const ref = rt.spawn({ kind: 'task', id });
         return { send: (event: TaskEvent) => ref.send(event) };
       },
-      mirrorProcess: (id, input) => {
-        const ref = rt.spawn({ kind: 'process', id, input });
-        return { send: (event: ProcessEvent) => ref.send(event) };
-      },
+      mirrorProcess: (id, input) => rt.spawn({ kind: 'process', id, input }) as { send(event: ProcessEvent): void },
       nextId: (kind) => this.#nextId(kind),
       setFaultHook: (hook) => {
         this.#tracers.faultHook = hook;
       },
       contextSlot: (ctx) => ctx.slotRange,
+      processFault: (point, pid) => this.#processFaultHook?.(point, pid),
+      setProcessFaultHook: (hook) => void (this.#processFaultHook = hook),
     };
   }
 

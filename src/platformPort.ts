@@ -62,8 +62,25 @@ export interface PlatformPort {
   nextId(kind: string): number;
   /** Scenario harness: a fault for each transaction the runtime starts (undefined: none). */
   setFaultHook(hook: ((body: TracerRequestBody) => TransactionFault | undefined) | undefined): void;
+  /** Scenario harness: a fault for a program's process at fork, exec or exit (undefined: none). */
+  processFault(point: ProcessFaultPoint, pid: number): ProcessFault | undefined;
+  setProcessFaultHook(hook: ((point: ProcessFaultPoint, pid: number) => ProcessFault | undefined) | undefined): void;
   /** Scenario harness: the memory-file range of a context's ThreadContext slot. */
   contextSlot(ctx: PlatformContext): FileRange;
+}
+
+/** Where a scenario can fault a program's process (see Scenario.fault). */
+export type ProcessFaultPoint = 'fork' | 'exec' | 'exit';
+
+/**
+ * A process fault: `fail` the fork or the execve with `errno` (EAGAIN, ENOMEM by default), `kill`
+ * the process's stub there (the new child's at fork; during the load at exec; before its
+ * release at exit), or `delay` that step `ms`.
+ */
+export interface ProcessFault {
+  action: 'fail' | 'kill' | 'delay';
+  errno?: number;
+  ms?: number;
 }
 
 /**

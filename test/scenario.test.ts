@@ -3,7 +3,10 @@
  * asserted on the simplified sequence of inspection events (each actor's states, in order).
  */
 import test, { type ExecutionContext } from 'ava';
-import { Scenario } from '../src/scenario/index.js';
+import { Scenario, type FaultRule } from '../src/scenario/index.js';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { REGISTER_NAMES, SYS, type AddressSpace, type Registers } from '../src/index.js';
 import { runProgram } from '../src/sentry/run.js';
 import { native } from '../src/native.js';
@@ -208,6 +211,40 @@ test('SIGKILL to a program that blocks in the sentry (futex) ends it at once: ki
   const end = await p.done;
   t.deepEqual(end.kind === 'killed' && end.signal, 9);
 });
+
+const PROCESS_FAULTS: Array<[FaultRule, string]> = [
+  [{ op: 'fork', action: 'fail' }, 'fork: Resource temporarily unavailable\n'],
+  [{ op: 'fork', action: 'fail', errno: 12 }, 'fork: Cannot allocate memory\n'],
+  [{ op: 'fork', action: 'kill' }, 'child killed by 9\n'],
+  [{ op: 'fork', action: 'delay', ms: 100 }, 'child exited 3\n'],
+  [{ op: 'exec', action: 'fail' }, 'execve: Cannot allocate memory\nchild exited 4\n'],
+  [{ op: 'exec', action: 'kill' }, 'child killed by 9\n'],
+  [{ op: 'exec', action: 'delay', ms: 100 }, 'child exited 3\n'],
+  [{ op: 'exit', action: 'kill' }, 'child exited 3\n'],
+  [{ op: 'exit', action: 'delay', ms: 100 }, 'child exited 3\n'],
+];
+
+for (const [rule, out] of PROCESS_FAULTS) {
+  test(`a program's ${rule.op} faulted (${rule.action}${'errno' in rule && rule.errno ? ` ${rule.errno}` : ''}): the program sees ${JSON.stringify(out)}, every process reaped`, async (t) => {
+    const s = await scenario(t);
+    s.fault(rule);
+    const exe = buildFixture('forkexec');
+    const file = join(tmpdir(), `systrap-scenario-${process.pid}-${rule.op}-${rule.action}.txt`);
+    const fd = openSync(file, 'w');
+    try {
+      const p = await runProgram(s.platform, { path: exe, argv: [exe], env: [], stdio: [0, fd, 2] });
+      t.like(await p.done, { kind: 'exited', status: 0 });
+      t.is(readFileSync(file, 'utf8'), out);
+    } finally {
+      closeSync(fd);
+      rmSync(file, { force: true });
+    }
+    // The process actors end reaped, the stubs dead.
+    await s.close();
+    for (const id of s.actors('process:*')) t.is(s.states(id).at(-1), 'reaped', id);
+    for (const id of s.actors('subprocess:*')) t.is(s.states(id).at(-1), 'dead', id);
+  });
+}
 
 test('after every scenario: no zombie or stopped child left', (t) => {
   t.deepEqual(leakedChildren(), []);

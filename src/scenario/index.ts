@@ -19,9 +19,32 @@ import type { TracerRequestBody, TransactionFault, TransactionPoint } from '../t
 import { THREAD_CONTEXT } from '../abi/sysmsg.js';
 import { stateString } from '../inspect/record.js';
 import { Errors } from '../errors.js';
+import type { ProcessFault, ProcessFaultPoint } from '../platformPort.js';
 
 /** A fault for the next transaction(s) that match (gVisor's request names). */
-export interface FaultRule {
+/**
+ * A fault for the runtime's own transactions (`op`: a tracer transaction, `at` a point in it),
+ * or for a program's processes (`op`: `fork`, `exec` or `exit`; no `at`): see Scenario.fault.
+ */
+export type FaultRule = TransactionFaultRule | ProcessFaultRule;
+
+export interface ProcessFaultRule {
+  /** The program's fork (the parent's pid), its execve, or its process's end. */
+  op: ProcessFaultPoint;
+  /**
+   * fail: the fork or the execve fails with `errno` (EAGAIN, ENOMEM by default; no `fail` at
+   * exit); kill: SIGKILL to the process's stub there (the new child's at fork, during the load
+   * at exec, before its release at exit); delay: that step waits `ms`.
+   */
+  action: 'kill' | 'delay' | 'fail';
+  ms?: number;
+  errno?: number;
+  /** Only this process (its pid as the program sees it: the parent's at fork). Any if omitted. */
+  pid?: number;
+  times?: number;
+}
+
+export interface TransactionFaultRule {
   /** The transaction: `requestStub` (clone a stub), `initStub`, `inject`, `requestThread`. Any if omitted. */
   op?: 'requestStub' | 'initStub' | 'inject' | 'requestThread';
   /** Where in it: the state the syscall thread enters (`attach` is before PTRACE_ATTACH). */
@@ -58,7 +81,8 @@ function actorPattern(p: string | RegExp): RegExp {
 export class Scenario {
   /** Every actor's state changes, in order (simplified inspection events). */
   readonly steps: ScenarioStep[] = [];
-  readonly #faults: Array<FaultRule & { left: number }> = [];
+  readonly #faults: Array<TransactionFaultRule & { left: number }> = [];
+  readonly #processFaults: Array<ProcessFaultRule & { left: number }> = [];
   readonly #reactions: Reaction[] = [];
   readonly #waiters: Array<{ pattern: RegExp; state: string; resolve: (id: string) => void }> = [];
   readonly errors: unknown[] = [];
@@ -71,6 +95,7 @@ export class Scenario {
     const s = new Scenario();
     s.#platform = await createPlatform({ ...options, inspect: (e) => s.#observe(e) });
     s.#platform.port.setFaultHook((body) => s.#faultFor(body));
+    s.#platform.port.setProcessFaultHook((point, pid) => s.#processFaultFor(point, pid));
     return s;
   }
 
@@ -81,10 +106,24 @@ export class Scenario {
   /**
    * Injects a fault into the next `times` transactions that match: the tracer thread kills the
    * stub, sleeps or fails the ptrace request exactly at that point (no race with the actor).
+   * With `op` `fork`, `exec` or `exit`, into the next `times` of those steps of a program's
+   * processes (run by runProgram on this platform): see ProcessFaultRule.
+   *
+   * @example
+   * ```ts
+   * s.fault({ op: 'initStub', at: 'attached', action: 'kill' });
+   * s.fault({ op: 'fork', action: 'fail', errno: 11 }); // the program's next fork: EAGAIN
+   * ```
    */
   fault(rule: FaultRule): this {
-    if (!['attach', 'attached', 'injecting', 'detaching'].includes(rule.at)) throw Errors.InvalidArg(`unknown transaction point '${rule.at}'`);
-    this.#faults.push({ ...rule, left: rule.times ?? 1 });
+    if (rule.op === 'fork' || rule.op === 'exec' || rule.op === 'exit') {
+      if (!['kill', 'delay', 'fail'].includes(rule.action) || (rule.op === 'exit' && rule.action === 'fail')) throw Errors.InvalidArg(`no '${rule.action}' at ${rule.op}`);
+      this.#processFaults.push({ ...rule, left: rule.times ?? 1 });
+      return this;
+    }
+    const r = rule as TransactionFaultRule;
+    if (!['attach', 'attached', 'injecting', 'detaching'].includes(r.at)) throw Errors.InvalidArg(`unknown transaction point '${r.at}'`);
+    this.#faults.push({ ...r, left: r.times ?? 1 });
     return this;
   }
 
@@ -156,6 +195,13 @@ export class Scenario {
     if (!f) return undefined;
     f.left--;
     return { at: f.at, action: f.action, ms: f.ms, errno: f.errno };
+  }
+
+  #processFaultFor(point: ProcessFaultPoint, pid: number): ProcessFault | undefined {
+    const f = this.#processFaults.find((r) => r.left > 0 && r.op === point && (r.pid === undefined || r.pid === pid));
+    if (!f) return undefined;
+    f.left--;
+    return { action: f.action, ms: f.ms, errno: f.errno };
   }
 
   #observe(e: InspectionEvent): void {

@@ -105,4 +105,4 @@ export type SentryMail =
   | { type: 'threads'; pid: number; tids: Array<[number, number]> }
   | { type: 'signal'; signo: number }
   /** The main thread could not answer; `gone`: the request's process had ended (the reply is moot). */
-  | { type: 'failed'; req: number; message: string; gone?: boolean };
+  | { type: 'failed'; req: number; message: string; gone?: boolean; stubDead?: boolean };

@@ -1,3 +1,5 @@
+import type { ProcessFault } from '../platformPort.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessEvent } from '../machines/process.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -49,6 +51,8 @@ export class SentryLink {
   readonly #tasks = new Map<number, { send(event: TaskEvent): void }>();
   readonly #program: number;
   /** The `process` actors of the program's live and zombie processes, by pid. */
+  /** Scenario faults for the load of an execve that passed its check, by pid. */
+  readonly #execFaults = new Map<number, ProcessFault>();
   readonly #processActors = new Map<number, { send(event: ProcessEvent): void }>();
   /** Called when the first process stops or continues (see ProgramHandle.onStop). */
   onStop?: (stopped: boolean, signo: number) => void;
@@ -113,10 +117,23 @@ export class SentryLink {
     this.#procs.delete(pid);
     return this.#track(
       (async () => {
+        await this.#fault(this.port.processFault('exit', pid), p.as.pid);
         await p.as.release().catch(() => undefined);
         for (const c of p.contexts.values()) c.release();
       })(),
     );
+  }
+
+  /** A scenario's kill or delay at a process's exec or exit (see PlatformPort.processFault). */
+  async #fault(f: ProcessFault | undefined, hostPid: number): Promise<void> {
+    if (f?.action === 'delay') await sleep(f.ms ?? 0);
+    if (f?.action === 'kill') {
+      try {
+        process.kill(hostPid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
   }
 
   /** Keeps `work` in #pending until it settles. */
@@ -158,6 +175,10 @@ export class SentryLink {
           return this.#taskEvents(m.events);
         case 'execCheck': {
           const p = this.#proc(m.pid);
+          // One fault per execve: a failure here, a kill or a delay at its load.
+          const f = this.port.processFault('exec', m.pid);
+          if (f?.action === 'fail') return this.send({ type: 'execChecked', req: m.req, errno: f.errno ?? ERRNO.ENOMEM });
+          if (f) this.#execFaults.set(m.pid, f);
           return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(m.path, (path) => resolve(p, path)) });
         }
         case 'execLoad':
@@ -176,7 +197,9 @@ export class SentryLink {
       // also one that failed because the process ended while it ran (a kill during its exec:
       // its stub died under the request).
       const gone = e instanceof ProcessGone || ('pid' in m && !this.#procs.has(m.pid));
-      if ('req' in m) this.send({ type: 'failed', req: m.req, message: String((e as Error).message ?? e), gone });
+      // A stub that died under the request: the process is killed (the kernel ends it).
+      const stubDead = !gone && (e as { code?: string }).code === 'ESTUBDEAD';
+      if ('req' in m) this.send({ type: 'failed', req: m.req, message: String((e as Error).message ?? e), gone, stubDead });
     }
   }
 
@@ -187,6 +210,9 @@ export class SentryLink {
    */
   async #fork(m: Extract<SentryRequest, { type: 'fork' }>): Promise<SentryMail> {
     const parent = this.#proc(m.pid);
+    const f = this.port.processFault('fork', m.pid);
+    if (f?.action === 'fail') return { type: 'forked', req: m.req, errno: f.errno ?? ERRNO.EAGAIN };
+    if (f?.action === 'delay') await sleep(f.ms ?? 0);
     let child: AddressSpace | undefined;
     const contexts = new Map<number, AdoptedContext>();
     try {
@@ -196,6 +222,7 @@ export class SentryLink {
       contexts.set(main.id, main);
       await stub.ensureThread();
       const pid = this.port.sandboxed(child) ? namespacePid(child.pid) : child.pid;
+      if (f?.action === 'kill') process.kill(child.pid, 'SIGKILL'); // the kernel finds it dead
       this.#procs.set(pid, { as: child, stub, contexts, tids: '' });
       return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.pid, memory: stub.memory, queue: stub.queueRange(), main: { id: main.id, slot: main.slot } };
     } catch {
@@ -237,6 +264,9 @@ export class SentryLink {
   }
 
   async #exec(p: LinkedProcess, m: Extract<SentryRequest, { type: 'execLoad' }>): Promise<SentryMail> {
+    const f = this.#execFaults.get(m.pid);
+    this.#execFaults.delete(m.pid);
+    await this.#fault(f, p.as.pid);
     await p.stub.unmapApplication();
     await closeOnExec(p.as);
     try {

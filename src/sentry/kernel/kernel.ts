@@ -98,6 +98,7 @@ export class Kernel implements TreeHost {
     this.#mailbox = new Mailbox(spec.port, spec.mail, {
       onThreads: (pid, tids) => this.table.process(pid)?.setThreadTids(tids),
       onSignal: (signo) => this.#signalFromOutside(signo),
+      onStubDead: (pid) => this.#stubDead(pid),
       onFailedRequest: (message) => {
         throw new GroupExit({ kind: 'error', code: 'ESENTRY', message });
       },
@@ -197,6 +198,15 @@ export class Kernel implements TreeHost {
       this.processEnded(p, { kind: 'killed', signal: SIG.SIGKILL });
     }
     if (!this.table.anyLive()) this.#finish();
+  }
+
+  /** Process `pid`'s stub died under a request of the main thread's (see checkStub). */
+  #stubDead(pid: number): void {
+    const p = this.table.process(pid);
+    if (!p || !p.live) return;
+    if (p === this.root) this.#fail(new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${p.hostPid} died while the program ran` }));
+    else this.processEnded(p, { kind: 'killed', signal: SIG.SIGKILL });
+    if (!this.result && !this.table.anyLive()) this.#finish();
   }
 
   /** Ends the program from outside (the host is closing). */

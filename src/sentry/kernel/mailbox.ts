@@ -10,6 +10,8 @@ export interface MailHandler {
   onSignal(signo: number): void;
   /** The main thread could not answer a request: the sentry cannot go on. */
   onFailedRequest(message: string): never;
+  /** A request of process `pid` failed because its stub died under it. */
+  onStubDead(pid: number): void;
 }
 
 /** A request's reply, by the request's own type. */
@@ -54,6 +56,7 @@ export class Mailbox {
     const req = ++this.#req;
     this.#waiting.set(req, (r) => {
       if (r.type === 'failed' && r.gone) return; // its process ended: nothing waits for it
+      if (r.type === 'failed' && r.stubDead && 'pid' in body) return this.handler.onStubDead(body.pid);
       if (r.type === 'failed') this.handler.onFailedRequest(r.message);
       if (r.type !== replyType) this.handler.onFailedRequest(`a ${r.type} reply to a request for ${replyType}`);
       onReply(r as Reply<T>);
