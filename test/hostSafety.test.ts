@@ -153,10 +153,13 @@ test('programs never queue for a host thread: 64 programs sleeping 1 s on one pl
     const wall = performance.now() - t0;
     for (const e of ends) t.like(e, { kind: 'exited', status: 0 });
     const spans = files.map((f) => readFileSync(f, 'utf8').trim().split(' ').map(Number));
-    // Every program was asleep before the first one woke: none waited for another to finish.
-    const lastStart = Math.max(...spans.map(([s]) => s));
-    const firstEnd = Math.min(...spans.map(([, e]) => e));
-    t.true(lastStart < firstEnd, `the last program started sleeping ${((lastStart - firstEnd) / 1e6).toFixed(0)} ms after the first woke`);
+    // Programs sleep at the same time: none waits for another to finish. (How many overlap is
+    // the proof: queued behind host threads, at most a few would; starting 64 programs takes
+    // the main thread most of a second, more on a loaded machine, so not all 64 need to.)
+    const asleepAt = (at: number) => spans.filter(([s, e]) => s <= at && at < e).length;
+    const most = Math.max(...spans.map(([s]) => asleepAt(s)));
+    t.log(`at most ${most} of 64 asleep at once; starts spread over ${((Math.max(...spans.map(([s]) => s)) - Math.min(...spans.map(([s]) => s))) / 1e6).toFixed(0)} ms`);
+    t.true(most >= 32, `at most ${most} programs were asleep at once`);
     t.true(wall < 3000, `64 programs sleeping 1 s took ${wall.toFixed(0)} ms`);
   } finally {
     for (const fd of fds) closeSync(fd);
