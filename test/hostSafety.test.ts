@@ -79,6 +79,26 @@ test('a program scribbling over all the control memory it can see harms nobody e
   }
 });
 
+test('a thread whose stack is in the stub region (where the stub keeps its signal stacks) ends the program with SIGSEGV, every time; Node and the next program go on', async (t) => {
+  const exe = buildFixture('clonestack', ['-static']);
+  const platform = await createPlatform({ pool: false });
+  try {
+    const { start, end } = platform.stubRegion;
+    // Just above the start, in the middle, right below the end, and just above the end.
+    for (const sp of [start + 0x26000n + 0x36an, (start + end) / 2n, end - 8n, end + 64n]) {
+      for (let i = 0; i < 3; i++) {
+        const p = await runProgram(platform, { path: exe, argv: [exe, sp.toString(16)], env: [], stdio: [0, 2, 2] });
+        t.like(await p.done, { kind: 'killed', signal: 11 }, `stack at 0x${sp.toString(16)}`);
+      }
+    }
+    // A stack of its own memory is fine.
+    const p = await runProgram(platform, { path: exe, argv: [exe, '0'], env: [], stdio: [0, 2, 2] });
+    t.like(await p.done, { kind: 'exited', status: 0 });
+  } finally {
+    await platform.close();
+  }
+});
+
 test('execve of a FIFO, of /dev/zero, with arguments over the limit: EACCES, EACCES, E2BIG at once, as natively', (t) => {
   const exe = buildFixture('hostile-exec');
   const fifo = join(dir, 'fifo');

@@ -16,8 +16,9 @@ const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
 test('systrap run --inspect: the live page shows the running program (chromium + playwright-core)', async (t) => {
   const chromiumPath = requireTool('chromium', 'chromium');
-  const exe = buildFixture('sigint'); // waits (usleep loop) until SIGINT, up to 10 s
-  const child = spawn(process.execPath, [CLI, 'run', '--inspect=0', '--', exe, 'handle'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Waits (usleep loop) until SIGINT, up to 120 s: chromium may take long to start on a loaded machine.
+  const exe = buildFixture('sigint');
+  const child = spawn(process.execPath, [CLI, 'run', '--inspect=0', '--', exe, 'handle', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });

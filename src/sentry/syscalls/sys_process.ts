@@ -38,6 +38,10 @@ const WAITID_OPTIONS = WAIT.WNOHANG | WAIT.WSTOPPED | WAIT.WEXITED | WAIT.WCONTI
 
 const i32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
 
+/** How far below a new thread's stack pointer it may write before a guard page would stop it, and above (the red zone). */
+const STACK_REACH = 64n * 1024n;
+const RED_ZONE = 128n;
+
 /**
  * Processes (gVisor's sys_thread.go fork/vfork/clone, wait4/waitid, and the process group and
  * session calls): a new process is a fork of the caller's stub (see Kernel.fork); wait reports
@@ -51,6 +55,10 @@ const i32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
  */
 export const clone: Handler = (k, t, a) => {
   const [flags, newsp, ptid, ctid, tls] = a;
+  // A stack in (or just above) the stub region is memory the program cannot have: natively
+  // the new thread's first push faults and SIGSEGV kills the process; here it would scribble
+  // over the stub's own pages.
+  if (newsp !== 0n && newsp - STACK_REACH < k.region.end && newsp + RED_ZONE > k.region.start) return k.killGroup(SIG.SIGSEGV);
   if ((flags & CLONE_THREAD) !== 0n) return cloneThread(k, t, a);
   if ((flags & CLONE_SIGHAND) !== 0n && (flags & CLONE_VM) === 0n) return err(ERRNO.EINVAL);
   if ((flags & CLONE_NEWNAMESPACES) !== 0n) return err(ERRNO.EPERM);
