@@ -256,6 +256,21 @@ export class Kernel implements TreeHost {
     });
   }
 
+  /**
+   * An orphaned process group: no live member has its parent in another group of the same
+   * session. The first process's parent is outside the tree (Node, or the sandbox's init: the
+   * program's shell, as it were), so its group is never orphaned while it lives.
+   */
+  orphanedGroup(pgid: number): boolean {
+    for (const q of this.table.live()) {
+      if (q.pgid !== pgid) continue;
+      if (q === this.root) return false;
+      const parent = q.parent;
+      if (parent && parent.live && parent.pgid !== pgid && parent.sid === q.sid) return false;
+    }
+    return true;
+  }
+
   /** A child stopped or continued: its parent's SIGCHLD (unless SA_NOCLDSTOP) and waits. */
   jobChanged(p: Proc): void {
     this.#processEvent(p, p.job.stopped ? 'STOP' : 'CONTINUE');

@@ -131,5 +131,7 @@ export interface TreeHost extends ProcessTree {
   execed(p: Proc): void;
   /** `p` stopped or continued: its parent hears of it (SIGCHLD, waits). */
   jobChanged(p: Proc): void;
+  /** No process of group `pgid` has a parent in another group of its session (POSIX's orphaned group). */
+  orphanedGroup(pgid: number): boolean;
   flush(): void;
 }

@@ -390,6 +390,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
   }
 
   stopGroup(signo: number): void {
+    // SIGTSTP, SIGTTIN and SIGTTOU do not stop an orphaned process group (nobody would continue it).
+    if (signo !== SIG.SIGSTOP && this.tree.orphanedGroup(this.pgid)) return;
     this.job.stop(signo);
   }
 
