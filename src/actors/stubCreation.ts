@@ -163,6 +163,10 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
   });
 }
 
+/** Facts verifiedForkChild reads once per stub: its parent, its control file's inode. */
+const stubParents = new WeakMap<Subprocess, number>();
+const controlInodes = new WeakMap<MemoryFile, number>();
+
 /**
  * The host pid of the fork child the parent's loop answered (`nsPid`, in its pid namespace),
  * checked through /proc: the answer is in memory the program can write, and the pid is one
@@ -174,9 +178,12 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
  * README, Safety: the fallback is weaker).
  */
 function verifiedForkChild(rt: Runtime, parent: Subprocess, nsPid: number): number {
-  const stubParent = ppidOf(parent.pid);
+  // Neither the stub's parent nor its control file ever changes: read once.
+  let stubParent = stubParents.get(parent);
+  if (stubParent === undefined) stubParents.set(parent, (stubParent = ppidOf(parent.pid)));
   const pid = parent.sandboxed ? hostPidOfChild(stubParent, nsPid) : nsPid;
-  const ino = fstatSync(parent.control.file.fd).ino;
+  let ino = controlInodes.get(parent.control.file);
+  if (ino === undefined) controlInodes.set(parent.control.file, (ino = fstatSync(parent.control.file.fd).ino));
   const ok = pid > 0 && !rt.tracks(pid) && ppidOf(pid) === stubParent && mappedInode(pid, controlBase(rt.region)) === ino;
   if (!ok) throw Errors.ForgedReply('clone', BigInt(nsPid), 'the pid of the stub\'s fork', parent.pid);
   return pid;

@@ -218,9 +218,12 @@ export class SentryLink {
     try {
       child = await parent.as.fork();
       const stub = this.port.stub(child);
-      const main = await this.port.adoptContext(child);
-      contexts.set(main.id, main);
-      await stub.ensureThread();
+      // The child's first context and its first sysmsg thread, made at the same time.
+      const [adopted, thread] = await Promise.allSettled([this.port.adoptContext(child), stub.ensureThread()]);
+      if (adopted.status === 'fulfilled') contexts.set(adopted.value.id, adopted.value);
+      if (adopted.status === 'rejected') throw adopted.reason;
+      if (thread.status === 'rejected') throw thread.reason;
+      const main = adopted.value;
       const pid = this.port.sandboxed(child) ? namespacePid(child.pid) : child.pid;
       if (f?.action === 'kill') process.kill(child.pid, 'SIGKILL'); // the kernel finds it dead
       this.#procs.set(pid, { as: child, stub, contexts, tids: '' });

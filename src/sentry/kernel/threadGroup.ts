@@ -355,10 +355,12 @@ export class ThreadGroup implements SyscallKernel, Proc {
           tree.execed(this);
         },
         killGroup: (signo) => this.killGroup(signo),
-        check: (path, done) => tree.request({ type: 'execCheck', pid: this.tgid, path }, 'execChecked', (r) => done(r.errno)),
+        // The answers come with the tree's mail: they act in this process's own turn (a failed
+        // load kills this process, not whichever process's turn it is), and not at all once it ended.
+        check: (path, done) => tree.request({ type: 'execCheck', pid: this.tgid, path }, 'execChecked', (r) => this.defer(() => done(r.errno))),
         load: (a, done) =>
           tree.request({ type: 'execLoad', pid: this.tgid, path: a.path, file: a.file, argv: a.argv, envp: a.envp }, 'execLoaded', (r) =>
-            done(r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! }),
+            this.defer(() => done(r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! })),
           ),
       },
       t,
