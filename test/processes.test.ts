@@ -120,6 +120,17 @@ test('python3: subprocess.run (the vfork path), a missing program, a multiproces
   t.is(s.status, 0);
 });
 
+test('clone3 answers ENOSYS (the sentry does not take it yet); glibc falls back to clone: its threads and posix_spawn work as natively', (t) => {
+  const exe = buildFixture('clone3', ['-pthread']);
+  const n = run([exe]);
+  t.is(n.stdout, 'clone3: made a process\npthread: 42\nposix_spawn: exited 0\n', 'natively');
+  for (const mode of ['auto', 'off']) {
+    const s = run([exe], { systrap: [`--sandbox=${mode}`] });
+    t.is(s.stdout, 'clone3: Function not implemented\npthread: 42\nposix_spawn: exited 0\n', `sandbox ${mode}: ${s.stderr}`);
+    t.is(s.status, 0);
+  }
+});
+
 test('java -version prints what it prints natively (its threads ask sched_getaffinity of their own tids)', (t) => {
   const java = requireTool('java', 'default-jre-headless');
   const n = run([java, '-version']);
