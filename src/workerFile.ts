@@ -2,13 +2,22 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 
 /**
+ * piscina loads a worker file with require() first, import() if that throws. Node 20's
+ * require() of an ES module (on by default since 20.19) can abort the whole worker on an
+ * internal assertion when many workers start at once (`facade->InstantiateModule`, seen in CI):
+ * where the flag exists, workers refuse require() of ES modules, and piscina imports them.
+ */
+const NO_REQUIRE_ESM = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+
+/**
  * The file and execArgv of a worker entry point (`workers/NAME`). The worker runs compiled
  * JavaScript (dist/workers/NAME.js) even when the caller runs from TypeScript sources: a
  * TypeScript loader in a worker opens cache files and spawns a compiler service that a worker's
  * exit leaks (fds, zombies). The .ts file is the fallback for a tree that was never built.
  *
  * Node's own exec flags are never passed on: workers refuse many of them
- * (ERR_WORKER_INVALID_EXEC_ARGV for `--expose-gc`, `--inspect`, …) and need none.
+ * (ERR_WORKER_INVALID_EXEC_ARGV for `--expose-gc`, `--inspect`, …) and need none; the one
+ * flag given is NO_REQUIRE_ESM's.
  *
  * @example
  * ```ts
@@ -19,7 +28,7 @@ import { existsSync } from 'node:fs';
 export function resolveWorker(name: 'tracer' | 'runner' | 'sentry'): { file: string; execArgv: string[] } {
   const fromSource = import.meta.url.endsWith('.ts');
   const built = fileURLToPath(new URL(fromSource ? `../dist/workers/${name}.js` : `../workers/${name}.js`, import.meta.url));
-  if (existsSync(built)) return { file: built, execArgv: [] };
+  if (existsSync(built)) return { file: built, execArgv: NO_REQUIRE_ESM };
   return { file: fileURLToPath(new URL(`../workers/${name}.ts`, import.meta.url)), execArgv: ['--import', 'tsx'] };
 }
 
