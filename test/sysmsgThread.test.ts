@@ -42,7 +42,8 @@ test('createSysmsgThread: cloned by the syscall thread, stacks mapped, seccomp i
   t.is(st.Seccomp, '2', 'a seccomp filter is installed');
   t.is(st.NoNewPrivs, '1');
   t.is(st.TracerPid, '0', 'detached');
-  t.is(procState(tid), 'T', 'parked in group-stop');
+  // The detach's SIGSTOP takes effect as the thread next runs: a moment after the detach.
+  t.true(await until(() => procState(tid) === 'T', 5000), `parked in group-stop (state ${procState(tid)})`);
 
   // Same address space as the stub; its slot holds a private stack and the shared stack + Msg.
   const slot = threadSlotAddr(platform.stubRegion, smt.slot);
