@@ -92,7 +92,7 @@ export class SyscallThread {
 
   /**
    * Runs `fn` as one operation of this thread's queue: nothing else reaches the thread until
-   * it settles. `call` is {@link syscall} inside it; `state` the state of its last request.
+   * it settles. `call` is {@link syscall} inside it (see {@link lastState} for its request's state).
    */
   exclusive<T>(fn: (call: (sysno: number, args: readonly bigint[]) => Promise<bigint>) => Promise<T>): Promise<T> {
     return this.#serialise(async () => {
