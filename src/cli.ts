@@ -21,6 +21,13 @@ commands:
  * ```
  */
 export async function main(argv: string[]): Promise<number> {
+  // Output piped into a reader that stops early (`systrap probe | head`): stop quietly, as
+  // command-line tools do on SIGPIPE, instead of an unhandled 'error' event. The program run by
+  // `systrap run` writes to its own fds: this concerns systrap's own lines only.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const cmd = argv[0] ?? 'help';
   if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
     console.log(USAGE);

@@ -174,6 +174,12 @@ test('SIGPIPE: writing to a closed pipe kills the program as natively (141)', (t
   t.is(s.stdout.trim(), '141');
 });
 
+test("systrap's own output into a reader that stops early (systrap probe | head -1): exit 0, no stack trace", (t) => {
+  const bash = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" probe | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8', timeout: 60_000 });
+  t.is(bash.stdout.trim(), '0', `systrap's status: ${bash.stderr}`);
+  t.notRegex(bash.stderr, /Unhandled|EPIPE/);
+});
+
 test('--deny openat:EACCES: the kernel refuses it, also from stub code (hostile fixture)', (t) => {
   const exe = buildFixture('hostile-deny', ['-static']);
   const a = join(dir, 'direct');
