@@ -71,7 +71,8 @@ async function stopAndContinue(argv: string[]): Promise<{ stdout: string; status
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
-  const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the exit can come before the last output is read.
+  const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const stopped = await until(() => procState(child.pid!) === 'T', 20_000);
   if (!stopped) child.kill('SIGKILL');
   else child.kill('SIGCONT');

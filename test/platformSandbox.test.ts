@@ -6,9 +6,10 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS } from '../src/index.js';
 import { runProgram } from '../src/sentry/run.js';
 import { buildFixture } from './fixtures/build.js';
@@ -47,6 +48,20 @@ function childScript(t: import('ava').ExecutionContext, body: string): string {
   const runMod = new URL('../dist/src/sentry/run.js', import.meta.url).href;
   writeFileSync(script, `import * as lib from '${index}';\nimport { runProgram } from '${runMod}';\n${body}`);
   return script;
+}
+
+/**
+ * Lets other users reach `dir` (the package, which the child imports): any folder above it
+ * that they cannot enter (a checkout in a `mktemp -d` folder, 0700) gets o+x for the test and
+ * its mode back after it.
+ */
+function openToOthers(t: import('ava').ExecutionContext, dir: string): void {
+  for (let d = resolve(dir); d !== dirname(d); d = dirname(d)) {
+    const mode = statSync(d).mode & 0o7777;
+    if ((mode & 0o001) !== 0) continue;
+    chmodSync(d, mode | 0o001);
+    t.teardown(() => chmodSync(d, mode));
+  }
 }
 
 /**
@@ -188,6 +203,7 @@ try {
 }
 `,
   );
+  openToOthers(t, fileURLToPath(new URL('..', import.meta.url)));
   const child = (mode: string) => {
     const r = spawnSync(process.execPath, [script, mode], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 60_000 });
     t.is(r.status, 0, r.stderr);
