@@ -61,11 +61,16 @@ export class AddressSpace {
   readonly #owner: AddressSpaceOwner;
   #released = false;
 
-  /** @internal */
-  constructor(sp: Subprocess, owner: AddressSpaceOwner) {
+  /** Private: address spaces come from `platform.newAddressSpace()`. */
+  private constructor(sp: Subprocess, owner: AddressSpaceOwner) {
     this.#sp = sp;
     this.#owner = owner;
     subprocesses.set(this, sp);
+  }
+
+  /** @internal The platform's way to make one over a stub it made or took from its pool. */
+  static wrap(sp: Subprocess, owner: AddressSpaceOwner): AddressSpace {
+    return new AddressSpace(sp, owner);
   }
 
   /** The stub's pid (its thread group id on the host). */

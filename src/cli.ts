@@ -1,19 +1,9 @@
-import { createPlatform } from './platform.js';
-import { run } from './cliRun.js';
-import { SYS } from './abi/syscalls.js';
-import { readdirSync, readFileSync } from 'node:fs';
-
-const USAGE = `usage: systrap <command>
-
-commands:
-  run         run a program under the sentry: systrap run [options] -- PROGRAM [ARGS...]
-              (systrap run --help for the options)
-  inspect     serve the inspector page: systrap inspect [--port N] [TRACE.jsonl]
-  probe       create a stub, run syscalls in it both ways, print what it looks like
-  help        this text`;
+import { PROBE_USAGE, RUN_USAGE, USAGE, versionText } from './cliUsage.js';
 
 /**
- * Entry point of the `systrap` command. Returns the exit status.
+ * Entry point of the `systrap` command. Returns the exit status. Help, version and usage errors
+ * load nothing but this file's texts and the option parser: the platform (xstate, piscina, the
+ * addon) is imported only by the command that needs it.
  *
  * @example
  * ```ts
@@ -28,38 +18,78 @@ export async function main(argv: string[]): Promise<number> {
     if (e.code === 'EPIPE') process.exit(0);
     throw e;
   });
-  const cmd = argv[0] ?? 'help';
+  const cmd = argv[0];
+  if (cmd === undefined) {
+    // As strace without a program: the usage on stderr, status 1.
+    console.error(USAGE);
+    return 1;
+  }
   if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
     console.log(USAGE);
     return 0;
   }
-  if (cmd === 'probe') return probe();
-  if (cmd === 'run') return run(argv.slice(1));
-  if (cmd === 'inspect') return (await import('./cliInspect.js')).inspect(argv.slice(1));
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    console.log(versionText());
+    return 0;
+  }
+  const rest = argv.slice(1);
+  if (cmd === 'run') return runCommand(rest);
+  if (cmd === 'probe') {
+    if (rest.includes('-h') || rest.includes('--help')) {
+      console.log(PROBE_USAGE);
+      return 0;
+    }
+    if (rest.length > 0) return usageError(`unexpected argument '${rest[0]}'`, 'probe');
+    return (await import('./cliProbe.js')).probe();
+  }
+  if (cmd === 'inspect') return (await import('./cliInspect.js')).inspect(rest);
   console.error(`systrap: unknown command '${cmd}'\n\n${USAGE}`);
-  return 2;
+  return 1;
 }
 
-async function probe(): Promise<number> {
-  const t0 = performance.now();
-  const platform = await createPlatform();
-  const t1 = performance.now();
+/** `systrap run`: options first (help, version and mistakes answered without the platform). */
+async function runCommand(argv: string[]): Promise<number> {
+  const { parseRunArgs } = await import('./cliRunArgs.js');
+  const { UsageError } = await import('./cliOptions.js');
+  let args;
   try {
-    const as = await platform.newAddressSpace();
-    const t2 = performance.now();
-    const viaThread = await as.syscall(SYS.getpid);
-    const viaPtrace = await as.injectSyscall(SYS.getpid);
-    const region = platform.stubRegion;
-    console.log(`stub region     ${region.start.toString(16)}-${region.end.toString(16)} (in Node and every stub)`);
-    console.log(`source stub     pid ${platform.sourcePid} (platform ready in ${(t1 - t0).toFixed(1)} ms)`);
-    console.log(`address space   pid ${as.pid} (created in ${(t2 - t1).toFixed(1)} ms)`);
-    console.log(`getpid          ${viaThread} via the syscall thread, ${viaPtrace.ret} via ptrace injection`);
-    console.log(`stub fds        ${readdirSync(`/proc/${as.pid}/fd`).join(' ')}`);
-    console.log('stub mappings');
-    for (const line of readFileSync(`/proc/${as.pid}/maps`, 'utf8').trim().split('\n')) console.log(`  ${line}`);
-    await as.release();
-    return 0;
-  } finally {
-    await platform.close();
+    args = parseRunArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e.message, 'run');
+    throw e;
   }
+  if (args.help) {
+    console.log(RUN_USAGE);
+    return 0;
+  }
+  if (args.version) {
+    console.log(versionText());
+    return 0;
+  }
+  const end = await (await import('./cliRun.js')).run(args);
+  return typeof end === 'number' ? end : dieBy(end.signal);
+}
+
+/**
+ * Signals systrap dies by itself when they killed the program, so whoever waits for systrap
+ * sees what it would see of the program (WIFSIGNALED, a shell's "Terminated"), as strace does.
+ * Not the ones that dump core (a core of Node is no one's), nor SIGUSR1 (Node's inspector
+ * trigger) or SIGPIPE (ignored by Node): for those, 128+N, what a shell reports for them.
+ */
+const RAISED: Readonly<Record<number, NodeJS.Signals>> = { 1: 'SIGHUP', 2: 'SIGINT', 9: 'SIGKILL', 12: 'SIGUSR2', 14: 'SIGALRM', 15: 'SIGTERM', 26: 'SIGVTALRM', 27: 'SIGPROF', 29: 'SIGIO', 30: 'SIGPWR' };
+
+/** Dies by `signo` (see RAISED); returns 128+N when it cannot. */
+function dieBy(signo: number): number {
+  const name = RAISED[signo];
+  if (name) {
+    process.removeAllListeners(name);
+    process.kill(process.pid, name);
+  }
+  return 128 + signo;
+}
+
+/** A bad command line: one line and a hint, status 1 (strace's convention). */
+function usageError(message: string, cmd: string): number {
+  console.error(`systrap: ${message}\nTry 'systrap ${cmd} --help' for more information.`);
+  return 1;
 }

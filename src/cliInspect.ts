@@ -1,12 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { startInspectorServer } from './inspect/server.js';
 import type { InspectRecord } from './inspect/record.js';
-
-export const INSPECT_USAGE = `usage: systrap inspect [--port N] [TRACE.jsonl]
-
-Serves the offline inspector page on 127.0.0.1:N (default 8090). With a trace (written by
-systrap run --record FILE), the page replays it; without, processes may send their records to
-ws://127.0.0.1:N/events (connectInspector in the library) and the page shows them live.`;
+import { INSPECT_USAGE } from './cliUsage.js';
 
 /**
  * `systrap inspect [--port N] [TRACE.jsonl]`: the inspector server alone, until SIGINT/SIGTERM.
@@ -28,12 +23,12 @@ export async function inspect(argv: string[]): Promise<number> {
     if (a === '--port' || a.startsWith('--port=')) {
       port = Number(a === '--port' ? argv[++i] : a.slice(7));
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        console.error('systrap: --port needs a port number');
-        return 2;
+        console.error("systrap: --port needs a port number\nTry 'systrap inspect --help' for more information.");
+        return 1;
       }
     } else if (a.startsWith('-')) {
-      console.error(`systrap: unknown option '${a}'\nTry 'systrap inspect --help'.`);
-      return 2;
+      console.error(`systrap: unrecognized option '${a}'\nTry 'systrap inspect --help' for more information.`);
+      return 1;
     } else trace = a;
   }
   let records: InspectRecord[] = [];
@@ -45,7 +40,7 @@ export async function inspect(argv: string[]): Promise<number> {
         .map((l) => JSON.parse(l) as InspectRecord);
     } catch (e) {
       console.error(`systrap: cannot read ${trace}: ${(e as Error).message}`);
-      return 2;
+      return 1;
     }
   }
   const server = await startInspectorServer({ port });

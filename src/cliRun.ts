@@ -1,120 +1,11 @@
 import { accessSync, closeSync, constants as fsc, openSync, statSync, writeSync } from 'node:fs';
-import { delimiter, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { delimiter } from 'node:path';
 import { createPlatform } from './platform.js';
 import { runProgram } from './sentry/run.js';
-import { parseDeny, parseInject } from './sentry/strace/inject.js';
-import { parseTraceSet } from './sentry/strace/traceSpec.js';
-import type { TraceOptions } from './sentry/protocol.js';
+import type { RunArgs } from './cliRunArgs.js';
 import { SystrapError } from './errors.js';
 import type { InspectionEvent } from 'xstate';
 import type { InspectorServer } from './inspect/server.js';
-
-export const RUN_USAGE = `usage: systrap run [options] -- PROGRAM [ARGS...]
-
-Runs PROGRAM (an x86-64 Linux ELF executable, static or dynamic, or a '#!' script) in a stub
-process; every syscall it makes goes through the systrap sentry.
-
-options:
-  -e trace=SET          print these syscalls strace-like (names, %file, %network, %process,
-                        %memory, %signal, %desc, all, none, !name)
-  -e inject=SC:error=E  make syscall(s) SC fail with errno E without running them
-  -e inject=SC:retval=N make them return N without running them
-  -o FILE               write the trace (and -c table) to FILE instead of stderr
-  -f                    follow children (always done: every process of the tree is traced)
-  -ff                   with -o FILE: each process's trace goes to FILE.PID
-  -c                    count calls, errors and time per syscall; print a table at the end
-  --deny SC[:ERRNO]     the kernel refuses SC (default EPERM), even from stub code
-  --policy FILE.mjs     a module exporting handle(call) -> 'pass' | value | {errno} | 'kill'
-  --max-threads N       most host threads running the program's threads (default: CPUs)
-  --inspect[=PORT]      serve the live inspector (actor tree, statecharts, timeline) on
-                        127.0.0.1:PORT (default 8090) while the program runs
-  --record FILE         write every actor's lifecycle as JSONL (the inspector replays it)
-  --sandbox=MODE        auto (default): new user, pid, mount and cgroup namespaces when the
-                        kernel allows them; require: fail if it does not; off: none
-
-exit status: the program's; 128+N if a signal N killed it; 127 if PROGRAM is not found, 126 if
-it cannot be executed, 2 for a bad option, 1 if systrap itself failed.`;
-
-/** A bad command line: a one-line message, exit status 2. */
-class UsageError extends Error {}
-
-interface RunArgs {
-  program: string;
-  args: string[];
-  trace: TraceOptions;
-  outFile?: string;
-  deny: Map<number, number>;
-  maxThreads?: number;
-  inspectPort?: number;
-  record?: string;
-  sandbox: 'auto' | 'require' | 'off';
-}
-
-function parseArgs(argv: string[]): RunArgs {
-  const trace: TraceOptions = { trace: [], outFd: 2, summary: false, inject: [] };
-  const deny = new Map<number, number>();
-  let outFile: string | undefined;
-  let maxThreads: number | undefined;
-  let inspectPort: number | undefined;
-  let record: string | undefined;
-  let sandbox: RunArgs['sandbox'] = 'auto';
-  let perProcess = false;
-  let i = 0;
-  const value = (opt: string): string => {
-    const v = argv[++i];
-    if (v === undefined) throw new UsageError(`option ${opt} needs a value`);
-    return v;
-  };
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (!a.startsWith('-')) break;
-    if (a === '-e' || a.startsWith('-e')) {
-      const spec = a === '-e' ? value(a) : a.slice(2);
-      const eq = spec.indexOf('=');
-      const key = eq < 0 ? 'trace' : spec.slice(0, eq);
-      const v = eq < 0 ? spec : spec.slice(eq + 1);
-      if (key === 'trace') trace.trace = [...parseTraceSet(v)];
-      else if (key === 'inject') {
-        const inj = parseInject(v);
-        trace.inject.push({ syscalls: [...inj.syscalls], error: inj.error, retval: inj.retval });
-      } else throw new UsageError(`unknown -e qualifier '${key}' (trace= and inject= are supported)`);
-    } else if (a === '-o') outFile = value(a);
-    else if (a === '-f') continue;
-    else if (a === '-ff') perProcess = true;
-    else if (a === '-c') trace.summary = true;
-    else if (a === '--deny') {
-      const d = parseDeny(value(a));
-      deny.set(d.sysno, d.errno);
-    } else if (a === '--policy') trace.policy = pathToFileURL(resolve(value(a))).href;
-    else if (a === '--max-threads') {
-      maxThreads = Number(value(a));
-      if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 64) throw new UsageError('--max-threads needs an integer in 1..64');
-    } else if (a === '--inspect' || a.startsWith('--inspect=')) {
-      inspectPort = a === '--inspect' ? 8090 : Number(a.slice('--inspect='.length));
-      if (!Number.isInteger(inspectPort) || inspectPort < 0 || inspectPort > 65535) throw new UsageError('--inspect=PORT needs a port number');
-    } else if (a === '--record') record = value(a);
-    else if (a === '--sandbox' || a.startsWith('--sandbox=')) {
-      const m = a === '--sandbox' ? value(a) : a.slice('--sandbox='.length);
-      if (m !== 'auto' && m !== 'require' && m !== 'off') throw new UsageError(`--sandbox needs auto, require or off (got '${m}')`);
-      sandbox = m;
-    }
-    else if (a === '-h' || a === '--help') throw new UsageError('');
-    else throw new UsageError(`unknown option '${a}'`);
-  }
-  const program = argv[i];
-  if (program === undefined) throw new UsageError('no program given');
-  if (perProcess) {
-    if (outFile === undefined) throw new UsageError('-ff needs -o FILE (each process writes FILE.PID)');
-    trace.perProcess = outFile;
-    outFile = undefined;
-  }
-  return { program, args: argv.slice(i + 1), trace, outFile, deny, maxThreads, inspectPort, record, sandbox };
-}
 
 /**
  * Finds PROGRAM as execvp would: a path if it has a slash, else the first match on PATH, named
@@ -159,26 +50,15 @@ function loaderStatus(e: SystrapError): number {
 }
 
 /**
- * `systrap run [options] -- PROGRAM [ARGS...]`: runs PROGRAM under the sentry and returns its
- * exit status (128+N when a signal killed it).
+ * `systrap run [options] -- PROGRAM [ARGS...]`, its command line parsed (cliRunArgs.ts): runs
+ * PROGRAM under the sentry and returns its exit status, or the signal that killed it.
  *
  * @example
  * ```ts
- * process.exitCode = await run(['-e', 'trace=openat', '--', '/bin/cat', '/etc/hostname']);
+ * process.exitCode = await run(parseRunArgs(['-e', 'trace=openat', '--', '/bin/cat', '/etc/hostname']));
  * ```
  */
-export async function run(argv: string[]): Promise<number> {
-  let a: RunArgs;
-  try {
-    a = parseArgs(argv);
-  } catch (e) {
-    if (e instanceof UsageError && e.message === '') {
-      console.log(RUN_USAGE);
-      return 0;
-    }
-    console.error(`systrap: ${(e as Error).message}\nTry 'systrap run --help'.`);
-    return 2;
-  }
+export async function run(a: RunArgs): Promise<number | { signal: number }> {
   const found = findProgram(a.program);
   if (!found.path) {
     console.error(`systrap: ${found.error!.message}`);
@@ -188,12 +68,12 @@ export async function run(argv: string[]): Promise<number> {
     try {
       a.trace.outFd = openSync(a.outFile, 'w');
     } catch (e) {
-      console.error(`systrap: cannot open ${a.outFile}: ${(e as Error).message}`);
-      return 2;
+      console.error(`systrap: Can't fopen '${a.outFile}': ${(e as Error).message}`);
+      return 1;
     }
   }
   const inspection = await startInspection(a);
-  if (!inspection) return 2;
+  if (!inspection) return 1;
   const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, warmSentry: true, sandbox: a.sandbox, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
   // Forwarded to the program (the terminal's foreground group, see sys_tty.ts): SIGTSTP and
   // SIGWINCH too, which the real terminal sends Node's group for the program's jobs.
@@ -235,7 +115,7 @@ export async function run(argv: string[]): Promise<number> {
     const end = await handle.done;
     if (end.summary) writeSync(a.trace.outFd, end.summary);
     if (end.kind === 'exited') return end.status;
-    if (end.kind === 'killed') return 128 + end.signal;
+    if (end.kind === 'killed') return { signal: end.signal };
     console.error(`systrap: ${end.message} (${end.code})`);
     return 1;
   } finally {

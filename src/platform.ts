@@ -104,8 +104,8 @@ export class Platform {
   #hosts?: HostPool;
   #port?: PlatformPort;
 
-  /** @internal Use {@link createPlatform}. */
-  constructor(options: PlatformOptions, region: StubRegion) {
+  /** Private: use {@link createPlatform} (or {@link Platform.create}). */
+  private constructor(options: PlatformOptions, region: StubRegion) {
     const maxAvailable = options.pool === false ? 0 : (options.pool?.maxAvailable ?? 16);
     if (!Number.isInteger(maxAvailable) || maxAvailable < 0)
       throw Errors.InvalidArg('options.pool.maxAvailable must be a non-negative integer');
@@ -312,7 +312,7 @@ export class Platform {
 
   /** The address space over a stub just made or taken from the pool. */
   #wrap(sp: Subprocess): AddressSpace {
-    return new AddressSpace(sp, {
+    return AddressSpace.wrap(sp, {
       regionStart: this.#rt.region.start,
       release: (s) => this.#release(s),
       importFds: (s, fds) => this.#importFds(s, fds),

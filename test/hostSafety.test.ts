@@ -148,13 +148,13 @@ test('Node exec flags are not passed to workers: node --expose-gc creates a plat
   t.is(r.stdout.trim(), 'exited 0 function');
 });
 
-test('systrap run --inspect=PORT with PORT taken: one line, exit 2', async (t) => {
+test('systrap run --inspect=PORT with PORT taken: one line, exit 1', async (t) => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const port = (server.address() as { port: number }).port;
     const s = systrap([`--inspect=${port}`, '--', '/bin/true']);
-    t.is(s.status, 2);
+    t.is(s.status, 1);
     t.regex(s.stderr, new RegExp(`^systrap: cannot start the inspector: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\n$`));
   } finally {
     server.close();

@@ -139,20 +139,27 @@ test('java -version prints what it prints natively (its threads ask sched_getaff
   t.is(s.stderr, n.stderr);
 });
 
-test('strace -f style: children traced with [pid N], each process exits on its own line, -c sums the tree', (t) => {
+test('strace -f style: children traced (N-prefixed lines in a -o file), each process exits on its own line, -f -c sums the tree', (t) => {
   const bb = busybox();
   const out = join(dir, 'trace.txt');
-  const s = run([bb, 'sh', '-c', 'echo one | cat; exit 3'], { systrap: ['-e', 'trace=execve,exit_group,wait4', '-o', out] });
+  const s = run([bb, 'sh', '-c', 'echo one | cat; exit 3'], { systrap: ['-f', '-e', 'trace=execve,exit_group,wait4', '-o', out] });
   t.is(s.status, 3);
   t.is(s.stdout, 'one\n');
   const lines = readFileSync(out, 'utf8').trim().split('\n');
-  const execs = lines.filter((l) => /^\[pid +\d+\] execve\(/.test(l));
+  t.true(lines.every((l) => /^\d+ +\S/.test(l)), `every line of a -f -o file starts with its pid, as strace writes it: ${lines.join('\n')}`);
+  const root = /^(\d+) /.exec(lines[0])![1];
+  const execs = lines.filter((l) => /^\d+ +execve\(/.test(l) && !l.startsWith(`${root} `));
   t.true(execs.length >= 1, `an execve of a child, with its pid: ${lines.join('\n')}`);
-  t.true(lines.some((l) => /^\[pid +\d+\] wait4\(/.test(l)), 'the shell waits for its children');
+  t.true(lines.some((l) => l.startsWith(`${root} `) && / wait4\(/.test(l)), 'the shell waits for its children');
   const exits = lines.filter((l) => /\+\+\+ exited with \d+ \+\+\+$/.test(l));
   t.true(exits.length >= 3, `one exit line per process: ${exits.join('\n')}`);
   t.regex(exits.at(-1)!, /exited with 3/, 'the shell ends last');
-  const c = run([bb, 'sh', '-c', 'echo one | cat >/dev/null; /bin/true'], { systrap: ['-c', '-o', join(dir, 'sum.txt')] });
+  // Without -f only the first process is traced, as strace does.
+  const quiet = run([bb, 'sh', '-c', 'echo one | cat; exit 3'], { systrap: ['-e', 'trace=execve,exit_group', '-e', 'signal=none', '-o', out] });
+  t.is(quiet.status, 3);
+  const rootOnly = readFileSync(out, 'utf8').trim().split('\n');
+  t.deepEqual(rootOnly.map((l) => l.replace(/\(.*/, '')), ['execve', 'exit_group', '+++ exited with 3 +++'], rootOnly.join('\n'));
+  const c = run([bb, 'sh', '-c', 'echo one | cat >/dev/null; /bin/true'], { systrap: ['-f', '-c', '-o', join(dir, 'sum.txt')] });
   t.is(c.status, 0);
   const table = readFileSync(join(dir, 'sum.txt'), 'utf8');
   // Two children exec'd something: execve is counted in them, not only in the shell.
@@ -175,7 +182,7 @@ test('-ff -o PREFIX: each process has its own trace file PREFIX.PID, its pid as 
     t.regex(text, /\+\+\+ exited with 0 \+\+\+\n$/, `${f} ends with its process's exit`);
     t.notRegex(text, /^\[pid/m, 'no [pid N] prefix in a per-process file');
   }
-  t.is(run([bb, 'true'], { systrap: ['-ff'] }).status, 2, '-ff without -o is a usage error');
+  t.is(run([bb, 'true'], { systrap: ['-ff'] }).status, 1, '-ff without -o is a usage error');
 });
 
 test('--deny and -e inject apply to every process of the tree', (t) => {

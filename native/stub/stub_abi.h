@@ -62,7 +62,8 @@
 #define STUB_REGION_SIZE (32 * 1024 * 1024)
 /* Layout of the rest of the region (offsets from its start), shared with src/abi/stub.ts. */
 #define STUB_RULES_OFFSET STUB_RO_SIZE
-#define STUB_RULES_SIZE (16 * 1024)
+/* Room for the kernel's longest filter (4096 instructions) after its sock_fprog. */
+#define STUB_RULES_SIZE (36 * 1024)
 #define STUB_PER_THREAD_MEM_SIZE (32 * 1024)
 #define STUB_MAX_THREAD_SLOTS 128
 #define STUB_THREADS_MIN_OFFSET (STUB_RULES_OFFSET + STUB_RULES_SIZE + 4096)

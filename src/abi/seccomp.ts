@@ -39,6 +39,13 @@ export interface SeccompFilter {
    * BuildProgram does the same).
    */
   layout?: 'linear' | 'tree';
+  /**
+   * Calls made with the instruction pointer exactly at `ip` (a passthrough gadget's return
+   * address) are decided by these rules and default instead of `rules` and `defaultAction`. The
+   * pointer is tested once, up front, so neither side repeats the test in its rules: a filter
+   * that treats the gadget apart stays short however many numbers the other side traps.
+   */
+  atIp?: { ip: bigint; rules: SeccompRule[]; defaultAction: number };
 }
 
 const hi = (v: bigint) => Number((BigInt.asUintN(64, v) >> 32n) & 0xffffffffn);
@@ -65,53 +72,120 @@ export function compileSeccomp(filter: SeccompFilter): Uint8Array {
   p.ret(bad).label('archOk');
   p.ldAbs(SECCOMP_DATA.nr).jge(X32_SYSCALL_BIT, undefined, 'nrOk');
   p.ret(bad).label('nrOk');
-  if (filter.layout === 'tree') return compileTree(p, filter);
-  filter.rules.forEach((rule, i) => {
-    const next = `rule${i + 1}`;
-    p.label(`rule${i}`);
-    if (rule.sysno !== undefined) p.ldAbs(SECCOMP_DATA.nr).jeq(rule.sysno, undefined, next);
-    emitConditions(p, rule, next, `r${i}`);
-    p.ret(rule.action);
-  });
-  p.label(`rule${filter.rules.length}`).ret(filter.defaultAction);
+  if (filter.atIp) {
+    const { ip } = filter.atIp;
+    p.ldAbs(SECCOMP_DATA.ipHi).jeq(hi(ip), undefined, 'notAt').ldAbs(SECCOMP_DATA.ipLo).jeq(lo(ip), 'at');
+    p.label('notAt').ja('main');
+    p.label('at').ldAbs(SECCOMP_DATA.nr);
+    emitRules(p, filter.atIp.rules, filter.atIp.defaultAction, filter.layout, 'at_');
+    p.label('main').ldAbs(SECCOMP_DATA.nr);
+  }
+  emitRules(p, filter.rules, filter.defaultAction, filter.layout, '');
   return p.assemble();
 }
 
-/** The tree layout (see SeccompFilter.layout). A holds the syscall number on entry. */
-function compileTree(p: BpfAssembler, filter: SeccompFilter): Uint8Array {
-  const numbers = [...new Set(filter.rules.flatMap((r) => (r.sysno === undefined ? [] : [r.sysno])))].sort((a, b) => a - b);
-  // Search: each inner node is `jge k` over [lo, hi); long jumps go through `ja` (32-bit).
-  const node = (lo: number, hi: number, id: string): void => {
-    if (hi - lo === 1) {
-      p.jeq(numbers[lo], undefined, `${id}miss`).ja(`nr${numbers[lo]}`);
-      p.label(`${id}miss`).ja('anyNr');
-      return;
-    }
-    const mid = (lo + hi) >> 1;
-    p.jge(numbers[mid], undefined, `${id}L`).ja(`${id}R`);
-    p.label(`${id}L`);
-    node(lo, mid, `${id}l`);
-    p.label(`${id}R`);
-    node(mid, hi, `${id}r`);
+/** Emits `rules` then `defaultAction` in `layout`; A holds the syscall number on entry. Labels start with `id`. */
+function emitRules(p: BpfAssembler, rules: SeccompRule[], defaultAction: number, layout: SeccompFilter['layout'], id: string): void {
+  if (layout === 'tree') return emitTree(p, rules, defaultAction, id);
+  rules.forEach((rule, i) => {
+    const next = `${id}rule${i + 1}`;
+    p.label(`${id}rule${i}`);
+    if (rule.sysno !== undefined) p.ldAbs(SECCOMP_DATA.nr).jeq(rule.sysno, undefined, next);
+    emitConditions(p, rule, next, `${id}r${i}`);
+    p.ret(rule.action);
+  });
+  p.label(`${id}rule${rules.length}`).ret(defaultAction);
+}
+
+/** What a range of syscall numbers leads to in the tree: a plain return or a block of rules. */
+type Leaf = { ret: number } | { block: string };
+
+/**
+ * The tree layout (see SeccompFilter.layout); A holds the syscall number on entry. The numbers
+ * are cut into ranges that end the same way (a run of numbers all trapped is one range, a number
+ * with argument rules is one of its own), and a binary search over the ranges' starts picks one:
+ * a range that only returns costs one instruction, so trapping a whole trace class stays short.
+ */
+function emitTree(p: BpfAssembler, rules: SeccompRule[], defaultAction: number, id: string): void {
+  const anyRules = rules.filter((r) => r.sysno === undefined);
+  // Numbers whose rules read the same share one block (munmap, mprotect, madvise: one range test).
+  const blocks = new Map<string, { label: string; list: SeccompRule[] }>();
+  const leafOf = (list: SeccompRule[], label: string): Leaf => {
+    if (list.length === 0) return { ret: defaultAction };
+    if (unconditional(list[0])) return { ret: list[0].action };
+    const key = JSON.stringify(list.map(({ sysno: _, ...r }) => r), (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+    let block = blocks.get(key);
+    if (!block) blocks.set(key, (block = { label, list }));
+    return { block: block.label };
   };
-  if (numbers.length > 0) node(0, numbers.length, 't');
-  else p.ja('anyNr');
-  const block = (rules: SeccompRule[], id: string): void => {
-    rules.forEach((rule, i) => {
-      const next = `${id}_${i + 1}`;
-      p.label(`${id}_${i}`);
-      emitConditions(p, rule, next, `${id}_${i}`);
-      p.ret(rule.action);
-    });
-    p.label(`${id}_${rules.length}`).ret(filter.defaultAction);
+  const numbers = [...new Set(rules.flatMap((r) => (r.sysno === undefined ? [] : [r.sysno])))].sort((a, b) => a - b);
+  const own = new Map(numbers.map((nr) => [nr, rules.filter((r) => r.sysno === undefined || r.sysno === nr)]));
+  const anyLeaf = leafOf(anyRules, `${id}any`);
+  // Ranges [starts[i], starts[i + 1]) and their leaves; the last one runs to the top.
+  const starts: number[] = [0];
+  const leaves: Leaf[] = [anyLeaf];
+  const push = (from: number, leaf: Leaf): void => {
+    const last = leaves[leaves.length - 1];
+    if (sameLeaf(last, leaf)) return;
+    if (starts[starts.length - 1] === from) {
+      // The previous range was empty: drop it, and join the one before when it ends the same way.
+      if (leaves.length > 1 && sameLeaf(leaves[leaves.length - 2], leaf)) {
+        starts.pop();
+        leaves.pop();
+      } else leaves[leaves.length - 1] = leaf;
+    } else {
+      starts.push(from);
+      leaves.push(leaf);
+    }
   };
   for (const nr of numbers) {
-    p.label(`nr${nr}`);
-    block(filter.rules.filter((r) => r.sysno === undefined || r.sysno === nr), `g${nr}`);
+    push(nr, leafOf(own.get(nr) ?? [], `${id}nr${nr}`));
+    push(nr + 1, anyLeaf);
   }
-  p.label('anyNr');
-  block(filter.rules.filter((r) => r.sysno === undefined), 'gany');
-  return p.assemble();
+  emitSearch(p, starts, leaves, 0, starts.length, `${id}t`);
+  for (const { label, list } of blocks.values()) emitBlock(p, list, defaultAction, label);
+}
+
+const unconditional = (r: SeccompRule): boolean =>
+  (r.args ?? []).every((c) => c === undefined || (Array.isArray(c) && c.length === 0)) && (r.ip === undefined || (Array.isArray(r.ip) && r.ip.length === 0));
+
+const sameLeaf = (a: Leaf, b: Leaf): boolean => ('ret' in a && 'ret' in b ? a.ret === b.ret : 'block' in a && 'block' in b && a.block === b.block);
+
+/** Instructions {@link emitSearch} emits for ranges [i, j). */
+function searchSize(i: number, j: number): number {
+  if (j - i === 1) return 1;
+  const mid = (i + j) >> 1;
+  const left = searchSize(i, mid);
+  return (left <= 255 ? 1 : 2) + left + searchSize(mid, j);
+}
+
+/** A binary search over ranges [i, j) (A is the number): each leaf a `ret` or a `ja` to its block. */
+function emitSearch(p: BpfAssembler, starts: number[], leaves: Leaf[], i: number, j: number, at: string): void {
+  if (j - i === 1) {
+    const leaf = leaves[i];
+    if ('ret' in leaf) p.ret(leaf.ret);
+    else p.ja(leaf.block);
+    return;
+  }
+  const mid = (i + j) >> 1;
+  // Short: the right half begins within a conditional jump's reach; else through a `ja`.
+  if (searchSize(i, mid) <= 255) p.jge(starts[mid], `${at}R`);
+  else p.jge(starts[mid], undefined, `${at}L`).ja(`${at}R`).label(`${at}L`);
+  emitSearch(p, starts, leaves, i, mid, `${at}l`);
+  p.label(`${at}R`);
+  emitSearch(p, starts, leaves, mid, j, `${at}r`);
+}
+
+/** One number's rules in order, then the default. */
+function emitBlock(p: BpfAssembler, list: SeccompRule[], defaultAction: number, label: string): void {
+  p.label(label);
+  list.forEach((rule, i) => {
+    const next = `${label}_${i + 1}`;
+    p.label(`${label}_${i}`);
+    emitConditions(p, rule, next, `${label}_${i}`);
+    p.ret(rule.action);
+  });
+  p.label(`${label}_${list.length}`).ret(defaultAction);
 }
 
 /** A rule's argument and instruction-pointer tests; jumps to `fail` when one does not hold. */

@@ -88,13 +88,14 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   const { start, end, gadgetAddr } = spec.region;
   const allow = SECCOMP_RET.ALLOW;
   const trap = SECCOMP_RET.TRAP;
-  const rules: SeccompRule[] = [];
-  for (const [sysno, errno] of spec.deny) rules.push({ sysno, action: SECCOMP_RET.ERRNO(errno) });
+  // Rules for every call, from the gadget or not: they come first on both sides.
+  const common: SeccompRule[] = [];
+  for (const [sysno, errno] of spec.deny) common.push({ sysno, action: SECCOMP_RET.ERRNO(errno) });
   // The stub's fds are not the program's: closing or replacing them fails as if they were not open.
   for (const fd of [abi.STUB_MEMFD, abi.STUB_FDCHAN]) {
-    rules.push({ sysno: SYS.close, args: [{ op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
-    rules.push({ sysno: SYS.dup2, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
-    rules.push({ sysno: SYS.dup3, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
+    common.push({ sysno: SYS.close, args: [{ op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
+    common.push({ sysno: SYS.dup2, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
+    common.push({ sysno: SYS.dup3, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
   }
   // Node is out of reach: no signal, no trace, no memory access aimed at its pid.
   if (spec.nodePid !== undefined) {
@@ -103,45 +104,47 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
       const arg = sysno === SYS.ptrace ? 1 : 0;
       const args: Condition[] = [];
       args[arg] = { op: 'maskedEq', mask: 0xffffffffn, value: node };
-      rules.push({ sysno, args, action: SECCOMP_RET.ERRNO(EPERM) });
+      common.push({ sysno, args, action: SECCOMP_RET.ERRNO(EPERM) });
     }
   }
-  rules.push(...stubRules(start, SYS, end));
+  common.push(...stubRules(start, SYS, end));
   // [addr, addr + len) clear of the stub region, computed exactly in the filter.
   const clear: Array<Condition | undefined> = [{ op: 'clearOf', lenArg: 1, start, end }];
-  // The gadget: the sentry's passthrough (return address right after its `syscall`).
-  const atGadget: Condition = { op: 'eq', value: gadgetAddr + 2n };
-  for (const sysno of SENTRY_ONLY) rules.push({ sysno, ip: atGadget, action: trap });
+  const noFixed: Array<Condition | undefined> = [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }];
+  // At the gadget (the sentry's passthrough; the return address right after its `syscall`):
+  // what only the sentry may do traps, memory calls that could touch the stub trap, the rest passes.
+  const gadget: SeccompRule[] = [...common];
+  for (const sysno of SENTRY_ONLY) gadget.push({ sysno, action: trap });
   // prctl about the process tree is the sentry's; the other options pass.
-  for (const opt of PRCTL_SENTRY) rules.push({ sysno: SYS.prctl, ip: atGadget, args: [{ op: 'eq', value: opt }], action: trap });
-  for (const cmd of TTY_SENTRY) rules.push({ sysno: SYS.ioctl, ip: atGadget, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
-  rules.push({ sysno: SYS.tkill, ip: atGadget, action: trap });
-  for (const sysno of RANGE_CHECKED) {
-    rules.push({ sysno, ip: atGadget, args: clear, action: allow });
-    rules.push({ sysno, ip: atGadget, action: trap });
-  }
-  rules.push({ sysno: SYS.mmap, ip: atGadget, args: clear, action: allow });
-  rules.push({ sysno: SYS.mmap, ip: atGadget, args: [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }], action: allow });
-  rules.push({ sysno: SYS.mmap, ip: atGadget, action: trap });
-  rules.push({ ip: atGadget, action: allow });
+  for (const opt of PRCTL_SENTRY) gadget.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
+  for (const cmd of TTY_SENTRY) gadget.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
+  for (const sysno of RANGE_CHECKED) gadget.push({ sysno, args: clear, action: allow }, { sysno, action: trap });
+  gadget.push({ sysno: SYS.mmap, args: clear, action: allow }, { sysno: SYS.mmap, args: noFixed, action: allow }, { sysno: SYS.mmap, action: trap });
   // Direct calls from program code.
+  const direct: SeccompRule[] = [...common];
   const traced = (nr: number) => spec.trapAll || spec.trap.has(nr);
-  for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) rules.push({ sysno, action: trap });
-  for (const opt of PRCTL_SENTRY) rules.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
+  for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) direct.push({ sysno, action: trap });
+  for (const opt of PRCTL_SENTRY) direct.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
   // The terminal's job control is the sentry's (sys_tty.ts); the other ioctls pass.
-  for (const cmd of TTY_SENTRY) rules.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
+  for (const cmd of TTY_SENTRY) direct.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const sysno of [...RANGE_CHECKED, SYS.mmap]) {
     if (traced(sysno)) continue;
-    rules.push({ sysno, args: clear, action: allow });
-    if (sysno === SYS.mmap) rules.push({ sysno, args: [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }], action: allow });
-    rules.push({ sysno, action: trap });
+    direct.push({ sysno, args: clear, action: allow });
+    if (sysno === SYS.mmap) direct.push({ sysno, args: noFixed, action: allow });
+    direct.push({ sysno, action: trap });
   }
   // Most syscalls traced (trace=all, -c): trap by default and list the few that pass instead.
   let trapByDefault = spec.trapAll === true;
   if (!trapByDefault && spec.trap.size > 200) {
     trapByDefault = true;
     const special = new Set<number>([...SENTRY_ONLY, ...SENTRY_CHECKED, ...RANGE_CHECKED, SYS.mmap]);
-    for (const sysno of new Set(Object.values(SYS))) if (!spec.trap.has(sysno) && !special.has(sysno)) rules.push({ sysno, action: allow });
-  } else if (!trapByDefault) for (const sysno of spec.trap) rules.push({ sysno, action: trap });
-  return compileSeccomp({ rules, defaultAction: trapByDefault ? trap : allow, badArchAction: SECCOMP_RET.KILL_PROCESS, layout: 'tree' });
+    for (const sysno of new Set(Object.values(SYS))) if (!spec.trap.has(sysno) && !special.has(sysno)) direct.push({ sysno, action: allow });
+  } else if (!trapByDefault) for (const sysno of spec.trap) direct.push({ sysno, action: trap });
+  return compileSeccomp({
+    rules: direct,
+    defaultAction: trapByDefault ? trap : allow,
+    atIp: { ip: gadgetAddr + 2n, rules: gadget, defaultAction: allow },
+    badArchAction: SECCOMP_RET.KILL_PROCESS,
+    layout: 'tree',
+  });
 }

@@ -1,5 +1,6 @@
 import { syscallName } from '../abi/syscalls.js';
 import type { TraceOptions } from './protocol.js';
+import { injectApplies, type InjectWhen } from './strace/inject.js';
 
 /**
  * What a policy module's handle(call) may answer: `'pass'` (the call goes on as without a
@@ -34,15 +35,24 @@ export interface PolicyCall {
  * ```ts
  * const policy = new Policy({ trace: [], outFd: -1, summary: false, inject: [{ syscalls: [SYS.openat], error: 13 }] });
  * await policy.init();
- * policy.injected(SYS.openat); // -13n
+ * policy.injected(tid, SYS.openat); // -13n
  * ```
  */
 export class Policy {
-  readonly #inject = new Map<number, bigint>();
+  /** Injections by syscall, in the order given (the first whose `when` holds applies). */
+  readonly #inject = new Map<number, Array<{ ret: bigint; when?: InjectWhen }>>();
+  /** Calls seen per thread and syscall (`when=` counts them from 1, per thread as strace does). */
+  readonly #counts = new Map<number, Map<number, number>>();
   #handle?: (call: PolicyCall) => PolicyAnswer;
 
   constructor(readonly opts: Pick<TraceOptions, 'inject' | 'policy'>) {
-    for (const i of opts.inject) for (const s of i.syscalls) this.#inject.set(s, i.error !== undefined ? -BigInt(i.error) : (i.retval ?? 0n));
+    for (const i of opts.inject) {
+      for (const s of i.syscalls) {
+        const list = this.#inject.get(s) ?? [];
+        list.push({ ret: i.error !== undefined ? -BigInt(i.error) : (i.retval ?? 0n), when: i.when });
+        this.#inject.set(s, list);
+      }
+    }
   }
 
   /**
@@ -59,9 +69,20 @@ export class Policy {
     this.#handle = mod.handle;
   }
 
-  /** An injected result for this call (`-e inject=`), if any. */
-  injected(sysno: number): bigint | undefined {
-    return this.#inject.get(sysno);
+  /** An injected result for this call of thread `tid` (`-e inject=`, its `when=` counted), if any. */
+  injected(tid: number, sysno: number): bigint | undefined {
+    const list = this.#inject.get(sysno);
+    if (!list) return undefined;
+    let counts = this.#counts.get(tid);
+    if (!counts) this.#counts.set(tid, (counts = new Map()));
+    const n = (counts.get(sysno) ?? 0) + 1;
+    counts.set(sysno, n);
+    return list.find((i) => injectApplies(i.when, n))?.ret;
+  }
+
+  /** A thread is gone: its counts go too. */
+  forget(tid: number): void {
+    this.#counts.delete(tid);
   }
 
   /**

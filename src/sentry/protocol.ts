@@ -9,6 +9,9 @@ import type { FileRange } from '../memoryFile.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { MemoryFileRef } from '../shm/sharedFile.js';
 import type { TaskEvent } from '../machines/task.js';
+import type { InjectWhen } from './strace/inject.js';
+import type { TraceStyle } from './strace/style.js';
+import type { SummarySort } from './strace/summary.js';
 
 /** What the sentry worker is given to run a program. */
 export interface SentryTask {
@@ -32,6 +35,10 @@ export interface SentryTask {
   brkStart: bigint;
   /** The program's executable, absolute (what /proc/self/exe reads as). */
   exe: string;
+  /** How long loading it took, in ns (the first execve line's time with -T, and in -c). */
+  loadNs?: number;
+  /** The first thread's name (the file name it was started as; see Task.comm). */
+  comm?: string;
   /** Shared counter the main thread bumps (and notifies) when it posts to `port`. */
   mail: SharedArrayBuffer;
   port: MessagePort;
@@ -53,10 +60,18 @@ export interface TraceOptions {
   perProcess?: string;
   /** Count calls, errors and time per syscall (`-c`). */
   summary: boolean;
+  /** With `summary`: the syscalls counted (`-c -e trace=SET`); undefined: every one. */
+  counted?: number[];
+  /** With `summary`: the table's order (`-S`); default by time. */
+  sortBy?: SummarySort;
   /** `-e inject=`: the call is not made; it returns -error or retval. */
-  inject: Array<{ syscalls: number[]; error?: number; retval?: bigint }>;
+  inject: Array<{ syscalls: number[]; error?: number; retval?: bigint; when?: InjectWhen }>;
   /** `--policy FILE.mjs`: a module URL exporting handle(call). */
   policy?: string;
+  /** strace's output options (`-t`, `-T`, `-y`, `-s`, `-f`...); missing fields take strace's defaults. */
+  style?: Partial<TraceStyle>;
+  /** Lines go to a file (`-o`): with `-f`, each line starts with its pid, as strace writes files. */
+  toFile?: boolean;
 }
 
 /** How the program ended; `traps`: syscalls and faults that reached the sentry. */

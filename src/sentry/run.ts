@@ -7,6 +7,7 @@ import { SystrapError, toSystrapError } from '../errors.js';
 import { programFilter } from './filter.js';
 import { loadProgram } from './exec/loader.js';
 import { canonical, namespacePid, nameStub, setupProcess } from './processSetup.js';
+import { commOf } from './exec/comm.js';
 import { SentryLink } from './sentryLink.js';
 import type { SentryResult, SentryTask, TraceOptions } from './protocol.js';
 
@@ -80,7 +81,8 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   const port = platform.port;
   const trace: TraceOptions = { trace: [], outFd: 2, summary: false, inject: [], ...opts.trace };
   const trap = new Set<number>([...trace.trace, ...trace.inject.flatMap((i) => i.syscalls)]);
-  if (trace.summary) for (let n = 0; n < MAX_SYSCALL; n++) trap.add(n);
+  if (trace.summary && trace.counted) for (const n of trace.counted) trap.add(n);
+  else if (trace.summary) for (let n = 0; n < MAX_SYSCALL; n++) trap.add(n);
   const filter = (sandboxed: boolean) =>
     programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny: opts.deny ?? new Map(), nodePid: sandboxed ? undefined : process.pid });
   const as = await port.newAddressSpace({ seccomp: filter, sandbox: true });
@@ -96,7 +98,9 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   try {
     await setupProcess(as, stub, opts.stdio ?? [0, 1, 2], opts.cwd ?? process.cwd());
     const path = isAbsolute(opts.path) ? opts.path : join(opts.cwd ?? process.cwd(), opts.path);
+    const loadStart = process.hrtime.bigint();
     const img = await loadProgram(as, { path, argv: opts.argv, envp: opts.env, execfn: opts.path });
+    const loadNs = Number(process.hrtime.bigint() - loadStart);
     // Named after the file given (a script's own name), as the kernel does; see SentryLink.
     await nameStub(as, stub, path);
     const main = await port.adoptContext(as);
@@ -117,6 +121,8 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       brkStart: img.brkStart,
       // /proc/self/exe: the ELF file loaded (a script's interpreter, relative to the program's cwd).
       exe: canonical(isAbsolute(img.path) ? img.path : join(opts.cwd ?? process.cwd(), img.path)),
+      loadNs,
+      comm: commOf(opts.path),
       mail,
       port: port2,
       trace,

@@ -273,14 +273,14 @@ export class SentryLink {
     await p.stub.unmapApplication();
     await closeOnExec(p.as);
     try {
-      const exe = resolve(p, m.path);
       // The stub opens the path as the program gave it, from its own cwd: Node's /proc/PID/cwd
       // form names a pid the stub cannot see from inside a sandbox's pid namespace.
       const img = await loadProgram(p.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path });
-      // The kernel names the process after the file execve was given (a script's name, not its
-      // interpreter's), but /proc/self/exe is the ELF file mapped: for a script, the interpreter,
-      // whose path (maybe relative) was opened from the program's cwd.
-      await nameStub(p.as, p.stub, exe);
+      // The kernel names the process after the file name execve was given, as given (a script's
+      // name, not its interpreter's; `exe` for /proc/self/exe, which busybox renames), but
+      // /proc/self/exe is the ELF file mapped: for a script, the interpreter, whose path (maybe
+      // relative) was opened from the program's cwd.
+      await nameStub(p.as, p.stub, m.path);
       const loaded = canonical(resolve(p, img.path));
       return { type: 'execLoaded', req: m.req, errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: loaded };
     } catch (e) {

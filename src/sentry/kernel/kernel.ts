@@ -12,7 +12,8 @@ import type { ForkOptions, Proc, ProcessEnd, TreeHost } from './process.js';
 import { ProcessTable, childInfo } from './processTable.js';
 import { jobInfo } from './jobControl.js';
 import { FutexTable } from './futex.js';
-import { StracePrinter } from '../strace/printer.js';
+import type { StracePrinter } from '../strace/printer.js';
+import { tracePrinter } from './tracing.js';
 import { Policy, PolicyError } from '../policy.js';
 import { makeSiginfo } from './signals.js';
 import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
@@ -89,11 +90,7 @@ export class Kernel implements TreeHost {
     this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
     this.table = new ProcessTable<ThreadGroup>();
     this.table.onReap = (p) => this.#processEvent(p, 'REAP');
-    this.strace = new StracePrinter(
-      spec.trace,
-      (tid) => (this.table.thread(tid ?? this.root.tgid)?.process ?? this.root).mem,
-      (tid) => this.table.thread(tid)?.process.tgid ?? tid,
-    );
+    this.strace = tracePrinter(spec.trace, this.table, () => this.root);
     this.policy = new Policy(spec.trace);
     this.#mailbox = new Mailbox(spec.port, spec.mail, {
       onThreads: (pid, tids) => this.table.process(pid)?.setThreadTids(tids),
@@ -105,6 +102,9 @@ export class Kernel implements TreeHost {
     });
     this.root = this.#adopt({ pid: spec.pid, nsPid: spec.nsPid, memory: spec.memory, queue: spec.queue, main: spec.main, brkStart: spec.brkStart, exe: spec.exe });
     this.root.mainTask.regs.set(spec.main.regs);
+    this.root.mainTask.comm = spec.comm ?? '';
+    // The exec systrap made before the program ran: strace's first line.
+    this.strace.start(this.root.tgid, this.root.mainTask.reg('rsp'), spec.loadNs);
   }
 
   /** Receives every task's lifecycle events when the platform is inspected. */
@@ -221,8 +221,8 @@ export class Kernel implements TreeHost {
    */
   processEnded(p: ThreadGroup, end: ProcessEnd): void {
     if (!p.live) return;
-    if (end.kind === 'exited') this.strace.exited(end.status, this.table.size > 1 ? p.tgid : undefined);
-    else this.strace.killed(end.signal, this.table.size > 1 ? p.tgid : undefined);
+    if (end.kind === 'exited') this.strace.exited(end.status, p.tgid);
+    else this.strace.killed(end.signal, p.tgid);
     this.#pastTraps += p.traps;
     p.end = end;
     this.#processEvent(p, 'EXIT');
@@ -250,9 +250,12 @@ export class Kernel implements TreeHost {
     parent.defer(() => {
       if (p.reaped) return;
       const info = childInfo(p);
-      if (p.exitSignal !== 0) parent.signals.sendGroup(p.exitSignal, info);
       if (p.exitSignal === SIG.SIGCHLD && parent.signals.autoReapsChildren()) this.table.reap(p);
-      this.table.wakeWaiters(parent);
+      // A wait the child's end satisfies returns its pid (not EINTR), and takes the signal on its way back.
+      parent.signals.holdInterrupts(() => {
+        if (p.exitSignal !== 0) parent.signals.sendGroup(p.exitSignal, info);
+        this.table.wakeWaiters(parent);
+      });
     });
   }
 
@@ -279,8 +282,10 @@ export class Kernel implements TreeHost {
     if (!parent || !parent.live) return;
     const report = p.job.report;
     parent.defer(() => {
-      if (report && (parent.signals.actions.get(SIG.SIGCHLD).flags & SA_NOCLDSTOP) === 0n) parent.signals.sendGroup(SIG.SIGCHLD, jobInfo(p.tgid, report));
-      this.table.wakeWaiters(parent);
+      parent.signals.holdInterrupts(() => {
+        if (report && (parent.signals.actions.get(SIG.SIGCHLD).flags & SA_NOCLDSTOP) === 0n) parent.signals.sendGroup(SIG.SIGCHLD, jobInfo(p.tgid, report));
+        this.table.wakeWaiters(parent);
+      });
     });
   }
 
@@ -376,7 +381,7 @@ export class Kernel implements TreeHost {
     const p = new ThreadGroup(this, spec, parent);
     this.table.add(p);
     this.#processEvent(p, 'START');
-    if (this.table.size > 1) this.strace.newThread();
+    if (parent) this.strace.attached(p.tgid);
     this.watchVersion++;
     return p;
   }
@@ -423,7 +428,6 @@ export class Kernel implements TreeHost {
    * another with tcsetpgrp).
    */
   #signalFromOutside(signo: number): void {
-    this.strace.signal(undefined, signo, undefined);
     const fg = this.terminal.foreground;
     const pgid = fg !== undefined && [...this.table.live()].some((p) => p.pgid === fg) ? fg : this.root.pgid;
     const info = makeSiginfo(signo, 0, { pid: this.senderPid });

@@ -62,17 +62,13 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
   /** Tasks blocked in wait4/waitid, with their call. */
   readonly #waiters = new Map<Task, { process: Proc; call: WaitCall }>();
   #nextTid = PID_MAX - 1;
-  /** More than one process has existed (strace prefixes lines with pids from then on). */
-  #many = false;
-
-  /** Processes that have existed and are not reaped yet. */
+  /** Processes that exist and are not reaped yet. */
   get size(): number {
-    return this.#many ? 2 : this.#procs.size;
+    return this.#procs.size;
   }
 
   add(p: P): void {
     this.#procs.set(p.tgid, p);
-    if (this.#procs.size > 1) this.#many = true;
     p.parent?.children.add(p);
   }
 

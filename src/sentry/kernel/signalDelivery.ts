@@ -7,6 +7,8 @@ import { SignalTable, UNBLOCKABLE, makeSiginfo, setupFrame, sigbit } from './sig
 export interface PendingSignal {
   signo: number;
   info?: Uint8Array;
+  /** Its `--- SIG... ---` trace line is already printed (a fault, printed where it trapped). */
+  shown?: boolean;
 }
 
 /** What signal delivery needs of the kernel. */
@@ -23,6 +25,11 @@ export interface SignalHost {
   stopGroup(signo: number): void;
   /** SIGCONT was sent: a stopped process runs again (whatever SIGCONT's action). */
   continueGroup(): void;
+  /**
+   * A signal is taken by thread `tid` (strace's signal-delivery-stop: `--- SIGCHLD {...} ---`),
+   * whatever its action, ignored by default included (a traced process's are not discarded).
+   */
+  traceSignal(tid: number, signo: number, info: Uint8Array): void;
 }
 
 /** Signals whose sending discards a pending SIGCONT, and the other way round (prepare_signal). */
@@ -45,7 +52,33 @@ export class SignalDelivery {
   /** Process-directed signals no thread could take yet. */
   readonly groupPending: PendingSignal[] = [];
 
+  /** Takers whose interrupt waits for {@link holdInterrupts} to end; undefined: interrupt at once. */
+  #held?: Set<Task>;
+
   constructor(private readonly host: SignalHost) {}
+
+  /**
+   * Runs `fn` with the interrupts of the signals it sends held back, then interrupts only the
+   * takers that have not taken their signal on the way. A child's end wakes its parent's wait
+   * with the child's pid, and the SIGCHLD sent with it is taken as that wait returns, as on
+   * Linux (where the wait, satisfied, does not fail with EINTR, and the signal is delivered on
+   * the way back to user space).
+   */
+  holdInterrupts(fn: () => void): void {
+    if (this.#held) return fn();
+    const held = (this.#held = new Set());
+    try {
+      fn();
+    } finally {
+      this.#held = undefined;
+      for (const t of held) if (this.deliverable(t) !== undefined) this.host.interruptForSignal(t);
+    }
+  }
+
+  #interrupt(t: Task): void {
+    if (this.#held) this.#held.add(t);
+    else this.host.interruptForSignal(t);
+  }
 
   /** The first pending signal the task may take now (thread-directed first). */
   deliverable(t: Task): number | undefined {
@@ -95,6 +128,8 @@ export class SignalDelivery {
   deliver(t: Task): void {
     for (let sig = this.#take(t); sig; sig = this.#take(t)) {
       const disp = this.actions.disposition(sig.signo);
+      const info = sig.info ?? makeSiginfo(sig.signo, 0, { pid: this.host.senderPid });
+      if (!sig.shown) this.host.traceSignal(t.tid, sig.signo, info);
       if (disp === 'ignore') continue;
       if (disp === 'terminate') this.host.killGroup(sig.signo);
       if (disp === 'stop') {
@@ -104,12 +139,20 @@ export class SignalDelivery {
       const act = this.actions.get(sig.signo);
       const oldMask = t.savedMask ?? t.sigmask;
       t.savedMask = undefined;
-      const info = sig.info ?? makeSiginfo(sig.signo, 0, { pid: this.host.senderPid });
       if (!setupFrame(t, this.host.mem, sig.signo, act, info, oldMask)) this.host.killGroup(SIG.SIGSEGV);
       t.sigmask |= act.mask | ((act.flags & SA_NODEFER) !== 0n ? 0n : sigbit(sig.signo));
       t.sigmask &= ~UNBLOCKABLE;
       if ((act.flags & SA_RESETHAND) !== 0n) this.actions.set(sig.signo, { handler: SIG_DFL, flags: 0n, restorer: 0n, mask: 0n });
     }
+  }
+
+  /**
+   * A signal ignored at its sending goes nowhere; one ignored by default (not SIG_IGN) is still
+   * a signal strace sees taken, and says so.
+   */
+  #ignored(t: Task | undefined, signo: number, info: Uint8Array | undefined): void {
+    if (t === undefined || this.actions.get(signo).handler !== SIG_DFL) return;
+    this.host.traceSignal(t.tid, signo, info ?? makeSiginfo(signo, 0, { pid: this.host.senderPid }));
   }
 
   /** A signal to the whole program (kill, the CLI forwarding SIGINT): one thread takes it. */
@@ -118,7 +161,7 @@ export class SignalDelivery {
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
     this.#jobControl(signo);
     const disp = this.actions.disposition(signo);
-    if (disp === 'ignore') return;
+    if (disp === 'ignore') return this.#ignored(this.host.liveTasks()[Symbol.iterator]().next().value, signo, info);
     let taker: Task | undefined;
     for (const t of this.host.liveTasks()) {
       if ((t.sigmask & sigbit(signo)) === 0n) {
@@ -130,10 +173,14 @@ export class SignalDelivery {
       this.groupPending.push({ signo, info });
       return;
     }
-    if (disp === 'terminate') this.host.killGroup(signo);
+    if (disp === 'terminate') {
+      // Fatal at its sending, as Linux's complete_signal: strace still sees the thread take it.
+      this.host.traceSignal(taker.tid, signo, info ?? makeSiginfo(signo, 0, { pid: this.host.senderPid }));
+      this.host.killGroup(signo);
+    }
     if (disp === 'stop') return this.host.stopGroup(signo);
     taker.pending.push({ signo, info });
-    this.host.interruptForSignal(taker);
+    this.#interrupt(taker);
   }
 
   /** A signal to one thread (tgkill). */
@@ -142,10 +189,10 @@ export class SignalDelivery {
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
     this.#jobControl(signo);
     const disp = this.actions.disposition(signo);
-    if (disp === 'ignore') return;
+    if (disp === 'ignore') return this.#ignored(t, signo, info);
     if (disp === 'stop' && (t.sigmask & sigbit(signo)) === 0n) return this.host.stopGroup(signo);
     t.pending.push({ signo, info });
-    if ((t.sigmask & sigbit(signo)) === 0n) this.host.interruptForSignal(t);
+    if ((t.sigmask & sigbit(signo)) === 0n) this.#interrupt(t);
   }
 
   /**

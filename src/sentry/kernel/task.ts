@@ -67,7 +67,13 @@ export class Task {
   savedMask?: bigint;
   altstack = { sp: 0n, size: 0n, flags: 2 /* SS_DISABLE */ };
   /** Thread-directed signals not yet delivered. */
-  readonly pending: Array<{ signo: number; info?: Uint8Array }> = [];
+  readonly pending: Array<{ signo: number; info?: Uint8Array; shown?: boolean }> = [];
+  /**
+   * The thread's name (prctl PR_SET_NAME/PR_GET_NAME): the sentry's, since the host thread that
+   * runs a call is any of the stub's sysmsg threads, named whatever they were named when made.
+   * Empty when unknown (the call then goes to the kernel). Protected by: the worker's turn.
+   */
+  comm = '';
   clearChildTid = 0n;
   robustList = 0n;
   /** The call the stub runs for it at the gadget, while in passthrough. */

@@ -153,6 +153,10 @@ export class ThreadGroup implements SyscallKernel, Proc {
     return this.tree.strace;
   }
 
+  traceSignal(tid: number, signo: number, info: Uint8Array): void {
+    this.strace.signal(tid, signo, info);
+  }
+
   /** The tree's futex table (keys say whose word: see FutexKey). */
   get futexes(): FutexTable {
     return this.tree.futexes;
@@ -219,6 +223,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
       this.futexes.remove(t);
       this.tree.forgetWaiter(t);
       this.tree.table.removeThread(t.tid);
+      this.tree.policy.forget(t.tid);
     }
     this.tasks.clear();
     this.#deferred.length = 0;
@@ -317,7 +322,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
     child.regs.set(parent.regs);
     child.setFpImage(parent.fpImage());
     child.sigmask = parent.sigmask;
-    this.strace.newThread();
+    child.comm = parent.comm;
+    this.strace.attached(child.tid);
     this.tree.requestContext(this, (r) => {
       if (this.tasks.get(child.tid) === child) this.#bind(child, r.id, r.slot);
       else this.post({ type: 'contextExit', pid: this.tgid, id: r.id }); // gone before it ran (execve, exit_group)
@@ -332,6 +338,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     t.setFpImage(from.fpImage());
     t.sigmask = from.sigmask;
     t.altstack = { ...from.altstack };
+    t.comm = from.comm;
     return t;
   }
 
@@ -388,6 +395,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.tree.forgetWaiter(t);
     this.tasks.delete(t.tid);
     this.tree.table.removeThread(t.tid);
+    this.tree.policy.forget(t.tid);
     if (t.bound) this.post({ type: 'contextExit', pid: this.tgid, id: t.id });
   }
 

@@ -101,7 +101,7 @@ export class TrapHandler {
       // A fault the program blocks or ignores kills it, as the kernel's force_sig does.
       if (this.k.signals.actions.disposition(signo) !== 'handler' || (t.sigmask & sigbit(signo)) !== 0n) return this.k.killGroup(signo);
     }
-    t.pending.unshift({ signo, info });
+    t.pending.unshift({ signo, info, shown: true });
     this.resume(t);
   }
 
@@ -114,16 +114,17 @@ export class TrapHandler {
     }
     const args = ARG_IDX.map((i) => t.regs[i]);
     const start = process.hrtime.bigint();
-    let out: Outcome | undefined = this.k.policy.injected(sysno);
-    if (out === undefined) {
-      const decision = this.k.policy.decide(t.tid, sysno, args);
-      if (decision === 'kill') return this.k.killGroup(SIG.SIGSYS);
-      out = decision === 'pass' ? emulate(this.k, t, sysno, args) : decision;
-    }
-    this.#outcome(t, { sysno, args, start }, out);
+    this.k.strace.enter(t.tid, sysno, args);
+    const injected = this.k.policy.injected(t.tid, sysno);
+    if (injected !== undefined) return this.finish(t, injected, { sysno, args, start, injected: true });
+    const decision = this.k.policy.decide(t.tid, sysno, args);
+    if (decision === 'kill') return this.k.killGroup(SIG.SIGSYS);
+    const sp = t.reg('rsp');
+    const out: Outcome = decision === 'pass' ? emulate(this.k, t, sysno, args) : decision;
+    this.#outcome(t, { sysno, args, start, sp }, out);
   }
 
-  #outcome(t: Task, call: { sysno: number; args: bigint[]; start: bigint }, out: Outcome): void {
+  #outcome(t: Task, call: { sysno: number; args: bigint[]; start: bigint; sp: bigint }, out: Outcome): void {
     if (typeof out === 'bigint') return this.finish(t, out, call);
     switch (out) {
       case 'pass':
@@ -136,8 +137,9 @@ export class TrapHandler {
       case 'execed':
         return this.resume(t);
       case 'noreturn':
-        // The registers are already what the program resumes with (rt_sigreturn).
-        this.k.strace.exit(t.tid, call.sysno, call.args, undefined, call.start);
+        // The registers are already what the program resumes with (rt_sigreturn): strace shows
+        // the mask it restores (from the frame at the entry's stack pointer) and the rax it does.
+        this.k.strace.exit(t.tid, call.sysno, call.args, t.reg('rax'), call.start, { sp: call.sp });
         return this.resume(t);
       default:
         return this.#startPass(t, call, out);
@@ -145,10 +147,10 @@ export class TrapHandler {
   }
 
   /** Completes a syscall with `ret` (traced, counted), then signals, then back to the program. */
-  finish(t: Task, ret: bigint, call?: { sysno: number; args: bigint[]; start: bigint }): void {
+  finish(t: Task, ret: bigint, call?: { sysno: number; args: bigint[]; start: bigint; injected?: boolean }): void {
     const c = call ?? t.blocked;
     t.blocked = undefined;
-    if (c) this.k.strace.exit(t.tid, c.sysno, c.args, ret, c.start);
+    if (c) this.k.strace.exit(t.tid, c.sysno, c.args, ret, c.start, { injected: call?.injected });
     t.setReg('rax', ret);
     this.resume(t);
   }

@@ -69,6 +69,8 @@ export interface FormatOptions {
   injected?: boolean;
   /** The stack pointer at syscall entry; lets rt_sigreturn print the mask it restores. */
   stackPointer?: bigint;
+  /** `-y`: what an fd names (see DecodeContext.fdPath); fd arguments and fd results show it. */
+  fdPath?: (fd: number) => string | undefined;
 }
 
 /** Every syscall's decoder, by number; a syscall without one prints its arguments in hex. */
@@ -87,6 +89,13 @@ for (const table of [
 
 /** Calls whose result is never seen: strace prints `= ?` for them. */
 const NO_RETURN = new Set<number>([SYS.exit, SYS.exit_group]);
+/** Calls whose result is a new fd (`-y` shows what it names). */
+const FD_RESULT = new Set<number>([
+  SYS.open, SYS.openat, SYS.openat2, SYS.creat, SYS.dup, SYS.dup2, SYS.dup3, SYS.socket, SYS.accept, SYS.accept4,
+  SYS.epoll_create, SYS.epoll_create1, SYS.eventfd, SYS.eventfd2, SYS.signalfd, SYS.signalfd4, SYS.timerfd_create,
+  SYS.memfd_create, SYS.inotify_init, SYS.inotify_init1, SYS.pidfd_open, SYS.pidfd_getfd, SYS.fanotify_init,
+  SYS.perf_event_open, SYS.userfaultfd, SYS.open_by_handle_at,
+]);
 /** Calls whose arguments vanish when they succeed. */
 const ENTRY_DECODED = new Set<number>([SYS.execve, SYS.execveat]);
 
@@ -114,6 +123,7 @@ function context(args: readonly bigint[], ret: bigint | undefined, mem: MemoryRe
     mem,
     strlen: opts.stringLimit ?? DEFAULT_STRING_LIMIT,
     sp: opts.stackPointer,
+    fdPath: opts.fdPath,
   };
 }
 
@@ -180,6 +190,8 @@ export function formatReturn(sysno: number, args: readonly bigint[], ret: bigint
       const decoder = DECODERS.get(sysno);
       const r = BigInt.asIntN(64, ret);
       text = decoder?.ret ? decoder.ret(context(args, ret, mem, opts), r) : r.toString();
+      const path = FD_RESULT.has(sysno) ? opts.fdPath?.(Number(r)) : undefined;
+      if (path !== undefined) text += `<${path}>`;
     }
   }
   return opts.injected ? `${text} (INJECTED)` : text;

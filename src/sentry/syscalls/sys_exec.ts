@@ -1,4 +1,5 @@
 import { ERRNO, PATH_MAX, SS_DISABLE } from '../../abi/linux.js';
+import { commOf } from '../exec/comm.js';
 import { SYS } from '../../abi/syscalls.js';
 import { err, type Handler, type LoadedImage, type SyscallKernel } from './context.js';
 import { ownExe } from './sys_file.js';
@@ -40,6 +41,7 @@ export const execve: Handler = (k, t, a) => {
   const file = ownExe(k, path);
   k.execve(t, { path, argv, envp, ...(file !== undefined ? { file } : {}) }, (img) => {
     applyImage(k, t, img);
+    t.comm = commOf(path);
     k.strace.exec(t.tid, call, start);
   });
   return 'blocked';

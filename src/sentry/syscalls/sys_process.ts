@@ -18,6 +18,7 @@ import {
   P_PID,
   P_PIDFD,
   SIG,
+  TASK_COMM_LEN,
   WAIT,
 } from '../../abi/linux.js';
 import type { WaitCall, WaitSelect } from '../kernel/process.js';
@@ -25,12 +26,14 @@ import { err, type Handler, type Outcome, type SyscallKernel } from './context.j
 import type { Task } from '../kernel/task.js';
 import { cloneThread } from './sys_thread.js';
 
-/** prctl options about the process tree: the sentry's (the rest pass to the kernel). */
+/** prctl options about the process tree and the thread's name: the sentry's (the rest pass to the kernel). */
 export const PR_SET_PDEATHSIG = 1n;
 export const PR_GET_PDEATHSIG = 2n;
 export const PR_SET_CHILD_SUBREAPER = 36n;
 export const PR_GET_CHILD_SUBREAPER = 37n;
-export const PRCTL_SENTRY = [PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER];
+export const PR_SET_NAME = 15n;
+export const PR_GET_NAME = 16n;
+export const PRCTL_SENTRY = [PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_NAME, PR_GET_NAME, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER];
 
 /** wait4's options Linux accepts, and waitid's. */
 const WAIT4_OPTIONS = WAIT.WNOHANG | WAIT.WUNTRACED | WAIT.WCONTINUED | WAIT.__WNOTHREAD | WAIT.__WALL | WAIT.__WCLONE;
@@ -167,8 +170,8 @@ export const setsid: Handler = (k) => {
   return BigInt(self.sid);
 };
 
-/** prctl's options about the process tree (the filter traps only those). */
-export const prctl: Handler = (k, _t, a) => {
+/** prctl's options about the process tree and the thread's name (the filter traps only those). */
+export const prctl: Handler = (k, t, a) => {
   const [option, arg2] = a;
   const self = k.self;
   switch (option) {
@@ -183,6 +186,22 @@ export const prctl: Handler = (k, _t, a) => {
       return 0n;
     case PR_GET_CHILD_SUBREAPER:
       return k.mem.writeU32(arg2, self.subreaper ? 1 : 0) ? 0n : err(ERRNO.EFAULT);
+    case PR_SET_NAME: {
+      if (t.comm === '') return 'pass';
+      // Up to 15 bytes, to the first NUL; the kernel reads 16 and fails only if it cannot.
+      const b = k.mem.read(arg2, TASK_COMM_LEN) ?? k.mem.readCString(arg2, TASK_COMM_LEN);
+      if (b === null) return err(ERRNO.EFAULT);
+      const bytes = typeof b === 'string' ? Buffer.from(b) : Buffer.from(b);
+      const end = bytes.indexOf(0);
+      t.comm = bytes.subarray(0, Math.min(end < 0 ? bytes.length : end, TASK_COMM_LEN - 1)).toString('latin1');
+      return 0n;
+    }
+    case PR_GET_NAME: {
+      if (t.comm === '') return 'pass';
+      const out = new Uint8Array(TASK_COMM_LEN);
+      out.set(Buffer.from(t.comm, 'latin1'));
+      return k.mem.write(arg2, out) ? 0n : err(ERRNO.EFAULT);
+    }
     default:
       return 'pass';
   }

@@ -28,6 +28,11 @@ export interface DecodeContext {
   readonly strlen: number;
   /** The stack pointer at syscall entry, when known (rt_sigreturn reads its frame there). */
   readonly sp: bigint | undefined;
+  /**
+   * `-y`: what an fd names in the program (`/etc/passwd`, `pipe:[123]`; AT_FDCWD: the working
+   * directory), printed as `3</etc/passwd>`; undefined when not asked for or not known.
+   */
+  readonly fdPath?: (fd: number) => string | undefined;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { currentConstStyle } from './constStyle.js';
+
 /**
  * How strace prints plain numbers: hex (`%#lx`), pointers (`NULL`), C ints
  * of each width and signedness, octal modes, and the `*at()` directory fd.
@@ -121,5 +123,7 @@ const AT_FDCWD = -100n;
  */
 export function dirfd(v: bigint): string {
   const n = BigInt.asIntN(32, v);
-  return n === AT_FDCWD ? 'AT_FDCWD' : n.toString();
+  if (n !== AT_FDCWD) return n.toString();
+  const style = currentConstStyle();
+  return style === 'abbrev' ? 'AT_FDCWD' : style === 'raw' ? n.toString() : `${n} /* AT_FDCWD */`;
 }

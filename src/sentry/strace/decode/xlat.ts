@@ -9,6 +9,7 @@
  * @module
  */
 
+import { currentConstStyle, styled } from './constStyle.js';
 import { hex } from './scalars.js';
 
 /**
@@ -45,6 +46,11 @@ export function xlat(o: Readonly<Record<string, number | bigint>>): Xlat {
  * ```
  */
 export function formatFlags(v: bigint, table: Xlat, zero = '0'): string {
+  if (currentConstStyle() === 'abbrev') return namedFlags(v, table, zero);
+  return styled(hex(BigInt.asUintN(64, v)), () => namedFlags(v, table, zero));
+}
+
+function namedFlags(v: bigint, table: Xlat, zero: string): string {
   let rest = BigInt.asUintN(64, v);
   const out: string[] = [];
   for (const [bits, name] of table) {
@@ -69,6 +75,11 @@ export function formatFlags(v: bigint, table: Xlat, zero = '0'): string {
  * ```
  */
 export function formatEnum(v: bigint, table: Xlat, unknownPrefix?: string): string {
+  if (currentConstStyle() !== 'abbrev') {
+    // strace prints an enumeration's raw value in hex (negative ones in decimal).
+    const raw = v < 0n ? v.toString() : hex(v);
+    return styled(raw, () => lookup(v, table) ?? raw);
+  }
   for (const [value, name] of table) if (value === v) return name;
   return unknownPrefix === undefined ? v.toString() : `${hex(v)} /* ${unknownPrefix}??? */`;
 }

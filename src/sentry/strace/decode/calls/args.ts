@@ -142,19 +142,25 @@ export const P: ArgFormatter = (v) => ptr(v);
  *
  * @example
  * ```ts
- * FD(3n, c); // '3'
+ * FD(3n, c); // '3', or '3</etc/passwd>' with -y
  * ```
  */
-export const FD: ArgFormatter = I;
+export const FD: ArgFormatter = (v, c) => withPath(BigInt.asIntN(32, v).toString(), Number(BigInt.asIntN(32, v)), c);
 /**
  * A directory fd of the `*at()` calls (`AT_FDCWD`).
  *
  * @example
  * ```ts
- * DFD(-100n, c); // 'AT_FDCWD'
+ * DFD(-100n, c); // 'AT_FDCWD', or 'AT_FDCWD</home/me>' with -y
  * ```
  */
-export const DFD: ArgFormatter = (v) => dirfd(v);
+export const DFD: ArgFormatter = (v, c) => withPath(dirfd(v), Number(BigInt.asIntN(32, v)), c);
+
+/** `-y`: `text<path>` when the fd names something, else `text`. */
+function withPath(text: string, fd: number, c: DecodeContext): string {
+  const path = c.fdPath?.(fd);
+  return path === undefined ? text : `${text}<${path}>`;
+}
 /**
  * A signal number (`SIGKILL`, `0`).
  *

@@ -6,7 +6,7 @@
  */
 
 import type { DecoderTable } from './args.js';
-import { I, P, U, UL, X, enumOf, flags, retHex, sig, sigRet } from './args.js';
+import { FD, I, P, U, UL, X, enumOf, flags, retHex, sig, sigRet } from './args.js';
 import type { DecodeContext } from '../context.js';
 import { arg } from '../context.js';
 import { hex, ptr, ulong } from '../scalars.js';
@@ -33,7 +33,7 @@ function membarrierRet(c: DecodeContext, r: bigint): string {
  * ```
  */
 export const MEMORY_DECODERS: DecoderTable = {
-  mmap: sigRet(retHex, P, UL, prot, (v) => formatMmapFlags(v), I, X),
+  mmap: sigRet(retHex, P, UL, prot, (v) => formatMmapFlags(v), FD, X),
   munmap: sig(P, UL),
   mprotect: sig(P, UL, prot),
   pkey_mprotect: sig(P, UL, prot, I),

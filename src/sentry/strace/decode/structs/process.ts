@@ -8,6 +8,7 @@
  * @module
  */
 
+import { styled } from '../constStyle.js';
 import { hex, ptr } from '../scalars.js';
 import { signalName } from '../signals.js';
 import { quoteBytes } from '../strings.js';
@@ -83,9 +84,11 @@ const RLIM64_INFINITY = 0xffffffffffffffffn;
 
 /** One rlimit value: `RLIM64_INFINITY`, `8192*1024` when a multiple of 1024, else decimal. */
 function rlim(x: bigint): string {
-  if (x === RLIM64_INFINITY) return 'RLIM64_INFINITY';
-  if (x !== 0n && x % 1024n === 0n) return `${x / 1024n}*1024`;
-  return x.toString();
+  return styled(x.toString(), () => {
+    if (x === RLIM64_INFINITY) return 'RLIM64_INFINITY';
+    if (x !== 0n && x % 1024n === 0n) return `${x / 1024n}*1024`;
+    return x.toString();
+  });
 }
 
 /**

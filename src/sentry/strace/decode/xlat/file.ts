@@ -6,6 +6,8 @@
  * @module
  */
 
+import { styled } from '../constStyle.js';
+import { hex } from '../scalars.js';
 import { formatFlags, xlat } from '../xlat.js';
 
 /** open(2): create the file if it does not exist (then a mode argument follows). */
@@ -41,9 +43,11 @@ const ACCESS_MODES = ['O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_ACCMODE'] as const;
  */
 export function formatOpenFlags(v: bigint): string {
   const u = BigInt.asUintN(32, v);
-  const rest = u & ~3n;
-  const mode = ACCESS_MODES[Number(u & 3n)]!;
-  return rest === 0n ? mode : `${mode}|${formatFlags(rest, OPEN_FLAGS)}`;
+  return styled(hex(u), () => {
+    const rest = u & ~3n;
+    const mode = ACCESS_MODES[Number(u & 3n)]!;
+    return rest === 0n ? mode : `${mode}|${formatFlags(rest, OPEN_FLAGS)}`;
+  });
 }
 
 /**

@@ -8,6 +8,8 @@
 import {
   MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE,
 } from '../../../../abi/linux.js';
+import { styled } from '../constStyle.js';
+import { hex } from '../scalars.js';
 import { formatFlags, lookup, xlat } from '../xlat.js';
 
 /**
@@ -46,6 +48,11 @@ const MAP_FLAGS = xlat({
  * ```
  */
 export function formatMmapFlags(v: bigint): string {
+  const u = BigInt.asUintN(64, v);
+  return styled(hex(u), () => formatMmapFlagsNamed(v));
+}
+
+function formatMmapFlagsNamed(v: bigint): string {
   const u = BigInt.asUintN(64, v);
   if (u === 0n) return 'MAP_FILE';
   const parts: string[] = [];

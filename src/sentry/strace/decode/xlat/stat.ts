@@ -5,8 +5,9 @@
  * @module
  */
 
-import { octal } from '../scalars.js';
+import { hex, octal } from '../scalars.js';
 import type { Xlat } from '../xlat.js';
+import { styled } from '../constStyle.js';
 import { formatFlags, lookup, xlat } from '../xlat.js';
 import { AT_FLAGS } from './file.js';
 
@@ -51,6 +52,11 @@ const S_ISBITS = xlat({ S_ISUID: 0o4000, S_ISGID: 0o2000, S_ISVTX: 0o1000 });
  */
 export function formatStatMode(v: bigint): string {
   const u = BigInt.asUintN(32, v);
+  return styled(`0${u.toString(8)}`, () => formatStatModeNamed(v));
+}
+
+function formatStatModeNamed(v: bigint): string {
+  const u = BigInt.asUintN(32, v);
   const parts: string[] = [];
   const type = lookup(u & S_IFMT, FILE_TYPES);
   if (type) parts.push(type);
@@ -77,6 +83,11 @@ const AT_STATX_SYNC_TYPE = 0x6000n;
  * ```
  */
 export function formatStatxFlags(v: bigint): string {
+  const u = BigInt.asUintN(32, v);
+  return styled(hex(u), () => formatStatxFlagsNamed(v));
+}
+
+function formatStatxFlagsNamed(v: bigint): string {
   const u = BigInt.asUintN(32, v);
   if (u & AT_STATX_SYNC_TYPE) return formatFlags(u, STATX_AT_FLAGS);
   return u === 0n ? 'AT_STATX_SYNC_AS_STAT' : `AT_STATX_SYNC_AS_STAT|${formatFlags(u, STATX_AT_FLAGS)}`;
