@@ -1,18 +1,32 @@
-/** Runs every benchmark and prints ratios measured in this run. `--quick` for a short run. */
+/**
+ * Runs every benchmark and prints what it measured in this run, each targeted result with PASS
+ * or FAIL (targets are stated in the result names: see verdict.ts), and a summary line.
+ * `--quick`: fewer rounds of the same measurements. `--check`: exit 1 when a target is missed.
+ */
 import { runFoundation } from './foundation.js';
 import { runContexts } from './contexts.js';
+import { formatSection } from './verdict.js';
 
 const quick = process.argv.includes('--quick');
-const print = (r: Record<string, number>) => {
-  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(64)} ${v.toFixed(2)}`);
+const check = process.argv.includes('--check');
+let failed = 0;
+let judged = 0;
+const section = (title: string, results: Record<string, number>) => {
+  console.log(`# ${title}`);
+  const { lines, failed: f } = formatSection(results);
+  for (const l of lines) console.log(l);
+  failed += f;
+  judged += lines.filter((l) => / (PASS|FAIL)$/.test(l)).length;
+  console.log('');
 };
-console.log('# foundation (issue 2)');
-print(await runFoundation());
-console.log('\n# trapped syscalls (issue 3)');
-print(await runContexts(quick));
-console.log('\n# systrap run (issue 4)');
+// First, while nothing else of the bench has warmed or loaded the machine.
+const { runStartupBench } = await import('./startup.js');
+section('start-up of the systrap command', runStartupBench(quick).numbers);
+section('platform: address spaces and syscalls through the stub', await runFoundation());
+section('trapped syscalls: contexts and the fast path', await runContexts(quick));
 const { runSentryBench } = await import('./run.js');
-print(await runSentryBench(quick));
-console.log('\n# processes (issue 11)');
+section('systrap run: programs under the sentry', await runSentryBench(quick));
 const { runProcessBench } = await import('./processes.js');
-print(await runProcessBench(quick));
+section('processes: fork, exec, make', await runProcessBench(quick));
+console.log(`${judged - failed} targets met, ${failed} missed${quick ? ' (quick run: fewer rounds, same measurements)' : ''}`);
+if (check && failed > 0) process.exitCode = 1;

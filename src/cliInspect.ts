@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { startInspectorServer } from './inspect/server.js';
 import type { InspectRecord } from './inspect/record.js';
 import { INSPECT_USAGE } from './cliUsage.js';
@@ -43,7 +44,8 @@ export async function inspect(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  const server = await startInspectorServer({ port });
+  // A recording is not a running program: the page must not call it live.
+  const server = await startInspectorServer({ port, ...(trace !== undefined ? { mode: 'replay' as const, source: basename(trace) } : {}) });
   for (const r of records) server.push(r);
   console.error(`systrap: inspector at ${server.url}${trace ? ` (replaying ${trace})` : ` (processes may send records to ws://127.0.0.1:${server.port}/events)`}`);
   await new Promise<void>((resolve) => {

@@ -1,46 +1,11 @@
-import { accessSync, closeSync, constants as fsc, openSync, statSync, writeSync } from 'node:fs';
-import { delimiter } from 'node:path';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { findProgram } from './sentry/exec/findProgram.js';
 import { createPlatform } from './platform.js';
 import { runProgram } from './sentry/run.js';
 import type { RunArgs } from './cliRunArgs.js';
 import { SystrapError } from './errors.js';
 import type { InspectionEvent } from 'xstate';
 import type { InspectorServer } from './inspect/server.js';
-
-/**
- * Finds PROGRAM as execvp would: a path if it has a slash, else the first match on PATH, named
- * DIR/PROGRAM as execvp names it (that name is what a script's interpreter gets as the script's
- * path, and AT_EXECFN).
- */
-function findProgram(program: string): { path?: string; error?: { status: number; message: string } } {
-  const check = (p: string): { path?: string; error?: { status: number; message: string } } => {
-    let st;
-    try {
-      st = statSync(p);
-    } catch {
-      return { error: { status: 127, message: `${program}: No such file or directory` } };
-    }
-    if (st.isDirectory()) return { error: { status: 126, message: `${program}: Is a directory` } };
-    try {
-      accessSync(p, fsc.X_OK);
-    } catch {
-      return { error: { status: 126, message: `${program}: Permission denied` } };
-    }
-    return { path: p };
-  };
-  if (program.includes('/')) return check(program);
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
-    if (!dir) continue;
-    const p = `${dir}/${program}`;
-    try {
-      accessSync(p, fsc.X_OK);
-      if (statSync(p).isFile()) return { path: p };
-    } catch {
-      // next
-    }
-  }
-  return { error: { status: 127, message: `${program}: command not found` } };
-}
 
 /** The exit status for a loader error, as a shell would report it. */
 function loaderStatus(e: SystrapError): number {
@@ -73,8 +38,10 @@ export async function run(a: RunArgs): Promise<number | { signal: number }> {
     }
   }
   const inspection = await startInspection(a);
-  if (!inspection) return 1;
-  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, warmSentry: true, sandbox: a.sandbox, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
+  if (!inspection || 'signal' in inspection) return inspection ?? 1;
+  // One tracer thread and no source stub until one is needed: a program's transactions are few
+  // and short, and a sandboxed run never clones the source (each thread costs a worker's start).
+  const platform = await createPlatform({ maxSysmsgThreads: a.maxThreads, pool: false, warmSentry: true, sandbox: a.sandbox, tracerThreads: 1, lazySource: true, ...(inspection.observer ? { inspect: inspection.observer } : {}) });
   // Forwarded to the program (the terminal's foreground group, see sys_tty.ts): SIGTSTP and
   // SIGWINCH too, which the real terminal sends Node's group for the program's jobs.
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGTSTP', 'SIGWINCH'] as const;
@@ -130,8 +97,14 @@ function constantsSignal(name: string): number {
   return (({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15, SIGTSTP: 20, SIGWINCH: 28 }) as Record<string, number>)[name];
 }
 
-/** The inspector server and/or the JSONL recording asked for; undefined after a one-line error. */
-async function startInspection(a: RunArgs): Promise<{ observer?: (e: InspectionEvent) => void; close(): Promise<void> } | undefined> {
+/**
+ * The inspector server and/or the JSONL recording asked for; undefined after a one-line error,
+ * `{ signal }` when Ctrl-C came while `--inspect-wait` held the program. Plain `--inspect`
+ * serves while the program runs (a page open at its end keeps what it got); `--inspect-wait`
+ * holds the program until a page (any WebSocket client) connects, so that the page sees it from
+ * its start, and keeps serving after its end until SIGINT/SIGTERM.
+ */
+async function startInspection(a: RunArgs): Promise<{ observer?: (e: InspectionEvent) => void; close(): Promise<void> } | { signal: number } | undefined> {
   if (a.inspectPort === undefined && a.record === undefined) return { close: async () => undefined };
   // Loaded only when asked for: the WebSocket server costs start-up time every run would pay.
   const { InspectionRecorder } = await import('./inspect/record.js');
@@ -142,21 +115,54 @@ async function startInspection(a: RunArgs): Promise<{ observer?: (e: InspectionE
     if (a.record !== undefined) fd = openSync(a.record, 'w');
     if (a.inspectPort !== undefined) {
       server = await startInspectorServer({ port: a.inspectPort });
-      console.error(`systrap: inspector at ${server.url}`);
+      // A short run is over before a page can open: say how not to miss it, on the same line
+      // (a second `systrap:` line would read as a complaint).
+      console.error(`systrap: inspector at ${server.url}${a.inspectWait ? '' : ' (until the program ends; --inspect-wait holds it for a viewer)'}`);
     }
   } catch (e) {
     console.error(`systrap: ${a.record !== undefined && fd === undefined ? `cannot open ${a.record}` : 'cannot start the inspector'}: ${(e as Error).message}`);
     if (fd !== undefined) closeSync(fd);
     return undefined;
   }
-  const rec = new InspectionRecorder((r) => {
-    if (fd !== undefined) writeSync(fd, JSON.stringify(r) + '\n');
-    server?.push(r);
-  });
+  const rec = new InspectionRecorder(
+    (r) => {
+      if (fd !== undefined) writeSync(fd, JSON.stringify(r) + '\n');
+      server?.push(r);
+    },
+    { program: a.program, argv: [a.program, ...a.args] },
+  );
+  // Our own SIGINT/SIGTERM listeners: the program's forwarders are not installed yet (waiting)
+  // or removed already (after its end), so Ctrl-C is for systrap.
+  const signalled = () => {
+    let stop = () => undefined as void;
+    const signal = new Promise<number>((resolve) => {
+      const [int, term] = [() => (stop(), resolve(2)), () => (stop(), resolve(15))];
+      stop = () => void process.off('SIGINT', int).off('SIGTERM', term);
+      process.on('SIGINT', int).on('SIGTERM', term);
+    });
+    return { signal, stop };
+  };
+  const wait = a.inspectWait && server ? server : undefined;
+  if (wait && wait.connections === 0) {
+    console.error('systrap: the program starts when a viewer connects (open the page above; Ctrl-C to give up)');
+    const interrupt = signalled();
+    const signal = await Promise.race([wait.connected().then(() => 0), interrupt.signal]);
+    interrupt.stop();
+    if (signal) {
+      if (fd !== undefined) closeSync(fd);
+      await wait.close();
+      return { signal };
+    }
+  }
   return {
     observer: rec.observer,
     close: async () => {
       if (fd !== undefined) closeSync(fd);
+      server?.setMode('ended');
+      if (wait) {
+        console.error(`systrap: the program has ended; the inspector stays at ${wait.url} until Ctrl-C`);
+        await signalled().signal;
+      }
       await server?.close();
     },
   };

@@ -36,6 +36,8 @@ export interface RunArgs {
   deny: Map<number, number>;
   maxThreads?: number;
   inspectPort?: number;
+  /** `--inspect-wait`: the program waits for a viewer, and the server outlives it until SIGINT. */
+  inspectWait?: boolean;
   record?: string;
   sandbox: 'auto' | 'require' | 'off';
 }
@@ -145,6 +147,7 @@ function runOptions(st: ArgsState): OptionSpec[] {
     { long: 'policy', value: 'required', apply: (v) => (trace.policy = pathToFileURL(resolve(v!)).href) },
     { long: 'max-threads', value: 'required', apply: (v) => (a.maxThreads = int(v, '--max-threads', 1, 64)) },
     { long: 'inspect', value: 'optional', apply: (v) => (a.inspectPort = v === undefined ? 8090 : int(v, '--inspect', 0, 65535)) },
+    { long: 'inspect-wait', value: 'optional', apply: (v) => ((a.inspectPort = v === undefined ? 8090 : int(v, '--inspect-wait', 0, 65535)), (a.inspectWait = true)) },
     { long: 'record', value: 'required', apply: (v) => (a.record = v) },
     {
       long: 'sandbox', value: 'required', apply: (v) => {

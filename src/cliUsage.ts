@@ -60,6 +60,7 @@ systrap's own:
   --max-threads N               most host threads running the program's threads (default: CPUs)
   --inspect[=PORT]              serve the live inspector (actor tree, statecharts, timeline) on
                                 127.0.0.1:PORT (default 8090) while the program runs
+  --inspect-wait[=PORT]         as --inspect; waits for a viewer to start, serves until Ctrl-C
   --record FILE                 write every actor's lifecycle as JSONL (the inspector replays it)
   --sandbox=MODE                auto (default): new user, pid, mount and cgroup namespaces when
                                 the kernel allows them; require: fail if it does not; off: none

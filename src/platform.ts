@@ -2,7 +2,7 @@ import type { ProcessFault, ProcessFaultPoint } from './platformPort.js';
 import type { ProcessEvent } from './machines/process.js';
 import { availableParallelism } from 'node:os';
 import type { MessagePort } from 'node:worker_threads';
-import { createActor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, type AnyActorRef } from 'xstate';
 import { poolMachine } from './machines/pool.js';
 import type { TaskEvent } from './machines/task.js';
 import { SubprocessPool } from './actors/pool.js';
@@ -15,58 +15,16 @@ import { AddressSpace, subprocessOf } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
 import { RunnerPool } from './actors/runnerPool.js';
 import { HostPool } from './actors/hostPool.js';
-import { MemoryFile, type MemoryFileOptions } from './memoryFile.js';
+import { MemoryFile } from './memoryFile.js';
 import { stubRegion, type StubRegion } from './abi/stub.js';
 import { Errors, toSystrapError } from './errors.js';
 import { native } from './native.js';
 import { SIG } from './abi/linux.js';
 import { resolveWorker } from './workerFile.js';
 import type { AdoptedContext, PlatformPort } from './platformPort.js';
+import type { NewAddressSpaceOptions, PlatformOptions } from './platformOptions.js';
 
-/** Options of {@link Platform.newAddressSpace}. */
-export interface NewAddressSpaceOptions {
-  /**
-   * The seccomp program (compiled, e.g. by `compileSeccomp`) that this stub's sysmsg threads
-   * install instead of the platform's: what traps, what passes, what the kernel refuses. The
-   * stub is fresh and is never pooled. A function gets whether the stub came out sandboxed (its
-   * filter may then leave out rules that only a plain stub needs).
-   */
-  seccomp?: Uint8Array | ((sandboxed: boolean) => Uint8Array);
-  /**
-   * Make the stub in a sandbox of its own (user, pid, mount and cgroup namespaces, no
-   * capability: Node and other programs do not exist there; see README "Safety"), for a program
-   * that must not reach Node. With the platform's `sandbox: 'auto'` (the default) a machine that
-   * cannot make the namespaces gives a plain stub instead (see `platform.sandbox`). Fresh, never
-   * pooled.
-   */
-  sandbox?: boolean;
-}
-
-/** Options of {@link createPlatform}. */
-export interface PlatformOptions {
-  /**
-   * An xstate inspection observer (or function): receives the inspection events of every actor
-   * of the platform (pool, subprocesses, syscall threads).
-   */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /** Most sysmsg threads per stub (used by contexts). Default: available parallelism. */
-  maxSysmsgThreads?: number;
-  /** Pooling of released stubs; `false` kills them on release. Default `{ maxAvailable: 16 }`. */
-  pool?: false | { maxAvailable?: number };
-  /** Tracer worker threads. Default: available parallelism (at least 2). */
-  tracerThreads?: number;
-  /** Memory file sizing. */
-  memoryFile?: MemoryFileOptions;
-  /** Start a sentry worker now, for a program to run soon (`systrap run` does). Default false. */
-  warmSentry?: boolean;
-  /**
-   * Sandboxes for address spaces that ask for one (programs run by `runProgram`): `'auto'`
-   * (default) uses them where the machine can make them and plain stubs elsewhere (see
-   * `platform.sandbox` for which and why); `'require'` fails where it cannot; `'off'` never
-   * makes them.
-   */
-  sandbox?: 'auto' | 'require' | 'off';
-}
+export type { NewAddressSpaceOptions, PlatformOptions } from './platformOptions.js';
 
 /**
  * The systrap platform (gVisor's systrap.Systrap): stub processes traced from worker threads,
@@ -103,6 +61,7 @@ export class Platform {
   #runners?: RunnerPool;
   #hosts?: HostPool;
   #port?: PlatformPort;
+  readonly #lazySource: boolean;
 
   /** Private: use {@link createPlatform} (or {@link Platform.create}). */
   private constructor(options: PlatformOptions, region: StubRegion) {
@@ -151,6 +110,7 @@ export class Platform {
     };
     actor.start();
     if (options.warmSentry) this.#rt.hosts().warm();
+    this.#lazySource = options.lazySource ?? false;
   }
 
   /**
@@ -173,17 +133,20 @@ export class Platform {
     return n;
   }
 
-  /** Creates the source stub. */
+  /** Creates the source stub (unless it is made on demand). */
   async #start(): Promise<void> {
+    if (this.#lazySource) return;
     try {
-      const source = await createSource(this.#rt);
-      this.#pool.source = source;
-      this.actor.send({ type: 'SOURCE_READY', pid: source.pid });
+      await this.#source();
     } catch (e) {
-      this.actor.send({ type: 'SOURCE_FAILED', reason: String(e) });
       await this.#shutdown();
       throw toSystrapError(e);
     }
+  }
+
+  /** The source stub, made the first time it is needed (see PlatformOptions.lazySource). */
+  #source(): Promise<Subprocess> {
+    return this.#pool.sourceStub(() => createSource(this.#rt));
   }
 
   /**
@@ -255,7 +218,7 @@ export class Platform {
     return this.#sandboxUnavailable ? { available: false, reason: this.#sandboxUnavailable } : { available: true };
   }
 
-  /** Pid of the source stub that new stubs are cloned from. */
+  /** Pid of the source stub that new stubs are cloned from (0 while a lazy source is not made). */
   get sourcePid(): number {
     return this.#pool.source?.pid ?? 0;
   }
@@ -289,7 +252,7 @@ export class Platform {
     if (sp) {
       sp.ref.send({ type: 'REUSE' });
     } else {
-      sp = options.sandbox ? await this.#sandboxOrPlain() : await cloneSource(this.#rt, this.#pool.source!);
+      sp = options.sandbox ? await this.#sandboxOrPlain() : await cloneSource(this.#rt, await this.#source());
       if (this.#closing) {
         await sp.kill();
         throw Errors.Closed();
@@ -334,7 +297,7 @@ export class Platform {
 
   /** A sandboxed stub, or (auto mode, where the machine cannot make one) a plain one. */
   async #sandboxOrPlain(): Promise<Subprocess> {
-    if (this.#sandboxMode === 'off' || this.#sandboxUnavailable) return cloneSource(this.#rt, this.#pool.source!);
+    if (this.#sandboxMode === 'off' || this.#sandboxUnavailable) return cloneSource(this.#rt, await this.#source());
     try {
       return await createSandbox(this.#rt);
     } catch (e) {
@@ -342,7 +305,7 @@ export class Platform {
       // Only the namespaces' own failures mean "not here"; a dying stub is the caller's error.
       if (this.#sandboxMode === 'require' || !isSandboxUnavailable(err)) throw err;
       this.#sandboxUnavailable = err.message;
-      return cloneSource(this.#rt, this.#pool.source!);
+      return cloneSource(this.#rt, await this.#source());
     }
   }
 
@@ -382,6 +345,23 @@ export class Platform {
     return this.#closing;
   }
 
+  /**
+   * `await using platform = await createPlatform()`: closed when the scope ends, thrown or not.
+   * An open platform keeps Node alive (its tracer workers, a watch on each stub): close it, or
+   * let a scope do it.
+   *
+   * @example
+   * ```ts
+   * {
+   *   await using platform = await createPlatform();
+   *   await runProgram(platform, { path: 'true', argv: ['true'], env: [] });
+   * } // closed here
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   async #release(sp: Subprocess): Promise<void> {
     if (!sp.alive) return;
     sp.ref.send({ type: 'RELEASE' });
@@ -407,6 +387,8 @@ export class Platform {
   async #shutdown(): Promise<void> {
     if (this.actor.getSnapshot().value !== 'closed') this.actor.send({ type: 'CLOSE' });
     this.#pool.drain();
+    // A source stub being made is killed with the rest once it is (never left behind).
+    await this.#pool.sourceSettled();
     // Kill first: a transaction blocked on a stub ends as soon as that stub dies.
     await Promise.all([...this.#live].map((sp) => sp.kill()));
     // Every stub and sysmsg thread of this platform is in the source stub's process group (it

@@ -12,7 +12,7 @@ import { createPlatform, SYS } from '../src/index.js';
 import { native } from '../src/native.js';
 import { subprocessOf } from '../src/addressSpace.js';
 import { abi } from '../src/abi/stub.js';
-import { childPids, fdCount, fdTable, leakedChildren, maps, procState, until } from './helpers.js';
+import { childPids, fdCount, fdTable, leakedChildren, maps, procState, requireTool, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'systrap-fork-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -121,7 +121,7 @@ for (const sandbox of [false, true]) {
     if (sandbox && process.getuid?.() !== 0) return t.pass('unprivileged: no sandbox here');
     const platform = await createPlatform({ pool: false, sandbox: sandbox ? 'require' : 'off' });
     // An innocent child of Node's, alive for the whole test: the pid a hostile program names.
-    const innocent = spawn('sleep', ['100'], { stdio: 'ignore' });
+    const innocent = spawn(requireTool('sleep', 'coreutils'), ['100'], { stdio: 'ignore' });
     try {
       const as = await platform.newAddressSpace({ sandbox });
       const sp = subprocessOf(as);

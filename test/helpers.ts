@@ -1,5 +1,5 @@
-import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { delimiter } from 'node:path';
 
 /** The state letter of a process (R, S, T, t, Z, …), or undefined when it does not exist. */
 export function procState(pid: number): string | undefined {
@@ -132,14 +132,16 @@ export function inspectorUrl(child: { stderr: NodeJS.ReadableStream | null }, ti
  * folders Debian installs to (a package installed there counts even if PATH misses it), that
  * passes `need` when given. A missing tool throws one line that says what to install, so that
  * the test fails saying so instead of with whatever the missing program leads to further on.
+ * The package defaults to the tool's row in test/tools.json (the table that npm's pretest checks
+ * and .ci/run installs); a tool not there is refused, so that the table stays complete.
  *
  * @example
  * ```ts
- * const readelf = requireTool('readelf', 'binutils'); // else "readelf is missing: apt-get install binutils"
+ * const readelf = requireTool('readelf'); // else "readelf is missing: apt-get install binutils"
  * const python = requireTool('python3', 'python3', { what: 'an ELF program', test: isElf }); // not a pyenv shim
  * ```
  */
-export function requireTool(name: string, debianPackage: string, need?: { what: string; test: (path: string) => boolean }): string {
+export function requireTool(name: string, debianPackage = packageOf(name), need?: { what: string; test: (path: string) => boolean }): string {
   const found = toolCandidates(name);
   const ok = need ? found.find((p) => need.test(p)) : found[0];
   if (ok) return ok;
@@ -147,45 +149,22 @@ export function requireTool(name: string, debianPackage: string, need?: { what: 
   throw oneLineError(`no ${name} that is ${need!.what} (found ${found.join(', ')}): apt-get install ${debianPackage}`);
 }
 
-/** Executable files called `name` on PATH then in Debian's bin folders, in that order, once each. */
-function toolCandidates(name: string): string[] {
-  const executable = (p: string) => {
-    try {
-      accessSync(p, constants.X_OK);
-      return statSync(p).isFile();
-    } catch {
-      return false;
-    }
-  };
-  if (isAbsolute(name)) return executable(name) ? [name] : [];
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const dir of dirs) {
-    const p = dir ? join(dir, name) : '';
-    if (!p || !executable(p)) continue;
-    const real = realpathSync(p);
-    if (seen.has(real)) continue;
-    seen.add(real);
-    out.push(p);
-  }
-  return out;
+/** The Debian package of a tool in test/tools.json; throws for a tool the table lacks. */
+export function packageOf(tool: string): string {
+  const rows = (JSON.parse(readFileSync(new URL('./tools.json', import.meta.url), 'utf8')) as { tools: Array<{ tool: string; package: string }> }).tools;
+  const row = rows.find((r) => r.tool === tool);
+  if (!row) throw oneLineError(`${tool} is not in test/tools.json: add its row (tool, Debian package) there`);
+  return row.package;
 }
 
-/** True if the file starts with the ELF magic (not a script or a shim). */
-export function isElf(path: string): boolean {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      const b = Buffer.alloc(4);
-      return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x7f454c46;
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
+/** Executable files called `name` on PATH then in Debian's bin folders, in that order, once each. */
+function toolCandidates(name: string): string[] {
+  return checkerCandidates(name, [...(process.env.PATH ?? '').split(delimiter), ...DEBIAN_BIN_DIRS]);
 }
+
+/** True if the file starts with the ELF magic (not a script or a shim): the checker's own test. */
+export { isElf } from '../scripts/check-test-tools.mjs';
+import { DEBIAN_BIN_DIRS, toolCandidates as checkerCandidates } from '../scripts/check-test-tools.mjs';
 
 /** The one-line error of a missing tool or file: what is missing and the Debian package to install. */
 export function missing(what: string, debianPackage: string): Error {

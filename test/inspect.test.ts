@@ -6,13 +6,16 @@
  */
 import test from 'ava';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { createPlatform, InspectionRecorder, connectInspector, startInspectorServer, type InspectRecord } from '../src/index.js';
 import { runProgram } from '../src/sentry/run.js';
+import { eventPayload, jsonSafe, contextJson, MAX_CONTEXT_CHARS } from '../src/inspect/payload.js';
+import { systrapVersion } from '../src/cliUsage.js';
+import { syscallName } from '../src/abi/syscalls.js';
 import { buildFixture } from './fixtures/build.js';
 import { inspectorUrl, until } from './helpers.js';
 
@@ -114,7 +117,21 @@ test('systrap run --record: the JSONL trace replays to the same final states as 
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as InspectRecord);
-  t.is(records[0].kind, 'machines');
+  // What the recording is of comes first, then the statecharts.
+  t.like(records[0], { kind: 'meta', program: exe, argv: [exe], version: systrapVersion(), kernel: release(), node: process.version });
+  t.false(Number.isNaN(Date.parse((records[0] as { date: string }).date)));
+  t.is(records[1].kind, 'machines');
+  // Events keep what they carry: the trapped syscall's number and name, the stub's pid, the
+  // spawned actor's kind; snapshots their context (only when it changed).
+  const events = records.flatMap((r) => (r.kind === 'event' ? [r] : []));
+  const traps = events.filter((e) => e.type === 'TRAPPED_SYSCALL');
+  t.true(traps.length > 0, 'trapped syscalls were recorded');
+  for (const e of traps) t.is(e.payload?.syscall, syscallName(e.payload?.sysno as number), JSON.stringify(e.payload));
+  t.true(events.some((e) => e.type === 'FORKED' && typeof e.payload?.pid === 'number'));
+  t.true(events.some((e) => e.type === 'SPAWN' && e.payload?.kind === 'platformContext'));
+  t.true(events.every((e) => e.type !== 'CLOSE' || e.payload === undefined), 'no payload for an event that carries none');
+  const contexts0 = records.flatMap((r) => (r.kind === 'snapshot' && r.id === 'platformContext:1' && r.context !== undefined ? [r.context as { switches: number }] : []));
+  t.true(contexts0.length > 1 && contexts0.at(-1)!.switches > 0, JSON.stringify(contexts0));
   const finals = finalStates(records);
   // Every context released, the program's stub dead, the pool closed: the run's end.
   const contexts = [...finals].filter(([id]) => id.startsWith('platformContext:'));
@@ -148,7 +165,9 @@ test('connectInspector relays a platform in this process to a running inspector 
     await platform.close();
   }
   await until(() => finalStates(seen).get('pool') === 'closed', 10_000);
-  t.is(seen[0].kind, 'machines');
+  t.like(seen[0], { kind: 'hello', mode: 'live' });
+  t.is(seen[1].kind, 'meta');
+  t.is(seen[2].kind, 'machines');
   t.true([...finalStates(seen).keys()].some((id) => /^subprocess:\d+$/.test(id)));
   relay.close();
   viewer.close();
@@ -169,9 +188,78 @@ test('systrap inspect TRACE: serves the viewer and the trace to replay; ends on 
   t.notRegex(page, /(src|href)=["']https?:/);
   const served = (await (await fetch(new URL('/trace.jsonl', url))).text()).trim();
   t.is(served, readFileSync(trace, 'utf8').trim());
+  // A served recording is a replay, not a live run: the server's first word says so.
+  const ws = new WebSocket(new URL('/events', url.replace('http', 'ws')));
+  const hello = await new Promise<unknown>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)))));
+  ws.close();
+  t.deepEqual(hello, { kind: 'hello', mode: 'replay', source: 'sample-trace.jsonl' });
   const code = await new Promise<number | null>((resolve) => {
     child.once('exit', (c) => resolve(c));
     child.kill('SIGINT');
   });
   t.is(code, 0);
+});
+
+test('event payloads and contexts are JSON-safe and small: bigints, refs, errors, names for numbers', (t) => {
+  t.deepEqual(eventPayload({ type: 'TRAPPED_SYSCALL', sysno: 39 }), { sysno: 39, syscall: 'getpid' });
+  t.deepEqual(eventPayload({ type: 'TRAPPED_FAULT', signo: 11 }), { signo: 11, signal: 'SIGSEGV' });
+  t.deepEqual(eventPayload({ type: 'X', errno: -2, pid: 7 }), { errno: -2, pid: 7, errnoName: 'ENOENT' });
+  t.is(eventPayload({ type: 'CLOSE' }), undefined);
+  const ref = { id: 'subprocess:3', send() {}, getSnapshot() {} };
+  const cyclic: Record<string, unknown> = { n: 1n << 70n };
+  cyclic.self = cyclic;
+  t.deepEqual(jsonSafe({ rip: 0x401000n, ref, err: new Error('boom'), f: () => 0, m: new Map([[1, 'a']]), cyclic }), {
+    rip: '4198400',
+    ref: 'actor:subprocess:3',
+    err: 'Error: boom',
+    m: { 1: 'a' },
+    cyclic: { n: (1n << 70n).toString(), self: '…' },
+  });
+  const big = contextJson({ children: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, 'x'.repeat(190)])) });
+  t.is((big as { truncated: string }).truncated.length, MAX_CONTEXT_CHARS + 1);
+});
+
+test('systrap run --inspect-wait: the program waits for a viewer, the page is served after its end until SIGINT', async (t) => {
+  t.timeout(60_000);
+  const child = spawn(process.execPath, [CLI, 'run', '--inspect-wait=0', '--', '/bin/sh', '-c', 'echo started; exit 7'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await inspectorUrl(child);
+  t.true(await until(() => /starts when a viewer connects/.test(err), 10_000), err);
+  // Held: the records so far (fetched over HTTP, which is no viewer) are the metadata and the
+  // statecharts only; no actor exists, the program has written nothing.
+  const before = (await (await fetch(new URL('/trace.jsonl', url))).text()).trim().split('\n').map((l) => JSON.parse(l) as InspectRecord);
+  t.deepEqual(before.map((r) => r.kind), ['meta', 'machines']);
+  t.like(before[0], { kind: 'meta', program: '/bin/sh', argv: ['/bin/sh', '-c', 'echo started; exit 7'] });
+  t.is(out, '');
+  const ws = new WebSocket(new URL('/events', url.replace('http', 'ws')));
+  const seen: Array<{ kind: string; mode?: string }> = [];
+  ws.on('message', (d) => seen.push(JSON.parse(String(d)) as { kind: string }));
+  await new Promise((r) => ws.once('open', r));
+  // Connected: the program runs to its end, and the server stays (and says the run ended).
+  t.true(await until(() => out === 'started\n', 20_000), `stdout: ${out}\nstderr: ${err}`);
+  t.true(await until(() => /inspector stays at .* until Ctrl-C/.test(err), 20_000), err);
+  t.true(await until(() => seen.some((m) => m.kind === 'hello' && m.mode === 'ended'), 5_000));
+  t.like(seen[0], { kind: 'hello', mode: 'live' });
+  t.is(finalStates(seen as InspectRecord[]).get('pool'), 'closed');
+  t.is(child.exitCode, null);
+  t.is((await fetch(url)).status, 200);
+  t.is(ws.readyState, ws.OPEN);
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('exit', (c) => resolve(c));
+    child.kill('SIGINT');
+  });
+  t.is(code, 7, 'the program\'s status, not the interrupt\'s');
+  ws.close();
+});
+
+test('systrap run --inspect (plain): serves while the program runs and says how to hold a short one', (t) => {
+  const r = spawnSync(process.execPath, [CLI, 'run', '--inspect=0', '--', '/bin/true'], { encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, /^systrap: inspector at http:\/\/127\.0\.0\.1:\d+\/ \(until the program ends; --inspect-wait holds it for a viewer\)$/m);
 });

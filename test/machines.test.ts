@@ -1,7 +1,8 @@
 import test from 'ava';
 import { taskMachine, TASK_EVENTS } from '../src/machines/task.js';
 import { processMachine } from '../src/machines/process.js';
-import { compileMachine, stateString } from '../src/machines/compile.js';
+import { compileMachine, machineTable, stateString } from '../src/machines/compile.js';
+import { TASK_TABLE } from '../src/machines/taskTable.js';
 import { createActor, type InspectionEvent } from 'xstate';
 import { createPlatform, subprocessMachine, syscallThreadMachine, poolMachine, platformContextMachine, sysmsgThreadMachine, SYS } from '../src/index.js';
 import { subprocessOf } from '../src/addressSpace.js';
@@ -185,6 +186,11 @@ test('task machine compiled to a table: the same state as the interpreter after 
     }
   }
   t.is(compared, 60_000);
+});
+
+test('task machine: the table written ahead of time (taskTable.ts) is the one the machine gives', (t) => {
+  const fresh = machineTable(taskMachine, TASK_EVENTS);
+  t.deepEqual(TASK_TABLE, fresh, `the task machine changed: write this table into src/machines/taskTable.ts:\n${JSON.stringify(fresh, null, 2)}`);
 });
 
 test('process machine: stop and continue, then a zombie until reaped; a stopped process can end', (t) => {

@@ -140,10 +140,13 @@ test('the declarations check without internals: no @internal member shipped, con
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
   if (!existsSync(tsc)) throw oneLineError('node_modules/typescript is missing: run npm install');
   writeFileSync(join(project, 'consumer.ts'), [
-    "import { AddressSpace, createPlatform, Platform } from 'systrap';",
+    "import { AddressSpace, createPlatform, parseDeny, parseInject, parseTraceSet, Platform, runProgram } from 'systrap';",
     "import { Scenario } from 'systrap/scenario';",
     'export const open = (): Promise<Platform> => createPlatform();',
     'export const pid = (as: AddressSpace): number => as.pid;',
+    '// What the parsers return is what the options take (a strict consumer found they did not).',
+    "export const run = (p: Platform) => runProgram(p, { path: 'ls', argv: ['ls'], env: [], trace: { trace: parseTraceSet('%file'), inject: [parseInject('openat:error=EACCES')], style: { timestamps: 2 } }, deny: parseDeny('mkdir') });",
+    "export const denyList = (p: Platform) => runProgram(p, { path: 'ls', argv: ['ls'], env: [], deny: [parseDeny('mkdir'), parseDeny('rmdir:EPERM')] });",
     'export type S = Scenario;',
     '// @ts-expect-error the constructor is the platform\'s',
     'export const made = () => new AddressSpace();',

@@ -99,3 +99,38 @@ test("the stub's fd table holds none of Node's fds", async (t) => {
 });
 
 import { maps as require_maps } from './helpers.js';
+
+test('lazySource: no source stub until a stub is cloned from it; a sandboxed stub needs none; close leaves nothing', async (t) => {
+  const fdsBefore = fdCount();
+  const platform = await createPlatform({ lazySource: true, pool: false, tracerThreads: 1 });
+  try {
+    t.is(platform.sourcePid, 0);
+    t.deepEqual(platform.liveStubs, []);
+    const boxed = await platform.newAddressSpace({ sandbox: true });
+    if (platform.sandbox.available) t.is(platform.sourcePid, 0, 'a sandboxed stub is not cloned from the source');
+    await boxed.release();
+    // Two at once: one source, made once.
+    const [a, b] = await Promise.all([platform.newAddressSpace(), platform.newAddressSpace()]);
+    t.true(platform.sourcePid > 0);
+    t.true(platform.liveStubs.includes(platform.sourcePid));
+    t.is(platform.liveStubs.filter((p) => p === platform.sourcePid).length, 1);
+    t.is(await a.syscall(SYS.getpid), BigInt(a.pid));
+    t.is(await b.syscall(SYS.getpid), BigInt(b.pid));
+    await a.release();
+    await b.release();
+  } finally {
+    await platform.close();
+  }
+  t.true(await until(() => childPids().length === 0), `children left: ${childPids().join(' ')}`);
+  t.deepEqual(leakedChildren(), []);
+  t.true(fdCount() <= fdsBefore, `fds before ${fdsBefore}, after ${fdCount()}`);
+});
+
+test('lazySource: a platform closed while its source stub is being made leaves nothing behind', async (t) => {
+  const platform = await createPlatform({ lazySource: true, pool: false });
+  const failed = t.throwsAsync(platform.newAddressSpace());
+  await platform.close();
+  await failed;
+  t.true(await until(() => childPids().length === 0), `children left: ${childPids().join(' ')}`);
+  t.deepEqual(leakedChildren(), []);
+});

@@ -2,6 +2,12 @@ import test from 'ava';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { createActor } from 'xstate';
+import { platformContextMachine } from '../src/machines/platformContext.js';
+import { InspectionRecorder } from '../src/inspect/record.js';
+import { systrapVersion } from '../src/cliUsage.js';
+import { formatMeta, formatPayload } from '../viewer/format.js';
+import { sequenceOf, RUNTIME } from '../viewer/sequence.js';
 import { startInspectorServer, type InspectorServer } from '../src/inspect/server.js';
 import type { InspectRecord, MachineDef } from '../src/inspect/record.js';
 import { activeStateIds, buildModel, createModel, applyRecord, isFinished, parseJsonl } from '../viewer/model.js';
@@ -159,8 +165,9 @@ test.after.always(async () => {
 });
 
 /** A page that records its errors and any request leaving the server's origin. */
-async function openPage(browser: Browser, server: InspectorServer, path = '') {
+async function openPage(browser: Browser, server: InspectorServer, path = '', init?: () => void) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  if (init) await page.addInitScript(init);
   page.setDefaultTimeout(15_000);
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -344,6 +351,178 @@ test('browser, live: records pushed later are appended; a closed server shows di
     // The records stay on screen.
     t.is(await page.textContent('#record-count'), String(RECORDS.length));
     t.deepEqual(problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED/.test(p)), []);
+  } finally {
+    await page.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Payloads, contexts, metadata, the sequence view, zoom and pan, the badge
+
+/**
+ * Records of the real recorder for a platform context (the machine alone, no ptrace): it
+ * trapped getpid, switched again, and faulted with SIGSEGV.
+ */
+function recordedRun(): InspectRecord[] {
+  const records: InspectRecord[] = [];
+  const rec = new InspectionRecorder((r) => records.push(r), { program: 'demo', argv: ['demo', 'a b'] });
+  const a = createActor(platformContextMachine, { id: 'platformContext:7', inspect: rec.observer }).start();
+  for (const e of [{ type: 'SWITCH' }, { type: 'RUNNING' }, { type: 'TRAPPED_SYSCALL', sysno: 39 }, { type: 'SWITCH' }, { type: 'RUNNING' }, { type: 'TRAPPED_FAULT', signo: 11 }] as const) a.send(e);
+  a.stop();
+  return records;
+}
+const RUN = recordedRun();
+/** Records up to (and with) the snapshot that entered `syscall`. */
+const AT_SYSCALL = RUN.findIndex((r) => r.kind === 'snapshot' && r.value === 'syscall') + 1;
+
+test('model: metadata, event payloads and contexts, as of any record', (t) => {
+  t.like(RUN[0], { kind: 'meta', program: 'demo', version: systrapVersion() });
+  const m = buildModel(RUN);
+  t.is(m.skipped, 0);
+  t.is(m.meta?.program, 'demo');
+  const trap = m.timeline.find((e: { type: string }) => e.type === 'TRAPPED_SYSCALL');
+  t.deepEqual(trap?.payload, { sysno: 39, syscall: 'getpid' });
+  t.is(formatPayload(trap?.payload), 'getpid (39)');
+  t.is(formatPayload(m.timeline.find((e: { type: string }) => e.type === 'TRAPPED_FAULT')?.payload), 'SIGSEGV (11)');
+  t.is(formatPayload({ errno: -2, errnoName: 'ENOENT', pid: 4 }), 'ENOENT (-2) pid=4');
+  t.deepEqual(m.actors.get('platformContext:7')?.context, { switches: 2 });
+  t.deepEqual(buildModel(RUN, AT_SYSCALL).actors.get('platformContext:7')?.context, { switches: 1 });
+  t.regex(formatMeta(RUN[0]).text, new RegExp(`^demo 'a b' · systrap ${systrapVersion()} · Linux \\S+ · Node v`));
+});
+
+test('sequence: lifelines in order of appearance, runtime first, newest events up to a limit', (t) => {
+  const m = buildModel(RECORDS);
+  const all = sequenceOf(m);
+  t.is(all.lifelines[0], RUNTIME);
+  t.is(all.lifelines[1], 'pool');
+  t.is(all.rows.length, RECORDS.filter((r) => r.kind === 'event').length);
+  t.truthy(all.rows.find((e: { source?: string; target: string; type: string }) => e.source === 'pool' && e.target === 'subprocess:1' && e.type === 'xstate.init'));
+  const mine = sequenceOf(m, { only: 'platformContext:0' });
+  t.true(mine.rows.length > 2 && mine.rows.every((e: { source?: string; target: string }) => e.target === 'platformContext:0' || e.source === 'platformContext:0'));
+  const last = sequenceOf(m, { limit: 10 });
+  t.is(last.rows.length, 10);
+  t.is(last.hidden, all.rows.length - 10);
+  t.is(last.rows.at(-1), all.rows.at(-1));
+});
+
+test('browser: payloads in the timeline, the snapshot and context, the metadata header, the sequence view', async (t) => {
+  t.timeout(60_000);
+  const { browser } = await env();
+  const server = await startInspectorServer({ port: 0 });
+  extraServers.push(server);
+  for (const r of RUN) server.push(r);
+  const { page, problems } = await openPage(browser, server);
+  try {
+    await waitFor(page, 'live', RUN.length);
+    t.regex((await page.textContent('#meta')) ?? '', new RegExp(`^demo 'a b' · systrap ${systrapVersion()}`));
+    t.is(await page.textContent('#timeline li:has(.type:text-is("TRAPPED_SYSCALL")) .payload'), 'getpid (39)');
+    t.is(await page.textContent('#timeline li:has(.type:text-is("TRAPPED_FAULT")) .payload'), 'SIGSEGV (11)');
+    await page.click('[data-actor-id="platformContext:7"]');
+    await page.waitForSelector('#actor-details [data-field="state"]:text-is("fault")');
+    t.regex((await page.textContent('#actor-details [data-field="event"]')) ?? '', /^TRAPPED_FAULT SIGSEGV \(11\)/);
+    t.deepEqual(JSON.parse((await page.textContent('#actor-context')) ?? ''), { switches: 2 });
+    // As of the trap: the snapshot of then.
+    await page.evaluate((n) => (window as unknown as { systrapViewer: { setCursor(n: number): void } }).systrapViewer.setCursor(n), AT_SYSCALL);
+    await page.waitForSelector('#actor-details [data-field="state"]:text-is("syscall")');
+    t.deepEqual(JSON.parse((await page.textContent('#actor-context')) ?? ''), { switches: 1 });
+
+    await page.click('#tab-sequence');
+    await page.waitForSelector('#sequence g.msg[data-type="TRAPPED_SYSCALL"]');
+    t.deepEqual(await page.$$eval('#sequence [data-lifeline]', (els) => els.map((e) => e.getAttribute('data-lifeline'))), [RUNTIME, 'platformContext:7']);
+    t.is(await page.getAttribute('#sequence g.msg[data-type="TRAPPED_SYSCALL"]', 'data-source'), RUNTIME);
+    t.regex((await page.textContent('#sequence g.msg[data-type="TRAPPED_SYSCALL"] text.label')) ?? '', /TRAPPED_SYSCALL getpid \(39\)/);
+    t.true(await page.isHidden('#timeline'));
+    await page.screenshot({ path: `${ARTIFACTS}viewer-sequence-details.png` });
+
+    // The run is over: the server says so, and its going away does not make it "disconnected".
+    server.setMode('ended');
+    await page.waitForSelector('#status:text-is("ended")');
+    await server.close();
+    await page.waitForFunction(() => document.querySelector('#live-button:not([hidden])'));
+    t.is(await page.textContent('#status'), 'ended');
+    t.deepEqual(problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED/.test(p)), []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('browser: pages of the sample run: actor-to-actor arrows; the chart fits, zooms and pans; labels on plates', async (t) => {
+  t.timeout(60_000);
+  const { browser, server } = await env();
+  const { page, problems } = await openPage(browser, server);
+  try {
+    await waitFor(page, 'live', RECORDS.length);
+    await page.click('#tab-sequence');
+    await page.waitForSelector('#sequence g.msg[data-source="pool"][data-target="subprocess:1"][data-type="xstate.init"]');
+
+    await page.click('[data-actor-id="subprocess:1"]');
+    await page.waitForSelector('#chart-svg [data-state-id="subprocess.dead"][data-current="true"]');
+    const transform = () => page.getAttribute('#chart-svg g.viewport', 'transform');
+    t.is(await transform(), 'translate(0 0) scale(1)');
+    // Fitted: the drawing is inside the panel.
+    const fits = await page.evaluate(() => {
+      const box = document.querySelector('#chart')!.getBoundingClientRect();
+      const r = document.querySelector('#chart-svg g.viewport')!.getBoundingClientRect();
+      return r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1 && r.width > box.width / 3;
+    });
+    t.true(fits);
+    // Every edge label sits on its plate.
+    t.is(await page.locator('#chart-svg g.label > rect.label-bg').count(), await page.locator('#chart-svg g.label > text').count());
+    t.true((await page.locator('#chart-svg g.label > rect.label-bg').count()) >= 8);
+
+    const svg = (await page.locator('#chart-svg').boundingBox())!;
+    const cx = svg.x + svg.width / 2;
+    const cy = svg.y + svg.height / 2;
+    await page.mouse.move(cx, cy);
+    await page.mouse.wheel(0, -400);
+    await page.waitForFunction(() => !/scale\(1\)$/.test(document.querySelector('#chart-svg g.viewport')!.getAttribute('transform')!));
+    const zoomed = (await transform())!;
+    t.true(Number(/scale\(([\d.]+)\)/.exec(zoomed)![1]) > 1.2, zoomed);
+    await page.mouse.down();
+    await page.mouse.move(cx + 120, cy + 60, { steps: 4 });
+    await page.mouse.up();
+    const panned = (await transform())!;
+    t.not(panned, zoomed);
+    t.is(/scale\(([\d.]+)\)/.exec(panned)![1], /scale\(([\d.]+)\)/.exec(zoomed)![1], 'a drag pans, it does not zoom');
+    await page.screenshot({ path: `${ARTIFACTS}viewer-chart-zoomed.png` });
+    // A redraw (another state, another actor of the machine) keeps the zoom; Reset brings the
+    // whole chart back.
+    await page.click('[data-actor-id="subprocess:source"]');
+    await page.waitForSelector('#chart-title:has-text("subprocess:source")');
+    t.is(await transform(), panned);
+    await page.click('#zoom-reset');
+    t.is(await transform(), 'translate(0 0) scale(1)');
+    await page.click('#zoom-in');
+    t.regex((await transform())!, /scale\(1\.25\)$/);
+    t.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('browser: a served recording shows REPLAY, never LIVE', async (t) => {
+  t.timeout(60_000);
+  const { browser } = await env();
+  const server = await startInspectorServer({ port: 0, mode: 'replay', source: 'sample-trace.jsonl' });
+  extraServers.push(server);
+  for (const r of RECORDS) server.push(r);
+  // Every text the badge ever shows, from the first paint on.
+  const { page, problems } = await openPage(browser, server, '', () => {
+    const seen: string[] = [];
+    (window as unknown as { badges: string[] }).badges = seen;
+    document.addEventListener('DOMContentLoaded', () => {
+      const s = document.getElementById('status')!;
+      seen.push(s.textContent ?? '');
+      new MutationObserver(() => seen.push(`${s.textContent} ${s.className}`)).observe(s, { childList: true, characterData: true, subtree: true, attributes: true });
+    });
+  });
+  try {
+    await waitFor(page, 'replay', RECORDS.length);
+    t.is(await page.getAttribute('#status', 'class'), 'status replay');
+    t.regex((await page.textContent('#source')) ?? '', /^sample-trace\.jsonl/);
+    const badges = await page.evaluate(() => (window as unknown as { badges: string[] }).badges);
+    t.false(badges.some((b) => /live/.test(b)), badges.join(' | '));
+    t.deepEqual(problems, []);
   } finally {
     await page.close();
   }

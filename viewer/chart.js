@@ -528,12 +528,14 @@ export function renderChart(root, def, marks) {
   const { active, leaves, visited, taken } = chartMarks(def, marks);
   const M = 16; // margin: room for a self-loop over a box at the top
   root.replaceChildren();
-  root.setAttribute('viewBox', `${-M} ${-M} ${layout.width + 2 * M} ${layout.height + 2 * M}`);
-  root.setAttribute('width', String(layout.width + 2 * M));
-  root.setAttribute('height', String(layout.height + 2 * M));
-  // Shrinks to fit its panel (both ways) but never grows past its natural size.
-  root.style.maxWidth = `${layout.width + 2 * M}px`;
-  root.style.maxHeight = `${layout.height + 2 * M}px`;
+  // The chart's own size; the viewBox that fits it to the panel, and the zoom, are zoom.js's.
+  const W = layout.width + 2 * M;
+  const H = layout.height + 2 * M;
+  root.dataset.chartWidth = String(W);
+  root.dataset.chartHeight = String(H);
+  root.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  root.removeAttribute('width');
+  root.removeAttribute('height');
   root.setAttribute('role', 'img');
   root.setAttribute('aria-label', `statechart of ${def.id}, current state ${marks.state || 'unknown'}`);
 
@@ -544,6 +546,11 @@ export function renderChart(root, def, marks) {
     defs.append(m);
   }
   root.append(defs);
+  // Zoom and pan move this group (zoom.js); the inner one keeps the margin.
+  const viewport = svg('g', { class: 'viewport' });
+  const content = svg('g', { transform: `translate(${M} ${M})` });
+  viewport.append(content);
+  root.append(viewport);
 
   // States first (parents before children: document order), edges above them so arrows into
   // nested states stay visible.
@@ -565,7 +572,7 @@ export function renderChart(root, def, marks) {
     else g.append(svg('text', { x: r.x + r.w / 2, y: r.y + r.h / 2 + 4, 'text-anchor': 'middle' }, s.key));
     states.append(g);
   }
-  root.append(states);
+  content.append(states);
 
   const edges = svg('g', { class: 'edges' });
   const labels = svg('g', { class: 'labels' });
@@ -573,8 +580,13 @@ export function renderChart(root, def, marks) {
     const isTaken = taken(e);
     const cls = `edge ${e.kind}${isTaken ? ' taken' : ''}`;
     edges.append(svg('path', { class: cls, d: e.d, 'marker-end': `url(#${isTaken ? 'arrow-taken' : 'arrow'})`, 'data-source': e.source, 'data-target': e.target }));
-    labels.append(svg('text', { class: `label${isTaken ? ' taken' : ''}`, x: e.label.x, y: e.label.y + 4, 'text-anchor': e.label.anchor }, e.events.join(' / ')));
+    // An opaque plate under each label: edges pass under labels, never through their text.
+    const box = labelBox(e, e.label);
+    const g = svg('g', { class: `label${isTaken ? ' taken' : ''}` });
+    g.append(svg('rect', { class: 'label-bg', x: round(box.x - 1), y: round(box.y - 1), width: round(box.w + 2), height: box.h + 2, rx: 3 }));
+    g.append(svg('text', { x: e.label.x, y: e.label.y + 4, 'text-anchor': e.label.anchor }, e.events.join(' / ')));
+    labels.append(g);
   }
-  root.append(edges, labels);
+  content.append(edges, labels);
   return layout;
 }

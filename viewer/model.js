@@ -8,11 +8,12 @@
  * @typedef {{
  *   id: string, parent?: string, machine: string, state: string, status: string,
  *   visited: string[], prevState: string, lastEvent?: string, children: string[],
- *   since: number, updated: number,
+ *   since: number, updated: number, context?: unknown,
  * }} Actor
  * @typedef {{
  *   i: number, seq?: number, t: number, target: string, source?: string, type: string,
  *   from: string, to?: string, status?: string, implicit?: boolean, unresolved?: boolean,
+ *   payload?: Record<string, unknown>,
  * }} TimelineEntry
  */
 
@@ -39,6 +40,8 @@ export function createModel() {
     skipped: 0,
     /** `t` of the last record applied (ms since the recording started). */
     t: 0,
+    /** The recording's metadata record (program, versions, date), if it had one. */
+    meta: undefined,
   };
 }
 
@@ -129,6 +132,9 @@ export function applyRecord(model, r) {
   if (typeof r?.t === 'number') model.t = r.t;
   const t = typeof r?.t === 'number' ? r.t : model.t;
   switch (r?.kind) {
+    case 'meta':
+      model.meta = r;
+      return;
     case 'machines':
       // Several processes may relay into one server, each announcing its machines: merge.
       for (const m of r.machines ?? []) if (m && typeof m.id === 'string') model.machines.set(m.id, m);
@@ -144,6 +150,7 @@ export function applyRecord(model, r) {
         a.status = 'active';
         a.visited = [];
         a.lastEvent = undefined;
+        a.context = undefined;
         a.since = t;
       }
       if (typeof r.machine === 'string') a.machine = r.machine;
@@ -159,6 +166,8 @@ export function applyRecord(model, r) {
       a.state = value;
       a.status = typeof r.status === 'string' ? r.status : 'active';
       a.lastEvent = r.event;
+      // The recorder sends a context only when it changed: no field means "as before".
+      if ('context' in r) a.context = r.context;
       for (const part of valueParts(value)) if (!a.visited.includes(part)) a.visited.push(part);
       a.updated = i;
       resolveTimeline(model, a, r, i, t);
@@ -169,6 +178,7 @@ export function applyRecord(model, r) {
       const target = model.actors.get(r.target);
       /** @type {TimelineEntry} */
       const e = { i, seq: r.seq, t, target: r.target, source: r.source, type: r.type, from: target?.state ?? '' };
+      if (r.payload && typeof r.payload === 'object') e.payload = r.payload;
       model.timeline.push(e);
       let q = model.pending.get(r.target);
       if (!q) model.pending.set(r.target, (q = []));

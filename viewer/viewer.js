@@ -5,6 +5,10 @@
 
 import { createModel, applyRecord, parseJsonl, isFinished, activeStateIds, rootActors } from './model.js';
 import { renderChart, cachedLayout, shortId, chartMarks } from './chart.js';
+import { formatMeta, formatPayload } from './format.js';
+import { renderSequence } from './sequence.js';
+import { renderDetails } from './details.js';
+import { attachZoom } from './zoom.js';
 
 /** Timeline lines kept in the DOM: older ones are dropped (the records stay). */
 const TIMELINE_CAP = 3000;
@@ -16,8 +20,16 @@ const app = {
   records: [],
   /** The first `model.applied` records, applied. */
   model: createModel(),
-  /** What `#status` says: `live` (WebSocket open), `replay` (a trace file/URL), `disconnected`. */
+  /**
+   * What `#status` says: `live` (the server's program is running), `replay` (a trace file or
+   * URL, or a server replaying a recording), `ended` (the server's program is over),
+   * `connecting`, `disconnected`. The server says which in its `hello` message.
+   */
   mode: 'disconnected',
+  /** The WebSocket to the server is open (its records are the ones shown). */
+  connected: false,
+  /** The lower panel's view: `events` (the timeline) or `sequence` (the diagram). */
+  tab: 'events',
   /** The cursor sits at the last record and moves with new ones (live mode). */
   follow: true,
   /** @type {string | undefined} the actor the user clicked */
@@ -89,7 +101,9 @@ function connect() {
     if (app.ws !== ws) return;
     // The server sends every past record first: start from scratch rather than duplicate.
     resetRecords();
-    app.mode = 'live';
+    // Its `hello` says what the records are; until it comes, nothing is claimed live.
+    app.mode = 'connecting';
+    app.connected = true;
     app.source = url.host;
     app.retries = 0;
     showMessage('');
@@ -99,7 +113,8 @@ function connect() {
     if (app.ws !== ws || typeof ev.data !== 'string') return;
     try {
       const r = JSON.parse(ev.data);
-      if (r && typeof r.kind === 'string') addRecords([r]);
+      if (r?.kind === 'hello') onHello(r, url.host);
+      else if (r && typeof r.kind === 'string') addRecords([r]);
     } catch {
       // one malformed message must not stop the stream
     }
@@ -107,10 +122,25 @@ function connect() {
   ws.addEventListener('close', () => {
     if (app.ws !== ws) return; // replaced on purpose (replay, reconnect)
     app.ws = undefined;
-    app.mode = 'disconnected';
+    app.connected = false;
+    // A program known to be over stays "ended": its server going away is expected then.
+    app.mode = app.mode === 'ended' ? 'ended' : 'disconnected';
     scheduleRender();
     scheduleReconnect();
   });
+}
+
+/**
+ * The server's word on its records: `live`, `replay` (it serves a recording: the badge must
+ * not say live) or `ended`.
+ *
+ * @param {{ mode?: string, source?: string }} hello
+ * @param {string} host
+ */
+function onHello(hello, host) {
+  app.mode = hello.mode === 'replay' || hello.mode === 'ended' ? hello.mode : 'live';
+  app.source = hello.source ? `${hello.source} (served by ${host})` : host;
+  scheduleRender();
 }
 
 function scheduleReconnect() {
@@ -125,6 +155,7 @@ function disconnect() {
   clearTimeout(app.retryTimer);
   const ws = app.ws;
   app.ws = undefined;
+  app.connected = false;
   ws?.close();
 }
 
@@ -244,6 +275,14 @@ const view = {
   /** @type {Map<any, HTMLLIElement>} timeline entry → its line */
   lines: new Map(),
   selectedShown: '',
+  /** @type {any} */
+  detailsModel: undefined,
+  detailsKey: '',
+  /** @type {any} */
+  sequenceModel: undefined,
+  sequenceKey: '',
+  /** @type {ReturnType<typeof attachZoom> | undefined} */
+  zoom: undefined,
   /** @type {any} model and record count at the last render: how far it moved since */
   lastModel: undefined,
   lastApplied: 0,
@@ -260,7 +299,35 @@ function render() {
   renderHeader();
   renderTree(shown, advanced > 0 && advanced <= 20);
   renderChartPanel(shown);
-  renderTimeline(shown);
+  renderDetailsPanel(shown);
+  if (app.tab === 'sequence') renderSequencePanel(shown);
+  else renderTimeline(shown);
+}
+
+/** The details box, redrawn only when what it shows changed. @param {any} a */
+function renderDetailsPanel(a) {
+  const key = a ? [a.id, a.state, a.status, a.updated, app.model.timeline.length] : [];
+  if (view.detailsModel === app.model && JSON.stringify(key) === view.detailsKey) return;
+  view.detailsModel = app.model;
+  view.detailsKey = JSON.stringify(key);
+  renderDetails($('actor-details'), app.model, a);
+}
+
+/** The sequence diagram, redrawn when the records, the filter or the selection moved. @param {any} a */
+function renderSequencePanel(a) {
+  const box = $('sequence');
+  const only = app.onlySelected ? a?.id : undefined;
+  const key = JSON.stringify([app.model.applied, only, a?.id]);
+  if (view.sequenceModel === app.model && view.sequenceKey === key) return;
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  view.sequenceModel = app.model;
+  view.sequenceKey = key;
+  renderSequence(box, app.model, { only, selected: a?.id, onSelect: select });
+  // The timeline's bookkeeping, while it is not drawn (it is rebuilt when shown again).
+  app.model.resolved.length = 0;
+  $('timeline-more').hidden = true;
+  $('filter-actor').textContent = a?.id || 'the selected actor';
+  if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
 /** The actor whose chart is drawn: the selected one, or the first (the pool) by default. */
@@ -276,8 +343,12 @@ function renderHeader() {
   $('record-count').textContent = String(app.model.applied);
   $('source').textContent = app.source;
   $('source').title = app.source;
-  $('live-button').hidden = !app.served || app.mode === 'live';
-  $('download-link').hidden = !app.served || app.mode !== 'live';
+  $('live-button').hidden = !app.served || app.connected;
+  $('download-link').hidden = !app.served || !app.connected;
+  const meta = formatMeta(app.model.meta);
+  $('meta').hidden = !meta.text;
+  $('meta').textContent = meta.text;
+  $('meta').title = meta.title;
   const slider = /** @type {HTMLInputElement} */ ($('cursor'));
   slider.max = String(app.records.length);
   slider.value = String(app.model.applied);
@@ -393,6 +464,8 @@ function renderChartPanel(a) {
   $('chart-empty').hidden = true;
   const marks = { state: a.state, prevState: a.prevState, lastEvent: a.lastEvent, visited: a.visited };
   renderChart(svgEl, def, marks);
+  view.zoom ??= attachZoom(svgEl);
+  view.zoom.fit(def.id);
   renderTransitions(table, def, marks, isFinished(m, a));
 }
 
@@ -446,11 +519,14 @@ function createLine(e, selectedId) {
   if (e.source) li.dataset.source = e.source;
   if (e.seq !== undefined) li.dataset.seq = String(e.seq);
   const internal = e.type.startsWith('xstate.') || e.implicit;
-  li.innerHTML = '<span class="t"></span><span class="target"></span><span class="type"></span><span class="to"></span>';
-  const [t, target, type] = /** @type {HTMLElement[]} */ ([...li.children]);
+  li.innerHTML = '<span class="t"></span><span class="target"></span><span class="type"></span><span class="payload"></span><span class="to"></span>';
+  const [t, target, type, payload] = /** @type {HTMLElement[]} */ ([...li.children]);
   t.textContent = formatT(e.t);
   target.textContent = e.target;
   type.textContent = e.type;
+  // What the event carries (a syscall, a signal, a pid): `getpid (39)`.
+  payload.textContent = formatPayload(e.payload);
+  if (e.payload) li.dataset.payload = JSON.stringify(e.payload);
   type.classList.toggle('internal', internal);
   li.classList.toggle('selected-actor', e.target === selectedId || e.source === selectedId);
   li.addEventListener('click', () => select(e.target));
@@ -468,7 +544,7 @@ function fillLine(li, e) {
     to.textContent = `→ ${e.to}${e.status && e.status !== 'active' ? ` (${e.status})` : ''}`;
     to.className = `to ${e.status === 'done' || e.status === 'stopped' ? 'done' : e.to === e.from ? 'same' : 'changed'}`;
   }
-  li.title = `#${e.seq ?? '?'} at ${formatT(e.t)} ms: ${e.type} to ${e.target}${e.source ? ` from ${e.source}` : ''}; ${e.from || '(no state)'} → ${e.to ?? '?'}`;
+  li.title = `#${e.seq ?? '?'} at ${formatT(e.t)} ms: ${e.type} to ${e.target}${e.source ? ` from ${e.source}` : ''}; ${e.from || '(no state)'} → ${e.to ?? '?'}${e.payload ? `\n${JSON.stringify(e.payload)}` : ''}`;
 }
 
 /** @param {any} shown */
@@ -559,6 +635,21 @@ function wire() {
     stopPlaying();
     setCursor(Number(slider.value));
   });
+  $('zoom-in').addEventListener('click', () => view.zoom?.zoomBy(1.25));
+  $('zoom-out').addEventListener('click', () => view.zoom?.zoomBy(0.8));
+  $('zoom-reset').addEventListener('click', () => view.zoom?.reset());
+  for (const tab of ['events', 'sequence'])
+    $(`tab-${tab}`).addEventListener('click', () => {
+      app.tab = tab;
+      $('tab-events').setAttribute('aria-selected', String(tab === 'events'));
+      $('tab-sequence').setAttribute('aria-selected', String(tab === 'sequence'));
+      $('timeline').hidden = tab !== 'events';
+      $('sequence').hidden = tab !== 'sequence';
+      // The timeline is rebuilt when it is shown again: it was not kept up meanwhile.
+      view.timelineModel = undefined;
+      view.sequenceKey = '';
+      scheduleRender();
+    });
   const onlySelected = /** @type {HTMLInputElement} */ ($('filter-selected'));
   onlySelected.addEventListener('change', () => {
     app.onlySelected = onlySelected.checked;

@@ -16,7 +16,10 @@ import type { Subprocess } from './subprocess.js';
 export class SubprocessPool {
   /** Subprocesses offered to the pool, by id (the machine says which are still available). */
   readonly #offered = new Map<string, Subprocess>();
+  /** The source stub, once made. */
   source?: Subprocess;
+  /** The source stub being made, or made (or failed): made once, by whoever asks first. */
+  #making?: Promise<Subprocess>;
 
   constructor(readonly ref: ActorRefFrom<typeof poolMachine>) {}
 
@@ -53,6 +56,34 @@ export class SubprocessPool {
   forget(sp: { id: string }): void {
     if (!this.#offered.delete(sp.id)) return;
     this.ref.send({ type: 'FORGET', id: sp.id });
+  }
+
+  /**
+   * The source stub, made by `make` the first time it is asked for (every later caller gets the
+   * same stub, or the same failure); the pool machine hears SOURCE_READY or SOURCE_FAILED.
+   *
+   * @example
+   * ```ts
+   * const source = await pool.sourceStub(() => createSource(rt));
+   * ```
+   */
+  sourceStub(make: () => Promise<Subprocess>): Promise<Subprocess> {
+    return (this.#making ??= make().then(
+      (sp) => {
+        this.source = sp;
+        this.ref.send({ type: 'SOURCE_READY', pid: sp.pid });
+        return sp;
+      },
+      (e: unknown) => {
+        this.ref.send({ type: 'SOURCE_FAILED', reason: String(e) });
+        throw e;
+      },
+    ));
+  }
+
+  /** Resolves once a source stub being made is made or has failed (at once if none is). */
+  async sourceSettled(): Promise<void> {
+    await this.#making?.catch(() => undefined);
   }
 
   /** Empties the pool (on close). */

@@ -1,26 +1,7 @@
 import { initialTransition, transition, type AnyStateMachine, type StateValue } from 'xstate';
+import { fromTable, type CompiledMachine, type MachineTable } from './machineTable.js';
 
-/**
- * A machine without context or guards, compiled into a table: for each state (a dotted path,
- * `inStub.running`) the state each event leads to. Sending an event is one lookup, cheap enough
- * for a hot path where running the interpreter per event is not (the sentry's tasks change state
- * several times per trapped syscall). The machine still decides: the table is derived from it,
- * and an event it ignores leaves the state as it is.
- *
- * @example
- * ```ts
- * const table = compileMachine(taskMachine, TASK_EVENTS);
- * let s = table.initial;          // 'ready'
- * s = table.next(s, 'SWITCH');    // 'inStub.running'
- * ```
- */
-export interface CompiledMachine<E extends string> {
-  readonly initial: string;
-  /** The state `event` leads to from `state` (the same state when the machine ignores it). */
-  next(state: string, event: E): string;
-  /** Every state (leaf paths). */
-  readonly states: readonly string[];
-}
+export type { CompiledMachine, MachineTable } from './machineTable.js';
 
 /** `{ a: { b: 'c' } }` → 'a.b.c'. */
 export function stateString(v: StateValue): string {
@@ -51,28 +32,39 @@ function leaves(node: StateTree, prefix: string): string[] {
 }
 
 /**
- * Compiles `machine` over `events`. Precondition: the machine's transitions depend on the state
- * and the event type only (no guards, no context): what the table cannot represent.
+ * The table of `machine` over `events` (see MachineTable): only the events that change a state
+ * are listed. Precondition: the machine's transitions depend on the state and the event type
+ * only (no guards, no context): what the table cannot represent.
+ *
+ * @example
+ * ```ts
+ * const t = machineTable(taskMachine, TASK_EVENTS); // t.next.ready.SWITCH === 'inStub.running'
+ * ```
  */
-export function compileMachine<E extends string>(machine: AnyStateMachine, events: readonly E[]): CompiledMachine<E> {
+export function machineTable(machine: AnyStateMachine, events: readonly string[]): MachineTable {
   const states = leaves(machine.root, '');
-  // Plain objects, not Maps: V8 looks up a constant property name on a small object faster.
-  const table: Record<string, Record<string, string>> = Object.create(null);
+  const next: Record<string, Record<string, string>> = {};
   for (const s of states) {
-    const row: Record<string, string> = Object.create(null);
+    const row: Record<string, string> = {};
     const snap = machine.resolveState({ value: stateValue(s), context: {} });
     for (const e of events) {
-      const [next] = transition(machine, snap, { type: e });
-      row[e] = stateString(next.value);
+      const [to] = transition(machine, snap, { type: e });
+      if (stateString(to.value) !== s) row[e] = stateString(to.value);
     }
-    table[s] = row;
+    next[s] = row;
   }
-  const initial = stateString(initialTransition(machine)[0].value);
-  return {
-    initial,
-    states,
-    next(state, event) {
-      return table[state]?.[event] ?? state;
-    },
-  };
+  return { initial: stateString(initialTransition(machine)[0].value), states, next };
+}
+
+/**
+ * Compiles `machine` over `events` (see CompiledMachine; the precondition of machineTable).
+ *
+ * @example
+ * ```ts
+ * const table = compileMachine(taskMachine, TASK_EVENTS);
+ * table.next(table.initial, 'SWITCH'); // 'inStub.running'
+ * ```
+ */
+export function compileMachine<E extends string>(machine: AnyStateMachine, events: readonly E[]): CompiledMachine<E> {
+  return fromTable<E>(machineTable(machine, events));
 }

@@ -8,6 +8,9 @@ import { programFilter } from './filter.js';
 import { loadProgram } from './exec/loader.js';
 import { canonical, namespacePid, nameStub, setupProcess } from './processSetup.js';
 import { commOf } from './exec/comm.js';
+import { findProgram } from './exec/findProgram.js';
+import { LoaderErrors } from './exec/loaderErrors.js';
+import type { InjectWhen } from './strace/inject.js';
 import { SentryLink } from './sentryLink.js';
 import type { SentryResult, SentryTask, TraceOptions } from './protocol.js';
 
@@ -21,7 +24,8 @@ const USER_SS = 0x2bn;
 /** Options of {@link runProgram}. */
 export interface RunProgramOptions {
   /**
-   * The executable, an ELF program or a '#!' script (absolute, or relative to `cwd`). It is also
+   * The executable, an ELF program or a '#!' script: a path (absolute, or relative to `cwd`), or
+   * a bare name found on Node's PATH as execvp finds it (`'ls'` is `/usr/bin/ls`). It is also
    * the name execve is given: AT_EXECFN, and a script's name in its interpreter's argv.
    */
   path: string;
@@ -31,10 +35,58 @@ export interface RunProgramOptions {
   cwd?: string;
   /** Node's fds that become the program's 0, 1, 2. Default [0, 1, 2]. */
   stdio?: [number, number, number];
-  /** Tracing, injection and policy (see `systrap run --help`). */
-  trace?: Partial<TraceOptions>;
-  /** Syscalls the kernel refuses, with their errno (`--deny`). */
-  deny?: Map<number, number>;
+  /**
+   * Tracing, injection and policy (see `systrap run --help`). The syscall lists take what the
+   * parsers give: `trace: parseTraceSet('%file')` (a Set), `inject: [parseInject('openat:error=EACCES')]`.
+   */
+  trace?: RunTraceOptions;
+  /**
+   * Syscalls the kernel refuses (`--deny`): a Map of syscall to errno, or what parseDeny gives
+   * (one, or a list).
+   */
+  deny?: ReadonlyMap<number, number> | DenySpec | Iterable<DenySpec>;
+}
+
+/** One `--deny`: a syscall and the errno the kernel answers (what parseDeny returns). */
+export interface DenySpec {
+  sysno: number;
+  errno: number;
+}
+
+/**
+ * {@link TraceOptions} as runProgram takes them: every field optional, syscall lists as any
+ * iterable (a Set from parseTraceSet, an array).
+ *
+ * @example
+ * ```ts
+ * const t: RunTraceOptions = { trace: parseTraceSet('%file'), outFd: 2, style: { timestamps: 2 } };
+ * ```
+ */
+export interface RunTraceOptions extends Partial<Omit<TraceOptions, 'trace' | 'inject' | 'counted'>> {
+  trace?: Iterable<number>;
+  inject?: Iterable<{ syscalls: Iterable<number>; error?: number; retval?: bigint; when?: InjectWhen }>;
+  counted?: Iterable<number>;
+}
+
+/** The options as the sentry worker takes them (plain arrays: they cross a MessagePort). */
+function traceOptions(t: RunTraceOptions = {}): TraceOptions {
+  const { trace, inject, counted, ...rest } = t;
+  return {
+    outFd: 2,
+    summary: false,
+    ...rest,
+    trace: [...(trace ?? [])],
+    inject: [...(inject ?? [])].map((i) => ({ ...i, syscalls: [...i.syscalls] })),
+    ...(counted ? { counted: [...counted] } : {}),
+  };
+}
+
+/** `deny` as a Map (see RunProgramOptions.deny). */
+function denyMap(d: RunProgramOptions['deny']): Map<number, number> {
+  if (d === undefined) return new Map();
+  if (d instanceof Map) return new Map(d);
+  if ('sysno' in d) return new Map([[d.sysno, d.errno]]);
+  return new Map([...(d as Iterable<DenySpec>)].map((x) => [x.sysno, x.errno]));
 }
 
 /** A running program: its pid (the stub's), a way to signal it, and its end. */
@@ -79,12 +131,20 @@ function entryRegs(entry: bigint, sp: bigint): BigUint64Array {
  */
 export async function runProgram(platform: Platform, opts: RunProgramOptions): Promise<ProgramHandle> {
   const port = platform.port;
-  const trace: TraceOptions = { trace: [], outFd: 2, summary: false, inject: [], ...opts.trace };
+  const trace = traceOptions(opts.trace);
+  const deny = denyMap(opts.deny);
+  // A bare name is looked up on PATH, as execvp (and `systrap run`) do.
+  let given = opts.path;
+  if (!given.includes('/')) {
+    const found = findProgram(given).path;
+    if (found === undefined) throw LoaderErrors.NoFile(given);
+    given = found;
+  }
   const trap = new Set<number>([...trace.trace, ...trace.inject.flatMap((i) => i.syscalls)]);
   if (trace.summary && trace.counted) for (const n of trace.counted) trap.add(n);
   else if (trace.summary) for (let n = 0; n < MAX_SYSCALL; n++) trap.add(n);
   const filter = (sandboxed: boolean) =>
-    programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny: opts.deny ?? new Map(), nodePid: sandboxed ? undefined : process.pid });
+    programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny, nodePid: sandboxed ? undefined : process.pid });
   const as = await port.newAddressSpace({ seccomp: filter, sandbox: true });
   const sandboxed = port.sandboxed(as);
   const stub = port.stub(as);
@@ -97,9 +157,9 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   };
   try {
     await setupProcess(as, stub, opts.stdio ?? [0, 1, 2], opts.cwd ?? process.cwd());
-    const path = isAbsolute(opts.path) ? opts.path : join(opts.cwd ?? process.cwd(), opts.path);
+    const path = isAbsolute(given) ? given : join(opts.cwd ?? process.cwd(), given);
     const loadStart = process.hrtime.bigint();
-    const img = await loadProgram(as, { path, argv: opts.argv, envp: opts.env, execfn: opts.path });
+    const img = await loadProgram(as, { path, argv: opts.argv, envp: opts.env, execfn: given });
     const loadNs = Number(process.hrtime.bigint() - loadStart);
     // Named after the file given (a script's own name), as the kernel does; see SentryLink.
     await nameStub(as, stub, path);
@@ -122,7 +182,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       // /proc/self/exe: the ELF file loaded (a script's interpreter, relative to the program's cwd).
       exe: canonical(isAbsolute(img.path) ? img.path : join(opts.cwd ?? process.cwd(), img.path)),
       loadNs,
-      comm: commOf(opts.path),
+      comm: commOf(given),
       mail,
       port: port2,
       trace,

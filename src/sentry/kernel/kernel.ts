@@ -13,7 +13,7 @@ import { ProcessTable, childInfo } from './processTable.js';
 import { jobInfo } from './jobControl.js';
 import { FutexTable } from './futex.js';
 import type { StracePrinter } from '../strace/printer.js';
-import { tracePrinter } from './tracing.js';
+import { silentPrinter, tracePrinter } from './tracing.js';
 import { Policy, PolicyError } from '../policy.js';
 import { makeSiginfo } from './signals.js';
 import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
@@ -51,7 +51,8 @@ export interface Doorbell {
  * ```
  */
 export class Kernel implements TreeHost {
-  readonly strace: StracePrinter;
+  /** Silent until start() gives the run's own (loaded only when the run traces or counts). */
+  strace: StracePrinter = silentPrinter();
   readonly policy: Policy;
   readonly region: SentryTask['region'];
   readonly maxSysmsgThreads: number;
@@ -90,7 +91,6 @@ export class Kernel implements TreeHost {
     this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
     this.table = new ProcessTable<ThreadGroup>();
     this.table.onReap = (p) => this.#processEvent(p, 'REAP');
-    this.strace = tracePrinter(spec.trace, this.table, () => this.root);
     this.policy = new Policy(spec.trace);
     this.#mailbox = new Mailbox(spec.port, spec.mail, {
       onThreads: (pid, tids) => this.table.process(pid)?.setThreadTids(tids),
@@ -103,8 +103,6 @@ export class Kernel implements TreeHost {
     this.root = this.#adopt({ pid: spec.pid, nsPid: spec.nsPid, memory: spec.memory, queue: spec.queue, main: spec.main, brkStart: spec.brkStart, exe: spec.exe });
     this.root.mainTask.regs.set(spec.main.regs);
     this.root.mainTask.comm = spec.comm ?? '';
-    // The exec systrap made before the program ran: strace's first line.
-    this.strace.start(this.root.tgid, this.root.mainTask.reg('rsp'), spec.loadNs);
   }
 
   /** Receives every task's lifecycle events when the platform is inspected. */
@@ -136,6 +134,9 @@ export class Kernel implements TreeHost {
 
   /** Loads the policy module; false (and a result) if it cannot be used. */
   async start(): Promise<boolean> {
+    this.strace = await tracePrinter(this.#spec.trace, this.table, () => this.root);
+    // The exec systrap made before the program ran: strace's first line.
+    this.strace.start(this.root.tgid, this.root.mainTask.reg('rsp'), this.#spec.loadNs);
     try {
       await this.policy.init();
       return true;

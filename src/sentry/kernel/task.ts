@@ -1,7 +1,8 @@
 import { REG } from '../../abi/registers.js';
 import { THREAD_CONTEXT, MAX_FPSTATE_LEN } from '../../abi/sysmsg.js';
-import { compileMachine } from '../../machines/compile.js';
-import { taskMachine, TASK_EVENTS, type TaskEvent } from '../../machines/task.js';
+import { fromTable } from '../../machines/machineTable.js';
+import { TASK_TABLE } from '../../machines/taskTable.js';
+import type { TaskEvent } from '../../machines/task.js';
 
 /** A syscall the stub runs for the task at the passthrough gadget (see native/stub/sysmsg.c). */
 export interface Passthrough {
@@ -32,8 +33,12 @@ export interface Substitute {
   onDone?: (ret: bigint) => bigint | Substitute;
 }
 
-/** The task machine compiled into a table: one lookup per event (see compileMachine). */
-const LIFECYCLE = compileMachine(taskMachine, TASK_EVENTS);
+/**
+ * The task machine compiled into a table: one lookup per event (see CompiledMachine). Read from
+ * the table written ahead of time: compiling it here would load xstate into the sentry worker
+ * and run the interpreter over every state and event, both at the worker's start.
+ */
+const LIFECYCLE = fromTable<TaskEvent['type']>(TASK_TABLE);
 
 /** Sees every lifecycle event of every task (the sentry mirrors them to the inspector). */
 export type TaskObserver = (t: Task, event: TaskEvent['type']) => void;

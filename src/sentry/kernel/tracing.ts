@@ -1,19 +1,55 @@
 import type { TraceOptions } from '../protocol.js';
 import { fdPath } from '../strace/fdPath.js';
-import { StracePrinter } from '../strace/printer.js';
+import type { StracePrinter } from '../strace/printer.js';
 import type { ProcessTable } from './processTable.js';
 import type { ThreadGroup } from './threadGroup.js';
 
 /**
- * The kernel's strace printer, answered from its process table: each thread's memory, pid and
- * fds (through its stub's /proc entries), how many threads are traced, the first process.
+ * The printer of a run that prints and counts nothing: what StracePrinter does when no call is
+ * traced, `-c` is off and no output is asked for (every method returns at its first check).
+ */
+const SILENT: Pick<StracePrinter, keyof StracePrinter> = {
+  enter() {},
+  exit() {},
+  exitCall() {},
+  execCall: () => undefined,
+  exec() {},
+  start() {},
+  signal() {},
+  killed() {},
+  exited() {},
+  attached() {},
+  flush() {},
+  close() {},
+  summaryText: () => undefined,
+};
+
+/**
+ * The silent printer (see SILENT): what a kernel holds until {@link tracePrinter} gives its own.
  *
  * @example
  * ```ts
- * this.strace = tracePrinter(spec.trace, this.table, () => this.root);
+ * strace: StracePrinter = silentPrinter();
  * ```
  */
-export function tracePrinter(trace: TraceOptions, table: ProcessTable<ThreadGroup>, root: () => ThreadGroup): StracePrinter {
+export function silentPrinter(): StracePrinter {
+  return SILENT as StracePrinter;
+}
+
+/**
+ * The kernel's strace printer, answered from its process table: each thread's memory, pid and
+ * fds (through its stub's /proc entries), how many threads are traced, the first process. The
+ * printer and its decoders are loaded here, only for a run that traces or counts: most runs do
+ * neither, and loading them is a good part of the sentry worker's start.
+ *
+ * @example
+ * ```ts
+ * this.strace = await tracePrinter(spec.trace, this.table, () => this.root);
+ * ```
+ */
+export async function tracePrinter(trace: TraceOptions, table: ProcessTable<ThreadGroup>, root: () => ThreadGroup): Promise<StracePrinter> {
+  if (trace.trace.length === 0 && !trace.summary && !trace.style?.on) return silentPrinter();
+  const { StracePrinter } = await import('../strace/printer.js');
   const processOf = (tid: number | undefined): ThreadGroup => table.thread(tid ?? root().tgid)?.process ?? root();
   return new StracePrinter(trace, {
     memOf: (tid) => processOf(tid).mem,
