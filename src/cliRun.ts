@@ -87,7 +87,14 @@ export async function run(a: RunArgs): Promise<number | { signal: number }> {
     return 1;
   } finally {
     for (const [s, f] of forwarders) process.off(s, f);
-    await platform.close();
+    // systrap exits as soon as this returns (bin/systrap.js): what an orderly close would do
+    // (kill and reap the stubs, end the workers) Node's exit does too, since every stub and
+    // sysmsg thread dies with its tracer and with Node (PDEATHSIG, PTRACE_O_EXITKILL, the
+    // sandbox's init) and init reaps them. So the close is not waited for, unless the inspector
+    // must still see the last lifecycle steps.
+    const closing = platform.close();
+    if (a.inspectPort !== undefined || a.record !== undefined) await closing;
+    else closing.catch(() => undefined);
     await inspection.close();
     if (a.outFile !== undefined) closeSync(a.trace.outFd);
   }

@@ -95,6 +95,13 @@ test('each process of a program is a process actor under its parent: running, st
     t.true(visited(a.id).has('zombie'), `${a.id} was a zombie before it was reaped`);
   }
   t.true(children.filter((a) => visited(a.id).has('stopped')).length >= 4, 'the stopped children were shown stopped');
+  // What ended or stopped each one travels with the event (the timeline shows it).
+  const events = records.flatMap((r) => (r.kind === 'event' && r.target.startsWith('process:') ? [r] : []));
+  const exits = events.filter((e) => e.type === 'EXIT');
+  t.is(exits.length, actors.length);
+  t.true(exits.every((e) => typeof e.payload?.status === 'number' || typeof e.payload?.signal === 'number'), JSON.stringify(exits.map((e) => e.payload)));
+  t.like(exits.find((e) => e.target === root!.id), { payload: { status: 0 } });
+  t.true(events.filter((e) => e.type === 'STOP').every((e) => typeof e.payload?.signal === 'number'));
 });
 
 test("@statelyai/inspect's WebSocket inspector receives the runtime's events (local relay, offline)", (t) => {

@@ -5,7 +5,13 @@ import { setup } from 'xstate';
  * EXIT (it ended: a zombie until its parent waits), REAP (waited for, or reaped by the tree's
  * parent).
  */
-export type ProcessEvent = { type: 'STOP' } | { type: 'CONTINUE' } | { type: 'EXIT' } | { type: 'REAP' };
+export type ProcessEvent =
+  /** Stopped by `signal` (a stop signal, or SIGSTOP). */
+  | { type: 'STOP'; signal?: number }
+  | { type: 'CONTINUE' }
+  /** Ended: exited with `status`, or killed by `signal` (what the inspector's timeline shows). */
+  | { type: 'EXIT'; status?: number; signal?: number }
+  | { type: 'REAP' };
 
 export interface ProcessContext {
   /** Its pid as the program sees it. */

@@ -97,7 +97,7 @@ export type SentryRequest =
   /** Process `pid` ended: its stub and contexts go. */
   | { type: 'processExit'; pid: number }
   /** A process's lifecycle, when the platform is inspected (see machines/process.ts); START: it exists. */
-  | { type: 'processEvent'; pid: number; parent: number; event: 'START' | 'STOP' | 'CONTINUE' | 'EXIT' | 'REAP' }
+  | { type: 'processEvent'; pid: number; parent: number; event: 'START' | 'STOP' | 'CONTINUE' | 'EXIT' | 'REAP'; status?: number; signal?: number }
   /** The first process stopped (by `signo`) or continued: a shell's job would too (see ProgramHandle.onStop). */
   | { type: 'rootStopped'; stopped: boolean; signo: number };
 

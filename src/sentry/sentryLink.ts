@@ -251,7 +251,10 @@ export class SentryLink {
       this.#processActors.set(m.pid, this.port.mirrorProcess(id(m.pid), { pid: m.pid, ...(m.parent ? { parent: id(m.parent) } : {}) }));
       return;
     }
-    this.#processActors.get(m.pid)?.send({ type: m.event });
+    const actor = this.#processActors.get(m.pid);
+    if (m.event === 'EXIT') actor?.send({ type: 'EXIT', ...(m.status !== undefined ? { status: m.status } : {}), ...(m.signal !== undefined ? { signal: m.signal } : {}) });
+    else if (m.event === 'STOP') actor?.send({ type: 'STOP', ...(m.signal !== undefined ? { signal: m.signal } : {}) });
+    else actor?.send({ type: m.event });
     if (m.event === 'REAP') this.#processActors.delete(m.pid);
   }
 

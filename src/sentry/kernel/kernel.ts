@@ -9,7 +9,7 @@ import { Mailbox, type Reply, type RequestBody } from './mailbox.js';
 import { GroupExit } from './groupExit.js';
 import { ThreadGroup } from './threadGroup.js';
 import type { ForkOptions, Proc, ProcessEnd, TreeHost } from './process.js';
-import { ProcessTable, childInfo } from './processTable.js';
+import { ProcessTable, childInfo, eventDetail } from './processTable.js';
 import { jobInfo } from './jobControl.js';
 import { FutexTable } from './futex.js';
 import type { StracePrinter } from '../strace/printer.js';
@@ -439,7 +439,7 @@ export class Kernel implements TreeHost {
   #processEvent(p: Proc, event: 'START' | 'STOP' | 'CONTINUE' | 'EXIT' | 'REAP'): void {
     if (!this.#spec.mirror) return;
     this.flush(); // its tasks' events first
-    this.post({ type: 'processEvent', pid: p.tgid, parent: p.parent?.tgid ?? 0, event });
+    this.post({ type: 'processEvent', pid: p.tgid, parent: p.parent?.tgid ?? 0, event, ...eventDetail(p, event) });
   }
 
   #mirror(t: Task, e: TaskEvent['type']): void {

@@ -40,6 +40,21 @@ export function childInfo(p: Proc): Uint8Array {
 }
 
 /**
+ * What ended (EXIT: its status or signal) or stopped (STOP: the signal) a process, for its
+ * actor's timeline; nothing for the other events.
+ *
+ * @example
+ * ```ts
+ * eventDetail(p, 'EXIT'); // { status: 0 } or { signal: 9 }
+ * ```
+ */
+export function eventDetail(p: Proc, event: string): { status?: number; signal?: number } {
+  if (event === 'EXIT' && p.end) return p.end.kind === 'exited' ? { status: p.end.status } : { signal: p.end.signal };
+  if (event === 'STOP' && p.job.report) return { signal: p.job.report.signo };
+  return {};
+}
+
+/**
  * Every process and thread of a program tree (gVisor's PIDNamespace): processes by pid, live
  * and zombie; threads by tid; who waits for which children; the tids handed to threads.
  *
