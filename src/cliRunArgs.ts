@@ -142,6 +142,7 @@ function runOptions(st: ArgsState): OptionSpec[] {
         on();
       },
     },
+    { short: 'v', long: 'no-abbrev', apply: () => ((style.verbose = true), on()) },
     { short: 'P', long: 'trace-path', value: 'required', apply: (v) => ((style.paths = [...(style.paths ?? []), resolve(v!)]), on()) },
     { long: 'deny', value: 'required', apply: (v) => usage(() => { const d = parseDeny(v!); a.deny.set(d.sysno, d.errno); }) },
     { long: 'policy', value: 'required', apply: (v) => (trace.policy = pathToFileURL(resolve(v!)).href) },

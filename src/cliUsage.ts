@@ -50,6 +50,7 @@ strace's options (same meaning and output as strace 6):
   -a N, --columns=N             align results at column N (default 40)
   -P PATH, --trace-path=PATH    only calls naming PATH (as a path or through an fd)
   -X raw|abbrev|verbose         constants as numbers, names (default), or both
+  -v, --no-abbrev               structures (struct stat) and argv/environment in full
   -q, -qq, -qqq, --quiet        suppress attach messages, then exit lines
   -V, --version                 the version;   -h, --help: this text
 

@@ -76,6 +76,7 @@ test('systrap run: each strace option sets its style field, long forms too', (t)
   t.deepEqual(style(['--signal=CHLD,SIGUSR1']).signals, [10, 17]);
   t.deepEqual(style(['-e', 'signal=none']).signals, []);
   t.is(style(['-X', 'raw']).constStyle, 'raw');
+  t.true(style(['-v']).verbose && style(['--no-abbrev']).verbose);
   t.deepEqual(style(['-P', '/etc/passwd', '--trace-path=/tmp']).paths, ['/etc/passwd', '/tmp']);
   const ff = parseRunArgs(['-ff', '-o', 'out', 'ls']).trace;
   t.is(ff.perProcess, 'out');

@@ -77,6 +77,8 @@ function normalize(text: string): string[] {
       .replace(/^kill\((\d+),/, (_, q: string) => `kill(${pid(q)},`)
       .replace(/0x[0-9a-f]{5,}/g, 'ADDR')
       .replace(/(socket|pipe):\[\d+\]/g, '$1:[INODE]')
+      // -v: the inode of a pipe or socket (each run has its own); a file's is the same file's.
+      .replace(/st_ino=\d+, st_mode=(S_IFSOCK|S_IFIFO)/g, 'st_ino=INODE, st_mode=$1')
       .replace(/^getrandom\("[^"]*"/, 'getrandom("RANDOM"')
       .replace(/^(.*?) +(= .*)$/, '$1 $2');
     out.push(`${p === undefined ? '' : `${pid(p)} `}${stamp}${call}${took === undefined ? '' : ' <T>'}`);
@@ -129,6 +131,7 @@ const STATIC_CASES: Array<[string, string[]]> = [
   ['--string-limit=2 --columns=10', ['--string-limit=2', '--columns=10']],
   ['-X raw', ['-X', 'raw']],
   ['-X verbose', ['-X', 'verbose']],
+  ['-v: structures and the environment in full', ['-v']],
 ];
 
 for (const [name, opts] of STATIC_CASES) {
@@ -154,7 +157,7 @@ test('same lines as strace 6.1: a signal that kills, --- SIG --- and +++ killed 
 });
 
 test('same lines as strace 6.1 per process with -f: a shell, a pipeline and a subshell (strace -f -o: pid-prefixed lines)', (t) => {
-  const r = both(['-f', '-e', 'trace=!rt_sigaction'], [busybox(), 'sh', '-c', 'echo a; busybox true; exit 3']);
+  const r = both(['-f', '-v', '-e', 'trace=!rt_sigaction'], [busybox(), 'sh', '-c', 'echo a; busybox true; exit 3']);
   t.is(r.oursStatus, 3);
   t.is(r.nativeStatus, 3);
   // The order across processes is the scheduler's; each process's own sequence is the program's.
@@ -165,7 +168,7 @@ test('same lines as strace 6.1 per process with -f: a shell, a pipeline and a su
 });
 
 test('same calls as strace 6.1 for a dynamic program (cat): every line, order aside for the loader', (t) => {
-  for (const opts of [[], ['-y'], ['-e', 'trace=%file,%desc', '-T'], ['-X', 'verbose'], ['-X', 'raw']]) {
+  for (const opts of [[], ['-y'], ['-e', 'trace=%file,%desc', '-T'], ['-X', 'verbose'], ['-X', 'raw'], ['-v']]) {
     const r = both(opts, ['/bin/cat', hostname]);
     t.is(r.oursStatus, 0, r.stderr);
     const sorted = (text: string) => normalize(text).sort();

@@ -5,7 +5,7 @@ import type { TraceOptions } from '../protocol.js';
 import type { MemoryReader } from './decode/umove.js';
 import { alignResult, formatCall, formatExit, formatReturn, formatSignalDelivery, type FormatOptions } from './decoder.js';
 import { DEFAULT_STYLE, type TraceStyle } from './style.js';
-import { withConstStyle } from './decode/constStyle.js';
+import { withConstStyle, withVerbose } from './decode/constStyle.js';
 import { SyscallSummary } from './summary.js';
 
 /**
@@ -240,12 +240,12 @@ export class StracePrinter {
 
   /** formatCall with `-X`'s style. */
   #call(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions): string {
-    return withConstStyle(this.#style.constStyle, () => formatCall(sysno, args, ret, mem, opts));
+    return withVerbose(this.#style.verbose, () => withConstStyle(this.#style.constStyle, () => formatCall(sysno, args, ret, mem, opts)));
   }
 
   /** formatReturn with `-X`'s style. */
   #ret(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions): string {
-    return withConstStyle(this.#style.constStyle, () => formatReturn(sysno, args, ret, mem, opts));
+    return withVerbose(this.#style.verbose, () => withConstStyle(this.#style.constStyle, () => formatReturn(sysno, args, ret, mem, opts)));
   }
 
   /** Decoder options for a call of thread `tid` (`named`: fds named at its entry). */

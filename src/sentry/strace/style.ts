@@ -47,6 +47,8 @@ export interface TraceStyle {
   follow: boolean;
   /** `-X`: named constants (`abbrev`), numbers (`raw`), or both (`verbose`). */
   constStyle: ConstStyle;
+  /** `-v`: structures (`struct stat`) and argv/environment arrays in full. */
+  verbose: boolean;
   /**
    * strace's output is on even when no call is traced (`-e trace=none` still prints signals and
    * exits); otherwise it is on when some call is traced.
@@ -72,6 +74,7 @@ export const DEFAULT_STYLE: Readonly<TraceStyle> = {
   quiet: 0,
   follow: false,
   constStyle: 'abbrev',
+  verbose: false,
   on: false,
 };
 

@@ -64,3 +64,37 @@ export function styled(raw: string, named: () => string): string {
   const name = withConstStyle('abbrev', named);
   return style === 'abbrev' || name === raw ? name : `${raw} /* ${name} */`;
 }
+
+/** `-v`: structures and arrays in full. Protected by: formatting is synchronous, one line at a time. */
+let verbose = false;
+
+/**
+ * Runs `f` (formatting) with `-v` on or off: every field of the structures strace abbreviates
+ * (`struct stat`), every element of argv and the environment.
+ *
+ * @example
+ * ```ts
+ * withVerbose(true, () => formatStat(mem, addr)); // '{st_dev=makedev(0xfe, 0), st_ino=..., ...}'
+ * ```
+ */
+export function withVerbose<T>(on: boolean, f: () => T): T {
+  const before = verbose;
+  verbose = on;
+  try {
+    return f();
+  } finally {
+    verbose = before;
+  }
+}
+
+/**
+ * Whether `-v` is in force (see {@link withVerbose}).
+ *
+ * @example
+ * ```ts
+ * if (isVerbose()) fields.push(`st_ino=${ino}`);
+ * ```
+ */
+export function isVerbose(): boolean {
+  return verbose;
+}

@@ -8,6 +8,7 @@
 import type { DecoderTable } from './args.js';
 import { DFD, PATH, flags, sig } from './args.js';
 import type { DecodeContext } from '../context.js';
+import { isVerbose } from '../constStyle.js';
 import { hex, ptr } from '../scalars.js';
 import { formatCString } from '../strings.js';
 import { readU64 } from '../umove.js';
@@ -21,7 +22,7 @@ function argvArray(c: DecodeContext, addr: bigint): string {
     const p = readU64(c.mem, addr + BigInt(i * 8));
     if (p === null) return i === 0 ? ptr(addr) : `[${items.join(', ')}, ...]`;
     if (p === 0n) break;
-    if (i >= c.strlen) {
+    if (i >= c.strlen && !isVerbose()) {
       items.push('...');
       break;
     }
@@ -35,6 +36,8 @@ const MAX_ENV_COUNTED = 1 << 16;
 
 /** An envp array as strace abbreviates it: `0x7ffd... /* 35 vars *\/`. */
 function envCount(c: DecodeContext, addr: bigint): string {
+  // -v: the environment in full, as argv is.
+  if (isVerbose()) return argvArray(c, addr);
   if (BigInt.asUintN(64, addr) === 0n) return 'NULL';
   let n = 0;
   for (; n < MAX_ENV_COUNTED; n++) {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { styled } from '../constStyle.js';
+import { isVerbose, styled } from '../constStyle.js';
 import { hex, ptr } from '../scalars.js';
 import { signalName } from '../signals.js';
 import { quoteBytes } from '../strings.js';
@@ -123,8 +123,12 @@ const UTS_FIELD = 65;
  * ```
  */
 export function formatUtsname(mem: MemoryReader, addr: bigint, limit: number): string {
-  return withStruct(mem, addr, 6 * UTS_FIELD, (v) =>
-    `{sysname=${charField(v, 0, UTS_FIELD, limit)}, nodename=${charField(v, UTS_FIELD, UTS_FIELD, limit)}, ...}`);
+  return withStruct(mem, addr, 6 * UTS_FIELD, (v) => {
+    const field = (i: number) => charField(v, i * UTS_FIELD, UTS_FIELD, limit);
+    // -v: all six fields.
+    if (isVerbose()) return `{sysname=${field(0)}, nodename=${field(1)}, release=${field(2)}, version=${field(3)}, machine=${field(4)}, domainname=${field(5)}}`;
+    return `{sysname=${field(0)}, nodename=${field(1)}, ...}`;
+  });
 }
 
 /**

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { isVerbose } from '../constStyle.js';
 import { hex } from '../scalars.js';
 import type { MemoryReader } from '../umove.js';
 import { i64, u64, withStruct } from '../umove.js';
@@ -38,11 +39,46 @@ export function formatDev(dev: bigint): string {
  * ```
  */
 export function formatStat(mem: MemoryReader, addr: bigint): string {
+  if (isVerbose()) return formatStatFull(mem, addr);
   return withStruct(mem, addr, 144, (v) => {
     const mode = BigInt(v.getUint32(24, true));
     const second = isDeviceMode(mode) ? `st_rdev=${formatDev(u64(v, 40))}` : `st_size=${i64(v, 48)}`;
     return `{st_mode=${formatStatMode(mode)}, ${second}, ...}`;
   });
+}
+
+/** `-v`: every field of `struct stat`, times with their date as strace writes them. */
+function formatStatFull(mem: MemoryReader, addr: bigint): string {
+  return withStruct(mem, addr, 144, (v) => {
+    const mode = BigInt(v.getUint32(24, true));
+    const sizeOrDev = isDeviceMode(mode) ? `st_rdev=${formatDev(u64(v, 40))}` : `st_size=${i64(v, 48)}`;
+    const time = (name: string, at: number) => {
+      const sec = i64(v, at);
+      const nsec = i64(v, at + 8);
+      // strace leaves the date out for the epoch itself (an unset time: sockets, pipes).
+      const date = sec === 0n && nsec === 0n ? '' : ` /* ${isoTime(sec, nsec)} */`;
+      return `st_${name}=${sec}${date}, st_${name}_nsec=${nsec}`;
+    };
+    return `{st_dev=${formatDev(u64(v, 0))}, st_ino=${u64(v, 8)}, st_mode=${formatStatMode(mode)}, st_nlink=${u64(v, 16)}, st_uid=${v.getUint32(28, true)}, st_gid=${v.getUint32(32, true)}, st_blksize=${i64(v, 56)}, st_blocks=${i64(v, 64)}, ${sizeOrDev}, ${time('atime', 72)}, ${time('mtime', 88)}, ${time('ctime', 104)}}`;
+  });
+}
+
+/**
+ * A time as strace's -v shows it: local time, ISO 8601, nanoseconds when there are any, the
+ * zone's offset (`2026-12-02T00:27:50.903671989+0000`).
+ *
+ * @example
+ * ```ts
+ * isoTime(0n, 0n); // '1970-01-01T00:00:00+0000' where the zone is UTC
+ * ```
+ */
+export function isoTime(sec: bigint, nsec: bigint): string {
+  const d = new Date(Number(sec) * 1000);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const off = -d.getTimezoneOffset();
+  const zone = `${off < 0 ? '-' : '+'}${p2(Math.floor(Math.abs(off) / 60))}${p2(Math.abs(off) % 60)}`;
+  const frac = nsec !== 0n ? `.${nsec.toString().padStart(9, '0')}` : '';
+  return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}T${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}${frac}${zone}`;
 }
 
 /**
