@@ -63,4 +63,9 @@ Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char*
   return info[i].As<Napi::Function>();
 }
 
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsBoolean()) ThrowType(info.Env(), std::string(name) + " must be a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
 }  // namespace systrap

@@ -36,6 +36,8 @@ int32_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name);
 uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name);  // number or bigint
 uint64_t* ArgU64Array(const Napi::CallbackInfo& info, size_t i, const char* name, size_t minLen);
 Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char* name);
+// A boolean argument, or a TypeError naming it.
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 }  // namespace systrap
 

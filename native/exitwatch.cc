@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <set>
+
 #include "errors.h"
 
 namespace systrap {
@@ -36,6 +38,21 @@ class ExitWatch : public Napi::ObjectWrap<ExitWatch> {
     state_->poll.data = state_;
     uv_poll_init(loop, &state_->poll, fd);
     uv_poll_start(&state_->poll, UV_READABLE, OnReadable);
+    Watches().insert(state_);
+    if (!KeepsAlive()) uv_unref(reinterpret_cast<uv_handle_t*>(&state_->poll));
+  }
+
+  // setExitWatchesKeepAlive(on): whether the watches keep the event loop alive (platform.unref()).
+  // Only the main thread makes watches (the platform's actors), so one set serves the process.
+  static Napi::Value SetKeepAlive(const Napi::CallbackInfo& info) {
+    bool on = ArgBool(info, 0, "on");
+    KeepsAlive() = on;
+    for (State* s : Watches()) {
+      uv_handle_t* h = reinterpret_cast<uv_handle_t*>(&s->poll);
+      if (on) uv_ref(h);
+      else uv_unref(h);
+    }
+    return info.Env().Undefined();
   }
 
   ~ExitWatch() { Stop(); }
@@ -49,6 +66,16 @@ class ExitWatch : public Napi::ObjectWrap<ExitWatch> {
     Napi::ObjectReference self;
   };
 
+  // Live watches and whether they keep the loop alive. Protected by: the main thread only.
+  static std::set<State*>& Watches() {
+    static std::set<State*> watches;
+    return watches;
+  }
+  static bool& KeepsAlive() {
+    static bool on = true;
+    return on;
+  }
+
   static void OnClosed(uv_handle_t* h) {
     State* s = static_cast<State*>(h->data);
     close(s->fd);
@@ -60,6 +87,7 @@ class ExitWatch : public Napi::ObjectWrap<ExitWatch> {
     if (!state_) return;
     State* s = state_;
     state_ = nullptr;
+    Watches().erase(s);
     s->cb.Reset();
     s->self.Reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&s->poll), OnClosed);
@@ -83,6 +111,9 @@ class ExitWatch : public Napi::ObjectWrap<ExitWatch> {
   State* state_ = nullptr;
 };
 
-void InitExitWatch(Napi::Env env, Napi::Object exports) { exports.Set("ExitWatch", ExitWatch::Define(env)); }
+void InitExitWatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("ExitWatch", ExitWatch::Define(env));
+  exports.Set("setExitWatchesKeepAlive", Napi::Function::New(env, ExitWatch::SetKeepAlive, "setExitWatchesKeepAlive"));
+}
 
 }  // namespace systrap

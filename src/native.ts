@@ -105,6 +105,8 @@ export interface Native {
   processVmWritev(pid: number, addr: bigint, data: Uint8Array): number;
   MemoryFile: new (name: string, maxSize: number, fd?: number) => NativeMemoryFile;
   ExitWatch: new (pid: number, onExit: () => void) => { close(): void };
+  /** Whether every exit watch (those alive and those made later) keeps the event loop alive. */
+  setExitWatchesKeepAlive(on: boolean): void;
   stubRegionInit(): {
     start: bigint;
     roEnd: bigint;

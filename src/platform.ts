@@ -7,7 +7,7 @@ import { poolMachine } from './machines/pool.js';
 import type { TaskEvent } from './machines/task.js';
 import { SubprocessPool } from './actors/pool.js';
 import type { Subprocess } from './actors/subprocess.js';
-import { buildRules, cloneSource, createSandbox, createSource, forkStub } from './actors/stubCreation.js';
+import { buildRules, cloneSource, createSandbox, createSource, forkStub, isSandboxUnavailable } from './actors/stubCreation.js';
 import { stubPort } from './actors/stubPort.js';
 import { TracerPool } from './actors/tracerPool.js';
 import type { LiveStub, Runtime } from './actors/runtime.js';
@@ -15,6 +15,7 @@ import { AddressSpace, subprocessOf } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
 import { RunnerPool } from './actors/runnerPool.js';
 import { HostPool } from './actors/hostPool.js';
+import { KeepAlive } from './actors/keepAlive.js';
 import { MemoryFile } from './memoryFile.js';
 import { stubRegion, type StubRegion } from './abi/stub.js';
 import { Errors, toSystrapError } from './errors.js';
@@ -59,6 +60,8 @@ export class Platform {
   /** Why sandboxes cannot be made here, once a first attempt failed (auto mode). */
   #sandboxUnavailable?: string;
   #runners?: RunnerPool;
+  /** Whether this platform keeps Node alive (see unref()). */
+  readonly #keep: KeepAlive;
   #hosts?: HostPool;
   #port?: PlatformPort;
   readonly #lazySource: boolean;
@@ -96,7 +99,7 @@ export class Platform {
       region,
       rules: buildRules(this.memoryFile, region),
       maxSysmsgThreads: this.maxSysmsgThreads,
-      runners: () => (this.#runners ??= new RunnerPool()),
+      runners: () => (this.#runners ??= Object.assign(new RunnerPool(), { keepAlive: this.#keep.on })),
       hosts: () => (this.#hosts ??= new HostPool(this.memoryFile, resolveWorker('sentry'))),
       spawn: (spec) => {
         actor.send({ type: 'SPAWN', ...spec });
@@ -111,6 +114,7 @@ export class Platform {
     actor.start();
     if (options.warmSentry) this.#rt.hosts().warm();
     this.#lazySource = options.lazySource ?? false;
+    this.#keep = new KeepAlive(() => [this.#tracers, ...(this.#runners ? [this.#runners] : [])]);
   }
 
   /**
@@ -346,17 +350,29 @@ export class Platform {
   }
 
   /**
-   * `await using platform = await createPlatform()`: closed when the scope ends, thrown or not.
-   * An open platform keeps Node alive (its tracer workers, a watch on each stub): close it, or
-   * let a scope do it.
+   * Lets Node exit while the platform is idle: its idle workers and the watches on its stubs no
+   * longer keep the event loop alive (a running transaction or program still does). `ref()`
+   * undoes it. At Node's exit the stubs die with it, as always.
    *
    * @example
    * ```ts
-   * {
-   *   await using platform = await createPlatform();
-   *   await runProgram(platform, { path: 'true', argv: ['true'], env: [] });
-   * } // closed here
+   * const platform = (await createPlatform()).unref(); // a tool that exits when its own work is done
    * ```
+   */
+  unref(): this {
+    this.#keep.set(false);
+    return this;
+  }
+
+  /** Undoes {@link unref}: the platform keeps Node alive again until closed. */
+  ref(): this {
+    this.#keep.set(true);
+    return this;
+  }
+
+  /**
+   * `await using platform = await createPlatform()`: closed when the scope ends, thrown or not
+   * (an open platform keeps Node alive: close it, let a scope do it, or unref() it).
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
@@ -385,6 +401,8 @@ export class Platform {
   }
 
   async #shutdown(): Promise<void> {
+    // A closed platform keeps nothing alive (its watches end as its stubs are reaped).
+    this.#keep.end();
     if (this.actor.getSnapshot().value !== 'closed') this.actor.send({ type: 'CLOSE' });
     this.#pool.drain();
     // A source stub being made is killed with the rest once it is (never left behind).
@@ -407,11 +425,6 @@ export class Platform {
     this.memoryFile.close();
     this.actor.send({ type: 'CLOSED' });
   }
-}
-
-/** An error of forkSandbox saying that the namespaces cannot be made (not a stub's death). */
-function isSandboxUnavailable(e: { code: string; syscall?: string }): boolean {
-  return ['EPERM', 'EACCES', 'ENOSPC', 'EINVAL', 'EUSERS', 'ENOSYS'].includes(e.code);
 }
 
 /**

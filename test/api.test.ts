@@ -4,6 +4,7 @@
  * error before anything starts.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +73,31 @@ test('a platform closes at the end of an `await using` scope (Symbol.asyncDispos
   const platform = await createPlatform({ pool: false });
   await platform[Symbol.asyncDispose]();
   await t.throwsAsync(platform.newAddressSpace(), { instanceOf: SystrapError });
+});
+
+test('platform.unref(): Node exits once its own work is done, a platform with stubs open or not; ref() keeps it alive again', (t) => {
+  const index = JSON.stringify(new URL('../src/index.ts', import.meta.url).href);
+  // Each child makes a platform and a stub, uses it, then leaves it open: with unref() the
+  // child exits by itself (status 0, "done" printed; without unref() it would hang until the
+  // timeout kills it).
+  const script = (body: string) => `
+    const { createPlatform, SYS } = await import(${index});
+    const platform = await createPlatform({ pool: false });
+    const as = await platform.newAddressSpace({ sandbox: process.argv[1] === 'sb' });
+    if (Number(await as.syscall(SYS.getpid)) <= 0) throw new Error('no pid');
+    ${body}
+    console.log('done');`;
+  const run = (body: string, arg: string) =>
+    spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script(body), arg], { encoding: 'utf8', timeout: 30_000 });
+  for (const arg of ['plain', 'sb']) {
+    const r = run('platform.unref();', arg);
+    t.is(r.signal, null, `${arg}: not killed by the timeout: ${r.stderr}`);
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, 'done\n');
+  }
+  // ref() again: the platform holds Node until it is closed (here by an unref()ed timer of the
+  // script's: it fires only while something else keeps Node alive, i.e. the platform).
+  const held = run(`platform.unref().ref(); let closed = false; setTimeout(() => { closed = true; platform.close(); }, 300).unref(); process.on('exit', () => console.log(closed ? 'closed first' : 'exited early'));`, 'plain');
+  t.is(held.status, 0, held.stderr);
+  t.is(held.stdout, 'done\nclosed first\n');
 });

@@ -25,6 +25,7 @@ test('native arguments are checked with precise TypeErrors', (t) => {
   t.throws(() => native.wait4(0, 0), { instanceOf: TypeError });
   t.throws(() => new native.MemoryFile('x', 1234), { instanceOf: TypeError, message: /multiple of 4096/ });
   t.throws(() => new native.ExitWatch(1, 5 as unknown as () => void), { instanceOf: TypeError, message: 'onExit must be a function' });
+  t.throws(() => native.setExitWatchesKeepAlive(1 as unknown as boolean), { instanceOf: TypeError, message: 'on must be a boolean' });
 });
 
 test('host errors keep code, errno and syscall', (t) => {

@@ -217,3 +217,15 @@ export function buildRules(memoryFile: MemoryFile, region: StubRegion): FileRang
   writeSockFprog(memoryFile.view(range), prog, rulesAddr(region));
   return range;
 }
+
+/**
+ * An error of forkSandbox saying that the namespaces cannot be made (not a stub's death).
+ *
+ * @example
+ * ```ts
+ * if (isSandboxUnavailable(toSystrapError(e))) fallBackToPlainStubs();
+ * ```
+ */
+export function isSandboxUnavailable(e: { code: string; syscall?: string }): boolean {
+  return ['EPERM', 'EACCES', 'ENOSPC', 'EINVAL', 'EUSERS', 'ENOSYS'].includes(e.code);
+}

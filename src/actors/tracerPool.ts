@@ -22,6 +22,8 @@ export class TracerPool {
   /** Transactions started and not finished. Protected by: the event loop (single thread). */
   #inFlight = new Set<Promise<unknown>>();
   #closed = false;
+  /** Idle threads keep Node alive (see keepAlive). Protected by: the event loop. */
+  #keepAlive = true;
   /** Step listeners of running transactions, by transaction id. */
   readonly #listeners = new Map<number, (seq: number, step: TransactionStep) => void>();
   #nextTxn = 1;
@@ -74,12 +76,31 @@ export class TracerPool {
       return res;
     });
     this.#inFlight.add(p);
+    this.#applyKeepAlive();
     const done = () => {
       this.#inFlight.delete(p);
       this.#listeners.delete(txn);
+      this.#applyKeepAlive();
     };
     p.then(done, done);
     return p;
+  }
+
+  /**
+   * Whether idle threads keep Node alive (platform.unref() turns it off). A running transaction
+   * always does: its caller awaits it.
+   */
+  set keepAlive(on: boolean) {
+    this.#keepAlive = on;
+    this.#applyKeepAlive();
+  }
+
+  #applyKeepAlive(): void {
+    const on = this.#keepAlive || this.#inFlight.size > 0;
+    for (const w of this.#piscina.threads) {
+      if (on) w.ref();
+      else w.unref();
+    }
   }
 
   /** Waits for running transactions, then ends the threads (nothing is attached by then). */

@@ -415,7 +415,7 @@ export async function decodeElf(read: ElfReader, path = '<file>'): Promise<ElfIn
  *
  * @example
  * ```ts
- * const info = await readElf('/usr/bin/python3.11');
+ * const info = await readElf('/usr/bin/ls');
  * console.log(info.kind, info.loads.length);
  * ```
  */
