@@ -2,6 +2,7 @@ import { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { resolveWorker } from '../workerFile.js';
+import { WorkerKeepAlive } from './keepAlive.js';
 
 /**
  * The runner workers: each runs one long task at a time (a context's fast path,
@@ -21,36 +22,17 @@ export class RunnerPool {
     this.#piscina = new Piscina({ filename: w.file, execArgv: w.execArgv, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 });
   }
 
-  /** Tasks running. Protected by: the event loop. */
-  #running = 0;
-  /** Idle workers keep Node alive (see keepAlive). Protected by: the event loop. */
-  #keepAlive = true;
+  /** Idle workers keep Node alive unless the platform is unref()ed. */
+  readonly #alive = new WorkerKeepAlive(() => this.#piscina.threads);
 
   /** Runs `task` on a runner worker with the module `filename`'s default export. */
   run<R>(filename: string, task: unknown, transferList?: MessagePort[]): Promise<R> {
-    const p = this.#piscina.run(task, { filename, transferList }) as Promise<R>;
-    this.#running++;
-    this.#applyKeepAlive();
-    const done = () => {
-      this.#running--;
-      this.#applyKeepAlive();
-    };
-    p.then(done, done);
-    return p;
+    return this.#alive.track(this.#piscina.run(task, { filename, transferList }) as Promise<R>);
   }
 
   /** Whether idle workers keep Node alive (platform.unref()); a running task always does. */
   set keepAlive(on: boolean) {
-    this.#keepAlive = on;
-    this.#applyKeepAlive();
-  }
-
-  #applyKeepAlive(): void {
-    const on = this.#keepAlive || this.#running > 0;
-    for (const w of this.#piscina.threads) {
-      if (on) w.ref();
-      else w.unref();
-    }
+    this.#alive.keepAlive = on;
   }
 
   /**

@@ -2,6 +2,7 @@ import { Piscina } from 'piscina';
 import { resolveWorker } from '../workerFile.js';
 import type { StepMessage, TracerRequestBody, TracerResponse, TransactionFault, TransactionStep } from '../tracer/protocol.js';
 import { Errors } from '../errors.js';
+import { WorkerKeepAlive } from './keepAlive.js';
 
 /**
  * The tracer workers: a piscina pool whose threads never exit while the platform lives.
@@ -22,8 +23,8 @@ export class TracerPool {
   /** Transactions started and not finished. Protected by: the event loop (single thread). */
   #inFlight = new Set<Promise<unknown>>();
   #closed = false;
-  /** Idle threads keep Node alive (see keepAlive). Protected by: the event loop. */
-  #keepAlive = true;
+  /** Idle threads keep Node alive unless the platform is unref()ed. */
+  readonly #alive: WorkerKeepAlive;
   /** Step listeners of running transactions, by transaction id. */
   readonly #listeners = new Map<number, (seq: number, step: TransactionStep) => void>();
   #nextTxn = 1;
@@ -40,6 +41,7 @@ export class TracerPool {
       maxQueue: Infinity,
     });
     this.#piscina.on('message', (m: StepMessage) => this.#listeners.get(m.txn)?.(m.seq, m.step));
+    this.#alive = new WorkerKeepAlive(() => this.#piscina.threads);
   }
 
   /** Number of tracer threads. */
@@ -76,11 +78,10 @@ export class TracerPool {
       return res;
     });
     this.#inFlight.add(p);
-    this.#applyKeepAlive();
+    this.#alive.track(p);
     const done = () => {
       this.#inFlight.delete(p);
       this.#listeners.delete(txn);
-      this.#applyKeepAlive();
     };
     p.then(done, done);
     return p;
@@ -91,16 +92,7 @@ export class TracerPool {
    * always does: its caller awaits it.
    */
   set keepAlive(on: boolean) {
-    this.#keepAlive = on;
-    this.#applyKeepAlive();
-  }
-
-  #applyKeepAlive(): void {
-    const on = this.#keepAlive || this.#inFlight.size > 0;
-    for (const w of this.#piscina.threads) {
-      if (on) w.ref();
-      else w.unref();
-    }
+    this.#alive.keepAlive = on;
   }
 
   /** Waits for running transactions, then ends the threads (nothing is attached by then). */
