@@ -66,6 +66,8 @@ async function runCommand(argv: string[]): Promise<number> {
     console.log(versionText());
     return 0;
   }
+  // The tracer worker starts while the rest of `run` loads (see startTracersEarly).
+  (await import('./actors/tracerPool.js')).startTracersEarly(1);
   const end = await (await import('./cliRun.js')).run(args);
   return typeof end === 'number' ? end : dieBy(end.signal);
 }

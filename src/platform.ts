@@ -9,7 +9,7 @@ import { SubprocessPool } from './actors/pool.js';
 import type { Subprocess } from './actors/subprocess.js';
 import { buildRules, cloneSource, createSandbox, createSource, forkStub, isSandboxUnavailable } from './actors/stubCreation.js';
 import { stubPort } from './actors/stubPort.js';
-import { TracerPool } from './actors/tracerPool.js';
+import { TracerPool, takeEarlyTracers } from './actors/tracerPool.js';
 import type { LiveStub, Runtime } from './actors/runtime.js';
 import { AddressSpace, subprocessOf } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
@@ -90,7 +90,7 @@ export class Platform {
     if (!['auto', 'require', 'off'].includes(this.#sandboxMode)) throw Errors.InvalidArg("options.sandbox must be 'auto', 'require' or 'off'");
     this.#pool = new SubprocessPool(actor);
     this.memoryFile = new MemoryFile(options.memoryFile);
-    this.#tracers = new TracerPool(threads);
+    this.#tracers = takeEarlyTracers(threads) ?? new TracerPool(threads);
     const live = this.#live;
     const pool = this.#pool;
     this.#rt = {

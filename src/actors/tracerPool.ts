@@ -29,7 +29,11 @@ export class TracerPool {
   readonly #listeners = new Map<number, (seq: number, step: TransactionStep) => void>();
   #nextTxn = 1;
 
+  /** The number of threads asked for. */
+  readonly size: number;
+
   constructor(threads: number) {
+    this.size = threads;
     const worker = resolveWorker('tracer');
     this.#piscina = new Piscina({
       filename: worker.file,
@@ -101,4 +105,36 @@ export class TracerPool {
     await Promise.allSettled([...this.#inFlight]);
     await this.#piscina.destroy();
   }
+}
+
+/** A pool started ahead of its platform (see startTracersEarly). Protected by: the main thread. */
+let early: TracerPool | undefined;
+
+/**
+ * Starts the tracer workers before the platform's modules load: a CLI that will create a
+ * platform at once overlaps the workers' start (tens of ms) with its own imports. The next
+ * platform asking for as many threads takes the pool.
+ *
+ * @example
+ * ```ts
+ * startTracersEarly(1); // then: await createPlatform({ tracerThreads: 1 })
+ * ```
+ */
+export function startTracersEarly(threads: number): void {
+  early ??= new TracerPool(threads);
+}
+
+/**
+ * The pool started early, if it has `threads` threads (it is handed out once).
+ *
+ * @example
+ * ```ts
+ * const tracers = takeEarlyTracers(1) ?? new TracerPool(1);
+ * ```
+ */
+export function takeEarlyTracers(threads: number): TracerPool | undefined {
+  const pool = early;
+  if (!pool || pool.size !== threads) return undefined;
+  early = undefined;
+  return pool;
 }
