@@ -4,7 +4,7 @@
  * error before anything starts.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,29 +75,43 @@ test('a platform closes at the end of an `await using` scope (Symbol.asyncDispos
   await t.throwsAsync(platform.newAddressSpace(), { instanceOf: SystrapError });
 });
 
-test('platform.unref(): Node exits once its own work is done, a platform with stubs open or not; ref() keeps it alive again', (t) => {
+test('platform.unref(): Node exits once its own work is done, a platform with stubs open or not; ref() keeps it alive again', async (t) => {
   const index = JSON.stringify(new URL('../src/index.ts', import.meta.url).href);
-  // Each child makes a platform and a stub, uses it, then leaves it open: with unref() the
-  // child exits by itself (status 0, "done" printed; without unref() it would hang until the
-  // timeout kills it).
+  // Each child makes a platform and a stub, uses it, then leaves it open. 'beforeExit' fires
+  // exactly when nothing keeps the event loop alive any more: with unref() right after "done"
+  // (without unref() never: the child would hang until the timeout kills it); after ref() only
+  // once the parent has told the child to close the platform (stdin, unref()ed: it holds nothing).
   const script = (body: string) => `
     const { createPlatform, SYS } = await import(${index});
     const platform = await createPlatform({ pool: false });
     const as = await platform.newAddressSpace({ sandbox: process.argv[1] === 'sb' });
     if (Number(await as.syscall(SYS.getpid)) <= 0) throw new Error('no pid');
+    process.once('beforeExit', () => console.log('loop empty'));
+    process.stdin.once('data', () => platform.close().then(() => console.log('closed')));
+    process.stdin.unref();
     ${body}
     console.log('done');`;
-  const run = (body: string, arg: string) =>
-    spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script(body), arg], { encoding: 'utf8', timeout: 30_000 });
+  const child = (body: string, arg: string) =>
+    spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', script(body), arg], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
+  const end = (c: ReturnType<typeof child>, onDone?: () => void) =>
+    new Promise<{ out: string; err: string; code: number | null; signal: string | null }>((resolve) => {
+      let [out, err] = ['', ''];
+      c.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out === 'done\n') onDone?.();
+      });
+      c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      c.on('exit', (code, signal) => resolve({ out, err, code, signal }));
+    });
   for (const arg of ['plain', 'sb']) {
-    const r = run('platform.unref();', arg);
-    t.is(r.signal, null, `${arg}: not killed by the timeout: ${r.stderr}`);
-    t.is(r.status, 0, r.stderr);
-    t.is(r.stdout, 'done\n');
+    const r = await end(child('platform.unref();', arg));
+    t.is(r.signal, null, `${arg}: not killed by the timeout: ${r.err}`);
+    t.is(r.code, 0, r.err);
+    t.is(r.out, 'done\nloop empty\n', arg);
   }
-  // ref() again: the platform holds Node until it is closed (here by an unref()ed timer of the
-  // script's: it fires only while something else keeps Node alive, i.e. the platform).
-  const held = run(`platform.unref().ref(); let closed = false; setTimeout(() => { closed = true; platform.close(); }, 300).unref(); process.on('exit', () => console.log(closed ? 'closed first' : 'exited early'));`, 'plain');
-  t.is(held.status, 0, held.stderr);
-  t.is(held.stdout, 'done\nclosed first\n');
+  // ref() again: the platform holds Node until the parent, having seen "done", asks for the close.
+  const held = child('platform.unref().ref();', 'plain');
+  const r = await end(held, () => held.stdin!.end('close\n'));
+  t.is(r.code, 0, r.err);
+  t.is(r.out, 'done\nclosed\nloop empty\n');
 });
