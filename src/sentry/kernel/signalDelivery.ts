@@ -128,7 +128,7 @@ export class SignalDelivery {
   deliver(t: Task): void {
     for (let sig = this.#take(t); sig; sig = this.#take(t)) {
       const disp = this.actions.disposition(sig.signo);
-      const info = sig.info ?? makeSiginfo(sig.signo, 0, { pid: this.host.senderPid });
+      const info = this.#infoOf(sig.signo, sig.info);
       if (!sig.shown) this.host.traceSignal(t.tid, sig.signo, info);
       if (disp === 'ignore') continue;
       if (disp === 'terminate') this.host.killGroup(sig.signo);
@@ -146,13 +146,18 @@ export class SignalDelivery {
     }
   }
 
+  /** A signal's siginfo: the one it was sent with, or a plain kill's from outside. */
+  #infoOf(signo: number, info: Uint8Array | undefined): Uint8Array {
+    return info ?? makeSiginfo(signo, 0, { pid: this.host.senderPid });
+  }
+
   /**
    * A signal ignored at its sending goes nowhere; one ignored by default (not SIG_IGN) is still
    * a signal strace sees taken, and says so.
    */
-  #ignored(t: Task | undefined, signo: number, info: Uint8Array | undefined): void {
-    if (t === undefined || this.actions.get(signo).handler !== SIG_DFL) return;
-    this.host.traceSignal(t.tid, signo, info ?? makeSiginfo(signo, 0, { pid: this.host.senderPid }));
+  #ignored(t: Task, signo: number, info: Uint8Array | undefined): void {
+    if (this.actions.get(signo).handler !== SIG_DFL) return;
+    this.host.traceSignal(t.tid, signo, this.#infoOf(signo, info));
   }
 
   /** A signal to the whole program (kill, the CLI forwarding SIGINT): one thread takes it. */
@@ -161,7 +166,10 @@ export class SignalDelivery {
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
     this.#jobControl(signo);
     const disp = this.actions.disposition(signo);
-    if (disp === 'ignore') return this.#ignored(this.host.liveTasks()[Symbol.iterator]().next().value, signo, info);
+    if (disp === 'ignore') {
+      for (const t of this.host.liveTasks()) return this.#ignored(t, signo, info); // the first thread: strace shows one
+      return;
+    }
     let taker: Task | undefined;
     for (const t of this.host.liveTasks()) {
       if ((t.sigmask & sigbit(signo)) === 0n) {
@@ -175,7 +183,7 @@ export class SignalDelivery {
     }
     if (disp === 'terminate') {
       // Fatal at its sending, as Linux's complete_signal: strace still sees the thread take it.
-      this.host.traceSignal(taker.tid, signo, info ?? makeSiginfo(signo, 0, { pid: this.host.senderPid }));
+      this.host.traceSignal(taker.tid, signo, this.#infoOf(signo, info));
       this.host.killGroup(signo);
     }
     if (disp === 'stop') return this.host.stopGroup(signo);
