@@ -148,6 +148,13 @@ export class Platform {
     }
   }
 
+  /** A clone of the source stub; none once a close has begun (it could outlive the close's kill). */
+  async #cloneSource(): Promise<Subprocess> {
+    const source = await this.#source();
+    if (this.#closing) throw Errors.Closed();
+    return cloneSource(this.#rt, source);
+  }
+
   /** The source stub, made the first time it is needed (see PlatformOptions.lazySource). */
   #source(): Promise<Subprocess> {
     return this.#pool.sourceStub(() => createSource(this.#rt));
@@ -256,7 +263,7 @@ export class Platform {
     if (sp) {
       sp.ref.send({ type: 'REUSE' });
     } else {
-      sp = options.sandbox ? await this.#sandboxOrPlain() : await cloneSource(this.#rt, await this.#source());
+      sp = options.sandbox ? await this.#sandboxOrPlain() : await this.#cloneSource();
       if (this.#closing) {
         await sp.kill();
         throw Errors.Closed();
@@ -301,7 +308,7 @@ export class Platform {
 
   /** A sandboxed stub, or (auto mode, where the machine cannot make one) a plain one. */
   async #sandboxOrPlain(): Promise<Subprocess> {
-    if (this.#sandboxMode === 'off' || this.#sandboxUnavailable) return cloneSource(this.#rt, await this.#source());
+    if (this.#sandboxMode === 'off' || this.#sandboxUnavailable) return this.#cloneSource();
     try {
       return await createSandbox(this.#rt);
     } catch (e) {
@@ -309,7 +316,7 @@ export class Platform {
       // Only the namespaces' own failures mean "not here"; a dying stub is the caller's error.
       if (this.#sandboxMode === 'require' || !isSandboxUnavailable(err)) throw err;
       this.#sandboxUnavailable = err.message;
-      return cloneSource(this.#rt, await this.#source());
+      return this.#cloneSource();
     }
   }
 
