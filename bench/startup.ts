@@ -5,7 +5,9 @@
  * moment hurts all of them alike), after warm-up rounds; medians are compared.
  *
  * Targets: `systrap run -- /bin/true` within 2× `node -e 0`; `systrap --help` and
- * `systrap --version` within `node -e 0` + 30 ms.
+ * `systrap --version` within `node -e 0` + 30 ms. Printed beside them, to tell where the time
+ * goes: the same run with the code cache off (src/codeCache.ts), and Node starting the two
+ * workers a run needs (tracer, sentry) and nothing else: the floor of this design.
  *
  * Run alone with `node --import=tsx bench/startup.ts [--quick]`.
  */
@@ -26,13 +28,18 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** A command to time: its argv, and variables added to the environment. */
+type Cmd = string[] | { argv: string[]; env: Record<string, string> };
+
 /** Wall times (ms) of each command, `rounds` interleaved rounds after `warm` unmeasured ones. */
-function interleaved(cmds: Record<string, string[]>, rounds: number, warm: number): Record<string, number[]> {
+function interleaved(cmds: Record<string, Cmd>, rounds: number, warm: number): Record<string, number[]> {
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(cmds).map((k) => [k, []]));
   for (let i = 0; i < warm + rounds; i++) {
-    for (const [name, cmd] of Object.entries(cmds)) {
+    for (const [name, c] of Object.entries(cmds)) {
+      const cmd = Array.isArray(c) ? c : c.argv;
+      const env = Array.isArray(c) ? process.env : { ...process.env, ...c.env };
       const t = process.hrtime.bigint();
-      const r = spawnSync(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+      const r = spawnSync(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
       const ms = Number(process.hrtime.bigint() - t) / 1e6;
       if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}`);
       if (i >= warm) times[name].push(ms);
@@ -53,9 +60,14 @@ function interleaved(cmds: Record<string, string[]>, rounds: number, warm: numbe
  */
 export function runStartupBench(quick: boolean): StartupBench {
   const node = process.execPath;
-  const cmds: Record<string, string[]> = {
+  // Where the time goes: the same run without the code cache (what compiling costs), and the
+  // floor of any design with two workers: Node, plus two workers started and answering.
+  const twoWorkers = "const { Worker } = require('node:worker_threads'); let n = 0; for (let i = 0; i < 2; i++) new Worker('require(\"node:worker_threads\").parentPort.postMessage(0)', { eval: true }).on('message', () => ++n === 2 && process.exit(0));";
+  const cmds: Record<string, Cmd> = {
     'node -e 0': [node, '-e', '0'],
     'systrap run -- /bin/true': [node, CLI, 'run', '--', '/bin/true'],
+    'systrap run -- /bin/true, no code cache': { argv: [node, CLI, 'run', '--', '/bin/true'], env: { SYSTRAP_NO_CODE_CACHE: '1' } },
+    'node starting 2 workers': [node, '-e', twoWorkers],
     'systrap --help': [node, CLI, '--help'],
     'systrap --version': [node, CLI, '--version'],
   };

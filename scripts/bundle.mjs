@@ -1,24 +1,33 @@
 /**
- * Bundles the compiled CLI and worker entry points in place (run after tsc: `npm run build:ts`).
+ * Bundles the compiled CLI and worker entry points (run after tsc: `npm run build:ts`).
  *
  * Why: `systrap run` starts Node, then imports ~80 modules on the main thread and ~100 in the
  * sentry worker, each a file to find, read, parse and link; one file per entry point starts
- * ~100 ms sooner. Each bundle replaces the file tsc wrote for its entry point, so that every
- * path a module finds from its `import.meta.url` (package.json, the addon, the workers) stays
- * right, and so that a tree compiled again by tsc alone runs tsc's fresh files, never an old
- * bundle:
+ * ~100 ms sooner. And the three that every run needs are CommonJS bundles loaded through V8's
+ * code cache (src/codeCache.ts), since compiling them is the largest part of what is left.
  *
- *   dist/src/cli.js (+ dist/src/*.chunk.js: what cli.ts imports only for one command)
- *   dist/workers/NAME.js for the tracer, runner and sentry workers
+ * Each bundle replaces the file tsc wrote for its entry point, or sits beside it with a small
+ * loader in its place, so that every path a module finds from its `import.meta.url`
+ * (package.json, the addon, the workers) stays right, and so that a tree compiled again by tsc
+ * alone runs tsc's fresh files, never an old bundle:
  *
- * Left out (imported from node_modules or dist/ as they are): piscina (it starts its workers
- * from its own folder), ws and node-gyp-build (found at run time), and src/inspect/** (the
- * viewer server finds the viewer's files from its own place in dist/).
+ *   dist/src/cli.js (+ dist/src/*.chunk.js: what cli.ts imports only for one command), ESM
+ *   dist/src/cliRun.js, the loader of dist/src/cliRun.bundle.cjs (piscina inside)
+ *   dist/workers/{tracer,sentry}.js, the loaders of dist/workers/{tracer,sentry}.bundle.cjs
+ *   dist/workers/runner.js, ESM
+ *
+ * Left out (imported from node_modules or dist/ as they are): ws and node-gyp-build (found at
+ * run time), piscina from the ESM bundles, and src/inspect/** (the viewer server finds the
+ * viewer's files from its own place in dist/). The CommonJS bundles import nothing but
+ * through src/bundleHooks.ts's dynamicImport (code compiled by vm cannot run import()): the
+ * build fails if one does.
  *
  * Usage: node scripts/bundle.mjs
  */
 import { build } from 'esbuild';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -31,22 +40,40 @@ const inspectExternal = {
   },
 };
 
+/**
+ * piscina inside a bundle: the one path it finds from its own folder (its worker's file) found
+ * from the installed package instead.
+ */
+const piscinaInside = {
+  name: 'piscina-inside',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]piscina[\\/]dist[\\/]index\.js$/ }, (args) => {
+      const from = "(0, node_path_1.resolve)(__dirname, 'worker.js')";
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes(from)) throw new Error(`bundle: piscina's worker path is no longer ${from}: see scripts/bundle.mjs`);
+      return { contents: text.replace(from, "require('node:path').join(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('piscina')), 'worker.js')"), loader: 'js' };
+    });
+  },
+};
+
 const common = {
   absWorkingDir: root,
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node20',
-  external: ['piscina', 'ws', 'node-gyp-build'],
+  external: ['ws', 'node-gyp-build'],
   logLevel: 'warning',
   legalComments: 'none',
-  plugins: [inspectExternal],
 };
 
 const BANNER = '// Bundled by scripts/bundle.mjs from the files tsc wrote.';
-const ENTRIES = ['dist/src/cli.js', ...['tracer', 'runner', 'sentry'].map((n) => `dist/workers/${n}.js`)];
+/** Entry points written by tsc that this script replaces. */
+const ESM_ENTRIES = ['dist/src/cli.js', 'dist/workers/runner.js'];
+const CJS_ENTRIES = ['dist/src/cliEarly.js', 'dist/src/cliRun.js', 'dist/workers/tracer.js', 'dist/workers/sentry.js'];
+/** Global key of the early bundle's modules (see buildEarly). */
+const SHARED = "Symbol.for('systrap.bundle.shared')";
 // A second run without tsc in between would bundle bundles (whose chunks it is about to remove).
-for (const e of ENTRIES) {
+for (const e of [...ESM_ENTRIES, ...CJS_ENTRIES]) {
   if (readFileSync(`${root}${e}`, 'utf8').startsWith(BANNER)) {
     console.error(`bundle: ${e} is a bundle already: run tsc first (npm run build:ts)`);
     process.exit(1);
@@ -56,8 +83,103 @@ for (const e of ENTRIES) {
 // Chunks of an earlier build (their names carry a hash): gone before the new ones are written.
 for (const f of readdirSync(`${root}dist/src`)) if (f.endsWith('.chunk.js')) rmSync(`${root}dist/src/${f}`);
 
-const inPlace = { ...common, allowOverwrite: true, banner: { js: BANNER } };
-await Promise.all([
-  build({ ...inPlace, entryPoints: { cli: 'dist/src/cli.js' }, outdir: 'dist/src', splitting: true, chunkNames: '[name]-[hash].chunk' }),
-  ...ENTRIES.slice(1).map((e) => build({ ...inPlace, entryPoints: [e], outfile: e })),
+const esm = { ...common, format: 'esm', external: [...common.external, 'piscina'], allowOverwrite: true, banner: { js: BANNER }, plugins: [inspectExternal] };
+const cjs = {
+  ...common,
+  format: 'cjs',
+  write: false,
+  // import.meta.url of every module is the bundle's (same folder as the file tsc wrote).
+  define: { 'import.meta.url': '__bundleUrl' },
+  banner: { js: `${BANNER}\nvar __bundleUrl = require('node:url').pathToFileURL(__filename).href;` },
+  plugins: [inspectExternal, piscinaInside],
+};
+
+// The early bundle (cliEarly: the tracer pool and what it imports) first: the run module's
+// bundle takes those modules from it (see shareFrom) instead of holding second copies.
+const early = await buildEarly();
+const [, , ...bundles] = await Promise.all([
+  build({ ...esm, entryPoints: { cli: 'dist/src/cli.js' }, outdir: 'dist/src', splitting: true, chunkNames: '[name]-[hash].chunk', plugins: [...esm.plugins, apart(/^\.\/(cliRun|cliEarly)\.js$/)] }),
+  build({ ...esm, entryPoints: ['dist/workers/runner.js'], outfile: 'dist/workers/runner.js' }),
+  build({ ...cjs, entryPoints: ['dist/src/cliRun.js'], plugins: [...cjs.plugins, shareFrom(early.shared)] }),
+  ...['dist/workers/tracer.js', 'dist/workers/sentry.js'].map((e) => build({ ...cjs, entryPoints: [e] })),
 ]);
+writeLoader('dist/src/cliEarly.js', early.text);
+writeLoader('dist/src/cliRun.js', bundles[0].outputFiles[0].text, ["import './cliEarly.js'; // its modules first (see shareFrom)"]);
+writeLoader('dist/workers/tracer.js', bundles[1].outputFiles[0].text);
+writeLoader('dist/workers/sentry.js', bundles[2].outputFiles[0].text);
+
+/**
+ * Builds the early bundle: cliEarly.js's module graph, whose entry also registers the
+ * namespace of each of its modules (and piscina's) under a global key for the run module's
+ * bundle. Returns its text and the registered keys.
+ */
+async function buildEarly() {
+  const probe = await build({ ...cjs, entryPoints: ['dist/src/cliEarly.js'], metafile: true });
+  const mods = Object.keys(probe.metafile.inputs).filter((p) => p.startsWith('dist/src/'));
+  const entry = [
+    ...mods.map((p, i) => `import * as m${i} from './${p}';`),
+    "import * as piscina from 'piscina';",
+    `globalThis[${SHARED}] = { ${[...mods.map((p, i) => `'${p}': m${i}`), 'piscina'].join(', ')} };`,
+    "export * from './dist/src/cliEarly.js';",
+  ].join('\n');
+  const out = await build({ ...cjs, stdin: { contents: entry, resolveDir: root, sourcefile: 'cliEarly.entry.js', loader: 'js' } });
+  return { text: out.outputFiles[0].text, shared: new Set([...mods, 'piscina']) };
+}
+
+/** Imports of the early bundle's modules (and of piscina) resolved to its registered namespaces. */
+function shareFrom(shared) {
+  return {
+    name: 'share-from-early',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind === 'entry-point') return undefined;
+        const key = args.path === 'piscina' ? 'piscina' : args.path.startsWith('.') ? relative(root, resolve(args.resolveDir, args.path)) : undefined;
+        return key !== undefined && shared.has(key) ? { path: key, namespace: 'shared' } : undefined;
+      });
+      b.onLoad({ filter: /.*/, namespace: 'shared' }, (args) => ({ contents: `module.exports = globalThis[${SHARED}][${JSON.stringify(args.path)}];`, loader: 'js' }));
+    },
+  };
+}
+
+/** Imports of `filter` left as imports (of the loaders written below). */
+function apart(filter) {
+  return { name: 'apart', setup: (b) => b.onResolve({ filter }, (args) => ({ path: args.path, external: true })) };
+}
+
+/**
+ * Writes `text` as ENTRY's bundle (ENTRY with .bundle.cjs) and ENTRY as its loader: the same
+ * exports as tsc's file had (a default one, piscina's handler, and named ones).
+ */
+function writeLoader(entry, text, before = []) {
+  // import() left in a CommonJS bundle would throw when vm-compiled code runs it.
+  const dynamic = text.match(/\bimport\([^)]*\)/g)?.filter((m) => m !== 'import(specifier)');
+  if (dynamic?.length) throw new Error(`bundle: ${entry} calls import() (${dynamic.join(', ')}): use dynamicImport (src/bundleHooks.ts)`);
+  const bundleFile = entry.replace(/\.js$/, '.bundle.cjs');
+  writeFileSync(`${root}${bundleFile}`, text);
+  const key = createHash('sha256').update(text).digest('hex').slice(0, 16);
+  const codeCache = entry.startsWith('dist/src/') ? './codeCache.js' : '../src/codeCache.js';
+  const name = bundleFile.split('/').pop();
+  const exported = exportsOf(entry);
+  const names = Object.keys(exported).filter((n) => n !== 'default');
+  const lines = [
+    BANNER,
+    `// The loader of ${name}, compiled with a V8 code cache: see src/codeCache.ts.`,
+    ...before,
+    `import { loadBundle } from '${codeCache}';`,
+    `const bundle = loadBundle(new URL('./${name}', import.meta.url), '${key}');`,
+    ...(names.length ? [`export const { ${names.join(', ')} } = bundle.exports;`] : []),
+    ...(exported.default ? ['export default bundle.exports.default;'] : []),
+  ];
+  writeFileSync(`${root}${entry}`, `${lines.join('\n')}\n`);
+}
+
+/** The names tsc's file exports (read from its export statements). */
+function exportsOf(entry) {
+  const text = readFileSync(`${root}${entry}`, 'utf8');
+  const names = {};
+  for (const m of text.matchAll(/^export (?:async )?(?:function\*?|const|let|class) (\w+)/gm)) names[m[1]] = true;
+  for (const m of text.matchAll(/^export \{([^}]*)\}/gm)) for (const part of m[1].split(',')) names[part.trim().split(/\s+as\s+/).pop()] = true;
+  if (/^export default /m.test(text)) names.default = true;
+  delete names[''];
+  return names;
+}

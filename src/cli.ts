@@ -67,7 +67,9 @@ async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   // The tracer worker starts while the rest of `run` loads (see startTracersEarly).
-  (await import('./actors/tracerPool.js')).startTracersEarly(1);
+  const early = await import('./cliEarly.js');
+  early.startTracersEarly(1);
+  early.startHostEarly(early.resolveWorker('sentry'));
   const end = await (await import('./cliRun.js')).run(args);
   return typeof end === 'number' ? end : dieBy(end.signal);
 }

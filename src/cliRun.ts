@@ -4,6 +4,7 @@ import { createPlatform } from './platform.js';
 import { runProgram } from './sentry/run.js';
 import type { RunArgs } from './cliRunArgs.js';
 import { SystrapError } from './errors.js';
+import { bundleWarm, dynamicImport } from './bundleHooks.js';
 import type { InspectionEvent } from 'xstate';
 import type { InspectorServer } from './inspect/server.js';
 
@@ -97,6 +98,8 @@ export async function run(a: RunArgs): Promise<number | { signal: number }> {
     else closing.catch(() => undefined);
     await inspection.close();
     if (a.outFile !== undefined) closeSync(a.trace.outFd);
+    // Every function of a run has been compiled by now: a first run saves the code cache.
+    bundleWarm();
   }
 }
 
@@ -114,8 +117,9 @@ function constantsSignal(name: string): number {
 async function startInspection(a: RunArgs): Promise<{ observer?: (e: InspectionEvent) => void; close(): Promise<void> } | { signal: number } | undefined> {
   if (a.inspectPort === undefined && a.record === undefined) return { close: async () => undefined };
   // Loaded only when asked for: the WebSocket server costs start-up time every run would pay.
-  const { InspectionRecorder } = await import('./inspect/record.js');
-  const { startInspectorServer } = await import('./inspect/server.js');
+  // Not bundled (the viewer server finds its files from its own place in dist/).
+  const { InspectionRecorder } = await dynamicImport<typeof import('./inspect/record.js')>(new URL('./inspect/record.js', import.meta.url).href);
+  const { startInspectorServer } = await dynamicImport<typeof import('./inspect/server.js')>(new URL('./inspect/server.js', import.meta.url).href);
   let server: InspectorServer | undefined;
   let fd: number | undefined;
   try {

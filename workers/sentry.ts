@@ -4,8 +4,11 @@
  * (src/sentry/sentryLink.ts for each program, src/actors/hostPool.ts for the host) hears of new
  * threads, exits and the ends.
  */
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { SentryHost } from '../src/sentry/host.js';
 import type { HostData } from '../src/hostProtocol.js';
 
-void new SentryHost(workerData as HostData).run();
+// A host started early (see startHostEarly in src/actors/hostPool.ts) gets its data once its
+// pool exists, as the first message on its parent port.
+if (workerData) void new SentryHost(workerData as HostData).run();
+else parentPort!.once('message', (data: HostData) => void new SentryHost(data).run());

@@ -34,6 +34,7 @@ import {
   SIG,
 } from '../src/abi/linux.js';
 import { SYS } from '../src/abi/syscalls.js';
+import { bundleWarm } from '../src/bundleHooks.js';
 import type {
   StepMessage,
   CreateSandboxResult,
@@ -58,12 +59,17 @@ TracedThread.onStep = (step) => {
   parentPort?.postMessage(msg);
 };
 
+/** Transactions run by this thread (see bundleWarm). Protected by: this thread. */
+let transactions = 0;
+
 export default function transaction(req: TracerRequest): TracerResponse {
   current = { txn: req.txn ?? 0, seq: 0, steps: [] };
   // Steps are numbered in the order they happen, here and in the live messages.
   const { steps } = current;
   try {
     const value = run(req);
+    // A program's stub is made by two transactions: then the code cache is worth saving.
+    if (++transactions === 2) bundleWarm();
     return { ok: true, value, steps, tracerTid };
   } catch (e) {
     return { ok: false, error: serializeError(e), steps, tracerTid };

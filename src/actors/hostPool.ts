@@ -71,6 +71,7 @@ export class HostPool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    livePools.delete(this);
     for (const h of this.#hosts) {
       h.port.postMessage({ type: 'close' } satisfies HostMessage<unknown>);
       this.#ring(h);
@@ -109,7 +110,12 @@ export class HostPool {
     const v = this.memoryFile.view(wake);
     const { port1, port2 } = new MessageChannel();
     const data: HostData = { memory: this.memoryFile.ref, wake, port: port2 };
-    const worker = new Worker(this.worker.file, { workerData: data, transferList: [port2], execArgv: this.worker.execArgv });
+    const early = takeEarlyHost(this.worker.file);
+    let worker: Worker;
+    if (early) {
+      worker = early;
+      worker.postMessage(data, [port2]);
+    } else worker = new Worker(this.worker.file, { workerData: data, transferList: [port2], execArgv: this.worker.execArgv });
     const host: Host = { worker, port: port1, wake, wakeWord: new Uint32Array(v.buffer, v.byteOffset, 1), running: 0 };
     // Neither keeps Node alive by itself: a pending task's port does (see run).
     worker.unref();
@@ -124,7 +130,20 @@ export class HostPool {
       if (!this.#closed) fail(Errors.Protocol(`a sentry host exited (${code})`));
     });
     this.#hosts.push(host);
+    livePools.add(this);
     return host;
+  }
+
+  /**
+   * Node's exit: every host told to end, and woken. Why: Node ends its workers at exit and
+   * waits for each to stop, and a host asleep in futex_waitv sees the termination only when the
+   * sleep returns (its doorbell timeout: 20 ms added to a `systrap run` one time in five).
+   */
+  endForExit(): void {
+    for (const h of this.#hosts) {
+      h.port.postMessage({ type: 'close' } satisfies HostMessage<unknown>);
+      this.#ring(h);
+    }
   }
 
   #settle(host: Host, id: number, how: (p: { resolve(r: unknown): void; reject(e: unknown): void }) => void): void {
@@ -141,4 +160,56 @@ export class HostPool {
     Atomics.add(host.wakeWord, 0, 1);
     this.memoryFile.shared.futexWake(host.wake.start, 1);
   }
+}
+
+/** Pools with hosts, ended at Node's exit (see HostPool.endForExit). Protected by: the main thread. */
+const livePools = new Set<HostPool>();
+process.on('exit', () => {
+  for (const p of livePools) p.endForExit();
+});
+
+/**
+ * A host worker started ahead of its pool: it loads its modules, then waits on its parent
+ * port for its HostData. Protected by: the main thread.
+ */
+let early: EarlyHost | undefined;
+
+/** The early host worker, the file it runs, and whether it died before a pool took it. */
+interface EarlyHost {
+  worker: Worker;
+  file: string;
+  failed: boolean;
+}
+
+/**
+ * Starts a sentry host worker before the platform exists: a CLI that will run a program at
+ * once overlaps the host's start (a worker's bootstrap and the sentry's code, tens of ms) with
+ * its own. The first HostPool for the same worker file takes it.
+ *
+ * @example
+ * ```ts
+ * startHostEarly(resolveWorker('sentry')); // then: createPlatform({ warmSentry: true })
+ * ```
+ */
+export function startHostEarly(worker: { file: string; execArgv: string[] }): void {
+  if (early) return;
+  const w = new Worker(worker.file, { execArgv: worker.execArgv });
+  const e: EarlyHost = { worker: w, file: worker.file, failed: false };
+  early = e;
+  // Until a pool takes it, a failed start only means the pool starts a host of its own.
+  w.on('error', () => (e.failed = true));
+  w.on('exit', () => (e.failed = true));
+  w.unref();
+}
+
+/** The early host, if it runs `file` and has not failed (it is handed out once). */
+function takeEarlyHost(file: string): Worker | undefined {
+  const e = early;
+  if (!e || e.file !== file) return undefined;
+  early = undefined;
+  if (e.failed) {
+    void e.worker.terminate();
+    return undefined;
+  }
+  return e.worker;
 }

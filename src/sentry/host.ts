@@ -5,6 +5,7 @@ import { workerFile } from '../shm/sharedFile.js';
 import type { WatchedWord } from '../shm/watchedWord.js';
 import type { HostData, HostMessage, HostReply } from '../hostProtocol.js';
 import { Kernel } from './kernel/kernel.js';
+import { bundleWarm } from '../bundleHooks.js';
 import type { SentryTask } from './protocol.js';
 
 /** Most futex words one sleep can watch (futex_waitv): the host's own and one per program. */
@@ -86,6 +87,9 @@ export class SentryHost {
       if (await k.start()) {
         this.#kernels.set(msg.id, k);
         this.#words = undefined;
+        // The first program's start compiled what a run needs first: a first host saves the
+        // code cache now (once), not at the end, which Node's exit may cut short.
+        bundleWarm();
       } else this.#reply({ type: 'result', id: msg.id, result: k.result! });
     }
   }
@@ -107,7 +111,9 @@ export class SentryHost {
     this.#wordsVersion = version;
     const words = (this.#words ??= [this.#wake, ...[...this.#kernels.values()].flatMap((k) => k.watch)]);
     if (this.#spin(words)) return;
-    let deadline = performance.now() + BUDGETS.doorbellSleepMs;
+    // Closing: the aborted kernels end in their next turns, and Node may be waiting to end this
+    // thread (its exit terminates workers, which a futex sleep delays): no long sleep then.
+    let deadline = performance.now() + (this.#closing ? 1 : BUDGETS.doorbellSleepMs);
     for (const k of this.#kernels.values()) deadline = Math.min(deadline, k.nextDeadline());
     if (deadline <= performance.now()) return; // a timer is due: the next turn wakes its task
     for (const k of this.#kernels.values()) k.flush();

@@ -1,4 +1,5 @@
 import { syscallName } from '../abi/syscalls.js';
+import { dynamicImport } from '../bundleHooks.js';
 import type { TraceOptions } from './protocol.js';
 import { injectApplies, type InjectWhen } from './strace/inject.js';
 
@@ -62,7 +63,7 @@ export class Policy {
   async init(): Promise<void> {
     const file = this.opts.policy;
     if (!file) return;
-    const mod = (await import(file)) as { handle?: (call: PolicyCall) => PolicyAnswer };
+    const mod = await dynamicImport<{ handle?: (call: PolicyCall) => PolicyAnswer }>(file);
     if (typeof mod.handle !== 'function') throw new PolicyError(`the policy module ${file} exports no handle(call) function`);
     if (mod.handle.constructor.name === 'AsyncFunction' || mod.handle.constructor.name === 'AsyncGeneratorFunction')
       throw new PolicyError(`the policy module ${file}: handle(call) is async; it must answer synchronously`);

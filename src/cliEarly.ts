@@ -1,0 +1,9 @@
+/**
+ * What `systrap run` loads first: the tracer pool, whose worker then starts while the rest of
+ * the run module loads. Built, this file is the loader of a bundle of its own
+ * (scripts/bundle.mjs), whose modules (the pool, piscina, errors, the addon's binding) the run
+ * module's bundle shares rather than holding copies: one SystrapError class, one early pool.
+ */
+export { startTracersEarly } from './actors/tracerPool.js';
+export { startHostEarly } from './actors/hostPool.js';
+export { resolveWorker } from './workerFile.js';
