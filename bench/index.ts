@@ -28,5 +28,7 @@ const { runSentryBench } = await import('./run.js');
 section('systrap run: programs under the sentry', await runSentryBench(quick));
 const { runProcessBench } = await import('./processes.js');
 section('processes: fork, exec, make', await runProcessBench(quick));
+const { runIdleBench } = await import('./idle.js');
+section('a program that mostly waits: CPU used while it sleeps', runIdleBench(quick));
 console.log(`${judged - failed} targets met, ${failed} missed${quick ? ' (quick run: fewer rounds, same measurements)' : ''}`);
 if (check && failed > 0) process.exitCode = 1;

@@ -98,7 +98,7 @@ export class SysmsgThreads {
    */
   kick(q: ContextQueue): void {
     const running = this.#running();
-    const active = Math.min(q.numActiveThreads, running + this.#creating); // stub-written: a hint, clamped
+    const active = Math.min(q.threadsComing, running + this.#creating); // stub-written: a hint, clamped
     if (active >= q.numActiveContexts) return;
     if (active < running) {
       q.wakeOne();

@@ -4,8 +4,9 @@ import { BUDGETS } from '../shm/budgets.js';
 import { workerFile } from '../shm/sharedFile.js';
 import type { WatchedWord } from '../shm/watchedWord.js';
 import type { HostData, HostMessage, HostReply } from '../hostProtocol.js';
-import { Kernel } from './kernel/kernel.js';
+import { Kernel, type Doorbell } from './kernel/kernel.js';
 import { bundleWarm } from '../bundleHooks.js';
+import { SpinController } from '../shm/spinController.js';
 import type { SentryTask } from './protocol.js';
 
 /** Most futex words one sleep can watch (futex_waitv): the host's own and one per program. */
@@ -40,6 +41,12 @@ export class SentryHost {
   /** The kernels' watch versions when #words was built (processes come and go inside a kernel). */
   #wordsVersion = -1;
   #closing = false;
+  /** What a sleep watches, built with #words. Protected by: this thread. */
+  #sleepSet?: SleepSet;
+  /** When the stubs were last looked at after a silent sleep (see #checkStubs). */
+  #lastStubCheck = 0;
+  /** How long to spin before sleeping (see SpinController). Protected by: this thread. */
+  readonly #spinControl = new SpinController(BUDGETS.workerSpinNs);
 
   constructor(data: HostData) {
     this.#file = workerFile(data.memory, data.wake.end);
@@ -104,51 +111,103 @@ export class SentryHost {
     this.#port.postMessage(r);
   }
 
-  /** Spin on every watched word, then one sleep on every doorbell and the wake word. */
+  /**
+   * Spin on every watched word (as long as the spin controller says it pays), then one sleep
+   * on every doorbell and the wake word. How long the wait lasted teaches the controller.
+   */
   #wait(): void {
     const version = [...this.#kernels.values()].reduce((v, k) => v + k.watchVersion, this.#kernels.size);
     if (version !== this.#wordsVersion) this.#words = undefined;
     this.#wordsVersion = version;
-    const words = (this.#words ??= [this.#wake, ...[...this.#kernels.values()].flatMap((k) => k.watch)]);
-    if (this.#spin(words)) return;
+    if (!this.#words) {
+      this.#words = [this.#wake, ...[...this.#kernels.values()].flatMap((k) => k.watch)];
+      this.#sleepSet = undefined;
+    }
+    const words = this.#words;
+    // No task in a stub: no trap can come (every task is parked here), so no spin.
+    let canTrap = false;
+    let woke = false;
+    for (const k of this.#kernels.values()) {
+      for (const p of k.table.live()) {
+        canTrap ||= p.anyInStub();
+        woke = p.takeWoke() || woke;
+      }
+    }
+    // A stub thread woken in this turn: no spin, the wake-up would wait for it (the woken thread
+    // tends to run on this CPU); and such a wait measures the wake-up, not the program.
+    const start = performance.now();
+    try {
+      this.#waitFor(words, woke ? 0 : this.#spinControl.budget(canTrap));
+    } finally {
+      if (canTrap && !woke) this.#spinControl.record((performance.now() - start) * 1e6);
+    }
+  }
+
+  /** The wait itself: spin `spinNs`, then sleep until a trap, mail, a timer or the doorbell timeout. */
+  #waitFor(words: readonly WatchedWord[], spinNs: number): void {
+    if (this.#spin(words, spinNs)) return;
     // Closing: the aborted kernels end in their next turns, and Node may be waiting to end this
     // thread (its exit terminates workers, which a futex sleep delays): no long sleep then.
     let deadline = performance.now() + (this.#closing ? 1 : BUDGETS.doorbellSleepMs);
     for (const k of this.#kernels.values()) deadline = Math.min(deadline, k.nextDeadline());
     if (deadline <= performance.now()) return; // a timer is due: the next turn wakes its task
     for (const k of this.#kernels.values()) k.flush();
-    // Each process's doorbell, in the file its queue is in (a forked process's is its own).
-    const bells = [...this.#kernels.values()].flatMap((k) => k.doorbells()).slice(0, MAX_WAIT_WORDS - 1);
-    const n = bells.length + 1;
-    const offsets = new Uint32Array(n);
-    const expected = new Uint32Array(n);
-    const files: Array<NativeMemoryFile | undefined> = [undefined];
-    offsets[0] = this.#wakeOffset;
+    const { bells, offsets, expected, files } = (this.#sleepSet ??= this.#makeSleepSet());
     expected[0] = this.#wake.value;
-    bells.forEach((b, i) => {
-      offsets[i + 1] = b.queue.doorbellOffset;
-      expected[i + 1] = b.queue.doorbell.value;
-      files.push(b.file === this.#file ? undefined : b.file);
-      b.queue.addSleeper();
-    });
+    for (let i = 0; i < bells.length; i++) {
+      expected[i + 1] = bells[i].queue.doorbell.value;
+      bells[i].queue.addSleeper();
+    }
     try {
       // A trap published after the last look moved its doorbell: futex_waitv returns at once.
       if (changed(words)) return;
       const ms = Math.max(1, Math.ceil(deadline - performance.now()));
-      if (this.#file.futexWaitv(offsets, expected, ms, files) === -1) for (const k of this.#kernels.values()) k.checkStub();
+      if (this.#file.futexWaitv(offsets, expected, ms, files) === -1) this.#checkStubs();
     } finally {
       for (const b of bells) b.queue.removeSleeper();
     }
   }
 
-  /** Spins while a trap is likely soon; true as soon as a watched word changed. */
-  #spin(words: readonly WatchedWord[]): boolean {
-    const end = performance.now() + BUDGETS.workerSpinNs / 1e6;
+  /** Each process's doorbell, in the file its queue is in (a forked process's is its own), for futex_waitv. */
+  #makeSleepSet(): SleepSet {
+    const bells = [...this.#kernels.values()].flatMap((k) => k.doorbells()).slice(0, MAX_WAIT_WORDS - 1);
+    const offsets = new Uint32Array(bells.length + 1);
+    offsets[0] = this.#wakeOffset;
+    bells.forEach((b, i) => (offsets[i + 1] = b.queue.doorbellOffset));
+    const files = [undefined, ...bells.map((b) => (b.file === this.#file ? undefined : b.file))];
+    return { bells, offsets, expected: new Uint32Array(bells.length + 1), files };
+  }
+
+  /**
+   * A sleep ended with no doorbell rung: a stub may have died (a death rings none). Looked at
+   * once per doorbell timeout at most: sleeps that end at a task's timer (every millisecond
+   * for a program sleeping 1 ms at a time) would otherwise look every time.
+   */
+  #checkStubs(): void {
+    const now = performance.now();
+    if (now - this.#lastStubCheck < BUDGETS.doorbellSleepMs) return;
+    this.#lastStubCheck = now;
+    for (const k of this.#kernels.values()) k.checkStub();
+  }
+
+  /** Spins up to `ns`; true as soon as a watched word changed. */
+  #spin(words: readonly WatchedWord[], ns: number): boolean {
+    if (ns <= 0) return changed(words);
+    const end = performance.now() + ns / 1e6;
     for (;;) {
       for (let i = 0; i < 64; i++) if (changed(words)) return true;
       if (performance.now() >= end) return false;
     }
   }
+}
+
+/** The doorbells a sleep watches and futex_waitv's arguments for them (the wake word first). */
+interface SleepSet {
+  bells: Doorbell[];
+  offsets: Uint32Array;
+  /** Filled before each sleep: the values last seen. */
+  expected: Uint32Array;
+  files: Array<NativeMemoryFile | undefined>;
 }
 
 function changed(words: readonly WatchedWord[]): boolean {

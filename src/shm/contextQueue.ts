@@ -95,6 +95,18 @@ export class ContextQueue {
   }
 
   /**
+   * Turns the stub fast path on or off (its threads spin ~20 µs for the sentry's direct resume
+   * of the context they published, or for work in the queue, before they sleep): gVisor's stub
+   * fast path switch, decided by the sentry (see Scheduler.scanTraps). Either value is safe: a
+   * stub thread that does not spin sleeps, and the sentry's resume then goes through the queue.
+   * Always off on one CPU.
+   */
+  stubFastPath(on: boolean): void {
+    const disabled = on && MULTI_CPU ? 0 : 1;
+    if (this.#load(CONTEXT_QUEUE.fastPathDisabled) !== disabled) this.#store(CONTEXT_QUEUE.fastPathDisabled, disabled);
+  }
+
+  /**
    * The same wait as {@link waitDoorbell}, off the calling thread (libuv's pool), for the event
    * loop: resolves when the doorbell moves from `seen`, after `timeoutMs`, or rejects with
    * ESTUBDEAD once the stub `pid` has exited.
@@ -130,9 +142,21 @@ export class ContextQueue {
     Atomics.store(this.#u32, word, id);
   }
 
-  /** Wakes a sleeping stub thread if fewer threads are active than contexts (no creation). */
-  wakeIfNeeded(): void {
-    if (this.numActiveThreads < this.numActiveContexts) this.wakeOne();
+  /**
+   * Wakes a sleeping stub thread if fewer threads are active or already woken than contexts
+   * (no creation). Why the woken ones count (gVisor's canKickSysmsgThread): a thread woken a
+   * moment ago is not active yet; counting it as missing woke a second one every time, which
+   * found nothing, spun and slept again, and asked Node for a new thread. True if it woke one.
+   */
+  wakeIfNeeded(): boolean {
+    if (this.threadsComing >= this.numActiveContexts) return false;
+    this.wakeOne();
+    return true;
+  }
+
+  /** Threads active or woken and not yet active (a hint: both words are stub-written too). */
+  get threadsComing(): number {
+    return this.numActiveThreads + this.#load(CONTEXT_QUEUE.numThreadsToWakeup);
   }
 
   /** Contexts queued and not yet taken by a thread (a hint: `start` is stub-written). */

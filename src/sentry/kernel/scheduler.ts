@@ -76,6 +76,15 @@ export class Scheduler {
     if (t.state === 'ready' && t.bound) this.#ready.push(t);
   }
 
+  /**
+   * Set when queueReady woke a sleeping stub thread: its trap cannot come before that thread
+   * runs, and the scheduler tends to run it on the waker's CPU, so a sentry spinning for it only
+   * delays it (see SentryHost's wait). The host clears it. Protected by: the worker's turn.
+   */
+  wokeThread = false;
+  /** Recent traps answered at once (0..1, see #answered). Protected by: the worker's turn. */
+  #atOnce = 1;
+
   /** Hands every ready task to the stub; asks for another sysmsg thread when they all wait. */
   queueReady(): void {
     if (this.#ready.length === 0) return;
@@ -94,9 +103,9 @@ export class Scheduler {
       this.queue.resume(t.id, t.u32);
     }
     this.#ready = [];
-    this.queue.wakeIfNeeded();
+    if (this.queue.wakeIfNeeded()) this.wokeThread = true;
     const q = this.queue;
-    if (q.numActiveContexts > q.numActiveThreads && this.#threadTids.size < this.maxSysmsgThreads && now - this.#lastThreadRequest > 1) {
+    if (q.numActiveContexts > q.threadsComing && this.#threadTids.size < this.maxSysmsgThreads && now - this.#lastThreadRequest > 1) {
       this.#lastThreadRequest = now;
       this.host.needThread();
     }
@@ -120,8 +129,21 @@ export class Scheduler {
       any = true;
       t.send('TRAP');
       onTrap(t, st);
+      this.#answered(t.state === 'ready');
     }
     return any;
+  }
+
+  /**
+   * The stub fast path follows how this process's traps are answered: a stub thread spinning
+   * for the direct resume of its trap pays when the sentry answers at once (getppid, a write),
+   * and is waste when the task parks here instead (nanosleep, a futex wait, a blocking read):
+   * on while at least half of the recent traps (an average of the last ~8) were answered in
+   * the turn that saw them.
+   */
+  #answered(atOnce: boolean): void {
+    this.#atOnce += ((atOnce ? 1 : 0) - this.#atOnce) / 8;
+    this.queue.stubFastPath(this.#atOnce >= 0.5);
   }
 
   /**

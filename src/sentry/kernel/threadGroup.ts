@@ -211,6 +211,18 @@ export class ThreadGroup implements SyscallKernel, Proc {
     return busy;
   }
 
+  /** Whether some task of this process runs in its stub (and so may trap). */
+  anyInStub(): boolean {
+    return this.#sched.anyInStub();
+  }
+
+  /** Whether a stub thread was woken since the last call (see Scheduler.wokeThread); clears it. */
+  takeWoke(): boolean {
+    const w = this.#sched.wokeThread;
+    this.#sched.wokeThread = false;
+    return w;
+  }
+
   /** A silent stub with tasks in it may be a dead one (a death rings no doorbell). */
   stubDied(): boolean {
     return this.live && this.#sched.anyInStub() && stubGone(this.#spec.pid);
