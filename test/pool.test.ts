@@ -134,3 +134,25 @@ test('lazySource: a platform closed while its source stub is being made leaves n
   t.true(await until(() => childPids().length === 0), `children left: ${childPids().join(' ')}`);
   t.deepEqual(leakedChildren(), []);
 });
+
+test('actors of ended stubs, threads, contexts and processes leave the actor system: a long-lived platform does not grow', async (t) => {
+  const { runProgram } = await import('../src/index.js');
+  const platform = await createPlatform({ pool: false });
+  try {
+    const live = () => Object.keys(platform.actor.getSnapshot().children).length;
+    const run = async (n: number) => {
+      const h = await runProgram(platform, { path: '/bin/sh', argv: ['sh', '-c', `i=0; while [ $i -lt ${n} ]; do /bin/true; i=$((i+1)); done`], env: [] });
+      const end = await h.done;
+      t.like(end, { kind: 'exited', status: 0 });
+    };
+    await run(5);
+    // Actors end as their stubs are reaped, which the run's end does not wait for.
+    t.true(await until(() => live() <= 2), `after 5 processes: ${live()} actors`);
+    const after5 = live();
+    await run(40);
+    t.true(await until(() => live() <= after5), `after 40 more processes: ${live()} actors, ${after5} before`);
+    t.deepEqual(Object.keys(platform.actor.getSnapshot().context.children), Object.keys(platform.actor.getSnapshot().children));
+  } finally {
+    await platform.close();
+  }
+});

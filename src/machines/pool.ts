@@ -41,8 +41,16 @@ export type PoolEvent =
   | { type: 'FORGET'; id: string }
   | SpawnEvent
   | { type: 'STOP_CHILD'; id: string }
+  | ChildDone
   | { type: 'CLOSE' }
   | { type: 'CLOSED' };
+
+/**
+ * A child reached its final state (xstate sends it to the parent). The pool lets go of it then:
+ * a platform that runs programs for days spawns an actor per stub, thread and context, and every
+ * spawn copies the map of live children (a leak that also made each spawn slower).
+ */
+export type ChildDone = { type: `xstate.done.actor.${string}`; actorId: string };
 
 export interface PoolContext {
   /** Pid of the source stub every other stub is cloned from. */
@@ -99,8 +107,9 @@ export const poolMachine = setup({
     }),
     forgetChild: assign({
       children: ({ context, event }) => {
-        if (event.type !== 'STOP_CHILD') return context.children;
-        const { [event.id]: _gone, ...rest } = context.children;
+        const id = event.type === 'STOP_CHILD' ? event.id : 'actorId' in event ? event.actorId : undefined;
+        if (id === undefined || !(id in context.children)) return context.children;
+        const { [id]: _gone, ...rest } = context.children;
         return rest;
       },
     }),
@@ -123,6 +132,7 @@ export const poolMachine = setup({
   on: {
     SPAWN: { actions: 'spawnActor' },
     STOP_CHILD: { actions: [stopChild(({ event }) => event.id), 'forgetChild'] },
+    'xstate.done.actor.*': { actions: [stopChild(({ event }) => (event as ChildDone).actorId), 'forgetChild'] },
   },
   states: {
     starting: {

@@ -115,10 +115,17 @@ export class ContextQueue {
     return this.file.waitWordChange(this.doorbellOffset, seen, pid, timeoutMs, this.range.start + CONTEXT_QUEUE.numSentryWaiters);
   }
 
-  /** Rings the doorbell from the sentry side (mail for a sentry thread that may sleep on it). */
+  /**
+   * Rings the doorbell from the sentry side (mail for a sentry thread that may sleep on it).
+   * The wake syscall only when a sleeper is counted, as the stub does: it costs tens of µs
+   * here (an IPI to the sleeper's CPU), and a `systrap run` rings several times per fork and
+   * exec. No wake-up is lost: a sleeper counts itself before it compares the doorbell with
+   * what it saw, and this bumps the doorbell before it reads the count (both sequentially
+   * consistent), so either the sleeper sees the new doorbell or this sees the sleeper.
+   */
   ring(): void {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numPublished / 4, 1);
-    this.file.futexWake(this.doorbellOffset, 1 << 30);
+    if (this.#load(CONTEXT_QUEUE.numSentryWaiters) > 0) this.file.futexWake(this.doorbellOffset, 1 << 30);
   }
 
   /** Contexts whose task is awake (queued, running, or handled by the sentry). */
