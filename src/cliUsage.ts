@@ -55,8 +55,9 @@ strace's options (same meaning and output as strace 6):
   -V, --version                 the version;   -h, --help: this text
 
 systrap's own:
-  --deny SC[:ERRNO]             the kernel refuses SC (default EPERM) in every process, even
-                                from stub code (a seccomp rule, not a trap)
+  --deny SC[:ERRNO]             SC fails with ERRNO (default EPERM) in every process, even
+                                from stub code (a seccomp rule; a traced SC traps, and the
+                                sentry refuses it, so its trace line shows the error)
   --policy FILE.mjs             a module exporting handle(call) -> 'pass' | value | {errno} | 'kill'
   --max-threads N               most host threads running the program's threads (default: CPUs)
   --inspect[=PORT]              serve the live inspector (actor tree, statecharts, timeline) on

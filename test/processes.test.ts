@@ -239,6 +239,15 @@ for (const mode of ['auto', 'off']) {
     t.true(pids.length >= 5, `the tree: ${JSON.stringify(tree())}`);
     child.kill('SIGKILL');
     const alive = () => pids.filter((pid) => existsSync(`/proc/${pid}`));
-    t.true(await until(() => alive().length === 0, 2000), `left after SIGKILL of systrap: ${alive()}`);
+    // Named with their state and parent when some are left (a zombie is the reaper's delay).
+    const describe = (pid: number) => {
+      try {
+        const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return `${pid} ${st.slice(st.indexOf('('), st.lastIndexOf(')') + 1)} ${st.slice(st.lastIndexOf(')') + 2).split(' ').slice(0, 2).join(' ppid ')}`;
+      } catch {
+        return `${pid} (gone)`;
+      }
+    };
+    t.true(await until(() => alive().length === 0, 2000), `left after SIGKILL of systrap: ${alive().map(describe).join(', ')}`);
   });
 }

@@ -199,6 +199,28 @@ test('--deny openat:EACCES: the kernel refuses it, also from stub code (hostile 
   t.is(denied.status, 128 + 31);
 });
 
+test('--deny of a traced call: the trace shows it refused, as strace shows an error; still refused from stub code', (t) => {
+  const bb = busybox();
+  const s = systrap(['-e', 'trace=openat', '--deny', 'openat:EACCES', '--', bb, 'cat', sample]);
+  t.is(s.status, 1);
+  t.regex(s.stderr, new RegExp(`^openat\\(AT_FDCWD, "${sample.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}", O_RDONLY\\) += -1 EACCES \\(Permission denied\\)$`, 'm'));
+  t.regex(s.stderr, /cat: .*Permission denied/);
+  // -c counts it as an error.
+  const c = systrap(['-c', '--deny', 'openat:EACCES', '--', bb, 'cat', sample]);
+  t.regex(c.stderr, /^ *[\d.]+ +[\d.]+ +\d+ +1 +1 +openat$/m, c.stderr);
+  // The hostile fixture: its direct call traced and refused, its jump into stub code refused by
+  // the kernel all the same (no file, SIGSYS).
+  const exe = buildFixture('hostile-deny', ['-static']);
+  const a = join(dir, 'traced-direct');
+  const b = join(dir, 'traced-via-stub');
+  const h = systrap(['-e', 'trace=openat', '--deny', 'openat:EACCES', '--', exe, a, b]);
+  t.regex(h.stdout, /^direct Permission denied\njumping into stub code\n/);
+  t.regex(h.stderr, /traced-direct", O_WRONLY\|O_CREAT, 0644\) += -1 EACCES \(Permission denied\)/);
+  t.false(existsSync(a));
+  t.false(existsSync(b));
+  t.is(h.status, 128 + 31);
+});
+
 test('--deny changes exactly that call: cat fails to open, everything else works', (t) => {
   const bb = busybox();
   const s = systrap(['--deny', 'openat:EACCES', '--', bb, 'cat', sample]);

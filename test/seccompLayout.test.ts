@@ -189,7 +189,7 @@ test("program filters stay under the kernel's 4096 instructions for every trace 
 test('a program filter decides every call as its rules say: gadget, stub code and program code', (t) => {
   // programFilter's rules are not exported; decide what they must mean from the spec instead.
   const trap = new Set(SYSCALL_CLASSES.get('file'));
-  const prog = programFilter({ region, trap, deny: new Map([[SYS.unlink, 13]]), nodePid: 4242 });
+  const prog = programFilter({ region, trap, deny: new Map([[SYS.unlink, 13], [SYS.socket, 97]]), nodePid: 4242 });
   const at = (nr: number, ip: bigint, ...args: bigint[]) => runBpf(prog, { nr, ip, args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6) });
   const gadget = region.gadgetAddr + 2n;
   const program = 0x40_1000n;
@@ -201,8 +201,12 @@ test('a program filter decides every call as its rules say: gadget, stub code an
   t.is(at(SYS.read, program), SECCOMP_RET.ALLOW);
   t.is(at(SYS.getpid, program), SECCOMP_RET.TRAP);
   t.is(at(SYS.clone, gadget), SECCOMP_RET.TRAP);
-  // --deny: refused everywhere, stub code included.
-  for (const ip of [program, gadget, stub]) t.is(at(SYS.unlink, ip), SECCOMP_RET.ERRNO(13));
+  // --deny: refused everywhere, stub code included; a traced one (unlink is a file call) traps
+  // from program code instead (the sentry refuses it, and the trace shows it).
+  for (const ip of [program, gadget, stub]) t.is(at(SYS.socket, ip), SECCOMP_RET.ERRNO(97));
+  t.is(at(SYS.unlink, program), SECCOMP_RET.TRAP);
+  t.is(at(SYS.unlink, region.end + 0x1000n), SECCOMP_RET.TRAP, 'a library mapped above the stub region is program code');
+  for (const ip of [gadget, stub]) t.is(at(SYS.unlink, ip), SECCOMP_RET.ERRNO(13));
   // Node's pid: out of reach from both sides.
   for (const ip of [program, gadget]) t.is(at(SYS.kill, ip, 4242n, 9n), SECCOMP_RET.ERRNO(1));
   // The stub's fds cannot be closed; other fds can.

@@ -44,7 +44,11 @@ export interface ProgramFilterSpec {
   trap: ReadonlySet<number>;
   /** Every syscall traps (a policy module sees them all). */
   trapAll?: boolean;
-  /** Syscalls the kernel refuses with an errno, wherever they come from (`--deny`). */
+  /**
+   * Syscalls refused with an errno wherever they come from (`--deny`): by the kernel, except
+   * those also trapped (traced, counted) when the program makes them: those trap, and the
+   * sentry refuses them (see Policy.denied), so that a trace shows them as strace would.
+   */
   deny: ReadonlyMap<number, number>;
   /**
    * Node's pid: signals and tracing aimed at it never pass. Left out for a sandboxed stub, where
@@ -58,7 +62,8 @@ const EPERM = 1;
 const MAP_FIXED = 0x10n;
 
 /**
- * Builds a program's seccomp filter: denied calls refused by the kernel (even from stub code);
+ * Builds a program's seccomp filter: denied calls refused by the kernel (even from stub code;
+ * from program code a traced one traps, and the sentry refuses it);
  * the stub's own calls allowed from stub code; calls at the passthrough gadget allowed unless
  * only the sentry may make them; the sentry's calls, traced and injected ones trapped (memory
  * calls only when they could touch the stub); everything else allowed without a trap.
@@ -113,6 +118,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   const noFixed: Array<Condition | undefined> = [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }];
   // At the gadget (the sentry's passthrough; the return address right after its `syscall`):
   // what only the sentry may do traps, memory calls that could touch the stub trap, the rest passes.
+  const traced = (nr: number) => spec.trapAll || spec.trap.has(nr);
   const gadget: SeccompRule[] = [...common];
   for (const sysno of SENTRY_ONLY) gadget.push({ sysno, action: trap });
   // prctl about the process tree is the sentry's; the other options pass.
@@ -120,9 +126,14 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   for (const cmd of TTY_SENTRY) gadget.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const sysno of RANGE_CHECKED) gadget.push({ sysno, args: clear, action: allow }, { sysno, action: trap });
   gadget.push({ sysno: SYS.mmap, args: clear, action: allow }, { sysno: SYS.mmap, args: noFixed, action: allow }, { sysno: SYS.mmap, action: trap });
-  // Direct calls from program code.
-  const direct: SeccompRule[] = [...common];
-  const traced = (nr: number) => spec.trapAll || spec.trap.has(nr);
+  // Direct calls from program code. A traced denied call traps there (its ip outside the stub
+  // region: the deny rule in `common` still refuses it from stub code).
+  const direct: SeccompRule[] = [];
+  for (const sysno of spec.deny.keys()) {
+    if (!traced(sysno)) continue;
+    direct.push({ sysno, ip: [{ op: 'lt', value: start }], action: trap }, { sysno, ip: [{ op: 'ge', value: end }], action: trap });
+  }
+  direct.push(...common);
   for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) direct.push({ sysno, action: trap });
   for (const opt of PRCTL_SENTRY) direct.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
   // The terminal's job control is the sentry's (sys_tty.ts); the other ioctls pass.

@@ -29,8 +29,8 @@ export interface PolicyCall {
 
 /**
  * The per-call decisions taken before emulation: `-e inject=` (a result without the call) and
- * `--policy` (a module's handle(call), loaded in the sentry worker). `--deny` is not here: the
- * kernel enforces it in the program's seccomp filter.
+ * `--policy` (a module's handle(call), loaded in the sentry worker), and `--deny` for the calls
+ * that trap anyway (traced or counted); the kernel refuses the others (the program's filter).
  *
  * @example
  * ```ts
@@ -46,7 +46,11 @@ export class Policy {
   readonly #counts = new Map<number, Map<number, number>>();
   #handle?: (call: PolicyCall) => PolicyAnswer;
 
-  constructor(readonly opts: Pick<TraceOptions, 'inject' | 'policy'>) {
+  /** `--deny`ed calls the kernel lets trap (see TraceOptions.denied): errno by syscall. */
+  readonly #denied: Map<number, number>;
+
+  constructor(readonly opts: Pick<TraceOptions, 'inject' | 'policy' | 'denied'>) {
+    this.#denied = new Map(opts.denied ?? []);
     for (const i of opts.inject) {
       for (const s of i.syscalls) {
         const list = this.#inject.get(s) ?? [];
@@ -68,6 +72,12 @@ export class Policy {
     if (mod.handle.constructor.name === 'AsyncFunction' || mod.handle.constructor.name === 'AsyncGeneratorFunction')
       throw new PolicyError(`the policy module ${file}: handle(call) is async; it must answer synchronously`);
     this.#handle = mod.handle;
+  }
+
+  /** -errno for a `--deny`ed call that trapped, if this is one (it is never made). */
+  denied(sysno: number): bigint | undefined {
+    const errno = this.#denied.get(sysno);
+    return errno === undefined ? undefined : -BigInt(errno);
   }
 
   /** An injected result for this call of thread `tid` (`-e inject=`, its `when=` counted), if any. */

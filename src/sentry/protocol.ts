@@ -68,6 +68,11 @@ export interface TraceOptions {
   inject: Array<{ syscalls: number[]; error?: number; retval?: bigint; when?: InjectWhen }>;
   /** `--policy FILE.mjs`: a module URL exporting handle(call). */
   policy?: string;
+  /**
+   * `--deny`ed calls that trap (traced, counted, or every call under a policy), as [sysno,
+   * errno]: the sentry refuses them, so that the trace shows them (see programFilter's deny).
+   */
+  denied?: Array<[number, number]>;
   /** strace's output options (`-t`, `-T`, `-y`, `-s`, `-f`...); missing fields take strace's defaults. */
   style?: Partial<TraceStyle>;
   /** Lines go to a file (`-o`): with `-f`, each line starts with its pid, as strace writes files. */

@@ -143,6 +143,8 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   const trap = new Set<number>([...trace.trace, ...trace.inject.flatMap((i) => i.syscalls)]);
   if (trace.summary && trace.counted) for (const n of trace.counted) trap.add(n);
   else if (trace.summary) for (let n = 0; n < MAX_SYSCALL; n++) trap.add(n);
+  // Denied calls that trap anyway are refused by the sentry, and so traced (see programFilter).
+  trace.denied = [...deny].filter(([nr]) => trace.policy !== undefined || trap.has(nr));
   const filter = (sandboxed: boolean) =>
     programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny, nodePid: sandboxed ? undefined : process.pid });
   const as = await port.newAddressSpace({ seccomp: filter, sandbox: true });

@@ -115,6 +115,8 @@ export class TrapHandler {
     const args = ARG_IDX.map((i) => t.regs[i]);
     const start = process.hrtime.bigint();
     this.k.strace.enter(t.tid, sysno, args);
+    const refused = this.k.policy.denied(sysno);
+    if (refused !== undefined) return this.finish(t, refused, { sysno, args, start });
     const injected = this.k.policy.injected(t.tid, sysno);
     if (injected !== undefined) return this.finish(t, injected, { sysno, args, start, injected: true });
     const decision = this.k.policy.decide(t.tid, sysno, args);
