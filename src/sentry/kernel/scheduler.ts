@@ -79,9 +79,16 @@ export class Scheduler {
   /**
    * Set when queueReady woke a sleeping stub thread: its trap cannot come before that thread
    * runs, and the scheduler tends to run it on the waker's CPU, so a sentry spinning for it only
-   * delays it (see SentryHost's wait). The host clears it. Protected by: the worker's turn.
+   * delays it (see SentryHost's wait). Protected by: the worker's turn.
    */
-  wokeThread = false;
+  #wokeThread = false;
+
+  /** Whether queueReady woke a stub thread since the last call; clears it. */
+  takeWoke(): boolean {
+    const w = this.#wokeThread;
+    this.#wokeThread = false;
+    return w;
+  }
   /** Recent traps answered at once (0..1, see #answered). Protected by: the worker's turn. */
   #atOnce = 1;
 
@@ -103,7 +110,7 @@ export class Scheduler {
       this.queue.resume(t.id, t.u32);
     }
     this.#ready = [];
-    if (this.queue.wakeIfNeeded()) this.wokeThread = true;
+    if (this.queue.wakeIfNeeded()) this.#wokeThread = true;
     const q = this.queue;
     if (q.numActiveContexts > q.threadsComing && this.#threadTids.size < this.maxSysmsgThreads && now - this.#lastThreadRequest > 1) {
       this.#lastThreadRequest = now;

@@ -100,6 +100,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
   readonly #spec: ProcessSpec;
   readonly file: NativeMemoryFile;
   readonly #sched: Scheduler;
+  /** See SyscallKernel.afterCall (the trap handler runs them when the call returns). */
+  readonly afterCall = (fn: () => void): void => this.#traps.afterCall(fn);
   readonly #traps: TrapHandler;
   /** What others did to this process, to run in its turn (see defer). */
   readonly #deferred: Array<() => void> = [];
@@ -216,11 +218,9 @@ export class ThreadGroup implements SyscallKernel, Proc {
     return this.#sched.anyInStub();
   }
 
-  /** Whether a stub thread was woken since the last call (see Scheduler.wokeThread); clears it. */
+  /** Whether a stub thread was woken since the last call (see Scheduler.takeWoke); clears it. */
   takeWoke(): boolean {
-    const w = this.#sched.wokeThread;
-    this.#sched.wokeThread = false;
-    return w;
+    return this.#sched.takeWoke();
   }
 
   /** A silent stub with tasks in it may be a dead one (a death rings no doorbell). */

@@ -124,6 +124,8 @@ export class TrapHandler {
     const sp = t.reg('rsp');
     const out: Outcome = decision === 'pass' ? emulate(this.k, t, sysno, args) : decision;
     this.#outcome(t, { sysno, args, start, sp }, out);
+    // A call that did not return at once (blocked, passed to the kernel) runs them now.
+    this.#runAfterCall();
   }
 
   #outcome(t: Task, call: { sysno: number; args: bigint[]; start: bigint; sp: bigint }, out: Outcome): void {
@@ -154,7 +156,19 @@ export class TrapHandler {
     t.blocked = undefined;
     if (c) this.k.strace.exit(t.tid, c.sysno, c.args, ret, c.start, { injected: call?.injected });
     t.setReg('rax', ret);
+    this.#runAfterCall();
     this.resume(t);
+  }
+
+  /** See SyscallKernel.afterCall. Protected by: the worker's turn (one call handled at a time). */
+  readonly #afterCall: Array<() => void> = [];
+
+  afterCall(fn: () => void): void {
+    this.#afterCall.push(fn);
+  }
+
+  #runAfterCall(): void {
+    for (const fn of this.#afterCall.splice(0)) fn();
   }
 
   /**

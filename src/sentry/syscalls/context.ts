@@ -68,6 +68,12 @@ export interface SyscallKernel {
   /** Ends a park with `ret` as the result of the call it sleeps in. */
   wake(t: Task, ret: bigint): void;
   /**
+   * Runs `fn` once the syscall being handled has returned (its result set and traced), before
+   * the task takes its pending signals: what a process does to itself in a call that must
+   * return first (kill of itself: Linux returns 0 to the sender, then it dies).
+   */
+  afterCall(fn: () => void): void;
+  /**
    * A new thread, a copy of `parent`'s registers (clone with CLONE_THREAD). It runs once its
    * context arrives from the main thread; its tid is valid at once.
    */

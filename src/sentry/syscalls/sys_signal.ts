@@ -5,7 +5,7 @@ import { isNodeThread } from './sys_pidargs.js';
 import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
 
 /** What the signal calls use of the kernel. */
-type SignalKernel = Pick<SyscallKernel, 'mem' | 'tgid' | 'signals' | 'task' | 'park' | 'killGroup' | 'tree' | 'self' | 'pgid'>;
+type SignalKernel = Pick<SyscallKernel, 'mem' | 'tgid' | 'signals' | 'task' | 'park' | 'killGroup' | 'tree' | 'self' | 'pgid' | 'afterCall'>;
 
 /** Bytes of the kernel's sigset_t, the only size rt_sig* calls accept. */
 const SIGSET_SIZE = 8n;
@@ -142,7 +142,9 @@ export const rtSigpending: Handler = (k, t, a) => (k.mem.writeU64(a[0], k.signal
 
 /**
  * kill: to a process of the tree, its group, every process of the tree (-1), in the target's
- * own turn (ThreadGroup.defer); a zombie takes any signal and ignores it. A pid the tree does
+ * own turn (ThreadGroup.defer); to the caller's own process once the call has returned, as
+ * Linux returns 0 to a sender that its signal kills (strace shows `kill(...) = 0`); a zombie
+ * takes any signal and ignores it. A pid the tree does
  * not have: in a sandbox, nothing else may be signalled (the sandbox's init ignores signals, as
  * a namespace's init does; ESRCH for the rest); outside one, the kernel decides (the filter
  * keeps Node out of reach).
@@ -155,7 +157,7 @@ export const kill: Handler = (k, _t, a) => {
   if (pid > 0) {
     const p = k.tree.table.process(pid);
     if (!p) return k.tree.sandboxed ? (pid === 1 ? 0n : err(ERRNO.ESRCH)) : isNodeThread(k, pid) ? err(ERRNO.EPERM) : 'pass';
-    p.defer(() => p.signals.sendGroup(signo, info));
+    sendTo(k, p, () => p.signals.sendGroup(signo, info));
     return 0n;
   }
   if (pid === -2147483648) return err(ERRNO.ESRCH);
@@ -165,7 +167,7 @@ export const kill: Handler = (k, _t, a) => {
   for (const p of k.tree.table.all()) {
     if (all ? p === k.self : p.pgid !== pgid) continue;
     hit++;
-    p.defer(() => p.signals.sendGroup(signo, info));
+    sendTo(k, p, () => p.signals.sendGroup(signo, info));
   }
   // kill(-1) with nobody else to signal succeeds in a namespace (its init counts), else ESRCH.
   return hit > 0 || (all && k.tree.sandboxed) ? 0n : err(ERRNO.ESRCH);
@@ -179,8 +181,14 @@ function tgkill(k: SignalKernel, tgid: number, tid: number, signo: number): Outc
     return isNodeThread(k, tid) || isNodeThread(k, tgid) ? err(ERRNO.EPERM) : 'pass';
   }
   const info = senderInfo(k, signo, SI_TKILL);
-  th.process.defer(() => th.process.signals.sendThread(th.task, signo, info));
+  sendTo(k, th.process, () => th.process.signals.sendThread(th.task, signo, info));
   return 0n;
+}
+
+/** A signal sent to `p`: in its own turn, or, to the caller's own process, after the call. */
+function sendTo(k: SignalKernel, p: { defer(fn: () => void): void }, send: () => void): void {
+  if (p === k.self) k.afterCall(send);
+  else p.defer(send);
 }
 
 export const tkillCall: Handler = (k, _t, a) => tgkill(k, -1, Number(BigInt.asIntN(32, a[0])), Number(a[1]));
