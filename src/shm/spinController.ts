@@ -46,7 +46,7 @@ export class SpinController {
    */
   budget(canTrap: boolean): number {
     if (!canTrap || this.maxNs <= 0) return 0;
-    return this.#averageNs <= this.maxNs / (Number(process.env.SPINDIV) || 1) ? this.maxNs : 0;
+    return this.#averageNs <= this.maxNs ? this.maxNs : 0;
   }
 
   /**
