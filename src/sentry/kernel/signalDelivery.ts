@@ -152,11 +152,11 @@ export class SignalDelivery {
   }
 
   /**
-   * A signal ignored at its sending goes nowhere; one ignored by default (not SIG_IGN) is still
-   * a signal strace sees taken, and says so.
+   * A signal ignored at its sending goes nowhere, but strace still shows it taken: a traced
+   * process's ignored signals are generated for the tracer to see (Linux's sig_ignored is false
+   * under ptrace), SIG_IGN as well as ignored by default.
    */
   #ignored(t: Task, signo: number, info: Uint8Array | undefined): void {
-    if (this.actions.get(signo).handler !== SIG_DFL) return;
     this.host.traceSignal(t.tid, signo, this.#infoOf(signo, info));
   }
 

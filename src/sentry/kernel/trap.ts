@@ -1,4 +1,4 @@
-import { ERRNO, SA_RESTART, SIG } from '../../abi/linux.js';
+import { ERRNO, SA_RESTART, SI_USER, SIG } from '../../abi/linux.js';
 import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import { emulate } from '../syscalls/table.js';
 import type { Outcome, SyscallKernel } from '../syscalls/context.js';
@@ -14,6 +14,9 @@ import { sigbit } from './signals.js';
 const KERNEL_RAISED: ReadonlySet<number> = new Set([SIG.SIGPIPE, SIG.SIGXFSZ]);
 /** Bytes of the siginfo the stub's handler saved. */
 const SIGINFO_SIZE = 128;
+/** siginfo's si_code and si_pid (x86-64, see makeSiginfo). */
+const SI_CODE = 8;
+const SI_PID = 16;
 /** The `syscall` instruction is 2 bytes: a trapped call's rip is just past it. */
 const SYSCALL_INSN = 2n;
 const EINTR = -BigInt(ERRNO.EINTR);
@@ -85,24 +88,50 @@ export class TrapHandler {
     this.#signal(t, signo);
   }
 
-  /** A trap while the stub ran the task's call at the gadget. */
+  /**
+   * A trap while the stub ran the task's call at the gadget: its end (SIGILL past the
+   * `syscall`), an interrupt, or the signal the kernel raised for the call itself (a traced
+   * write to a closed pipe: EPIPE and SIGPIPE, as for a call made from program code). Anything
+   * else is the stub's fault, and the program's end.
+   */
   #passTrap(t: Task, signo: number, rip: bigint): void {
     const gadget = this.k.region.gadgetAddr;
+    const at = rip === gadget || rip === gadget + SYSCALL_INSN;
     if (signo === SIG.SIGILL && rip === gadget + SYSCALL_INSN) return this.#passDone(t);
-    if (signo === SIG.SIGCHLD && (rip === gadget || rip === gadget + SYSCALL_INSN)) return this.resume(t);
+    if (signo === SIG.SIGCHLD && at) return this.resume(t);
+    if (KERNEL_RAISED.has(signo) && at) {
+      this.#kernelRaised(t, signo);
+      // Returned (the usual case): the call ends with its result, then the signal is taken.
+      return rip === gadget ? this.resume(t) : this.#passDone(t);
+    }
     this.k.killGroup(SIG.SIGSEGV);
   }
 
   /** A fault of the program's code, or a signal the kernel raised for its syscall (SIGPIPE). */
   #signal(t: Task, signo: number): void {
+    if (KERNEL_RAISED.has(signo)) {
+      this.#kernelRaised(t, signo);
+      return this.resume(t);
+    }
     const info = t.slot.slice(THREAD_CONTEXT.siginfo, THREAD_CONTEXT.siginfo + SIGINFO_SIZE);
     this.k.strace.signal(t.tid, signo, info);
-    if (!KERNEL_RAISED.has(signo)) {
-      // A fault the program blocks or ignores kills it, as the kernel's force_sig does.
-      if (this.k.signals.actions.disposition(signo) !== 'handler' || (t.sigmask & sigbit(signo)) !== 0n) return this.k.killGroup(signo);
-    }
+    // A fault the program blocks or ignores kills it, as the kernel's force_sig does.
+    if (this.k.signals.actions.disposition(signo) !== 'handler' || (t.sigmask & sigbit(signo)) !== 0n) return this.k.killGroup(signo);
     t.pending.unshift({ signo, info, shown: true });
     this.resume(t);
+  }
+
+  /**
+   * A signal the kernel raised for the task's own call (SIGPIPE, SIGXFSZ), made pending for it
+   * as Linux's send_sig(current): traced when it is taken (also when the program ignores it, as
+   * strace shows it), then its handler, its default action or nothing. The kernel sent it from
+   * the stub thread: the sender the program sees is itself.
+   */
+  #kernelRaised(t: Task, signo: number): void {
+    const info = t.slot.slice(THREAD_CONTEXT.siginfo, THREAD_CONTEXT.siginfo + SIGINFO_SIZE);
+    const view = new DataView(info.buffer, info.byteOffset, info.byteLength);
+    if (view.getInt32(SI_CODE, true) === SI_USER) view.setInt32(SI_PID, this.k.tgid, true);
+    t.pending.unshift({ signo, info });
   }
 
   #syscall(t: Task): void {
