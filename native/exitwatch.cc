@@ -100,7 +100,15 @@ class ExitWatch : public Napi::ObjectWrap<ExitWatch> {
     Napi::Function cb = s->cb.Value();
     ExitWatch* self = ExitWatch::Unwrap(s->self.Value());
     self->Stop();  // one report per exit
-    cb.MakeCallback(env.Global(), {});
+    // MakeCallback also runs the process's nextTick queue and microtasks: anything of the
+    // embedder's that throws there surfaces here. Thrown on from a libuv callback it would be
+    // std::terminate (an abort of Node); it goes to Node's uncaught-exception handling instead,
+    // as an exception of any other callback does.
+    try {
+      cb.MakeCallback(env.Global(), {});
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

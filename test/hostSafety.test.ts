@@ -187,3 +187,18 @@ test('programs never queue for a host thread: 64 programs sleeping 1 s on one pl
     await platform.close();
   }
 });
+
+test("the embedder's own exception, thrown in a nextTick as a program ends, is Node's uncaught exception (its handler runs), never an abort", (t) => {
+  // Our native exit watch calls back into JS from a libuv callback: the ticks and microtasks
+  // that callback runs may throw the embedder's errors through it.
+  const fixture = fileURLToPath(new URL('./fixtures/tick-throw.mts', import.meta.url));
+  const handled = spawnSync(process.execPath, ['--import=tsx', fixture, 'handle'], { encoding: 'utf8', timeout: 60_000 });
+  t.is(handled.signal, null, handled.stderr);
+  t.is(handled.status, 7, handled.stderr);
+  t.deepEqual(handled.stdout.trim().split('\n'), [0, 1, 2].map((i) => `handled: thrown by the embedder after program ${i}`));
+  const unhandled = spawnSync(process.execPath, ['--import=tsx', fixture], { encoding: 'utf8', timeout: 60_000 });
+  t.is(unhandled.signal, null, unhandled.stderr);
+  t.is(unhandled.status, 1, unhandled.stderr);
+  t.regex(unhandled.stderr, /Error: thrown by the embedder after program 0/);
+  t.notRegex(unhandled.stderr, /terminate called/);
+});
