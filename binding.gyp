@@ -22,7 +22,8 @@
         "native/exitwatch.cc",
         "native/sandbox.cc",
         "native/liveness.cc",
-        "native/procfd.cc"
+        "native/procfd.cc",
+        "native/execprobe.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": [

@@ -10,6 +10,7 @@ void InitExitWatch(Napi::Env env, Napi::Object exports);
 void InitSandbox(Napi::Env env, Napi::Object exports);
 void InitLiveness(Napi::Env env, Napi::Object exports);
 void InitProcFd(Napi::Env env, Napi::Object exports);
+void InitExecProbe(Napi::Env env, Napi::Object exports);
 }  // namespace systrap
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -21,6 +22,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   systrap::InitSandbox(env, exports);
   systrap::InitLiveness(env, exports);
   systrap::InitProcFd(env, exports);
+  systrap::InitExecProbe(env, exports);
   return exports;
 }
 

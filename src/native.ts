@@ -10,6 +10,25 @@ export type WaitStatus =
   | { kind: 'unknown'; pid: number; status: number };
 
 /** The native MemoryFile (see native/memfile.cc). */
+/**
+ * A file as execve's checks see it (see NativeAddon.execProbe).
+ *
+ * @example
+ * ```ts
+ * const probe = await native.execProbe('/bin/true', 4096); // { mode: 0o100755, size, executable: true, head }
+ * ```
+ */
+export interface ExecProbe {
+  /** st_mode. */
+  mode: number;
+  /** st_size. */
+  size: number;
+  /** access(X_OK) succeeded (false for anything but a regular file). */
+  executable: boolean;
+  /** The file's first bytes (empty for anything but a regular file). */
+  head: Uint8Array;
+}
+
 export interface NativeMemoryFile {
   readonly fd: number;
   readonly size: number;
@@ -97,6 +116,12 @@ export interface Native {
   /** Checks a memfd a stub made is fresh, sizes it and seals it (shrink, grow, seal). */
   adoptMemfd(fd: number, size: number): void;
   closeFd(fd: number): void;
+  /**
+   * What execve's checks read of `path`, in one task off the event loop (native/execprobe.cc):
+   * its mode and size, and for a regular file whether it is executable and its first
+   * `maxBytes` (1..65536). Rejects like a failed fs call ({ code, errno, syscall }).
+   */
+  execProbe(path: string, maxBytes: number): Promise<ExecProbe>;
   tgkill(tgid: number, tid: number, signal: number): void;
   kill(pid: number, signal: number): void;
   setpriority(which: number, who: number, prio: number): void;

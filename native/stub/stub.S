@@ -376,8 +376,13 @@ systrap_stub_syscall:
 	syscall
 	test %rax, %rax
 	jnz .Lfork_fail
-	/* Neither the memory file nor the fd channel (a stub that ran a program closed them already).
-	 * The memfd's fd stays until Node closes it through the loop: Node has taken it by now. */
+	/* Neither the memory file nor the fd channel (a stub that ran a program closed them already),
+	 * nor the new memfd's fd: Node has its own by now (it acknowledged after taking it), and the
+	 * mappings keep the file. Closed here, before the loop serves anything, it never reaches the
+	 * program, and Node needs no round trip to close it. */
+	mov $SYS_close, %eax
+	mov %r14, %rdi
+	syscall
 	mov $SYS_close, %eax
 	mov $STUB_MEMFD, %edi
 	syscall

@@ -113,7 +113,7 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
   const size = controlSize(region);
   const fileSize = size + abi.STUB_RULES_SIZE;
   const th = parent.thread;
-  const { pid, file, childFd } = await parent.guard(() =>
+  const { pid, file } = await parent.guard(() =>
     th.exclusive(async (call) => {
       const page = parent.argumentPage();
       new Uint8Array(page.view.buffer, page.view.byteOffset + ARG_MEMFD_NAME, CONTROL_NAME.length).set(CONTROL_NAME);
@@ -139,7 +139,7 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
         native.adoptMemfd(fd, fileSize);
         const file = MemoryFile.adopt(fd, fileSize, 'systrap-control');
         th.ackFork(state);
-        return { pid, file, childFd };
+        return { pid, file };
       } catch (e) {
         killAndReap(pid, parent.sandboxed);
         throw toSystrapError(e);
@@ -158,8 +158,7 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
     const rules = sp.control.allocateRules();
     if (parent.rulesProg) writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
     else file.view(rules).set(rt.memoryFile.view(rt.rules));
-    // Node holds the file now: the child's fd to it goes before any program code runs there.
-    checkStubReply(await sp.syscall(SYS.close, [BigInt(childFd)]), { syscall: 'close', expect: 0n, pid });
+    // The child closed its own fd to the file before its loop served anything (stub.S).
   });
 }
 

@@ -1,13 +1,15 @@
 import { constants } from 'node:fs';
-import { access, open, type FileHandle } from 'node:fs/promises';
-import { ERRNO, PAGE_SIZE } from '../../abi/linux.js';
+import { open } from 'node:fs/promises';
+import { ERRNO, S_IFMT, S_IFREG } from '../../abi/linux.js';
+import { native, type ExecProbe } from '../../native.js';
 import { decodeElf } from './elf.js';
 import { LoaderErrors } from './loaderErrors.js';
-import { readerAfter } from './open.js';
 import { followScripts, type ExecFileAccess } from './script.js';
 
 /** Most bytes read from the file in one go (decodeElf asks for a page, the headers, PT_INTERP). */
 const MAX_READ = 1 << 16;
+/** Bytes the probe reads: the headers of any ordinary executable (and a whole '#!' line). */
+const PROBE_BYTES = 1 << 16;
 
 /**
  * What execve would fail with before its point of no return, for the program at `path` (0: it
@@ -15,9 +17,10 @@ const MAX_READ = 1 << 16;
  * must be a regular file with execute permission (EACCES otherwise, as Linux's may_open says for
  * directories, devices and FIFOs), a '#!' script's line must parse and its interpreter pass the
  * same checks, at most five scripts deep (script.ts), and the ELF file they lead to must have
- * headers that parse (ENOEXEC). Only the first bytes and the headers are read, in bounded
- * pieces; everything runs on libuv's pool, never on the event loop thread. The loader checks the
- * same again in the stub when it maps the file.
+ * headers that parse (ENOEXEC). Each file is looked at in one task on libuv's pool (open,
+ * fstat, access and its first 64 KiB: native execProbe), never on the event loop thread; headers
+ * past those bytes (rare) are read in bounded pieces the same way Node reads files. The loader
+ * checks the same again in the stub when it maps the file.
  *
  * `resolve` turns a path as the program would open it (relative to its working directory) into
  * one Node can open; it is applied to the program and to every '#!' interpreter.
@@ -28,52 +31,49 @@ const MAX_READ = 1 << 16;
  * ```
  */
 export async function checkExecutable(path: string, resolve: (path: string) => string = (p) => p): Promise<number> {
-  let fh: FileHandle | undefined;
   try {
-    const target = await followScripts(nodeAccess(resolve), path, []);
-    fh = target.file;
-    const file = fh;
-    await decodeElf(
-      readerAfter(target.head, (offset, length) => readAt(file, offset, Math.min(length, MAX_READ))),
-      target.path,
-    );
+    const target = await followScripts(probeAccess(resolve), path, []);
+    const { real, probe } = target.file;
+    // All of a file shorter than the probe is in hand: no read goes past it.
+    const whole = probe.head.length < PROBE_BYTES;
+    await decodeElf(async (offset, length) => {
+      const end = offset + BigInt(length);
+      if (whole || end <= BigInt(probe.head.length)) return probe.head.subarray(Math.min(Number(offset), probe.head.length), Math.min(Number(end), probe.head.length));
+      return readAt(real, offset, Math.min(length, MAX_READ));
+    }, target.path);
     return 0;
   } catch (e) {
     const errno = (e as { errno?: unknown }).errno;
     return typeof errno === 'number' ? Math.abs(errno) : ERRNO.ENOEXEC;
-  } finally {
-    await fh?.close().catch(() => undefined);
   }
 }
 
-/** Files through Node's fs, opened and checked as execve opens them (see {@link checkExecutable}). */
-function nodeAccess(resolve: (path: string) => string): ExecFileAccess<FileHandle> {
+/** A file execve would open, as the probe saw it (`real`: the path Node opened). */
+interface Probed {
+  real: string;
+  probe: ExecProbe;
+}
+
+/** Files looked at by the native probe, checked as execve opens them (see {@link checkExecutable}). */
+function probeAccess(resolve: (path: string) => string): ExecFileAccess<Probed> {
   return {
     open: async (p) => {
       const real = resolve(p);
-      let fh: FileHandle;
+      let probe: ExecProbe;
       try {
-        fh = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+        probe = await native.execProbe(real, PROBE_BYTES);
       } catch (e) {
-        throw openError(p, e);
+        throw (e as { syscall?: string }).syscall === 'open' ? openError(p, e) : e;
       }
-      try {
-        if (!(await fh.stat()).isFile()) throw LoaderErrors.Access(p, 'is not a regular file');
-        await access(real, constants.X_OK).catch(() => {
-          throw LoaderErrors.Access(p, 'is not executable');
-        });
-        return fh;
-      } catch (e) {
-        await fh.close().catch(() => undefined);
-        throw e;
-      }
+      if ((probe.mode & S_IFMT) !== S_IFREG) throw LoaderErrors.Access(p, 'is not a regular file');
+      if (!probe.executable) throw LoaderErrors.Access(p, 'is not executable');
+      return { real, probe };
     },
-    head: (fh) => readAt(fh, 0n, PAGE_SIZE),
-    close: (fh) => fh.close().catch(() => undefined),
+    head: async (f) => f.probe.head,
+    close: async () => undefined,
   };
 }
 
-/** A failed open as the loader words it (ENOENT, EACCES), or the error itself. */
 function openError(path: string, e: unknown): unknown {
   const { code, errno } = e as NodeJS.ErrnoException;
   if (code === 'ENOENT' || code === 'ENOTDIR') return LoaderErrors.NoFile(path, errno);
@@ -81,14 +81,19 @@ function openError(path: string, e: unknown): unknown {
   return e;
 }
 
-/** Up to `length` bytes at `offset`, short only at the end of the file. */
-async function readAt(fh: FileHandle, offset: bigint, length: number): Promise<Uint8Array> {
-  const buf = Buffer.alloc(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, Number(offset) + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
+/** Bytes at `offset` of the file at `path` (fewer at its end): headers the probe did not hold. */
+async function readAt(path: string, offset: bigint, length: number): Promise<Uint8Array> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const buf = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(buf, got, length - got, Number(offset) + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    await fh.close().catch(() => undefined);
   }
-  return buf.subarray(0, got);
 }
