@@ -115,8 +115,12 @@ export interface StubPort {
   kick(): void;
   /** The context queue's range in the memory file. Precondition: ensureThread() resolved. */
   queueRange(): FileRange;
-  /** Wakes a sentry thread sleeping on the stub's doorbell (mail for it). */
-  ringDoorbell(): void;
+  /**
+   * Rings the stub's doorbell (mail for a sentry thread that may sleep on it); with `wake`
+   * false, only bumps it (a sleeper woken through another doorbell sees the change). True when
+   * it woke a sleeper.
+   */
+  ringDoorbell(wake?: boolean): boolean;
   /** Host tids of the stub's sysmsg threads, by slot (ThreadContext.threadId names a slot). */
   sysmsgThreadTids(): Array<[slot: number, tid: number]>;
 }

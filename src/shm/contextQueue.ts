@@ -121,11 +121,16 @@ export class ContextQueue {
    * here (an IPI to the sleeper's CPU), and a `systrap run` rings several times per fork and
    * exec. No wake-up is lost: a sleeper counts itself before it compares the doorbell with
    * what it saw, and this bumps the doorbell before it reads the count (both sequentially
-   * consistent), so either the sleeper sees the new doorbell or this sees the sleeper.
+   * consistent), so either the sleeper sees the new doorbell or this sees the sleeper. With
+   * `wake` false the doorbell is only bumped: for a caller that woke the sleeper through another
+   * doorbell of the same sleep (the sentry sleeps once on all its processes' doorbells). True
+   * when it woke a sleeper.
    */
-  ring(): void {
+  ring(wake = true): boolean {
     Atomics.add(this.#u32, CONTEXT_QUEUE.numPublished / 4, 1);
-    if (this.#load(CONTEXT_QUEUE.numSentryWaiters) > 0) this.file.futexWake(this.doorbellOffset, 1 << 30);
+    if (!wake || this.#load(CONTEXT_QUEUE.numSentryWaiters) === 0) return false;
+    this.file.futexWake(this.doorbellOffset, 1 << 30);
+    return true;
   }
 
   /** Contexts whose task is awake (queued, running, or handled by the sentry). */
