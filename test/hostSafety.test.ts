@@ -109,6 +109,11 @@ test('execve of a FIFO, of /dev/zero, with arguments over the limit: EACCES, EAC
   sameAsNative(t, [exe, 'bigargs'], 60_000);
 });
 
+test('execve with argv and envp pointers and strings that run into an unmapped page: EFAULT, and a string ending at a page edge runs, as natively', (t) => {
+  const exe = buildFixture('hostile-exec');
+  sameAsNative(t, [exe, 'badargs'], 20_000);
+});
+
 test('a non-canonical FS base (arch_prctl, clone TLS) is EPERM, as natively', (t) => {
   const exe = buildFixture('hostile-exec');
   sameAsNative(t, [exe, 'fsbase']);

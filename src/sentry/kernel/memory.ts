@@ -4,6 +4,10 @@ import { PAGE_SIZE } from '../../abi/linux.js';
 /** Linux's limits on execve's strings: each at most MAX_ARG_STRLEN bytes, and how many we read. */
 const MAX_ARG_STRLEN = 32 * PAGE_SIZE;
 const MAX_ARG_STRINGS = 65536;
+const PAGE = BigInt(PAGE_SIZE);
+
+/** Reads `len` bytes at `addr` of the program, or null if any is unreadable. */
+type Reader = (addr: bigint, len: number) => Uint8Array | null;
 
 /**
  * The program's memory, read and written from the sentry with process_vm_readv/writev (the
@@ -90,13 +94,13 @@ export class ProgramMemory {
   }
 
   /** readCString, telling an unreadable string from one longer than `max`. */
-  #cString(addr: bigint, max: number): string | 'fault' | 'toolong' {
+  #cString(addr: bigint, max: number, read: Reader = (a, n) => this.read(a, n)): string | 'fault' | 'toolong' {
     const parts: Uint8Array[] = [];
     let total = 0;
     let at = addr;
     while (total < max) {
       const chunk = Math.min(PAGE_SIZE - Number(at % BigInt(PAGE_SIZE)), max - total);
-      const b = this.read(at, chunk);
+      const b = read(at, chunk);
       if (!b) return 'fault';
       const nul = b.indexOf(0);
       if (nul >= 0) {
@@ -119,12 +123,16 @@ export class ProgramMemory {
   readArgStrings(addr: bigint, budget: { bytes: number }): string[] | 'EFAULT' | 'E2BIG' {
     const out: string[] = [];
     if (addr === 0n) return out;
+    // The pointers and the strings lie packed on a few pages (a shell's environment: dozens of
+    // strings): each page is read once, not each pointer and string on its own.
+    const read = this.#pageReader();
     for (let i = 0; i < MAX_ARG_STRINGS; i++) {
-      const p = this.readU64(addr + BigInt(i * 8));
-      if (p === null) return 'EFAULT';
+      const ptr = read(addr + BigInt(i * 8), 8);
+      if (ptr === null) return 'EFAULT';
+      const p = new DataView(ptr.buffer, ptr.byteOffset, 8).getBigUint64(0, true);
       if (p === 0n) return out;
       budget.bytes -= 8;
-      const s = this.#cString(p, Math.min(MAX_ARG_STRLEN, Math.max(1, budget.bytes)));
+      const s = this.#cString(p, Math.min(MAX_ARG_STRLEN, Math.max(1, budget.bytes)), read);
       if (s === 'fault') return 'EFAULT';
       if (s === 'toolong') return 'E2BIG';
       budget.bytes -= Buffer.byteLength(s) + 1;
@@ -132,5 +140,33 @@ export class ProgramMemory {
       out.push(s);
     }
     return 'E2BIG';
+  }
+
+  /**
+   * A reader for one call that reads whole pages and keeps them: bytes come from a page read
+   * before when they can (a page is readable whole or not at all, so the faults are the same).
+   */
+  #pageReader(): Reader {
+    const pages = new Map<bigint, Uint8Array | null>();
+    const page = (n: bigint): Uint8Array | null => {
+      let p = pages.get(n);
+      if (p === undefined) pages.set(n, (p = this.read(n * PAGE, PAGE_SIZE)));
+      return p;
+    };
+    return (addr, len) => {
+      if (len === 0) return new Uint8Array(0);
+      if (this.#forbidden(addr, len)) return null;
+      const out = new Uint8Array(len);
+      for (let done = 0; done < len; ) {
+        const at = addr + BigInt(done);
+        const p = page(at / PAGE);
+        if (!p) return null;
+        const from = Number(at % PAGE);
+        const n = Math.min(PAGE_SIZE - from, len - done);
+        out.set(p.subarray(from, from + n), done);
+        done += n;
+      }
+      return out;
+    };
   }
 }
