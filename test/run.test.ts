@@ -97,6 +97,20 @@ test("the program's own handlers for the stub's signals (SIGSEGV, SIGILL), masks
   t.is(s.status, 128 + 11); // the last fault, with SIG_DFL: killed by SIGSEGV
 });
 
+test('rt_sigtimedwait (sigwaitinfo, sigtimedwait, sigwait): pending, sent while waiting, timeouts, interrupts, a waited SIGTERM, careless calls, as natively', (t) => {
+  const exe = buildFixture('sigwait');
+  const n = native([exe]);
+  const s = systrap(['--', exe]);
+  t.is(s.status, 0, s.stderr);
+  t.is(s.stdout, n.stdout);
+  // What the fixture must have seen for the comparison to mean something.
+  t.regex(s.stdout, /^SIGTERM from a child: Terminated code=0 from-expected=1$/m);
+  t.regex(s.stdout, /^status 7 exited 1$/m);
+  t.regex(s.stdout, /^no second one queued: Resource temporarily unavailable$/m);
+  t.regex(s.stdout, /^handler ran for 2$/m);
+  t.regex(s.stdout, /^the waiting thread took User defined signal 1$/m);
+});
+
 test('memory calls over the stub region answer as Linux does for address space the program cannot have; the stub survives', (t) => {
   const s = systrap(['--', buildFixture('mm')]);
   t.is(s.status, 0, s.stderr);

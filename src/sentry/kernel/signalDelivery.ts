@@ -112,6 +112,23 @@ export class SignalDelivery {
     return set;
   }
 
+  /**
+   * Takes a pending signal of `set` for `t` (thread-directed first, then the process's, lowest
+   * number first as Linux's next_signal), blocked or not, with its siginfo: what
+   * rt_sigtimedwait returns instead of delivering it.
+   */
+  dequeue(t: Task, set: bigint): { signo: number; info: Uint8Array } | undefined {
+    for (const list of [t.pending, this.groupPending]) {
+      let best = -1;
+      for (let i = 0; i < list.length; i++) if ((set & sigbit(list[i].signo)) !== 0n && (best < 0 || list[i].signo < list[best].signo)) best = i;
+      if (best >= 0) {
+        const [sig] = list.splice(best, 1);
+        return { signo: sig.signo, info: this.#infoOf(sig.signo, sig.info) };
+      }
+    }
+    return undefined;
+  }
+
   /** Takes the next signal `t` may take now, thread-directed first. */
   #take(t: Task): PendingSignal | undefined {
     let i = t.pending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
@@ -160,34 +177,46 @@ export class SignalDelivery {
     this.host.traceSignal(t.tid, signo, this.#infoOf(signo, info));
   }
 
+  /**
+   * Whether an ignored signal is still queued for `t` (Linux's sig_ignored is false for a
+   * blocked signal, and for one rt_sigtimedwait waits for: it may be taken before it is ignored).
+   */
+  #keptFor(t: Task, signo: number): boolean {
+    const bit = sigbit(signo);
+    return (t.sigmask & bit) !== 0n || (t.sigwait !== undefined && (t.sigwait.set & bit) !== 0n);
+  }
+
+  /** True when rt_sigtimedwait in `t` waits for `signo`: it takes it, nothing else happens. */
+  #waitedBy(t: Task, signo: number): boolean {
+    return t.sigwait !== undefined && (t.sigwait.set & sigbit(signo)) !== 0n;
+  }
+
   /** A signal to the whole program (kill, the CLI forwarding SIGINT): one thread takes it. */
   sendGroup(signo: number, info?: Uint8Array): void {
     if (signo === 0) return;
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
     this.#jobControl(signo);
     const disp = this.actions.disposition(signo);
-    if (disp === 'ignore') {
-      for (const t of this.host.liveTasks()) return this.#ignored(t, signo, info); // the first thread: strace shows one
+    const tasks = [...this.host.liveTasks()];
+    if (disp === 'ignore' && !tasks.some((t) => this.#keptFor(t, signo))) {
+      if (tasks.length > 0) this.#ignored(tasks[0], signo, info); // the first thread: strace shows one
       return;
     }
-    let taker: Task | undefined;
-    for (const t of this.host.liveTasks()) {
-      if ((t.sigmask & sigbit(signo)) === 0n) {
-        taker = t;
-        break;
-      }
-    }
+    // A thread waiting for it in rt_sigtimedwait first, then any that does not block it.
+    const taker = tasks.find((t) => this.#waitedBy(t, signo)) ?? tasks.find((t) => (t.sigmask & sigbit(signo)) === 0n);
     if (!taker) {
-      this.groupPending.push({ signo, info });
+      queue(this.groupPending, signo, info);
       return;
     }
-    if (disp === 'terminate') {
-      // Fatal at its sending, as Linux's complete_signal: strace still sees the thread take it.
-      this.host.traceSignal(taker.tid, signo, this.#infoOf(signo, info));
-      this.host.killGroup(signo);
+    if (!this.#waitedBy(taker, signo)) {
+      if (disp === 'terminate') {
+        // Fatal at its sending, as Linux's complete_signal: strace still sees the thread take it.
+        this.host.traceSignal(taker.tid, signo, this.#infoOf(signo, info));
+        this.host.killGroup(signo);
+      }
+      if (disp === 'stop') return this.host.stopGroup(signo);
     }
-    if (disp === 'stop') return this.host.stopGroup(signo);
-    taker.pending.push({ signo, info });
+    queue(taker.pending, signo, info);
     this.#interrupt(taker);
   }
 
@@ -197,9 +226,9 @@ export class SignalDelivery {
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
     this.#jobControl(signo);
     const disp = this.actions.disposition(signo);
-    if (disp === 'ignore') return this.#ignored(t, signo, info);
-    if (disp === 'stop' && (t.sigmask & sigbit(signo)) === 0n) return this.host.stopGroup(signo);
-    t.pending.push({ signo, info });
+    if (disp === 'ignore' && !this.#keptFor(t, signo)) return this.#ignored(t, signo, info);
+    if (disp === 'stop' && (t.sigmask & sigbit(signo)) === 0n && !this.#waitedBy(t, signo)) return this.host.stopGroup(signo);
+    queue(t.pending, signo, info);
     if ((t.sigmask & sigbit(signo)) === 0n) this.#interrupt(t);
   }
 
@@ -221,4 +250,13 @@ export class SignalDelivery {
   resetForExec(): void {
     this.actions.resetForExec();
   }
+}
+
+/** The first real-time signal: below it, a signal pending already is not queued again (Linux's legacy_queue). */
+const SIGRTMIN = 32;
+
+/** Queues a signal on `list`, unless it is a standard signal already there. */
+function queue(list: PendingSignal[], signo: number, info: Uint8Array | undefined): void {
+  if (signo < SIGRTMIN && list.some((p) => p.signo === signo)) return;
+  list.push({ signo, info });
 }

@@ -91,6 +91,12 @@ export class Task {
   sleep?: { deadline: number; rem: bigint };
   /** The futex this task sleeps on. */
   futex?: { key: string; bitset: number; deadline?: number };
+  /**
+   * In rt_sigtimedwait: the signals it takes instead of having them delivered, where their
+   * siginfo goes (0: nowhere), and the mask to restore when the wait ends (the waited signals
+   * are unblocked meanwhile, so that a signal sent to them picks this thread).
+   */
+  sigwait?: { set: bigint; info: bigint; mask: bigint };
   /** Parked in a call a signal with SA_RESTART restarts rather than interrupts (wait4, waitid). */
   restartable = false;
   /** Its first syscall was reported to the context's actor. */

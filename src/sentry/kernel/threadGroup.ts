@@ -1,3 +1,4 @@
+import { endSigwait, takeWaited, wakeExpired } from './waits.js';
 import { JobControl } from './jobControl.js';
 import { ERRNO, FUTEX, SIG } from '../../abi/linux.js';
 import { THREAD_CONTEXT } from '../../abi/sysmsg.js';
@@ -205,7 +206,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.execing?.progress();
     // Timers first: a task whose sleep ended goes into the stub in this same turn (after the
     // scan it would wait for the next turn, and the host might sleep first).
-    let busy = this.#wakeExpired(now);
+    let busy = wakeExpired(this, now);
     this.#sched.queueReady();
     this.#sched.markDoorbell();
     busy = this.#traps.scan() || busy;
@@ -298,6 +299,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     if (!t.parked) return;
     this.futexes.remove(t);
     this.tree.forgetWaiter(t);
+    endSigwait(t);
     if (t.sleep) {
       // Interrupted: the time left goes to `rem` (relative sleeps), as the kernel writes it.
       if (ret === -BigInt(ERRNO.EINTR) && t.sleep.rem !== 0n) writeTimespec(this.mem, t.sleep.rem, Math.max(0, t.sleep.deadline - performance.now()));
@@ -320,7 +322,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
   interruptForSignal(t: Task): void {
     if (t.inStub) this.#sched.interrupt(t);
     else if (t.parked && t.state !== 'blocked.exec') {
-      if (t.restartable && this.signals.restarts(t)) this.restart(t);
+      if (t.sigwait) this.wake(t, takeWaited(this, t));
+      else if (t.restartable && this.signals.restarts(t)) this.restart(t);
       else this.wake(t, -BigInt(ERRNO.EINTR));
     }
   }
@@ -430,20 +433,6 @@ export class ThreadGroup implements SyscallKernel, Proc {
   }
 
   /** Wakes the tasks whose futex timeout or sleep has ended; true if there was one. */
-  #wakeExpired(now: number): boolean {
-    let any = false;
-    for (const t of this.futexes.expired(now)) {
-      if (this.tasks.get(t.tid) !== t) continue;
-      this.wake(t, -BigInt(ERRNO.ETIMEDOUT));
-      any = true;
-    }
-    for (const t of [...this.tasks.values()]) {
-      if (!t.sleep || t.sleep.deadline > now) continue;
-      this.wake(t, 0n);
-      any = true;
-    }
-    return any;
-  }
 }
 
 export type { TaskEvent };

@@ -133,6 +133,44 @@ export const rtSigsuspend: Handler = (k, t, a) => {
   return 'blocked';
 };
 
+/**
+ * rt_sigtimedwait (sigwaitinfo, sigtimedwait, sigwait): a pending signal of the set is taken at
+ * once, blocked or not (its number returned, its siginfo written), else the task waits in the
+ * sentry with the set unblocked, so that a signal sent to it picks this thread, until one of
+ * them comes (ThreadGroup.interruptForSignal takes it), another signal interrupts (EINTR), or
+ * the timeout passes (EAGAIN; a zero timeout only polls). SIGKILL and SIGSTOP are never waited.
+ *
+ * @example
+ * ```ts
+ * rtSigtimedwait(kernel, task, [setAddr, infoAddr, 0n, 8n]); // BigInt(SIGUSR1), or 'blocked'
+ * ```
+ */
+export const rtSigtimedwait: Handler = (k, t, a) => {
+  const [setAddr, infoAddr, timeoutAddr, size] = a;
+  if (size !== SIGSET_SIZE) return err(ERRNO.EINVAL);
+  const s = k.mem.readU64(setAddr);
+  if (s === null) return err(ERRNO.EFAULT);
+  const set = s & ~UNBLOCKABLE;
+  let ms: number | undefined;
+  if (timeoutAddr !== 0n) {
+    const b = k.mem.read(timeoutAddr, 16);
+    if (!b) return err(ERRNO.EFAULT);
+    const dv = new DataView(b.buffer, b.byteOffset, 16);
+    const sec = dv.getBigInt64(0, true);
+    const nsec = dv.getBigInt64(8, true);
+    if (sec < 0n || nsec < 0n || nsec >= 1_000_000_000n) return err(ERRNO.EINVAL);
+    ms = Number(sec) * 1000 + Number(nsec) / 1e6;
+  }
+  const got = k.signals.dequeue(t, set);
+  if (got) return infoAddr !== 0n && !k.mem.write(infoAddr, got.info) ? err(ERRNO.EFAULT) : BigInt(got.signo);
+  if (ms === 0) return err(ERRNO.EAGAIN);
+  t.sigwait = { set, info: infoAddr, mask: t.sigmask };
+  t.sigmask &= ~set;
+  if (ms !== undefined) t.sleep = { deadline: performance.now() + ms, rem: 0n };
+  k.park(t, 'SUSPEND');
+  return 'blocked';
+};
+
 export const pause: Handler = (k, t) => {
   k.park(t, 'SUSPEND');
   return 'blocked';
