@@ -61,6 +61,23 @@ static Napi::Value AdoptMemfd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// pidfdInode(pid) -> number: the inode of a pidfd for `pid` (pidfd_open, fstat, close). Since
+// Linux 6.9 (pidfs) each process's pidfds share an inode no other process has, which stays what
+// /proc/PID/fdinfo shows for them after the process is gone; before, every pidfd has the same.
+static Napi::Value PidfdInode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = ArgInt(info, 0, "pid");
+  if (pid <= 0) throw Napi::RangeError::New(env, "pid must be positive");
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd == -1) ThrowErrno(env, errno, "pidfd_open");
+  struct stat st;
+  int r = fstat(pidfd, &st);
+  int e = errno;
+  close(pidfd);
+  if (r == -1) ThrowErrno(env, e, "fstat");
+  return Napi::Number::New(env, (double)st.st_ino);
+}
+
 // closeFd(fd): closes an fd Node took (pidfdGetfd) and no longer needs.
 static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   if (close(ArgInt(info, 0, "fd")) == -1) ThrowErrno(info.Env(), errno, "close");
@@ -71,6 +88,7 @@ void InitProcFd(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdGetfd", Napi::Function::New(env, PidfdGetfd));
   exports.Set("adoptMemfd", Napi::Function::New(env, AdoptMemfd));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("pidfdInode", Napi::Function::New(env, PidfdInode));
 }
 
 }  // namespace systrap

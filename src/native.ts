@@ -116,6 +116,8 @@ export interface Native {
   /** Checks a memfd a stub made is fresh, sizes it and seals it (shrink, grow, seal). */
   adoptMemfd(fd: number, size: number): void;
   closeFd(fd: number): void;
+  /** The inode of a pidfd for `pid` (unique per process since Linux 6.9's pidfs). See native/procfd.cc. */
+  pidfdInode(pid: number): number;
   /**
    * What execve's checks read of `path`, in one task off the event loop (native/execprobe.cc):
    * its mode and size, and for a regular file whether it is executable and its first

@@ -98,7 +98,8 @@ export type SentryRequest =
   | { type: 'contextEvent'; pid: number; id: number; event: 'syscall'; sysno: number }
   | { type: 'contextExit'; pid: number; id: number }
   /** Fork process `pid`'s address space (see AddressSpace.fork); the child's first context with it. */
-  | { type: 'fork'; req: number; pid: number }
+  /** `pidfd`: CLONE_PIDFD, a pidfd for the child made in the parent (ForkedProcess.pidfd). */
+  | { type: 'fork'; req: number; pid: number; pidfd?: boolean }
   /** Process `pid` ended: its stub and contexts go. */
   | { type: 'processExit'; pid: number }
   /** A process's lifecycle, when the platform is inspected (see machines/process.ts); START: it exists. */
@@ -114,6 +115,8 @@ export interface ForkedProcess {
   memory: MemoryFileRef;
   queue: FileRange;
   main: { id: number; slot: FileRange };
+  /** CLONE_PIDFD: the fd number of the parent's pidfd for the child. */
+  pidfd?: number;
 }
 
 /** Main → worker. */

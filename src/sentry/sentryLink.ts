@@ -227,9 +227,13 @@ export class SentryLink {
       if (thread.status === 'rejected') throw thread.reason;
       const main = adopted.value;
       const pid = this.port.sandboxed(child) ? namespacePid(child.pid) : child.pid;
+      // CLONE_PIDFD: the parent's pidfd for the child, made in the parent (its fd table), by
+      // the pid it knows the child by. Close-on-exec, as pidfd_open makes them.
+      const pidfd = m.pidfd ? Number(await parent.as.syscall(SYS.pidfd_open, BigInt(pid), 0n)) : undefined;
+      if (pidfd !== undefined && pidfd < 0) throw new Error(`pidfd_open: ${-pidfd}`);
       if (f?.action === 'kill') process.kill(child.pid, 'SIGKILL'); // the kernel finds it dead
       this.#procs.set(pid, { as: child, stub, contexts, tids: '' });
-      return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.pid, memory: stub.memory, queue: stub.queueRange(), main: { id: main.id, slot: main.slot } };
+      return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.pid, memory: stub.memory, queue: stub.queueRange(), main: { id: main.id, slot: main.slot }, pidfd };
     } catch {
       for (const c of contexts.values()) c.release();
       await child?.release().catch(() => undefined);

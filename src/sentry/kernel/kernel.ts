@@ -396,7 +396,7 @@ export class Kernel implements TreeHost {
    */
   fork(p: ThreadGroup, t: Task, o: ForkOptions): 'blocked' {
     p.park(t, 'WAIT_EXEC');
-    this.request({ type: 'fork', pid: p.tgid }, 'forked', (r) => {
+    this.request({ type: 'fork', pid: p.tgid, pidfd: o.pidfdAt !== undefined }, 'forked', (r) => {
       if (r.errno !== 0 || r.pid === undefined) return p.defer(() => p.wake(t, -BigInt(r.errno || ERRNO.EAGAIN)));
       if (!p.live || this.result) {
         // The parent ended meanwhile: its child never runs.
@@ -417,6 +417,7 @@ export class Kernel implements TreeHost {
       if (o.childClearTid !== undefined) ct.clearChildTid = o.childClearTid;
       if (o.childSetTid !== undefined) child.mem.writeU32(o.childSetTid, child.tgid);
       if (o.parentSetTid !== undefined) p.mem.writeU32(o.parentSetTid, child.tgid);
+      if (o.pidfdAt !== undefined) p.mem.writeU32(o.pidfdAt, r.pidfd ?? -1);
       if (o.vfork) child.vforkParent = t;
       else p.defer(() => p.wake(t, BigInt(child.tgid)));
     });

@@ -9,6 +9,7 @@
  * function parentOf(p: Proc): number { return p.parent?.tgid ?? 1; }
  * ```
  */
+import type { PidfdNames } from './pidfds.js';
 import type { JobReport } from './jobControl.js';
 import type { Task } from './task.js';
 import type { ProgramMemory } from './memory.js';
@@ -83,6 +84,8 @@ export interface ForkOptions {
   childSetTid?: bigint;
   childClearTid?: bigint;
   parentSetTid?: bigint;
+  /** CLONE_PIDFD: where the parent's pidfd for the child goes (an int). */
+  pidfdAt?: bigint;
 }
 
 /** The table of the tree's processes and threads (ProcessTable). */
@@ -95,6 +98,8 @@ export interface ProcTable {
   wait(p: Proc, t: Task, call: WaitCall): bigint | undefined;
   addThread(t: Task, p: Proc): void;
   removeThread(tid: number): void;
+  /** What the program's pidfds name (see PidfdNames). */
+  readonly pidfds: Pick<PidfdNames, 'resolve'>;
 }
 
 /** The tree as syscall handlers use it (Kernel). */

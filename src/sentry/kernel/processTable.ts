@@ -4,6 +4,7 @@ import type { Task } from './task.js';
 import type { Proc, ProcTable, WaitCall, WaitSelect } from './process.js';
 import { makeSiginfo } from './signals.js';
 import { jobInfo } from './jobControl.js';
+import { PidfdNames } from './pidfds.js';
 
 export type { WaitCall, WaitSelect };
 
@@ -77,6 +78,8 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
   /** Tasks blocked in wait4/waitid, with their call. */
   readonly #waiters = new Map<Task, { process: Proc; call: WaitCall }>();
   #nextTid = PID_MAX - 1;
+  /** What the program's pidfds name (waitid's P_PIDFD). */
+  readonly pidfds = new PidfdNames();
   /** Processes that exist and are not reaped yet. */
   get size(): number {
     return this.#procs.size;
@@ -85,6 +88,7 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
   add(p: P): void {
     this.#procs.set(p.tgid, p);
     p.parent?.children.add(p);
+    this.pidfds.added(p.tgid, p.hostPid);
   }
 
   addThread(t: Task, p: Proc): void {
@@ -137,6 +141,7 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
     this.onReap?.(p);
     p.parent?.children.delete(p);
     this.#procs.delete(p.tgid);
+    this.pidfds.reaped(p.tgid);
   }
 
   /**

@@ -13,12 +13,14 @@ const IOPRIO_WHO_PROCESS = 1n;
  * PID namespace): a process of the tree is its stub (the same number, in the tree's namespace);
  * a thread is multiplexed over stub threads and has no host tid, so the calling thread itself
  * stands for it (0: the stub thread running the call), and another thread of the tree stands
- * for its process. Anything else is the kernel's to judge (in a sandbox, ESRCH).
+ * for its process. Anything else is the kernel's to judge (in a sandbox, ESRCH). `processOnly`:
+ * calls where 0 does not mean the caller (pidfd_open, process_vm_*): the caller's own tid
+ * stands for its process too (the stub, which shares its memory).
  */
-function hostPidFor(k: SyscallKernel, t: Task, pid: bigint): bigint {
+function hostPidFor(k: SyscallKernel, t: Task, pid: bigint, processOnly = false): bigint {
   const n = Number(BigInt.asIntN(32, pid));
   if (n <= 0) return pid;
-  if (n === t.tid) return 0n;
+  if (n === t.tid && !processOnly) return 0n;
   const th = k.tree.table.thread(n);
   if (th) return BigInt(th.process.tgid);
   return pid;
@@ -35,7 +37,7 @@ export function isNodeThread(k: Pick<SyscallKernel, 'tree'>, pid: number): boole
 
 /** The call with argument `i` (a pid or tid) translated (see hostPidFor); Node's threads are EPERM. */
 function translated(k: SyscallKernel, t: Task, sysno: number, a: bigint[], i: number): Outcome {
-  const pid = hostPidFor(k, t, a[i]);
+  const pid = hostPidFor(k, t, a[i], PROCESS_ONLY.has(sysno));
   if (pid === a[i] && isNodeThread(k, Number(BigInt.asIntN(32, pid)))) return -BigInt(ERRNO.EPERM);
   if (pid === a[i]) return 'pass';
   const args = [...a];
@@ -55,6 +57,8 @@ function translated(k: SyscallKernel, t: Task, sysno: number, a: bigint[], i: nu
  * ```
  */
 export const PID_ARG_CALLS: Partial<Record<number, Handler>> = {};
+/** Calls whose pid 0 is no process at all (see hostPidFor). */
+const PROCESS_ONLY: ReadonlySet<number> = new Set([SYS.pidfd_open, SYS.process_vm_readv, SYS.process_vm_writev]);
 for (const sysno of [
   SYS.sched_setaffinity, SYS.sched_getaffinity, SYS.sched_setparam, SYS.sched_getparam, SYS.sched_setscheduler,
   SYS.sched_getscheduler, SYS.sched_rr_get_interval, SYS.sched_setattr, SYS.sched_getattr, SYS.prlimit64,

@@ -62,10 +62,13 @@ export const clone: Handler = (k, t, a) => {
   // the new thread's first push faults and SIGSEGV kills the process; here it would scribble
   // over the stub's own pages.
   if (newsp !== 0n && newsp - STACK_REACH < k.region.end && newsp + RED_ZONE > k.region.start) return k.killGroup(SIG.SIGSEGV);
+  // A pidfd for a thread (Linux 6.9's PIDFD_THREAD) would need a host thread of its own: none.
+  if ((flags & CLONE_THREAD) !== 0n && (flags & CLONE_PIDFD) !== 0n) return err(ERRNO.EINVAL);
   if ((flags & CLONE_THREAD) !== 0n) return cloneThread(k, t, a);
   if ((flags & CLONE_SIGHAND) !== 0n && (flags & CLONE_VM) === 0n) return err(ERRNO.EINVAL);
   if ((flags & CLONE_NEWNAMESPACES) !== 0n) return err(ERRNO.EPERM);
-  if ((flags & CLONE_PIDFD) !== 0n) return err(ERRNO.EINVAL); // not yet: pidfds of the tree's processes
+  // CLONE_PIDFD shares clone's parent_tid argument with CLONE_PARENT_SETTID: not both.
+  if ((flags & CLONE_PIDFD) !== 0n && (flags & CLONE_PARENT_SETTID) !== 0n) return err(ERRNO.EINVAL);
   // CLONE_VM without CLONE_THREAD (posix_spawn, vfork): the child gets a copy of the memory,
   // not the memory itself (it only ever runs to its execve or _exit there).
   const exitSignal = Number(flags & CSIGNAL);
@@ -79,6 +82,7 @@ export const clone: Handler = (k, t, a) => {
     childSetTid: (flags & CLONE_CHILD_SETTID) !== 0n ? ctid : undefined,
     childClearTid: (flags & CLONE_CHILD_CLEARTID) !== 0n ? ctid : undefined,
     parentSetTid: (flags & CLONE_PARENT_SETTID) !== 0n ? ptid : undefined,
+    pidfdAt: (flags & CLONE_PIDFD) !== 0n ? ptid : undefined,
   });
 };
 
@@ -118,10 +122,29 @@ export const waitid: Handler = (k, t, a) => {
   } else if (idtype === P_PGID) {
     if (i32(id) < 0) return err(ERRNO.EINVAL);
     select = { kind: 'pgid', pgid: i32(id) === 0 ? k.pgid : i32(id) };
-  } else if (idtype === P_PIDFD) return err(ERRNO.EINVAL); // not yet: pidfds of the tree's processes
+  } else if (idtype === P_PIDFD) return waitPidfd(k, t, i32(id), options, infop, rusage);
   else return err(ERRNO.EINVAL);
   return waitFor(k, t, { kind: 'waitid', select, options, out: infop, rusage });
 };
+
+/** siginfo's si_pid (x86-64): 0 after a WNOHANG waitid that found nothing to report. */
+const SI_PID = 16n;
+
+/**
+ * waitid(P_PIDFD, fd): the process the pidfd names (see PidfdNames), waited for as P_PID; a
+ * pidfd made with PIDFD_NONBLOCK does not wait, and answers EAGAIN when there is nothing to
+ * report (Linux 5.10+). A pidfd of a process that is not the caller's child: ECHILD.
+ */
+function waitPidfd(k: SyscallKernel, t: Task, fd: number, options: bigint, infop: bigint, rusage: bigint): Outcome {
+  if (fd < 0) return err(ERRNO.EINVAL);
+  const named = k.tree.table.pidfds.resolve(k.mem.pid, fd, k.tree.sandboxed);
+  if (named === 'EBADF') return err(ERRNO.EBADF);
+  if (named === 'unknown') return err(ERRNO.ECHILD);
+  const call: WaitCall = { kind: 'waitid', select: { kind: 'pid', pid: named.pid }, options: named.nonblock ? options | WAIT.WNOHANG : options, out: infop, rusage };
+  const r = waitFor(k, t, call);
+  if (!named.nonblock || r !== 0n || (options & WAIT.WNOHANG) !== 0n || infop === 0n) return r;
+  return k.mem.readU32(infop + SI_PID) === 0 ? err(ERRNO.EAGAIN) : r;
+}
 
 /** A process of the tree by pid (0: the caller). */
 function target(k: SyscallKernel, pid: number) {
