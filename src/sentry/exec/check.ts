@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ERRNO, S_IFMT, S_IFREG } from '../../abi/linux.js';
 import { native, type ExecProbe } from '../../native.js';
-import { decodeElf } from './elf.js';
+import { decodeElf, readFully } from './elf.js';
 import { LoaderErrors } from './loaderErrors.js';
 import { followScripts, type ExecFileAccess } from './script.js';
 
@@ -85,14 +85,7 @@ function openError(path: string, e: unknown): unknown {
 async function readAt(path: string, offset: bigint, length: number): Promise<Uint8Array> {
   const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    const buf = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await fh.read(buf, got, length - got, Number(offset) + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
+    return await readFully(fh, offset, length);
   } finally {
     await fh.close().catch(() => undefined);
   }

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { PAGE_SIZE, PATH_MAX } from '../../abi/linux.js';
 import { PAGE, roundUp } from './addresses.js';
 import {
@@ -430,17 +430,27 @@ export async function readElf(path: string): Promise<ElfInfo> {
     throw e;
   }
   try {
-    return await decodeElf(async (offset, length) => {
-      const buf = Buffer.alloc(length);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, Number(offset) + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return buf.subarray(0, got);
-    }, path);
+    return await decodeElf((offset, length) => readFully(fh, offset, length), path);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * `length` bytes of an open file at `offset`, fewer only at its end (reads until then).
+ *
+ * @example
+ * ```ts
+ * const header = await readFully(fh, 0n, 64);
+ * ```
+ */
+export async function readFully(fh: FileHandle, offset: bigint, length: number): Promise<Uint8Array> {
+  const buf = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, Number(offset) + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
 }
