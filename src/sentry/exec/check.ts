@@ -2,8 +2,9 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ERRNO, S_IFMT, S_IFREG } from '../../abi/linux.js';
 import { native, type ExecProbe } from '../../native.js';
-import { decodeElf, readFully } from './elf.js';
+import { decodeElf } from './elf.js';
 import { LoaderErrors } from './loaderErrors.js';
+import { readFully } from './readFully.js';
 import { followScripts, type ExecFileAccess } from './script.js';
 
 /** Most bytes read from the file in one go (decodeElf asks for a page, the headers, PT_INTERP). */

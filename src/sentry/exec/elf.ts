@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { PAGE_SIZE, PATH_MAX } from '../../abi/linux.js';
 import { PAGE, roundUp } from './addresses.js';
 import {
@@ -20,6 +20,7 @@ import {
   type ProgramHeader,
 } from './elfFormat.js';
 import { LoaderErrors } from './loaderErrors.js';
+import { readFully } from './readFully.js';
 
 /**
  * ELF64 parsing for the loader: the file header and the program headers, which is all execve
@@ -434,23 +435,4 @@ export async function readElf(path: string): Promise<ElfInfo> {
   } finally {
     await fh.close();
   }
-}
-
-/**
- * `length` bytes of an open file at `offset`, fewer only at its end (reads until then).
- *
- * @example
- * ```ts
- * const header = await readFully(fh, 0n, 64);
- * ```
- */
-export async function readFully(fh: FileHandle, offset: bigint, length: number): Promise<Uint8Array> {
-  const buf = Buffer.alloc(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, Number(offset) + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
 }
