@@ -7,7 +7,7 @@ import { archPrctl, exit, exitGroup, failsWith, setRobustList, setTidAddress } f
 import { PID_ARG_CALLS } from './sys_pidargs.js';
 import { clone, fork, getpgid, getpgrp, getsid, prctl, setpgid, setsid, vfork, wait4, waitid } from './sys_process.js';
 import { futex } from './sys_futex.js';
-import { kill, pause, rtSigaction, rtSigpending, rtSigprocmask, rtSigreturn, rtSigsuspend, rtSigtimedwait, sigaltstack, tgkillCall, tkillCall } from './sys_signal.js';
+import { kill, pause, rtSigaction, rtSigpending, rtSigprocmask, rtSigreturn, rtSigqueueinfo, rtSigsuspend, rtSigtimedwait, rtTgsigqueueinfo, sigaltstack, tgkillCall, tkillCall } from './sys_signal.js';
 import { execve } from './sys_exec.js';
 import { ioctl } from './sys_tty.js';
 import { brk, mmapCheck, mremap, munmapCheck, rangeCheck } from './sys_mm.js';
@@ -69,8 +69,8 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.pause]: pause,
   [SYS.rt_sigpending]: rtSigpending,
   [SYS.rt_sigtimedwait]: rtSigtimedwait,
-  [SYS.rt_sigqueueinfo]: failsWith(ERRNO.EPERM),
-  [SYS.rt_tgsigqueueinfo]: failsWith(ERRNO.EPERM),
+  [SYS.rt_sigqueueinfo]: rtSigqueueinfo,
+  [SYS.rt_tgsigqueueinfo]: rtTgsigqueueinfo,
   [SYS.kill]: kill,
   [SYS.tkill]: tkillCall,
   [SYS.tgkill]: tgkillCall,
