@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -153,6 +153,20 @@ test('same lines as strace 6.1: a signal that kills, --- SIG --- and +++ killed 
     // does the sentry (the signal is sent once the call has returned).
     t.deepEqual(normalize(r.ours), normalize(r.native), `${opts.join(' ')}\n${r.ours}`);
   }
+});
+
+test('same lines as strace 6.1: -v prints getdents64 records in full (types, names quoted, never cut by -s), [] at the end', (t) => {
+  const d = join(dir, 'dirents');
+  mkdirSync(join(d, 'sub'), { recursive: true });
+  writeFileSync(join(d, 'a"b\tc'), '');
+  writeFileSync(join(d, 'a-name-longer-than-the-string-limit'), '');
+  symlinkSync('nowhere', join(d, 'link'));
+  for (const opts of [['-v'], ['-v', '-s', '4'], []]) {
+    const r = both([...opts, '-e', 'trace=getdents64'], [busybox(), 'ls', '-a', d]);
+    t.is(r.oursStatus, r.nativeStatus, r.stderr);
+    t.deepEqual(normalize(r.ours), normalize(r.native), r.ours);
+  }
+  t.regex(both(['-v', '-e', 'trace=getdents64'], [busybox(), 'ls', '-a', d]).ours, /d_type=DT_LNK, d_name="link"\}/);
 });
 
 /**

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { isVerbose } from '../constStyle.js';
 import type { ArgFormatter, DecoderTable, SyscallDecoder } from './args.js';
 import { DFD, FD, I, L, MODE, PATH, PATH_MAX, STR, U, UL, enumOf, flags, inBuf, out, sig } from './args.js';
 import { fcntl } from './fcntl.js';
@@ -15,7 +16,7 @@ import type { DecodeContext } from '../context.js';
 import { arg, retval } from '../context.js';
 import { hex, int, octal, ptr, uint } from '../scalars.js';
 import { formatBuffer } from '../strings.js';
-import { countDirents } from '../structs/io.js';
+import { countDirents, formatDirents } from '../structs/io.js';
 import { formatDev, formatStat, formatStatfs, formatStatx } from '../structs/stat.js';
 import { formatTimespecPair } from '../structs/time.js';
 import { readU64 } from '../umove.js';
@@ -55,18 +56,24 @@ function mknodArgs(c: DecodeContext, modeArg: number): string[] {
   return shown;
 }
 
-/** getdents(64): the buffer as its address and the number of records the call returned. */
-const getdents: SyscallDecoder = {
+/**
+ * getdents(64): the buffer as its address and the number of records the call returned, or with
+ * `-v` the records themselves (see formatDirents).
+ */
+const dirents = (legacy: boolean): SyscallDecoder => ({
   args(c) {
     const buf = arg(c, 1);
     let shown = ptr(buf);
     if (c.ok) {
-      const n = countDirents(c.mem, buf, Number(retval(c)));
-      if (n !== undefined) shown = `${hex(buf)} /* ${n} entries */`;
+      const len = Number(retval(c));
+      const full = isVerbose() ? formatDirents(c.mem, buf, len, legacy) : undefined;
+      const n = full === undefined ? countDirents(c.mem, buf, len) : undefined;
+      if (full !== undefined) shown = full;
+      else if (n !== undefined) shown = `${hex(buf)} /* ${n} entries */`;
     }
     return [int(arg(c, 0)), shown, uint(arg(c, 2))];
   },
-};
+});
 
 const statOut = out((v, c) => formatStat(c.mem, v));
 const statfsOut = out((v, c) => formatStatfs(c.mem, v));
@@ -106,8 +113,8 @@ export const FILE_DECODERS: DecoderTable = {
   faccessat2: sig(DFD, PATH, accessMode, flags(FACCESSAT_FLAGS)),
   ioctl,
   fcntl,
-  getdents,
-  getdents64: getdents,
+  getdents: dirents(true),
+  getdents64: dirents(false),
   getcwd: sig(cwdBuf, UL),
   chdir: sig(PATH),
   fchdir: sig(FD),

@@ -10,11 +10,11 @@
 
 import type { DecodeContext } from '../context.js';
 import { ptr } from '../scalars.js';
-import { formatBuffer } from '../strings.js';
+import { formatBuffer, quoteBytes } from '../strings.js';
 import type { MemoryReader } from '../umove.js';
 import { i64, readBytes, u64, view, withStruct } from '../umove.js';
 import { formatEnum } from '../xlat.js';
-import { LOCK_TYPE, WHENCE } from '../xlat/file.js';
+import { DIRENT_TYPE, LOCK_TYPE, WHENCE } from '../xlat/file.js';
 
 /** The most iovecs a call accepts (the kernel's UIO_MAXIOV); a bigger count is cut to it. */
 const UIO_MAXIOV = 1024n;
@@ -93,3 +93,35 @@ export function countDirents(mem: MemoryReader, addr: bigint, len: number): numb
   }
   return n;
 }
+
+/**
+ * The records of a getdents64 (or, `legacy`, getdents) buffer of `len` bytes, as strace -v
+ * prints them: every record in full (`[{d_ino=2, d_off=…, d_reclen=24, d_type=DT_DIR,
+ * d_name="."}, …]`; getdents' d_type follows its name, stored in the record's last byte).
+ * Undefined when the buffer cannot be read or a record runs past it.
+ *
+ * @example
+ * ```ts
+ * formatDirents(mem, addr, 48, false); // '[{d_ino=2, d_off=1, d_reclen=24, d_type=DT_DIR, d_name="."}, …]'
+ * ```
+ */
+export function formatDirents(mem: MemoryReader, addr: bigint, len: number, legacy: boolean): string | undefined {
+  const b = readBytes(mem, addr, len);
+  if (!b) return undefined;
+  const v = new DataView(b.buffer, b.byteOffset, b.length);
+  const out: string[] = [];
+  // d_ino (8), d_off (8), d_reclen (2), then d_type (1) and d_name (getdents64), or d_name.
+  for (let o = 0; o + 18 <= len; ) {
+    const reclen = v.getUint16(o + 16, true);
+    if (reclen < 19 || o + reclen > len) return reclen === 0 && out.length > 0 ? `[${out.join(', ')}]` : undefined;
+    const nameAt = o + (legacy ? 18 : 19);
+    const end = b.subarray(nameAt, o + reclen).indexOf(0);
+    const name = quoteBytes(b.subarray(nameAt, end < 0 ? o + reclen : nameAt + end));
+    const type = formatEnum(BigInt(b[legacy ? o + reclen - 1 : o + 18]), DIRENT_TYPE, 'DT_');
+    const head = `d_ino=${v.getBigUint64(o, true)}, d_off=${v.getBigInt64(o + 8, true)}, d_reclen=${reclen}`;
+    out.push(legacy ? `{${head}, d_name=${name}, d_type=${type}}` : `{${head}, d_type=${type}, d_name=${name}}`);
+    o += reclen;
+  }
+  return `[${out.join(', ')}]`;
+}
+

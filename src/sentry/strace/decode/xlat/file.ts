@@ -120,6 +120,16 @@ export const ACCESS_MODE = xlat({ R_OK: 4, W_OK: 2, X_OK: 1 });
 export const WHENCE = xlat({ SEEK_SET: 0, SEEK_CUR: 1, SEEK_END: 2, SEEK_DATA: 3, SEEK_HOLE: 4 });
 
 /**
+ * A directory entry's d_type (getdents, getdents64).
+ *
+ * @example
+ * ```ts
+ * formatEnum(4n, DIRENT_TYPE, 'DT_'); // 'DT_DIR'
+ * ```
+ */
+export const DIRENT_TYPE = xlat({ DT_UNKNOWN: 0, DT_FIFO: 1, DT_CHR: 2, DT_DIR: 4, DT_BLK: 6, DT_REG: 8, DT_LNK: 10, DT_SOCK: 12, DT_WHT: 14 });
+
+/**
  * fcntl(2) commands.
  *
  * @example
