@@ -25,11 +25,13 @@ export const SENTRY_ONLY: ReadonlySet<number> = new Set([
  * Syscalls that trap to the sentry, which checks them, then either emulates them or passes them
  * through the gadget: thread-group-wide ones (futex, kill), those that could reach the stub
  * or Node (close_range over the stub's fds, mremap), readlink of /proc/self/exe (the stub's
- * own executable is Node's), sleeps (a sleeping thread must not hold a stub thread), and calls
+ * own executable is Node's), sleeps (a sleeping thread must not hold a stub thread), getrusage
+ * and times (the kernel would answer for the sysmsg thread, see sys_usage.ts), and calls
  * naming a pid or tid of the program (see sys_pidargs.ts).
  */
 export const SENTRY_CHECKED: ReadonlySet<number> = new Set([
   SYS.futex, SYS.kill, SYS.tgkill, SYS.close_range, SYS.mremap, SYS.readlink, SYS.readlinkat, SYS.nanosleep, SYS.clock_nanosleep,
+  SYS.getrusage, SYS.times,
   ...Object.keys(PID_ARG_CALLS).map(Number),
 ]);
 

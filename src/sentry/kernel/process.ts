@@ -9,6 +9,7 @@
  * function parentOf(p: Proc): number { return p.parent?.tgid ?? 1; }
  * ```
  */
+import type { CpuTime } from './cpuTime.js';
 import type { PidfdNames } from './pidfds.js';
 import type { JobReport } from './jobControl.js';
 import type { Task } from './task.js';
@@ -46,6 +47,10 @@ export interface Proc {
   subreaper: boolean;
   /** How it ended (a zombie until its parent waits for it). */
   end?: ProcessEnd;
+  /** The CPU it used, taken as it ended (see stubCpuTime). */
+  cpu?: CpuTime;
+  /** What its children used, each added when it waited for them (and theirs), as Linux's cutime. */
+  childCpu?: CpuTime;
   /** Job control: stopped or not, and the change its parent has not waited for yet. */
   readonly job: { readonly stopped: boolean; report?: JobReport };
   reaped: boolean;

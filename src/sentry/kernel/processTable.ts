@@ -5,11 +5,15 @@ import type { Proc, ProcTable, WaitCall, WaitSelect } from './process.js';
 import { makeSiginfo } from './signals.js';
 import { jobInfo } from './jobControl.js';
 import { PidfdNames } from './pidfds.js';
+import { NO_CPU, addCpu, rusageBytes, type CpuTime } from './cpuTime.js';
 
 export type { WaitCall, WaitSelect };
 
-/** Bytes of struct rusage (all zeros: the sentry does not account the children's time yet). */
+/** Bytes of struct rusage (all zeros for a stop or a continue). */
 const RUSAGE_SIZE = 144;
+
+/** What an ended process used with its waited-for children (wait4's rusage: RUSAGE_BOTH). */
+const usedBy = (p: Proc): CpuTime => addCpu(p.cpu ?? NO_CPU, p.childCpu ?? NO_CPU);
 /** Bytes of the siginfo waitid fills. */
 const SIGINFO_SIZE = 128;
 
@@ -199,7 +203,11 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
     const ended = wantsExit ? candidates.find((c) => !c.live) : undefined;
     if (ended) {
       if (!this.#report(p, ended, call)) return -BigInt(ERRNO.EFAULT);
-      if ((call.options & WAIT.WNOWAIT) === 0n) this.reap(ended);
+      if ((call.options & WAIT.WNOWAIT) === 0n) {
+        // Waited for: its time and its children's become its parent's children's (cutime).
+        p.childCpu = addCpu(p.childCpu ?? NO_CPU, usedBy(ended));
+        this.reap(ended);
+      }
       return call.kind === 'wait4' ? BigInt(ended.tgid) : 0n;
     }
     // Job control: a stop (WUNTRACED, waitid's WSTOPPED) or a continue (WCONTINUED), once each.
@@ -229,7 +237,7 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
       const status = end.kind === 'exited' ? (end.status & 0xff) << 8 : end.signal & 0x7f;
       if (call.out !== 0n && !p.mem.writeU32(call.out, status)) return false;
     } else if (call.out !== 0n && !p.mem.write(call.out, childInfo(child))) return false;
-    if (call.rusage !== 0n && !p.mem.write(call.rusage, new Uint8Array(RUSAGE_SIZE))) return false;
+    if (call.rusage !== 0n && !p.mem.write(call.rusage, rusageBytes(usedBy(child)))) return false;
     return true;
   }
 }

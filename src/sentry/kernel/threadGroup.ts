@@ -1,4 +1,5 @@
 import { endSigwait, takeWaited, wakeExpired } from './waits.js';
+import { stubCpuTime, type CpuTime } from './cpuTime.js';
 import { JobControl } from './jobControl.js';
 import { ERRNO, FUTEX, SIG } from '../../abi/linux.js';
 import { THREAD_CONTEXT } from '../../abi/sysmsg.js';
@@ -88,6 +89,9 @@ export class ThreadGroup implements SyscallKernel, Proc {
   vforkParent?: Task;
   /** How it ended (a zombie until its parent waits for it). */
   end?: ProcessEnd;
+  /** See Proc.cpu and Proc.childCpu. */
+  cpu?: CpuTime;
+  childCpu?: CpuTime;
   /** Reaped: gone from the tree. */
   reaped = false;
   brkStart: bigint;
@@ -229,8 +233,9 @@ export class ThreadGroup implements SyscallKernel, Proc {
     return this.live && this.#sched.anyInStub() && stubGone(this.#spec.pid);
   }
 
-  /** The process ended: every task gone from the scheduler and the tree. */
+  /** The process ended: every task gone from the scheduler and the tree (its CPU time taken first, while its stub is there). */
   endTasks(): void {
+    this.cpu ??= stubCpuTime(this.hostPid);
     for (const t of this.tasks.values()) {
       t.send('EXIT');
       this.futexes.remove(t);

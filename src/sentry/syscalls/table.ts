@@ -1,3 +1,4 @@
+import { getrusage, times } from './sys_usage.js';
 import { ERRNO } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import type { Task } from '../kernel/task.js';
@@ -69,6 +70,8 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.pause]: pause,
   [SYS.rt_sigpending]: rtSigpending,
   [SYS.rt_sigtimedwait]: rtSigtimedwait,
+  [SYS.getrusage]: getrusage,
+  [SYS.times]: times,
   [SYS.rt_sigqueueinfo]: rtSigqueueinfo,
   [SYS.rt_tgsigqueueinfo]: rtTgsigqueueinfo,
   [SYS.kill]: kill,
