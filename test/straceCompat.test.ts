@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildFixture } from './fixtures/build.js';
 import { requireTool } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
@@ -153,6 +154,18 @@ test('same lines as strace 6.1: a signal that kills, --- SIG --- and +++ killed 
     // does the sentry (the signal is sent once the call has returned).
     t.deepEqual(normalize(r.ours), normalize(r.native), `${opts.join(' ')}\n${r.ours}`);
   }
+});
+
+test('same lines as strace 6.1: signal lines under -X raw and -X verbose (si_signo, si_code as numbers), a child\'s CPU time in SIGCHLD with its seconds', (t) => {
+  for (const x of [[], ['-X', 'raw'], ['-X', 'verbose']]) {
+    const r = both([...x, '-f', '-e', 'trace=none'], [busybox(), 'sh', '-c', 'busybox true; kill -TERM $$']);
+    t.is(r.oursStatus, 'SIGTERM');
+    t.deepEqual(normalize(r.ours), normalize(r.native), `${x.join(' ')}\n${r.ours}`);
+  }
+  // A child that burns ~300 ms: its SIGCHLD carries its time (ticks vary by one between runs).
+  const cpu = buildFixture('cpu');
+  const r = both(['-f', '-e', 'trace=none'], [cpu]);
+  for (const text of [r.native, r.ours]) t.regex(text, /si_utime=(2\d|3\d) \/\* 0\.[23]\d s \*\//, text);
 });
 
 test('same lines as strace 6.1: -v prints getdents64 records in full (types, names quoted, never cut by -s), [] at the end', (t) => {

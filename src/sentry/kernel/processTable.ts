@@ -5,7 +5,7 @@ import type { Proc, ProcTable, WaitCall, WaitSelect } from './process.js';
 import { makeSiginfo } from './signals.js';
 import { jobInfo } from './jobControl.js';
 import { PidfdNames } from './pidfds.js';
-import { NO_CPU, addCpu, rusageBytes, type CpuTime } from './cpuTime.js';
+import { NO_CPU, addCpu, rusageBytes, tmsBytes, type CpuTime } from './cpuTime.js';
 
 export type { WaitCall, WaitSelect };
 
@@ -39,8 +39,12 @@ function readPidMax(): number {
 export function childInfo(p: Proc): Uint8Array {
   const end = p.end!;
   const b = makeSiginfo(SIG.SIGCHLD, end.kind === 'exited' ? CLD.EXITED : CLD.KILLED, { pid: p.tgid, uid: process.getuid?.() ?? 0 });
-  // si_status follows si_pid and si_uid (offset 24 on x86-64).
-  new DataView(b.buffer).setInt32(24, end.kind === 'exited' ? end.status : end.signal, true);
+  // si_status follows si_pid and si_uid (offset 24 on x86-64), then si_utime and si_stime:
+  // the child's own CPU time in clock ticks (its children's are not in it, as Linux's).
+  const v = new DataView(b.buffer);
+  v.setInt32(24, end.kind === 'exited' ? end.status : end.signal, true);
+  const used = tmsBytes(p.cpu ?? NO_CPU, NO_CPU);
+  b.set(used.subarray(0, 16), 32);
   return b;
 }
 

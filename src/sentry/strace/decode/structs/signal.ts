@@ -8,12 +8,13 @@
  * @module
  */
 
+import { currentConstStyle, styled } from '../constStyle.js';
 import { SIG } from '../../../../abi/linux.js';
 import { hex, ptr } from '../scalars.js';
 import { formatSigmask, signalName } from '../signals.js';
 import type { MemoryReader } from '../umove.js';
-import { i64, readBytes, u64, withStruct } from '../umove.js';
-import { formatFlags, lookup } from '../xlat.js';
+import { readBytes, u64, withStruct } from '../umove.js';
+import { formatEnum, formatFlags, lookup } from '../xlat.js';
 import { SA_FLAGS, SA_RESTORER, SIG_CODES, SIG_HANDLERS, SI_CODES, SI_KERNEL, SS_FLAGS } from '../xlat/signal.js';
 
 /**
@@ -71,10 +72,10 @@ export function formatSiginfoBytes(b: Uint8Array): string {
   const signo = v.getInt32(0, true);
   if (signo === 0) return '{}';
   const code = v.getInt32(8, true);
-  const sig = `si_signo=${signalName(signo)}`;
+  const sig = `si_signo=${styledSignal(signo)}`;
   // Positive codes (but SI_KERNEL) are the kernel's own reasons, which mean something per signal.
   if (code > 0 && code !== SI_KERNEL) return `{${sig}, ${kernelReasonFields(v, signo, code)}}`;
-  const name = `si_code=${lookup(BigInt(code), SI_CODES) ?? code}`;
+  const name = `si_code=${formatEnum(BigInt(code), SI_CODES)}`;
   return code === SI_KERNEL ? `{${sig}, ${name}}` : `{${sig}, ${name}, ${senderFields(v)}}`;
 }
 
@@ -83,14 +84,27 @@ function senderFields(v: DataView): string {
   return `si_pid=${v.getInt32(16, true)}, si_uid=${v.getUint32(20, true)}`;
 }
 
+/** A signal number as -X asks: its name, the number, or both (`17 /* SIGCHLD *\/`). */
+const styledSignal = (n: number): string => styled(n.toString(), () => signalName(n));
+
+/** Clock ticks per second of clock_t values (USER_HZ on x86-64). */
+const CLK_TCK = 100n;
+
+/** A clock_t as strace prints it: the ticks, and (not raw) the seconds when not zero: `30 /* 0.30 s *\/`. */
+function clockTicks(t: bigint): string {
+  if (t === 0n || currentConstStyle() === 'raw') return t.toString();
+  const frac = (t < 0n ? -t : t) % CLK_TCK;
+  return `${t} /* ${t / CLK_TCK}.${frac.toString().padStart(2, '0')} s */`;
+}
+
 /** si_code and the fields that go with it for a signal the kernel raised: a fault, a child's change, seccomp. */
 function kernelReasonFields(v: DataView, signo: number, code: number): string {
   const table = SIG_CODES.get(signo);
-  const name = `si_code=${(table && lookup(BigInt(code), table)) ?? code}`;
+  const name = `si_code=${table ? formatEnum(BigInt(code), table) : code}`;
   if (signo === SIG.SIGCHLD) {
     const st = v.getInt32(24, true);
-    const status = code === CLD_EXITED ? st.toString() : signalName(st);
-    return `${name}, ${senderFields(v)}, si_status=${status}, si_utime=${i64(v, 32)}, si_stime=${i64(v, 40)}`;
+    const status = code === CLD_EXITED ? st.toString() : styledSignal(st);
+    return `${name}, ${senderFields(v)}, si_status=${status}, si_utime=${clockTicks(v.getBigInt64(32, true))}, si_stime=${clockTicks(v.getBigInt64(40, true))}`;
   }
   if (FAULT_SIGNALS.has(signo)) return `${name}, si_addr=${ptr(u64(v, 16))}`;
   if (signo === SIG.SIGSYS) {
