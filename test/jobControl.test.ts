@@ -43,17 +43,38 @@ const SCRIPT = [
   'send exit\\n',
 ].join('\n');
 
-function transcript(cmd: string[]): string {
+/**
+ * A background job that reads the terminal: SIGTTIN stops it (`wait` says 128+21), jobs shows
+ * it; one that ignores SIGTTIN reads EIO instead.
+ */
+const TTIN_SCRIPTS = [
+  ['see #', 'send PS1="$ "\\n', 'prompt', 'send cat & wait %1; echo status $?\\n', 'see status', 'prompt', 'send jobs\\n', 'prompt', 'send exit\\n'],
+  ['see #', 'send PS1="$ "\\n', 'prompt', 'send (trap "" TTIN; exec cat) & wait %1; echo status $?\\n', 'see status', 'prompt', 'send exit\\n'],
+].map((steps) => steps.join('\n'));
+
+function transcript(cmd: string[], steps = SCRIPT): string {
   const python3 = requireTool('python3', 'python3');
   const script = join(dir, 'script');
   const inputrc = join(dir, 'inputrc');
-  writeFileSync(script, SCRIPT);
+  writeFileSync(script, steps);
   // No bracketed-paste escapes around the prompt (readline's default since bash 5.1).
   writeFileSync(inputrc, 'set enable-bracketed-paste off\n');
   const r = spawnSync(python3, [DRIVER, script, '--', ...cmd], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, INPUTRC: inputrc, TERM: 'dumb' } });
   if (r.status !== 0) throw new Error(`ptydrive ${cmd.join(' ')}: exit ${r.status ?? r.signal}: ${r.stderr}\n${r.stdout}`);
-  return r.stdout;
+  // A background job's pid (`[1] 1234`) is the only thing that differs.
+  return r.stdout.replace(/^\[(\d+)\] \d+$/gm, '[$1] PID');
 }
+
+test('bash -i in a terminal: a background job that reads the terminal is stopped by SIGTTIN (cat &: Stopped, wait says 149), or reads EIO when it ignores SIGTTIN, as natively', (t) => {
+  const bash = requireTool('bash', 'bash');
+  const shell = [bash, '--norc', '--noprofile', '-i'];
+  const native = TTIN_SCRIPTS.map((s) => transcript(shell, s));
+  t.regex(native[0], /\[1\]\+ +Stopped +cat\nstatus 149\n/, 'the native run is the one the test means');
+  t.regex(native[1], /Input\/output error/);
+  for (const mode of ['auto', 'off']) {
+    TTIN_SCRIPTS.forEach((s, i) => t.is(transcript([process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', ...shell], s), native[i], `sandbox ${mode}`));
+  }
+});
 
 test('bash -i in a terminal: sleep 100, Ctrl-Z, jobs, bg, kill %1, Ctrl-C on a foreground job: the transcript as natively', (t) => {
   const bash = requireTool('bash', 'bash');

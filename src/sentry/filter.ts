@@ -42,6 +42,11 @@ const RANGE_CHECKED = [SYS.munmap, SYS.mprotect, SYS.madvise, SYS.pkey_mprotect]
 export interface ProgramFilterSpec {
   /** The stub region [start, end) and its passthrough gadget (`platform.stubRegion`). */
   region: { start: bigint; end: bigint; gadgetAddr: bigint };
+  /**
+   * The program's stdin is a terminal: its reads of fd 0 trap, so that a background job that
+   * reads the terminal gets SIGTTIN (see sys_tty.ts readTerminal).
+   */
+  terminalStdin?: boolean;
   /** Syscalls the sentry must see besides its own (traced, injected). */
   trap: ReadonlySet<number>;
   /** Every syscall traps (a policy module sees them all). */
@@ -78,7 +83,7 @@ const MAP_FIXED = 0x10n;
  */
 export function programFilter(spec: ProgramFilterSpec): Uint8Array {
   // Compiling takes a millisecond or more; runs with the same options reuse the program.
-  const key = JSON.stringify([String(spec.region.start), String(spec.region.end), String(spec.region.gadgetAddr), [...spec.trap].sort((a, b) => a - b), spec.trapAll === true, [...spec.deny].sort(), spec.nodePid]);
+  const key = JSON.stringify([String(spec.region.start), String(spec.region.end), String(spec.region.gadgetAddr), [...spec.trap].sort((a, b) => a - b), spec.trapAll === true, [...spec.deny].sort(), spec.nodePid, spec.terminalStdin === true]);
   let prog = compiled.get(key);
   if (!prog) {
     prog = compileProgramFilter(spec);
@@ -139,6 +144,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) direct.push({ sysno, action: trap });
   for (const opt of PRCTL_SENTRY) direct.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
   // The terminal's job control is the sentry's (sys_tty.ts); the other ioctls pass.
+  if (spec.terminalStdin) direct.push({ sysno: SYS.read, args: [{ op: 'eq', value: 0n }], action: trap });
   for (const cmd of TTY_SENTRY) direct.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const sysno of [...RANGE_CHECKED, SYS.mmap]) {
     if (traced(sysno)) continue;

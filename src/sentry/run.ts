@@ -1,3 +1,4 @@
+import { isatty } from 'node:tty';
 import { MessageChannel } from 'node:worker_threads';
 import { isAbsolute, join } from 'node:path';
 import type { Platform } from '../platform.js';
@@ -146,7 +147,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   // Denied calls that trap anyway are refused by the sentry, and so traced (see programFilter).
   trace.denied = [...deny].filter(([nr]) => trace.policy !== undefined || trap.has(nr));
   const filter = (sandboxed: boolean) =>
-    programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny, nodePid: sandboxed ? undefined : process.pid });
+    programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny, nodePid: sandboxed ? undefined : process.pid, terminalStdin: isatty((opts.stdio ?? [0, 1, 2])[0]) });
   const as = await port.newAddressSpace({ seccomp: filter, sandbox: true });
   const sandboxed = port.sandboxed(as);
   const stub = port.stub(as);

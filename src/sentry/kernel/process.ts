@@ -119,6 +119,8 @@ export interface ProcessTree {
   fork(p: Proc, t: Task, o: ForkOptions): 'blocked';
   /** Wakes `t` in its own process's turn. */
   wakeTask(t: Task, ret: bigint): void;
+  /** No process of group `pgid` has a parent in another group of its session (POSIX's orphaned group). */
+  orphanedGroup(pgid: number): boolean;
 }
 
 /** The tree as a process's own code uses it (Kernel): its mail, its shared parts. */

@@ -169,6 +169,9 @@ export class TrapHandler {
         return;
       case 'execed':
         return this.resume(t);
+      case 'restart':
+        t.blocked = call;
+        return this.restart(t);
       case 'noreturn':
         // The registers are already what the program resumes with (rt_sigreturn): strace shows
         // the mask it restores (from the frame at the entry's stack pointer) and the rax it does.

@@ -13,7 +13,8 @@ import type { Proc, ProcessTree } from '../kernel/process.js';
  * `noreturn` (the registers were replaced: rt_sigreturn); `execed` (a new image, already
  * traced); `exited` (the task is gone).
  */
-export type Outcome = bigint | 'pass' | Substitute | 'blocked' | 'noreturn' | 'execed' | 'exited';
+/** `restart`: the call ends with ERESTARTSYS and runs again once its signals are taken (Linux's restart of a call a signal stopped). */
+export type Outcome = bigint | 'pass' | Substitute | 'blocked' | 'noreturn' | 'execed' | 'exited' | 'restart';
 
 /** The new image execve loaded (see {@link ExecPort.load}). */
 export interface LoadedImage {

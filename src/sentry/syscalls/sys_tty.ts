@@ -10,7 +10,8 @@
  * three commands; every other ioctl passes.
  */
 import { readlinkSync } from 'node:fs';
-import { ERRNO } from '../../abi/linux.js';
+import { ERRNO, SIG } from '../../abi/linux.js';
+import { makeSiginfo } from '../kernel/signals.js';
 import { err, type Handler, type SyscallKernel } from './context.js';
 
 /** tcgetpgrp, tcsetpgrp, tcgetsid (asm-generic/ioctls.h). */
@@ -63,4 +64,37 @@ export const ioctl: Handler = (k, _t, a) => {
       return 0n;
     }
   }
+};
+
+/** si_code of a signal the kernel sends on its own (SIGTTIN for a background read). */
+const SI_KERNEL = 0x80;
+
+/**
+ * read of fd 0 when the program's stdin is a terminal (the filter traps only those): a process
+ * outside the terminal's foreground group reading its controlling terminal is a background job
+ * (Linux's tty_check_change): SIGTTIN goes to its whole group and the read runs again once the
+ * group is continued (ERESTARTSYS); with SIGTTIN ignored or blocked, or the group orphaned,
+ * EIO. Anything else reads. The stubs have no controlling terminal, so the kernel never does
+ * this for them.
+ *
+ * @example
+ * ```ts
+ * readTerminal(k, t, [0n, buf, 1024n]); // 'pass', or 'restart' with SIGTTIN sent, or -EIO
+ * ```
+ */
+export const readTerminal: Handler = (k, t, a) => {
+  if (a[0] !== 0n || k.sid !== k.tree.root.sid || !isTerminal(k, 0)) return 'pass';
+  const fg = k.tree.terminal.foreground ?? k.tree.root.pgid;
+  if (k.pgid === fg) return 'pass';
+  const blocked = (t.sigmask & (1n << BigInt(SIG.SIGTTIN - 1))) !== 0n;
+  if (blocked || k.signals.actions.disposition(SIG.SIGTTIN) === 'ignore' || k.tree.orphanedGroup(k.pgid)) return err(ERRNO.EIO);
+  const info = makeSiginfo(SIG.SIGTTIN, SI_KERNEL, {});
+  for (const p of k.tree.table.all()) {
+    if (!p.live || p.pgid !== k.pgid) continue;
+    const send = () => p.signals.sendGroup(SIG.SIGTTIN, info);
+    // Its own process once the call has ended (its line first), the others in their turns.
+    if (p === k.self) k.afterCall(send);
+    else p.defer(send);
+  }
+  return 'restart';
 };

@@ -10,7 +10,7 @@ import { clone, fork, getpgid, getpgrp, getsid, prctl, setpgid, setsid, vfork, w
 import { futex } from './sys_futex.js';
 import { kill, pause, rtSigaction, rtSigpending, rtSigprocmask, rtSigreturn, rtSigqueueinfo, rtSigsuspend, rtSigtimedwait, rtTgsigqueueinfo, sigaltstack, tgkillCall, tkillCall } from './sys_signal.js';
 import { execve } from './sys_exec.js';
-import { ioctl } from './sys_tty.js';
+import { ioctl, readTerminal } from './sys_tty.js';
 import { brk, mmapCheck, mremap, munmapCheck, rangeCheck } from './sys_mm.js';
 import { clockNanosleep, nanosleep } from './sys_time.js';
 import { closeRange, readlinkCall, readlinkatCall } from './sys_file.js';
@@ -47,6 +47,7 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.setsid]: setsid,
   [SYS.prctl]: prctl,
   [SYS.ioctl]: ioctl,
+  [SYS.read]: readTerminal,
   [SYS.execve]: execve,
   [SYS.execveat]: failsWith(ERRNO.ENOSYS),
   // memory
