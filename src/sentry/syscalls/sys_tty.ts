@@ -7,7 +7,8 @@
  * session. A process that left the session (setsid) has no controlling terminal: ENOTTY. Signals
  * that reach the program from outside (the CLI forwards Ctrl-C, Ctrl-Z, Ctrl-\ from the real
  * terminal) go to the foreground group, as the terminal's would. The filter traps only these
- * three commands; every other ioctl passes.
+ * three commands; every other ioctl passes. With the program's stdin a terminal, its reads of
+ * fd 0 trap too: a background job's read gets SIGTTIN (see readTerminal).
  */
 import { readlinkSync } from 'node:fs';
 import { ERRNO, SIG } from '../../abi/linux.js';
