@@ -45,11 +45,13 @@ const SCRIPT = [
 
 /**
  * A background job that reads the terminal: SIGTTIN stops it (`wait` says 128+21), jobs shows
- * it; one that ignores SIGTTIN reads EIO instead.
+ * it; one that ignores SIGTTIN reads EIO instead; one that changes the terminal (stty's
+ * tcsetattr) gets SIGTTOU (128+22).
  */
 const TTIN_SCRIPTS = [
   ['see #', 'send PS1="$ "\\n', 'prompt', 'send cat & wait %1; echo status $?\\n', 'see status', 'prompt', 'send jobs\\n', 'prompt', 'send exit\\n'],
   ['see #', 'send PS1="$ "\\n', 'prompt', 'send (trap "" TTIN; exec cat) & wait %1; echo status $?\\n', 'see status', 'prompt', 'send exit\\n'],
+  ['see #', 'send PS1="$ "\\n', 'prompt', 'send stty -echo & wait %1; echo status $?\\n', 'see status', 'prompt', 'send jobs\\n', 'prompt', 'send exit\\n'],
 ].map((steps) => steps.join('\n'));
 
 function transcript(cmd: string[], steps = SCRIPT): string {
@@ -65,12 +67,13 @@ function transcript(cmd: string[], steps = SCRIPT): string {
   return r.stdout.replace(/^\[(\d+)\] \d+$/gm, '[$1] PID');
 }
 
-test('bash -i in a terminal: a background job that reads the terminal is stopped by SIGTTIN (cat &: Stopped, wait says 149), or reads EIO when it ignores SIGTTIN, as natively', (t) => {
+test('bash -i in a terminal: a background job that reads the terminal is stopped by SIGTTIN (cat &: Stopped, wait says 149), or reads EIO when it ignores SIGTTIN; one that changes the terminal is stopped by SIGTTOU, as natively', (t) => {
   const bash = requireTool('bash', 'bash');
   const shell = [bash, '--norc', '--noprofile', '-i'];
   const native = TTIN_SCRIPTS.map((s) => transcript(shell, s));
   t.regex(native[0], /\[1\]\+ +Stopped +cat\nstatus 149\n/, 'the native run is the one the test means');
   t.regex(native[1], /Input\/output error/);
+  t.regex(native[2], /Stopped +stty -echo\nstatus 150\n/);
   for (const mode of ['auto', 'off']) {
     TTIN_SCRIPTS.forEach((s, i) => t.is(transcript([process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', ...shell], s), native[i], `sandbox ${mode}`));
   }

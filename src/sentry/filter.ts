@@ -4,7 +4,7 @@ import { SYS } from '../abi/syscalls.js';
 import { abi } from '../abi/stub.js';
 import { PRCTL_SENTRY } from './syscalls/sys_process.js';
 import { PID_ARG_CALLS } from './syscalls/sys_pidargs.js';
-import { TTY_SENTRY } from './syscalls/sys_tty.js';
+import { TTY_CHECKED, TTY_SENTRY } from './syscalls/sys_tty.js';
 
 /**
  * Syscalls the sentry always handles itself (gVisor's sentry would handle all; we pass through
@@ -145,6 +145,8 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   for (const opt of PRCTL_SENTRY) direct.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
   // The terminal's job control is the sentry's (sys_tty.ts); the other ioctls pass.
   if (spec.terminalStdin) direct.push({ sysno: SYS.read, args: [{ op: 'eq', value: 0n }], action: trap });
+  // Changes to the terminal are checked for background jobs (SIGTTOU), then pass at the gadget.
+  for (const cmd of TTY_CHECKED) direct.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const cmd of TTY_SENTRY) direct.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const sysno of [...RANGE_CHECKED, SYS.mmap]) {
     if (traced(sysno)) continue;

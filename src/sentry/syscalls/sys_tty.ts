@@ -8,18 +8,26 @@
  * that reach the program from outside (the CLI forwards Ctrl-C, Ctrl-Z, Ctrl-\ from the real
  * terminal) go to the foreground group, as the terminal's would. The filter traps only these
  * three commands; every other ioctl passes. With the program's stdin a terminal, its reads of
- * fd 0 trap too: a background job's read gets SIGTTIN (see readTerminal).
+ * fd 0 trap too: a background job's read gets SIGTTIN (see readTerminal), and the commands that
+ * change the terminal trap from program code: a background job's gets SIGTTOU (TTY_CHECKED).
  */
 import { readlinkSync } from 'node:fs';
 import { ERRNO, SIG } from '../../abi/linux.js';
 import { makeSiginfo } from '../kernel/signals.js';
-import { err, type Handler, type SyscallKernel } from './context.js';
+import type { Task } from '../kernel/task.js';
+import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
 
 /** tcgetpgrp, tcsetpgrp, tcgetsid (asm-generic/ioctls.h). */
 export const TIOCGPGRP = 0x540fn;
 export const TIOCSPGRP = 0x5410n;
 export const TIOCGSID = 0x5429n;
 export const TTY_SENTRY: readonly bigint[] = [TIOCGPGRP, TIOCSPGRP, TIOCGSID];
+/**
+ * The commands that change the terminal (tcsetattr's TCSETS*, TCSETA*, termios2's TCSETS*2,
+ * tcflush, tcflow): from a background job they raise SIGTTOU (Linux's tty_check_change). They
+ * trap from program code only: the sentry lets them pass through the gadget once checked.
+ */
+export const TTY_CHECKED: readonly bigint[] = [0x5402n, 0x5403n, 0x5404n, 0x5406n, 0x5407n, 0x5408n, 0x402c542bn, 0x402c542cn, 0x402c542dn, 0x540bn, 0x540an];
 
 /** The fd is a terminal (its /proc link names a tty or a pseudo-terminal). */
 function isTerminal(k: SyscallKernel, fd: number): boolean {
@@ -40,11 +48,12 @@ function isTerminal(k: SyscallKernel, fd: number): boolean {
  * ioctl(k, t, [0n, TIOCGPGRP, addr]); // writes the foreground group at addr
  * ```
  */
-export const ioctl: Handler = (k, _t, a) => {
+export const ioctl: Handler = (k, t, a) => {
   const [fdArg, cmdArg, arg] = a;
   const cmd = BigInt.asUintN(32, cmdArg);
-  if (!TTY_SENTRY.includes(cmd)) return 'pass';
   const fd = Number(BigInt.asIntN(32, fdArg));
+  if (TTY_CHECKED.includes(cmd)) return k.sid === k.tree.root.sid && isTerminal(k, fd) ? jobCheck(k, t, SIG.SIGTTOU) : 'pass';
+  if (!TTY_SENTRY.includes(cmd)) return 'pass';
   if (!isTerminal(k, fd)) return err(fd < 0 ? ERRNO.EBADF : ERRNO.ENOTTY);
   const session = k.tree.root.sid;
   if (k.sid !== session) return err(ERRNO.ENOTTY); // not its controlling terminal
@@ -55,6 +64,8 @@ export const ioctl: Handler = (k, _t, a) => {
     case TIOCGSID:
       return k.mem.writeU32(arg, session) ? 0n : err(ERRNO.EFAULT);
     default: {
+      const check = jobCheck(k, t, SIG.SIGTTOU); // tcsetpgrp from the background
+      if (check !== 'pass') return check;
       const v = k.mem.readU32(arg);
       if (v === null) return err(ERRNO.EFAULT);
       const pgid = v | 0;
@@ -85,17 +96,29 @@ const SI_KERNEL = 0x80;
  */
 export const readTerminal: Handler = (k, t, a) => {
   if (a[0] !== 0n || k.sid !== k.tree.root.sid || !isTerminal(k, 0)) return 'pass';
+  return jobCheck(k, t, SIG.SIGTTIN);
+};
+
+/**
+ * Linux's tty_check_change for the program's controlling terminal: a process of the foreground
+ * group goes on ('pass'); one in the background with `signo` (SIGTTIN to read, SIGTTOU to change
+ * the terminal) ignored or blocked goes on for SIGTTOU and gets EIO for SIGTTIN; one in an
+ * orphaned group gets EIO; any other sends `signo` to its whole group and its call runs again
+ * once the group is continued ('restart').
+ */
+function jobCheck(k: SyscallKernel, t: Task, signo: number): Outcome {
   const fg = k.tree.terminal.foreground ?? k.tree.root.pgid;
   if (k.pgid === fg) return 'pass';
-  const blocked = (t.sigmask & (1n << BigInt(SIG.SIGTTIN - 1))) !== 0n;
-  if (blocked || k.signals.actions.disposition(SIG.SIGTTIN) === 'ignore' || k.tree.orphanedGroup(k.pgid)) return err(ERRNO.EIO);
-  const info = makeSiginfo(SIG.SIGTTIN, SI_KERNEL, {});
+  const blocked = (t.sigmask & (1n << BigInt(signo - 1))) !== 0n;
+  if (blocked || k.signals.actions.disposition(signo) === 'ignore') return signo === SIG.SIGTTIN ? err(ERRNO.EIO) : 'pass';
+  if (k.tree.orphanedGroup(k.pgid)) return err(ERRNO.EIO);
+  const info = makeSiginfo(signo, SI_KERNEL, {});
   for (const p of k.tree.table.all()) {
     if (!p.live || p.pgid !== k.pgid) continue;
-    const send = () => p.signals.sendGroup(SIG.SIGTTIN, info);
+    const send = () => p.signals.sendGroup(signo, info);
     // Its own process once the call has ended (its line first), the others in their turns.
     if (p === k.self) k.afterCall(send);
     else p.defer(send);
   }
   return 'restart';
-};
+}
