@@ -66,7 +66,7 @@ export class Kernel implements TreeHost {
   /** Futex waiters of every process (keys say whose word). */
   readonly futexes = new FutexTable();
   /** The controlling terminal's foreground group (see sys_tty.ts). Protected by: the worker's turn. */
-  readonly terminal: { foreground?: number } = {};
+  readonly terminal: { foreground?: number; device?: string } = {};
   /** The first process (whose end is the program's). */
   readonly root: ThreadGroup;
   /** How the program ended, once it has. */

@@ -114,7 +114,7 @@ export interface ProcessTree {
   readonly sandboxed: boolean;
   readonly futexes: FutexTable;
   /** The controlling terminal's foreground group (undefined: the first process's group; see sys_tty.ts). */
-  readonly terminal: { foreground?: number };
+  readonly terminal: { foreground?: number; device?: string };
   /** fork/vfork/clone of process `p` by its thread `t` (see Kernel.fork). */
   fork(p: Proc, t: Task, o: ForkOptions): 'blocked';
   /** Wakes `t` in its own process's turn. */

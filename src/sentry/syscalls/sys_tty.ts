@@ -29,15 +29,33 @@ export const TTY_SENTRY: readonly bigint[] = [TIOCGPGRP, TIOCSPGRP, TIOCGSID];
  */
 export const TTY_CHECKED: readonly bigint[] = [0x5402n, 0x5403n, 0x5404n, 0x5406n, 0x5407n, 0x5408n, 0x402c542bn, 0x402c542cn, 0x402c542dn, 0x540bn, 0x540an];
 
+const TERMINAL = /^\/dev\/(pts\/\d+|tty\w*|console|ptmx)$/;
+
+/** The terminal fd `fd` of stub `pid` names, if it names one (its /proc link). */
+function terminalOf(pid: number, fd: number): string | undefined {
+  if (fd < 0) return undefined;
+  try {
+    const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    return TERMINAL.test(target) ? target : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The fd is a terminal (its /proc link names a tty or a pseudo-terminal). */
 function isTerminal(k: SyscallKernel, fd: number): boolean {
-  if (fd < 0) return false;
-  try {
-    const target = readlinkSync(`/proc/${k.self.hostPid}/fd/${fd}`);
-    return /^\/dev\/(pts\/\d+|tty\w*|console|ptmx)$/.test(target);
-  } catch {
-    return false;
-  }
+  return terminalOf(k.self.hostPid, fd) !== undefined;
+}
+
+/**
+ * The fd is the program's controlling terminal: the terminal the first process's stdio named
+ * when the sentry first looked (a pseudo-terminal the program made itself, `script` or `expect`
+ * style, is not: no job-control signal for it, as Linux's tty_check_change).
+ */
+function isControlling(k: SyscallKernel, fd: number): boolean {
+  const term = k.tree.terminal;
+  term.device ??= [0, 1, 2].map((n) => terminalOf(k.tree.root.hostPid, n)).find((d) => d !== undefined) ?? '';
+  return term.device !== '' && terminalOf(k.self.hostPid, fd) === term.device;
 }
 
 /**
@@ -52,7 +70,7 @@ export const ioctl: Handler = (k, t, a) => {
   const [fdArg, cmdArg, arg] = a;
   const cmd = BigInt.asUintN(32, cmdArg);
   const fd = Number(BigInt.asIntN(32, fdArg));
-  if (TTY_CHECKED.includes(cmd)) return k.sid === k.tree.root.sid && isTerminal(k, fd) ? jobCheck(k, t, SIG.SIGTTOU) : 'pass';
+  if (TTY_CHECKED.includes(cmd)) return k.sid === k.tree.root.sid && isControlling(k, fd) ? jobCheck(k, t, SIG.SIGTTOU) : 'pass';
   if (!TTY_SENTRY.includes(cmd)) return 'pass';
   if (!isTerminal(k, fd)) return err(fd < 0 ? ERRNO.EBADF : ERRNO.ENOTTY);
   const session = k.tree.root.sid;
@@ -64,7 +82,7 @@ export const ioctl: Handler = (k, t, a) => {
     case TIOCGSID:
       return k.mem.writeU32(arg, session) ? 0n : err(ERRNO.EFAULT);
     default: {
-      const check = jobCheck(k, t, SIG.SIGTTOU); // tcsetpgrp from the background
+      const check = isControlling(k, fd) ? jobCheck(k, t, SIG.SIGTTOU) : 'pass'; // tcsetpgrp from the background
       if (check !== 'pass') return check;
       const v = k.mem.readU32(arg);
       if (v === null) return err(ERRNO.EFAULT);
@@ -95,7 +113,7 @@ const SI_KERNEL = 0x80;
  * ```
  */
 export const readTerminal: Handler = (k, t, a) => {
-  if (a[0] !== 0n || k.sid !== k.tree.root.sid || !isTerminal(k, 0)) return 'pass';
+  if (a[0] !== 0n || k.sid !== k.tree.root.sid || !isControlling(k, 0)) return 'pass';
   return jobCheck(k, t, SIG.SIGTTIN);
 };
 
