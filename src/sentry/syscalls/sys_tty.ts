@@ -12,7 +12,7 @@
  * change the terminal trap from program code: a background job's gets SIGTTOU (TTY_CHECKED).
  */
 import { readlinkSync } from 'node:fs';
-import { ERRNO, SIG } from '../../abi/linux.js';
+import { ERRNO, SA_RESTART, SIG } from '../../abi/linux.js';
 import { makeSiginfo } from '../kernel/signals.js';
 import type { Task } from '../kernel/task.js';
 import { err, type Handler, type Outcome, type SyscallKernel } from './context.js';
@@ -122,7 +122,8 @@ export const readTerminal: Handler = (k, t, a) => {
  * group goes on ('pass'); one in the background with `signo` (SIGTTIN to read, SIGTTOU to change
  * the terminal) ignored or blocked goes on for SIGTTOU and gets EIO for SIGTTIN; one in an
  * orphaned group gets EIO; any other sends `signo` to its whole group and its call runs again
- * once the group is continued ('restart').
+ * once the group is continued ('restart'), or once its handler ran if that has SA_RESTART
+ * (without it the call fails with EINTR after the handler, as Linux's ERESTARTSYS).
  */
 function jobCheck(k: SyscallKernel, t: Task, signo: number): Outcome {
   const fg = k.tree.terminal.foreground ?? k.tree.root.pgid;
@@ -138,5 +139,6 @@ function jobCheck(k: SyscallKernel, t: Task, signo: number): Outcome {
     if (p === k.self) k.afterCall(send);
     else p.defer(send);
   }
-  return 'restart';
+  const handled = k.signals.actions.disposition(signo) === 'handler';
+  return !handled || (k.signals.actions.get(signo).flags & SA_RESTART) !== 0n ? 'restart' : err(ERRNO.EINTR);
 }
