@@ -233,3 +233,64 @@ export function pendingSignals(pid: number): bigint {
   return mask;
 }
 
+
+/** A process as /proc shows it: pid, parent, comm, pid namespace (undefined for a zombie). */
+export interface ProcessRow {
+  pid: number;
+  ppid: number;
+  comm: string;
+  state: string;
+  ns?: string;
+}
+
+/** Every process of the machine. */
+export function processes(): ProcessRow[] {
+  const out: ProcessRow[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      let ns: string | undefined;
+      try {
+        ns = readlinkSync(`/proc/${d}/ns/pid`);
+      } catch {
+        // a zombie: no namespace to read
+      }
+      out.push({ pid: Number(d), ppid: Number(ppid), comm, state, ns });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * The stubs of the program `systrap run --sandbox=MODE` runs as process `cli`: in a sandbox,
+ * the children of its init (the CLI's child in another pid namespace); without one, the CLI's
+ * children. Sysmsg threads are the stubs' children, not in the list.
+ */
+export function programStubs(cli: number, mode: 'auto' | 'off'): ProcessRow[] {
+  const all = processes();
+  if (mode === 'off') return all.filter((p) => p.ppid === cli);
+  const own = readlinkSync('/proc/self/ns/pid');
+  const init = all.find((p) => p.ppid === cli && p.ns !== undefined && p.ns !== own);
+  return init ? all.filter((p) => p.ppid === init.pid) : [];
+}
+
+/**
+ * True when every thread of stub `pid` and of its children (its sysmsg threads) sleeps: the
+ * program's tasks in it are all parked in the sentry (a sleep, a wait), none runs in the stub.
+ */
+export function stubAsleep(pid: number): boolean {
+  const pids = [pid];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      pids.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    }
+    return pids.every((p) => readdirSync(`/proc/${p}/task`).every((tid) => threadStat(Number(tid))?.state === 'S'));
+  } catch {
+    return false;
+  }
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildFixture } from './fixtures/build.js';
-import { isElf, requireTool, until } from './helpers.js';
+import { isElf, processes, requireTool, until } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'systrap-procs-'));
@@ -196,29 +196,6 @@ test('--deny and -e inject apply to every process of the tree', (t) => {
   const i = run([bb, 'sh', '-c', 'id -u; (id -u)'], { systrap: ['-e', 'inject=geteuid:retval=4242'] });
   t.is(i.stdout, '4242\n4242\n');
 });
-
-/** Every process: pid, parent, comm, pid namespace. */
-function processes(): Array<{ pid: number; ppid: number; comm: string; ns?: string }> {
-  const out: Array<{ pid: number; ppid: number; comm: string; ns?: string }> = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      let ns: string | undefined;
-      try {
-        ns = readlinkSync(`/proc/${d}/ns/pid`);
-      } catch {
-        // a zombie: no namespace to read
-      }
-      out.push({ pid: Number(d), ppid, comm, ns });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 for (const mode of ['auto', 'off']) {
   test(`SIGKILL of systrap in the middle of a tree (sandbox ${mode}): nothing of the tree is left`, async (t) => {

@@ -1,6 +1,9 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
-import { blockedIn, leakedChildren, procState, until } from './helpers.js';
+import { blockedIn, leakedChildren, procState, programStubs, requireTool, stubAsleep, until } from './helpers.js';
 import { subprocessOf } from '../src/addressSpace.js';
 
 let platform: Platform;
@@ -65,3 +68,51 @@ test('a pooled stub that dies leaves the pool', async (t) => {
   await next.release();
   t.deepEqual(leakedChildren().filter((c) => c.pid !== platform.sourcePid), []);
 });
+
+const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
+
+for (const mode of ['auto', 'off'] as const) {
+  test(`a stub killed while its process sleeps in the sentry (sandbox ${mode}): a child's death is SIGKILL for its parent, the first process's ends the run, at once`, async (t) => {
+    if (mode === 'auto' && process.getuid?.() !== 0) return t.pass('unprivileged: no sandbox here');
+    const bb = requireTool('busybox', 'busybox-static');
+    // Both sleeps are sentry naps (nanosleep is emulated: no stub thread runs for them).
+    const child = spawn(process.execPath, [CLI, 'run', `--sandbox=${mode}`, '--', bb, 'sh', '-c', '/bin/sleep 1000; echo "sleep: $?"; /bin/sleep 1000; echo never'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    const status = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // A sleeping `sleep` (its stub and sysmsg threads all asleep), then its stub killed.
+      const sleeper = async () => {
+        let pid = 0;
+        const found = await until(() => {
+          const s = programStubs(child.pid!, mode).find((p) => p.comm === 'sleep' && stubAsleep(p.pid));
+          pid = s?.pid ?? 0;
+          return pid !== 0;
+        }, 20_000);
+        t.true(found, `no sleeping 'sleep' stub: ${JSON.stringify(programStubs(child.pid!, mode))}`);
+        return pid;
+      };
+      const first = await sleeper();
+      process.kill(first, 'SIGKILL');
+      t.true(await until(() => out.includes('sleep: 137\n'), 5000), `the shell heard: ${JSON.stringify(out)} ${err}`);
+      // The shell, parked in wait4 for the second sleep: its stub killed ends the run.
+      await sleeper();
+      const shell = programStubs(child.pid!, mode).find((p) => p.comm === 'busybox');
+      t.truthy(shell, 'the shell\'s stub');
+      t.true(await until(() => stubAsleep(shell!.pid), 5000), 'the shell is parked in wait4');
+      const tree = programStubs(child.pid!, mode).map((p) => p.pid);
+      process.kill(shell!.pid, 'SIGKILL');
+      t.is(await status, 1);
+      t.regex(err, /died while the program ran \(ESTUBDEAD\)/);
+      t.is(out, 'sleep: 137\n');
+      // Nothing of the program is left (in off mode the pooled spare stub goes with the CLI too).
+      t.true(await until(() => tree.every((pid) => !existsSync(`/proc/${pid}`)), 2000), `left: ${tree.filter((pid) => existsSync(`/proc/${pid}`))}`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+}

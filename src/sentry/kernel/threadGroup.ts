@@ -228,9 +228,13 @@ export class ThreadGroup implements SyscallKernel, Proc {
     return this.#sched.takeWoke();
   }
 
-  /** A silent stub with tasks in it may be a dead one (a death rings no doorbell). */
+  /**
+   * Whether the stub is gone (a death rings no doorbell). Asked of every live process, also
+   * when all its tasks are parked in the sentry (a sleep, a wait, a stop): the host's SIGKILL
+   * of a sleeping process's stub ends it then, as Linux's would, not when it wakes.
+   */
   stubDied(): boolean {
-    return this.live && this.#sched.anyInStub() && stubGone(this.#spec.pid);
+    return this.live && stubGone(this.#spec.pid);
   }
 
   /** The process ended: every task gone from the scheduler and the tree (its CPU time taken first, while its stub is there). */
