@@ -53,6 +53,7 @@ function same(name: string, cmd: () => string[], opts: { cwd?: () => string; mod
 same('a C program: fork, vfork, clone, wait statuses, SIGCHLD, groups, sessions, orphans, PDEATHSIG', () => [buildFixture('procs')]);
 same('the same, static', () => [buildFixture('procs', ['-static'])]);
 same('CPU time: wait4 rusage of a child and of one that waited for its own, getrusage self and children, times, careless calls', () => [buildFixture('cpu')]);
+same('timers: alarm, setitimer/getitimer (REAL, PROF), POSIX timers on wall and CPU clocks (SIGEV_SIGNAL, THREAD_ID, NONE, overruns, TIMER_ABSTIME), fork and execve, careless calls', () => [buildFixture('timers', ['-pthread'])]);
 same('signals with a value: sigqueue and pthread_sigqueue to itself, a thread, a child; forged codes, bad pointers, pids, signals', () => [buildFixture('sigqueue')]);
 same("pidfds of the program's children: pidfd_open, CLONE_PIDFD, poll, waitid(P_PIDFD) blocking and PIDFD_NONBLOCK, careless fds", () => [buildFixture('pidfd')]);
 same('job control: SIGSTOP/SIGTSTP/SIGCONT stop and continue, WUNTRACED/WCONTINUED once, SIGCHLD codes, SA_NOCLDSTOP, no EINTR, kill(-pgid)', () => [buildFixture('jobs')]);

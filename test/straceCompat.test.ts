@@ -74,7 +74,7 @@ function normalize(text: string): string[] {
     const stamp = time === undefined ? '' : /:/.test(time) ? 'TIME ' : time.startsWith(' ') ? 'REL ' : 'EPOCH ';
     const call = body
       .replace(/^(clone|vfork|fork|getpid|getppid|gettid|set_tid_address|wait4|waitid)(\(.*\)) += (\d+)$/, (_, c: string, a: string, r: string) => `${c}${a} = ${pid(r)}`)
-      .replace(/si_pid=(\d+)/g, (_, q: string) => `si_pid=${pid(q)}`)
+      .replace(/(si_pid|sigev_notify_thread_id)=(\d+)/g, (_, f: string, q: string) => `${f}=${pid(q)}`)
       .replace(/^kill\((\d+),/, (_, q: string) => `kill(${pid(q)},`)
       .replace(/0x[0-9a-f]{5,}/g, 'ADDR')
       .replace(/(socket|pipe):\[\d+\]/g, '$1:[INODE]')
@@ -180,6 +180,16 @@ test('same lines as strace 6.1: -v prints getdents64 records in full (types, nam
     t.deepEqual(normalize(r.ours), normalize(r.native), r.ours);
   }
   t.regex(both(['-v', '-e', 'trace=getdents64'], [busybox(), 'ls', '-a', d]).ours, /d_type=DT_LNK, d_name="link"\}/);
+});
+
+test('same lines as strace 6.1: timer calls (sigevents, itimerspecs, ids, careless ones), a timer\'s and sigqueue\'s signal lines, a thread\'s own exit, also under -X raw', (t) => {
+  const exe = buildFixture('timertrace', ['-pthread']);
+  const calls = 'trace=timer_create,timer_settime,timer_gettime,timer_getoverrun,timer_delete,alarm,setitimer,getitimer,exit';
+  for (const x of [[], ['-X', 'raw']]) {
+    const r = both([...x, '-f', '-e', calls], [exe]);
+    t.is(r.oursStatus, 0, r.stderr);
+    t.deepEqual(normalize(r.ours), normalize(r.native), `${x.join(' ')}\n${r.ours}`);
+  }
 });
 
 /**

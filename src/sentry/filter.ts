@@ -19,6 +19,9 @@ export const SENTRY_ONLY: ReadonlySet<number> = new Set([
   SYS.pause, SYS.tkill, SYS.brk, SYS.rseq, SYS.set_tid_address, SYS.set_robust_list, SYS.get_robust_list,
   SYS.getpid, SYS.gettid, SYS.getppid, SYS.wait4, SYS.waitid, SYS.seccomp, SYS.ptrace,
   SYS.getpgid, SYS.getpgrp, SYS.setpgid, SYS.getsid, SYS.setsid,
+  // Process timers: the kernel's would belong to the sysmsg thread making the call (see ProcessTimers).
+  SYS.alarm, SYS.getitimer, SYS.setitimer, SYS.timer_create, SYS.timer_settime, SYS.timer_gettime,
+  SYS.timer_getoverrun, SYS.timer_delete,
 ]);
 
 /**

@@ -221,6 +221,13 @@ export class SignalDelivery {
   }
 
   /** A signal to one thread (tgkill). */
+  /** Whether this very siginfo is still queued, for the process or one of its threads (a timer's overrun counts in it then). */
+  isQueued(info: Uint8Array): boolean {
+    if (this.groupPending.some((p) => p.info === info)) return true;
+    for (const t of this.host.liveTasks()) if (t.pending.some((p) => p.info === info)) return true;
+    return false;
+  }
+
   sendThread(t: Task, signo: number, info?: Uint8Array): void {
     if (signo === 0) return;
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);

@@ -1,6 +1,7 @@
-import { endSigwait, takeWaited, wakeExpired } from './waits.js';
+import { endSigwait, takeWaited, wakeExpired, writeTimespec } from './waits.js';
 import { stubCpuTime, type CpuTime } from './cpuTime.js';
 import { JobControl } from './jobControl.js';
+import { ProcessTimers } from './timers.js';
 import { ERRNO, FUTEX, SIG } from '../../abi/linux.js';
 import { THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { FileRange } from '../../memoryFile.js';
@@ -21,15 +22,6 @@ import { ExecInProgress, type ExecArgs } from './execve.js';
 import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
 import type { SentryRequest } from '../protocol.js';
 import type { Proc, ProcessEnd, TreeHost } from './process.js';
-
-/** Writes a struct timespec of `ms` milliseconds (best effort: a bad pointer is the program's). */
-function writeTimespec(mem: ProgramMemory, addr: bigint, ms: number): void {
-  const b = new Uint8Array(16);
-  const dv = new DataView(b.buffer);
-  dv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
-  dv.setBigInt64(8, BigInt(Math.floor((ms % 1000) * 1e6)), true);
-  mem.write(addr, b);
-}
 
 /** What a process is made of, from the main thread: its stub, its control memory, its first thread. */
 export interface ProcessSpec {
@@ -72,6 +64,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
   /** Its stub's pid as Node sees it. */
   readonly hostPid: number;
   readonly signals: SignalDelivery;
+  readonly timers: ProcessTimers = new ProcessTimers(this);
   /** The live threads, by tid. */
   readonly tasks = new Map<number, Task>();
   /** Its parent in the tree; undefined: the tree's own parent (Node, or a sandbox's init). */
@@ -210,7 +203,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.execing?.progress();
     // Timers first: a task whose sleep ended goes into the stub in this same turn (after the
     // scan it would wait for the next turn, and the host might sleep first).
-    let busy = wakeExpired(this, now);
+    let busy = this.timers.expire(now);
+    busy = wakeExpired(this, now) || busy;
     this.#sched.queueReady();
     this.#sched.markDoorbell();
     busy = this.#traps.scan() || busy;
@@ -268,9 +262,9 @@ export class ThreadGroup implements SyscallKernel, Proc {
     return true;
   }
 
-  /** The earliest wake-up of a task parked with a deadline (nanosleep; futex timeouts are the tree's). */
+  /** The earliest wake-up of a task parked with a deadline (nanosleep; futex timeouts are the tree's) or of a timer. */
   nextDeadline(): number {
-    let d = Infinity;
+    let d = this.timers.nextDeadline();
     for (const t of this.tasks.values()) if (t.sleep && t.sleep.deadline < d) d = t.sleep.deadline;
     return d;
   }
@@ -401,6 +395,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
   }
 
   exitThread(t: Task, status: number): void {
+    // strace -f's line for a thread that ends alone (the leader's waits for its whole process).
+    if (t.tid !== this.tgid && this.tasks.size > 1) this.strace.exited(status, t.tid);
     this.#remove(t);
     if (t.clearChildTid !== 0n) {
       this.mem.writeU32(t.clearChildTid, 0);

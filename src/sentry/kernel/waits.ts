@@ -71,3 +71,20 @@ export function endSigwait(t: Task): void {
   t.sigmask = t.sigwait.mask;
   t.sigwait = undefined;
 }
+
+/**
+ * Writes a struct timespec of `ms` milliseconds (best effort: a bad pointer is the program's):
+ * what an interrupted nanosleep leaves in its `rem`.
+ *
+ * @example
+ * ```ts
+ * writeTimespec(group.mem, remAddr, 1500); // {tv_sec=1, tv_nsec=500000000}
+ * ```
+ */
+export function writeTimespec(mem: { write(addr: bigint, data: Uint8Array): boolean }, addr: bigint, ms: number): void {
+  const b = new Uint8Array(16);
+  const dv = new DataView(b.buffer);
+  dv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
+  dv.setBigInt64(8, BigInt(Math.floor((ms % 1000) * 1e6)), true);
+  mem.write(addr, b);
+}

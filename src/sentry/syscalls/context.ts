@@ -4,6 +4,7 @@ import type { Substitute, Task } from '../kernel/task.js';
 export type { Substitute };
 import type { FutexTable } from '../kernel/futex.js';
 import type { SignalDelivery } from '../kernel/signalDelivery.js';
+import type { ProcessTimers } from '../kernel/timers.js';
 import type { StracePrinter } from '../strace/printer.js';
 import type { Proc, ProcessTree } from '../kernel/process.js';
 
@@ -55,6 +56,8 @@ export interface SyscallKernel {
   /** The stub region [start, end): no program mapping may touch it. */
   readonly region: { readonly start: bigint; readonly end: bigint };
   readonly signals: SignalDelivery;
+  /** Its itimers and POSIX timers (see ProcessTimers). */
+  readonly timers: ProcessTimers;
   readonly futexes: FutexTable;
   readonly strace: StracePrinter;
   /** What /proc/self/exe reads as. */

@@ -50,6 +50,7 @@ export const execve: Handler = (k, t, a) => {
 /** What a new image does to the program and the task that execve'd (the registers it starts with). */
 function applyImage(k: SyscallKernel, t: Task, img: LoadedImage): void {
   k.signals.resetForExec();
+  k.timers.resetForExec();
   t.altstack = { sp: 0n, size: 0n, flags: SS_DISABLE };
   t.fpStack.length = 0;
   t.pending.length = 0;

@@ -13,6 +13,7 @@ import { execve } from './sys_exec.js';
 import { ioctl, readTerminal } from './sys_tty.js';
 import { brk, mmapCheck, mremap, munmapCheck, rangeCheck } from './sys_mm.js';
 import { clockNanosleep, nanosleep } from './sys_time.js';
+import { alarm, getitimer, setitimer, timerCreate, timerDelete, timerGetoverrun, timerGettime, timerSettime } from './sys_timer.js';
 import { closeRange, readlinkCall, readlinkatCall } from './sys_file.js';
 
 /**
@@ -62,6 +63,15 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.futex]: futex,
   [SYS.nanosleep]: nanosleep,
   [SYS.clock_nanosleep]: clockNanosleep,
+  // timers: the process's, kept by the sentry (see ProcessTimers)
+  [SYS.alarm]: alarm,
+  [SYS.getitimer]: getitimer,
+  [SYS.setitimer]: setitimer,
+  [SYS.timer_create]: timerCreate,
+  [SYS.timer_settime]: timerSettime,
+  [SYS.timer_gettime]: timerGettime,
+  [SYS.timer_getoverrun]: timerGetoverrun,
+  [SYS.timer_delete]: timerDelete,
   // signals
   [SYS.rt_sigaction]: rtSigaction,
   [SYS.rt_sigprocmask]: rtSigprocmask,

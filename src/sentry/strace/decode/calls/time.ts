@@ -5,12 +5,14 @@
  */
 
 import type { ArgFormatter, DecoderTable } from './args.js';
-import { P, U, enumOf, flags, out, sig } from './args.js';
+import { FD, I, P, U, enumOf, flags, out, sig } from './args.js';
 import type { DecodeContext } from '../context.js';
 import { retval } from '../context.js';
 import { ptr } from '../scalars.js';
-import { formatU64Ptr } from '../structs/arrays.js';
-import { formatItimerval, formatTimespec, formatTimeval } from '../structs/time.js';
+import { formatIntPtr, formatU64Ptr } from '../structs/arrays.js';
+import { formatSigevent } from '../structs/signal.js';
+import { formatItimerspec, formatItimerval, formatTimespec, formatTimeval } from '../structs/time.js';
+import { formatEnum } from '../xlat.js';
 import { CLOCKS, ITIMERS, TFD_FLAGS, TIMER_FLAGS } from '../xlat/time.js';
 
 /** The results of a sleep cut short by a signal: EINTR, or ERESTART_RESTARTBLOCK when it will be restarted. */
@@ -30,6 +32,9 @@ const clockid = enumOf(CLOCKS, 'CLOCK_', true);
 const timespec: ArgFormatter = (v, c) => formatTimespec(c.mem, v);
 const timeval: ArgFormatter = (v, c) => formatTimeval(c.mem, v);
 const itimerval: ArgFormatter = (v, c) => formatItimerval(c.mem, v);
+const itimerspec: ArgFormatter = (v, c) => formatItimerspec(c.mem, v);
+/** timer_create's clock: an unknown one (a CPU clock id) as its 32 bits in hex, as strace's plain lookup. */
+const timerClock: ArgFormatter = (v) => formatEnum(BigInt.asUintN(32, v), CLOCKS, 'CLOCK_');
 /** time(2)'s result, also stored at its argument: `[1700000000]`. */
 const timeOut = out((v, c) => (v === 0n ? 'NULL' : formatU64Ptr(c.mem, v, (n) => BigInt.asIntN(64, n).toString())));
 
@@ -54,4 +59,11 @@ export const TIME_DECODERS: DecoderTable = {
   setitimer: sig(enumOf(ITIMERS, 'ITIMER_'), itimerval, out(itimerval)),
   getitimer: sig(enumOf(ITIMERS, 'ITIMER_'), out(itimerval)),
   timerfd_create: sig(enumOf(CLOCKS, 'CLOCK_'), flags(TFD_FLAGS)),
+  timerfd_settime: sig(FD, flags(TFD_FLAGS), itimerspec, out(itimerspec)),
+  timerfd_gettime: sig(FD, out(itimerspec)),
+  timer_create: sig(timerClock, (v, c) => formatSigevent(c.mem, v), out((v, c) => formatIntPtr(c.mem, v))),
+  timer_settime: sig(I, flags(TIMER_FLAGS), itimerspec, out(itimerspec)),
+  timer_gettime: sig(I, out(itimerspec)),
+  timer_getoverrun: sig(I),
+  timer_delete: sig(I),
 };

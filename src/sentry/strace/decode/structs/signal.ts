@@ -14,7 +14,7 @@ import { hex, ptr } from '../scalars.js';
 import { formatSigmask, signalName } from '../signals.js';
 import type { MemoryReader } from '../umove.js';
 import { readBytes, u64, withStruct } from '../umove.js';
-import { formatEnum, formatFlags, lookup } from '../xlat.js';
+import { formatEnum, formatFlags, lookup, xlat } from '../xlat.js';
 import { SA_FLAGS, SA_RESTORER, SIG_CODES, SIG_HANDLERS, SI_CODES, SI_KERNEL, SS_FLAGS } from '../xlat/signal.js';
 
 /**
@@ -75,8 +75,22 @@ export function formatSiginfoBytes(b: Uint8Array): string {
   const sig = `si_signo=${styledSignal(signo)}`;
   // Positive codes (but SI_KERNEL) are the kernel's own reasons, which mean something per signal.
   if (code > 0 && code !== SI_KERNEL) return `{${sig}, ${kernelReasonFields(v, signo, code)}}`;
-  const name = `si_code=${formatEnum(BigInt(code), SI_CODES)}`;
-  return code === SI_KERNEL ? `{${sig}, ${name}}` : `{${sig}, ${name}, ${senderFields(v)}}`;
+  // Under -X raw/verbose strace prints the code as a C unsigned int: SI_QUEUE is 0xffffffff.
+  const name = `si_code=${styled(hex(BigInt(code >>> 0)), () => formatEnum(BigInt(code), SI_CODES))}`;
+  if (code === SI_KERNEL) return `{${sig}, ${name}}`;
+  // A POSIX timer's: its id, overruns and value; a queued signal's value, when it has one.
+  if (code === SI_TIMER) return `{${sig}, ${name}, si_timerid=${hex(BigInt(v.getUint32(16, true)))}, si_overrun=${v.getInt32(20, true)}, ${valueFields(v)}}`;
+  if (code === SI_QUEUE && u64(v, 24) !== 0n) return `{${sig}, ${name}, ${senderFields(v)}, ${valueFields(v)}}`;
+  return `{${sig}, ${name}, ${senderFields(v)}}`;
+}
+
+/** si_code of sigqueue's signals and of POSIX timers'. */
+const SI_QUEUE = -1;
+const SI_TIMER = -2;
+
+/** A signal's value (si_value at offset 24) as strace prints it: `si_int=42, si_ptr=0x2a`. */
+function valueFields(v: DataView): string {
+  return `si_int=${v.getInt32(24, true)}, si_ptr=${ptr(u64(v, 24))}`;
 }
 
 /** The sender of a signal a process sent: `si_pid=12, si_uid=0`. */
@@ -125,4 +139,31 @@ export function formatSiginfo(mem: MemoryReader, addr: bigint): string {
   if (BigInt.asUintN(64, addr) === 0n) return 'NULL';
   const b = readBytes(mem, addr, SIGINFO_SIZE);
   return b ? formatSiginfoBytes(b) : ptr(addr);
+}
+
+/** sigev_notify values. */
+const SIGEV_NOTIFY = xlat({ SIGEV_SIGNAL: 0, SIGEV_NONE: 1, SIGEV_THREAD: 2, SIGEV_THREAD_ID: 4 });
+
+/**
+ * A `struct sigevent` as strace prints it: its value when not zero, the signal (a name when the
+ * event sends one), how it notifies, and the thread or function that goes with that.
+ *
+ * @example
+ * ```ts
+ * formatSigevent(mem, addr); // '{sigev_value={sival_int=42, sival_ptr=0x2a}, sigev_signo=SIGRT_2, sigev_notify=SIGEV_SIGNAL}'
+ * ```
+ */
+export function formatSigevent(mem: MemoryReader, addr: bigint): string {
+  return withStruct(mem, addr, 32, (v) => {
+    const value = u64(v, 0);
+    const signo = v.getInt32(8, true);
+    const notify = v.getInt32(12, true);
+    const sends = notify === 0 || notify === 2 || notify === 4;
+    const parts = value !== 0n ? [`sigev_value={sival_int=${v.getInt32(0, true)}, sival_ptr=${ptr(value)}}`] : [];
+    parts.push(`sigev_signo=${sends ? styledSignal(signo) : signo}`);
+    parts.push(`sigev_notify=${formatEnum(BigInt(notify >>> 0), SIGEV_NOTIFY, 'SIGEV_')}`);
+    if (notify === 4) parts.push(`sigev_notify_thread_id=${v.getInt32(16, true)}`);
+    if (notify === 2) parts.push(`sigev_notify_function=${ptr(u64(v, 16))}`, `sigev_notify_attributes=${ptr(u64(v, 24))}`);
+    return `{${parts.join(', ')}}`;
+  });
 }

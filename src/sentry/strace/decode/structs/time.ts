@@ -78,6 +78,18 @@ export function formatItimerval(mem: MemoryReader, addr: bigint): string {
 }
 
 /**
+ * `struct itimerspec`: `{it_interval={tv_sec=0, tv_nsec=0}, it_value={tv_sec=1, tv_nsec=0}}`.
+ *
+ * @example
+ * ```ts
+ * formatItimerspec(mem, addr); // '{it_interval={tv_sec=0, tv_nsec=0}, it_value={tv_sec=0, tv_nsec=20000000}}'
+ * ```
+ */
+export function formatItimerspec(mem: MemoryReader, addr: bigint): string {
+  return withStruct(mem, addr, 32, (v) => `{it_interval=${timespecAt(v, 0)}, it_value=${timespecAt(v, 16)}}`);
+}
+
+/**
  * `struct rusage`, abbreviated: `{ru_utime={...}, ru_stime={...}, ...}`.
  *
  * @example
