@@ -207,3 +207,16 @@ test("the embedder's own exception, thrown in a nextTick as a program ends, is N
   t.regex(unhandled.stderr, /Error: thrown by the embedder after program 0/);
   t.notRegex(unhandled.stderr, /terminate called/);
 });
+
+test('a program queueing real-time signals it blocks until refused: EAGAIN at RLIMIT_SIGPENDING, as natively, every one still taken; the sentry does not grow without end', (t) => {
+  const prlimit = requireTool('prlimit', 'util-linux');
+  const exe = buildFixture('sigflood');
+  // A small limit (inherited by Node's stubs) keeps the run short; natively the same limit.
+  const n = native([prlimit, '--sigpending=1000', exe]);
+  t.is(n.stdout, 'sigqueue stopped with EAGAIN, at most RLIMIT_SIGPENDING queued: 1\nall taken: 1\n', n.stderr);
+  for (const mode of ['auto', 'off']) {
+    const r = spawnSync(prlimit, ['--sigpending=1000', process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', exe], { encoding: 'utf8', timeout: 60_000 });
+    t.is(r.stdout, n.stdout, `sandbox ${mode}: ${r.stderr}`);
+    t.is(r.status, 0);
+  }
+});

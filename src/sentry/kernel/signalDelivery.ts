@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { NSIG, SA_NOCLDWAIT, SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG, SIG_DFL, SIG_IGN } from '../../abi/linux.js';
 import type { ProgramMemory } from './memory.js';
 import type { Task } from './task.js';
@@ -14,6 +15,8 @@ export interface PendingSignal {
 /** What signal delivery needs of the kernel. */
 export interface SignalHost {
   readonly mem: ProgramMemory;
+  /** Its stub's pid as Node sees it (for its RLIMIT_SIGPENDING). */
+  readonly hostPid: number;
   /** Who signals from outside the program seem to come from (Node, or 0 from outside its namespace). */
   readonly senderPid: number;
   /** The program's live threads. */
@@ -51,6 +54,9 @@ export class SignalDelivery {
   readonly actions = new SignalTable();
   /** Process-directed signals no thread could take yet. */
   readonly groupPending: PendingSignal[] = [];
+
+  /** RLIMIT_SIGPENDING of the process, read once (see full). */
+  #limit?: number;
 
   /** Takers whose interrupt waits for {@link holdInterrupts} to end; undefined: interrupt at once. */
   #held?: Set<Task>;
@@ -205,7 +211,7 @@ export class SignalDelivery {
     // A thread waiting for it in rt_sigtimedwait first, then any that does not block it.
     const taker = tasks.find((t) => this.#waitedBy(t, signo)) ?? tasks.find((t) => (t.sigmask & sigbit(signo)) === 0n);
     if (!taker) {
-      queue(this.groupPending, signo, info);
+      this.#queue(this.groupPending, signo, info);
       return;
     }
     if (!this.#waitedBy(taker, signo)) {
@@ -216,11 +222,16 @@ export class SignalDelivery {
       }
       if (disp === 'stop') return this.host.stopGroup(signo);
     }
-    queue(taker.pending, signo, info);
+    this.#queue(taker.pending, signo, info);
     this.#interrupt(taker);
   }
 
-  /** A signal to one thread (tgkill). */
+  /** Queues a signal: a standard one only once; a real-time one only while the process is not {@link full}. */
+  #queue(list: PendingSignal[], signo: number, info: Uint8Array | undefined): void {
+    if (signo < SIGRTMIN ? list.some((p) => p.signo === signo) : this.full()) return;
+    list.push({ signo, info });
+  }
+
   /** Whether this very siginfo is still queued, for the process or one of its threads (a timer's overrun counts in it then). */
   isQueued(info: Uint8Array): boolean {
     if (this.groupPending.some((p) => p.info === info)) return true;
@@ -228,6 +239,19 @@ export class SignalDelivery {
     return false;
   }
 
+  /**
+   * Whether the process has as many signals queued as it may (Linux's RLIMIT_SIGPENDING, which
+   * counts per user; here per process, read from its stub's limits): sigqueue then fails with
+   * EAGAIN, and a real-time signal sent anyway is not queued. Without the bound a program
+   * queueing signals it blocks would grow the sentry's memory without end.
+   */
+  full(): boolean {
+    let n = this.groupPending.length;
+    for (const t of this.host.liveTasks()) n += t.pending.length;
+    return n >= (this.#limit ??= sigpendingLimit(this.host.hostPid));
+  }
+
+  /** A signal to one thread (tgkill). */
   sendThread(t: Task, signo: number, info?: Uint8Array): void {
     if (signo === 0) return;
     if (signo === SIG.SIGKILL) this.host.killGroup(SIG.SIGKILL);
@@ -235,7 +259,7 @@ export class SignalDelivery {
     const disp = this.actions.disposition(signo);
     if (disp === 'ignore' && !this.#keptFor(t, signo)) return this.#ignored(t, signo, info);
     if (disp === 'stop' && (t.sigmask & sigbit(signo)) === 0n && !this.#waitedBy(t, signo)) return this.host.stopGroup(signo);
-    queue(t.pending, signo, info);
+    this.#queue(t.pending, signo, info);
     if ((t.sigmask & sigbit(signo)) === 0n) this.#interrupt(t);
   }
 
@@ -263,7 +287,16 @@ export class SignalDelivery {
 const SIGRTMIN = 32;
 
 /** Queues a signal on `list`, unless it is a standard signal already there. */
-function queue(list: PendingSignal[], signo: number, info: Uint8Array | undefined): void {
-  if (signo < SIGRTMIN && list.some((p) => p.signo === signo)) return;
-  list.push({ signo, info });
+/**
+ * RLIMIT_SIGPENDING of stub `pid` (its soft limit, from /proc/PID/limits); Linux's usual
+ * default when it cannot be read.
+ */
+function sigpendingLimit(pid: number): number {
+  try {
+    const m = /^Max pending signals\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    if (m) return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    // gone: it queues nothing more anyway
+  }
+  return 4096;
 }

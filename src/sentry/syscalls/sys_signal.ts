@@ -265,6 +265,7 @@ export const rtSigqueueinfo: Handler = (k, _t, a) => {
   const p = pid > 0 ? k.tree.table.process(pid) : undefined;
   if (!p) return err(ERRNO.ESRCH);
   if (signo < 0 || signo > NSIG) return err(ERRNO.EINVAL);
+  if (signo !== 0 && p.signals.full()) return err(ERRNO.EAGAIN);
   sendTo(k, p, () => p.signals.sendGroup(signo, info));
   return 0n;
 };
@@ -281,6 +282,7 @@ export const rtTgsigqueueinfo: Handler = (k, t, a) => {
   const th = k.tree.table.thread(tid);
   if (!th || th.process.tgid !== tgid) return err(ERRNO.ESRCH);
   if (signo < 0 || signo > NSIG) return err(ERRNO.EINVAL);
+  if (signo !== 0 && th.process.signals.full()) return err(ERRNO.EAGAIN);
   sendTo(k, th.process, () => th.process.signals.sendThread(th.task, signo, info));
   return 0n;
 };
