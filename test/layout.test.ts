@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { CONTEXT_QUEUE, MSG, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
+import { ATTR, CONTEXT_QUEUE, MSG, TASK_ATTRS, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
 import { abi } from '../src/abi/stub.js';
 import { buildFixture } from './fixtures/build.js';
 
@@ -26,6 +26,12 @@ test('contextQueue offsets and size: TypeScript equals C', (t) => {
     if (k === 'entries') continue;
     t.is(v, C().queue[snake(k)], `contextQueue.${k}`);
   }
+});
+
+test('task_attrs offsets, size and flags: TypeScript equals C', (t) => {
+  for (const [k, v] of Object.entries(TASK_ATTRS)) t.is(v, C().attrs[snake(k)], `task_attrs.${k}`);
+  const names = { creds: 'ATTR_CREDS', nice: 'ATTR_NICE', affinity: 'ATTR_AFFINITY', rlimitShift: 'ATTR_RLIMIT_SHIFT', groupsMax: 'ATTR_GROUPS_MAX', rlimits: 'ATTR_RLIMITS', affinityMax: 'ATTR_AFFINITY_MAX' };
+  for (const [k, v] of Object.entries(ATTR)) t.is(v, C().attrs[names[k as keyof typeof names]], `ATTR.${k}`);
 });
 
 test('syscall-thread message constants: the addon equals the C header', (t) => {

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,17 @@ function same(name: string, cmd: () => string[], opts: { cwd?: () => string; mod
 same('a C program: fork, vfork, clone, wait statuses, SIGCHLD, groups, sessions, orphans, PDEATHSIG', () => [buildFixture('procs')]);
 same('the same, static', () => [buildFixture('procs', ['-static'])]);
 same('CPU time: wait4 rusage of a child and of one that waited for its own, getrusage self and children, times, careless calls', () => [buildFixture('cpu')]);
+same('resource limits, nice, CPU affinity a process sets: its threads, its fork\'s child and what that execs see them (the syscall thread takes them on before it forks)', () => [buildFixture('attrs', ['-pthread'])]);
+// Dropping root to uid/gid 1000: only as root, and only without a sandbox (whose user namespace maps root alone).
+// The program where uid 1000 may run it (the fixtures' folder is root's alone).
+const anyone = mkdtempSync(join(tmpdir(), 'systrap-attrs-'));
+test.after.always(() => rmSync(anyone, { recursive: true, force: true }));
+const forAnyone = (exe: string) => {
+  chmodSync(anyone, 0o755);
+  copyFileSync(exe, join(anyone, 'attrs'));
+  return join(anyone, 'attrs');
+};
+if (process.getuid?.() === 0) same('credentials a root process drops with raw setgroups/setresgid/setresuid: every thread, the child and its execve keep uid 1000 (the child used to be root again)', () => [forAnyone(buildFixture('attrs', ['-pthread'])), 'creds'], { modes: ['off'] });
 same('timers: alarm, setitimer/getitimer (REAL, PROF), POSIX timers on wall and CPU clocks (SIGEV_SIGNAL, THREAD_ID, NONE, overruns, TIMER_ABSTIME), fork and execve, careless calls', () => [buildFixture('timers', ['-pthread'])]);
 same('signals with a value: sigqueue and pthread_sigqueue to itself, a thread, a child; forged codes, bad pointers, pids, signals', () => [buildFixture('sigqueue')]);
 same("pidfds of the program's children: pidfd_open, CLONE_PIDFD, poll, waitid(P_PIDFD) blocking and PIDFD_NONBLOCK, careless fds", () => [buildFixture('pidfd')]);

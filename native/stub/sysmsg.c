@@ -23,6 +23,18 @@
 
 #define SYS_futex 202
 #define SYS_arch_prctl 158
+#define SYS_getgroups 115
+#define SYS_setgroups 116
+#define SYS_setresuid 117
+#define SYS_getresuid 118
+#define SYS_setresgid 119
+#define SYS_getresgid 120
+#define SYS_setfsuid 122
+#define SYS_setfsgid 123
+#define SYS_setpriority 141
+#define SYS_sched_setaffinity 203
+#define SYS_prlimit64 302
+#define PRIO_PROCESS 0
 #define SYS_rt_sigreturn 15
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
@@ -241,6 +253,43 @@ STUB_INLINE int direct_wait(struct context_queue* q, struct sysmsg* msg, struct 
   return 1;
 }
 
+/* This thread's credentials are the process's: groups and gids first (they need the privilege
+ * a uid change may drop), then uids. Nothing is changed when they already match. */
+STUB_INLINE int sync_creds(const struct task_attrs* a) {
+  uint32_t r[3], e[3];
+  if (raw_syscall(SYS_getresgid, (long)&r[0], (long)&r[1], (long)&r[2], 0, 0, 0) != 0) return -1;
+  uint32_t groups[ATTR_GROUPS_MAX];
+  long n = raw_syscall(SYS_getgroups, ATTR_GROUPS_MAX, (long)groups, 0, 0, 0, 0);
+  int same_groups = n == (long)a->ngroups;
+  for (long i = 0; same_groups && i < n; i++) same_groups = groups[i] == a->groups[i];
+  if (!same_groups && raw_syscall(SYS_setgroups, a->ngroups, (long)a->groups, 0, 0, 0, 0) != 0) return -1;
+  if ((r[0] != a->gid[0] || r[1] != a->gid[1] || r[2] != a->gid[2]) && raw_syscall(SYS_setresgid, a->gid[0], a->gid[1], a->gid[2], 0, 0, 0) != 0) return -1;
+  raw_syscall(SYS_setfsgid, a->gid[3], 0, 0, 0, 0, 0);
+  if (raw_syscall(SYS_getresuid, (long)&e[0], (long)&e[1], (long)&e[2], 0, 0, 0) != 0) return -1;
+  if ((e[0] != a->uid[0] || e[1] != a->uid[1] || e[2] != a->uid[2]) && raw_syscall(SYS_setresuid, a->uid[0], a->uid[1], a->uid[2], 0, 0, 0) != 0) return -1;
+  raw_syscall(SYS_setfsuid, a->uid[3], 0, 0, 0, 0, 0);
+  return 0;
+}
+
+/* Takes on the process's task attributes (see struct task_attrs) when the sentry changed them
+ * since this thread last looked. A change it cannot make (the values were scribbled on, or
+ * this thread's privileges differ) ends the stub: running on with other credentials or limits
+ * than the program set is worse. */
+STUB_INLINE void sync_attrs(struct context_queue* q, struct sysmsg* msg) {
+  uint32_t gen = __atomic_load_n(&q->attrs.gen, __ATOMIC_ACQUIRE);
+  if (gen == msg->attrs_gen) return;
+  const struct task_attrs* a = &q->attrs;
+  uint32_t set = a->set;
+  for (int r = 0; r < ATTR_RLIMITS; r++) {
+    if (!(set & (1u << (ATTR_RLIMIT_SHIFT + r)))) continue;
+    if (raw_syscall(SYS_prlimit64, 0, r, (long)a->rlimit[r], 0, 0, 0) != 0) crash();
+  }
+  if ((set & ATTR_NICE) && raw_syscall(SYS_setpriority, PRIO_PROCESS, 0, a->nice, 0, 0, 0) != 0) crash();
+  if ((set & ATTR_AFFINITY) && (a->affinity_len > ATTR_AFFINITY_MAX || raw_syscall(SYS_sched_setaffinity, 0, a->affinity_len, (long)a->affinity, 0, 0, 0) != 0)) crash();
+  if ((set & ATTR_CREDS) && (a->ngroups > ATTR_GROUPS_MAX || sync_creds(a) != 0)) crash();
+  msg->attrs_gen = gen;
+}
+
 /* Entry: SA_SIGINFO handler on the alternate stack. */
 STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc) {
   struct sysmsg* msg = sysmsg_addr();
@@ -292,6 +341,7 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
 
   next = get_context(q, msg, base);
 run:;
+  sync_attrs(q, msg);
   struct thread_context* ctx = next;
   msg->context = (uint64_t)ctx;
   ctx->thread_id = msg->thread_id;

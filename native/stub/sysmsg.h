@@ -28,6 +28,7 @@ struct sysmsg {
   int32_t line;
   uint64_t debug;
   uint32_t thread_id;        /* this thread's index, written by the sentry */
+  uint32_t attrs_gen;        /* the task_attrs generation this thread holds (see sync_attrs) */
 };
 
 enum thread_state {
@@ -85,6 +86,33 @@ struct thread_context {
 
 #define CONTEXT_QUEUE_SIZE 4096u
 
+/* Attributes Linux keeps per task (credentials, resource limits, nice, CPU affinity) that every
+ * thread of a stub must hold alike, since the program's threads are multiplexed over them and
+ * its forks are made by the stub's syscall thread. The sentry writes the process's values after
+ * one of its calls changed them on the sysmsg thread that made it, then bumps gen; each sysmsg
+ * thread takes them on before it next runs a context. Program memory: a program that scribbles
+ * here changes only what its own threads could change themselves. */
+#define ATTR_GROUPS_MAX 64
+#define ATTR_RLIMITS 16
+#define ATTR_AFFINITY_MAX 128
+#define ATTR_CREDS 1u     /* uid, gid, groups */
+#define ATTR_NICE 2u
+#define ATTR_AFFINITY 4u
+#define ATTR_RLIMIT_SHIFT 8 /* bit ATTR_RLIMIT_SHIFT + r: rlimit r */
+struct task_attrs {
+  uint32_t gen;
+  uint32_t set;
+  uint32_t uid[4];                  /* real, effective, saved, filesystem */
+  uint32_t gid[4];
+  uint32_t ngroups;
+  int32_t nice;
+  uint32_t affinity_len;
+  uint32_t pad;
+  uint32_t groups[ATTR_GROUPS_MAX];
+  uint64_t rlimit[ATTR_RLIMITS][2]; /* cur, max */
+  uint8_t affinity[ATTR_AFFINITY_MAX];
+};
+
 /* The lock-free queue of contexts waiting for a sysmsg thread, cache-line padded by writer
  * (gVisor's contextQueue). Entries are (index << 32) | contextID; INVALID_CONTEXT_ID when empty. */
 struct context_queue {
@@ -108,11 +136,13 @@ struct context_queue {
   uint32_t used_fast_path;          /* both */
   uint32_t pad5[14];
   uint64_t ringbuffer[CONTEXT_QUEUE_SIZE];
+  struct task_attrs attrs;          /* sentry */
 };
 
 _Static_assert(sizeof(struct thread_context) <= ALLOCATED_SIZEOF_THREAD_CONTEXT, "ThreadContext fits its slot");
 _Static_assert(__builtin_offsetof(struct sysmsg, context) == 0x30, "Msg.context is used by assembly");
 _Static_assert(__builtin_offsetof(struct context_queue, ringbuffer) == 384, "contextQueue layout");
-_Static_assert(sizeof(struct context_queue) == 33152, "contextQueue size");
+_Static_assert(__builtin_offsetof(struct context_queue, attrs) == 33152, "task_attrs after the ring");
+_Static_assert(sizeof(struct task_attrs) == 696, "task_attrs size");
 
 #endif

@@ -23,6 +23,8 @@ export const MSG = {
   line: 0x44,
   debug: 0x48,
   threadId: 0x50,
+  /** The task_attrs generation the thread holds (see TASK_ATTRS). */
+  attrsGen: 0x54,
 } as const;
 
 /** `struct thread_context` (gVisor's ThreadContext): one 4 KiB slot per context. */
@@ -66,9 +68,32 @@ export const CONTEXT_QUEUE = {
   numActiveContexts: 320,
   usedFastPath: 324,
   ringbuffer: 384,
+  /** The process's task attributes (TASK_ATTRS), written by the sentry. */
+  attrs: 33152,
   entries: 4096,
-  size: 33152,
+  size: 33848,
 } as const;
+
+/**
+ * `struct task_attrs`, at CONTEXT_QUEUE.attrs: what Linux keeps per task that every stub thread
+ * must hold alike (credentials, resource limits, nice, CPU affinity). Offsets within it.
+ */
+export const TASK_ATTRS = {
+  gen: 0,
+  set: 4,
+  uid: 8,
+  gid: 24,
+  ngroups: 40,
+  nice: 44,
+  affinityLen: 48,
+  groups: 56,
+  rlimit: 312,
+  affinity: 568,
+  size: 696,
+} as const;
+
+/** TASK_ATTRS.set bits, and its limits (native/stub/sysmsg.h ATTR_*). */
+export const ATTR = { creds: 1, nice: 2, affinity: 4, rlimitShift: 8, groupsMax: 64, rlimits: 16, affinityMax: 128 } as const;
 
 /** ThreadContext.sentryFastPath low bits (see native/stub/sysmsg.h). */
 export const DIRECT = { none: 0, spinning: 1, resumed: 2 } as const;

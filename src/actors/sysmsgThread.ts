@@ -81,6 +81,9 @@ export class SysmsgThread {
     dv.setBigUint64(MSG.self, sharedAddr + BigInt(PER_THREAD.msgOffset), true);
     dv.setBigUint64(MSG.context, contextAddr, true);
     dv.setUint32(MSG.threadId, this.slot, true);
+    // A new thread takes on the process's task attributes before its first context (it may be
+    // a clone of a syscall thread that has not taken on the latest).
+    dv.setUint32(MSG.attrsGen, 0, true);
     dv.setUint32(MSG.state, ThreadState.Initializing, true);
   }
 

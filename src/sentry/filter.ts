@@ -4,6 +4,7 @@ import { SYS } from '../abi/syscalls.js';
 import { abi } from '../abi/stub.js';
 import { PRCTL_SENTRY } from './syscalls/sys_process.js';
 import { PID_ARG_CALLS } from './syscalls/sys_pidargs.js';
+import { ATTR_CALLS, ATTR_REPLAY } from './syscalls/sys_attrs.js';
 import { TTY_CHECKED, TTY_SENTRY } from './syscalls/sys_tty.js';
 
 /**
@@ -36,6 +37,7 @@ export const SENTRY_CHECKED: ReadonlySet<number> = new Set([
   SYS.futex, SYS.kill, SYS.tgkill, SYS.close_range, SYS.mremap, SYS.readlink, SYS.readlinkat, SYS.nanosleep, SYS.clock_nanosleep,
   SYS.getrusage, SYS.times,
   ...Object.keys(PID_ARG_CALLS).map(Number),
+  ...Object.keys(ATTR_CALLS).map(Number),
 ]);
 
 /** Memory calls that pass without a trap when their range is clear of the stub region. */
@@ -123,6 +125,10 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
     }
   }
   common.push(...stubRules(start, SYS, end));
+  // A sysmsg thread taking on the process's credentials and limits (sysmsg.c sync_attrs): the
+  // calls a program may make itself anyway, from stub code, without a trap.
+  const inStub: Condition[] = [{ op: 'ge', value: start }, { op: 'lt', value: end }];
+  for (const sysno of ATTR_REPLAY) common.push({ sysno, ip: inStub, action: allow });
   // [addr, addr + len) clear of the stub region, computed exactly in the filter.
   const clear: Array<Condition | undefined> = [{ op: 'clearOf', lenArg: 1, start, end }];
   const noFixed: Array<Condition | undefined> = [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }];

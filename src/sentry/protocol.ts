@@ -1,3 +1,4 @@
+import type { AttrValues } from './kernel/taskAttrs.js';
 /**
  * Messages between a program's thread group on the main thread (src/sentry/run.ts) and its
  * sentry on a runner worker (workers/sentry.ts). The worker handles every trap of the program
@@ -99,7 +100,8 @@ export type SentryRequest =
   | { type: 'contextExit'; pid: number; id: number }
   /** Fork process `pid`'s address space (see AddressSpace.fork); the child's first context with it. */
   /** `pidfd`: CLONE_PIDFD, a pidfd for the child made in the parent (ForkedProcess.pidfd). */
-  | { type: 'fork'; req: number; pid: number; pidfd?: boolean }
+  /** `attrs`: the parent's credentials and limits, which its syscall thread takes on first (the child's are a copy of its). */
+  | { type: 'fork'; req: number; pid: number; pidfd?: boolean; attrs?: { gen: number; values: AttrValues } }
   /** Process `pid` ended: its stub and contexts go. */
   | { type: 'processExit'; pid: number }
   /** A process's lifecycle, when the platform is inspected (see machines/process.ts); START: it exists. */

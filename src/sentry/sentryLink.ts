@@ -1,4 +1,5 @@
 import type { ProcessFault } from '../platformPort.js';
+import { syncAttrs } from './syncAttrs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessEvent } from '../machines/process.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
@@ -26,6 +27,8 @@ interface LinkedProcess {
   readonly contexts: Map<number, AdoptedContext>;
   /** The sysmsg thread tids last sent to the sentry (JSON). */
   tids: string;
+  /** The task attributes' generation its syscall thread holds (see syncAttrs); 0: as it started. */
+  attrsGen?: number;
 }
 
 /**
@@ -218,6 +221,11 @@ export class SentryLink {
     let child: AddressSpace | undefined;
     const contexts = new Map<number, AdoptedContext>();
     try {
+      // The child is a copy of the syscall thread: it takes on the credentials and limits first.
+      if (m.attrs && m.attrs.gen > (parent.attrsGen ?? 0)) {
+        await syncAttrs(parent.as, parent.stub, m.attrs.values);
+        parent.attrsGen = m.attrs.gen;
+      }
       child = await parent.as.fork();
       const stub = this.port.stub(child);
       // The child's first context and its first sysmsg thread, made at the same time.

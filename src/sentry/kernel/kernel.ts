@@ -396,7 +396,7 @@ export class Kernel implements TreeHost {
    */
   fork(p: ThreadGroup, t: Task, o: ForkOptions): 'blocked' {
     p.park(t, 'WAIT_EXEC');
-    this.request({ type: 'fork', pid: p.tgid, pidfd: o.pidfdAt !== undefined }, 'forked', (r) => {
+    this.request({ type: 'fork', pid: p.tgid, pidfd: o.pidfdAt !== undefined, ...(p.attrs.gen > 0 ? { attrs: { gen: p.attrs.gen, values: p.attrs.values } } : {}) }, 'forked', (r) => {
       if (r.errno !== 0 || r.pid === undefined) return p.defer(() => p.wake(t, -BigInt(r.errno || ERRNO.EAGAIN)));
       if (!p.live || this.result) {
         // The parent ended meanwhile: its child never runs.

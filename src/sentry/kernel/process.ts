@@ -1,3 +1,4 @@
+import type { TaskAttrs } from './taskAttrs.js';
 /**
  * The shapes a process, the tree of processes and its table have for whoever uses them without
  * owning them: syscall handlers, the process table, a process's own code reaching its tree.
@@ -34,6 +35,8 @@ export interface Proc {
   readonly hostPid: number;
   readonly mem: ProgramMemory;
   readonly signals: SignalDelivery;
+  /** Its credentials and limits (a fork's child starts with a copy). */
+  readonly attrs: TaskAttrs;
   /** Its parent in the tree; undefined: the tree's own parent (Node, or a sandbox's init). */
   parent?: Proc;
   readonly children: Set<Proc>;

@@ -2,8 +2,9 @@ import { endSigwait, takeWaited, wakeExpired, writeTimespec } from './waits.js';
 import { stubCpuTime, type CpuTime } from './cpuTime.js';
 import { JobControl } from './jobControl.js';
 import { ProcessTimers } from './timers.js';
+import { TaskAttrs } from './taskAttrs.js';
 import { ERRNO, FUTEX, SIG } from '../../abi/linux.js';
-import { THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import { CONTEXT_QUEUE, TASK_ATTRS, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { FileRange } from '../../memoryFile.js';
 import type { TaskEvent } from '../../machines/task.js';
 import { ContextQueue } from '../../shm/contextQueue.js';
@@ -65,6 +66,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
   readonly hostPid: number;
   readonly signals: SignalDelivery;
   readonly timers: ProcessTimers = new ProcessTimers(this);
+  /** Credentials, limits, nice, affinity: the same on every stub thread (see TaskAttrs). */
+  readonly attrs: TaskAttrs;
   /** The live threads, by tid. */
   readonly tasks = new Map<number, Task>();
   /** Its parent in the tree; undefined: the tree's own parent (Node, or a sandbox's init). */
@@ -100,6 +103,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
   readonly #sched: Scheduler;
   /** See SyscallKernel.afterCall (the trap handler runs them when the call returns). */
   readonly afterCall = (fn: () => void): void => this.#traps.afterCall(fn);
+  readonly runnerTid = (t: Task): number | undefined => this.#sched.lastRunner(t);
   readonly #traps: TrapHandler;
   /** What others did to this process, to run in its turn (see defer). */
   readonly #deferred: Array<() => void> = [];
@@ -117,6 +121,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.brkStart = this.brk = spec.brkStart;
     this.exe = spec.exe;
     this.signals = new SignalDelivery(this);
+    this.attrs = new TaskAttrs(this.file.buffer(spec.queue.start + CONTEXT_QUEUE.attrs, TASK_ATTRS.size), parent?.attrs.values);
     this.#sched = new Scheduler(new ContextQueue(spec.queue, this.file, false), tree.maxSysmsgThreads, {
       liveTasks: () => this.tasks.values(),
       needThread: () => tree.post({ type: 'needThread', pid: this.tgid }),

@@ -5,6 +5,7 @@ export type { Substitute };
 import type { FutexTable } from '../kernel/futex.js';
 import type { SignalDelivery } from '../kernel/signalDelivery.js';
 import type { ProcessTimers } from '../kernel/timers.js';
+import type { TaskAttrs } from '../kernel/taskAttrs.js';
 import type { StracePrinter } from '../strace/printer.js';
 import type { Proc, ProcessTree } from '../kernel/process.js';
 
@@ -56,6 +57,10 @@ export interface SyscallKernel {
   /** The stub region [start, end): no program mapping may touch it. */
   readonly region: { readonly start: bigint; readonly end: bigint };
   readonly signals: SignalDelivery;
+  /** Its credentials, limits, nice and affinity, kept alike on its stub threads (see TaskAttrs). */
+  readonly attrs: TaskAttrs;
+  /** Host tid of the sysmsg thread that ran `t`'s last call (a passthrough's, in its onDone). */
+  runnerTid(t: Task): number | undefined;
   /** Its itimers and POSIX timers (see ProcessTimers). */
   readonly timers: ProcessTimers;
   readonly futexes: FutexTable;
@@ -65,6 +70,8 @@ export interface SyscallKernel {
   /** The program break: where it started and where it is. */
   brkStart: bigint;
   brk: bigint;
+  /** Its live threads, by tid. */
+  readonly tasks: ReadonlyMap<number, Task>;
   /** A live thread of the program by tid. */
   task(tid: number): Task | undefined;
   /** Parks `t` in the sentry (it holds no stub thread) until {@link wake}. */

@@ -6,6 +6,7 @@ import type { Handler, Outcome, SyscallKernel } from './context.js';
 import { getpid, getppid, gettid } from './sys_identity.js';
 import { archPrctl, exit, exitGroup, failsWith, setRobustList, setTidAddress } from './sys_thread.js';
 import { PID_ARG_CALLS } from './sys_pidargs.js';
+import { ATTR_CALLS } from './sys_attrs.js';
 import { clone, fork, getpgid, getpgrp, getsid, prctl, setpgid, setsid, vfork, wait4, waitid } from './sys_process.js';
 import { futex } from './sys_futex.js';
 import { kill, pause, rtSigaction, rtSigpending, rtSigprocmask, rtSigreturn, rtSigqueueinfo, rtSigsuspend, rtSigtimedwait, rtTgsigqueueinfo, sigaltstack, tgkillCall, tkillCall } from './sys_signal.js';
@@ -97,6 +98,8 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.ptrace]: failsWith(ERRNO.EPERM),
   // pids and tids of the program, as the kernel knows them
   ...PID_ARG_CALLS,
+  // credentials, limits, nice, affinity: alike on every stub thread (see TaskAttrs)
+  ...ATTR_CALLS,
 };
 
 /**
