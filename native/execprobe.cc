@@ -6,9 +6,12 @@
 // it would natively hold only the program that execs it.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,16 +23,54 @@ namespace systrap {
 // ordinary executable lie in the first pages (check.ts reads further itself when they do not).
 static const int64_t kMaxProbe = 1 << 16;
 
+// The credentials a check is made with: the program's filesystem uid and gid and its groups.
+struct ProbeCreds {
+  uint32_t uid;
+  uint32_t gid;
+  std::vector<gid_t> groups;
+};
+
+// Runs `fn` with this thread's filesystem ids and groups set to `c`, then puts them back.
+// Raw syscalls: Linux keeps credentials per thread, and glibc's wrappers would change every
+// thread of Node (setxid broadcast). Only a pool thread's own credentials change, for the
+// length of one probe. Returns false (errno set) when they could not be taken on or put back;
+// a thread that cannot get its own back ends the process (it would serve Node with the
+// program's rights).
+template <typename F>
+static bool AsProgram(const ProbeCreds& c, F fn) {
+  gid_t saved[256];
+  long n = syscall(SYS_getgroups, 256, saved);
+  if (n < 0) return false;
+  uid_t uid = (uid_t)syscall(SYS_setfsuid, -1);
+  gid_t gid = (gid_t)syscall(SYS_setfsgid, -1);
+  if (syscall(SYS_setgroups, c.groups.size(), c.groups.data()) != 0) return false;
+  syscall(SYS_setfsgid, c.gid);
+  syscall(SYS_setfsuid, c.uid);
+  fn();
+  int err = errno;
+  syscall(SYS_setfsuid, uid);
+  syscall(SYS_setfsgid, gid);
+  if (syscall(SYS_setgroups, n, saved) != 0 || (uid_t)syscall(SYS_setfsuid, -1) != uid) abort();
+  errno = err;
+  return true;
+}
+
 class ExecProbeWorker : public Napi::AsyncWorker {
  public:
-  ExecProbeWorker(Napi::Env env, std::string path, size_t max)
-      : Napi::AsyncWorker(env, "systrap:execProbe"), path_(std::move(path)), max_(max),
+  ExecProbeWorker(Napi::Env env, std::string path, size_t max, std::unique_ptr<ProbeCreds> creds)
+      : Napi::AsyncWorker(env, "systrap:execProbe"), path_(std::move(path)), max_(max), creds_(std::move(creds)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  // Off the event loop thread: no N-API here. Each step records the first failure and stops.
+  // Off the event loop thread: no N-API here. With credentials, as the program would.
   void Execute() override {
+    if (!creds_) return Probe();
+    if (!AsProgram(*creds_, [this] { Probe(); })) Fail(errno, "setgroups");
+  }
+
+  // Each step records the first failure and stops.
+  void Probe() {
     int fd = open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd == -1) return Fail(errno, "open");
     struct stat st;
@@ -42,7 +83,8 @@ class ExecProbeWorker : public Napi::AsyncWorker {
     size_ = st.st_size;
     // Only a regular file is read (a device's read could block or have effects).
     if (S_ISREG(st.st_mode)) {
-      executable_ = access(path_.c_str(), X_OK) == 0;
+      // AT_EACCESS: by the filesystem ids (the program's), as execve checks, not the real ones.
+      executable_ = faccessat(AT_FDCWD, path_.c_str(), X_OK, AT_EACCESS) == 0;
       head_.resize(max_);
       size_t got = 0;
       while (got < max_) {
@@ -84,6 +126,7 @@ class ExecProbeWorker : public Napi::AsyncWorker {
 
   std::string path_;
   size_t max_;
+  std::unique_ptr<ProbeCreds> creds_;
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
   const char* syscall_ = "";
@@ -93,10 +136,34 @@ class ExecProbeWorker : public Napi::AsyncWorker {
   std::vector<uint8_t> head_;
 };
 
-// execProbe(path: string, maxBytes: number) -> Promise<{ mode, size, executable, head }>:
+// The optional credentials argument: { uid, gid, groups: number[] } (at most 256 groups).
+static std::unique_ptr<ProbeCreds> CredsArg(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || info[i].IsUndefined()) return nullptr;
+  if (!info[i].IsObject()) ThrowType(env, "creds must be an object { uid, gid, groups }");
+  Napi::Object o = info[i].As<Napi::Object>();
+  auto c = std::make_unique<ProbeCreds>();
+  Napi::Value uid = o.Get("uid"), gid = o.Get("gid"), groups = o.Get("groups");
+  if (!uid.IsNumber() || !gid.IsNumber()) ThrowType(env, "creds.uid and creds.gid must be numbers");
+  if (!groups.IsArray()) ThrowType(env, "creds.groups must be an array of numbers");
+  c->uid = uid.As<Napi::Number>().Uint32Value();
+  c->gid = gid.As<Napi::Number>().Uint32Value();
+  Napi::Array a = groups.As<Napi::Array>();
+  if (a.Length() > 256) throw Napi::RangeError::New(env, "creds.groups holds at most 256 groups");
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value g = a.Get(k);
+    if (!g.IsNumber()) ThrowType(env, "creds.groups must be an array of numbers");
+    c->groups.push_back((gid_t)g.As<Napi::Number>().Uint32Value());
+  }
+  return c;
+}
+
+// execProbe(path: string, maxBytes: number, creds?) -> Promise<{ mode, size, executable, head }>:
 // opens `path` without blocking on it (O_NONBLOCK: a FIFO's open returns at once), fstats it
-// and, for a regular file only, checks execute permission (access X_OK) and reads its first
-// `maxBytes` (1..65536). Rejects with { code, errno, syscall } for the first call that failed.
+// and, for a regular file only, checks execute permission (faccessat X_OK by the filesystem
+// ids) and reads its first `maxBytes` (1..65536). With `creds`, all of it as a process with
+// those filesystem ids and groups would (a program that dropped root). Rejects with
+// { code, errno, syscall } for the first call that failed.
 static Napi::Value ExecProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "path must be a string");
@@ -104,7 +171,7 @@ static Napi::Value ExecProbe(const Napi::CallbackInfo& info) {
   if (path.empty() || path.find('\0') != std::string::npos) ThrowType(env, "path must be a non-empty string without NUL");
   int32_t max = ArgInt(info, 1, "maxBytes");
   if (max < 1 || max > kMaxProbe) throw Napi::RangeError::New(env, "maxBytes must be in 1..65536");
-  auto* w = new ExecProbeWorker(env, std::move(path), (size_t)max);
+  auto* w = new ExecProbeWorker(env, std::move(path), (size_t)max, CredsArg(info, 2));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -9,6 +9,13 @@ export type WaitStatus =
   | { kind: 'continued'; pid: number }
   | { kind: 'unknown'; pid: number; status: number };
 
+/** The credentials an execve check is made with (a program's filesystem ids and groups). */
+export interface ProbeCreds {
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
 /** The native MemoryFile (see native/memfile.cc). */
 /**
  * A file as execve's checks see it (see NativeAddon.execProbe).
@@ -23,7 +30,7 @@ export interface ExecProbe {
   mode: number;
   /** st_size. */
   size: number;
-  /** access(X_OK) succeeded (false for anything but a regular file). */
+  /** faccessat(X_OK, AT_EACCESS) succeeded (false for anything but a regular file). */
   executable: boolean;
   /** The file's first bytes (empty for anything but a regular file). */
   head: Uint8Array;
@@ -121,9 +128,11 @@ export interface Native {
   /**
    * What execve's checks read of `path`, in one task off the event loop (native/execprobe.cc):
    * its mode and size, and for a regular file whether it is executable and its first
-   * `maxBytes` (1..65536). Rejects like a failed fs call ({ code, errno, syscall }).
+   * `maxBytes` (1..65536). With `creds`, all of it with those filesystem ids and groups (a
+   * program that dropped root; the pool thread's own credentials are put back after). Rejects
+   * like a failed fs call ({ code, errno, syscall }).
    */
-  execProbe(path: string, maxBytes: number): Promise<ExecProbe>;
+  execProbe(path: string, maxBytes: number, creds?: ProbeCreds): Promise<ExecProbe>;
   tgkill(tgid: number, tid: number, signal: number): void;
   kill(pid: number, signal: number): void;
   setpriority(which: number, who: number, prio: number): void;

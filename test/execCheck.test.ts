@@ -7,6 +7,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ERRNO } from '../src/abi/linux.js';
 import { native } from '../src/native.js';
@@ -81,4 +82,25 @@ test('execProbe: arguments checked, one look at a file, errors shaped like fs er
   t.is(d.head.length, 0, 'nothing read from a directory');
   const e = await t.throwsAsync(native.execProbe(join(dir, 'nothing-here'), 10));
   t.like(e, { code: 'ENOENT', errno: -ERRNO.ENOENT, syscall: 'open' });
+});
+
+test("execProbe with a program's credentials: files checked as that uid would see them, and the pool thread gets its own back", async (t) => {
+  t.throws(() => native.execProbe('/bin/true', 10, 5 as unknown as { uid: number; gid: number; groups: number[] }), { instanceOf: TypeError, message: /creds must be an object/ });
+  t.throws(() => native.execProbe('/bin/true', 10, { uid: 1, gid: 1, groups: ['x'] as unknown as number[] }), { instanceOf: TypeError, message: /groups must be an array of numbers/ });
+  t.throws(() => native.execProbe('/bin/true', 10, { uid: 1, gid: 1, groups: new Array(257).fill(1) }), { instanceOf: RangeError, message: /256 groups/ });
+  if (process.geteuid?.() !== 0) return t.pass('not root: no other credentials to take on');
+  const rootOnly = join(dir, 'root-only');
+  copyFileSync('/bin/true', rootOnly);
+  chmodSync(rootOnly, 0o700);
+  chmodSync(dir, 0o755);
+  const nobody = { uid: 65534, gid: 65534, groups: [] };
+  t.true((await native.execProbe(rootOnly, 4)).executable, 'root may');
+  // Readable only by root: its open as uid 65534 is refused.
+  const e = await t.throwsAsync(native.execProbe(rootOnly, 4, nobody));
+  t.like(e, { code: 'EACCES', syscall: 'open' });
+  t.true((await native.execProbe('/bin/true', 4, nobody)).executable, 'what anyone may run');
+  // Many at once (every pool thread takes the credentials on and off), then root's reads still work.
+  await Promise.allSettled(Array.from({ length: 16 }, () => native.execProbe(rootOnly, 4, nobody)));
+  const reads = await Promise.all(Array.from({ length: 16 }, () => readFile(rootOnly)));
+  t.true(reads.every((b) => b.length === readFileSync('/bin/true').length));
 });

@@ -61,9 +61,11 @@ test.after.always(() => rmSync(anyone, { recursive: true, force: true }));
 const forAnyone = (exe: string) => {
   chmodSync(anyone, 0o755);
   copyFileSync(exe, join(anyone, 'attrs'));
-  return join(anyone, 'attrs');
+  copyFileSync('/bin/true', join(anyone, 'root-only'));
+  chmodSync(join(anyone, 'root-only'), 0o700);
+  return [join(anyone, 'attrs'), 'creds', join(anyone, 'root-only')];
 };
-if (process.getuid?.() === 0) same('credentials a root process drops with raw setgroups/setresgid/setresuid: every thread, the child and its execve keep uid 1000 (the child used to be root again)', () => [forAnyone(buildFixture('attrs', ['-pthread'])), 'creds'], { modes: ['off'] });
+if (process.getuid?.() === 0) same('credentials a root process drops with raw setgroups/setresgid/setresuid: every thread, the child and its execve keep uid 1000 (the child used to be root again), execve checks as uid 1000 (EACCES for a root-only program)', () => forAnyone(buildFixture('attrs', ['-pthread'])), { modes: ['off'] });
 same('timers: alarm, setitimer/getitimer (REAL, PROF), POSIX timers on wall and CPU clocks (SIGEV_SIGNAL, THREAD_ID, NONE, overruns, TIMER_ABSTIME), fork and execve, careless calls', () => [buildFixture('timers', ['-pthread'])]);
 same('signals with a value: sigqueue and pthread_sigqueue to itself, a thread, a child; forged codes, bad pointers, pids, signals', () => [buildFixture('sigqueue')]);
 same("pidfds of the program's children: pidfd_open, CLONE_PIDFD, poll, waitid(P_PIDFD) blocking and PIDFD_NONBLOCK, careless fds", () => [buildFixture('pidfd')]);

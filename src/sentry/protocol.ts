@@ -1,3 +1,4 @@
+import type { ProbeCreds } from '../native.js';
 import type { AttrValues } from './kernel/taskAttrs.js';
 /**
  * Messages between a program's thread group on the main thread (src/sentry/run.ts) and its
@@ -94,7 +95,8 @@ export type SentryRequest =
   | { type: 'needThread'; pid: number }
   /** Lifecycle events of tasks since the last batch, in order: [tid, event]. */
   | { type: 'taskEvents'; events: Array<[number, TaskEvent['type']]> }
-  | { type: 'execCheck'; req: number; pid: number; path: string }
+  /** `creds`: the program's filesystem ids and groups, when it changed them (see TaskAttrs.creds). */
+  | { type: 'execCheck'; req: number; pid: number; path: string; creds?: ProbeCreds }
   | { type: 'execLoad'; req: number; pid: number; path: string; file?: string; argv: string[]; envp: string[] }
   | { type: 'contextEvent'; pid: number; id: number; event: 'syscall'; sysno: number }
   | { type: 'contextExit'; pid: number; id: number }

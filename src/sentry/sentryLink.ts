@@ -3,7 +3,7 @@ import { syncAttrs } from './syncAttrs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessEvent } from '../machines/process.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { AddressSpace } from '../addressSpace.js';
 import type { AdoptedContext, PlatformPort, StubPort } from '../platformPort.js';
@@ -184,7 +184,9 @@ export class SentryLink {
           const f = this.port.processFault('exec', m.pid);
           if (f?.action === 'fail') return this.send({ type: 'execChecked', req: m.req, errno: f.errno ?? ERRNO.ENOMEM });
           if (f) this.#execFaults.set(m.pid, f);
-          return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(m.path, (path) => resolve(p, path)) });
+          // The program's credentials matter only to a root Node (another's cannot differ from its own).
+          const creds = process.geteuid?.() === 0 ? m.creds : undefined;
+          return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(m.path, (path) => resolve(p, path, creds !== undefined), creds) });
         }
         case 'execLoad':
           return this.send(await this.#exec(this.#proc(m.pid), m));
@@ -315,8 +317,23 @@ class ProcessGone extends Error {
 }
 
 /** A path of the program's as the kernel would open it (relative to the process's cwd). */
-function resolve(p: LinkedProcess, path: string): string {
-  return isAbsolute(path) ? path : join(`/proc/${p.as.pid}/cwd`, path);
+/**
+ * A path the program names, as Node opens it: relative ones under the stub's working directory,
+ * through /proc (`absolute`: by the folder's name, for a check made with the program's
+ * credentials, which may not pass through another process's /proc entries).
+ */
+function resolve(p: LinkedProcess, path: string, absolute = false): string {
+  if (isAbsolute(path)) return path;
+  const cwd = `/proc/${p.as.pid}/cwd`;
+  if (absolute) {
+    try {
+      const dir = readlinkSync(cwd);
+      if (isAbsolute(dir) && !dir.endsWith(' (deleted)')) return join(dir, path);
+    } catch {
+      // gone: the /proc path fails as the stub's would
+    }
+  }
+  return join(cwd, path);
 }
 
 /** Closes a process's close-on-exec fds (the flags are in /proc/PID/fdinfo, in octal). */

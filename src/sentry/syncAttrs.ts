@@ -1,20 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { ATTR } from '../abi/sysmsg.js';
 import { SYS } from '../abi/syscalls.js';
 import type { AddressSpace } from '../addressSpace.js';
 import type { StubPort } from '../platformPort.js';
 import type { AttrValues } from './kernel/taskAttrs.js';
-
-/** The stub's credentials as /proc shows them: Uid and Gid (real, effective, saved, fs), Groups. */
-function credsOf(pid: number): { uid: number[]; gid: number[]; groups: number[] } | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const ids = (name: string) => (new RegExp(`^${name}:(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
-    return { uid: ids('Uid'), gid: ids('Gid'), groups: ids('Groups') };
-  } catch {
-    return undefined;
-  }
-}
+import { credentialsOf } from './kernel/credentials.js';
 
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -48,7 +37,7 @@ export async function syncAttrs(as: AddressSpace, stub: StubPort, v: AttrValues)
     await call('sched_setaffinity', SYS.sched_setaffinity, [0n, BigInt(v.affinity.length), sc.addr]);
   }
   if (!(v.set & ATTR.creds)) return;
-  const now = credsOf(as.pid);
+  const now = credentialsOf(as.pid);
   if (!now) throw new Error(`stub ${as.pid}: no credentials in /proc`);
   if (!same(now.groups, v.groups)) {
     v.groups.forEach((g, i) => sc.view.setUint32(4 * i, g, true));

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ERRNO, S_IFMT, S_IFREG } from '../../abi/linux.js';
-import { native, type ExecProbe } from '../../native.js';
+import { native, type ExecProbe, type ProbeCreds } from '../../native.js';
 import { decodeElf } from './elf.js';
 import { LoaderErrors } from './loaderErrors.js';
 import { readFully } from './readFully.js';
@@ -24,16 +24,18 @@ const PROBE_BYTES = 1 << 16;
  * checks the same again in the stub when it maps the file.
  *
  * `resolve` turns a path as the program would open it (relative to its working directory) into
- * one Node can open; it is applied to the program and to every '#!' interpreter.
+ * one Node can open; it is applied to the program and to every '#!' interpreter. `creds`: the
+ * program's filesystem ids and groups when it changed them (files are then opened and checked
+ * as it would: a program that dropped root gets EACCES where it would natively).
  *
  * @example
  * ```ts
  * const errno = await checkExecutable('a.out', (p) => join('/proc/1234/cwd', p)); // 0, or ENOENT, EACCES, ENOEXEC, ELOOP…
  * ```
  */
-export async function checkExecutable(path: string, resolve: (path: string) => string = (p) => p): Promise<number> {
+export async function checkExecutable(path: string, resolve: (path: string) => string = (p) => p, creds?: ProbeCreds): Promise<number> {
   try {
-    const target = await followScripts(probeAccess(resolve), path, []);
+    const target = await followScripts(probeAccess(resolve, creds), path, []);
     const { real, probe } = target.file;
     // All of a file shorter than the probe is in hand: no read goes past it.
     const whole = probe.head.length < PROBE_BYTES;
@@ -56,13 +58,13 @@ interface Probed {
 }
 
 /** Files looked at by the native probe, checked as execve opens them (see {@link checkExecutable}). */
-function probeAccess(resolve: (path: string) => string): ExecFileAccess<Probed> {
+function probeAccess(resolve: (path: string) => string, creds: ProbeCreds | undefined): ExecFileAccess<Probed> {
   return {
     open: async (p) => {
       const real = resolve(p);
       let probe: ExecProbe;
       try {
-        probe = await native.execProbe(real, PROBE_BYTES);
+        probe = await native.execProbe(real, PROBE_BYTES, creds);
       } catch (e) {
         throw (e as { syscall?: string }).syscall === 'open' ? openError(p, e) : e;
       }

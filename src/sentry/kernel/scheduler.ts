@@ -9,7 +9,6 @@ import type { Task } from './task.js';
 const STATE = THREAD_CONTEXT.state / 4;
 const INTERRUPT = THREAD_CONTEXT.interrupt / 4;
 const THREAD_ID = THREAD_CONTEXT.threadId / 4;
-const LAST_THREAD_ID = THREAD_CONTEXT.lastThreadId / 4;
 
 /** What the scheduler needs of the kernel. */
 export interface SchedulerHost {
@@ -176,11 +175,6 @@ export class Scheduler {
   anyInStub(): boolean {
     for (const t of this.host.liveTasks()) if (t.inStub) return true;
     return false;
-  }
-
-  /** Host tid of the sysmsg thread that last ran `t` (its last trap's), if known. */
-  lastRunner(t: Task): number | undefined {
-    return this.#threadTids.get(Atomics.load(t.u32, LAST_THREAD_ID));
   }
 
   /** Interrupt flag, then SIGCHLD to the sysmsg thread running `t` (if any). Once per stay. */

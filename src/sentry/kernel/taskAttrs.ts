@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { ATTR, TASK_ATTRS } from '../../abi/sysmsg.js';
+import { credentialsOf, type Credentials } from './credentials.js';
 
 /**
  * What the program set of the attributes Linux keeps per task (credentials, resource limits,
@@ -59,24 +59,25 @@ export class TaskAttrs {
     return this.#gen;
   }
 
+  /** The filesystem ids and groups the program set, for checks made on its behalf (undefined: as it started). */
+  creds(): { uid: number; gid: number; groups: number[] } | undefined {
+    const v = this.values;
+    return v.set & ATTR.creds ? { uid: v.uid[3], gid: v.gid[3], groups: [...v.groups] } : undefined;
+  }
+
   /**
-   * Credentials as the thread `tid` (host view) now has them, after a call of the setuid family
-   * succeeded there. False when its /proc status could not be read or has more groups than the
-   * block holds (the caller then fails the call's process: it cannot be kept alike).
+   * The process's credentials now: as it set them, or, before it set any, as its stub started
+   * (its syscall thread's, from /proc; undefined when the stub is gone).
    */
-  recordCreds(tid: number): boolean {
-    let status: string;
-    try {
-      status = readFileSync(`/proc/${tid}/status`, 'utf8');
-    } catch {
-      return false;
-    }
-    const ids = (name: string) => (new RegExp(`^${name}:(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
-    const uid = ids('Uid');
-    const gid = ids('Gid');
-    const groups = ids('Groups');
-    if (uid.length !== 4 || gid.length !== 4 || groups.length > ATTR.groupsMax) return false;
-    Object.assign(this.values, { uid, gid, groups });
+  credentials(hostPid: number): Credentials | undefined {
+    const v = this.values;
+    return v.set & ATTR.creds ? { uid: [...v.uid], gid: [...v.gid], groups: [...v.groups] } : credentialsOf(hostPid);
+  }
+
+  /** New credentials (a call of the setuid family succeeded). False: more groups than the block holds. */
+  recordCreds(c: Credentials): boolean {
+    if (c.groups.length > ATTR.groupsMax) return false;
+    Object.assign(this.values, { uid: [...c.uid], gid: [...c.gid], groups: [...c.groups] });
     this.#publish(ATTR.creds);
     return true;
   }

@@ -103,7 +103,6 @@ export class ThreadGroup implements SyscallKernel, Proc {
   readonly #sched: Scheduler;
   /** See SyscallKernel.afterCall (the trap handler runs them when the call returns). */
   readonly afterCall = (fn: () => void): void => this.#traps.afterCall(fn);
-  readonly runnerTid = (t: Task): number | undefined => this.#sched.lastRunner(t);
   readonly #traps: TrapHandler;
   /** What others did to this process, to run in its turn (see defer). */
   readonly #deferred: Array<() => void> = [];
@@ -387,7 +386,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
         killGroup: (signo) => this.killGroup(signo),
         // The answers come with the tree's mail: they act in this process's own turn (a failed
         // load kills this process, not whichever process's turn it is), and not at all once it ended.
-        check: (path, done) => tree.request({ type: 'execCheck', pid: this.tgid, path }, 'execChecked', (r) => this.defer(() => done(r.errno))),
+        check: (path, done) => tree.request({ type: 'execCheck', pid: this.tgid, path, creds: this.attrs.creds() }, 'execChecked', (r) => this.defer(() => done(r.errno))),
         load: (a, done) =>
           tree.request({ type: 'execLoad', pid: this.tgid, path: a.path, file: a.file, argv: a.argv, envp: a.envp }, 'execLoaded', (r) =>
             this.defer(() => done(r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! })),

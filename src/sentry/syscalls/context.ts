@@ -59,8 +59,8 @@ export interface SyscallKernel {
   readonly signals: SignalDelivery;
   /** Its credentials, limits, nice and affinity, kept alike on its stub threads (see TaskAttrs). */
   readonly attrs: TaskAttrs;
-  /** Host tid of the sysmsg thread that ran `t`'s last call (a passthrough's, in its onDone). */
-  runnerTid(t: Task): number | undefined;
+  /** Its stub's pid as Node sees it. */
+  readonly hostPid: number;
   /** Its itimers and POSIX timers (see ProcessTimers). */
   readonly timers: ProcessTimers;
   readonly futexes: FutexTable;

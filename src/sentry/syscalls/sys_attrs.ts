@@ -3,9 +3,10 @@ import { SYS } from '../../abi/syscalls.js';
 import type { Substitute } from '../kernel/task.js';
 import type { Handler, Outcome, SyscallKernel } from './context.js';
 import { PID_ARG_CALLS } from './sys_pidargs.js';
+import { credentialsAfter } from '../kernel/credentials.js';
 
 /** What the attribute calls use of the kernel. */
-type AttrsKernel = Pick<SyscallKernel, 'attrs' | 'runnerTid' | 'mem' | 'tgid' | 'task' | 'tasks' | 'killGroup'>;
+type AttrsKernel = Pick<SyscallKernel, 'attrs' | 'mem' | 'tgid' | 'hostPid' | 'task' | 'tasks' | 'killGroup'>;
 
 const PRIO_PROCESS = 0n;
 /** Bytes of struct rlimit (two u64) and of the CPU masks kept (ATTR.affinityMax). */
@@ -31,6 +32,16 @@ function ownProcess(k: AttrsKernel, v: bigint): boolean {
   return n === 0 || n === k.tgid || k.task(n) !== undefined;
 }
 
+/** setgroups' list (`n` gids at `addr`); undefined when unreadable or longer than the stub's block holds. */
+function readGroups(k: AttrsKernel, n: bigint, addr: bigint): number[] | undefined {
+  if (n > 64n) return undefined;
+  if (n === 0n) return [];
+  const b = k.mem.read(addr, Number(n) * 4);
+  if (!b) return undefined;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return Array.from({ length: Number(n) }, (_, i) => dv.getUint32(4 * i, true));
+}
+
 /** `u64` pair at `addr` (a struct rlimit), or undefined. */
 function readRlimit(k: AttrsKernel, addr: bigint): [bigint, bigint] | undefined {
   const b = k.mem.read(addr, RLIMIT_SIZE);
@@ -41,11 +52,12 @@ function readRlimit(k: AttrsKernel, addr: bigint): [bigint, bigint] | undefined 
 
 /**
  * The setuid family (setuid, setgid, setreuid, setregid, setresuid, setresgid, setgroups,
- * setfsuid, setfsgid): made by the sysmsg thread running the caller, then the credentials it has
- * are the process's (TaskAttrs: the other stub threads and the next fork's child take them on).
- * Linux's raw calls change one thread; glibc changes them all, which is what programs mean.
- * Credentials that cannot be kept alike (more groups than the stub's block holds) end the
- * process: its threads must never run with other credentials than it set.
+ * setfsuid, setfsgid): made by the sysmsg thread running the caller; once it succeeded, the
+ * credentials it leaves (Linux's rules, credentials.ts) are the process's (TaskAttrs: the other
+ * stub threads and the next fork's child take them on). Linux's raw calls change one thread;
+ * glibc changes them all, which is what programs mean. Credentials that cannot be kept alike
+ * (more groups than the stub's block holds) end the process: its threads must never run with
+ * other credentials than it set.
  *
  * @example
  * ```ts
@@ -54,13 +66,16 @@ function readRlimit(k: AttrsKernel, addr: bigint): [bigint, bigint] | undefined 
  */
 export function credsCall(sysno: number): Handler {
   const fsCall = sysno === SYS.setfsuid || sysno === SYS.setfsgid;
-  return (k, t, a) =>
-    recorded(sysno, a, 'pass', (ret) => {
-      // setfsuid/setfsgid answer the old id, never an error: their effect is read back all the same.
+  return (k, _t, a) => {
+    // The credentials before the call (and setgroups' list) are taken before it runs.
+    const old = k.attrs.credentials(k.hostPid);
+    const groups = sysno === SYS.setgroups ? readGroups(k, a[0], a[1]) : undefined;
+    return recorded(sysno, a, 'pass', (ret) => {
+      // setfsuid/setfsgid answer the old id, never an error: the rules say what changed.
       if (ret < 0n && !fsCall) return;
-      const tid = k.runnerTid(t);
-      if (tid === undefined || !k.attrs.recordCreds(tid)) k.killGroup(SIG.SIGKILL);
+      if (!old || (sysno === SYS.setgroups && !groups) || !k.attrs.recordCreds(credentialsAfter(old, sysno, a, groups))) k.killGroup(SIG.SIGKILL);
     });
+  };
 }
 
 /** setrlimit: the process's limit (Linux keeps limits per process): every stub thread's. */
