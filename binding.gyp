@@ -23,7 +23,8 @@
         "native/sandbox.cc",
         "native/liveness.cc",
         "native/procfd.cc",
-        "native/execprobe.cc"
+        "native/execprobe.cc",
+        "native/cpuclock.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": [

@@ -11,6 +11,7 @@ void InitSandbox(Napi::Env env, Napi::Object exports);
 void InitLiveness(Napi::Env env, Napi::Object exports);
 void InitProcFd(Napi::Env env, Napi::Object exports);
 void InitExecProbe(Napi::Env env, Napi::Object exports);
+void InitCpuClock(Napi::Env env, Napi::Object exports);
 }  // namespace systrap
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -23,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   systrap::InitLiveness(env, exports);
   systrap::InitProcFd(env, exports);
   systrap::InitExecProbe(env, exports);
+  systrap::InitCpuClock(env, exports);
   return exports;
 }
 

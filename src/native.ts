@@ -133,6 +133,8 @@ export interface Native {
    * like a failed fs call ({ code, errno, syscall }).
    */
   execProbe(path: string, maxBytes: number, creds?: ProbeCreds): Promise<ExecProbe>;
+  /** The CPU time of processes together, in ns, from their kernel CPU clocks (gone ones add nothing). */
+  cpuClockNs(pids: number[]): bigint;
   tgkill(tgid: number, tid: number, signal: number): void;
   kill(pid: number, signal: number): void;
   setpriority(which: number, who: number, prio: number): void;

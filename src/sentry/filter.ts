@@ -5,6 +5,7 @@ import { abi } from '../abi/stub.js';
 import { PRCTL_SENTRY } from './syscalls/sys_process.js';
 import { PID_ARG_CALLS } from './syscalls/sys_pidargs.js';
 import { ATTR_CALLS, ATTR_REPLAY } from './syscalls/sys_attrs.js';
+import { CPU_CLOCKS } from './syscalls/sys_time.js';
 import { TTY_CHECKED, TTY_SENTRY } from './syscalls/sys_tty.js';
 
 /**
@@ -152,6 +153,8 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   direct.push(...common);
   for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) direct.push({ sysno, action: trap });
   for (const opt of PRCTL_SENTRY) direct.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
+  // The CPU clocks are the process's, not the sysmsg thread's (ProcessCpuClock); the wall clocks pass.
+  for (const clock of CPU_CLOCKS) direct.push({ sysno: SYS.clock_gettime, args: [{ op: 'maskedEq', mask: 0xffffffffn, value: clock }], action: trap });
   // The terminal's job control is the sentry's (sys_tty.ts); the other ioctls pass.
   if (spec.terminalStdin) direct.push({ sysno: SYS.read, args: [{ op: 'eq', value: 0n }], action: trap });
   // Changes to the terminal are checked for background jobs (SIGTTOU), then pass at the gadget.

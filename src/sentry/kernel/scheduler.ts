@@ -177,6 +177,11 @@ export class Scheduler {
     return false;
   }
 
+  /** Host tids of the stub's sysmsg threads known so far. */
+  hostTids(): IterableIterator<number> {
+    return this.#threadTids.values();
+  }
+
   /** Interrupt flag, then SIGCHLD to the sysmsg thread running `t` (if any). Once per stay. */
   interrupt(t: Task): void {
     if (!t.inStub || t.kicked) return;

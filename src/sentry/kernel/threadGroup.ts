@@ -3,6 +3,7 @@ import { stubCpuTime, type CpuTime } from './cpuTime.js';
 import { JobControl } from './jobControl.js';
 import { ProcessTimers } from './timers.js';
 import { TaskAttrs } from './taskAttrs.js';
+import { ProcessCpuClock } from './cpuClock.js';
 import { ERRNO, FUTEX, SIG } from '../../abi/linux.js';
 import { CONTEXT_QUEUE, TASK_ATTRS, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { FileRange } from '../../memoryFile.js';
@@ -68,6 +69,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
   readonly timers: ProcessTimers = new ProcessTimers(this);
   /** Credentials, limits, nice, affinity: the same on every stub thread (see TaskAttrs). */
   readonly attrs: TaskAttrs;
+  readonly cpuClock = new ProcessCpuClock(() => [this.hostPid, ...this.#sched.hostTids()]);
   /** The live threads, by tid. */
   readonly tasks = new Map<number, Task>();
   /** Its parent in the tree; undefined: the tree's own parent (Node, or a sandbox's init). */

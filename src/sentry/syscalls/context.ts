@@ -6,6 +6,7 @@ import type { FutexTable } from '../kernel/futex.js';
 import type { SignalDelivery } from '../kernel/signalDelivery.js';
 import type { ProcessTimers } from '../kernel/timers.js';
 import type { TaskAttrs } from '../kernel/taskAttrs.js';
+import type { ProcessCpuClock } from '../kernel/cpuClock.js';
 import type { StracePrinter } from '../strace/printer.js';
 import type { Proc, ProcessTree } from '../kernel/process.js';
 
@@ -61,6 +62,8 @@ export interface SyscallKernel {
   readonly attrs: TaskAttrs;
   /** Its stub's pid as Node sees it. */
   readonly hostPid: number;
+  /** Its CPU clock (CLOCK_PROCESS_CPUTIME_ID, see ProcessCpuClock). */
+  readonly cpuClock: ProcessCpuClock;
   /** Its itimers and POSIX timers (see ProcessTimers). */
   readonly timers: ProcessTimers;
   readonly futexes: FutexTable;

@@ -47,3 +47,32 @@ export const clockNanosleep: Handler = (k, t, a) => {
   if (clock !== CLOCK_REALTIME && clock !== CLOCK_MONOTONIC && clock !== CLOCK_BOOTTIME) return 'pass';
   return sleep(k, t, a[2], a[3], (a[1] & TIMER_ABSTIME) !== 0n, clock);
 };
+
+/** The process's and the calling thread's CPU clocks. */
+const CLOCK_PROCESS_CPUTIME_ID = 2;
+const CLOCK_THREAD_CPUTIME_ID = 3;
+
+/**
+ * clock_gettime of the process's CPU clock (see ProcessCpuClock); of the thread's, in a
+ * process of one thread (its time is the process's); the filter traps nothing else of it (the
+ * wall clocks run without a trap). A thread's CPU clock in a process of several is the stub
+ * thread's (see README).
+ *
+ * @example
+ * ```ts
+ * clockGettime(kernel, task, [2n, tsAddr]); // 0n, the CPU time at tsAddr
+ * ```
+ */
+export const clockGettime: Handler = (k, _t, a) => {
+  const clock = Number(BigInt.asIntN(32, a[0]));
+  if (clock !== CLOCK_PROCESS_CPUTIME_ID && !(clock === CLOCK_THREAD_CPUTIME_ID && k.tasks.size === 1)) return 'pass';
+  const ns = k.cpuClock.nowNs();
+  const b = new Uint8Array(16);
+  const dv = new DataView(b.buffer);
+  dv.setBigInt64(0, ns / 1_000_000_000n, true);
+  dv.setBigInt64(8, ns % 1_000_000_000n, true);
+  return k.mem.write(a[1], b) ? 0n : err(ERRNO.EFAULT);
+};
+
+/** The CPU clock ids clock_gettime traps for (filter.ts). */
+export const CPU_CLOCKS: readonly bigint[] = [BigInt(CLOCK_PROCESS_CPUTIME_ID), BigInt(CLOCK_THREAD_CPUTIME_ID)];

@@ -13,7 +13,7 @@ import { kill, pause, rtSigaction, rtSigpending, rtSigprocmask, rtSigreturn, rtS
 import { execve } from './sys_exec.js';
 import { ioctl, readTerminal } from './sys_tty.js';
 import { brk, mmapCheck, mremap, munmapCheck, rangeCheck } from './sys_mm.js';
-import { clockNanosleep, nanosleep } from './sys_time.js';
+import { clockGettime, clockNanosleep, nanosleep } from './sys_time.js';
 import { alarm, getitimer, setitimer, timerCreate, timerDelete, timerGetoverrun, timerGettime, timerSettime } from './sys_timer.js';
 import { closeRange, readlinkCall, readlinkatCall } from './sys_file.js';
 
@@ -64,6 +64,7 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.futex]: futex,
   [SYS.nanosleep]: nanosleep,
   [SYS.clock_nanosleep]: clockNanosleep,
+  [SYS.clock_gettime]: clockGettime,
   // timers: the process's, kept by the sentry (see ProcessTimers)
   [SYS.alarm]: alarm,
   [SYS.getitimer]: getitimer,
