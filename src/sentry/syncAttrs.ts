@@ -44,7 +44,7 @@ export async function syncAttrs(as: AddressSpace, stub: StubPort, v: AttrValues)
     await call('setgroups', SYS.setgroups, [BigInt(v.groups.length), sc.addr]);
   }
   if (!same(now.gid.slice(0, 3), v.gid.slice(0, 3))) await call('setresgid', SYS.setresgid, v.gid.slice(0, 3).map(BigInt));
-  await call('setfsgid', SYS.setfsgid, [BigInt(v.gid[3])]);
+  if (now.gid[3] !== v.gid[3]) await call('setfsgid', SYS.setfsgid, [BigInt(v.gid[3])]);
   if (!same(now.uid.slice(0, 3), v.uid.slice(0, 3))) await call('setresuid', SYS.setresuid, v.uid.slice(0, 3).map(BigInt));
-  await call('setfsuid', SYS.setfsuid, [BigInt(v.uid[3])]);
+  if (now.uid[3] !== v.uid[3]) await call('setfsuid', SYS.setfsuid, [BigInt(v.uid[3])]);
 }

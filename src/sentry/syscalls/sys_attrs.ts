@@ -73,7 +73,11 @@ export function credsCall(sysno: number): Handler {
     return recorded(sysno, a, 'pass', (ret) => {
       // setfsuid/setfsgid answer the old id, never an error: the rules say what changed.
       if (ret < 0n && !fsCall) return;
-      if (!old || (sysno === SYS.setgroups && !groups) || !k.attrs.recordCreds(credentialsAfter(old, sysno, a, groups))) k.killGroup(SIG.SIGKILL);
+      if (!old || (sysno === SYS.setgroups && !groups)) return k.killGroup(SIG.SIGKILL);
+      const next = credentialsAfter(old, sysno, a, groups);
+      // Nothing changed (make's children set the effective uid they have): nothing to take on.
+      if (JSON.stringify(next) === JSON.stringify(old)) return;
+      if (!k.attrs.recordCreds(next)) k.killGroup(SIG.SIGKILL);
     });
   };
 }
