@@ -296,7 +296,8 @@ test('loads /bin/ls and ld.so into a stub: file mappings with their permissions,
   t.true(lines.some((l) => l.name.endsWith(ls) && l.perms === 'r-xp'));
   t.true(lines.some((l) => l.name.includes('ld-linux') && l.perms === 'r-xp'));
   const stack = lines.find((l) => l.end === r.stackTop)!;
-  t.like(stack, { start: r.stackTop - r.stackSize, perms: 'rw-p', name: '' });
+  // Named [stack] as natively: the loader told the kernel where the stack is (PR_SET_MM_MAP).
+  t.like(stack, { start: r.stackTop - r.stackSize, perms: 'rw-p', name: '[stack]' });
   // What the loader reports is what is there, and nothing else is (the scratch page is gone).
   t.deepEqual(
     lines.map((l) => [l.start, l.end, l.perms]),

@@ -67,6 +67,11 @@ const forAnyone = (exe: string) => {
 };
 if (process.getuid?.() === 0) same('credentials a root process drops with raw setgroups/setresgid/setresuid: every thread, the child and its execve keep uid 1000 (the child used to be root again), execve checks as uid 1000 (EACCES for a root-only program)', () => forAnyone(buildFixture('attrs', ['-pthread'])), { modes: ['off'] });
 same('the process CPU clock (CLOCK_PROCESS_CPUTIME_ID, clock()): never backwards while another thread runs, all threads counted, as getrusage', () => [buildFixture('cpuclock', ['-pthread', '-O1'])]);
+same("/proc/self/cmdline and environ are the program's argv and environment (its own, its parent's through /proc/PID), also after execve", () => [
+  '/bin/sh',
+  '-c',
+  'cat /proc/self/cmdline | tr "\\0" " "; echo; tr "\\0" " " < /proc/$$/cmdline; echo; env -i A=1 B=two cat /proc/self/environ | tr "\\0" " "; echo',
+]);
 same('timers: alarm, setitimer/getitimer (REAL, PROF), POSIX timers on wall and CPU clocks (SIGEV_SIGNAL, THREAD_ID, NONE, overruns, TIMER_ABSTIME), fork and execve, careless calls', () => [buildFixture('timers', ['-pthread'])]);
 same('signals with a value: sigqueue and pthread_sigqueue to itself, a thread, a child; forged codes, bad pointers, pids, signals', () => [buildFixture('sigqueue')]);
 same("pidfds of the program's children: pidfd_open, CLONE_PIDFD, poll, waitid(P_PIDFD) blocking and PIDFD_NONBLOCK, careless fds", () => [buildFixture('pidfd')]);

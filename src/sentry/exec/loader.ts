@@ -10,6 +10,7 @@ import { MIN_STACK_SIZE, chooseBiases, checkPlacement, imageRange, mmapBaseAfter
 import { mapImage, mapStack, unmapPlaced, type LoadedMapping, type MapLog } from './mapping.js';
 import { checkInterpStandsAlone, openInterp, openProgram, type OpenImage } from './open.js';
 import { RANDOM_SIZE, buildStackImage } from './stack.js';
+import { describeImage } from './mmMap.js';
 import { StubIO } from './stubIO.js';
 
 /**
@@ -141,6 +142,9 @@ interface Images extends Files {
 interface StackResult {
   sp: bigint;
   auxv: AuxEntry[];
+  /** Where argv's and envp's strings lie (each contiguous, NULs included). */
+  args: { start: bigint; end: bigint };
+  env: { start: bigint; end: bigint };
 }
 
 function checkOptions(opts: LoadOptions): void {
@@ -195,6 +199,8 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
     await mapImage(io, images.main, images.mainBias, log);
     if (images.interp) await mapImage(io, images.interp, images.interpBias, log);
     const stack = await setUpStack(io, opts, images, layout, log);
+    const code = imageRange(images.main.info, images.mainBias);
+    await describeImage(io, { code, brk: roundUp(code.end, PAGE), stack: stack.sp, args: stack.args, env: stack.env, auxv: stack.auxv });
     return result(images, layout, stack, log);
   } catch (e) {
     // Undo: the address space must look as it did before the call.
@@ -263,7 +269,12 @@ async function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout:
     maxSize: Number(layout.stackSize / ARG_SPACE_FRACTION),
   });
   io.write(image.sp, image.bytes);
-  return { sp: image.sp, auxv: image.auxv };
+  // Strings lie upward from the first one's address (the kernel's order): where each list ends.
+  const span = (addrs: bigint[], strings: readonly string[]) => {
+    const start = addrs[0] ?? image.execfnAddr;
+    return { start, end: start + BigInt(strings.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0)) };
+  };
+  return { sp: image.sp, auxv: image.auxv, args: span(image.argvAddrs, images.argv.length > 0 ? images.argv : ['']), env: span(image.envpAddrs, opts.envp) };
 }
 
 /** What the caller needs to start the program. */
