@@ -55,6 +55,8 @@ export class SignalDelivery {
   /** Process-directed signals no thread could take yet. */
   readonly groupPending: PendingSignal[] = [];
 
+  /** The siginfos queued now (see isQueued). Protected by: the sentry worker. */
+  readonly #queued = new WeakSet<Uint8Array>();
   /** RLIMIT_SIGPENDING of the process, read once (see full). */
   #limit?: number;
 
@@ -129,6 +131,7 @@ export class SignalDelivery {
       for (let i = 0; i < list.length; i++) if ((set & sigbit(list[i].signo)) !== 0n && (best < 0 || list[i].signo < list[best].signo)) best = i;
       if (best >= 0) {
         const [sig] = list.splice(best, 1);
+        if (sig.info) this.#queued.delete(sig.info);
         return { signo: sig.signo, info: this.#infoOf(sig.signo, sig.info) };
       }
     }
@@ -137,10 +140,11 @@ export class SignalDelivery {
 
   /** Takes the next signal `t` may take now, thread-directed first. */
   #take(t: Task): PendingSignal | undefined {
-    let i = t.pending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
-    if (i >= 0) return t.pending.splice(i, 1)[0];
-    i = this.groupPending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
-    return i >= 0 ? this.groupPending.splice(i, 1)[0] : undefined;
+    const i = t.pending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
+    const j = i >= 0 ? -1 : this.groupPending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
+    const taken = i >= 0 ? t.pending.splice(i, 1)[0] : j >= 0 ? this.groupPending.splice(j, 1)[0] : undefined;
+    if (taken?.info) this.#queued.delete(taken.info);
+    return taken;
   }
 
   /**
@@ -230,13 +234,17 @@ export class SignalDelivery {
   #queue(list: PendingSignal[], signo: number, info: Uint8Array | undefined): void {
     if (signo < SIGRTMIN ? list.some((p) => p.signo === signo) : this.full()) return;
     list.push({ signo, info });
+    if (info) this.#queued.add(info);
   }
 
-  /** Whether this very siginfo is still queued, for the process or one of its threads (a timer's overrun counts in it then). */
+  /**
+   * Whether this very siginfo is still queued, for the process or one of its threads (a timer's
+   * overrun counts in it then). A set, not a scan: a timer asks at every expiry, and up to
+   * RLIMIT_SIGPENDING signals may be queued. Entries of a thread that is gone stay (the timer
+   * of a thread checks that it lives).
+   */
   isQueued(info: Uint8Array): boolean {
-    if (this.groupPending.some((p) => p.info === info)) return true;
-    for (const t of this.host.liveTasks()) if (t.pending.some((p) => p.info === info)) return true;
-    return false;
+    return this.#queued.has(info);
   }
 
   /**
@@ -271,7 +279,11 @@ export class SignalDelivery {
   #jobControl(signo: number): void {
     const drop = signo === SIG.SIGCONT ? STOP_SIGNALS : (STOP_SIGNALS & sigbit(signo)) !== 0n ? sigbit(SIG.SIGCONT) : 0n;
     if (drop === 0n) return;
-    const keep = (p: PendingSignal) => (drop & sigbit(p.signo)) === 0n;
+    const keep = (p: PendingSignal) => {
+      const kept = (drop & sigbit(p.signo)) === 0n;
+      if (!kept && p.info) this.#queued.delete(p.info);
+      return kept;
+    };
     for (const t of this.host.liveTasks()) t.pending.splice(0, t.pending.length, ...t.pending.filter(keep));
     this.groupPending.splice(0, this.groupPending.length, ...this.groupPending.filter(keep));
     if (signo === SIG.SIGCONT) this.host.continueGroup();

@@ -200,7 +200,9 @@ export class ProcessTimers {
   /** A POSIX timer expired `n` times: its signal, or overruns in the one still queued. */
   #fire(id: number, p: PosixTimer, n: number): void {
     if (p.notify === SIGEV.NONE) return;
-    if (p.info && this.host.signals.isQueued(p.info)) {
+    const target = p.tid !== undefined ? this.host.task(p.tid) : undefined;
+    // Still queued (to a thread that still lives): one more overrun in it.
+    if (p.info && this.host.signals.isQueued(p.info) && (p.tid === undefined || target)) {
       const dv = infoView(p.info);
       dv.setInt32(20, Math.min(DELAYTIMER_MAX, dv.getInt32(20, true) + n), true);
       return;
@@ -214,7 +216,6 @@ export class ProcessTimers {
     dv.setInt32(20, Math.min(DELAYTIMER_MAX, n - 1), true);
     dv.setBigUint64(24, p.value, true);
     p.info = info;
-    const target = p.tid !== undefined ? this.host.task(p.tid) : undefined;
     if (target) this.host.signals.sendThread(target, p.signo, info);
     else this.host.signals.sendGroup(p.signo, info);
   }
