@@ -231,6 +231,17 @@ test('same lines as strace 6.1: ignored signals are still shown (SIGPIPE of a tr
   t.deepEqual(normalize(k.ours).slice(-5), normalize(k.native).slice(-5), k.ours);
 });
 
+test('a call cut by another process\'s lines, as strace 6.1 cuts it: `wait4(-1,  <unfinished ...>`, then `<... wait4 resumed>` with the rest', (t) => {
+  const r = both(['-f'], [busybox(), 'sh', '-c', 'busybox true; exit 0']);
+  for (const [who, text] of [['strace', r.native], ['systrap', r.ours]]) {
+    const lines = text.split('\n');
+    const cut = lines.findIndex((l) => /^\d+ +wait4\(-1,  <unfinished \.\.\.>$/.test(l));
+    t.true(cut >= 0, `${who}: no cut wait4 line\n${text}`);
+    const resumed = lines.findIndex((l) => /^\d+ +<\.\.\. wait4 resumed>\[\{WIFEXITED\(s\) && WEXITSTATUS\(s\) == 0\}\], 0, NULL\) += \d+$/.test(l));
+    t.true(resumed > cut, `${who}: no resumed wait4 line after the cut one\n${text}`);
+  }
+});
+
 test('same lines as strace 6.1 per process with -f: a shell, a pipeline and a subshell (strace -f -o: pid-prefixed lines)', (t) => {
   const r = both(['-f', '-v', '-e', 'trace=!rt_sigaction'], [busybox(), 'sh', '-c', 'echo a; busybox true; exit 3']);
   t.is(r.oursStatus, 3);

@@ -144,6 +144,39 @@ export function decodeAtEntry(sysno: number): boolean {
 }
 
 /**
+ * A call's line cut where strace cuts it when another process's line comes first: what it
+ * prints at the call's entry (`read(3, `, or all of `close(3`), and what follows
+ * `<... read resumed>` when the call returns (`"…", 10)`; `)` when nothing was left).
+ *
+ * @example
+ * ```ts
+ * formatCallParts(SYS.wait4, [-1n, addr, 0n, 0n], undefined, mem); // { entry: 'wait4(-1, ', rest: … }
+ * ```
+ */
+export function formatCallParts(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions = {}): { entry: string; rest: string } {
+  const c = context(args, ret, mem, opts);
+  const decoder = DECODERS.get(sysno);
+  const shown = decoder ? decoder.args(c) : Array.from({ length: syscallArgCount(sysno) }, (_, i) => hex(args[i] ?? 0n));
+  const k = decoder ? firstOutput(decoder, args, mem, opts) ?? shown.length : shown.length;
+  const head = shown.slice(0, k).join(', ');
+  return { entry: `${syscallName(sysno)}(${head}${k < shown.length && k > 0 ? ', ' : ''}`, rest: `${shown.slice(k).join(', ')})` };
+}
+
+/**
+ * The first argument a decoder prints only once the call has returned: the first marked so
+ * (out(), outBuf()) or whose text changes when the call succeeds (decoders that print an
+ * address until then), whichever comes first; undefined when all print at entry.
+ */
+function firstOutput(decoder: SyscallDecoder, args: readonly bigint[], mem: MemoryReader, opts: FormatOptions): number | undefined {
+  const before = decoder.args(context(args, undefined, mem, opts));
+  const after = decoder.args(context(args, 1n, mem, opts));
+  const changed = before.findIndex((text, n) => text !== after[n]);
+  const marked = decoder.firstOut ?? -1;
+  const firsts = [changed, marked].filter((i) => i >= 0);
+  return firsts.length > 0 ? Math.min(...firsts) : undefined;
+}
+
+/**
  * The call part of a trace line, `name(arg, arg, ...)`, without the result.
  * Output arguments (read's buffer, fstat's struct) are decoded only when
  * `ret` says the call succeeded; otherwise they print as addresses.

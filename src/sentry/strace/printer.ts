@@ -1,9 +1,9 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { MAX_ERRNO } from '../../abi/linux.js';
-import { SYS } from '../../abi/syscalls.js';
+import { SYS, syscallName } from '../../abi/syscalls.js';
 import type { TraceOptions } from '../protocol.js';
 import type { MemoryReader } from './decode/umove.js';
-import { alignResult, formatCall, formatExit, formatReturn, formatSignalDelivery, type FormatOptions } from './decoder.js';
+import { alignResult, formatCall, formatCallParts, formatExit, formatReturn, formatSignalDelivery, type FormatOptions } from './decoder.js';
 import { DEFAULT_STYLE, type TraceStyle } from './style.js';
 import { withConstStyle, withVerbose } from './decode/constStyle.js';
 import { SyscallSummary } from './summary.js';
@@ -44,6 +44,9 @@ export interface PrinterHooks {
 /** A call's line in two parts: `call` is aligned, then `= result`. */
 type Body = string | { call: string; result: string };
 
+/** Calls printed whole where they are made (exit, exit_group: `= ?` at once; execve: by exec()). */
+const WHOLE_AT_ONCE = new Set<number>([SYS.exit, SYS.exit_group, SYS.execve, SYS.execveat]);
+
 /**
  * Everything `systrap run` says about the program, as strace would: one line per traced call,
  * signal deliveries, the exit line, and the `-c` table, in strace's format (its options in
@@ -70,6 +73,12 @@ export class StracePrinter {
   #lastLine?: bigint;
   /** `-y`: fds a call closes or replaces, named at its entry (by tid): gone by its exit. */
   readonly #entryPaths = new Map<number, Map<number, string>>();
+  /**
+   * Traced calls under way, by tid, in order of entry: strace prints a call's entry as it
+   * enters, so a line another thread or process prints meanwhile cuts it (`read(3,  <unfinished
+   * ...>`, later `<... read resumed>…`). Printed here only when such a line comes (`cut`).
+   */
+  readonly #open = new Map<number, { sysno: number; args: bigint[]; at: bigint; cut: boolean }>();
   /** `-ff`: each process's file and buffer. */
   readonly #files = new Map<number, { fd: number; buf: string[]; bytes: number }>();
 
@@ -103,6 +112,11 @@ export class StracePrinter {
    * close is named now: strace prints `close(3</etc/passwd>)`.
    */
   enter(tid: number, sysno: number, args: bigint[]): void {
+    if (this.#opts.perProcess === undefined && this.#traced.has(sysno) && !WHOLE_AT_ONCE.has(sysno) && this.#follows(tid) && this.#statusShown(undefined, false) && !this.#style.paths) {
+      // Its entry is a line begun: one another thread had begun is cut now, as strace cuts it.
+      this.#cutOthers(tid);
+      this.#open.set(tid, { sysno, args, at: process.hrtime.bigint(), cut: false });
+    }
     if (this.#style.decodeFds === 0 && this.#style.paths === undefined) return;
     const fd = sysno === SYS.close ? args[0] : sysno === SYS.dup2 || sysno === SYS.dup3 ? args[1] : undefined;
     if (fd === undefined || !this.#traced.has(sysno)) return;
@@ -115,6 +129,8 @@ export class StracePrinter {
    * the stack pointer at its entry (rt_sigreturn's frame is there).
    */
   exit(tid: number, sysno: number, args: bigint[], ret: bigint | undefined, start: bigint, how: { injected?: boolean; sp?: bigint } = {}): void {
+    const open = this.#open.get(tid);
+    this.#open.delete(tid);
     if (!this.#follows(tid)) return;
     const failed = ret !== undefined && ret < 0n && ret >= -MAX_ERRNO;
     this.#count(sysno, failed, start);
@@ -126,7 +142,26 @@ export class StracePrinter {
     if (!this.#onPath(tid, sysno, args, ret, call, named)) return;
     let result = this.#ret(sysno, args, ret, this.#hooks.memOf(tid), opts);
     if (this.#style.syscallTimes && ret !== undefined) result += ` <${seconds(process.hrtime.bigint() - start)}>`;
+    if (open?.cut && open.sysno === sysno) {
+      const rest = this.#styled(() => formatCallParts(sysno, args, ret, this.#hooks.memOf(tid), opts)).rest;
+      return this.#line(tid, { call: `<... ${syscallName(sysno)} resumed>${rest}`, result }, process.hrtime.bigint());
+    }
     this.#line(tid, { call, result }, start);
+  }
+
+  /** The entry of every call another thread has under way, cut: `read(3,  <unfinished ...>`. */
+  #cutOthers(tid: number | undefined): void {
+    for (const [other, o] of this.#open) {
+      if (other === tid || o.cut) continue;
+      o.cut = true;
+      const entry = this.#styled(() => formatCallParts(o.sysno, o.args, undefined, this.#hooks.memOf(other), this.#format(other))).entry;
+      this.#line(other, `${entry} <unfinished ...>`, o.at);
+    }
+  }
+
+  /** `f` with -X's and -v's styles. */
+  #styled<T>(f: () => T): T {
+    return withVerbose(this.#style.verbose, () => withConstStyle(this.#style.constStyle, f));
   }
 
   /** exit / exit_group: printed before the task goes (strace's -c leaves them out). */
@@ -287,6 +322,7 @@ export class StracePrinter {
    */
   #line(tid: number | undefined, body: Body, at: bigint): void {
     const perProcess = this.#opts.perProcess !== undefined && tid !== undefined;
+    if (this.#open.size > 0 && !perProcess) this.#cutOthers(tid);
     let head = '';
     if (!perProcess && tid !== undefined) {
       if (this.#opts.toFile && this.#style.follow) head = `${String(tid).padEnd(5)} `;

@@ -35,6 +35,12 @@ export type ArgFormatter = (v: bigint, c: DecodeContext) => string;
 export interface SyscallDecoder {
   /** The printed arguments, in order (without the parentheses). */
   args(c: DecodeContext): string[];
+  /**
+   * The first argument strace prints only when the call returns (an output), or -1 when all
+   * are printed at its entry: where a line cut by another process's splits (`read(3, ` then
+   * `<... read resumed>"…", 10) = 10`). Undefined: not known, all at entry.
+   */
+  firstOut?: number;
   /** The text after `= ` for a successful return (default: signed decimal). */
   ret?(c: DecodeContext, ret: bigint): string;
 }
@@ -68,8 +74,11 @@ export const PATH_MAX = 4096;
  * ```
  */
 export function sig(...fmts: ArgFormatter[]): SyscallDecoder {
-  return { args: (c) => fmts.map((f, i) => f(arg(c, i), c)) };
+  return { args: (c) => fmts.map((f, i) => f(arg(c, i), c)), firstOut: fmts.findIndex((f) => OUTPUTS.has(f)) };
 }
+
+/** The formatters made by {@link out}: arguments printed when the call returns. */
+const OUTPUTS = new WeakSet<ArgFormatter>();
 
 /**
  * {@link sig} with a return formatter.
@@ -80,7 +89,7 @@ export function sig(...fmts: ArgFormatter[]): SyscallDecoder {
  * ```
  */
 export function sigRet(ret: (c: DecodeContext, r: bigint) => string, ...fmts: ArgFormatter[]): SyscallDecoder {
-  return { args: (c) => fmts.map((f, i) => f(arg(c, i), c)), ret };
+  return { ...sig(...fmts), ret };
 }
 
 /**
@@ -243,7 +252,9 @@ export function enumOf(table: Xlat, prefix?: string, signed = false): ArgFormatt
  * ```
  */
 export function out(f: ArgFormatter): ArgFormatter {
-  return (v, c) => (c.ok ? f(v, c) : ptr(v));
+  const o: ArgFormatter = (v, c) => (c.ok ? f(v, c) : ptr(v));
+  OUTPUTS.add(o);
+  return o;
 }
 
 /**
@@ -267,7 +278,9 @@ export function inBuf(lenArg: number): ArgFormatter {
  * ```
  */
 export function outBuf(hexBytes = false): ArgFormatter {
-  return (v, c) => (c.ok ? formatBuffer(c.mem, v, c.ret ?? 0n, c.strlen, { hex: hexBytes }) : ptr(v));
+  const o: ArgFormatter = (v, c) => (c.ok ? formatBuffer(c.mem, v, c.ret ?? 0n, c.strlen, { hex: hexBytes }) : ptr(v));
+  OUTPUTS.add(o);
+  return o;
 }
 
 /**
