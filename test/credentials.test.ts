@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { SYS } from '../src/abi/syscalls.js';
-import { credentialsAfter, credentialsOf, type Credentials } from '../src/sentry/kernel/credentials.js';
+import { capsAfterUidChange, credentialsAfter, credentialsOf, type Credentials } from '../src/sentry/kernel/credentials.js';
 
 const root: Credentials = { uid: [0, 0, 0, 0], gid: [0, 0, 0, 0], groups: [] };
 const user: Credentials = { uid: [1000, 1000, 1000, 1000], gid: [100, 100, 100, 100], groups: [5] };
@@ -44,4 +44,12 @@ test('credentialsOf reads /proc: this process\'s, and undefined for a pid that d
   t.is(mine.uid[0], process.getuid!());
   t.is(mine.gid[1], process.getegid!());
   t.is(credentialsOf(0x3fffffff), undefined);
+});
+
+test('capabilities on a uid change: leaving root clears them unless keepcaps; the effective set follows the effective uid', (t) => {
+  const full = { effective: 0xffn, permitted: 0xffn, inheritable: 0n, keep: false };
+  t.like(capsAfterUidChange([0, 0, 0, 0], [65534, 65534, 65534, 65534], full), { effective: 0n, permitted: 0n });
+  t.like(capsAfterUidChange([0, 0, 0, 0], [65534, 65534, 65534, 65534], { ...full, keep: true }), { effective: 0n, permitted: 0xffn });
+  t.like(capsAfterUidChange([0, 0, 0, 0], [0, 65534, 0, 65534], full), { effective: 0n, permitted: 0xffn }, 'a saved uid 0 keeps the permitted set');
+  t.like(capsAfterUidChange([0, 65534, 0, 65534], [0, 0, 0, 0], { ...full, effective: 0n }), { effective: 0xffn, permitted: 0xffn }, 'back to euid 0: effective = permitted');
 });

@@ -30,7 +30,7 @@ test('contextQueue offsets and size: TypeScript equals C', (t) => {
 
 test('task_attrs offsets, size and flags: TypeScript equals C', (t) => {
   for (const [k, v] of Object.entries(TASK_ATTRS)) t.is(v, C().attrs[snake(k)], `task_attrs.${k}`);
-  const names = { creds: 'ATTR_CREDS', nice: 'ATTR_NICE', affinity: 'ATTR_AFFINITY', rlimitShift: 'ATTR_RLIMIT_SHIFT', groupsMax: 'ATTR_GROUPS_MAX', rlimits: 'ATTR_RLIMITS', affinityMax: 'ATTR_AFFINITY_MAX' };
+  const names = { creds: 'ATTR_CREDS', nice: 'ATTR_NICE', affinity: 'ATTR_AFFINITY', caps: 'ATTR_CAPS', rlimitShift: 'ATTR_RLIMIT_SHIFT', groupsMax: 'ATTR_GROUPS_MAX', rlimits: 'ATTR_RLIMITS', affinityMax: 'ATTR_AFFINITY_MAX' };
   for (const [k, v] of Object.entries(ATTR)) t.is(v, C().attrs[names[k as keyof typeof names]], `ATTR.${k}`);
 });
 

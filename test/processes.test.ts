@@ -72,6 +72,9 @@ same("/proc/self/cmdline and environ are the program's argv and environment (its
   '-c',
   'cat /proc/self/cmdline | tr "\\0" " "; echo; tr "\\0" " " < /proc/$$/cmdline; echo; env -i A=1 B=two cat /proc/self/environ | tr "\\0" " "; echo',
 ]);
+if (process.getuid?.() === 0) {
+  same('capabilities through a uid change (setpriv: PR_SET_KEEPCAPS, capset, setresuid, setgroups) and execve: the ids and capability sets the program ends with', () => [requireTool('setpriv', 'util-linux'), '--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sh', '-c', 'id; grep -E "^Cap(Inh|Prm|Eff)" /proc/self/status'], { modes: ['off'] });
+}
 same('timers: alarm, setitimer/getitimer (REAL, PROF), POSIX timers on wall and CPU clocks (SIGEV_SIGNAL, THREAD_ID, NONE, overruns, TIMER_ABSTIME), fork and execve, careless calls', () => [buildFixture('timers', ['-pthread'])]);
 same('signals with a value: sigqueue and pthread_sigqueue to itself, a thread, a child; forged codes, bad pointers, pids, signals', () => [buildFixture('sigqueue')]);
 same("pidfds of the program's children: pidfd_open, CLONE_PIDFD, poll, waitid(P_PIDFD) blocking and PIDFD_NONBLOCK, careless fds", () => [buildFixture('pidfd')]);

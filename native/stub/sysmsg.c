@@ -34,6 +34,10 @@
 #define SYS_setpriority 141
 #define SYS_sched_setaffinity 203
 #define SYS_prlimit64 302
+#define SYS_capset 126
+#define SYS_prctl 157
+#define PR_SET_KEEPCAPS 8
+#define LINUX_CAPABILITY_VERSION_3 0x20080522
 #define PRIO_PROCESS 0
 #define SYS_rt_sigreturn 15
 #define FUTEX_WAIT 0
@@ -286,7 +290,18 @@ STUB_INLINE void sync_attrs(struct context_queue* q, struct sysmsg* msg) {
   }
   if ((set & ATTR_NICE) && raw_syscall(SYS_setpriority, PRIO_PROCESS, 0, a->nice, 0, 0, 0) != 0) crash();
   if ((set & ATTR_AFFINITY) && (a->affinity_len > ATTR_AFFINITY_MAX || raw_syscall(SYS_sched_setaffinity, 0, a->affinity_len, (long)a->affinity, 0, 0, 0) != 0)) crash();
+  /* Capabilities: kept across the uid change (keepcaps on for it), set, then keepcaps as the
+   * process has it. keepcaps may be locked (a sandbox's securebits: no capability to keep). */
+  int caps = (set & ATTR_CAPS) != 0;
+  if (caps) raw_syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0);
   if ((set & ATTR_CREDS) && (a->ngroups > ATTR_GROUPS_MAX || sync_creds(a) != 0)) crash();
+  if (caps) {
+    uint32_t hdr[2] = {LINUX_CAPABILITY_VERSION_3, 0};
+    uint32_t data[6] = {(uint32_t)a->caps[0], (uint32_t)a->caps[1], (uint32_t)a->caps[2],
+                        (uint32_t)(a->caps[0] >> 32), (uint32_t)(a->caps[1] >> 32), (uint32_t)(a->caps[2] >> 32)};
+    if (raw_syscall(SYS_capset, (long)hdr, (long)data, 0, 0, 0, 0) != 0) crash();
+    raw_syscall(SYS_prctl, PR_SET_KEEPCAPS, a->keepcaps != 0, 0, 0, 0, 0);
+  }
   msg->attrs_gen = gen;
 }
 

@@ -98,6 +98,7 @@ struct thread_context {
 #define ATTR_CREDS 1u     /* uid, gid, groups */
 #define ATTR_NICE 2u
 #define ATTR_AFFINITY 4u
+#define ATTR_CAPS 8u      /* capabilities and PR_SET_KEEPCAPS */
 #define ATTR_RLIMIT_SHIFT 8 /* bit ATTR_RLIMIT_SHIFT + r: rlimit r */
 struct task_attrs {
   uint32_t gen;
@@ -111,6 +112,9 @@ struct task_attrs {
   uint32_t groups[ATTR_GROUPS_MAX];
   uint64_t rlimit[ATTR_RLIMITS][2]; /* cur, max */
   uint8_t affinity[ATTR_AFFINITY_MAX];
+  uint64_t caps[3];                 /* effective, permitted, inheritable */
+  uint32_t keepcaps;
+  uint32_t pad2;
 };
 
 /* The lock-free queue of contexts waiting for a sysmsg thread, cache-line padded by writer
@@ -143,6 +147,6 @@ _Static_assert(sizeof(struct thread_context) <= ALLOCATED_SIZEOF_THREAD_CONTEXT,
 _Static_assert(__builtin_offsetof(struct sysmsg, context) == 0x30, "Msg.context is used by assembly");
 _Static_assert(__builtin_offsetof(struct context_queue, ringbuffer) == 384, "contextQueue layout");
 _Static_assert(__builtin_offsetof(struct context_queue, attrs) == 33152, "task_attrs after the ring");
-_Static_assert(sizeof(struct task_attrs) == 696, "task_attrs size");
+_Static_assert(sizeof(struct task_attrs) == 728, "task_attrs size");
 
 #endif

@@ -71,7 +71,7 @@ export const CONTEXT_QUEUE = {
   /** The process's task attributes (TASK_ATTRS), written by the sentry. */
   attrs: 33152,
   entries: 4096,
-  size: 33848,
+  size: 33880,
 } as const;
 
 /**
@@ -89,11 +89,14 @@ export const TASK_ATTRS = {
   groups: 56,
   rlimit: 312,
   affinity: 568,
-  size: 696,
+  /** effective, permitted, inheritable (u64 each), then keepcaps (u32). */
+  caps: 696,
+  keepcaps: 720,
+  size: 728,
 } as const;
 
 /** TASK_ATTRS.set bits, and its limits (native/stub/sysmsg.h ATTR_*). */
-export const ATTR = { creds: 1, nice: 2, affinity: 4, rlimitShift: 8, groupsMax: 64, rlimits: 16, affinityMax: 128 } as const;
+export const ATTR = { creds: 1, nice: 2, affinity: 4, caps: 8, rlimitShift: 8, groupsMax: 64, rlimits: 16, affinityMax: 128 } as const;
 
 /** ThreadContext.sentryFastPath low bits (see native/stub/sysmsg.h). */
 export const DIRECT = { none: 0, spinning: 1, resumed: 2 } as const;

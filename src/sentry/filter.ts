@@ -4,7 +4,7 @@ import { SYS } from '../abi/syscalls.js';
 import { abi } from '../abi/stub.js';
 import { PRCTL_SENTRY } from './syscalls/sys_process.js';
 import { PID_ARG_CALLS } from './syscalls/sys_pidargs.js';
-import { ATTR_CALLS, ATTR_REPLAY } from './syscalls/sys_attrs.js';
+import { ATTR_CALLS, ATTR_REPLAY, PR_SET_KEEPCAPS } from './syscalls/sys_attrs.js';
 import { CPU_CLOCKS } from './syscalls/sys_time.js';
 import { TTY_CHECKED, TTY_SENTRY } from './syscalls/sys_tty.js';
 
@@ -99,6 +99,29 @@ export function programFilter(spec: ProgramFilterSpec): Uint8Array {
   return prog;
 }
 
+/**
+ * A sysmsg thread taking on the process's credentials and limits (sysmsg.c sync_attrs): the
+ * calls a program may make itself anyway, allowed from stub code without a trap.
+ */
+function replayRules(start: bigint, end: bigint): SeccompRule[] {
+  const inStub: Condition[] = [{ op: 'ge', value: start }, { op: 'lt', value: end }];
+  const rules: SeccompRule[] = ATTR_REPLAY.map((sysno) => ({ sysno, ip: inStub, action: SECCOMP_RET.ALLOW }));
+  rules.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: PR_SET_KEEPCAPS }], ip: inStub, action: SECCOMP_RET.ALLOW });
+  return rules;
+}
+
+/**
+ * Calls trapped by an argument, from program code, for state that is the process's and not the
+ * sysmsg thread's: keepcaps (TaskAttrs; then passed at the gadget), the CPU clocks
+ * (ProcessCpuClock; the wall clocks pass).
+ */
+function processStateRules(): SeccompRule[] {
+  const trap = SECCOMP_RET.TRAP;
+  const rules: SeccompRule[] = [{ sysno: SYS.prctl, args: [{ op: 'eq', value: PR_SET_KEEPCAPS }], action: trap }];
+  for (const clock of CPU_CLOCKS) rules.push({ sysno: SYS.clock_gettime, args: [{ op: 'maskedEq', mask: 0xffffffffn, value: clock }], action: trap });
+  return rules;
+}
+
 /** Compiled program filters by their spec (see programFilter). */
 const compiled = new Map<string, Uint8Array>();
 
@@ -126,10 +149,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
     }
   }
   common.push(...stubRules(start, SYS, end));
-  // A sysmsg thread taking on the process's credentials and limits (sysmsg.c sync_attrs): the
-  // calls a program may make itself anyway, from stub code, without a trap.
-  const inStub: Condition[] = [{ op: 'ge', value: start }, { op: 'lt', value: end }];
-  for (const sysno of ATTR_REPLAY) common.push({ sysno, ip: inStub, action: allow });
+  common.push(...replayRules(start, end));
   // [addr, addr + len) clear of the stub region, computed exactly in the filter.
   const clear: Array<Condition | undefined> = [{ op: 'clearOf', lenArg: 1, start, end }];
   const noFixed: Array<Condition | undefined> = [undefined, undefined, undefined, { op: 'maskedEq', mask: MAP_FIXED, value: 0n }];
@@ -153,8 +173,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   direct.push(...common);
   for (const sysno of [...SENTRY_ONLY, ...SENTRY_CHECKED]) direct.push({ sysno, action: trap });
   for (const opt of PRCTL_SENTRY) direct.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
-  // The CPU clocks are the process's, not the sysmsg thread's (ProcessCpuClock); the wall clocks pass.
-  for (const clock of CPU_CLOCKS) direct.push({ sysno: SYS.clock_gettime, args: [{ op: 'maskedEq', mask: 0xffffffffn, value: clock }], action: trap });
+  direct.push(...processStateRules());
   // The terminal's job control is the sentry's (sys_tty.ts); the other ioctls pass.
   if (spec.terminalStdin) direct.push({ sysno: SYS.read, args: [{ op: 'eq', value: 0n }], action: trap });
   // Changes to the terminal are checked for background jobs (SIGTTOU), then pass at the gadget.

@@ -23,7 +23,8 @@ const same = (a: readonly number[], b: readonly number[]) => a.length === b.leng
 export async function syncAttrs(as: AddressSpace, stub: StubPort, v: AttrValues): Promise<void> {
   const call = async (name: string, sysno: number, args: bigint[]) => {
     const r = await as.syscall(sysno, ...args);
-    if (r < 0n && sysno !== SYS.setfsuid && sysno !== SYS.setfsgid) throw new Error(`${name} in the syscall thread of stub ${as.pid}: errno ${-r}`);
+    // setfsuid/setfsgid answer the old id; keepcaps may be locked (a sandbox: no capability to keep).
+    if (r < 0n && sysno !== SYS.setfsuid && sysno !== SYS.setfsgid && sysno !== SYS.prctl) throw new Error(`${name} in the syscall thread of stub ${as.pid}: errno ${-r}`);
   };
   const sc = stub.scratch();
   for (const [r, [soft, hard]] of v.rlimits) {
@@ -36,7 +37,24 @@ export async function syncAttrs(as: AddressSpace, stub: StubPort, v: AttrValues)
     sc.bytes.set(v.affinity);
     await call('sched_setaffinity', SYS.sched_setaffinity, [0n, BigInt(v.affinity.length), sc.addr]);
   }
-  if (!(v.set & ATTR.creds)) return;
+  // Capabilities: kept across the uid change (keepcaps on for it), then set, then keepcaps as the process has it.
+  const caps = v.set & ATTR.caps ? v.caps : undefined;
+  if (caps) await call('prctl', SYS.prctl, [8n, 1n, 0n, 0n, 0n]);
+  if (v.set & ATTR.creds) await syncCreds(as, stub, v, call);
+  if (!caps) return;
+  sc.view.setUint32(0, 0x20080522, true);
+  sc.view.setUint32(4, 0, true);
+  [caps.effective, caps.permitted, caps.inheritable].forEach((c, i) => {
+    sc.view.setUint32(8 + 4 * i, Number(c & 0xffffffffn), true);
+    sc.view.setUint32(20 + 4 * i, Number(c >> 32n), true);
+  });
+  await call('capset', SYS.capset, [sc.addr, sc.addr + 8n]);
+  await call('prctl', SYS.prctl, [8n, caps.keep ? 1n : 0n, 0n, 0n, 0n]);
+}
+
+/** The credentials part of syncAttrs: what already matches is left alone. */
+async function syncCreds(as: AddressSpace, stub: StubPort, v: AttrValues, call: (name: string, sysno: number, args: bigint[]) => Promise<void>): Promise<void> {
+  const sc = stub.scratch();
   const now = credentialsOf(as.pid);
   if (!now) throw new Error(`stub ${as.pid}: no credentials in /proc`);
   if (!same(now.groups, v.groups)) {

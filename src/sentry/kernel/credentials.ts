@@ -73,3 +73,39 @@ export function credentialsAfter(old: Credentials, sysno: number, args: bigint[]
   else if (sysno === SYS.setgroups && groups) next.groups = [...groups].sort((x, y) => x - y);
   return next;
 }
+
+/** The capability sets of process `pid` (host view) as /proc shows them, keepcaps off; undefined when gone. */
+export function capabilitiesOf(pid: number): { effective: bigint; permitted: bigint; inheritable: bigint; keep: boolean } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mask = (name: string) => BigInt('0x' + (new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1] ?? '0'));
+    return { effective: mask('CapEff'), permitted: mask('CapPrm'), inheritable: mask('CapInh'), keep: false };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a uid change does to the capability sets (Linux's cap_emulate_setxuid): leaving uid 0
+ * for good (no real, effective or saved uid 0 left) clears the permitted and effective sets
+ * unless keepcaps is on; an effective uid leaving 0 clears the effective set; one becoming 0
+ * raises it to the permitted set.
+ *
+ * @example
+ * ```ts
+ * capsAfterUidChange([0, 0, 0, 0], [65534, 65534, 65534, 65534], caps); // { effective: 0n, permitted: keep ? caps.permitted : 0n, … }
+ * ```
+ */
+export function capsAfterUidChange(
+  oldUid: readonly number[],
+  newUid: readonly number[],
+  caps: { effective: bigint; permitted: bigint; inheritable: bigint; keep: boolean },
+): { effective: bigint; permitted: bigint; inheritable: bigint; keep: boolean } {
+  const next = { ...caps };
+  const hadRoot = oldUid[0] === 0 || oldUid[1] === 0 || oldUid[2] === 0;
+  const noRoot = newUid[0] !== 0 && newUid[1] !== 0 && newUid[2] !== 0;
+  if (hadRoot && noRoot && !caps.keep) next.permitted = next.effective = 0n;
+  if (oldUid[1] === 0 && newUid[1] !== 0) next.effective = 0n;
+  if (oldUid[1] !== 0 && newUid[1] === 0) next.effective = next.permitted;
+  return next;
+}

@@ -17,6 +17,16 @@ export interface AttrValues {
   affinity: Uint8Array;
   /** By resource: [soft, hard]. */
   rlimits: Map<number, [bigint, bigint]>;
+  /** Capability sets (see Capabilities), once the process changed them or PR_SET_KEEPCAPS. */
+  caps?: Capabilities;
+}
+
+/** A process's capability sets (64-bit masks) and its PR_SET_KEEPCAPS flag. */
+export interface Capabilities {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+  keep: boolean;
 }
 
 /** Nothing set yet. */
@@ -26,7 +36,7 @@ export function noAttrs(): AttrValues {
 
 /** A copy (a fork's child starts with its parent's values). */
 export function copyAttrs(v: AttrValues): AttrValues {
-  return { ...v, uid: [...v.uid], gid: [...v.gid], groups: [...v.groups], affinity: v.affinity.slice(), rlimits: new Map(v.rlimits) };
+  return { ...v, uid: [...v.uid], gid: [...v.gid], groups: [...v.groups], affinity: v.affinity.slice(), rlimits: new Map(v.rlimits), ...(v.caps ? { caps: { ...v.caps } } : {}) };
 }
 
 /**
@@ -82,6 +92,12 @@ export class TaskAttrs {
     return true;
   }
 
+  /** New capability sets or keepcaps flag (capset, PR_SET_KEEPCAPS, a uid change, execve). */
+  recordCaps(caps: Capabilities): void {
+    this.values.caps = { ...caps };
+    this.#publish(ATTR.caps);
+  }
+
   recordRlimit(resource: number, soft: bigint, hard: bigint): void {
     if (resource < 0 || resource >= ATTR.rlimits) return;
     this.values.rlimits.set(resource, [soft, hard]);
@@ -116,6 +132,10 @@ export class TaskAttrs {
     for (const [r, [soft, hard]] of v.rlimits) {
       b.setBigUint64(TASK_ATTRS.rlimit + 16 * r, soft, true);
       b.setBigUint64(TASK_ATTRS.rlimit + 16 * r + 8, hard, true);
+    }
+    if (v.caps) {
+      [v.caps.effective, v.caps.permitted, v.caps.inheritable].forEach((c, i) => b.setBigUint64(TASK_ATTRS.caps + 8 * i, c, true));
+      b.setUint32(TASK_ATTRS.keepcaps, v.caps.keep ? 1 : 0, true);
     }
     this.#gen++;
     Atomics.store(new Uint32Array(b.buffer, b.byteOffset + TASK_ATTRS.gen, 1), 0, this.#gen);

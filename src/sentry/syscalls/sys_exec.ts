@@ -3,6 +3,7 @@ import { commOf } from '../exec/comm.js';
 import { SYS } from '../../abi/syscalls.js';
 import { err, type Handler, type LoadedImage, type SyscallKernel } from './context.js';
 import { ownExe } from './sys_file.js';
+import { capsAtExec } from './sys_attrs.js';
 import type { Task } from '../kernel/task.js';
 
 /** Room for argv and envp (strings and pointers): Linux's quarter of the 8 MiB stack limit. */
@@ -51,6 +52,7 @@ export const execve: Handler = (k, t, a) => {
 function applyImage(k: SyscallKernel, t: Task, img: LoadedImage): void {
   k.signals.resetForExec();
   k.timers.resetForExec();
+  capsAtExec(k);
   t.altstack = { sp: 0n, size: 0n, flags: SS_DISABLE };
   t.fpStack.length = 0;
   t.pending.length = 0;

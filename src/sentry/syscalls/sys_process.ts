@@ -1,3 +1,4 @@
+import { PR_SET_KEEPCAPS, setKeepCaps } from './sys_attrs.js';
 import {
   CLONE_CHILD_CLEARTID,
   CLONE_CHILD_SETTID,
@@ -198,6 +199,8 @@ export const prctl: Handler = (k, t, a) => {
   const [option, arg2] = a;
   const self = k.self;
   switch (option) {
+    case PR_SET_KEEPCAPS:
+      return setKeepCaps(k, t, a);
     case PR_SET_PDEATHSIG:
       if (arg2 > BigInt(NSIG)) return err(ERRNO.EINVAL);
       self.pdeathSignal = Number(arg2);
