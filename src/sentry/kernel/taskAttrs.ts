@@ -19,6 +19,8 @@ export interface AttrValues {
   rlimits: Map<number, [bigint, bigint]>;
   /** Capability sets (see Capabilities), once the process changed them or PR_SET_KEEPCAPS. */
   caps?: Capabilities;
+  /** PR_SET_NO_NEW_PRIVS as the program set it (the stub threads all have it, for their filter). */
+  noNewPrivs?: boolean;
 }
 
 /** A process's capability sets (64-bit masks) and its PR_SET_KEEPCAPS flag. */

@@ -34,7 +34,10 @@ export const PR_SET_CHILD_SUBREAPER = 36n;
 export const PR_GET_CHILD_SUBREAPER = 37n;
 export const PR_SET_NAME = 15n;
 export const PR_GET_NAME = 16n;
-export const PRCTL_SENTRY = [PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_NAME, PR_GET_NAME, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER];
+/** no_new_privs: the stub threads have it set for their seccomp filter; the program's own flag is the sentry's. */
+export const PR_SET_NO_NEW_PRIVS = 38n;
+export const PR_GET_NO_NEW_PRIVS = 39n;
+export const PRCTL_SENTRY = [PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_NAME, PR_GET_NAME, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS];
 
 /** wait4's options Linux accepts, and waitid's. */
 const WAIT4_OPTIONS = WAIT.WNOHANG | WAIT.WUNTRACED | WAIT.WCONTINUED | WAIT.__WNOTHREAD | WAIT.__WALL | WAIT.__WCLONE;
@@ -228,6 +231,14 @@ export const prctl: Handler = (k, t, a) => {
       out.set(Buffer.from(t.comm, 'latin1'));
       return k.mem.write(arg2, out) ? 0n : err(ERRNO.EFAULT);
     }
+    // Linux's checks: the unused arguments must be 0, and the flag can only be set.
+    case PR_SET_NO_NEW_PRIVS:
+      if (arg2 !== 1n || a[2] !== 0n || a[3] !== 0n || a[4] !== 0n) return err(ERRNO.EINVAL);
+      k.attrs.values.noNewPrivs = true;
+      return 0n;
+    case PR_GET_NO_NEW_PRIVS:
+      if (arg2 !== 0n || a[2] !== 0n || a[3] !== 0n || a[4] !== 0n) return err(ERRNO.EINVAL);
+      return k.attrs.values.noNewPrivs ? 1n : 0n;
     default:
       return 'pass';
   }
