@@ -491,15 +491,20 @@ async function startForger(w: World, as: AddressSpace): Promise<void> {
   regs.rsi = DATA;
   const ctx = w.platform.newContext();
   w.contexts.push(ctx);
+  // Its thread made by a transaction (a zero delay makes the runtime take that path): a process
+  // of its own, which the SIGSTOP of holdSyscallThread leaves running (the threads the stub's
+  // loop makes are the stub's own and would stop with it).
+  w.faults.push({ op: 'requestThread', fault: { at: 'attach', action: 'delay', ms: 0 } });
   bg(w, ctx.switchToApp(as, regs), true);
   if (!(await until(() => data[0] === 1, 4000))) throw new Error('the forging program did not start');
   await separateForger(as);
 }
 
 /**
- * Stops the stub's syscall thread (SIGSTOP to its process: the sysmsg threads are processes of
- * their own and keep running), so that the next request's only answer is the forger's: the race
- * is decided, however loaded the machine. Returns the SIGCONT that undoes it.
+ * Stops the stub's syscall thread (SIGSTOP to its process: the forger's sysmsg thread, made by a
+ * transaction, is a process of its own and keeps running), so that the next request's only
+ * answer is the forger's: the race is decided, however loaded the machine. Returns the SIGCONT
+ * that undoes it.
  */
 async function holdSyscallThread(as: AddressSpace): Promise<() => void> {
   const pid = as.pid;

@@ -75,6 +75,7 @@ same("/proc/self/cmdline and environ are the program's argv and environment (its
 if (process.getuid?.() === 0) {
   same('capabilities through a uid change (setpriv: PR_SET_KEEPCAPS, capset, setresuid, setgroups) and execve: the ids and capability sets the program ends with', () => [requireTool('setpriv', 'util-linux'), '--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sh', '-c', 'id; grep -E "^Cap(Inh|Prm|Eff)" /proc/self/status'], { modes: ['off'] });
 }
+same("/proc/self is the process getpid names (its stat, its status's Tgid, the link), from a thread and a fork's child too", () => [buildFixture('procself', ['-pthread'])]);
 same('timers: alarm, setitimer/getitimer (REAL, PROF), POSIX timers on wall and CPU clocks (SIGEV_SIGNAL, THREAD_ID, NONE, overruns, TIMER_ABSTIME), fork and execve, careless calls', () => [buildFixture('timers', ['-pthread'])]);
 same('signals with a value: sigqueue and pthread_sigqueue to itself, a thread, a child; forged codes, bad pointers, pids, signals', () => [buildFixture('sigqueue')]);
 same("pidfds of the program's children: pidfd_open, CLONE_PIDFD, poll, waitid(P_PIDFD) blocking and PIDFD_NONBLOCK, careless fds", () => [buildFixture('pidfd')]);

@@ -196,7 +196,7 @@ systrap_stub_syscall:
 
 /*
  * STUB_REQUEST_NEW_THREAD (gVisor's createSysmsgThread, without a tracer): clone a thread of the
- * stub (CLONE_VM, its own thread group, exit signal SIGKILL: its death is the stub's), which
+ * stub (the flags are Node's: CLONE_THREAD, so a fatal signal's death is the stub's), which
  * prepares itself as requestThread's tracer would and enters the signal handler. The loop
  * does not answer: the new thread does, once it is ready (or failed: then it exits, and its
  * exit signal ends the stub). Until that answer Node writes no request, so the page still holds
@@ -233,7 +233,7 @@ systrap_stub_syscall:
 	syscall
 	test %rax, %rax
 	jnz .Lthread_fail
-	/* Its own copy of the handlers (no CLONE_SIGHAND), for each signal of the mask. */
+	/* The handlers, for each signal of the mask (in the table the stub's threads share). */
 	mov SYSMSG_THREAD_SIGNALS(%r12), %r14
 	xor %r15d, %r15d
 2:	bt %r15, %r14

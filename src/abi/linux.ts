@@ -51,6 +51,7 @@ export const CLONE_PTRACE = 0x2000n;
 export const CLONE_VFORK = 0x4000n;
 export const CLONE_PARENT = 0x8000n;
 export const CLONE_THREAD = 0x10000n;
+export const CLONE_SYSVSEM = 0x40000n;
 export const CLONE_SETTLS = 0x80000n;
 export const CLONE_PARENT_SETTID = 0x100000n;
 export const CLONE_CHILD_CLEARTID = 0x200000n;

@@ -1,3 +1,4 @@
+import { interruptThread } from '../shm/interrupt.js';
 import type { ActorRefFrom } from 'xstate';
 import type { platformContextMachine } from '../machines/platformContext.js';
 import type { Runtime } from './runtime.js';
@@ -10,7 +11,6 @@ import { resolveWorker } from '../workerFile.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../abi/registers.js';
 import { ContextState, THREAD_CONTEXT } from '../abi/sysmsg.js';
 import { SIG } from '../abi/linux.js';
-import { native } from '../native.js';
 import { Errors, SystrapError, toSystrapError } from '../errors.js';
 import type { RunResult, RunTask } from '../../workers/runner.js';
 
@@ -254,11 +254,7 @@ export class PlatformContext {
     const slot = Atomics.load(this.#u32, THREAD_CONTEXT.threadId / 4);
     const tid = sp.sysmsgThreads.tid(slot);
     if (tid === 0) return;
-    try {
-      native.tgkill(tid, tid, SIG.SIGCHLD);
-    } catch {
-      // ESRCH: the thread is gone; the wait reports ESTUBDEAD
-    }
+    interruptThread(sp.pid, tid); // gone: the wait reports ESTUBDEAD
   }
 
   /** Preempts this context (see Subprocess): the interrupt path, marked as the runtime's own. */

@@ -7,9 +7,9 @@ import type { TracerRequestBody, TransactionFault } from '../tracer/protocol.js'
 import { SysmsgThread, type ArgumentPage } from './sysmsgThread.js';
 import type { FileRange } from '../memoryFile.js';
 import { PER_THREAD, abi, rulesAddr, threadSlotAddr } from '../abi/stub.js';
-import { CLONE_FILES, CLONE_FS, CLONE_VM, SIG } from '../abi/linux.js';
+import { CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, SIG } from '../abi/linux.js';
 import { TRAP_SIGNALS } from '../abi/sysmsg.js';
-import { childrenOf } from '../tracer/procfs.js';
+import { tasksOf } from '../tracer/procfs.js';
 import { native } from '../native.js';
 import { reapWhenGone } from './reaping.js';
 import { Errors, checkStubReply } from '../errors.js';
@@ -188,27 +188,30 @@ export class SysmsgThreads {
     const args: bigint[] = [];
     let before = new Set<number>();
     const ret = await thread.syscall(abi.STUB_REQUEST_NEW_THREAD, args, () => {
-      before = new Set(childrenOf(thread.pid));
+      before = new Set(tasksOf(thread.pid));
       // Written when this request's turn comes: one page serves every creation in turn.
       const page = this.host.argumentPage();
       let mask = 0n;
       for (const sig of TRAP_SIGNALS) mask |= 1n << BigInt(sig - 1);
       page.view.setBigUint64(abi.SYSMSG_THREAD_SIGNALS, mask, true);
       page.view.setBigUint64(abi.SYSMSG_THREAD_MASK, 0n, true); // as requestThread's tracer leaves it
-      const flags = CLONE_VM | CLONE_FS | CLONE_FILES | BigInt(SIG.SIGKILL);
+      // A thread of the stub (gVisor's sysmsg threads are processes of their own; here threads,
+      // so that /proc/self, resource limits and the process CPU clock are the stub's, as the
+      // program's getpid says): its death by a signal is the stub's.
+      const flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
       const priv = slotAddr + BigInt(PER_THREAD.privateStackOffset);
       const stackT = smt.writeStackT(page, sharedAddr);
       const act = smt.writeSigaction(page, rt.region.sighandlerAddr, rt.region.restorerAddr);
       args.push(flags, priv, BigInt(PER_THREAD.privateStackSize), stackT, act, rulesAddr(rt.region));
     });
-    // The answer is in memory the program can write: the tid is the stub's one new child, as
+    // The answer is in memory the program can write: the tid is the stub's one new thread, as
     // /proc says (a wrong tid here would be a process Node kills later).
-    const made = childrenOf(thread.pid).filter((c) => !before.has(c));
+    const made = tasksOf(thread.pid).filter((c) => !before.has(c));
     try {
       checkStubReply(ret, { syscall: 'clone', expect: 'nonneg', pid: thread.pid });
       if (made.length !== 1) throw Errors.Protocol(`the stub made ${made.length} threads for one request`, thread.pid);
     } catch (e) {
-      for (const tid of made) killThread(tid); // the stub's own children: its exit signal ends it
+      for (const tid of made) killThread(tid); // a thread of the stub: SIGKILL ends the stub
       throw e;
     }
     const tid = made[0];
@@ -217,8 +220,9 @@ export class SysmsgThreads {
   }
 
   /**
-   * Kills every thread. They are processes of their own (no CLONE_THREAD): PDEATHSIG ends them
-   * when the stub dies, but they are killed first all the same, so that none outlives it.
+   * Kills every thread: those the loop made are the stub's own threads (their SIGKILL is the
+   * stub's); those a transaction made are processes of their own, which PDEATHSIG ends when the
+   * stub dies, but they are killed first all the same, so that none outlives it.
    */
   killAll(): void {
     for (const t of this.bySlot.values()) if (t.tid > 0) killThread(t.tid);

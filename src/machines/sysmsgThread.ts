@@ -16,7 +16,7 @@ export type SysmsgThreadEvent =
 export interface SysmsgThreadContext {
   /** Per-thread slot in the stub region. */
   slot: number;
-  /** Host tid (its own thread group: cloned with CLONE_VM, without CLONE_THREAD). */
+  /** Host tid (a thread of the stub when its loop made it; its own thread group when a transaction did). */
   tid?: number;
   reason?: string;
 }

@@ -12,7 +12,7 @@ import { TTY_CHECKED, TTY_SENTRY } from './syscalls/sys_tty.js';
  * Syscalls the sentry always handles itself (gVisor's sentry would handle all; we pass through
  * everything else). They trap wherever they come from, and the passthrough gadget refuses them:
  * run by the stub on the program's behalf they would change the stub thread, not the program's
- * thread (sysmsg threads are multiplexed and each is its own host process).
+ * thread (sysmsg threads are multiplexed over the program's threads).
  */
 export const SENTRY_ONLY: ReadonlySet<number> = new Set([
   SYS.exit, SYS.exit_group, SYS.clone, SYS.clone3, SYS.fork, SYS.vfork, SYS.execve, SYS.execveat,

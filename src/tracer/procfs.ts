@@ -52,6 +52,22 @@ export function hostPidOfChild(parent: number, nsPid: number, anyThread = false)
 }
 
 /**
+ * The threads of process `pid` (its /proc task folder), the leader included; empty when gone.
+ *
+ * @example
+ * ```ts
+ * tasksOf(stub.pid); // [1234, 1240, 1241]: the syscall thread and two sysmsg threads
+ * ```
+ */
+export function tasksOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
  * The children of process `pid`'s thread `tid` (its main thread by default), as Node numbers
  * them. Empty when the process is gone.
  *

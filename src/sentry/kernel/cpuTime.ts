@@ -33,9 +33,9 @@ function statTimes(pid: number): { userUs: number; sysUs: number } {
 }
 
 /**
- * What a program process has used so far: its stub and the stub's sysmsg threads (processes
- * of their own, the stub's children, which run the program's code and its passthrough calls),
- * as the kernel accounts them; the time a sysmsg thread spins waiting for the sentry counts
+ * What a program process has used so far: its stub and the stub's sysmsg threads (which run
+ * the program's code and its passthrough calls: threads of the stub, in its own /proc stat, or,
+ * made by a transaction, processes of their own among its children), as the kernel accounts them; the time a sysmsg thread spins waiting for the sentry counts
  * as user time. Its peak resident set is the stub's (one address space).
  *
  * @example

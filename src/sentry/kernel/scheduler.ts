@@ -1,5 +1,4 @@
-import { native } from '../../native.js';
-import { SIG } from '../../abi/linux.js';
+import { interruptThread } from '../../shm/interrupt.js';
 import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { ContextQueue } from '../../shm/contextQueue.js';
 import { BUDGETS } from '../../shm/budgets.js';
@@ -61,9 +60,13 @@ export class Scheduler {
     };
   }
 
-  setThreadTids(tids: Array<[number, number]>): void {
+  setThreadTids(tids: Array<[number, number]>, stubPid: number): void {
     for (const [slot, tid] of tids) this.#threadTids.set(slot, tid);
+    this.#stubPid = stubPid;
   }
+
+  /** The stub's pid (host view): the thread group of its sysmsg threads made by its loop. */
+  #stubPid = 0;
 
   /** A new task counts as awake in the stub's queue from the start. */
   adopt(t: Task): void {
@@ -189,11 +192,7 @@ export class Scheduler {
     Atomics.store(t.u32, INTERRUPT, 1);
     const tid = this.#threadTids.get(Atomics.load(t.u32, THREAD_ID));
     if (tid === undefined) return; // in the queue: the flag bounces it back
-    try {
-      native.tgkill(tid, tid, SIG.SIGCHLD);
-    } catch {
-      // gone: the doorbell wait notices the stub's death
-    }
+    interruptThread(this.#stubPid, tid);
   }
 
   /**
@@ -230,3 +229,4 @@ export class Scheduler {
     this.#ready = this.#ready.filter((r) => r !== t);
   }
 }
+

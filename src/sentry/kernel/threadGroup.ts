@@ -197,7 +197,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
   }
 
   setThreadTids(tids: Array<[number, number]>): void {
-    this.#sched.setThreadTids(tids);
+    this.#sched.setThreadTids(tids, this.hostPid);
   }
 
   /**

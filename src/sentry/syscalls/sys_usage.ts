@@ -9,8 +9,8 @@ const RUSAGE_CHILDREN = -1n;
 const RUSAGE_THREAD = 1n;
 
 /**
- * getrusage (gVisor's sys_rusage.go): the kernel would answer for the sysmsg thread that runs
- * the call (a process of its own, with no children), so the sentry answers for the program's
+ * getrusage (gVisor's sys_rusage.go): the kernel would answer for the stub, whose children are
+ * no program processes (they are the sentry's), so the sentry answers for the program's
  * process: RUSAGE_SELF its stub's and sysmsg threads' time (see stubCpuTime), RUSAGE_CHILDREN
  * what the children it waited for used (and theirs). RUSAGE_THREAD is the kernel's: the host
  * thread running the program's thread now.
