@@ -220,3 +220,13 @@ test('a program queueing real-time signals it blocks until refused: EAGAIN at RL
     t.is(r.status, 0);
   }
 });
+
+test("a program that has the kernel send SIGIO to its own pid (F_SETOWN, O_ASYNC) does not kill its stub: it runs to its end (the signal is not forwarded yet)", (t) => {
+  const exe = buildFixture('sigio');
+  for (const mode of ['auto', 'off']) {
+    const r = systrap([`--sandbox=${mode}`, '--', exe]);
+    t.is(r.status, 0, `sandbox ${mode}: ${r.stderr}`);
+    t.regex(r.stdout, /^handler ran: [01]\n$/);
+    t.notRegex(r.stderr, /ESTUBDEAD/);
+  }
+});

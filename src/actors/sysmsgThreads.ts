@@ -194,7 +194,10 @@ export class SysmsgThreads {
       let mask = 0n;
       for (const sig of TRAP_SIGNALS) mask |= 1n << BigInt(sig - 1);
       page.view.setBigUint64(abi.SYSMSG_THREAD_SIGNALS, mask, true);
-      page.view.setBigUint64(abi.SYSMSG_THREAD_MASK, 0n, true); // as requestThread's tracer leaves it
+      // Every signal but the handler's blocked: a thread of the stub would otherwise take a
+      // signal sent to the stub's process (F_SETOWN of the program's pid, kill from outside)
+      // and die of its default action; blocked, it stays pending, as for the syscall thread.
+      page.view.setBigUint64(abi.SYSMSG_THREAD_MASK, ~mask & 0xffffffffffffffffn, true);
       // A thread of the stub (gVisor's sysmsg threads are processes of their own; here threads,
       // so that /proc/self, resource limits and the process CPU clock are the stub's, as the
       // program's getpid says): its death by a signal is the stub's.
