@@ -127,3 +127,15 @@ export const STUB_ERROR_BASE = 0x0bad0000;
  * thread and so the stub; trapped, they reach the sentry, which acts as the program asked.
  */
 export const TRAP_SIGNALS: readonly number[] = [SIG.SIGSYS, SIG.SIGSEGV, SIG.SIGBUS, SIG.SIGFPE, SIG.SIGILL, SIG.SIGTRAP, SIG.SIGCHLD, SIG.SIGPIPE, SIG.SIGXFSZ];
+
+/**
+ * Signals sent to the stub's process (by the kernel for the program: F_SETOWN's SIGIO; from
+ * outside: a kill of the stub's pid) that the stub's threads catch while they run program code
+ * and hand to the sentry, which queues them for the program's process. Not the job-control
+ * ones (the tracer stops and continues stubs), nor those the stub already traps.
+ */
+export const FORWARDED_SIGNALS: readonly number[] = [
+  SIG.SIGHUP, SIG.SIGINT, SIG.SIGQUIT, SIG.SIGABRT, SIG.SIGUSR1, SIG.SIGUSR2, SIG.SIGALRM, SIG.SIGTERM, SIG.SIGSTKFLT,
+  SIG.SIGURG, SIG.SIGXCPU, SIG.SIGVTALRM, SIG.SIGPROF, SIG.SIGWINCH, SIG.SIGIO, SIG.SIGPWR,
+  ...Array.from({ length: 33 }, (_, i) => 32 + i),
+];

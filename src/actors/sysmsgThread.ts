@@ -3,7 +3,7 @@ import type { sysmsgThreadMachine, SysmsgThreadEvent } from '../machines/sysmsgT
 import type { TransactionStep } from '../tracer/protocol.js';
 import type { FileRange, MemoryFile } from '../memoryFile.js';
 import { PER_THREAD } from '../abi/stub.js';
-import { MSG, ThreadState } from '../abi/sysmsg.js';
+import { FORWARDED_SIGNALS, MSG, ThreadState } from '../abi/sysmsg.js';
 import { SA_ONSTACK, SA_RESTART, SA_RESTORER, SA_SIGINFO, SIG, sigset } from '../abi/linux.js';
 
 /**
@@ -68,7 +68,9 @@ export class SysmsgThread {
     dv.setBigUint64(at, handler, true);
     dv.setBigUint64(at + 8, SA_SIGINFO | SA_ONSTACK | SA_RESTORER | SA_RESTART, true);
     dv.setBigUint64(at + 16, restorer, true);
-    dv.setBigUint64(at + 24, sigset(SIG.SIGSYS, SIG.SIGCHLD), true);
+    // Blocked while the handler runs (and waits for a context): interrupts, and the signals it
+    // forwards, which must find a context running (see FORWARDED_SIGNALS).
+    dv.setBigUint64(at + 24, sigset(SIG.SIGSYS, SIG.SIGCHLD, ...FORWARDED_SIGNALS), true);
     return args.addr + BigInt(at);
   }
 

@@ -8,7 +8,7 @@ import { SysmsgThread, type ArgumentPage } from './sysmsgThread.js';
 import type { FileRange } from '../memoryFile.js';
 import { PER_THREAD, abi, rulesAddr, threadSlotAddr } from '../abi/stub.js';
 import { CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, SIG } from '../abi/linux.js';
-import { TRAP_SIGNALS } from '../abi/sysmsg.js';
+import { FORWARDED_SIGNALS, TRAP_SIGNALS } from '../abi/sysmsg.js';
 import { tasksOf } from '../tracer/procfs.js';
 import { native } from '../native.js';
 import { reapWhenGone } from './reaping.js';
@@ -192,11 +192,12 @@ export class SysmsgThreads {
       // Written when this request's turn comes: one page serves every creation in turn.
       const page = this.host.argumentPage();
       let mask = 0n;
-      for (const sig of TRAP_SIGNALS) mask |= 1n << BigInt(sig - 1);
+      for (const sig of [...TRAP_SIGNALS, ...FORWARDED_SIGNALS]) mask |= 1n << BigInt(sig - 1);
       page.view.setBigUint64(abi.SYSMSG_THREAD_SIGNALS, mask, true);
-      // Every signal but the handler's blocked: a thread of the stub would otherwise take a
-      // signal sent to the stub's process (F_SETOWN of the program's pid, kill from outside)
-      // and die of its default action; blocked, it stays pending, as for the syscall thread.
+      // A thread of the stub takes the signals sent to the stub's process: those it forwards to
+      // the sentry (FORWARDED_SIGNALS, with the handler's) and no other, which stay pending (the
+      // default action of one would kill the stub). The handler blocks the forwarded ones while
+      // it runs (writeSigaction): they arrive only while program code runs.
       page.view.setBigUint64(abi.SYSMSG_THREAD_MASK, ~mask & 0xffffffffffffffffn, true);
       // A thread of the stub (gVisor's sysmsg threads are processes of their own; here threads,
       // so that /proc/self, resource limits and the process CPU clock are the stub's, as the

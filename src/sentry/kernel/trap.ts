@@ -1,5 +1,5 @@
 import { ERRNO, SA_RESTART, SI_USER, SIG } from '../../abi/linux.js';
-import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import { ContextState, FORWARDED_SIGNALS, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import { emulate } from '../syscalls/table.js';
 import type { Outcome, SyscallKernel } from '../syscalls/context.js';
 import type { Policy } from '../policy.js';
@@ -12,6 +12,8 @@ import { sigbit } from './signals.js';
 
 /** Signals the kernel raises for the program's own syscall (not faults of its code). */
 const KERNEL_RAISED: ReadonlySet<number> = new Set([SIG.SIGPIPE, SIG.SIGXFSZ]);
+/** Signals sent to the stub's process that its threads hand over (see FORWARDED_SIGNALS). */
+const FORWARDED: ReadonlySet<number> = new Set(FORWARDED_SIGNALS);
 /** Bytes of the siginfo the stub's handler saved. */
 const SIGINFO_SIZE = 128;
 /** siginfo's si_code and si_pid (x86-64, see makeSiginfo). */
@@ -99,6 +101,10 @@ export class TrapHandler {
     const at = rip === gadget || rip === gadget + SYSCALL_INSN;
     if (signo === SIG.SIGILL && rip === gadget + SYSCALL_INSN) return this.#passDone(t);
     if (signo === SIG.SIGCHLD && at) return this.resume(t);
+    if (FORWARDED.has(signo) && at) {
+      this.#forwarded(t, signo);
+      return rip === gadget ? this.resume(t) : this.#passDone(t);
+    }
     if (KERNEL_RAISED.has(signo) && at) {
       this.#kernelRaised(t, signo);
       // Returned (the usual case): the call ends with its result, then the signal is taken.
@@ -109,6 +115,10 @@ export class TrapHandler {
 
   /** A fault of the program's code, or a signal the kernel raised for its syscall (SIGPIPE). */
   #signal(t: Task, signo: number): void {
+    if (FORWARDED.has(signo)) {
+      this.#forwarded(t, signo);
+      return this.resume(t);
+    }
     if (KERNEL_RAISED.has(signo)) {
       this.#kernelRaised(t, signo);
       return this.resume(t);
@@ -119,6 +129,14 @@ export class TrapHandler {
     if (this.k.signals.actions.disposition(signo) !== 'handler' || (t.sigmask & sigbit(signo)) !== 0n) return this.k.killGroup(signo);
     t.pending.unshift({ signo, info, shown: true });
     this.resume(t);
+  }
+
+  /**
+   * A signal sent to the stub's process (F_SETOWN's SIGIO, a kill of its pid from outside),
+   * which the stub thread running `t` took: the program's process gets it, as a kill to it.
+   */
+  #forwarded(t: Task, signo: number): void {
+    this.k.signals.sendGroup(signo, t.slot.slice(THREAD_CONTEXT.siginfo, THREAD_CONTEXT.siginfo + SIGINFO_SIZE));
   }
 
   /**
