@@ -3,7 +3,7 @@ import { IntervalTimer, SIGEV, type PosixTimer, type TimerBase, type TimerSettin
 import { err, type Handler, type SyscallKernel } from './context.js';
 
 /** What the timer calls use of the kernel. */
-type TimerKernel = Pick<SyscallKernel, 'mem' | 'timers' | 'task'>;
+type TimerKernel = Pick<SyscallKernel, 'mem' | 'timers' | 'task' | 'tgid'>;
 
 const CLOCK_TAI = 11;
 /** Clocks Linux has no timers for (MONOTONIC_RAW, the coarse ones) or that need an RTC (the ALARM ones): EOPNOTSUPP. */
@@ -104,9 +104,6 @@ function clockNow(clock: number): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-/** The process's tgid as the program sees it (for clock ids naming a pid). */
-type WithTgid = TimerKernel & Pick<SyscallKernel, 'tgid'>;
-
 /**
  * timer_create: a POSIX timer kept by the sentry, signalling as sigevent says (SIGEV_SIGNAL to
  * the process, SIGEV_THREAD_ID to one of its threads, SIGEV_NONE: none; no sigevent: SIGALRM
@@ -126,7 +123,7 @@ export const timerCreate: Handler = (k, _t, a) => {
     const dv = new DataView(b.buffer, b.byteOffset, 20);
     ev = { value: dv.getBigUint64(0, true), signo: dv.getInt32(8, true), notify: dv.getInt32(12, true), tid: dv.getInt32(16, true) };
   }
-  const base = baseOf(k, (k as WithTgid).tgid, clock);
+  const base = baseOf(k, k.tgid, clock);
   if (typeof base === 'number') return err(base);
   // Linux 6.x takes the id before it checks the sigevent or writes the id out: a call failing
   // there still uses one up (the ids a program sees after it match the native run's).
