@@ -154,7 +154,7 @@ export class StracePrinter {
     for (const [other, o] of this.#open) {
       if (other === tid || o.cut) continue;
       o.cut = true;
-      const entry = this.#styled(() => formatCallParts(o.sysno, o.args, undefined, this.#hooks.memOf(other), this.#format(other))).entry;
+      const entry = this.#styled(() => formatCallParts(o.sysno, o.args, undefined, this.#hooks.memOf(other), this.#format(other, this.#entryPaths.get(other)))).entry;
       this.#line(other, `${entry} <unfinished ...>`, o.at);
     }
   }
