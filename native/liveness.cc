@@ -43,7 +43,11 @@ bool ProcessExited(pid_t pid) {
     r = waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
   } while (r == -1 && errno == EINTR);
   if (r == -1) return errno == ECHILD;
-  return si.si_pid != 0;
+  // A stub traced by one of Node's threads (a transaction) is waitable here as a tracee: its
+  // ptrace stop, until the tracer has waited for it, is reported whatever the flags say
+  // (CLD_TRAPPED, CLD_STOPPED). Only an exit is an exit.
+  if (si.si_pid == 0) return false;
+  return si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
 }
 
 // trackExit(pid): registers a pidfd for pid. Returns false when the process is already gone

@@ -130,29 +130,6 @@ static Napi::Value Wait4(const Napi::CallbackInfo& info) {
   return DecodeStatus(env, r, status);
 }
 
-// waitidPeek(pid): has this child exited (without reaping it)? Returns the decoded status or null.
-static Napi::Value WaitidPeek(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  pid_t pid = ArgInt(info, 0, "pid");
-  siginfo_t si = {};
-  int r;
-  do {
-    r = waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
-  } while (r == -1 && errno == EINTR);
-  if (r == -1) ThrowErrno(env, errno, "waitid");
-  if (si.si_pid == 0) return env.Null();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("pid", si.si_pid);
-  if (si.si_code == CLD_EXITED) {
-    o.Set("kind", "exited");
-    o.Set("status", si.si_status);
-  } else {
-    o.Set("kind", "signaled");
-    o.Set("signal", si.si_status);
-  }
-  return o;
-}
-
 static Napi::Value Tgkill(const Napi::CallbackInfo& info) {
   if (syscall(SYS_tgkill, ArgInt(info, 0, "tgid"), ArgInt(info, 1, "tid"), ArgInt(info, 2, "signal")) == -1)
     ThrowErrno(info.Env(), errno, "tgkill");
@@ -214,7 +191,6 @@ void InitPtrace(Napi::Env env, Napi::Object exports) {
   exports.Set("ptraceGetEventMsg", Napi::Function::New(env, PtraceGetEventMsg));
   exports.Set("ptraceSetSigmask", Napi::Function::New(env, PtraceSetSigmask));
   exports.Set("wait4", Napi::Function::New(env, Wait4));
-  exports.Set("waitidPeek", Napi::Function::New(env, WaitidPeek));
   exports.Set("tgkill", Napi::Function::New(env, Tgkill));
   exports.Set("kill", Napi::Function::New(env, Kill));
   exports.Set("setpriority", Napi::Function::New(env, SetPriority));

@@ -111,7 +111,6 @@ export interface Native {
   ptraceGetEventMsg(tid: number): number;
   ptraceSetSigmask(tid: number, mask: bigint): void;
   wait4(tid: number, options: number): WaitStatus | null;
-  waitidPeek(pid: number): WaitStatus | null;
   /** Registers a pidfd for a stub that is not Node's child (false: already gone). See native/liveness.cc. */
   trackExit(pid: number): boolean;
   /** Forgets a pid registered with trackExit (its pidfd closed). */

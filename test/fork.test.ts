@@ -12,6 +12,7 @@ import { createPlatform, SYS } from '../src/index.js';
 import { native } from '../src/native.js';
 import { subprocessOf } from '../src/addressSpace.js';
 import { abi } from '../src/abi/stub.js';
+import { forkSeams } from '../src/actors/stubCreation.js';
 import { childPids, fdCount, fdTable, leakedChildren, maps, procState, requireTool, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'systrap-fork-'));
@@ -102,6 +103,38 @@ test('a parent that dies during the fork: a typed error, no half-made child left
     const other = await platform.newAddressSpace();
     t.truthy(await (await other.fork()).syscall(SYS.getpid), 'the platform goes on');
   } finally {
+    await platform.close();
+  }
+});
+
+test("a fork child held after its answer: the parent's next requests and forks do not reach it; it sets up once it runs", async (t) => {
+  // Found in CI under load: the child read its arguments after Node's ack, from the page it
+  // still shares with its parent, where Node had by then posted the parent's next request;
+  // and a child acknowledged late waited for its own state while the word held a later one.
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  const held: number[] = [];
+  try {
+    const as = await platform.newAddressSpace();
+    forkSeams.childAnswered = (pid) => {
+      if (held.length === 0) native.kill(pid, 19); // SIGSTOP: the first child only
+      held.push(pid);
+    };
+    const first = await as.fork();
+    t.true(await until(() => procState(first.pid) === 'T'), 'the first child is held');
+    // The parent serves requests (their arguments written where the child's were) and forks again.
+    const ppid = await as.syscall(SYS.getpid);
+    await as.syscall(SYS.mmap, 0n, 4096n, 3n, 0x22n, -1n, 0n);
+    const second = await as.fork();
+    t.true(await second.syscall(SYS.getpid) > 0n, 'the second child serves');
+    native.kill(first.pid, 18); // SIGCONT
+    const served = await Promise.race([first.syscall(SYS.getpid), new Promise<'stuck'>((r) => setTimeout(r, 10_000, 'stuck').unref())]);
+    t.not(served, 'stuck', 'the first child took the later ack as its own');
+    t.true(typeof served === 'bigint' && served > 0n && served !== ppid, 'the first child serves as a process of its own');
+    t.is(held.length, 2);
+    await Promise.all([first.release(), second.release(), as.release()]);
+  } finally {
+    forkSeams.childAnswered = undefined;
+    for (const pid of held) try { native.kill(pid, 18); } catch { /* gone */ }
     await platform.close();
   }
 });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
 import { blockedIn, leakedChildren, procState, programStubs, requireTool, stubAsleep, until } from './helpers.js';
 import { subprocessOf } from '../src/addressSpace.js';
+import { native } from '../src/native.js';
 
 let platform: Platform;
 test.before(async () => {
@@ -40,6 +41,23 @@ test('a stub SIGKILLed while serving a shared-memory syscall: ESTUBDEAD, no zomb
   await t.throwsAsync(call, { code: 'ESTUBDEAD' });
   t.true(await until(() => procState(pid) === undefined));
   t.is(as.state, 'dead');
+});
+
+test('a stub in a ptrace stop its tracer has not yet waited for is alive, not dead', async (t) => {
+  // waitid(WEXITED | WNOWAIT) from any thread of Node reports a tracee of another of its
+  // threads in that window (CLD_TRAPPED): a call waiting on the stub then judged it exited.
+  const as = await platform.newAddressSpace();
+  const pid = as.pid;
+  native.ptraceAttach(pid);
+  try {
+    t.true(await until(() => procState(pid) === 't'), 'the stub is in its attach stop');
+    t.false(native.processExited(pid), 'a stop is no exit');
+  } finally {
+    native.wait4(pid, 0x40000000); // __WALL: take the stop, then let it go without its SIGSTOP
+    native.ptraceDetach(pid, 0);
+  }
+  t.true(await as.syscall(SYS.getpid) > 0n, 'the stub serves on');
+  await as.release();
 });
 
 test('a stub killed while idle is noticed at once (pidfd) and reaped', async (t) => {

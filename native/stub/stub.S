@@ -320,12 +320,23 @@ systrap_stub_syscall:
 	test %rax, %rax
 	js .Lfork_fail
 	mov %rax, %r14
+	/* The arguments into registers first: once Node has the answer below it acknowledges and
+	 * may post the parent's next request in this very page (shared until the mmap below), so
+	 * nothing here may be read after it. Three registers survive ANSWER, the futex wait and
+	 * lseek, and R13 holds the state until the ack: the file's size is the control memory's
+	 * plus the rules area (STUB_RULES_SIZE), as Node sizes it, so it needs none of its own. */
+	mov SYSMSG_ARGS+24(%r12), %r15
+	mov SYSMSG_ARGS+32(%r12), %rbp
+	mov SYSMSG_ARGS+40(%r12), %rbx
 	/* The parent's message is still shared with this copy: say which fd it is there... */
 	ANSWER SYSMSG_FORK_REPLY, SYSMSG_FORK_DONE
-	/* ...and wait until Node took, sized and sealed it: a page of it touched before is a SIGBUS. */
+	/* ...and wait until Node took, sized and sealed it: a page of it touched before is a SIGBUS.
+	 * An ack of a later fork counts too (serial-number order): Node may ack the parent's next
+	 * fork before this copy runs again, and the word then never holds this one's state. */
 4:	mov SYSMSG_FORK_ACK(%r12), %eax
-	cmp %r13d, %eax
-	je 5f
+	mov %eax, %edx
+	sub %r13d, %edx
+	jns 5f
 	mov %eax, %edx
 	lea SYSMSG_FORK_ACK(%r12), %rdi
 	mov $FUTEX_WAIT, %esi
@@ -339,13 +350,12 @@ systrap_stub_syscall:
 	xor %esi, %esi
 	mov $SEEK_END, %edx
 	syscall
-	cmp SYSMSG_ARGS+16(%r12), %rax
+	lea STUB_RULES_SIZE(%rbp), %r13
+	cmp %r13, %rax
 	jne .Lfork_fail
-	/* The arguments live in the page about to be replaced: into registers first. */
-	mov SYSMSG_ARGS+16(%r12), %r15
-	mov SYSMSG_ARGS+24(%r12), %r13
-	mov SYSMSG_ARGS+32(%r12), %rbp
-	mov SYSMSG_ARGS+40(%r12), %rbx
+	/* R15 = file size, R13 = control memory's address from here on. */
+	mov %r15, %r13
+	mov %rax, %r15
 	mov $SYS_mmap, %eax
 	mov %r13, %rdi
 	mov %rbp, %rsi

@@ -36,10 +36,12 @@
  * (bit n-1 for signal n). The new thread answers (its tid, as its own pid namespace numbers it),
  * not the loop. */
 #define STUB_REQUEST_NEW_THREAD 0x10001
-/* A fork of the stub (CLONE_PARENT). ARGS: clone flags, memfd name address, control file size,
- * control memory address and size, rules address. The loop answers the clone's result; the
- * child answers SYSMSG_FORK_REPLY/DONE (its memfd's fd number) in this message, which it still
- * shares, then waits for SYSMSG_FORK_ACK before it maps the memfd over the control memory. */
+/* A fork of the stub (CLONE_PARENT). ARGS: clone flags, memfd name address, control file size
+ * (control memory size + STUB_RULES_SIZE), control memory address and size, rules address. The
+ * loop answers the clone's result; the child answers SYSMSG_FORK_REPLY/DONE (its memfd's fd
+ * number) in this message, which it still shares, then waits for SYSMSG_FORK_ACK (this state or
+ * a later one) before it maps the memfd over the control memory. The child reads its arguments
+ * before it answers: once acknowledged, Node posts the parent's next request in this page. */
 #define STUB_REQUEST_FORK 0x10002
 #define SYSMSG_THREAD_SIGNALS 72 /* u64 in page 0 */
 #define SYSMSG_THREAD_MASK 80    /* u64 in page 0: the new thread's signal mask (the loop blocks all) */

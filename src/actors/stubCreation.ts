@@ -138,6 +138,7 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
         fd = native.pidfdGetfd(pid, childFd);
         native.adoptMemfd(fd, fileSize);
         const file = MemoryFile.adopt(fd, fileSize, 'systrap-control');
+        forkSeams.childAnswered?.(pid);
         th.ackFork(state);
         return { pid, file };
       } catch (e) {
@@ -161,6 +162,19 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
     // The child closed its own fd to the file before its loop served anything (stub.S).
   });
 }
+
+/**
+ * A seam for tests (not API): `childAnswered(pid)` runs once a fork child has answered and
+ * before Node acknowledges it, so a test can hold the child (SIGSTOP) across the parent's next
+ * requests and forks — the order a loaded machine gives at random.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * forkSeams.childAnswered = (pid) => process.kill(pid, 'SIGSTOP');
+ * ```
+ */
+export const forkSeams: { childAnswered?: (pid: number) => void } = {};
 
 /** Facts verifiedForkChild reads once per stub: its parent, its control file's inode. */
 const stubParents = new WeakMap<Subprocess, number>();
