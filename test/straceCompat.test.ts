@@ -23,13 +23,13 @@ const strace = () => requireTool('strace', 'strace');
 let n = 0;
 
 /** Runs `argv` under strace and under systrap with the same options; both traces (files) and statuses. */
-function both(opts: string[], argv: string[]): { native: string; ours: string; nativeStatus: number | string | null; oursStatus: number | string | null; stderr: string } {
+function both(opts: string[], argv: string[]): { native: string; ours: string; nativeStatus: number | string | null; oursStatus: number | string | null; stderr: string; nativeOut: string; oursOut: string } {
   const [a, b] = [join(dir, `n${n}`), join(dir, `s${n++}`)];
   const env = { ...process.env, LC_ALL: 'C' };
   const nat = spawnSync(strace(), [...opts, '-o', a, ...argv], { encoding: 'utf8', env, timeout: 60_000 });
   const ours = spawnSync(process.execPath, [CLI, 'run', ...opts, '-o', b, '--', ...argv], { encoding: 'utf8', env, timeout: 60_000 });
   // A signal that killed the program kills strace (and systrap) too.
-  return { native: readFileSync(a, 'utf8'), ours: readFileSync(b, 'utf8'), nativeStatus: nat.status ?? nat.signal, oursStatus: ours.status ?? ours.signal, stderr: ours.stderr };
+  return { native: readFileSync(a, 'utf8'), ours: readFileSync(b, 'utf8'), nativeStatus: nat.status ?? nat.signal, oursStatus: ours.status ?? ours.signal, stderr: ours.stderr, nativeOut: nat.stdout, oursOut: ours.stdout };
 }
 
 /** strace's `<unfinished ...>` / `<... resumed>` pairs joined back into one line per call. */
@@ -75,7 +75,7 @@ function normalize(text: string): string[] {
     const call = body
       .replace(/^(clone|vfork|fork|getpid|getppid|gettid|set_tid_address|wait4|waitid)(\(.*\)) += (\d+)$/, (_, c: string, a: string, r: string) => `${c}${a} = ${pid(r)}`)
       .replace(/(si_pid|sigev_notify_thread_id)=(\d+)/g, (_, f: string, q: string) => `${f}=${pid(q)}`)
-      .replace(/^kill\((\d+),/, (_, q: string) => `kill(${pid(q)},`)
+      .replace(/^(kill|wait4)\((\d+),/, (_, c: string, q: string) => `${c}(${pid(q)},`)
       .replace(/0x[0-9a-f]{5,}/g, 'ADDR')
       .replace(/(socket|pipe):\[\d+\]/g, '$1:[INODE]')
       // -v: the inode of a pipe or socket (each run has its own); a file's is the same file's.
@@ -190,6 +190,19 @@ test('same lines as strace 6.1: timer calls (sigevents, itimerspecs, ids, carele
     t.is(r.oursStatus, 0, r.stderr);
     t.deepEqual(normalize(r.ours), normalize(r.native), `${x.join(' ')}\n${r.ours}`);
   }
+});
+
+test('same lines as strace 6.1: calls a signal interrupts end with Linux\'s restart codes (? ERESTARTNOHAND, ? ERESTART_RESTARTBLOCK, ? ERESTARTSYS), EINTR after the handler or the call again with SA_RESTART', (t) => {
+  // Also a regression test: a pause after a wait4 that SA_RESTART restarted was restarted
+  // forever (the wait's "restartable" stayed set on the task), and an ignored SIGCHLD was
+  // traced before the result of the wait it ended.
+  const exe = buildFixture('interrupted', ['-pthread']);
+  const r = both(['-e', 'trace=rt_sigsuspend,pause,nanosleep,clock_nanosleep,futex,read,wait4,rt_sigreturn,setitimer'], [exe]);
+  t.is(r.oursStatus, 0, r.stderr);
+  t.is(r.oursOut, r.nativeOut, 'what the program sees of each call');
+  t.regex(r.ours, /^pause\(\) += \? ERESTARTNOHAND/m);
+  const when = (lines: string[]) => lines.map((l) => l.replace(/TIMER_ABSTIME, \{[^}]*\}/, 'TIMER_ABSTIME, {NOW+5s}'));
+  t.deepEqual(when(normalize(r.ours)), when(normalize(r.native)), r.ours);
 });
 
 /**

@@ -112,6 +112,10 @@ export const ERRNO = {
   ENOMEM: 12, EACCES: 13, EFAULT: 14, EEXIST: 17, EINVAL: 22, ENOTTY: 25, ENOSYS: 38, EOPNOTSUPP: 95, ETIMEDOUT: 110,
   /** Kernel-internal: the call is restarted when the signal's handler has SA_RESTART. */
   ERESTARTSYS: 512,
+  /** Kernel-internal: EINTR when a handler runs, restarted otherwise (pause, sigsuspend, an absolute sleep). */
+  ERESTARTNOHAND: 514,
+  /** Kernel-internal: EINTR when a handler runs, else resumed for the time left (a relative sleep, a timed futex wait). */
+  ERESTART_RESTARTBLOCK: 516,
 } as const;
 
 /** fcntl(2) commands and file status flags used on the program's stdio. */

@@ -62,6 +62,8 @@ export class SignalDelivery {
 
   /** Takers whose interrupt waits for {@link holdInterrupts} to end; undefined: interrupt at once. */
   #held?: Set<Task>;
+  /** Ignored signals sent meanwhile, traced when {@link holdInterrupts} ends. Protected by: as #held. */
+  #heldTraces: Array<() => void> = [];
 
   constructor(private readonly host: SignalHost) {}
 
@@ -70,7 +72,8 @@ export class SignalDelivery {
    * takers that have not taken their signal on the way. A child's end wakes its parent's wait
    * with the child's pid, and the SIGCHLD sent with it is taken as that wait returns, as on
    * Linux (where the wait, satisfied, does not fail with EINTR, and the signal is delivered on
-   * the way back to user space).
+   * the way back to user space). An ignored SIGCHLD is traced after the wait's result too, as
+   * strace shows Linux's: taken on that same way back.
    */
   holdInterrupts(fn: () => void): void {
     if (this.#held) return fn();
@@ -80,6 +83,7 @@ export class SignalDelivery {
     } finally {
       this.#held = undefined;
       for (const t of held) if (this.deliverable(t) !== undefined) this.host.interruptForSignal(t);
+      for (const trace of this.#heldTraces.splice(0)) trace();
     }
   }
 
@@ -184,7 +188,9 @@ export class SignalDelivery {
    * under ptrace), SIG_IGN as well as ignored by default.
    */
   #ignored(t: Task, signo: number, info: Uint8Array | undefined): void {
-    this.host.traceSignal(t.tid, signo, this.#infoOf(signo, info));
+    const trace = () => this.host.traceSignal(t.tid, signo, this.#infoOf(signo, info));
+    if (this.#held) this.#heldTraces.push(trace);
+    else trace();
   }
 
   /**

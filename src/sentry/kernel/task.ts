@@ -97,8 +97,15 @@ export class Task {
    * are unblocked meanwhile, so that a signal sent to them picks this thread).
    */
   sigwait?: { set: bigint; info: bigint; mask: bigint };
-  /** Parked in a call a signal with SA_RESTART restarts rather than interrupts (wait4, waitid). */
-  restartable = false;
+  /**
+   * How Linux's version of the call the task is in ends when a signal interrupts it: its
+   * kernel-internal errno. ERESTARTSYS (wait4, waitid, an untimed futex wait) is restarted when
+   * the handler has SA_RESTART; ERESTARTNOHAND (pause, sigsuspend, an absolute sleep) and
+   * ERESTART_RESTARTBLOCK (a relative sleep, a timed futex wait) never are; to a handler all are
+   * EINTR, which strace shows as `= ? CODE`. Undefined: a plain EINTR (rt_sigtimedwait). Set by
+   * the call, ended with it (TrapHandler.finish, restart).
+   */
+  interruptedAs?: number;
   /** Its first syscall was reported to the context's actor. */
   reported = false;
 

@@ -204,7 +204,10 @@ export class TrapHandler {
   finish(t: Task, ret: bigint, call?: { sysno: number; args: bigint[]; start: bigint; injected?: boolean }): void {
     const c = call ?? t.blocked;
     t.blocked = undefined;
-    if (c) this.k.strace.exit(t.tid, c.sysno, c.args, ret, c.start, { injected: call?.injected });
+    // An interrupted call's EINTR is, to strace, the code Linux's call ended with (`= ? ERESTARTNOHAND`).
+    const shown = ret === EINTR && t.interruptedAs !== undefined ? -BigInt(t.interruptedAs) : ret;
+    t.interruptedAs = undefined;
+    if (c) this.k.strace.exit(t.tid, c.sysno, c.args, shown, c.start, { injected: call?.injected });
     t.setReg('rax', ret);
     this.#runAfterCall();
     this.resume(t);
@@ -228,6 +231,7 @@ export class TrapHandler {
   restart(t: Task): void {
     const c = t.blocked;
     t.blocked = undefined;
+    t.interruptedAs = undefined;
     if (c) {
       this.k.strace.exit(t.tid, c.sysno, c.args, ERESTARTSYS, c.start);
       t.setReg('rax', BigInt(c.sysno));
@@ -286,8 +290,10 @@ export class TrapHandler {
       t.setReg('rax', BigInt(p.sysno));
       this.k.strace.exit(t.tid, p.sysno, p.args, ERESTARTSYS, p.start);
     } else {
+      // Rewound, so Linux's call ended with ERESTARTSYS (the stub's handler has SA_RESTART: the
+      // codes a handler makes EINTR are never rewound): strace shows it, the program gets EINTR.
       t.setReg('rax', EINTR);
-      this.k.strace.exit(t.tid, p.sysno, p.args, EINTR, p.start);
+      this.k.strace.exit(t.tid, p.sysno, p.args, ERESTARTSYS, p.start);
     }
   }
 }

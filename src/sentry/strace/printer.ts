@@ -102,9 +102,13 @@ export class StracePrinter {
     return this.#traced.size > 0 || this.#style.on;
   }
 
-  /** True when thread `tid`'s calls are traced and counted (without `-f`: the first process only). */
+  /**
+   * True when thread `tid`'s calls are traced and counted. Without `-f`, the first process's
+   * first thread only (its tid is the process's pid): strace follows no clone without it, a
+   * thread's as little as a process's.
+   */
   #follows(tid: number | undefined): boolean {
-    return this.#style.follow || tid === undefined || this.#hooks.pidOf(tid) === this.#hooks.root();
+    return this.#style.follow || tid === undefined || tid === this.#hooks.root();
   }
 
   /**

@@ -47,6 +47,7 @@ function wait(k: FutexKernel, t: Task, a: bigint[], op: number): Outcome {
   const kw = key(k, addr, opw);
   if (kw === null) return err(ERRNO.EFAULT);
   k.futexes.wait(t, kw, bitset, deadline);
+  t.interruptedAs = deadline === undefined ? ERRNO.ERESTARTSYS : ERRNO.ERESTART_RESTARTBLOCK;
   k.park(t, 'WAIT_FUTEX');
   return 'blocked';
 }

@@ -98,7 +98,7 @@ function waitFor(k: SyscallKernel, t: Task, call: WaitCall): Outcome {
   const r = k.tree.table.wait(k.self, t, call);
   if (r !== undefined) return r;
   k.park(t, 'SUSPEND');
-  t.restartable = true;
+  t.interruptedAs = ERRNO.ERESTARTSYS;
   return 'blocked';
 }
 

@@ -126,6 +126,7 @@ export const rtSigsuspend: Handler = (k, t, a) => {
   if (m === null) return err(ERRNO.EFAULT);
   t.savedMask = t.sigmask;
   t.sigmask = m & ~UNBLOCKABLE;
+  t.interruptedAs = ERRNO.ERESTARTNOHAND;
   // A signal pending already and no longer blocked ends it at once (its handler runs first,
   // with the caller's mask restored after it, as for any other signal ending the wait).
   if (k.signals.deliverable(t) !== undefined) return err(ERRNO.EINTR);
@@ -172,6 +173,7 @@ export const rtSigtimedwait: Handler = (k, t, a) => {
 };
 
 export const pause: Handler = (k, t) => {
+  t.interruptedAs = ERRNO.ERESTARTNOHAND;
   k.park(t, 'SUSPEND');
   return 'blocked';
 };

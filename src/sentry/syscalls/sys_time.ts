@@ -27,6 +27,7 @@ function sleep(k: TimeKernel, t: Task, req: bigint, rem: bigint, abs: boolean, c
   const wait = abs ? ms - nowMs(clock) : ms;
   if (wait <= 0) return 0n;
   t.sleep = { deadline: performance.now() + wait, rem: abs ? 0n : rem };
+  t.interruptedAs = abs ? ERRNO.ERESTARTNOHAND : ERRNO.ERESTART_RESTARTBLOCK;
   k.park(t, 'SLEEP');
   return 'blocked';
 }
