@@ -4,9 +4,9 @@
  * native outcome is the oracle), and checks that Node goes on and the next program runs.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -218,6 +218,60 @@ test('a program queueing real-time signals it blocks until refused: EAGAIN at RL
     const r = spawnSync(prlimit, ['--sigpending=1000', process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', exe], { encoding: 'utf8', timeout: 60_000 });
     t.is(r.stdout, n.stdout, `sandbox ${mode}: ${r.stderr}`);
     t.is(r.status, 0);
+  }
+});
+
+/** The pid of the live process named `comm` (the program under systrap: its stub, as `ps` shows it). */
+function pidNamed(comm: string): number | undefined {
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === comm && !/^\S+ \(.*\) Z/.test(stat)) return Number(e);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs `cmd` (the sigwaiting fixture); once it prints "waiting", SIGUSR1 to the pid `pidOf`
+ * names, once "pausing", SIGTERM. Its output and how it ended; it is killed after 30 s (a
+ * signal that never arrives would otherwise hang the test).
+ */
+function signalledWhileWaiting(cmd: string[], pidOf: (childPid: number) => number | undefined): Promise<{ out: string; status: number | null; signal: string | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const send = (signal: NodeJS.Signals) => {
+      const pid = pidOf(child.pid!);
+      if (pid !== undefined) process.kill(pid, signal);
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (d.toString().includes('waiting\n')) send('SIGUSR1');
+      if (d.toString().includes('pausing\n')) send('SIGTERM');
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(guard);
+      resolve({ out, status, signal });
+    });
+  });
+}
+
+test('signals for the program\'s pid while every thread of it waits in the sentry (SIGIO of F_SETOWN, a kill from outside, SIGTERM of a pause) are taken, as natively', async (t) => {
+  // They were left pending in the stub for as long as the program waited: `kill PID` of a
+  // sleeping program did nothing, and a program waiting for its SIGIO in sigsuspend hung.
+  const exe = buildFixture('sigwaiting');
+  const want = 'SIGIO\nwaiting\nSIGUSR1\npausing\n';
+  const n = await signalledWhileWaiting([exe], (pid) => pid);
+  t.deepEqual(n, { out: want, status: null, signal: 'SIGTERM' }, 'natively');
+  for (const mode of ['auto', 'off']) {
+    const r = await signalledWhileWaiting([process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', exe], () => pidNamed('sigwaiting'));
+    // systrap dies by the signal that killed the program, as strace does.
+    t.deepEqual(r, { out: want, status: null, signal: 'SIGTERM' }, `sandbox ${mode}`);
   }
 });
 

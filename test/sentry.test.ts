@@ -43,13 +43,17 @@ test('allowed, untraced syscalls never trap; traced ones do', async (t) => {
   t.is(traced.stdout.split('\n').filter((l) => /^getuid\(\) += /.test(l)).length, 2000);
 });
 
-test('threads: trace lines carry the thread id once the program has threads', async (t) => {
+test('threads: trace lines carry the thread id once the program has threads (follow); without follow, the first thread only', async (t) => {
   const exe = buildFixture('threads', ['-pthread']);
-  const r = await runCaptured([exe], { trace: [SYS.clone, SYS.exit] }, 2);
+  const r = await runCaptured([exe], { trace: [SYS.clone, SYS.exit], style: { follow: true } }, 2);
   t.deepEqual(r.end.kind === 'exited' && r.end.status, 0);
   const clones = r.stdout.split('\n').filter((l) => /clone\(/.test(l));
   t.is(clones.length, 8);
   t.regex(r.stdout, /^\[pid +\d+\] exit\(0\) += \?$/m);
+  // As strace without -f: the threads' own calls are not traced, and no line has a prefix.
+  const first = await runCaptured([exe], { trace: [SYS.clone, SYS.exit] }, 2);
+  t.is(first.stdout.split('\n').filter((l) => /^clone\(/.test(l)).length, 8, first.stdout);
+  t.notRegex(first.stdout, /^exit\(|\[pid/m);
 });
 
 test('a signal sent from outside (SIGTERM, no handler) ends the program like the kernel would', async (t) => {

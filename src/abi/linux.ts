@@ -141,6 +141,8 @@ export const SA_SIGINFO = 0x4n;
 export const SA_ONSTACK = 0x08000000n;
 export const SA_RESTORER = 0x04000000n;
 export const SA_RESTART = 0x10000000n;
+/** sizeof(siginfo_t). */
+export const SIGINFO_SIZE = 128;
 export const SA_NODEFER = 0x40000000n;
 export const SA_RESETHAND = 0x80000000n;
 export const SS_ONSTACK = 1;

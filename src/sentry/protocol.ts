@@ -106,10 +106,19 @@ export type SentryRequest =
   | { type: 'fork'; req: number; pid: number; pidfd?: boolean; attrs?: { gen: number; values: AttrValues } }
   /** Process `pid` ended: its stub and contexts go. */
   | { type: 'processExit'; pid: number }
+  /** Take the signals of `set` pending for process `pid`'s stub, which none of its threads would take (see StubSignals). */
+  | { type: 'takeSignals'; req: number; pid: number; set: bigint }
   /** A process's lifecycle, when the platform is inspected (see machines/process.ts); START: it exists. */
   | { type: 'processEvent'; pid: number; parent: number; event: 'START' | 'STOP' | 'CONTINUE' | 'EXIT' | 'REAP'; status?: number; signal?: number }
   /** The first process stopped (by `signo`) or continued: a shell's job would too (see ProgramHandle.onStop). */
   | { type: 'rootStopped'; stopped: boolean; signo: number };
+
+/** A signal a stub's syscall thread took for its process (see StubSignals, 'takeSignals'). */
+export interface TakenSignal {
+  signo: number;
+  /** Its siginfo as the kernel filled it (128 bytes). */
+  info: Uint8Array;
+}
 
 /** A forked process as the main thread made it (see ProcessSpec). */
 export interface ForkedProcess {
@@ -131,5 +140,6 @@ export type SentryMail =
   | ({ type: 'forked'; req: number; errno: number } & Partial<ForkedProcess>)
   | { type: 'threads'; pid: number; tids: Array<[number, number]> }
   | { type: 'signal'; signo: number }
+  | { type: 'signalsTaken'; req: number; signals: TakenSignal[] }
   /** The main thread could not answer; `gone`: the request's process had ended (the reply is moot). */
   | { type: 'failed'; req: number; message: string; gone?: boolean; stubDead?: boolean };

@@ -9,13 +9,13 @@ import type { AddressSpace } from '../addressSpace.js';
 import type { AdoptedContext, PlatformPort, StubPort } from '../platformPort.js';
 import type { TaskEvent } from '../machines/task.js';
 import { SYS } from '../abi/syscalls.js';
-import { ERRNO, O_CLOEXEC } from '../abi/linux.js';
+import { ERRNO, O_CLOEXEC, SIGINFO_SIZE } from '../abi/linux.js';
 import { abi } from '../abi/stub.js';
 import type { SystrapError } from '../errors.js';
 import { loadProgram } from './exec/loader.js';
 import { checkExecutable } from './exec/check.js';
 import { canonical, nameStub, namespacePid } from './processSetup.js';
-import type { SentryMail, SentryRequest } from './protocol.js';
+import type { SentryMail, SentryRequest, TakenSignal } from './protocol.js';
 
 /** How often the main thread tells the sentry the tids of sysmsg threads made meanwhile. */
 const THREAD_SYNC_MS = 20;
@@ -194,6 +194,8 @@ export class SentryLink {
           return this.send(await this.#track(this.#fork(m)));
         case 'processExit':
           return this.#release(m.pid);
+        case 'takeSignals':
+          return this.send({ type: 'signalsTaken', req: m.req, signals: await takeStubSignals(this.#proc(m.pid), m.set) });
         case 'processEvent':
           return this.#processEvent(m);
         case 'rootStopped':
@@ -334,6 +336,32 @@ function resolve(p: LinkedProcess, path: string, absolute = false): string {
     }
   }
   return join(cwd, path);
+}
+
+/** Bytes at the end of the syscall thread's scratch for takeStubSignals: the set, a zero timespec, a siginfo. */
+const TAKE_AREA = 8 + 16 + SIGINFO_SIZE;
+/** Most signals taken in one request (each real-time signal may be queued many times). */
+const TAKE_MAX = 64;
+
+/**
+ * Takes the signals of `set` pending for the process's stub (see StubSignals), with its siginfo
+ * each: rt_sigtimedwait with a zero timeout, run by the syscall thread, which blocks them all.
+ * Its scratch's tail only: other requests of the process (syncAttrs, the fd channel, nameStub)
+ * use its head, and may be on their way.
+ */
+async function takeStubSignals(p: LinkedProcess, set: bigint): Promise<TakenSignal[]> {
+  const sc = p.stub.scratch();
+  const at = sc.bytes.length - TAKE_AREA;
+  sc.view.setBigUint64(at, set, true);
+  sc.bytes.fill(0, at + 8, at + 24);
+  const [setAddr, tsAddr, infoAddr] = [sc.addr + BigInt(at), sc.addr + BigInt(at + 8), sc.addr + BigInt(at + 24)];
+  const taken: TakenSignal[] = [];
+  while (taken.length < TAKE_MAX) {
+    const signo = await p.as.syscall(SYS.rt_sigtimedwait, setAddr, infoAddr, tsAddr, 8n);
+    if (signo <= 0n) break; // EAGAIN: none left
+    taken.push({ signo: Number(signo), info: sc.bytes.slice(at + 24, at + 24 + SIGINFO_SIZE) });
+  }
+  return taken;
 }
 
 /** Closes a process's close-on-exec fds (the flags are in /proc/PID/fdinfo, in octal). */

@@ -12,15 +12,15 @@ import type { ForkOptions, Proc, ProcessEnd, TreeHost } from './process.js';
 import { ProcessTable, childInfo, eventDetail } from './processTable.js';
 import { jobInfo } from './jobControl.js';
 import { FutexTable } from './futex.js';
+import { StubSignals } from './stubSignals.js';
 import type { StracePrinter } from '../strace/printer.js';
 import { silentPrinter, tracePrinter } from './tracing.js';
 import { Policy, PolicyError } from '../policy.js';
 import { makeSiginfo } from './signals.js';
 import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
 
-/** The pid of a sandbox's init in its namespace: the tree's parent when sandboxed. */
+/** The pid of a sandbox's init in its namespace (the tree's parent when sandboxed); most task events in one message. */
 const SANDBOX_INIT_PID = 1;
-/** Most task events sent to the main thread in one message. */
 const MIRROR_BATCH = 256;
 
 /** A doorbell the host sleeps on: a word of a process's queue, in that process's file. */
@@ -81,6 +81,8 @@ export class Kernel implements TreeHost {
   #mirrored: Array<[number, TaskEvent['type']]> = [];
   /** Bumped when the set of doorbells changes (a process comes or goes): the host rebuilds its words. */
   watchVersion = 0;
+  /** Signals sent to a stub while its process is parked (see StubSignals); taken through the main thread. */
+  readonly #stubSignals = new StubSignals({ takeSignals: (p, set, then) => this.request({ type: 'takeSignals', pid: p.tgid, set }, 'signalsTaken', (r) => p.defer(() => then(r.signals))) });
 
   constructor(spec: SentryTask) {
     this.#spec = spec;
@@ -179,6 +181,7 @@ export class Kernel implements TreeHost {
       this.current = undefined;
       if (this.result) return true;
     }
+    this.#stubSignals.poll(this.table.live(), now);
     if (!this.table.anyLive()) this.#finish();
     return busy;
   }
@@ -189,19 +192,10 @@ export class Kernel implements TreeHost {
    * runtime lost it); another's is a SIGKILL (what the program sees when the host kills one).
    */
   checkStub(): void {
-    if (this.result) return;
-    for (const p of [...this.table.live()]) {
-      if (!p.stubDied()) continue;
-      if (p === this.root) {
-        this.#fail(new GroupExit({ kind: 'error', code: 'ESTUBDEAD', message: `stub ${p.hostPid} died while the program ran` }));
-        return;
-      }
-      this.processEnded(p, { kind: 'killed', signal: SIG.SIGKILL });
-    }
-    if (!this.table.anyLive()) this.#finish();
+    for (const p of [...this.table.live()]) if (!this.result && p.stubDied()) this.#stubDead(p.tgid);
   }
 
-  /** Process `pid`'s stub died under a request of the main thread's (see checkStub). */
+  /** Process `pid`'s stub died (seen by checkStub, or under a request of the main thread's). */
   #stubDead(pid: number): void {
     const p = this.table.process(pid);
     if (!p || !p.live) return;
@@ -307,8 +301,7 @@ export class Kernel implements TreeHost {
   }
 
   #finish(): void {
-    const end = this.root.end!;
-    this.#result(end);
+    this.#result(this.root.end!);
   }
 
   #result(r: SentryResult): void {
@@ -326,9 +319,9 @@ export class Kernel implements TreeHost {
     this.#mirrored = [];
   }
 
-  /** The earliest wake-up of a task parked with a deadline (futex timeout or nanosleep). */
+  /** The earliest wake-up of a task parked with a deadline (futex timeout or nanosleep), or of the stub signal poll. */
   nextDeadline(): number {
-    let d = this.futexes.nextDeadline();
+    let d = Math.min(this.futexes.nextDeadline(), this.#stubSignals.nextDeadline());
     for (const p of this.table.live()) d = Math.min(d, p.nextDeadline());
     return d;
   }

@@ -330,7 +330,7 @@ export class StracePrinter {
     let head = '';
     if (!perProcess && tid !== undefined) {
       if (this.#opts.toFile && this.#style.follow) head = `${String(tid).padEnd(5)} `;
-      else if (!this.#opts.toFile && this.#hooks.tracees() > 1) head = `[pid ${String(tid).padStart(5)}] `;
+      else if (!this.#opts.toFile && this.#style.follow && this.#hooks.tracees() > 1) head = `[pid ${String(tid).padStart(5)}] `;
     }
     head += this.#stamp(at);
     let text: string;
