@@ -1,4 +1,5 @@
 import { PROBE_USAGE, RUN_USAGE, USAGE, versionText } from './cliUsage.js';
+import { inheritedFds } from './inheritedFds.js';
 
 /**
  * Entry point of the `systrap` command. Returns the exit status. Help, version and usage errors
@@ -11,6 +12,9 @@ import { PROBE_USAGE, RUN_USAGE, USAGE, versionText } from './cliUsage.js';
  * ```
  */
 export async function main(argv: string[]): Promise<number> {
+  // What Node inherited, taken first: before process.stdout exists (a pipe's stream has libuv
+  // reserve an fd), before the run's workers and files add fds of Node's own.
+  const inherit = argv[0] === 'run' ? inheritedFds() : [];
   // Output piped into a reader that stops early (`systrap probe | head`): stop quietly, as
   // command-line tools do on SIGPIPE, instead of an unhandled 'error' event. The program run by
   // `systrap run` writes to its own fds: this concerns systrap's own lines only.
@@ -33,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const rest = argv.slice(1);
-  if (cmd === 'run') return runCommand(rest);
+  if (cmd === 'run') return runCommand(rest, inherit);
   if (cmd === 'probe') {
     if (rest.includes('-h') || rest.includes('--help')) {
       console.log(PROBE_USAGE);
@@ -48,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** `systrap run`: options first (help, version and mistakes answered without the platform). */
-async function runCommand(argv: string[]): Promise<number> {
+async function runCommand(argv: string[], inherit: number[]): Promise<number> {
   const { parseRunArgs } = await import('./cliRunArgs.js');
   const { UsageError } = await import('./cliOptions.js');
   let args;
@@ -70,7 +74,7 @@ async function runCommand(argv: string[]): Promise<number> {
   const early = await import('./cliEarly.js');
   early.startTracersEarly(1);
   early.startHostEarly(early.resolveWorker('sentry'));
-  const end = await (await import('./cliRun.js')).run(args);
+  const end = await (await import('./cliRun.js')).run(args, inherit);
   return typeof end === 'number' ? end : dieBy(end.signal);
 }
 

@@ -17,14 +17,15 @@ function loaderStatus(e: SystrapError): number {
 
 /**
  * `systrap run [options] -- PROGRAM [ARGS...]`, its command line parsed (cliRunArgs.ts): runs
- * PROGRAM under the sentry and returns its exit status, or the signal that killed it.
+ * PROGRAM under the sentry and returns its exit status, or the signal that killed it. `inherit`:
+ * Node's fds the program gets at the same numbers besides stdio (see inheritedFds).
  *
  * @example
  * ```ts
  * process.exitCode = await run(parseRunArgs(['-e', 'trace=openat', '--', '/bin/cat', '/etc/hostname']));
  * ```
  */
-export async function run(a: RunArgs): Promise<number | { signal: number }> {
+export async function run(a: RunArgs, inherit: readonly number[] = []): Promise<number | { signal: number }> {
   const found = findProgram(a.program);
   if (!found.path) {
     console.error(`systrap: ${found.error!.message}`);
@@ -58,6 +59,7 @@ export async function run(a: RunArgs): Promise<number | { signal: number }> {
         env,
         trace: a.trace,
         deny: a.deny,
+        inherit,
       });
     } catch (e) {
       const err = e as SystrapError;

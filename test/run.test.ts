@@ -77,6 +77,19 @@ same('busybox sh -c (a pipeline in one process)', () => [busybox(), 'sh', '-c', 
 same('busybox wc', () => [busybox(), 'wc', '-lwc', sample]);
 same('busybox sort -n', () => [busybox(), 'sort', '-n', '-k2', sample]);
 
+test('fds the shell gave systrap beyond stdio are the program\'s at the same numbers (3<file, <(…) as /dev/fd/N), and none of Node\'s own, as natively', (t) => {
+  // They were not passed on: `systrap run -- cat <(echo hi)` failed with ENOENT on /dev/fd/63.
+  const bash = requireTool('bash', 'bash');
+  const line = (prefix: string) => `${prefix}cat <(echo substituted) /dev/fd/3 /dev/fd/40 3<${sample} 40<<<here; ${prefix}ls /proc/self/fd 7</dev/null`;
+  const n = native([bash, '-c', line('')]);
+  t.regex(n.stdout, /^substituted\n/);
+  for (const mode of ['auto', 'off']) {
+    const s = native([bash, '-c', line(`'${process.execPath}' '${CLI}' run --sandbox=${mode} -- `)]);
+    t.is(s.stdout, n.stdout, `sandbox ${mode}: ${s.stderr}`);
+    t.is(s.status, 0);
+  }
+});
+
 test('pthreads: more threads than sysmsg threads, data through futexes and condition variables', (t) => {
   const exe = buildFixture('threads', ['-pthread']);
   const n = native([exe]);

@@ -4,24 +4,31 @@ import type { AddressSpace } from '../addressSpace.js';
 import type { StubPort } from '../platformPort.js';
 import { SYS } from '../abi/syscalls.js';
 import { F_GETFL, F_SETFL, O_NONBLOCK, PR_SET_NAME, TASK_COMM_LEN } from '../abi/linux.js';
+import { abi } from '../abi/stub.js';
 import { Errors, checkStubReply } from '../errors.js';
 
+/** fcntl's F_DUPFD: the lowest free fd at or above the argument. */
+const F_DUPFD = 0n;
+/** Most fds the fd channel carries in one message (AddressSpace.importFds). */
+const IMPORT_BATCH = 16;
+
 /**
- * The program's stdio (Node's fds, shared as fork would share them) and working directory, set
- * in a fresh stub before its image is loaded.
+ * The program's stdio and the other fds it inherits (Node's fds, shared as fork would share
+ * them: `inherit`, each at its own number) and its working directory, set in a fresh stub
+ * before its image is loaded. Fds from STUB_MEMFD up are the stub's: not inherited.
  *
  * @example
  * ```ts
- * await setupProcess(as, platform.port.stub(as), [0, 1, 2], process.cwd());
+ * await setupProcess(as, platform.port.stub(as), [0, 1, 2], process.cwd(), [63]); // cat <(…)
  * ```
  */
-export async function setupProcess(as: AddressSpace, stub: StubPort, stdio: [number, number, number], cwd: string): Promise<void> {
-  const got = await as.importFds(stdio);
-  for (let i = 0; i < 3; i++) {
-    if (got[i] === i) continue;
-    checkStubReply(await as.syscall(SYS.dup2, BigInt(got[i]), BigInt(i)), { syscall: 'dup2', expect: BigInt(i), pid: as.pid });
-  }
-  for (const fd of got) if (fd > 2) await as.syscall(SYS.close, BigInt(fd));
+export async function setupProcess(as: AddressSpace, stub: StubPort, stdio: [number, number, number], cwd: string, inherit: readonly number[] = []): Promise<void> {
+  const extra = [...new Set(inherit)].filter((fd) => Number.isInteger(fd) && fd > 2 && fd < abi.STUB_MEMFD);
+  const from = [...stdio, ...extra];
+  const target = [0, 1, 2, ...extra];
+  const got: number[] = [];
+  for (let i = 0; i < from.length; i += IMPORT_BATCH) got.push(...(await as.importFds(from.slice(i, i + IMPORT_BATCH))));
+  await placeFds(as, got, target);
   // Node (libuv) puts its pipes and ttys in non-blocking mode; the description is shared, and a
   // program expects blocking stdio, as a shell gives it (`yes | head` must end in SIGPIPE, not
   // EAGAIN). Node's own writes to these fds then block, which the CLI does not mind.
@@ -34,6 +41,27 @@ export async function setupProcess(as: AddressSpace, stub: StubPort, stdio: [num
   if (bytes.length > sc.bytes.length) throw Errors.InvalidArg('cwd is too long');
   sc.bytes.set(bytes);
   checkStubReply(await as.syscall(SYS.chdir, sc.addr), { syscall: 'chdir', expect: 0n, pid: as.pid });
+}
+
+/**
+ * Moves each received fd `got[i]` to `target[i]`. The stub received them at the lowest free
+ * numbers, which may be another's target: those move out of the way first (above the stub's
+ * own fds), so that no dup2 closes a received fd still to be placed.
+ */
+async function placeFds(as: AddressSpace, got: number[], target: number[]): Promise<void> {
+  const targets = new Set(target);
+  for (let i = 0; i < got.length; i++) {
+    if (got[i] === target[i] || !targets.has(got[i])) continue;
+    const moved = Number(await as.syscall(SYS.fcntl, BigInt(got[i]), F_DUPFD, BigInt(abi.STUB_FDCHAN + 1)));
+    checkStubReply(BigInt(moved), { syscall: 'fcntl', expect: 'nonneg', pid: as.pid });
+    await as.syscall(SYS.close, BigInt(got[i]));
+    got[i] = moved;
+  }
+  for (let i = 0; i < got.length; i++) {
+    if (got[i] === target[i]) continue;
+    checkStubReply(await as.syscall(SYS.dup2, BigInt(got[i]), BigInt(target[i])), { syscall: 'dup2', expect: BigInt(target[i]), pid: as.pid });
+    await as.syscall(SYS.close, BigInt(got[i]));
+  }
 }
 
 /**

@@ -37,6 +37,12 @@ export interface RunProgramOptions {
   /** Node's fds that become the program's 0, 1, 2. Default [0, 1, 2]. */
   stdio?: [number, number, number];
   /**
+   * Node's fds the program inherits at the same numbers besides its stdio (3 to 999), as a
+   * process Node's parent started would (a shell's `3<file`, `<(…)`'s /dev/fd/63). Default none.
+   * `systrap run` passes what Node inherited (see inheritedFds).
+   */
+  inherit?: readonly number[];
+  /**
    * Tracing, injection and policy (see `systrap run --help`). The syscall lists take what the
    * parsers give: `trace: parseTraceSet('%file')` (a Set), `inject: [parseInject('openat:error=EACCES')]`.
    */
@@ -159,7 +165,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
     for (const c of contexts.values()) c.release();
   };
   try {
-    await setupProcess(as, stub, opts.stdio ?? [0, 1, 2], opts.cwd ?? process.cwd());
+    await setupProcess(as, stub, opts.stdio ?? [0, 1, 2], opts.cwd ?? process.cwd(), opts.inherit);
     const path = isAbsolute(given) ? given : join(opts.cwd ?? process.cwd(), given);
     const loadStart = process.hrtime.bigint();
     const img = await loadProgram(as, { path, argv: opts.argv, envp: opts.env, execfn: given });
