@@ -115,6 +115,8 @@ export interface ProcessTree {
   readonly table: ProcTable;
   readonly root: Proc;
   readonly sandboxed: boolean;
+  /** The first process's parent, outside the tree: Node's pid, or the sandbox's init (1). */
+  readonly outsideParentPid: number;
   readonly futexes: FutexTable;
   /** The controlling terminal's foreground group (undefined: the first process's group; see sys_tty.ts). */
   readonly terminal: { foreground?: number; device?: string };
@@ -132,7 +134,6 @@ export interface TreeHost extends ProcessTree {
   readonly policy: Policy;
   readonly region: { readonly start: bigint; readonly end: bigint; readonly gadgetAddr: bigint };
   readonly maxSysmsgThreads: number;
-  readonly outsideParentPid: number;
   readonly senderPid: number;
   readonly mailCounter: WatchedWord;
   readonly taskObserver: ((t: Task, e: import('../../machines/task.js').TaskEvent['type']) => void) | undefined;

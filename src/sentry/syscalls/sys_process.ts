@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { PR_SET_KEEPCAPS, setKeepCaps } from './sys_attrs.js';
 import {
   CLONE_CHILD_CLEARTID,
@@ -155,16 +156,36 @@ function target(k: SyscallKernel, pid: number) {
   return pid === 0 ? k.self : k.tree.table.process(pid);
 }
 
+/**
+ * The group and session of the tree's parent, which is outside it (getppid of the first
+ * process): the sandbox's init leads its own (it called setsid, native/sandbox.cc), Node's are
+ * read from /proc; undefined if they cannot be.
+ */
+function outsideParentIds(k: SyscallKernel): { pgid: number; sid: number } | undefined {
+  if (k.tree.sandboxed) return { pgid: 1, sid: 1 };
+  try {
+    const stat = readFileSync(`/proc/${k.tree.outsideParentPid}/stat`, 'utf8');
+    const [, , pgid, sid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { pgid, sid };
+  } catch {
+    return undefined;
+  }
+}
+
 export const getpgid: Handler = (k, _t, a) => {
-  const p = target(k, i32(a[0]));
-  return p ? BigInt(p.pgid) : err(ERRNO.ESRCH);
+  const pid = i32(a[0]);
+  const p = target(k, pid);
+  const outside = !p && pid === k.tree.outsideParentPid ? outsideParentIds(k) : undefined;
+  return p ? BigInt(p.pgid) : outside ? BigInt(outside.pgid) : err(ERRNO.ESRCH);
 };
 
 export const getpgrp: Handler = (k) => BigInt(k.pgid);
 
 export const getsid: Handler = (k, _t, a) => {
-  const p = target(k, i32(a[0]));
-  return p ? BigInt(p.sid) : err(ERRNO.ESRCH);
+  const pid = i32(a[0]);
+  const p = target(k, pid);
+  const outside = !p && pid === k.tree.outsideParentPid ? outsideParentIds(k) : undefined;
+  return p ? BigInt(p.sid) : outside ? BigInt(outside.sid) : err(ERRNO.ESRCH);
 };
 
 /**
