@@ -221,6 +221,16 @@ test('a program queueing real-time signals it blocks until refused: EAGAIN at RL
   }
 });
 
+test("a program that signals its parent (Node, outside a sandbox): signal 0 answers that it is there, as natively (`kill -0 $PPID`); any other is refused, Node untouched", (t) => {
+  const sh = requireTool('sh', 'dash');
+  const script = 'kill -0 $PPID && echo parent-alive; kill -TERM $PPID 2>/dev/null || echo refused; kill -KILL $PPID 2>/dev/null || echo refused';
+  const r = systrap(['--sandbox=off', '--', sh, '-c', script]);
+  t.is(r.stdout, 'parent-alive\nrefused\nrefused\n', r.stderr);
+  t.is(r.status, 0, 'systrap was not killed');
+  const n = native([sh, '-c', 'kill -0 $PPID && echo parent-alive']);
+  t.is(n.stdout, 'parent-alive\n');
+});
+
 /** The pid of the live process named `comm` (the program under systrap: its stub, as `ps` shows it). */
 function pidNamed(comm: string): number | undefined {
   for (const e of readdirSync('/proc')) {

@@ -138,13 +138,17 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
     common.push({ sysno: SYS.dup2, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
     common.push({ sysno: SYS.dup3, args: [undefined, { op: 'eq', value: BigInt(fd) }], action: SECCOMP_RET.ERRNO(EBADF) });
   }
-  // Node is out of reach: no signal, no trace, no memory access aimed at its pid.
+  // Node is out of reach: no signal, no trace, no memory access aimed at its pid. Signal 0
+  // only asks whether it exists (`kill -0 $PPID`, which a program's parent-watch loop makes):
+  // that one the kernel answers, as it would natively.
   if (spec.nodePid !== undefined) {
     const node = BigInt(spec.nodePid);
     for (const sysno of [SYS.kill, SYS.tgkill, SYS.pidfd_open, SYS.process_vm_writev, SYS.process_vm_readv, SYS.ptrace]) {
       const arg = sysno === SYS.ptrace ? 1 : 0;
       const args: Condition[] = [];
       args[arg] = { op: 'maskedEq', mask: 0xffffffffn, value: node };
+      if (sysno === SYS.kill) args[1] = { op: 'ne', value: 0n };
+      if (sysno === SYS.tgkill) args[2] = { op: 'ne', value: 0n };
       common.push({ sysno, args, action: SECCOMP_RET.ERRNO(EPERM) });
     }
   }

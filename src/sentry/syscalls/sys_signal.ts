@@ -196,7 +196,8 @@ export const kill: Handler = (k, _t, a) => {
   const info = senderInfo(k, signo, SI_USER);
   if (pid > 0) {
     const p = k.tree.table.process(pid);
-    if (!p) return k.tree.sandboxed ? (pid === 1 ? 0n : err(ERRNO.ESRCH)) : isNodeThread(k, pid) ? err(ERRNO.EPERM) : 'pass';
+    // Node is out of reach but for signal 0, which only asks whether it is there (see programFilter).
+    if (!p) return k.tree.sandboxed ? (pid === 1 ? 0n : err(ERRNO.ESRCH)) : isNodeThread(k, pid) && signo !== 0 ? err(ERRNO.EPERM) : 'pass';
     sendTo(k, p, () => p.signals.sendGroup(signo, info));
     return 0n;
   }
@@ -218,7 +219,7 @@ function tgkill(k: SignalKernel, tgid: number, tid: number, signo: number): Outc
   const th = k.tree.table.thread(tid);
   if (!th || (tgid !== -1 && th.process.tgid !== tgid)) {
     if (k.tree.sandboxed || (tgid !== -1 && k.tree.table.process(tgid))) return err(ERRNO.ESRCH);
-    return isNodeThread(k, tid) || isNodeThread(k, tgid) ? err(ERRNO.EPERM) : 'pass';
+    return (isNodeThread(k, tid) || isNodeThread(k, tgid)) && signo !== 0 ? err(ERRNO.EPERM) : 'pass';
   }
   const info = senderInfo(k, signo, SI_TKILL);
   sendTo(k, th.process, () => th.process.signals.sendThread(th.task, signo, info));
