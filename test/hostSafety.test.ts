@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createPlatform } from '../src/index.js';
 import { runProgram } from '../src/sentry/run.js';
 import { buildFixture } from './fixtures/build.js';
-import { requireTool } from './helpers.js';
+import { fdCount, requireTool, until } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'systrap-safety-'));
@@ -285,6 +285,19 @@ test('signals for the program\'s pid while every thread of it waits in the sentr
   }
 });
 
+test('signals the program blocks, sent from outside while it waits in the kernel (a poll, a select of its own) do not interrupt the wait: its signalfd reads them, as natively', async (t) => {
+  // The stub thread takes them (to forward them), which ended the wait with EINTR: util-linux
+  // script, told to stop by SIGTERM, took that EINTR for an error.
+  const exe = buildFixture('sigblocked');
+  const want = 'waiting\nUSR1 through poll\npausing\nTERM through select\n';
+  const n = await signalledWhileWaiting([exe], (pid) => pid);
+  t.deepEqual(n, { out: want, status: 0, signal: null }, 'natively');
+  for (const mode of ['auto', 'off']) {
+    const r = await signalledWhileWaiting([process.execPath, CLI, 'run', `--sandbox=${mode}`, '--', exe], () => pidNamed('sigblocked'));
+    t.deepEqual(r, { out: want, status: 0, signal: null }, `sandbox ${mode}`);
+  }
+});
+
 test("a program that has the kernel send SIGIO to its own pid (F_SETOWN, O_ASYNC): its handler runs, as natively; the stub thread that took it is not killed by it", (t) => {
   const exe = buildFixture('sigio');
   t.is(native([exe]).stdout, 'handler ran: 1\n');
@@ -292,5 +305,29 @@ test("a program that has the kernel send SIGIO to its own pid (F_SETOWN, O_ASYNC
     const r = systrap([`--sandbox=${mode}`, '--', exe]);
     t.is(r.status, 0, `sandbox ${mode}: ${r.stderr}`);
     t.is(r.stdout, 'handler ran: 1\n', `sandbox ${mode}`);
+  }
+});
+
+test("a program making signalfds without end: EMFILE past 256 (each holds one of Node's fds, the write end of its pipe); Node's fds come back when it ends", async (t) => {
+  const exe = buildFixture('signalfd', ['-pthread']);
+  const platform = await createPlatform({ pool: false });
+  const out = join(dir, 'signalfds.txt');
+  const run = async (mode: string) => {
+    const fd = openSync(out, 'w');
+    try {
+      const p = await runProgram(platform, { path: exe, argv: [exe, mode], env: [], stdio: [0, fd, 2] });
+      t.like(await p.done, { kind: 'exited', status: 0 });
+    } finally {
+      closeSync(fd);
+    }
+    return readFileSync(out, 'utf8');
+  };
+  try {
+    t.is(await run('loop'), '2000 made and closed, 100 kept\n'); // the platform's own fds are open from here on
+    const before = fdCount();
+    t.is(await run('keep'), 'kept 256, then EMFILE\n');
+    t.true(await until(() => fdCount() <= before), `Node has ${fdCount()} fds, ${before} before the program`);
+  } finally {
+    await platform.close();
   }
 });

@@ -78,6 +78,11 @@ if (process.getuid?.() === 0) {
 same("/proc/self is the process getpid names (its stat, its status's Tgid, the link), from a thread and a fork's child too", () => [buildFixture('procself', ['-pthread'])]);
 same('timers: alarm, setitimer/getitimer (REAL, PROF), POSIX timers on wall and CPU clocks (SIGEV_SIGNAL, THREAD_ID, NONE, overruns, TIMER_ABSTIME), fork and execve, careless calls', () => [buildFixture('timers', ['-pthread'])]);
 same('signals with a value: sigqueue and pthread_sigqueue to itself, a thread, a child; forged codes, bad pointers, pids, signals', () => [buildFixture('sigqueue')]);
+same('signalfd: blocked signals read as records (pending before, raise, a child\'s exit, epoll, a thread, sigqueue, a timer), a mask changed, SFD_NONBLOCK, an unblocked one handled, a fork\'s child reading its own, closed, careless calls', () => [buildFixture('signalfd', ['-pthread'])]);
+same('waits with a signal mask of their own (pselect, ppoll, epoll_pwait): interrupted by a signal the mask lets in, its handler run, the mask back after; one pending before; an fd ready first; careless masks', () => [buildFixture('maskwait')]);
+same('signalfd made and closed 2000 times, then 100 kept', () => [buildFixture('signalfd', ['-pthread']), 'loop']);
+// util-linux script reads its child's SIGCHLD (and SIGTERM, SIGWINCH) through a signalfd: without one it waits for ever.
+same('util-linux script: a command on a new terminal, its exit status (-e)', () => [requireTool('script', 'bsdutils'), '-eqc', 'echo hi; exit 3', '/dev/null']);
 same("pidfds of the program's children: pidfd_open, CLONE_PIDFD, poll, waitid(P_PIDFD) blocking and PIDFD_NONBLOCK, careless fds", () => [buildFixture('pidfd')]);
 same('job control: SIGSTOP/SIGTSTP/SIGCONT stop and continue, WUNTRACED/WCONTINUED once, SIGCHLD codes, SA_NOCLDSTOP, no EINTR, kill(-pgid)', () => [buildFixture('jobs')]);
 same('job control, static', () => [buildFixture('jobs', ['-static'])]);

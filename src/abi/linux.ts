@@ -109,7 +109,7 @@ export function errnoName(errno: number): string {
 /** errno values the runtime and the sentry return or test for (asm-generic/errno-base.h). */
 export const ERRNO = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, E2BIG: 7, ENOEXEC: 8, EBADF: 9, ECHILD: 10, EAGAIN: 11,
-  ENOMEM: 12, EACCES: 13, EFAULT: 14, EEXIST: 17, EINVAL: 22, ENOTTY: 25, ENOSYS: 38, EOPNOTSUPP: 95, ETIMEDOUT: 110,
+  ENOMEM: 12, EACCES: 13, EFAULT: 14, EEXIST: 17, EINVAL: 22, EMFILE: 24, ENOTTY: 25, ENOSYS: 38, EOPNOTSUPP: 95, ETIMEDOUT: 110,
   /** Kernel-internal: the call is restarted when the signal's handler has SA_RESTART. */
   ERESTARTSYS: 512,
   /** Kernel-internal: EINTR when a handler runs, restarted otherwise (pause, sigsuspend, an absolute sleep). */

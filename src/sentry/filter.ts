@@ -6,6 +6,7 @@ import { PRCTL_SENTRY } from './syscalls/sys_process.js';
 import { PID_ARG_CALLS } from './syscalls/sys_pidargs.js';
 import { ATTR_CALLS, ATTR_REPLAY, PR_SET_KEEPCAPS } from './syscalls/sys_attrs.js';
 import { CPU_CLOCKS } from './syscalls/sys_time.js';
+import { MASKED_WAITS } from './syscalls/sys_poll.js';
 import { TTY_CHECKED, TTY_SENTRY } from './syscalls/sys_tty.js';
 
 /**
@@ -18,7 +19,7 @@ export const SENTRY_ONLY: ReadonlySet<number> = new Set([
   SYS.exit, SYS.exit_group, SYS.clone, SYS.clone3, SYS.fork, SYS.vfork, SYS.execve, SYS.execveat,
   SYS.arch_prctl, SYS.rt_sigaction, SYS.rt_sigprocmask, SYS.rt_sigreturn, SYS.sigaltstack,
   SYS.rt_sigsuspend, SYS.rt_sigpending, SYS.rt_sigtimedwait, SYS.rt_sigqueueinfo, SYS.rt_tgsigqueueinfo,
-  SYS.pause, SYS.tkill, SYS.brk, SYS.rseq, SYS.set_tid_address, SYS.set_robust_list, SYS.get_robust_list,
+  SYS.pause, SYS.tkill, SYS.signalfd, SYS.signalfd4, SYS.brk, SYS.rseq, SYS.set_tid_address, SYS.set_robust_list, SYS.get_robust_list,
   SYS.getpid, SYS.gettid, SYS.getppid, SYS.wait4, SYS.waitid, SYS.seccomp, SYS.ptrace,
   SYS.getpgid, SYS.getpgrp, SYS.setpgid, SYS.getsid, SYS.setsid,
   // Process timers: the kernel's would belong to the sysmsg thread making the call (see ProcessTimers).
@@ -113,12 +114,18 @@ function replayRules(start: bigint, end: bigint): SeccompRule[] {
 /**
  * Calls trapped by an argument, from program code, for state that is the process's and not the
  * sysmsg thread's: keepcaps (TaskAttrs; then passed at the gadget), the CPU clocks
- * (ProcessCpuClock; the wall clocks pass).
+ * (ProcessCpuClock; the wall clocks pass), the waits with a signal mask (sys_poll.ts).
  */
 function processStateRules(): SeccompRule[] {
   const trap = SECCOMP_RET.TRAP;
   const rules: SeccompRule[] = [{ sysno: SYS.prctl, args: [{ op: 'eq', value: PR_SET_KEEPCAPS }], action: trap }];
   for (const clock of CPU_CLOCKS) rules.push({ sysno: SYS.clock_gettime, args: [{ op: 'maskedEq', mask: 0xffffffffn, value: clock }], action: trap });
+  // Waits with a signal mask of their own: the mask is the program's (sys_poll.ts); without one they pass.
+  for (const [sysno, { mask }] of Object.entries(MASKED_WAITS)) {
+    const args: Condition[] = [];
+    args[mask] = { op: 'ne', value: 0n };
+    rules.push({ sysno: Number(sysno), args, action: trap });
+  }
   return rules;
 }
 

@@ -222,6 +222,7 @@ export class Kernel implements TreeHost {
     p.end = end;
     this.#processEvent(p, 'EXIT');
     p.endTasks();
+    this.table.signalfds.ended(p.tgid);
     this.watchVersion++;
     this.post({ type: 'processExit', pid: p.tgid });
     const vfork = p.vforkParent;
@@ -305,6 +306,7 @@ export class Kernel implements TreeHost {
   }
 
   #result(r: SentryResult): void {
+    this.table.signalfds.closeAll();
     this.flush();
     this.strace.close();
     const summary = this.strace.summaryText();
@@ -402,7 +404,7 @@ export class Kernel implements TreeHost {
       child.pgid = p.pgid;
       child.sid = p.sid;
       child.exitSignal = o.exitSignal;
-      child.signals.copyActionsFrom(p.signals);
+      child.signals.forkFrom(p.signals);
       const ct = child.adoptForkedThread(t);
       ct.setReg('rax', 0n);
       if (o.stack !== 0n) ct.setReg('rsp', o.stack);

@@ -12,6 +12,7 @@ import type { TaskAttrs } from './taskAttrs.js';
  */
 import type { CpuTime } from './cpuTime.js';
 import type { PidfdNames } from './pidfds.js';
+import type { SignalfdTable } from './signalfd.js';
 import type { JobReport } from './jobControl.js';
 import type { Task } from './task.js';
 import type { ProgramMemory } from './memory.js';
@@ -108,6 +109,8 @@ export interface ProcTable {
   removeThread(tid: number): void;
   /** What the program's pidfds name (see PidfdNames). */
   readonly pidfds: Pick<PidfdNames, 'resolve'>;
+  /** The program's signalfds (see SignalfdTable). */
+  readonly signalfds: SignalfdTable;
 }
 
 /** The tree as syscall handlers use it (Kernel). */

@@ -5,6 +5,7 @@ import type { Proc, ProcTable, WaitCall, WaitSelect } from './process.js';
 import { makeSiginfo } from './signals.js';
 import { jobInfo } from './jobControl.js';
 import { PidfdNames } from './pidfds.js';
+import { SignalfdTable } from './signalfd.js';
 import { NO_CPU, addCpu, rusageBytes, tmsBytes, type CpuTime } from './cpuTime.js';
 
 export type { WaitCall, WaitSelect };
@@ -88,6 +89,8 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
   #nextTid = PID_MAX - 1;
   /** What the program's pidfds name (waitid's P_PIDFD). */
   readonly pidfds = new PidfdNames();
+  /** The program's signalfds (see SignalfdTable). */
+  readonly signalfds = new SignalfdTable();
   /** Processes that exist and are not reaped yet. */
   get size(): number {
     return this.#procs.size;

@@ -3,6 +3,7 @@ import { NSIG, SA_NOCLDWAIT, SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG, SIG_DFL,
 import type { ProgramMemory } from './memory.js';
 import type { Task } from './task.js';
 import { SignalTable, UNBLOCKABLE, makeSiginfo, setupFrame, sigbit } from './signals.js';
+import type { SignalfdTable } from './signalfd.js';
 
 /** A signal waiting for delivery: its number and, when not a plain kill, its siginfo. */
 export interface PendingSignal {
@@ -17,6 +18,10 @@ export interface SignalHost {
   readonly mem: ProgramMemory;
   /** Its stub's pid as Node sees it (for its RLIMIT_SIGPENDING). */
   readonly hostPid: number;
+  /** Its pid (which signalfds it holds). */
+  readonly tgid: number;
+  /** The tree's signalfds (see SignalfdTable). */
+  readonly tree: { readonly table: { readonly signalfds: SignalfdTable } };
   /** Who signals from outside the program seem to come from (Node, or 0 from outside its namespace). */
   readonly senderPid: number;
   /** The program's live threads. */
@@ -111,9 +116,37 @@ export class SignalDelivery {
     return a.handler === SIG_IGN || (a.flags & SA_NOCLDWAIT) !== 0n;
   }
 
-  /** The actions a forked process starts with: a copy of its parent's (pending signals are not copied). */
-  copyActionsFrom(other: SignalDelivery): void {
+  /**
+   * What a forked process starts with: a copy of its parent's actions, and its parent's
+   * signalfds (their fds are inherited); pending signals are not copied.
+   */
+  forkFrom(other: SignalDelivery): void {
     for (let s = 1; s <= NSIG; s++) this.actions.set(s, { ...other.actions.get(s) });
+    this.host.tree.table.signalfds.forked(other.host.tgid, this.host.tgid, this.host.hostPid);
+  }
+
+  /**
+   * Moves the pending signals that a signalfd of the process reads, and that wait blocked, into
+   * it (see SignalfdTable): a group signal every thread blocks, a thread's signal it blocks,
+   * none that rt_sigtimedwait waits for. Called whenever such a signal may have become pending:
+   * as it is sent, and when a signalfd is made or its mask changed.
+   */
+  toSignalfds(): void {
+    const table = this.host.tree.table.signalfds;
+    const watched = table.size === 0 ? 0n : table.watched(this.host.tgid);
+    if (watched === 0n) return;
+    const tasks = [...this.host.liveTasks()];
+    const move = (list: PendingSignal[], blocked: (signo: number) => boolean) => {
+      for (let i = 0; i < list.length; ) {
+        const p = list[i];
+        if ((watched & sigbit(p.signo)) !== 0n && blocked(p.signo) && table.write(this.host.tgid, p.signo, this.#infoOf(p.signo, p.info))) {
+          list.splice(i, 1);
+          if (p.info) this.#queued.delete(p.info);
+        } else i++;
+      }
+    };
+    move(this.groupPending, (signo) => tasks.every((t) => (t.sigmask & sigbit(signo)) !== 0n && !this.#waitedBy(t, signo)));
+    for (const t of tasks) move(t.pending, (signo) => (t.sigmask & sigbit(signo)) !== 0n && !this.#waitedBy(t, signo));
   }
 
   /** Signals pending for `t` (its own and the group's), as a sigset. */
@@ -175,6 +208,12 @@ export class SignalDelivery {
       t.sigmask &= ~UNBLOCKABLE;
       if ((act.flags & SA_RESETHAND) !== 0n) this.actions.set(sig.signo, { handler: SIG_DFL, flags: 0n, restorer: 0n, mask: 0n });
     }
+    // A wait's temporary mask (sigsuspend, ppoll's) that no handler's frame took: the call is
+    // over, the caller's mask is back (Linux's restore_saved_sigmask when no handler runs).
+    if (t.savedMask !== undefined && !t.pass && !t.blocked) {
+      t.sigmask = t.savedMask;
+      t.savedMask = undefined;
+    }
   }
 
   /** A signal's siginfo: the one it was sent with, or a plain kill's from outside. */
@@ -222,6 +261,7 @@ export class SignalDelivery {
     const taker = tasks.find((t) => this.#waitedBy(t, signo)) ?? tasks.find((t) => (t.sigmask & sigbit(signo)) === 0n);
     if (!taker) {
       this.#queue(this.groupPending, signo, info);
+      this.toSignalfds();
       return;
     }
     if (!this.#waitedBy(taker, signo)) {
@@ -275,6 +315,7 @@ export class SignalDelivery {
     if (disp === 'stop' && (t.sigmask & sigbit(signo)) === 0n && !this.#waitedBy(t, signo)) return this.host.stopGroup(signo);
     this.#queue(t.pending, signo, info);
     if ((t.sigmask & sigbit(signo)) === 0n) this.#interrupt(t);
+    else this.toSignalfds();
   }
 
   /**
@@ -304,7 +345,6 @@ export class SignalDelivery {
 /** The first real-time signal: below it, a signal pending already is not queued again (Linux's legacy_queue). */
 const SIGRTMIN = 32;
 
-/** Queues a signal on `list`, unless it is a standard signal already there. */
 /**
  * RLIMIT_SIGPENDING of stub `pid` (its soft limit, from /proc/PID/limits); Linux's usual
  * default when it cannot be read.

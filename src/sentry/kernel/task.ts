@@ -17,6 +17,8 @@ export interface Passthrough {
   start: bigint;
   /** Turns the result of the call made into the program's result, or makes another call. */
   onDone?: (ret: bigint) => bigint | Substitute;
+  /** The call the stub makes now (the program's, or a substitute): what runs again if a signal the program does not take interrupted it. */
+  current?: Substitute;
 }
 
 /**

@@ -4,7 +4,7 @@ import { emulate } from '../syscalls/table.js';
 import type { Outcome, SyscallKernel } from '../syscalls/context.js';
 import type { Policy } from '../policy.js';
 import type { SentryRequest } from '../protocol.js';
-import { ARG_IDX, endPass, passResult, setCall, startPass } from './passthrough.js';
+import { ARG_IDX, directRestart, endPass, interruptedCode, passResult, rerun, setCall, startPass } from './passthrough.js';
 import type { Scheduler } from './scheduler.js';
 import type { Substitute, Task } from './task.js';
 import { GroupExit } from './groupExit.js';
@@ -100,10 +100,18 @@ export class TrapHandler {
     const gadget = this.k.region.gadgetAddr;
     const at = rip === gadget || rip === gadget + SYSCALL_INSN;
     if (signo === SIG.SIGILL && rip === gadget + SYSCALL_INSN) return this.#passDone(t);
-    if (signo === SIG.SIGCHLD && at) return this.resume(t);
-    if (FORWARDED.has(signo) && at) {
-      this.#forwarded(t, signo);
-      return rip === gadget ? this.resume(t) : this.#passDone(t);
+    if ((signo === SIG.SIGCHLD || FORWARDED.has(signo)) && at) {
+      // SIGCHLD is the sentry's own interrupt; the others are sent to the program.
+      if (signo !== SIG.SIGCHLD) this.#forwarded(t, signo);
+      if (rip === gadget) return this.resume(t); // rewound: it runs again unless a signal is taken
+      if (BigInt.asIntN(64, t.reg('rax')) === EINTR && this.k.signals.deliverable(t) === undefined) {
+        rerun(t, gadget, process.hrtime.bigint());
+        t.send('RETURN');
+        return this.sched.makeReady(t);
+      }
+      // Interrupted for a signal it takes: strace shows the code Linux's call ended with.
+      if (BigInt.asIntN(64, t.reg('rax')) === EINTR) t.interruptedAs = Number(-interruptedCode(t.pass!.sysno, t.pass!.args));
+      return signo === SIG.SIGCHLD ? this.resume(t) : this.#passDone(t);
     }
     if (KERNEL_RAISED.has(signo) && at) {
       this.#kernelRaised(t, signo);
@@ -117,6 +125,8 @@ export class TrapHandler {
   #signal(t: Task, signo: number): void {
     if (FORWARDED.has(signo)) {
       this.#forwarded(t, signo);
+      // A wait it blocked in ended EINTR for a signal it does not take: it waits on, as natively.
+      if (this.k.signals.deliverable(t) === undefined) directRestart(t, this.k.mem);
       return this.resume(t);
     }
     if (KERNEL_RAISED.has(signo)) {
@@ -280,7 +290,7 @@ export class TrapHandler {
     endPass(t);
     if (!rewound) {
       const result = p.onDone ? EINTR : ret;
-      this.k.strace.exit(t.tid, p.sysno, p.args, result, p.start);
+      this.k.strace.exit(t.tid, p.sysno, p.args, result === EINTR ? interruptedCode(p.sysno, p.args) : result, p.start);
       t.setReg('rax', result);
       return;
     }

@@ -178,7 +178,13 @@ export const pause: Handler = (k, t) => {
   return 'blocked';
 };
 
-export const rtSigpending: Handler = (k, t, a) => (k.mem.writeU64(a[0], k.signals.pendingSet(t) & t.sigmask) ? 0n : err(ERRNO.EFAULT));
+export const rtSigpending: Handler = (k, t, a) => {
+  // Linux takes any size up to its sigset's, and writes that many bytes of it (sigpending(2) passes 4 on some ABIs).
+  if (BigInt.asUintN(64, a[1]) > 8n) return err(ERRNO.EINVAL);
+  const set = new Uint8Array(8);
+  new DataView(set.buffer).setBigUint64(0, k.signals.pendingSet(t) & t.sigmask, true);
+  return k.mem.write(a[0], set.subarray(0, Number(a[1]))) ? 0n : err(ERRNO.EFAULT);
+};
 
 /**
  * kill: to a process of the tree, its group, every process of the tree (-1), in the target's

@@ -16,6 +16,8 @@ import { brk, mmapCheck, mremap, munmapCheck, rangeCheck } from './sys_mm.js';
 import { clockGettime, clockNanosleep, nanosleep } from './sys_time.js';
 import { alarm, getitimer, setitimer, timerCreate, timerDelete, timerGetoverrun, timerGettime, timerSettime } from './sys_timer.js';
 import { closeRange, readlinkCall, readlinkatCall } from './sys_file.js';
+import { signalfd4, signalfdCall } from './sys_signalfd.js';
+import { MASKED_WAITS, maskedWait } from './sys_poll.js';
 
 /**
  * The syscall table of the sentry (gVisor's linux64 table, for the calls it handles itself):
@@ -87,6 +89,10 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [SYS.times]: times,
   [SYS.rt_sigqueueinfo]: rtSigqueueinfo,
   [SYS.rt_tgsigqueueinfo]: rtTgsigqueueinfo,
+  // waits with a signal mask of their own
+  ...Object.fromEntries(Object.keys(MASKED_WAITS).map((n) => [n, maskedWait(Number(n))])),
+  [SYS.signalfd]: signalfdCall,
+  [SYS.signalfd4]: signalfd4,
   [SYS.kill]: kill,
   [SYS.tkill]: tkillCall,
   [SYS.tgkill]: tgkillCall,

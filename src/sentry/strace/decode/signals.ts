@@ -106,11 +106,11 @@ export function formatSigmask(mask: bigint, nsig = NSIG): string {
  * formatSigsetAt(mem, 0x1000n, 8); // '[CHLD]'
  * ```
  */
-export function formatSigsetAt(mem: MemoryReader, addr: bigint, size: number): string {
+export function formatSigsetAt(mem: MemoryReader, addr: bigint, size: number, minSize = 8): string {
   if (BigInt.asUintN(64, addr) === 0n) return 'NULL';
-  // Like strace: a size that is no whole number of 32-bit words (or absurdly big) is not read;
-  // of a bigger set only the first 64 signals, which are all x86-64 has, are shown.
-  if (size <= 0 || size > 128 || size % 4 !== 0) return ptr(addr);
+  // Like strace 6.1 (print_sigset_addr_len_limit): a size other than the kernel's 8 bytes is not
+  // read, the set shown as its address; rt_sigpending alone accepts a smaller one (minSize 1).
+  if (size < minSize || size > NSIG / 8) return ptr(addr);
   const n = Math.min(size, NSIG / 8);
   const b = readBytes(mem, addr, n);
   if (!b) return ptr(addr);

@@ -43,14 +43,15 @@ export function xlat(o: Readonly<Record<string, number | bigint>>): Xlat {
  * ```ts
  * formatFlags(0x3n, PROT, 'PROT_NONE');  // 'PROT_READ|PROT_WRITE'
  * formatFlags(0x101n, PROT, 'PROT_NONE'); // 'PROT_READ|0x100'
+ * formatFlags(0x1n, SFD_FLAGS, '0', 'SFD_'); // '0x1 /* SFD_??? *\/' (no bit named)
  * ```
  */
-export function formatFlags(v: bigint, table: Xlat, zero = '0'): string {
-  if (currentConstStyle() === 'abbrev') return namedFlags(v, table, zero);
-  return styled(hex(BigInt.asUintN(64, v)), () => namedFlags(v, table, zero));
+export function formatFlags(v: bigint, table: Xlat, zero = '0', unknownPrefix?: string): string {
+  if (currentConstStyle() === 'abbrev') return namedFlags(v, table, zero, unknownPrefix);
+  return styled(hex(BigInt.asUintN(64, v)), () => namedFlags(v, table, zero, unknownPrefix));
 }
 
-function namedFlags(v: bigint, table: Xlat, zero: string): string {
+function namedFlags(v: bigint, table: Xlat, zero: string, unknownPrefix?: string): string {
   let rest = BigInt.asUintN(64, v);
   const out: string[] = [];
   for (const [bits, name] of table) {
@@ -59,7 +60,8 @@ function namedFlags(v: bigint, table: Xlat, zero: string): string {
       rest &= ~bits;
     }
   }
-  if (rest !== 0n) out.push(hex(rest));
+  // strace's printflags: bits no name covers follow the names; alone, they get its "PREFIX_???" comment.
+  if (rest !== 0n) out.push(out.length === 0 && unknownPrefix !== undefined ? `${hex(rest)} /* ${unknownPrefix}??? */` : hex(rest));
   return out.length ? out.join('|') : zero;
 }
 

@@ -208,27 +208,29 @@ export const PATH: ArgFormatter = (v, c) => formatCString(c.mem, v, PATH_MAX);
 export const STR: ArgFormatter = (v, c) => formatCString(c.mem, v, c.strlen);
 
 /**
- * A sigset_t pointer whose size in bytes is argument `sizeArg`.
+ * A sigset_t pointer whose size in bytes is argument `sizeArg`: shown when that is the kernel's
+ * 8 bytes (or, with `minSize`, between it and 8: rt_sigpending), as its address otherwise.
  *
  * @example
  * ```ts
  * sigset(3)(addr, c); // rt_sigprocmask's set: '[INT TERM]'
  * ```
  */
-export function sigset(sizeArg: number): ArgFormatter {
-  return (v, c) => formatSigsetAt(c.mem, v, Number(arg(c, sizeArg)));
+export function sigset(sizeArg: number, minSize?: number): ArgFormatter {
+  return (v, c) => formatSigsetAt(c.mem, v, Number(arg(c, sizeArg)), minSize);
 }
 
 /**
- * A bit set from `table` (`zero` when no bit is set), of a C `unsigned int`.
+ * A bit set from `table` (`zero` when no bit is set), of a C `unsigned int`; unnamed bits alone
+ * get strace's `/* PREFIX??? *\/` comment when `unknownPrefix` is given.
  *
  * @example
  * ```ts
  * flags(PROT, 'PROT_NONE')(3n, c); // 'PROT_READ|PROT_WRITE'
  * ```
  */
-export function flags(table: Xlat, zero = '0'): ArgFormatter {
-  return (v) => formatFlags(BigInt.asUintN(32, v), table, zero);
+export function flags(table: Xlat, zero = '0', unknownPrefix?: string): ArgFormatter {
+  return (v) => formatFlags(BigInt.asUintN(32, v), table, zero, unknownPrefix);
 }
 
 /**

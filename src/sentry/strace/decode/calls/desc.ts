@@ -37,7 +37,7 @@ export const DESC_DECODERS: DecoderTable = {
   eventfd: sig(U),
   eventfd2: sig(U, flags(EFD_FLAGS)),
   signalfd: sig(FD, sigset(2), UL),
-  signalfd4: sig(FD, sigset(2), UL, flags(SFD_FLAGS)),
+  signalfd4: sig(FD, sigset(2), UL, flags(SFD_FLAGS, '0', 'SFD_')),
   inotify_init1: sig(flags(IN_INIT_FLAGS)),
   inotify_rm_watch: sig(FD, I),
   epoll_create: sig(I),

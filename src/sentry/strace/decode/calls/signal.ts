@@ -51,7 +51,7 @@ export const SIGNAL_DECODERS: DecoderTable = {
   pidfd_send_signal: sig(FD, SIG, siginfo, U),
   rt_sigaction: sig(SIG, sigaction, out(sigaction), UL),
   rt_sigprocmask: sig(enumOf(SIG_HOW, 'SIG_'), sigset(3), out(sigset(3)), UL),
-  rt_sigpending: sig(out(sigset(1)), UL),
+  rt_sigpending: sig(out(sigset(1, 1)), UL),
   rt_sigsuspend: sig(sigset(1), UL),
   rt_sigtimedwait: sig(sigset(3), out(siginfo), (v, c) => formatTimespec(c.mem, v), UL),
   rt_sigreturn: rtSigreturn,

@@ -1,0 +1,70 @@
+import { ERRNO } from '../../abi/linux.js';
+import { SYS } from '../../abi/syscalls.js';
+import { UNBLOCKABLE } from '../kernel/signals.js';
+import { err, type Handler } from './context.js';
+
+const EINTR = -BigInt(ERRNO.EINTR);
+
+/**
+ * The waits that take a signal mask for their duration (ppoll, pselect6, epoll_pwait,
+ * epoll_pwait2): where the mask is. `size`: the argument giving its size; none for pselect6,
+ * whose last argument points at `{ const sigset_t *ss; size_t ss_len; }`.
+ */
+export const MASKED_WAITS: Readonly<Record<number, { mask: number; size?: number }>> = {
+  [SYS.ppoll]: { mask: 3, size: 4 },
+  [SYS.pselect6]: { mask: 5 },
+  [SYS.epoll_pwait]: { mask: 4, size: 5 },
+  [SYS.epoll_pwait2]: { mask: 4, size: 5 },
+};
+
+/**
+ * A wait with a signal mask (gVisor's setTempSignalSet): the mask is the program's, so the
+ * sentry sets it on the task for the wait and the kernel runs the call without one (the stub
+ * thread keeps the mask that lets it forward signals). A signal the temporary mask lets in,
+ * pending already, ends the wait at once with EINTR; sent during it, interrupts it (the call
+ * ends with EINTR, its handler runs with the caller's mask restored after it, as Linux's
+ * sigsuspend-like waits do). Any other result restores the caller's mask before signals are
+ * taken (Linux's restore_saved_sigmask_unless). Filter: these trap only with a mask.
+ *
+ * @example
+ * ```ts
+ * maskedWait(SYS.ppoll)(kernel, task, [fds, 1n, 0n, maskAddr, 8n]); // ppoll(fds, 1, NULL, NULL, 8) at the gadget
+ * ```
+ */
+export function maskedWait(sysno: number): Handler {
+  const where = MASKED_WAITS[sysno];
+  return (k, t, a) => {
+    let maskAddr = a[where.mask];
+    let size: bigint;
+    if (where.size === undefined) {
+      if (maskAddr === 0n) return 'pass';
+      const b = k.mem.read(maskAddr, 16);
+      if (!b) return err(ERRNO.EFAULT);
+      const dv = new DataView(b.buffer, b.byteOffset, 16);
+      [maskAddr, size] = [dv.getBigUint64(0, true), dv.getBigUint64(8, true)];
+    } else size = a[where.size];
+    if (maskAddr === 0n) return 'pass';
+    if (size !== 8n) return err(ERRNO.EINVAL);
+    const mask = k.mem.readU64(maskAddr);
+    if (mask === null) return err(ERRNO.EFAULT);
+    t.savedMask = t.sigmask;
+    t.sigmask = mask & ~UNBLOCKABLE;
+    const code = sysno === SYS.ppoll || sysno === SYS.pselect6 ? ERRNO.ERESTARTNOHAND : ERRNO.EINTR;
+    if (k.signals.deliverable(t) !== undefined) {
+      t.interruptedAs = code;
+      return EINTR;
+    }
+    const args = a.map((v, i) => (i === where.mask ? 0n : v));
+    return {
+      sysno,
+      args,
+      onDone: (ret) => {
+        if (ret !== EINTR && t.savedMask !== undefined) {
+          t.sigmask = t.savedMask;
+          t.savedMask = undefined;
+        }
+        return ret;
+      },
+    };
+  };
+}
