@@ -255,14 +255,19 @@ function signalledWhileWaiting(cmd: string[], pidOf: (childPid: number) => numbe
     const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const send = (signal: NodeJS.Signals) => {
+    const sent = new Set<string>();
+    // Once per line, whatever chunks the output comes in (puts on an unbuffered stdout writes
+    // a line's text and its newline apart).
+    const sendAfter = (line: string, signal: NodeJS.Signals) => {
+      if (sent.has(line) || !out.includes(line)) return;
+      sent.add(line);
       const pid = pidOf(child.pid!);
       if (pid !== undefined) process.kill(pid, signal);
     };
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      if (d.toString().includes('waiting\n')) send('SIGUSR1');
-      if (d.toString().includes('pausing\n')) send('SIGTERM');
+      sendAfter('waiting\n', 'SIGUSR1');
+      sendAfter('pausing\n', 'SIGTERM');
     });
     child.on('close', (status, signal) => {
       clearTimeout(guard);
