@@ -81,6 +81,8 @@ same('signals with a value: sigqueue and pthread_sigqueue to itself, a thread, a
 same('signalfd: blocked signals read as records (pending before, raise, a child\'s exit, epoll, a thread, sigqueue, a timer), a mask changed, SFD_NONBLOCK, an unblocked one handled, a fork\'s child reading its own, closed, careless calls', () => [buildFixture('signalfd', ['-pthread'])]);
 same('waits with a signal mask of their own (pselect, ppoll, epoll_pwait): interrupted by a signal the mask lets in, its handler run, the mask back after; one pending before; an fd ready first; careless masks', () => [buildFixture('maskwait')]);
 same('signalfd made and closed 2000 times, then 100 kept', () => [buildFixture('signalfd', ['-pthread']), 'loop']);
+same('a pseudo-terminal made the controlling terminal of a child that leads a session (forkpty: setsid, TIOCSCTTY): its group in the foreground, /dev/tty, a Ctrl-C typed into the master', () => [buildFixture('ownpty')]);
+same("Python's pty.fork: the child's output read from the master", () => [python3(), '-c', 'import pty, os\npid, fd = pty.fork()\nif pid == 0:\n    print("child", os.isatty(0))\n    os._exit(0)\nos.waitpid(pid, 0)\nprint(os.read(fd, 100))']);
 // util-linux script reads its child's SIGCHLD (and SIGTERM, SIGWINCH) through a signalfd: without one it waits for ever.
 same('util-linux script: a command on a new terminal, its exit status (-e)', () => [requireTool('script', 'bsdutils'), '-eqc', 'echo hi; exit 3', '/dev/null']);
 same("pidfds of the program's children: pidfd_open, CLONE_PIDFD, poll, waitid(P_PIDFD) blocking and PIDFD_NONBLOCK, careless fds", () => [buildFixture('pidfd')]);
@@ -227,12 +229,15 @@ test('--deny and -e inject apply to every process of the tree', (t) => {
 });
 
 for (const mode of ['auto', 'off']) {
-  test(`SIGKILL of systrap in the middle of a tree (sandbox ${mode}): nothing of the tree is left`, async (t) => {
+  test(`SIGKILL of systrap in the middle of a tree, one process in a session of its own (sandbox ${mode}): nothing of the tree is left`, async (t) => {
     if (mode === 'auto' && process.getuid?.() !== 0) return t.pass('unprivileged: no sandbox here');
     const bb = busybox();
-    const child = spawn(process.execPath, [CLI, 'run', `--sandbox=${mode}`, '--', bb, 'sh', '-c', 'for i in 1 2 3 4; do sleep 1000 & done; echo started; wait'], {
+    // The last one leads a session (its stub too, in the kernel: out of the stubs' group).
+    const script = `for i in 1 2 3 4; do sleep 1000 & done; ${bb} setsid ${bb} sh -c "echo started; exec ${bb} sleep 1000" & wait`;
+    const child = spawn(process.execPath, [CLI, 'run', `--sandbox=${mode}`, '--', bb, 'sh', '-c', script], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    t.teardown(() => child.kill('SIGKILL')); // a failed check must not leave it running
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     // The tree: in a sandbox, every process of the sandbox's pid namespace (its init is the
     // CLI's child); without one, the CLI's children (every stub is Node's child).
@@ -243,9 +248,19 @@ for (const mode of ['auto', 'off']) {
       const init = all.find((p) => p.ppid === child.pid && p.ns !== undefined && p.ns !== own);
       return init ? all.filter((p) => p.ns === init.ns) : [];
     };
-    // "started" comes after the four forks returned: their stubs exist (and the shell's).
+    // "started" comes after the five forks returned and the setsid; the last exec follows it.
+    const read = (pid: number, file: string) => {
+      try {
+        return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const sleeps = () => tree().filter((p) => read(p.pid, 'cmdline').split('\0').includes('sleep')).map((p) => p.pid);
+    t.true(await until(() => sleeps().length === 5), `the sleeps: ${sleeps().join(' ')}`);
     const pids = tree().map((p) => p.pid);
-    t.true(pids.length >= 5, `the tree: ${JSON.stringify(tree())}`);
+    const sessionOf = (pid: number) => Number(read(pid, 'stat').split(') ')[1]?.split(' ')[3]);
+    t.is(sleeps().filter((pid) => sessionOf(pid) === pid).length, 1, 'the stub of the one after setsid leads its session');
     child.kill('SIGKILL');
     const alive = () => pids.filter((pid) => existsSync(`/proc/${pid}`));
     // Named with their state and parent when some are left (a zombie is the reaper's delay).

@@ -7,7 +7,7 @@ import { PID_ARG_CALLS } from './syscalls/sys_pidargs.js';
 import { ATTR_CALLS, ATTR_REPLAY, PR_SET_KEEPCAPS } from './syscalls/sys_attrs.js';
 import { CPU_CLOCKS } from './syscalls/sys_time.js';
 import { MASKED_WAITS } from './syscalls/sys_poll.js';
-import { TTY_CHECKED, TTY_SENTRY } from './syscalls/sys_tty.js';
+import { TIOCSCTTY, TTY_CHECKED, TTY_SENTRY } from './syscalls/sys_tty.js';
 
 /**
  * Syscalls the sentry always handles itself (gVisor's sentry would handle all; we pass through
@@ -168,10 +168,10 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   // what only the sentry may do traps, memory calls that could touch the stub trap, the rest passes.
   const traced = (nr: number) => spec.trapAll || spec.trap.has(nr);
   const gadget: SeccompRule[] = [...common];
-  for (const sysno of SENTRY_ONLY) gadget.push({ sysno, action: trap });
+  // setsid is the process's: the sentry has the stub make it at the gadget (see sys_process.ts).
+  for (const sysno of SENTRY_ONLY) if (sysno !== SYS.setsid) gadget.push({ sysno, action: trap });
   // prctl about the process tree is the sentry's; the other options pass.
   for (const opt of PRCTL_SENTRY) gadget.push({ sysno: SYS.prctl, args: [{ op: 'eq', value: opt }], action: trap });
-  for (const cmd of TTY_SENTRY) gadget.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const sysno of RANGE_CHECKED) gadget.push({ sysno, args: clear, action: allow }, { sysno, action: trap });
   gadget.push({ sysno: SYS.mmap, args: clear, action: allow }, { sysno: SYS.mmap, args: noFixed, action: allow }, { sysno: SYS.mmap, action: trap });
   // Direct calls from program code. A traced denied call traps there (its ip outside the stub
@@ -188,7 +188,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   // The terminal's job control is the sentry's (sys_tty.ts); the other ioctls pass.
   if (spec.terminalStdin) direct.push({ sysno: SYS.read, args: [{ op: 'eq', value: 0n }], action: trap });
   // Changes to the terminal are checked for background jobs (SIGTTOU), then pass at the gadget.
-  for (const cmd of TTY_CHECKED) direct.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
+  for (const cmd of [...TTY_CHECKED, TIOCSCTTY]) direct.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const cmd of TTY_SENTRY) direct.push({ sysno: SYS.ioctl, args: [undefined, { op: 'maskedEq', mask: 0xffffffffn, value: cmd }], action: trap });
   for (const sysno of [...RANGE_CHECKED, SYS.mmap]) {
     if (traced(sysno)) continue;

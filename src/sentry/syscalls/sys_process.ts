@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { SYS } from '../../abi/syscalls.js';
 import { PR_SET_KEEPCAPS, setKeepCaps } from './sys_attrs.js';
 import {
   CLONE_CHILD_CLEARTID,
@@ -215,7 +216,12 @@ export const setsid: Handler = (k) => {
   if ([...k.tree.table.all()].some((q) => q.live && q.pgid === self.tgid)) return err(ERRNO.EPERM);
   self.sid = self.tgid;
   self.pgid = self.tgid;
-  return BigInt(self.sid);
+  // The stub leads a session of its own in the kernel too, so that a terminal the program opens
+  // can become its controlling terminal (TIOCSCTTY: forkpty, script, expect), with the kernel's
+  // job control on it (a Ctrl-C typed into the master). Its kernel group is then its pid, the
+  // group the program sees. A stub that leads its kernel group already (the sandbox's first
+  // stub) fails with EPERM and stays where it is: the session it leads has no terminal either.
+  return { sysno: SYS.setsid, args: [], onDone: () => BigInt(self.sid) };
 };
 
 /** prctl's options about the process tree and the thread's name (the filter traps only those). */

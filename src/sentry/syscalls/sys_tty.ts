@@ -23,6 +23,12 @@ export const TIOCSPGRP = 0x5410n;
 export const TIOCGSID = 0x5429n;
 export const TTY_SENTRY: readonly bigint[] = [TIOCGPGRP, TIOCSPGRP, TIOCGSID];
 /**
+ * Makes the terminal the caller's session's controlling terminal (login_tty, forkpty): only a
+ * session leader's, as the program sees sessions. Trapped from program code only: it passes
+ * through the gadget once checked.
+ */
+export const TIOCSCTTY = 0x540en;
+/**
  * The commands that change the terminal (tcsetattr's TCSETS*, TCSETA*, termios2's TCSETS*2,
  * tcflush, tcflow): from a background job they raise SIGTTOU (Linux's tty_check_change). They
  * trap from program code only: the sentry lets them pass through the gadget once checked.
@@ -71,10 +77,14 @@ export const ioctl: Handler = (k, t, a) => {
   const cmd = BigInt.asUintN(32, cmdArg);
   const fd = Number(BigInt.asIntN(32, fdArg));
   if (TTY_CHECKED.includes(cmd)) return k.sid === k.tree.root.sid && isControlling(k, fd) ? jobCheck(k, t, SIG.SIGTTOU) : 'pass';
+  // Only a session leader may take a controlling terminal: the program's (its stub leads one
+  // in the kernel too once the program called setsid, see sys_process.ts); the kernel decides the rest.
+  if (cmd === TIOCSCTTY) return k.sid === k.tgid ? 'pass' : err(ERRNO.EPERM);
   if (!TTY_SENTRY.includes(cmd)) return 'pass';
   if (!isTerminal(k, fd)) return err(fd < 0 ? ERRNO.EBADF : ERRNO.ENOTTY);
   const session = k.tree.root.sid;
-  if (k.sid !== session) return err(ERRNO.ENOTTY); // not its controlling terminal
+  // Another session's terminal (a pty it made its controlling one) is the kernel's to answer.
+  if (k.sid !== session) return isControlling(k, fd) ? err(ERRNO.ENOTTY) : 'pass';
   const term = k.tree.terminal;
   switch (cmd) {
     case TIOCGPGRP:
