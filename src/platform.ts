@@ -416,10 +416,9 @@ export class Platform {
     await this.#pool.sourceSettled();
     // Kill first: a transaction blocked on a stub ends as soon as that stub dies.
     await Promise.all([...this.#live].map((sp) => sp.kill()));
-    // Every stub and sysmsg thread of this platform is in the source stub's process group (it
-    // called setsid): one kill catches anything that escaped its own stub's death. Not a
-    // program process's stub after the program's setsid (it leads a group of its own, see
-    // sys_process.ts): that one dies with its subprocess above, or by PDEATHSIG with Node.
+    // Every stub of this platform is in the source stub's process group (it called setsid),
+    // but for one whose program called setsid (sys_process.ts: it died with its subprocess
+    // above): one kill catches anything that escaped its own stub's death.
     if (this.#pool.source) {
       try {
         native.kill(-this.#pool.source.pid, SIG.SIGKILL);
