@@ -104,6 +104,22 @@ export class SignalDelivery {
     return undefined;
   }
 
+  /**
+   * Before a waiting `t` is woken for its signals (asleep in the sentry, or its wait in the
+   * kernel ended EINTR): takes those it would only ignore (a signal ignored by default that
+   * another thread blocks is kept for the process, and this one takes it), traced as strace
+   * shows them, and says whether another remains that it acts on. Linux restarts a wait such a
+   * signal interrupts, with the time left: staying asleep, or waiting again, is the same.
+   */
+  interrupts(t: Task): boolean {
+    for (let sig = this.deliverable(t); sig !== undefined; sig = this.deliverable(t)) {
+      if (this.actions.disposition(sig) !== 'ignore') return true;
+      const taken = this.#take(t)!;
+      this.host.traceSignal(t.tid, taken.signo, this.#infoOf(taken.signo, taken.info));
+    }
+    return false;
+  }
+
   /** True when the signal `t` takes next has a handler with SA_RESTART (the call it sleeps in restarts). */
   restarts(t: Task): boolean {
     const sig = this.deliverable(t);

@@ -332,6 +332,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     if (t.inStub) this.#sched.interrupt(t);
     else if (t.parked && t.state !== 'blocked.exec') {
       if (t.sigwait) this.wake(t, takeWaited(this, t));
+      else if (!this.signals.interrupts(t)) return; // only ignored ones: the sleep goes on
       else if (t.interruptedAs === ERRNO.ERESTARTSYS && this.signals.restarts(t)) this.restart(t);
       else this.wake(t, -BigInt(ERRNO.EINTR));
     }

@@ -104,7 +104,7 @@ export class TrapHandler {
       // SIGCHLD is the sentry's own interrupt; the others are sent to the program.
       if (signo !== SIG.SIGCHLD) this.#forwarded(t, signo);
       if (rip === gadget) return this.resume(t); // rewound: it runs again unless a signal is taken
-      if (BigInt.asIntN(64, t.reg('rax')) === EINTR && this.k.signals.deliverable(t) === undefined) {
+      if (BigInt.asIntN(64, t.reg('rax')) === EINTR && !this.k.signals.interrupts(t)) {
         rerun(t, gadget, process.hrtime.bigint());
         t.send('RETURN');
         return this.sched.makeReady(t);
@@ -126,7 +126,7 @@ export class TrapHandler {
     if (FORWARDED.has(signo)) {
       this.#forwarded(t, signo);
       // A wait it blocked in ended EINTR for a signal it does not take: it waits on, as natively.
-      if (this.k.signals.deliverable(t) === undefined) directRestart(t, this.k.mem);
+      if (!this.k.signals.interrupts(t)) directRestart(t, this.k.mem);
       return this.resume(t);
     }
     if (KERNEL_RAISED.has(signo)) {
