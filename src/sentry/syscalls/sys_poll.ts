@@ -4,24 +4,30 @@ import { UNBLOCKABLE } from '../kernel/signals.js';
 import { err, type Handler } from './context.js';
 
 const EINTR = -BigInt(ERRNO.EINTR);
+/** Below the program's stack pointer, the bytes leaf functions may use: left as they are. */
+const RED_ZONE = 128n;
 
 /**
  * The waits that take a signal mask for their duration (ppoll, pselect6, epoll_pwait,
  * epoll_pwait2): where the mask is. `size`: the argument giving its size; none for pselect6,
- * whose last argument points at `{ const sigset_t *ss; size_t ss_len; }`.
+ * whose last argument points at `{ const sigset_t *ss; size_t ss_len; }`. `probe`: the timeout
+ * argument, in milliseconds or (`ptr`) a timespec's address, for a look at the fds without
+ * waiting (see maskedWait); none for pselect6, whose zero result would clear the caller's sets.
  */
-export const MASKED_WAITS: Readonly<Record<number, { mask: number; size?: number }>> = {
-  [SYS.ppoll]: { mask: 3, size: 4 },
+export const MASKED_WAITS: Readonly<Record<number, { mask: number; size?: number; probe?: { at: number; ptr: boolean } }>> = {
+  [SYS.ppoll]: { mask: 3, size: 4, probe: { at: 2, ptr: true } },
   [SYS.pselect6]: { mask: 5 },
-  [SYS.epoll_pwait]: { mask: 4, size: 5 },
-  [SYS.epoll_pwait2]: { mask: 4, size: 5 },
+  [SYS.epoll_pwait]: { mask: 4, size: 5, probe: { at: 3, ptr: false } },
+  [SYS.epoll_pwait2]: { mask: 4, size: 5, probe: { at: 3, ptr: true } },
 };
 
 /**
  * A wait with a signal mask (gVisor's setTempSignalSet): the mask is the program's, so the
  * sentry sets it on the task for the wait and the kernel runs the call without one (the stub
  * thread keeps the mask that lets it forward signals). A signal the temporary mask lets in,
- * pending already, ends the wait at once with EINTR; sent during it, interrupts it (the call
+ * pending already, ends the wait at once with EINTR, unless an fd is ready (Linux looks at the
+ * fds once before it looks at signals: the call is made with a zero timeout, its count
+ * returned, the caller's mask restored, the signal left pending); sent during it, interrupts it (the call
  * ends with EINTR, its handler runs with the caller's mask restored after it, as Linux's
  * sigsuspend-like waits do). Any other result restores the caller's mask before signals are
  * taken (Linux's restore_saved_sigmask_unless). Filter: these trap only with a mask.
@@ -50,15 +56,24 @@ export function maskedWait(sysno: number): Handler {
     t.savedMask = t.sigmask;
     t.sigmask = mask & ~UNBLOCKABLE;
     const code = sysno === SYS.ppoll || sysno === SYS.pselect6 ? ERRNO.ERESTARTNOHAND : ERRNO.EINTR;
-    if (k.signals.deliverable(t) !== undefined) {
-      t.interruptedAs = code;
-      return EINTR;
-    }
     const args = a.map((v, i) => (i === where.mask ? 0n : v));
+    const pending = k.signals.deliverable(t) !== undefined;
+    if (pending) {
+      const zero = (t.reg('rsp') - RED_ZONE - 16n) & ~15n; // a zero timespec where a signal frame would go
+      if (!where.probe || (where.probe.ptr && !k.mem.write(zero, new Uint8Array(16)))) {
+        t.interruptedAs = code;
+        return EINTR;
+      }
+      args[where.probe.at] = where.probe.ptr ? zero : 0n;
+    }
     return {
       sysno,
       args,
       onDone: (ret) => {
+        if (pending && ret === 0n) {
+          t.interruptedAs = code;
+          return EINTR;
+        }
         if (ret !== EINTR && t.savedMask !== undefined) {
           t.sigmask = t.savedMask;
           t.savedMask = undefined;
