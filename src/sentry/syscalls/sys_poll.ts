@@ -1,7 +1,7 @@
 import { ERRNO } from '../../abi/linux.js';
 import { SYS } from '../../abi/syscalls.js';
 import { UNBLOCKABLE } from '../kernel/signals.js';
-import { err, type Handler } from './context.js';
+import { err, type Handler, type SyscallKernel } from './context.js';
 
 const EINTR = -BigInt(ERRNO.EINTR);
 /** Below the program's stack pointer, the bytes leaf functions may use: left as they are. */
@@ -12,11 +12,11 @@ const RED_ZONE = 128n;
  * epoll_pwait2): where the mask is. `size`: the argument giving its size; none for pselect6,
  * whose last argument points at `{ const sigset_t *ss; size_t ss_len; }`. `probe`: the timeout
  * argument, in milliseconds or (`ptr`) a timespec's address, for a look at the fds without
- * waiting (see maskedWait); none for pselect6, whose zero result would clear the caller's sets.
+ * waiting (see maskedWait); `sets`: pselect6's fd sets, which a zero result clears, are kept.
  */
-export const MASKED_WAITS: Readonly<Record<number, { mask: number; size?: number; probe?: { at: number; ptr: boolean } }>> = {
+export const MASKED_WAITS: Readonly<Record<number, { mask: number; size?: number; probe?: { at: number; ptr: boolean; sets?: true } }>> = {
   [SYS.ppoll]: { mask: 3, size: 4, probe: { at: 2, ptr: true } },
-  [SYS.pselect6]: { mask: 5 },
+  [SYS.pselect6]: { mask: 5, probe: { at: 4, ptr: true, sets: true } },
   [SYS.epoll_pwait]: { mask: 4, size: 5, probe: { at: 3, ptr: false } },
   [SYS.epoll_pwait2]: { mask: 4, size: 5, probe: { at: 3, ptr: true } },
 };
@@ -58,9 +58,10 @@ export function maskedWait(sysno: number): Handler {
     const code = sysno === SYS.ppoll || sysno === SYS.pselect6 ? ERRNO.ERESTARTNOHAND : ERRNO.EINTR;
     const args = a.map((v, i) => (i === where.mask ? 0n : v));
     const pending = k.signals.deliverable(t) !== undefined;
+    const sets = pending && where.probe?.sets ? keepSets(k, a) : undefined;
     if (pending) {
       const zero = (t.reg('rsp') - RED_ZONE - 16n) & ~15n; // a zero timespec where a signal frame would go
-      if (!where.probe || (where.probe.ptr && !k.mem.write(zero, new Uint8Array(16)))) {
+      if (!where.probe || (where.probe.sets && !sets) || (where.probe.ptr && !k.mem.write(zero, new Uint8Array(16)))) {
         t.interruptedAs = code;
         return EINTR;
       }
@@ -71,6 +72,7 @@ export function maskedWait(sysno: number): Handler {
       args,
       onDone: (ret) => {
         if (pending && ret === 0n) {
+          sets?.(); // as the caller gave them: Linux's EINTR leaves them
           t.interruptedAs = code;
           return EINTR;
         }
@@ -81,5 +83,25 @@ export function maskedWait(sysno: number): Handler {
         return ret;
       },
     };
+  };
+}
+
+/**
+ * pselect6's fd sets as the caller gave them (`n` bits each, in whole longs, as the kernel reads
+ * them): a function that writes them back, or undefined when one cannot be read.
+ */
+function keepSets(k: Pick<SyscallKernel, 'mem'>, a: bigint[]): (() => void) | undefined {
+  const n = Number(BigInt.asIntN(32, a[0]));
+  if (n < 0 || n > 1 << 20) return undefined;
+  const bytes = Math.ceil(n / 64) * 8;
+  const kept: Array<[bigint, Uint8Array]> = [];
+  for (const addr of a.slice(1, 4)) {
+    if (addr === 0n || bytes === 0) continue;
+    const b = k.mem.read(addr, bytes);
+    if (!b) return undefined;
+    kept.push([addr, b]);
+  }
+  return () => {
+    for (const [addr, b] of kept) k.mem.write(addr, b);
   };
 }
