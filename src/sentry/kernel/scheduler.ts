@@ -107,7 +107,9 @@ export class Scheduler {
         continue;
       }
       t.send(t.pass ? 'SWITCH_PASS' : 'SWITCH');
-      Atomics.store(t.u32, INTERRUPT, 0);
+      Atomics.store(t.u32, INTERRUPT, t.interruptOnRun ? 1 : 0);
+      if (t.interruptOnRun) t.send('KICK'); // the flag bounces it back before it runs
+      t.interruptOnRun = false;
       Atomics.store(t.u32, STATE, ContextState.None);
       t.since = now;
       this.queue.resume(t.id, t.u32);
@@ -185,8 +187,14 @@ export class Scheduler {
     return this.#threadTids.values();
   }
 
-  /** Interrupt flag, then SIGCHLD to the sysmsg thread running `t` (if any). Once per stay. */
+  /**
+   * Interrupt flag, then SIGCHLD to the sysmsg thread running `t` (if any). Once per stay. A
+   * task ready to run (its signals were delivered before it was made ready) goes in with the
+   * flag set: a signal sent meanwhile would otherwise wait for its next trap, and a blocking
+   * call it is about to make (a passthrough wait) would never end.
+   */
   interrupt(t: Task): void {
+    if (t.state === 'ready') t.interruptOnRun = true;
     if (!t.inStub || t.kicked) return;
     t.send('KICK');
     Atomics.store(t.u32, INTERRUPT, 1);

@@ -69,6 +69,8 @@ export class Task {
   state: string = LIFECYCLE.initial;
   /** performance.now() when it last went into the stub (preemption). */
   since = 0;
+  /** A signal came for it while it was ready to run: it goes in interrupted (see Scheduler.interrupt). */
+  interruptOnRun = false;
   sigmask = 0n;
   /** Mask to restore after rt_sigsuspend delivers a signal. */
   savedMask?: bigint;

@@ -329,7 +329,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
 
   /** Gets a task to where it can take a signal: out of the stub, or out of a sleep (not execve's or vfork's). */
   interruptForSignal(t: Task): void {
-    if (t.inStub) this.#sched.interrupt(t);
+    if (t.inStub || t.state === 'ready') this.#sched.interrupt(t);
     else if (t.parked && t.state !== 'blocked.exec') {
       if (t.sigwait) this.wake(t, takeWaited(this, t));
       else if (!this.signals.interrupts(t)) return; // only ignored ones: the sleep goes on

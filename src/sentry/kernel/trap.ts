@@ -1,5 +1,6 @@
 import { ERRNO, SA_RESTART, SI_USER, SIG } from '../../abi/linux.js';
 import { ContextState, FORWARDED_SIGNALS, THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import { SYS } from '../../abi/syscalls.js';
 import { emulate } from '../syscalls/table.js';
 import type { Outcome, SyscallKernel } from '../syscalls/context.js';
 import type { Policy } from '../policy.js';
@@ -24,6 +25,8 @@ const SYSCALL_INSN = 2n;
 const EINTR = -BigInt(ERRNO.EINTR);
 /** What strace shows for a call a signal interrupts and SA_RESTART restarts. */
 const ERESTARTSYS = -BigInt(ERRNO.ERESTARTSYS);
+/** Waits a signal ends with a plain EINTR, SA_RESTART or not (signal(7)): epoll's. */
+const NEVER_RESTARTED: ReadonlySet<number> = new Set([SYS.epoll_wait, SYS.epoll_pwait, SYS.epoll_pwait2]);
 
 /** What trap handling needs of the kernel besides the syscall kernel. */
 export interface TrapHost extends SyscallKernel {
@@ -295,15 +298,17 @@ export class TrapHandler {
       return;
     }
     const sig = this.k.signals.deliverable(t)!;
-    if ((this.k.signals.actions.get(sig).flags & SA_RESTART) !== 0n) {
+    // SA_RESTART restarts what Linux ends with ERESTARTSYS, not the poll family's waits.
+    if ((this.k.signals.actions.get(sig).flags & SA_RESTART) !== 0n && interruptedCode(p.sysno, p.args) === EINTR && !NEVER_RESTARTED.has(p.sysno)) {
       t.setReg('rip', p.rip - SYSCALL_INSN);
       t.setReg('rax', BigInt(p.sysno));
       this.k.strace.exit(t.tid, p.sysno, p.args, ERESTARTSYS, p.start);
     } else {
-      // Rewound, so Linux's call ended with ERESTARTSYS (the stub's handler has SA_RESTART: the
-      // codes a handler makes EINTR are never rewound): strace shows it, the program gets EINTR.
+      // Rewound (or never run: interrupted before it): the program gets EINTR; strace shows the
+      // code Linux's call would have ended with.
       t.setReg('rax', EINTR);
-      this.k.strace.exit(t.tid, p.sysno, p.args, ERESTARTSYS, p.start);
+      const code = interruptedCode(p.sysno, p.args);
+      this.k.strace.exit(t.tid, p.sysno, p.args, code === EINTR && !NEVER_RESTARTED.has(p.sysno) ? ERESTARTSYS : code, p.start);
     }
   }
 }
