@@ -180,6 +180,35 @@ export class AddressSpace {
   }
 
   /**
+   * Runs several host syscalls inside the stub, in order, in one round trip to its syscall
+   * thread (at most {@link AddressSpace.MAX_BATCH}). A call with `expect` ends the batch when it
+   * returns anything else. Returns the raw results of the calls that ran (a shorter array when
+   * one stopped it), written by the stub: treat them as untrusted.
+   *
+   * @example
+   * ```ts
+   * const [a, b] = await as.syscalls([
+   *   { sysno: SYS.mmap, args: [addr, 4096n, 3n, 0x100022n, -1n, 0n], expect: addr },
+   *   { sysno: SYS.getpid },
+   * ]);
+   * ```
+   */
+  async syscalls(calls: readonly SyscallCall[]): Promise<bigint[]> {
+    this.#check();
+    if (!Array.isArray(calls)) throw Errors.InvalidArg('calls must be an array');
+    if (calls.length > AddressSpace.MAX_BATCH) throw Errors.InvalidArg(`at most ${AddressSpace.MAX_BATCH} calls per batch (got ${calls.length})`);
+    for (const c of calls) {
+      if (c === null || typeof c !== 'object') throw Errors.InvalidArg('each call must be an object { sysno, args?, expect? }');
+      checkSyscall(c.sysno, c.args ?? []);
+      if (c.expect !== undefined && typeof c.expect !== 'bigint') throw Errors.InvalidArg('expect must be a bigint');
+    }
+    return this.#sp.batch(calls.map((c) => ({ sysno: c.sysno, args: c.args ?? [], expect: c.expect })));
+  }
+
+  /** Most calls one {@link AddressSpace.syscalls} batch holds. */
+  static readonly MAX_BATCH: number = abi.SYSMSG_BATCH_MAX;
+
+  /**
    * Runs a host syscall inside the stub by ptrace injection: one whole tracer transaction
    * (attach, inject, detach). Slower than {@link AddressSpace.syscall}; for calls that must not
    * depend on the stub's loop, and to compare the two mechanisms.
@@ -224,7 +253,23 @@ function checkAddr(addr: bigint, length: bigint): void {
     throw Errors.InvalidArg(`[${addr.toString(16)}, +${length.toString(16)}) is outside the application range`);
 }
 
-function checkSyscall(sysno: number, args: bigint[]): void {
+/**
+ * One call of {@link AddressSpace.syscalls}.
+ *
+ * @example
+ * ```ts
+ * const call: SyscallCall = { sysno: SYS.close, args: [5n], expect: 0n };
+ * ```
+ */
+export interface SyscallCall {
+  sysno: number;
+  /** Up to six arguments (missing ones are 0). */
+  args?: readonly bigint[];
+  /** The batch goes on past this call only if it returns this. */
+  expect?: bigint;
+}
+
+function checkSyscall(sysno: number, args: readonly bigint[]): void {
   if (!Number.isInteger(sysno) || sysno < 0 || sysno > 1023) throw Errors.InvalidArg('sysno must be a syscall number');
   if (args.length > 6) throw Errors.InvalidArg('a syscall takes at most 6 arguments');
   for (const a of args) if (typeof a !== 'bigint') throw Errors.InvalidArg('syscall arguments must be bigints');

@@ -11,7 +11,7 @@
  * ```
  */
 export { createPlatform, Platform, type PlatformOptions } from './platform.js';
-export { AddressSpace, type Access } from './addressSpace.js';
+export { AddressSpace, type Access, type SyscallCall } from './addressSpace.js';
 export { MemoryFile, type FileRange, type MemoryFileOptions } from './memoryFile.js';
 export { SystrapError, Errors, type SystrapErrorCode } from './errors.js';
 export { SYS, syscallName, type SyscallName } from './abi/syscalls.js';

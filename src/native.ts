@@ -217,6 +217,12 @@ export interface Native {
     SYSMSG_SPIN: number;
     STUB_REQUEST_NEW_THREAD: number;
     STUB_REQUEST_FORK: number;
+    STUB_REQUEST_BATCH: number;
+    SYSMSG_BATCH: number;
+    SYSMSG_BATCH_ENTRY: number;
+    SYSMSG_BATCH_MAX: number;
+    SYSMSG_BATCH_STOP: number;
+    SYSMSG_BATCH_RESULTS: number;
     SYSMSG_THREAD_SIGNALS: number;
     SYSMSG_THREAD_MASK: number;
     SYSMSG_FORK_REPLY: number;

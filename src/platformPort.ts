@@ -1,6 +1,6 @@
 import type { ProcessEvent } from './machines/process.js';
 import type { MessagePort } from 'node:worker_threads';
-import type { AddressSpace } from './addressSpace.js';
+import type { AddressSpace, SyscallCall } from './addressSpace.js';
 import type { FileRange } from './memoryFile.js';
 import type { MemoryFileRef } from './shm/sharedFile.js';
 import type { StubRegion } from './abi/stub.js';
@@ -107,8 +107,11 @@ export interface StubPort {
    * `addr` in the stub. Stub-writable: check what is read back. One user at a time.
    */
   scratch(): { addr: bigint; view: DataView; bytes: Uint8Array };
-  /** Unmaps everything the program mapped (execve's point of no return). */
-  unmapApplication(): Promise<void>;
+  /**
+   * Unmaps everything the program mapped (execve's point of no return), then runs `then` (at
+   * most AddressSpace.MAX_BATCH - 2 calls, results unchecked) in the same round trip.
+   */
+  unmapApplication(then?: readonly SyscallCall[]): Promise<void>;
   /** Maps the context queue and makes sure one sysmsg thread serves it. */
   ensureThread(): Promise<void>;
   /** Asks for a sysmsg thread for what is queued: wakes one, or creates one up to the limit. */

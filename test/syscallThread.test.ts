@@ -1,6 +1,6 @@
 import test from 'ava';
 import { openSync, readSync, closeSync } from 'node:fs';
-import { createPlatform, SYS, type Platform } from '../src/index.js';
+import { AddressSpace, createPlatform, SYS, type Platform } from '../src/index.js';
 import { hasMappingAt } from './helpers.js';
 
 let platform: Platform;
@@ -25,6 +25,44 @@ test('an errno comes back as a negative result', async (t) => {
   // close(12345): EBADF, the stub has no such fd.
   t.is(await as.syscall(SYS.close, 12345n), -9n);
   await as.release();
+});
+
+test('as.syscalls runs a batch in order in one request; a call whose expected result does not come stops it there', async (t) => {
+  const as = await platform.newAddressSpace();
+  const addr = 0x1240000n;
+  const map = { sysno: SYS.mmap, args: [addr, 4096n, 3n, 0x100022n /* MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE */, -1n, 0n], expect: addr };
+  const unmap = { sysno: SYS.munmap, args: [addr, 4096n], expect: 0n };
+  // The second mmap finds the first's page (EEXIST): the munmap after it must not run.
+  const got = await as.syscalls([{ sysno: SYS.getpid }, map, map, unmap]);
+  t.deepEqual(got, [BigInt(as.pid), addr, -17n]);
+  t.true(hasMappingAt(as.pid, addr), 'the batch stopped before the munmap');
+  // Without `expect` a failure does not stop it.
+  t.deepEqual(await as.syscalls([{ sysno: SYS.close, args: [12345n] }, unmap, { sysno: SYS.getppid }]), [-9n, 0n, BigInt(process.pid)]);
+  t.false(hasMappingAt(as.pid, addr));
+  t.deepEqual(await as.syscalls([]), []);
+  await as.release();
+});
+
+test('as.syscalls: a full batch, and what a careless caller passes is refused before anything runs', async (t) => {
+  const as = await platform.newAddressSpace();
+  const full = Array.from({ length: 32 }, () => ({ sysno: SYS.getpid }));
+  t.is((await as.syscalls(full)).length, 32);
+  t.is(AddressSpace.MAX_BATCH, 32);
+  const tooMany = [...full, { sysno: SYS.getpid }];
+  t.like(await t.throwsAsync(as.syscalls(tooMany)), { code: 'EINVALIDARG' });
+  t.like(await t.throwsAsync(as.syscalls([{ sysno: 5000 }])), { code: 'EINVALIDARG' });
+  t.like(await t.throwsAsync(as.syscalls([{ sysno: SYS.getpid, args: [1n, 2n, 3n, 4n, 5n, 6n, 7n] }])), { code: 'EINVALIDARG' });
+  t.like(await t.throwsAsync(as.syscalls([{ sysno: SYS.getpid, args: [1 as unknown as bigint] }])), { code: 'EINVALIDARG' });
+  t.like(await t.throwsAsync(as.syscalls([null as unknown as { sysno: number }])), { code: 'EINVALIDARG' });
+  t.like(await t.throwsAsync(as.syscalls([{ sysno: SYS.getpid, expect: 0 as unknown as bigint }])), { code: 'EINVALIDARG' });
+  t.like(await t.throwsAsync(as.syscalls('getpid' as unknown as [])), { code: 'EINVALIDARG' });
+  // Batches and single calls from several callers at once: serialised, each its own answers.
+  const [a, b, c] = await Promise.all([as.syscalls(full), as.syscall(SYS.getppid), as.syscalls([{ sysno: SYS.close, args: [777n] }])]);
+  t.true(a.every((r) => r === BigInt(as.pid)));
+  t.is(b, BigInt(process.pid));
+  t.deepEqual(c, [-9n]);
+  await as.release();
+  t.like(await t.throwsAsync(as.syscalls([{ sysno: SYS.getpid }])), { code: 'ERELEASED' });
 });
 
 test('bytes written through memoryFile.view() are seen inside the stub after mapFile', async (t) => {

@@ -182,6 +182,8 @@ systrap_stub_syscall:
 	je .Lnew_thread
 	cmp $STUB_REQUEST_FORK, %rax
 	je .Lfork
+	cmp $STUB_REQUEST_BATCH, %rax
+	je .Lbatch
 	syscall
 .Lreply:
 	mov %rax, SYSMSG_REPLY(%r12)
@@ -193,6 +195,38 @@ systrap_stub_syscall:
 	mov $SYS_futex, %eax
 	syscall
 	jmp .Lsyscall_loop
+
+/*
+ * STUB_REQUEST_BATCH: the entries in page 0, in order (see stub_abi.h). The count is Node's,
+ * clamped all the same. RBX = entries run, RBP = the current entry, R15 = the count: the loop
+ * needs none of them (R12 and R13 are kept; R14 is set again before the next spin).
+ */
+.Lbatch:
+	mov %rdi, %r15
+	cmp $SYSMSG_BATCH_MAX, %r15
+	jbe 1f
+	mov $SYSMSG_BATCH_MAX, %r15
+1:	xor %ebx, %ebx
+	lea SYSMSG_BATCH(%r12), %rbp
+2:	cmp %r15, %rbx
+	jae 3f
+	mov 0(%rbp), %eax
+	mov 8(%rbp), %rdi
+	mov 16(%rbp), %rsi
+	mov 24(%rbp), %rdx
+	mov 32(%rbp), %r10
+	mov 40(%rbp), %r8
+	mov 48(%rbp), %r9
+	syscall
+	mov %rax, SYSMSG_BATCH_RESULTS(%r12,%rbx,8)
+	inc %rbx
+	add $SYSMSG_BATCH_ENTRY, %rbp
+	testl $SYSMSG_BATCH_STOP, 4-SYSMSG_BATCH_ENTRY(%rbp)
+	jz 2b
+	cmp 56-SYSMSG_BATCH_ENTRY(%rbp), %rax
+	je 2b
+3:	mov %rbx, %rax
+	jmp .Lreply
 
 /*
  * STUB_REQUEST_NEW_THREAD (gVisor's createSysmsgThread, without a tracer): clone a thread of the

@@ -43,6 +43,17 @@
  * a later one) before it maps the memfd over the control memory. The child reads its arguments
  * before it answers: once acknowledged, Node posts the parent's next request in this page. */
 #define STUB_REQUEST_FORK 0x10002
+/* Several syscalls in one round trip. ARGS: the number of entries (at most SYSMSG_BATCH_MAX),
+ * which lie at SYSMSG_BATCH in page 0, SYSMSG_BATCH_ENTRY bytes each: u32 sysno, u32 flags,
+ * u64 args[6], u64 expected result. The loop runs them in order, writes each result at
+ * SYSMSG_BATCH_RESULTS (u64 each, in page 1: untrusted), and stops after an entry whose flags
+ * hold SYSMSG_BATCH_STOP and whose result is not the expected one. It answers how many ran. */
+#define STUB_REQUEST_BATCH 0x10003
+#define SYSMSG_BATCH 2048
+#define SYSMSG_BATCH_ENTRY 64
+#define SYSMSG_BATCH_MAX 32
+#define SYSMSG_BATCH_STOP 1
+#define SYSMSG_BATCH_RESULTS 4352
 #define SYSMSG_THREAD_SIGNALS 72 /* u64 in page 0 */
 #define SYSMSG_THREAD_MASK 80    /* u64 in page 0: the new thread's signal mask (the loop blocks all) */
 #define SYSMSG_FORK_REPLY 4112   /* u64, written by the fork child (untrusted) */

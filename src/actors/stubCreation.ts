@@ -159,6 +159,9 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
     const rules = sp.control.allocateRules();
     if (parent.rulesProg) writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
     else file.view(rules).set(rt.memoryFile.view(rt.rules));
+    // Its first sysmsg thread, made by its loop while Node goes on (the sentry's ensureThread
+    // waits for this one): a fork's child always runs a context at once.
+    sp.sysmsgThreads.ensureRunning().catch(() => undefined);
     // The child closed its own fd to the file before its loop served anything (stub.S).
   });
 }

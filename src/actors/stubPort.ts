@@ -16,7 +16,7 @@ export function stubPort(sp: Subprocess): StubPort {
     pid: sp.pid,
     memory: sp.control.ref,
     scratch: () => sp.scratch(),
-    unmapApplication: () => sp.unmapApplication(),
+    unmapApplication: (then) => sp.unmapApplication(then),
     ensureThread: () => sp.sysmsgThreads.ensureRunning(),
     kick: () => sp.kick(),
     queueRange: () => {

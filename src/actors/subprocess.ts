@@ -1,7 +1,7 @@
 import type { ActorRefFrom } from 'xstate';
 import type { subprocessMachine } from '../machines/subprocess.js';
 import type { syscallThreadMachine } from '../machines/syscallThread.js';
-import { SyscallThread } from './syscallThread.js';
+import { SyscallThread, type BatchCall } from './syscallThread.js';
 import type { LiveStub, Runtime } from './runtime.js';
 import type { InjectResult, TransactionFault } from '../tracer/protocol.js';
 import { native } from '../native.js';
@@ -204,6 +204,11 @@ export class Subprocess implements LiveStub {
     return this.guard(() => this.thread.syscall(sysno, args));
   }
 
+  /** Runs syscalls through the service loop in one round trip (see SyscallThread.batch). */
+  batch(calls: readonly BatchCall[]): Promise<bigint[]> {
+    return this.guard(() => this.thread.batch(calls));
+  }
+
   /** Runs a syscall in the stub by ptrace injection (a whole tracer transaction). */
   inject(sysno: number, args: readonly bigint[], fault?: TransactionFault): Promise<InjectResult> {
     return this.guard(() => {
@@ -324,11 +329,11 @@ export class Subprocess implements LiveStub {
     if (this.queue) this.sysmsgThreads.kick(this.queue);
   }
 
-  /** Unmaps everything the application may have mapped (gVisor's subprocess.unmap). */
-  async unmapApplication(): Promise<void> {
-    const r = this.rt.region;
-    checkStubReply(await this.syscall(SYS.munmap, [0n, r.start]), { syscall: 'munmap', expect: 0n, pid: this.pid });
-    checkStubReply(await this.syscall(SYS.munmap, [r.end, abi.STUB_TASK_SIZE - r.end]), { syscall: 'munmap', expect: 0n, pid: this.pid });
+  /** Unmaps all the application may have mapped (gVisor's subprocess.unmap), then runs `then` (≤ 30 calls, unchecked) in the same round trip. */
+  async unmapApplication(then: readonly BatchCall[] = []): Promise<void> {
+    const { start, end } = this.rt.region;
+    const unmap = [{ sysno: SYS.munmap, args: [0n, start], expect: 0n }, { sysno: SYS.munmap, args: [end, abi.STUB_TASK_SIZE - end], expect: 0n }];
+    for (const r of (await this.batch([...unmap, ...then])).slice(0, 2)) checkStubReply(r, { syscall: 'munmap', expect: 0n, pid: this.pid });
   }
 
   /** Marks the stub faulted: alive but untrusted, never pooled. */

@@ -8,6 +8,23 @@ import { abi } from '../abi/stub.js';
 import { BUDGETS } from '../shm/budgets.js';
 
 /**
+ * One call of {@link SyscallThread.batch}: a syscall, and optionally the result without which
+ * the batch stops there.
+ *
+ * @example
+ * ```ts
+ * const call: BatchCall = { sysno: SYS.munmap, args: [addr, len], expect: 0n };
+ * ```
+ */
+export interface BatchCall {
+  sysno: number;
+  /** Up to six arguments (missing ones are 0). */
+  args?: readonly bigint[];
+  /** The batch goes on past this call only if it returns this. */
+  expect?: bigint;
+}
+
+/**
  * The effects of a syscall thread: ptrace transactions through the tracer pool, and
  * shared-memory syscalls through its service loop. Its state lives in a syscallThread machine
  * actor (`ref`); this class sends that actor the steps the tracer reports.
@@ -87,6 +104,38 @@ export class SyscallThread {
       this.#checkAlive();
       prepare?.();
       return this.#call(sysno, args);
+    });
+  }
+
+  /**
+   * Several syscalls run by the service loop in one round trip (STUB_REQUEST_BATCH), in order:
+   * the loop stops after the first whose `expect` is given and not what it returned. Returns the
+   * raw results of those that ran, untrusted as {@link syscall}'s: a count the stub could not
+   * have run is EPROTOCOL. Why: a program's exec is some thirty calls, each a round trip that
+   * costs tens of µs when the stub and Node share a CPU.
+   */
+  batch(calls: readonly BatchCall[]): Promise<bigint[]> {
+    if (calls.length === 0) return Promise.resolve([]);
+    if (calls.length > abi.SYSMSG_BATCH_MAX) throw Errors.InvalidArg(`a batch holds at most ${abi.SYSMSG_BATCH_MAX} calls (got ${calls.length})`);
+    return this.#serialise(async () => {
+      this.#checkAlive();
+      const msg = this.msg;
+      if (!msg) throw Errors.Protocol(`stub ${this.pid} has no syscall loop`, this.pid);
+      // Written when this request's turn comes: page 0 serves every request in turn.
+      const page = this.memoryFile.view(msg.range);
+      const dv = new DataView(page.buffer, page.byteOffset, page.byteLength);
+      calls.forEach((c, i) => {
+        const at = abi.SYSMSG_BATCH + i * abi.SYSMSG_BATCH_ENTRY;
+        dv.setUint32(at, c.sysno, true);
+        dv.setUint32(at + 4, c.expect === undefined ? 0 : abi.SYSMSG_BATCH_STOP, true);
+        for (let a = 0; a < 6; a++) dv.setBigUint64(at + 8 + a * 8, BigInt.asUintN(64, c.args?.[a] ?? 0n), true);
+        dv.setBigUint64(at + 56, BigInt.asUintN(64, c.expect ?? 0n), true);
+      });
+      const ran = await this.#call(abi.STUB_REQUEST_BATCH, [BigInt(calls.length)]);
+      if (ran < 1n || ran > BigInt(calls.length)) throw Errors.ForgedReply('batch', ran, `a count of 1..${calls.length}`, this.pid);
+      const out: bigint[] = [];
+      for (let i = 0; i < Number(ran); i++) out.push(dv.getBigInt64(abi.SYSMSG_BATCH_RESULTS + i * 8, true));
+      return out;
     });
   }
 

@@ -54,6 +54,8 @@ export class SysmsgThreads {
   readonly bySlot = new Map<number, SysmsgThread>();
   /** Threads being created (they count against maxSysmsgThreads). Protected by: the event loop. */
   #creating = 0;
+  /** The first thread's creation under way (see ensureRunning). Protected by: the event loop. */
+  #starting?: Promise<void>;
 
   constructor(private readonly host: SysmsgThreadHost) {}
 
@@ -77,9 +79,18 @@ export class SysmsgThreads {
     return n;
   }
 
-  /** Makes sure at least one thread runs (the fast path wakes threads, never makes them). */
-  async ensureRunning(): Promise<void> {
-    if (this.#running() > 0) return;
+  /**
+   * Makes sure at least one thread runs (the fast path wakes threads, never makes them). Callers
+   * that come while the first is being made wait for that one (a fork's stub starts making it
+   * before anyone asks, see forkStub).
+   */
+  ensureRunning(): Promise<void> {
+    if (this.#running() > 0) return Promise.resolve();
+    this.#starting ??= this.#startOne().finally(() => (this.#starting = undefined));
+    return this.#starting;
+  }
+
+  async #startOne(): Promise<void> {
     const q = await this.host.ensureQueue();
     q.threadStarting();
     this.#creating++;

@@ -71,11 +71,20 @@ async function placeFds(as: AddressSpace, got: number[], target: number[]): Prom
  * /proc/PID/comm of another process cannot be written).
  */
 export async function nameStub(as: AddressSpace, stub: StubPort, path: string): Promise<void> {
+  const c = nameCall(stub, path);
+  await as.syscall(c.sysno, ...c.args).catch(() => undefined);
+}
+
+/**
+ * {@link nameStub}'s call, to run in a batch: the name is written in the syscall thread's
+ * scratch now, so nothing else may use it before the call runs.
+ */
+export function nameCall(stub: StubPort, path: string): { sysno: number; args: bigint[] } {
   const sc = stub.scratch();
   const name = Buffer.from(basename(path)).subarray(0, TASK_COMM_LEN - 1);
   sc.bytes.fill(0, 0, TASK_COMM_LEN);
   sc.bytes.set(name);
-  await as.syscall(SYS.prctl, PR_SET_NAME, sc.addr).catch(() => undefined);
+  return { sysno: SYS.prctl, args: [PR_SET_NAME, sc.addr] };
 }
 
 /** A path as /proc/PID/exe shows it (symlinks resolved), or as given if that fails. */

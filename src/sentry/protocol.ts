@@ -96,8 +96,9 @@ export type SentryRequest =
   /** Lifecycle events of tasks since the last batch, in order: [tid, event]. */
   | { type: 'taskEvents'; events: Array<[number, TaskEvent['type']]> }
   /** `creds`: the program's filesystem ids and groups, when it changed them (see TaskAttrs.creds). */
-  | { type: 'execCheck'; req: number; pid: number; path: string; creds?: ProbeCreds }
-  | { type: 'execLoad'; req: number; pid: number; path: string; file?: string; argv: string[]; envp: string[] }
+  /** `load`: the process has no other thread, so nothing waits between the check and the load: load at once (as execLoad). */
+  | { type: 'execCheck'; req: number; pid: number; path: string; creds?: ProbeCreds; load?: ExecLoadArgs }
+  | ({ type: 'execLoad'; req: number; pid: number } & ExecLoadArgs)
   | { type: 'contextEvent'; pid: number; id: number; event: 'syscall'; sysno: number }
   | { type: 'contextExit'; pid: number; id: number }
   /** Fork process `pid`'s address space (see AddressSpace.fork); the child's first context with it. */
@@ -112,6 +113,38 @@ export type SentryRequest =
   | { type: 'processEvent'; pid: number; parent: number; event: 'START' | 'STOP' | 'CONTINUE' | 'EXIT' | 'REAP'; status?: number; signal?: number }
   /** The first process stopped (by `signo`) or continued: a shell's job would too (see ProgramHandle.onStop). */
   | { type: 'rootStopped'; stopped: boolean; signo: number };
+
+/**
+ * What execve loads (an execLoad request, or an execCheck's `load`).
+ *
+ * @example
+ * ```ts
+ * const a: ExecLoadArgs = { path: './x.sh', argv: ['x.sh'], envp: [] };
+ * ```
+ */
+export interface ExecLoadArgs {
+  path: string;
+  /** The file to open instead of `path`, which stays the name. */
+  file?: string;
+  argv: string[];
+  envp: string[];
+}
+
+/**
+ * The main thread's answer to a load: errno 0 and the new image, or the errno it failed with.
+ *
+ * @example
+ * ```ts
+ * const r: ExecLoadResult = { errno: 0, entry, sp, brkStart, exe: '/usr/bin/true' };
+ * ```
+ */
+export interface ExecLoadResult {
+  errno: number;
+  entry?: bigint;
+  sp?: bigint;
+  brkStart?: bigint;
+  exe?: string;
+}
 
 /** A signal a stub's syscall thread took for its process (see StubSignals, 'takeSignals'). */
 export interface TakenSignal {
@@ -135,8 +168,9 @@ export interface ForkedProcess {
 /** Main → worker. */
 export type SentryMail =
   | { type: 'context'; req: number; id: number; slot: FileRange }
-  | { type: 'execChecked'; req: number; errno: number }
-  | { type: 'execLoaded'; req: number; errno: number; entry?: bigint; sp?: bigint; brkStart?: bigint; exe?: string }
+  /** `loaded`: the load that followed a check asked with `load`. */
+  | { type: 'execChecked'; req: number; errno: number; loaded?: ExecLoadResult }
+  | ({ type: 'execLoaded'; req: number } & ExecLoadResult)
   | ({ type: 'forked'; req: number; errno: number } & Partial<ForkedProcess>)
   | { type: 'threads'; pid: number; tids: Array<[number, number]> }
   | { type: 'signal'; signo: number }

@@ -5,7 +5,7 @@ import type { ProcessEvent } from '../machines/process.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { AddressSpace } from '../addressSpace.js';
+import { AddressSpace } from '../addressSpace.js';
 import type { AdoptedContext, PlatformPort, StubPort } from '../platformPort.js';
 import type { TaskEvent } from '../machines/task.js';
 import { SYS } from '../abi/syscalls.js';
@@ -14,8 +14,8 @@ import { abi } from '../abi/stub.js';
 import type { SystrapError } from '../errors.js';
 import { loadProgram } from './exec/loader.js';
 import { checkExecutable } from './exec/check.js';
-import { canonical, nameStub, namespacePid } from './processSetup.js';
-import type { SentryMail, SentryRequest, TakenSignal } from './protocol.js';
+import { canonical, nameCall, namespacePid } from './processSetup.js';
+import type { ExecLoadArgs, ExecLoadResult, SentryMail, SentryRequest, TakenSignal } from './protocol.js';
 
 /** How often the main thread tells the sentry the tids of sysmsg threads made meanwhile. */
 const THREAD_SYNC_MS = 20;
@@ -186,10 +186,12 @@ export class SentryLink {
           if (f) this.#execFaults.set(m.pid, f);
           // The program's credentials matter only to a root Node (another's cannot differ from its own).
           const creds = process.geteuid?.() === 0 ? m.creds : undefined;
-          return this.send({ type: 'execChecked', req: m.req, errno: await checkExecutable(m.path, (path) => resolve(p, path, creds !== undefined), creds) });
+          const errno = await checkExecutable(m.path, (path) => resolve(p, path, creds !== undefined), creds);
+          if (errno !== 0 || !m.load) return this.send({ type: 'execChecked', req: m.req, errno });
+          return this.send({ type: 'execChecked', req: m.req, errno, loaded: await this.#exec(p, m.pid, m.load) });
         }
         case 'execLoad':
-          return this.send(await this.#exec(this.#proc(m.pid), m));
+          return this.send({ type: 'execLoaded', req: m.req, ...(await this.#exec(this.#proc(m.pid), m.pid, m)) });
         case 'fork':
           return this.send(await this.#track(this.#fork(m)));
         case 'processExit':
@@ -287,26 +289,29 @@ export class SentryLink {
     }
   }
 
-  async #exec(p: LinkedProcess, m: Extract<SentryRequest, { type: 'execLoad' }>): Promise<SentryMail> {
-    const f = this.#execFaults.get(m.pid);
-    this.#execFaults.delete(m.pid);
+  /** An execve's load, past its point of no return (the old image goes first). */
+  async #exec(p: LinkedProcess, pid: number, m: ExecLoadArgs): Promise<ExecLoadResult> {
+    const f = this.#execFaults.get(pid);
+    this.#execFaults.delete(pid);
     await this.#fault(f, p.as.pid);
-    await p.stub.unmapApplication();
-    await closeOnExec(p.as);
+    // One round trip: the old image gone, the close-on-exec fds closed, the stub named after
+    // the file execve was given, as given (a script's name, not its interpreter's; `exe` for
+    // /proc/self/exe, which busybox renames), as Linux names it right after its point of no return.
+    const calls = [...closeOnExec(p.as), nameCall(p.stub, m.path)];
+    const first = AddressSpace.MAX_BATCH - 2;
+    await p.stub.unmapApplication(calls.slice(0, first));
+    for (let i = first; i < calls.length; i += AddressSpace.MAX_BATCH) await p.as.syscalls(calls.slice(i, i + AddressSpace.MAX_BATCH));
     try {
       // The stub opens the path as the program gave it, from its own cwd: Node's /proc/PID/cwd
       // form names a pid the stub cannot see from inside a sandbox's pid namespace.
       const img = await loadProgram(p.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path });
-      // The kernel names the process after the file name execve was given, as given (a script's
-      // name, not its interpreter's; `exe` for /proc/self/exe, which busybox renames), but
       // /proc/self/exe is the ELF file mapped: for a script, the interpreter, whose path (maybe
       // relative) was opened from the program's cwd.
-      await nameStub(p.as, p.stub, m.path);
       const loaded = canonical(resolve(p, img.path));
-      return { type: 'execLoaded', req: m.req, errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: loaded };
+      return { errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: loaded };
     } catch (e) {
       const errno = (e as SystrapError).errno;
-      return { type: 'execLoaded', req: m.req, errno: typeof errno === 'number' ? Math.abs(errno) : ERRNO.ENOEXEC };
+      return { errno: typeof errno === 'number' ? Math.abs(errno) : ERRNO.ENOEXEC };
     }
   }
 }
@@ -364,17 +369,19 @@ async function takeStubSignals(p: LinkedProcess, set: bigint): Promise<TakenSign
   return taken;
 }
 
-/** Closes a process's close-on-exec fds (the flags are in /proc/PID/fdinfo, in octal). */
-async function closeOnExec(as: AddressSpace): Promise<void> {
+/** The closes of a process's close-on-exec fds (the flags are in /proc/PID/fdinfo, in octal). */
+function closeOnExec(as: AddressSpace): Array<{ sysno: number; args: bigint[] }> {
   const dir = `/proc/${as.pid}/fdinfo`;
+  const closes: Array<{ sysno: number; args: bigint[] }> = [];
   for (const name of readdirSync(dir)) {
     const fd = Number(name);
     if (fd === abi.STUB_MEMFD || fd === abi.STUB_FDCHAN) continue;
     try {
       const flags = /flags:\s*([0-7]+)/.exec(readFileSync(join(dir, name), 'utf8'));
-      if (flags && (BigInt(parseInt(flags[1], 8)) & O_CLOEXEC) !== 0n) await as.syscall(SYS.close, BigInt(fd));
+      if (flags && (BigInt(parseInt(flags[1], 8)) & O_CLOEXEC) !== 0n) closes.push({ sysno: SYS.close, args: [BigInt(fd)] });
     } catch {
       // closed meanwhile
     }
   }
+  return closes;
 }

@@ -12,6 +12,7 @@ import { checkInterpStandsAlone, openInterp, openProgram, type OpenImage } from 
 import { RANDOM_SIZE, buildStackImage } from './stack.js';
 import { describeImage } from './mmMap.js';
 import { StubIO } from './stubIO.js';
+import { SYS } from '../../abi/syscalls.js';
 
 /**
  * The ELF loader: what Linux's execve (fs/exec.c), binfmt_script and binfmt_elf do, performed
@@ -196,19 +197,26 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
   try {
     const files = await openFiles(io, opts, fds);
     const images = placeImages(files, opts, layout);
+    // Every mapping, then the stack's contents, in one round trip (a read-only bss page aside).
     await mapImage(io, images.main, images.mainBias, log);
     if (images.interp) await mapImage(io, images.interp, images.interpBias, log);
-    const stack = await setUpStack(io, opts, images, layout, log);
+    const stack = setUpStack(io, opts, images, layout, log);
+    await io.flush();
     const code = imageRange(images.main.info, images.mainBias);
-    await describeImage(io, { code, brk: roundUp(code.end, PAGE), stack: stack.sp, args: stack.args, env: stack.env, auxv: stack.auxv });
+    // Best effort (see describeImage), queued with the closes below.
+    describeImage(io, { code, brk: roundUp(code.end, PAGE), stack: stack.sp, args: stack.args, env: stack.env, auxv: stack.auxv });
     return result(images, layout, stack, log);
   } catch (e) {
-    // Undo: the address space must look as it did before the call.
+    // Undo: the address space must look as it did before the call (what is queued never runs).
+    io.discard();
     await unmapPlaced(io, log);
     throw e;
   } finally {
-    for (const fd of fds) await io.close(fd);
-    await io.unmapScratch();
+    // Queued, with no result needed: one round trip, whose failure (the stub gone) says less
+    // than the error that may be on its way.
+    for (const fd of fds) io.later(SYS.close, [fd], undefined, () => undefined);
+    io.unmapScratchLater();
+    await io.flush().catch(() => undefined);
   }
 }
 
@@ -248,11 +256,11 @@ function phdrAddress(info: ElfInfo, bias: bigint): bigint {
   return (info.phdrVaddr ?? info.span.start + info.header.phoff) + bias;
 }
 
-/** Maps the stack and writes argv, envp, their strings and the auxv on it. */
-async function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout: Layout, log: MapLog): Promise<StackResult> {
+/** Maps the stack and writes argv, envp, their strings and the auxv on it (at the next flush). */
+function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout: Layout, log: MapLog): StackResult {
   const mi = images.main.info;
   const prot = PROT_READ | PROT_WRITE | (mi.execStack ? PROT_EXEC : 0n);
-  await mapStack(io, { start: layout.stackBottom, end: layout.stackTop }, prot, log);
+  mapStack(io, { start: layout.stackBottom, end: layout.stackTop }, prot, log);
   const auxv = programAuxv({
     phdr: phdrAddress(mi, images.mainBias),
     phnum: mi.header.phnum,
@@ -268,7 +276,7 @@ async function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout:
     random: opts.random ?? randomBytes(RANDOM_SIZE),
     maxSize: Number(layout.stackSize / ARG_SPACE_FRACTION),
   });
-  io.write(image.sp, image.bytes);
+  io.afterFlush(() => io.write(image.sp, image.bytes));
   // Strings lie upward from the first one's address (the kernel's order): where each list ends.
   const span = (addrs: bigint[], strings: readonly string[]) => {
     const start = addrs[0] ?? image.execfnAddr;

@@ -58,26 +58,27 @@ function segmentProt(p: ProgramHeader): bigint {
  * Maps an opened image at `bias`: one PROT_NONE reservation of the whole span (so that the
  * segments land relative to one base and nothing else is there: MAP_FIXED_NOREPLACE), then each
  * PT_LOAD file-backed with its protections, its bss zeroed and mapped anonymous, and finally the
- * holes between segments unmapped again, as Linux leaves them.
+ * holes between segments unmapped again, as Linux leaves them. The calls are queued on `io`
+ * (one round trip for all of them at its next flush); `log` grows as they succeed.
  *
  * Preconditions: `img.fd` is open; the biased span lies below the stub region (see
  * checkPlacement in layout.ts).
  *
  * @throws LoaderError `ENOMEM` (the span is taken), `EACCES` (noexec mount); SystrapError
- * `EPROTOCOL` for an impossible answer from the stub.
+ * `EPROTOCOL` for an impossible answer from the stub (at the flush that runs them).
  *
  * @example
  * ```ts
  * await mapImage(io, main, loadBias, log);
+ * await io.flush();
  * ```
  */
 export async function mapImage(io: StubIO, img: OpenImage, bias: bigint, log: MapLog): Promise<void> {
   const span = imageRange(img.info, bias);
-  await io.mmap(span.start, span.end - span.start, PROT_NONE, MAP_NEW_ANON, -1n, 0n, img.path);
-  // Only now is the range ours to unmap on failure (NOREPLACE refused anything already there).
-  log.placed.push(span);
+  // Only once it is made is the range ours to unmap on failure (NOREPLACE refuses anything there).
+  io.mmapLater(span.start, span.end - span.start, PROT_NONE, MAP_NEW_ANON, -1n, 0n, img.path, () => log.placed.push(span));
   for (const p of img.info.loads) await mapSegment(io, img, p, bias, log);
-  await unmapHoles(io, img.info, bias);
+  unmapHoles(io, img.info, bias);
 }
 
 /** One PT_LOAD: the file part, then anonymous zero pages up to p_memsz. */
@@ -87,8 +88,8 @@ async function mapSegment(io: StubIO, img: OpenImage, p: ProgramHeader, bias: bi
   const memEnd = roundUp(start + p.memsz, PAGE);
   const anonStart = p.filesz > 0n ? await mapFilePart(io, img, p, start, prot, log) : roundDown(start, PAGE);
   if (memEnd > anonStart) {
-    await io.mmap(anonStart, memEnd - anonStart, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1n, 0n, img.path);
-    log.mappings.push({ start: anonStart, end: memEnd, prot, name: '[bss]' });
+    const bss = { start: anonStart, end: memEnd, prot, name: '[bss]' };
+    io.mmapLater(anonStart, memEnd - anonStart, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1n, 0n, img.path, () => log.mappings.push(bss));
   }
 }
 
@@ -98,49 +99,56 @@ async function mapFilePart(io: StubIO, img: OpenImage, p: ProgramHeader, start: 
   const fileEnd = start + p.filesz;
   const fileMapEnd = roundUp(fileEnd, PAGE);
   const off = p.offset - (start - pageStart);
-  await io.mmap(pageStart, fileMapEnd - pageStart, prot, MAP_PRIVATE | MAP_FIXED, img.fd, off, img.path);
-  log.mappings.push({ start: pageStart, end: fileMapEnd, prot, name: img.path });
+  const mapped = { start: pageStart, end: fileMapEnd, prot, name: img.path };
+  io.mmapLater(pageStart, fileMapEnd - pageStart, prot, MAP_PRIVATE | MAP_FIXED, img.fd, off, img.path, () => log.mappings.push(mapped));
   if (p.memsz > p.filesz && fileEnd < fileMapEnd) await padZero(io, fileEnd, fileMapEnd, prot);
   return fileMapEnd;
 }
 
 /**
  * Zeroes [fileEnd, pageEnd): the file page holding the end of .data also holds whatever follows
- * it in the file, and the bss that starts there must read as zeros (Linux's padzero).
+ * it in the file, and the bss that starts there must read as zeros (Linux's padzero). A writable
+ * page is written once the flush has mapped it (nothing queued after it touches the page); a
+ * read-only one (rare) is opened for writing in between, which costs a round trip of its own.
  */
 async function padZero(io: StubIO, fileEnd: bigint, pageEnd: bigint, prot: bigint): Promise<void> {
-  const readOnly = (prot & PROT_WRITE) === 0n;
+  const zero = () => io.write(fileEnd, new Uint8Array(Number(pageEnd - fileEnd)));
+  if ((prot & PROT_WRITE) !== 0n) return io.afterFlush(zero);
   const tailPage = pageEnd - PAGE;
   // process_vm_writev honours page protections: open the page for writing briefly.
-  if (readOnly) await io.call('mprotect', SYS.mprotect, tailPage, PAGE, prot | PROT_WRITE);
-  io.write(fileEnd, new Uint8Array(Number(pageEnd - fileEnd)));
-  if (readOnly) await io.call('mprotect', SYS.mprotect, tailPage, PAGE, prot);
+  io.callLater('mprotect', SYS.mprotect, [tailPage, PAGE, prot | PROT_WRITE], 0n);
+  await io.flush();
+  zero();
+  io.callLater('mprotect', SYS.mprotect, [tailPage, PAGE, prot], 0n);
 }
 
-/** Holes between segments (alignment padding) stay unmapped, as after Linux's execve. */
-async function unmapHoles(io: StubIO, info: ElfInfo, bias: bigint): Promise<void> {
+/** Holes between segments (alignment padding) stay unmapped, as after Linux's execve (queued). */
+function unmapHoles(io: StubIO, info: ElfInfo, bias: bigint): void {
   for (let i = 1; i < info.loads.length; i++) {
     const prev = info.loads[i - 1];
     const holeStart = roundUp(prev.vaddr + prev.memsz, PAGE) + bias;
     const holeEnd = roundDown(info.loads[i].vaddr, PAGE) + bias;
-    if (holeEnd > holeStart) await io.call('munmap', SYS.munmap, holeStart, holeEnd - holeStart);
+    if (holeEnd > holeStart) io.callLater('munmap', SYS.munmap, [holeStart, holeEnd - holeStart], 0n);
   }
 }
 
 /**
- * Maps the stack, [stackTop - stackSize, stackTop), refusing to replace anything there.
+ * Maps the stack, [stackTop - stackSize, stackTop), refusing to replace anything there (queued
+ * on `io` for its next flush).
  *
- * @throws LoaderError `ENOMEM` when the range is taken.
+ * @throws LoaderError `ENOMEM` when the range is taken (at the flush).
  *
  * @example
  * ```ts
- * await mapStack(io, { start: stackTop - stackSize, end: stackTop }, PROT_READ | PROT_WRITE, log);
+ * mapStack(io, { start: stackTop - stackSize, end: stackTop }, PROT_READ | PROT_WRITE, log);
+ * await io.flush();
  * ```
  */
-export async function mapStack(io: StubIO, stack: AddressRange, prot: bigint, log: MapLog): Promise<void> {
-  await io.mmap(stack.start, stack.end - stack.start, prot, MAP_NEW_ANON, -1n, 0n, '[stack]');
-  log.placed.push({ start: stack.start, end: stack.end });
-  log.mappings.push({ start: stack.start, end: stack.end, prot, name: '[stack]' });
+export function mapStack(io: StubIO, stack: AddressRange, prot: bigint, log: MapLog): void {
+  io.mmapLater(stack.start, stack.end - stack.start, prot, MAP_NEW_ANON, -1n, 0n, '[stack]', () => {
+    log.placed.push({ start: stack.start, end: stack.end });
+    log.mappings.push({ start: stack.start, end: stack.end, prot, name: '[stack]' });
+  });
 }
 
 /**

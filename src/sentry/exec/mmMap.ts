@@ -33,10 +33,11 @@ export interface ImageMap {
  *
  * @example
  * ```ts
- * await describeImage(io, { code, brk, stack: sp, args, env, auxv });
+ * describeImage(io, { code, brk, stack: sp, args, env, auxv });
+ * await io.flush();
  * ```
  */
-export async function describeImage(io: StubIO, m: ImageMap): Promise<boolean> {
+export function describeImage(io: StubIO, m: ImageMap): void {
   const auxv = new DataView(new ArrayBuffer(Math.min(SAVED_AUXV_BYTES, (m.auxv.length + 1) * 16)));
   m.auxv.slice(0, auxv.byteLength / 16 - 1).forEach(([type, value], i) => {
     auxv.setBigUint64(16 * i, BigInt(type), true);
@@ -51,5 +52,5 @@ export async function describeImage(io: StubIO, m: ImageMap): Promise<boolean> {
   map.setUint32(100, 0xffffffff, true); // exe_fd: keep the executable link
   io.write(io.scratch + AUXV_AT, new Uint8Array(auxv.buffer));
   io.write(io.scratch + MAP_AT, new Uint8Array(map.buffer));
-  return (await io.raw(SYS.prctl, PR_SET_MM, PR_SET_MM_MAP, io.scratch + MAP_AT, BigInt(MAP_SIZE), 0n)) === 0n;
+  io.later(SYS.prctl, [PR_SET_MM, PR_SET_MM_MAP, io.scratch + MAP_AT, BigInt(MAP_SIZE), 0n], undefined, () => undefined);
 }

@@ -35,7 +35,7 @@ export interface OpenImage {
  *
  * @example
  * ```ts
- * const f: OpenedFile = await openExec(io, '/bin/ls'); // { fd: 5n, size: 142312n }
+ * const f: OpenedFile = await openExec(io, '/bin/ls'); // { fd: 5n, size: 142312n, head }
  * ```
  */
 export interface OpenedFile {
@@ -43,6 +43,8 @@ export interface OpenedFile {
   fd: bigint;
   /** Its size in bytes when checked. */
   size: bigint;
+  /** Its first bytes (up to a page), read in the same round trip as the checks. */
+  head: Uint8Array;
 }
 
 /**
@@ -65,7 +67,8 @@ export interface OpenProgram {
 const HEAD_SIZE = PAGE_SIZE;
 
 /**
- * Opens `path` in the stub and checks what execve checks (regular file, execute permission).
+ * Opens `path` in the stub and checks what execve checks (regular file, execute permission),
+ * reading its first page in the same round trip as the checks.
  *
  * Preconditions: `io`'s scratch area is mapped.
  *
@@ -74,14 +77,14 @@ const HEAD_SIZE = PAGE_SIZE;
  *
  * @example
  * ```ts
- * const { fd, size } = await openExec(io, '/bin/ls');
+ * const { fd, size, head } = await openExec(io, '/bin/ls');
  * ```
  */
 export async function openExec(io: StubIO, path: string): Promise<OpenedFile> {
   const pathAddr = io.putPath(path);
   const fd = await openFile(io, path, pathAddr);
   try {
-    return { fd, size: await checkExecutable(io, path, pathAddr, fd) };
+    return { fd, ...(await checkExecutable(io, path, pathAddr, fd)) };
   } catch (e) {
     // Keep the first error: a failing close (stub gone) says less about what went wrong.
     await io.close(fd);
@@ -106,7 +109,7 @@ export async function openExec(io: StubIO, path: string): Promise<OpenedFile> {
  */
 export async function openImage(io: StubIO, path: string): Promise<OpenImage> {
   const file = await openExec(io, path);
-  return decodeOpened(io, path, file, await headOf(io, file).catch(closing(io, file)));
+  return decodeOpened(io, path, file, file.head);
 }
 
 /**
@@ -128,17 +131,12 @@ export async function openImage(io: StubIO, path: string): Promise<OpenImage> {
 export async function openProgram(io: StubIO, path: string, name: string, argv: readonly string[]): Promise<OpenProgram> {
   const access: ExecFileAccess<OpenedFile> = {
     open: (p) => openExec(io, p),
-    head: (f) => headOf(io, f),
+    head: async (f) => f.head,
     close: (f) => io.close(f.fd),
   };
   const target = await followScripts(access, path, argv, name);
   const main = await decodeOpened(io, target.path, target.file, target.head);
   return { main, argv: target.argv, scripts: target.scripts };
-}
-
-/** The file's first bytes, read once for both the '#!' test and the ELF headers. */
-function headOf(io: StubIO, file: OpenedFile): Promise<Uint8Array> {
-  return io.pread(file.fd, 0n, HEAD_SIZE);
 }
 
 /** A catch handler that closes the file and rethrows. */
@@ -195,15 +193,24 @@ async function openFile(io: StubIO, path: string, pathAddr: bigint): Promise<big
   throw Errors.Syscall('openat', errno, io.pid);
 }
 
-/** execve's own checks on the opened file: a regular file with execute permission. Returns its size. */
-async function checkExecutable(io: StubIO, path: string, pathAddr: bigint, fd: bigint): Promise<bigint> {
-  const { mode, size } = await io.fstat(fd);
+/**
+ * execve's own checks on the opened file: a regular file with execute permission. Returns its
+ * size and its first bytes, read for both the '#!' test and the ELF headers. One round trip: the
+ * read goes with the checks (a pread has no effect on a file execve would refuse: one that
+ * cannot seek refuses it), and the answers are looked at in execve's order.
+ */
+async function checkExecutable(io: StubIO, path: string, pathAddr: bigint, fd: bigint): Promise<{ size: bigint; head: Uint8Array }> {
+  const stat = io.fstatLater(fd);
+  let acc = 0n;
+  io.later(SYS.faccessat, [AT_FDCWD, pathAddr, X_OK], undefined, (r) => void (acc = r));
+  const head = io.preadLater(fd, 0n, HEAD_SIZE);
+  await io.flush();
+  const { mode, size } = stat();
   // execve refuses directories, devices and fifos with EACCES.
   if ((mode & S_IFMT) !== S_IFREG) throw LoaderErrors.Access(path, 'is not a regular file');
-  const acc = await io.raw(SYS.faccessat, AT_FDCWD, pathAddr, X_OK);
   if (isError(acc)) throw LoaderErrors.Access(path, 'is not executable', Number(acc), 'faccessat');
   checkStubReply(acc, { syscall: 'faccessat', expect: 0n, pid: io.pid });
-  return size;
+  return { size, head: head() };
 }
 
 /**

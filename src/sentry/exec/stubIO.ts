@@ -1,4 +1,4 @@
-import type { AddressSpace } from '../../addressSpace.js';
+import { AddressSpace, type SyscallCall } from '../../addressSpace.js';
 import { Errors, checkStubReply } from '../../errors.js';
 import { native } from '../../native.js';
 import { SYS } from '../../abi/syscalls.js';
@@ -86,10 +86,60 @@ export function isError(r: bigint): boolean {
  * ```
  */
 export class StubIO {
+  /**
+   * Calls queued by {@link later} and steps by {@link afterFlush}, run by {@link flush}.
+   * Protected by: the load's one caller (nothing else uses the address space meanwhile).
+   */
+  readonly #queue: Array<{ call: SyscallCall; check: (r: bigint) => void }> = [];
+  readonly #after: Array<() => void> = [];
+
   constructor(
     readonly as: AddressSpace,
     readonly scratch: bigint,
   ) {}
+
+  /**
+   * Queues a syscall for the next {@link flush}, which runs queued calls in batches (one round
+   * trip each, see AddressSpace.syscalls) and gives each result to its `check`, in order; a
+   * check that throws ends the flush with its error. With `expect`, nothing queued after the
+   * call runs unless it returns that: its check must throw for any other result.
+   */
+  later(sysno: number, args: readonly bigint[], expect: bigint | undefined, check: (r: bigint) => void): void {
+    this.#queue.push({ call: { sysno, args, ...(expect !== undefined ? { expect } : {}) }, check });
+  }
+
+  /**
+   * Queues a step of Node's own (a write into memory that queued calls map) to run once the
+   * next {@link flush} has run every call, before it returns.
+   */
+  afterFlush(step: () => void): void {
+    this.#after.push(step);
+  }
+
+  /** Drops what is queued and not run yet (a load that failed before its flush). */
+  discard(): void {
+    this.#queue.length = 0;
+    this.#after.length = 0;
+  }
+
+  /**
+   * Runs what {@link later} and {@link afterFlush} queued. On an error the rest is dropped:
+   * what ran is what the checks saw (they keep the caller's undo log).
+   */
+  async flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, AddressSpace.MAX_BATCH);
+        const results = await this.as.syscalls(batch.map((b) => b.call));
+        results.forEach((r, i) => batch[i].check(r));
+        // A batch ends early only at a call whose check refused its result (and threw above).
+        if (results.length < batch.length) throw Errors.Protocol(`the stub stopped a batch after ${results.length} of ${batch.length} calls`, this.pid);
+      }
+      for (const step of this.#after) step();
+    } finally {
+      this.discard();
+    }
+  }
 
   get pid(): number {
     return this.as.pid;
@@ -99,6 +149,11 @@ export class StubIO {
   async mapScratch(): Promise<void> {
     const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
     await this.mmap(this.scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE, flags, -1n, 0n, '[scratch]');
+  }
+
+  /** {@link unmapScratch} queued for the next flush (its result ignored). */
+  unmapScratchLater(): void {
+    this.later(SYS.munmap, [this.scratch, SCRATCH_SIZE], undefined, () => undefined);
   }
 
   /** Unmaps the scratch area; errors are ignored (the stub may be gone). */
@@ -124,7 +179,23 @@ export class StubIO {
    * or '[stack]'…) is what a LoaderError names when there is no room.
    */
   async mmap(addr: bigint, len: bigint, prot: bigint, flags: bigint, fd: bigint, off: bigint, name: string): Promise<void> {
-    const r = await this.raw(SYS.mmap, addr, len, prot, flags, fd, off);
+    this.#checkMmap(await this.raw(SYS.mmap, addr, len, prot, flags, fd, off), addr, len, name);
+  }
+
+  /** {@link mmap} queued for the next {@link flush}; `then` runs once it succeeded. */
+  mmapLater(addr: bigint, len: bigint, prot: bigint, flags: bigint, fd: bigint, off: bigint, name: string, then?: () => void): void {
+    this.later(SYS.mmap, [addr, len, prot, flags, fd, off], addr, (r) => {
+      this.#checkMmap(r, addr, len, name);
+      then?.();
+    });
+  }
+
+  /** {@link call} queued for the next {@link flush}: the call must return `expect`. */
+  callLater(name: string, sysno: number, args: readonly bigint[], expect: bigint): void {
+    this.later(sysno, args, expect, (r) => void checkStubReply(r, { syscall: name, expect, pid: this.pid }));
+  }
+
+  #checkMmap(r: bigint, addr: bigint, len: bigint, name: string): void {
     if (r === addr) return;
     if (isError(r)) {
       const errno = Number(-r);
@@ -180,6 +251,38 @@ export class StubIO {
     await this.call('fstat', SYS.fstat, fd, at);
     const st = this.read(at, STAT_LAYOUT.size);
     return { mode: st.readUInt32LE(STAT_LAYOUT.st_mode), size: st.readBigInt64LE(STAT_LAYOUT.st_size) };
+  }
+
+  /**
+   * {@link fstat} queued for the next flush; the function returned gives its answer after it
+   * (and throws the call's error then, not during the flush: the caller orders the errors).
+   */
+  fstatLater(fd: bigint): () => FileStat {
+    const at = this.scratch + SCRATCH_STAT;
+    let r = 0n;
+    this.later(SYS.fstat, [fd, at], undefined, (got) => void (r = got));
+    return () => {
+      checkStubReply(r, { syscall: 'fstat', expect: 0n, pid: this.pid });
+      const st = this.read(at, STAT_LAYOUT.size);
+      return { mode: st.readUInt32LE(STAT_LAYOUT.st_mode), size: st.readBigInt64LE(STAT_LAYOUT.st_size) };
+    };
+  }
+
+  /**
+   * One pread64 of at most a scratch buffer, queued as {@link fstatLater} is: the bytes read (short
+   * at EOF), or the call's error, after the flush. Precondition: nothing queued after it in the
+   * same flush uses the scratch buffer.
+   */
+  preadLater(fd: bigint, offset: bigint, length: number): () => Uint8Array {
+    if (length > SCRATCH_BUF_SIZE) throw Errors.InvalidArg(`preadLater reads at most ${SCRATCH_BUF_SIZE} bytes`);
+    const buf = this.scratch + SCRATCH_BUF;
+    let n = 0n;
+    this.later(SYS.pread64, [fd, buf, BigInt(length), offset], undefined, (got) => void (n = got));
+    return () => {
+      checkStubReply(n, { syscall: 'pread64', expect: 'nonneg', pid: this.pid });
+      if (n > BigInt(length)) throw Errors.Protocol(`pread64 returned ${n} for ${length} bytes`, this.pid);
+      return new Uint8Array(this.read(buf, Number(n)));
+    };
   }
 
   /** pread64 through the scratch buffer, as many chunks as needed; short only at EOF. */

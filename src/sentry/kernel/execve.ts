@@ -2,6 +2,7 @@ import { SIG } from '../../abi/linux.js';
 import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { LoadedImage } from '../syscalls/context.js';
 import type { Task } from './task.js';
+import type { ExecLoadResult } from '../protocol.js';
 
 const STATE = THREAD_CONTEXT.state / 4;
 /** How long execve waits for the other threads to leave the stub before it gives up. */
@@ -19,10 +20,25 @@ export interface ExecHost {
   /** Lets the task run again with the registers it has now (the new image's). */
   resumeExeced(t: Task): void;
   killGroup(signo: number): never;
-  /** The main thread's checks, answered later through `done`. */
-  check(path: string, done: (errno: number) => void): void;
+  /**
+   * The main thread's checks, answered later through `done`; with `load` (a process with no
+   * other thread: nothing to stop in between) the load follows at once, its answer with them.
+   */
+  check(path: string, load: ExecArgs | undefined, done: (errno: number, loaded?: LoadedImage | number) => void): void;
   /** The main thread's load of the new image (the old one is gone), answered later. */
   load(args: ExecArgs, done: (img: LoadedImage | number) => void): void;
+}
+
+/**
+ * The main thread's answer to a load as the kernel takes it: the new image, or the errno.
+ *
+ * @example
+ * ```ts
+ * done(loadedImage(reply));
+ * ```
+ */
+export function loadedImage(r: ExecLoadResult): LoadedImage | number {
+  return r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! };
 }
 
 /** What execve was called with (read from the old image). */
@@ -58,7 +74,10 @@ export class ExecInProgress {
     private readonly args: ExecArgs,
     private readonly onLoaded: (img: LoadedImage) => void,
   ) {
-    k.check(args.file ?? args.path, (errno) => this.#checked(errno));
+    // Alone in its process: nothing happens between the check and the load (no thread to
+    // stop), so the main thread does both in one request.
+    const alone = [...k.liveTasks()].every((o) => o === task);
+    k.check(args.file ?? args.path, alone ? args : undefined, (errno, loaded) => this.#checked(errno, loaded));
   }
 
   get done(): boolean {
@@ -70,12 +89,13 @@ export class ExecInProgress {
     return this.#phase !== 'checking';
   }
 
-  #checked(errno: number): void {
+  #checked(errno: number, loaded: LoadedImage | number | undefined): void {
     if (errno !== 0) {
       this.#phase = 'done';
       this.k.wake(this.task, -BigInt(errno));
       return;
     }
+    if (loaded !== undefined) return this.#loaded(loaded);
     this.#phase = 'stopping';
     this.#deadline = performance.now() + STOP_OTHERS_MS;
     this.progress();
@@ -97,11 +117,13 @@ export class ExecInProgress {
       return;
     }
     this.#phase = 'loading';
-    this.k.load(this.args, (img) => {
-      this.#phase = 'done';
-      if (typeof img === 'number') this.k.killGroup(SIG.SIGKILL); // past the point of no return
-      this.onLoaded(img);
-      this.k.resumeExeced(this.task);
-    });
+    this.k.load(this.args, (img) => this.#loaded(img));
+  }
+
+  #loaded(img: LoadedImage | number): void {
+    this.#phase = 'done';
+    if (typeof img === 'number') this.k.killGroup(SIG.SIGKILL); // past the point of no return
+    this.onLoaded(img);
+    this.k.resumeExeced(this.task);
   }
 }

@@ -20,7 +20,7 @@ import { SignalDelivery } from './signalDelivery.js';
 import { Scheduler } from './scheduler.js';
 import { TrapHandler } from './trap.js';
 import { GroupExit } from './groupExit.js';
-import { ExecInProgress, type ExecArgs } from './execve.js';
+import { ExecInProgress, loadedImage, type ExecArgs } from './execve.js';
 import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
 import type { SentryRequest } from '../protocol.js';
 import type { Proc, ProcessEnd, TreeHost } from './process.js';
@@ -389,11 +389,11 @@ export class ThreadGroup implements SyscallKernel, Proc {
         killGroup: (signo) => this.killGroup(signo),
         // The answers come with the tree's mail: they act in this process's own turn (a failed
         // load kills this process, not whichever process's turn it is), and not at all once it ended.
-        check: (path, done) => tree.request({ type: 'execCheck', pid: this.tgid, path, creds: this.attrs.creds() }, 'execChecked', (r) => this.defer(() => done(r.errno))),
-        load: (a, done) =>
-          tree.request({ type: 'execLoad', pid: this.tgid, path: a.path, file: a.file, argv: a.argv, envp: a.envp }, 'execLoaded', (r) =>
-            this.defer(() => done(r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! })),
+        check: (path, load, done) =>
+          tree.request({ type: 'execCheck', pid: this.tgid, path, creds: this.attrs.creds(), ...(load && { load }) }, 'execChecked', (r) =>
+            this.defer(() => done(r.errno, r.loaded && loadedImage(r.loaded))),
           ),
+        load: (a, done) => tree.request({ type: 'execLoad', pid: this.tgid, ...a }, 'execLoaded', (r) => this.defer(() => done(loadedImage(r)))),
       },
       t,
       args,
