@@ -4,7 +4,9 @@
 // user namespace. C is pid 1 of the new pid namespace; it sets the namespaces up, drops every
 // capability for the whole subtree, forks S (the program's stub, pid 2) and then only reaps.
 // Inside, Node has no pid: kill, pidfd_open, ptrace, prlimit, setpriority, /proc/<pid> ... of
-// Node's pid find nothing. Node sees C and S under their host pids and traces S as usual.
+// Node's pid find nothing. Node sees C and S under their host pids and traces S as usual, or,
+// with options.selfInit, S prepares itself as the tracer would (systrap_sandbox_fork in stub.S)
+// and no tracer is needed at all.
 //
 //   forker thread (P)                         C (pid 1 inside)
 //   clone(NEWUSER|NEWPID|NEWNS|NEWCGROUP) --> fd table cut to 4 fds, PDEATHSIG armed
@@ -145,6 +147,8 @@ struct SandboxJob {
   // In: everything C and S need, prepared before the clone (no allocation in the children).
   int memfd, chanStub, goRead, goWrite, reportNode, reportInit;
   uintptr_t reaper, forkStub, regionStart;  // in the stub region: reaper and fork gadget
+  // The stub prepares itself (see systrap_sandbox_fork) when msgAddr is not 0.
+  uint64_t msgAddr, msgOffset, rulesOffset;
   uid_t uid;
   gid_t gid;
   char uidMap[40], gidMap[40];  // "<uid> <uid> 1": Node's effective ids, 1:1
@@ -366,7 +370,7 @@ struct KernelSigaction {
     uintptr_t end = job.regionStart + STUB_REGION_SIZE;
     Raw(SYS_madvise, 0, job.regionStart, MADV_DONTFORK);
     Raw(SYS_madvise, end, STUB_TASK_SIZE - end, MADV_DONTFORK);
-    s = reinterpret_cast<long (*)(long, long, long)>(job.forkStub)(SIGCHLD | CLONE_PIDFD, 0, (long)&pidfd);
+    s = reinterpret_cast<long (*)(long, long, long, long, long, long)>(job.forkStub)(SIGCHLD | CLONE_PIDFD, 0, (long)&pidfd, (long)job.msgAddr, (long)job.msgOffset, (long)job.rulesOffset);
   } else {
     s = Raw(SYS_clone, SIGCHLD | CLONE_PIDFD, 0, (long)&pidfd, 0, 0);
     if (s == 0) SandboxExecStub(job);
@@ -537,7 +541,33 @@ void SandboxJobMain(void* arg) {
 }
 
 // Reads forkSandbox's options into the job (tests only: exec a program instead of the stub).
-void ReadOptions(const Napi::CallbackInfo& info, std::string& path, std::vector<std::string>& args) {
+// options.selfInit: { msgAddr: bigint, msgFileOffset, rulesFileOffset } (see systrap_sandbox_fork).
+void ReadSelfInit(Napi::Env env, Napi::Value v, SandboxJob& job) {
+  if (!v.IsObject() || v.IsArray() || v.IsFunction()) ThrowType(env, "options.selfInit must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value addr = o.Get("msgAddr");
+  if (!addr.IsBigInt()) ThrowType(env, "options.selfInit.msgAddr must be a bigint");
+  bool lossless = false;
+  uint64_t a = addr.As<Napi::BigInt>().Uint64Value(&lossless);
+  uint64_t start = StubRegionStart();
+  // Two pages inside the region, past its code: nothing else may be mapped over.
+  if (!lossless || a % 4096 != 0 || a < start + STUB_RO_SIZE || a + 8192 > start + STUB_REGION_SIZE)
+    ThrowType(env, "options.selfInit.msgAddr must be a page of the stub region past its code");
+  uint64_t offs[2];
+  const char* names[2] = {"msgFileOffset", "rulesFileOffset"};
+  for (int i = 0; i < 2; i++) {
+    Napi::Value n = o.Get(names[i]);
+    double d = n.IsNumber() ? n.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 9007199254740991.0) || (uint64_t)d % 4096 != 0)
+      ThrowType(env, std::string("options.selfInit.") + names[i] + " must be a page-aligned file offset");
+    offs[i] = (uint64_t)d;
+  }
+  job.msgAddr = a;
+  job.msgOffset = offs[0];
+  job.rulesOffset = offs[1];
+}
+
+void ReadOptions(const Napi::CallbackInfo& info, std::string& path, std::vector<std::string>& args, SandboxJob& job) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || info[1].IsUndefined()) return;
   if (!info[1].IsObject() || info[1].IsArray() || info[1].IsFunction()) ThrowType(env, "options must be an object");
@@ -545,7 +575,11 @@ void ReadOptions(const Napi::CallbackInfo& info, std::string& path, std::vector<
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); i++) {
     std::string k = keys.Get(i).ToString().Utf8Value();
-    if (k != "exec" && k != "args") ThrowType(env, "options." + k + " is not an option of forkSandbox (exec, args)");
+    if (k != "exec" && k != "args" && k != "selfInit") ThrowType(env, "options." + k + " is not an option of forkSandbox (exec, args, selfInit)");
+  }
+  if (!o.Get("selfInit").IsUndefined()) {
+    if (!o.Get("exec").IsUndefined()) ThrowType(env, "options.selfInit and options.exec exclude each other");
+    ReadSelfInit(env, o.Get("selfInit"), job);
   }
   Napi::Value exec = o.Get("exec");
   Napi::Value a = o.Get("args");
@@ -615,7 +649,8 @@ Napi::Value ForkSandbox(const Napi::CallbackInfo& info) {
   if (memfd < 0) ThrowType(env, "memfd must be a file descriptor");
   std::string execPath;
   std::vector<std::string> args;
-  ReadOptions(info, execPath, args);
+  SandboxJob job = {};
+  ReadOptions(info, execPath, args, job);
   if (fcntl(memfd, F_GETFD) == -1) ThrowErrno(env, errno, "fcntl(memfd)");
   if (StubRegionStart() == 0) throw Napi::Error::New(env, "stubRegionInit() must run before forkSandbox()");
 
@@ -627,7 +662,6 @@ Napi::Value ForkSandbox(const Napi::CallbackInfo& info) {
     argv.push_back(nullptr);
   }
 
-  SandboxJob job = {};
   job.memfd = memfd;
   job.regionStart = StubRegionStart();
   job.reaper = job.regionStart + (systrap_sandbox_reaper - __start_systrap_stub);

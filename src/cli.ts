@@ -70,9 +70,10 @@ async function runCommand(argv: string[], inherit: number[]): Promise<number> {
     console.log(versionText());
     return 0;
   }
-  // The tracer worker starts while the rest of `run` loads (see startTracersEarly).
+  // The workers start while the rest of `run` loads (see startTracersEarly, startHostEarly).
   const early = await import('./cliEarly.js');
-  early.startTracersEarly(1);
+  // Only where its stub needs one: a sandboxed one prepares itself (see createSandbox).
+  if (args.sandbox === 'off') early.startTracersEarly(1);
   early.startHostEarly(early.resolveWorker('sentry'));
   const end = await (await import('./cliRun.js')).run(args, inherit);
   return typeof end === 'number' ? end : dieBy(end.signal);

@@ -87,8 +87,15 @@ export interface NativeSandbox {
   readonly channel: number;
 }
 
-/** Options of {@link Native.forkSandbox}. For tests only. */
+/** Options of {@link Native.forkSandbox}. */
 export interface ForkSandboxOptions {
+  /**
+   * The stub prepares itself, with no tracer (see systrap_sandbox_fork in native/stub/stub.S):
+   * nothing but the stub region left, the syscall thread's two message pages mapped at
+   * `msgAddr` from the memory file at `msgFileOffset`, the rules from `rulesFileOffset`; it
+   * stops itself where SIGCONT starts its service loop (state 0). Excludes `exec`.
+   */
+  selfInit?: { msgAddr: bigint; msgFileOffset: number; rulesFileOffset: number };
   /**
    * An absolute path the stub execs (with an empty environment) where it would enter the stub
    * code: a test program then runs inside the sandbox with the stub's fds (STUB_MEMFD,

@@ -10,10 +10,25 @@ import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { InspectionEvent } from 'xstate';
 import { createPlatform, SYS } from '../src/index.js';
+import { subprocessOf } from '../src/addressSpace.js';
+import { native, type ForkSandboxOptions } from '../src/native.js';
 import { runProgram } from '../src/sentry/run.js';
 import { buildFixture } from './fixtures/build.js';
-import { childPids, fdCount, leakedChildren, pidfdCount, requireTool, until } from './helpers.js';
+import { childPids, fdCount, leakedChildren, maps, pidfdCount, requireTool, until } from './helpers.js';
+
+/** The states an actor went through, repeats folded. */
+function statesOf(events: InspectionEvent[], id: string): string[] {
+  const out: string[] = [];
+  for (const e of events) {
+    if (e.type !== '@xstate.snapshot' || e.actorRef.id !== id) continue;
+    const v = (e.snapshot as { value: unknown }).value;
+    const st = typeof v === 'string' ? v : JSON.stringify(v);
+    if (out[out.length - 1] !== st) out.push(st);
+  }
+  return out;
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'systrap-psandbox-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -105,6 +120,57 @@ test('a sandboxed program is pid 2 under an init (pid 1); Node, its /proc entry 
   } finally {
     await platform.close();
   }
+});
+
+test('a sandboxed stub prepares itself, no tracer held: its syscall thread was never attached, its memory is the stub region alone; an injection later (registers taken from the live thread) and a fork of it work', async (t) => {
+  if (!privileged) return t.pass('unprivileged: covered by the fallback test below');
+  const events: InspectionEvent[] = [];
+  const platform = await createPlatform({ pool: false, sandbox: 'require', inspect: (e) => events.push(e) });
+  try {
+    const as = await platform.newAddressSpace({ sandbox: true });
+    const sp = subprocessOf(as);
+    t.true(sp.sandboxed);
+    t.is(await as.syscall(SYS.getpid), 2n);
+    t.deepEqual(statesOf(events, sp.threadId), ['detached'], 'no transaction made it');
+    // Its loop blocks every signal, as a tracer leaves it: one for the process is the program's.
+    const blocked = BigInt(`0x${/^SigBlk:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${as.pid}/status`, 'utf8'))![1]}`);
+    for (const sig of [1, 2, 10, 15, 17, 29]) t.is((blocked >> BigInt(sig - 1)) & 1n, 1n, `signal ${sig} blocked in the loop`);
+    const { start, end } = platform.stubRegion;
+    const outside = maps(as.pid).filter((l) => {
+      const [lo, hi] = l.split(' ')[0].split('-').map((x) => BigInt(`0x${x}`));
+      return (lo < start || hi > end) && !l.endsWith('[vsyscall]');
+    });
+    t.deepEqual(outside, [], 'nothing but the stub region (Node\'s memory, its vdso and stack gone)');
+    t.true(maps(as.pid).some((l) => / r--s .*memfd:systrap/.test(l)), 'the rules and the request page, read-only');
+    // An injection takes the thread out of its loop and puts it back.
+    t.like(await as.injectSyscall(SYS.getppid), { ret: 1n });
+    t.is(await as.syscall(SYS.getpid), 2n, 'the loop serves again');
+    const child = await as.fork();
+    t.like(await child.injectSyscall(SYS.getppid), { ret: 1n });
+    t.is(await child.syscall(SYS.getppid), 1n);
+    t.deepEqual(statesOf(events, sp.threadId), ['detached', 'attaching', 'attached', 'injecting', 'attached', 'detaching', 'detached']);
+    await child.release();
+    await as.release();
+  } finally {
+    await platform.close();
+  }
+  t.deepEqual(leakedChildren(), []);
+});
+
+test('forkSandbox refuses a self-preparation it could not do: an address outside the region, offsets not page-aligned, with exec', (t) => {
+  const region = native.stubRegionInit();
+  const ok = { msgAddr: region.start + 0x100000n, msgFileOffset: 0, rulesFileOffset: 0 };
+  const bad: Array<[object, RegExp]> = [
+    [{ selfInit: { ...ok, msgAddr: 0x1000n } }, /msgAddr must be a page of the stub region/],
+    [{ selfInit: { ...ok, msgAddr: region.start } }, /msgAddr must be a page of the stub region/],
+    [{ selfInit: { ...ok, msgAddr: ok.msgAddr + 8n } }, /msgAddr must be a page/],
+    [{ selfInit: { ...ok, msgAddr: 5 } }, /msgAddr must be a bigint/],
+    [{ selfInit: { ...ok, msgFileOffset: 100 } }, /msgFileOffset must be a page-aligned file offset/],
+    [{ selfInit: { ...ok, rulesFileOffset: -4096 } }, /rulesFileOffset must be a page-aligned file offset/],
+    [{ selfInit: null }, /selfInit must be an object/],
+    [{ selfInit: ok, exec: '/bin/true' }, /exclude each other/],
+  ];
+  for (const [options, message] of bad) t.throws(() => native.forkSandbox(0, options as ForkSandboxOptions), { instanceOf: TypeError, message });
 });
 
 test('a program going for Node by its pid (/proc/<node> as a pidfd, /proc/<node>/mem, kcmp, pidfd_open): nothing exists; Node lives, the next program runs', async (t) => {

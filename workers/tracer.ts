@@ -188,9 +188,9 @@ function requestStub(req: Extract<TracerRequest, { op: 'requestStub' }>): number
   const src = req.source;
   const t = new TracedThread(src.tgid, src.tid, req.fault);
   return withThread(t, () => {
-    t.attach();
+    const regs = t.attachFor(src);
     t.step('CLONE');
-    const ret = t.syscall(src.initRegs, SYS.clone, [CLONE_PARENT | BigInt(SIG.SIGCHLD), 0n, 0n, 0n, 0n], abi.STUB_MODE_NEW_STUB);
+    const ret = t.syscall(regs, SYS.clone, [CLONE_PARENT | BigInt(SIG.SIGCHLD), 0n, 0n, 0n, 0n], abi.STUB_MODE_NEW_STUB);
     check(ret, 'clone', src.tgid);
     const child = Number(ret);
     waitGroupStop(child);
@@ -230,14 +230,15 @@ function initStub(req: Extract<TracerRequest, { op: 'initStub' }>): BigUint64Arr
 function inject(req: Extract<TracerRequest, { op: 'inject' }>): InjectResult {
   const th = req.thread;
   const t = new TracedThread(th.tgid, th.tid, req.fault);
+  let regs = th.initRegs;
   return withThread(t, () => {
-    t.attach();
+    regs = t.attachFor(th);
     const counters = { signalStops: 0, restarts: 0 };
-    const ret = t.syscallIgnoreInterrupt(th.initRegs, req.sysno, req.args, counters);
-    if (req.loop) t.detachIntoLoop(th.initRegs, req.loop);
+    const ret = t.syscallIgnoreInterrupt(regs, req.sysno, req.args, counters);
+    if (req.loop) t.detachIntoLoop(regs, req.loop);
     else t.detachParked();
     return { ret, ...counters, tracerTid };
-  }, () => (req.loop ? t.detachIntoLoop(th.initRegs, req.loop) : t.detachParked()));
+  }, () => (req.loop && regs ? t.detachIntoLoop(regs, req.loop) : t.detachParked()));
 }
 
 /**
@@ -252,14 +253,15 @@ function inject(req: Extract<TracerRequest, { op: 'inject' }>): InjectResult {
 function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): number {
   const th = req.thread;
   const st = new TracedThread(th.tgid, th.tid, req.fault);
-  const undo = () => (req.loop ? st.detachIntoLoop(th.initRegs, req.loop) : st.detachParked());
+  let regs = th.initRegs;
+  const undo = () => (req.loop && regs ? st.detachIntoLoop(regs, req.loop) : st.detachParked());
   return withThread(
     st,
     () => {
-      st.attach();
+      const initRegs = (regs = st.attachFor(th));
       st.step('CLONE');
       const flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_PTRACE | BigInt(SIG.SIGKILL);
-      const nsTid = Number(check(st.syscall(th.initRegs, SYS.clone, [flags, 0n, 0n, 0n, 0n]), 'clone', th.tgid));
+      const nsTid = Number(check(st.syscall(initRegs, SYS.clone, [flags, 0n, 0n, 0n, 0n]), 'clone', th.tgid));
       // clone answers in the stub's pid namespace (a sandbox's own): the tracer needs the pid
       // the same process has here.
       const tid = hostPidOfChild(th.tgid, nsTid);
@@ -269,8 +271,7 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): nu
         ch,
         () => {
           ch.adoptClone();
-          const regs = th.initRegs;
-          const inj = (sysno: number, args: bigint[], what: string) => check(ch.syscallIgnoreInterrupt(regs, sysno, args), what, th.tgid);
+          const inj = (sysno: number, args: bigint[], what: string) => check(ch.syscallIgnoreInterrupt(initRegs, sysno, args), what, th.tgid);
           inj(SYS.prctl, [PR_SET_PDEATHSIG, BigInt(SIG.SIGKILL)], 'prctl');
           const anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
           const priv = req.slotAddr + BigInt(PER_THREAD.privateStackOffset);
@@ -293,7 +294,7 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): nu
         },
       );
       try {
-        if (req.loop) st.detachIntoLoop(th.initRegs, req.loop);
+        if (req.loop) st.detachIntoLoop(initRegs, req.loop);
         else st.detachParked();
       } catch (e) {
         // The new thread is ready but the transaction fails: it must not outlive it untracked

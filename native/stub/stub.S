@@ -43,6 +43,7 @@
 #define PROT_RW 3
 #define MAP_SHARED_FIXED 0x11
 #define MAP_PRIVATE_ANON_FIXED 0x32
+#define MAP_PRIVATE_ANON_FIXED_NORESERVE 0x4032
 #define MFD_CLOEXEC_SEALING 3
 #define SEEK_END 2
 #define SIG_SETMASK 2
@@ -94,6 +95,7 @@
 	.hidden systrap_stub_syscall
 	.hidden systrap_sandbox_reaper
 	.hidden systrap_sandbox_fork
+	.hidden __start_systrap_stub
 systrap_stub_init:
 	mov $SYS_prctl, %eax
 	mov $PR_SET_PDEATHSIG, %edi
@@ -446,19 +448,32 @@ systrap_stub_syscall:
  * The sandbox's pid 1 (native/sandbox.cc) forks the sandbox's stub here, after it has marked
  * every mapping outside the stub region MADV_DONTFORK: the stub then starts with nothing but the
  * stub region, instead of a copy of Node's address space (whose page tables cost about as much
- * to copy as to tear down again). Called as long systrap_sandbox_fork(flags, 0, &pidfd): a
- * raw clone. The parent returns its result; the child has no stack and no other code, so it
- * does here what StubChild (forker.cc) does, minus what it inherits already done (default
- * signal dispositions, an empty mask, the memory file and fd channel at STUB_MEMFD and
- * STUB_FDCHAN), then enters stub_init with R15 = 1, its parent's pid in the sandbox.
+ * to copy as to tear down again). Called as long systrap_sandbox_fork(flags, 0, &pidfd, msgAddr,
+ * msgFileOffset, rulesFileOffset): a raw clone. The parent returns its result; the child has no
+ * stack and no other code, so it does here what StubChild (forker.cc) does, minus what it
+ * inherits already done (default signal dispositions, an empty mask, the memory file and fd
+ * channel at STUB_MEMFD and STUB_FDCHAN). With msgAddr 0 it then enters stub_init with R15 = 1,
+ * its parent's pid in the sandbox, for a tracer to prepare it. Otherwise it prepares itself as
+ * createSandbox and initStub's tracer would (.Lsandbox_self_init) and stops with its loop as
+ * what follows: Node's SIGCONT starts it serving, no ptrace needed. The three values go to
+ * R12, R14 and R13, which the child keeps (the parent's are restored from its stack).
  */
 systrap_sandbox_fork:
+	push %r12
+	push %r13
+	push %r14
+	mov %rcx, %r12
+	mov %r8, %r14
+	mov %r9, %r13
 	mov $SYS_clone, %eax
 	xor %r10d, %r10d
 	xor %r8d, %r8d
 	syscall
 	test %rax, %rax
 	jz .Lsandbox_stub
+	pop %r14
+	pop %r13
+	pop %r12
 	ret
 .Lsandbox_stub:
 	/* A session of its own, as every stub. */
@@ -486,8 +501,105 @@ systrap_sandbox_fork:
 	syscall
 	test %rax, %rax
 	jnz .Lsandbox_stub_fail
+	test %r12, %r12
+	jnz .Lsandbox_self_init
 	mov $1, %r15d
 	jmp systrap_stub_init
+/*
+ * R12 = the syscall thread's message address, R14 its offset in the memory file, R13 the rules'
+ * offset there; RBX = the stub region's start. Nothing is left but the stub region, its rest
+ * reserved (createSandbox's steps), then the message's two pages and the rules are mapped
+ * (initStub's), the parent-death bond made (stub_init's), and the stub stops itself in the
+ * middle of the kill that RBX = STUB_MODE_RUN_SYSCALL_LOOP turns into its loop once continued.
+ * Any failure exits: the init reports a stub that died before it stopped.
+ */
+.Lsandbox_self_init:
+	/* The loop runs with every signal blocked (detachIntoLoop's mask): a signal for the stub's
+	 * process is for the threads that run program code, and its default action would kill. */
+	mov $SYS_rt_sigprocmask, %eax
+	mov $SIG_SETMASK, %edi
+	lea .Lall_signals(%rip), %rsi
+	xor %edx, %edx
+	mov $8, %r10d
+	syscall
+	test %rax, %rax
+	jnz .Lsandbox_stub_fail
+	lea __start_systrap_stub(%rip), %rbx
+	mov $SYS_munmap, %eax
+	xor %edi, %edi
+	mov %rbx, %rsi
+	syscall
+	test %rax, %rax
+	jnz .Lsandbox_stub_fail
+	mov $SYS_munmap, %eax
+	lea STUB_RO_SIZE(%rbx), %rdi
+	mov $STUB_TASK_SIZE, %rsi
+	sub %rdi, %rsi
+	syscall
+	test %rax, %rax
+	jnz .Lsandbox_stub_fail
+	mov $SYS_mmap, %eax
+	lea STUB_RO_SIZE(%rbx), %rdi
+	mov $(STUB_REGION_SIZE - STUB_RO_SIZE), %esi
+	xor %edx, %edx
+	mov $MAP_PRIVATE_ANON_FIXED_NORESERVE, %r10d
+	mov $-1, %r8
+	xor %r9d, %r9d
+	syscall
+	cmp %rdi, %rax
+	jne .Lsandbox_stub_fail
+	mov $SYS_mmap, %eax
+	mov %r12, %rdi
+	mov $4096, %esi
+	mov $PROT_READ, %edx
+	mov $MAP_SHARED_FIXED, %r10d
+	mov $STUB_MEMFD, %r8d
+	mov %r14, %r9
+	syscall
+	cmp %rdi, %rax
+	jne .Lsandbox_stub_fail
+	mov $SYS_mmap, %eax
+	lea 4096(%r12), %rdi
+	mov $4096, %esi
+	mov $PROT_RW, %edx
+	mov $MAP_SHARED_FIXED, %r10d
+	mov $STUB_MEMFD, %r8d
+	lea 4096(%r14), %r9
+	syscall
+	cmp %rdi, %rax
+	jne .Lsandbox_stub_fail
+	mov $SYS_mmap, %eax
+	lea STUB_RULES_OFFSET(%rbx), %rdi
+	mov $STUB_RULES_SIZE, %esi
+	mov $PROT_READ, %edx
+	mov $MAP_SHARED_FIXED, %r10d
+	mov $STUB_MEMFD, %r8d
+	mov %r13, %r9
+	syscall
+	cmp %rdi, %rax
+	jne .Lsandbox_stub_fail
+	mov $SYS_prctl, %eax
+	mov $PR_SET_PDEATHSIG, %edi
+	mov $SIGKILL, %esi
+	syscall
+	test %rax, %rax
+	jnz .Lsandbox_stub_fail
+	/* PDEATHSIG is armed; a parent other than the sandbox's init died before that. */
+	mov $SYS_getppid, %eax
+	syscall
+	cmp $1, %rax
+	jne .Lsandbox_stub_fail
+	mov $SYS_getpid, %eax
+	syscall
+	mov %rax, %rdi
+	mov $SIGSTOP, %esi
+	mov $SYS_kill, %eax
+	mov $STUB_MODE_RUN_SYSCALL_LOOP, %ebx
+	xor %r13d, %r13d
+	jmp systrap_stub_syscall
+	.p2align 3
+.Lall_signals:
+	.quad -1
 .Lsandbox_stub_fail:
 	mov $SYS_exit_group, %eax
 	mov $3, %edi

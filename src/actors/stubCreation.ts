@@ -65,6 +65,24 @@ export function createSource(rt: Runtime): Promise<Subprocess> {
  * ```
  */
 export function createSandbox(rt: Runtime): Promise<Subprocess> {
+  // A scenario's fault points are the tracer's transactions: with its hook set, they make it.
+  if (rt.tracers.faultHook) return createSandboxTraced(rt);
+  return Subprocess.make(rt, {}, async (sp, h) => {
+    // No tracer at all: the stub maps its message and rules itself, then stops at the door of
+    // its loop (the tracer worker need not even start for a sandboxed program).
+    sp.control.allocate();
+    const msgAddr = threadSlotAddr(rt.region, SYSCALL_THREAD_SLOT);
+    const msg = sp.control.rangeAt(msgAddr, abi.SYSMSG_SIZE);
+    const res = native.forkSandbox(rt.memoryFile.fd, { selfInit: { msgAddr, msgFileOffset: msg.start, rulesFileOffset: rt.rules.start } });
+    h.sandbox(res.initPid);
+    h.forked(res.stubPid);
+    h.setMessage(msgAddr);
+    native.kill(res.stubPid, SIG.SIGCONT);
+  });
+}
+
+/** {@link createSandbox} through the tracer's createSandbox and initStub transactions. */
+function createSandboxTraced(rt: Runtime): Promise<Subprocess> {
   return Subprocess.make(rt, {}, async (_sp, h) => {
     const res = await rt.tracers.run<CreateSandboxResult>({ op: 'createSandbox', ...freshStubArgs(rt) });
     if (!res.ok) throw toSystrapError(res.error);

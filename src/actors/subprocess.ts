@@ -390,7 +390,7 @@ export class Subprocess implements LiveStub {
   #forked(pid: number): void {
     this.pid = pid;
     const ref = this.rt.spawn({ kind: 'syscallThread', id: this.threadId, input: { pid } }) as ActorRefFrom<typeof syscallThreadMachine>;
-    this.thread = new SyscallThread(ref, pid, this.rt.tracers, this.control.file);
+    this.thread = new SyscallThread(ref, pid, this.rt.tracers, this.control.file, this.rt.region.syscallAddr);
     this.thread.onIdle = () => this.#maybeReap();
     // Not Node's child: the waits that tell a slow stub from a dead one need its pidfd.
     if (this.sandboxed) native.trackExit(pid);

@@ -49,6 +49,8 @@ export class SyscallThread {
     readonly pid: number,
     private readonly tracers: TracerPool,
     private readonly memoryFile: MemoryFile,
+    /** The stub's `syscall` instruction (StubRegion.syscallAddr). */
+    private readonly syscallAddr: bigint,
   ) {}
 
   /** True while an operation is queued or running (a tracer may be attached). */
@@ -61,10 +63,9 @@ export class SyscallThread {
     return String(this.ref.getSnapshot().value);
   }
 
-  /** A thread reference for tracer requests. Precondition: initRegs is set. */
+  /** A thread reference for tracer requests (without initRegs: the tracer takes them, see ThreadRef). */
   threadRef(): ThreadRef {
-    if (!this.initRegs) throw Errors.Protocol(`stub ${this.pid} has no initRegs yet`, this.pid);
-    return { tgid: this.pid, tid: this.pid, initRegs: this.initRegs };
+    return { tgid: this.pid, tid: this.pid, syscallAddr: this.syscallAddr, ...(this.initRegs ? { initRegs: this.initRegs } : {}) };
   }
 
   /** The loop position to detach back into, when the thread serves one. */

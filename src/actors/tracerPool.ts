@@ -19,7 +19,11 @@ import { WorkerKeepAlive } from './keepAlive.js';
  * ```
  */
 export class TracerPool {
-  readonly #piscina: Piscina;
+  /**
+   * Started at the first transaction (or by startTracersEarly): a sandboxed program's stub
+   * needs none (see createSandbox), and a worker's start is a third of a short run's start-up.
+   */
+  #piscina?: Piscina;
   /** Transactions started and not finished. Protected by: the event loop (single thread). */
   #inFlight = new Set<Promise<unknown>>();
   #closed = false;
@@ -34,7 +38,14 @@ export class TracerPool {
 
   constructor(threads: number) {
     this.size = threads;
+    this.#alive = new WorkerKeepAlive(() => this.#piscina?.threads ?? []);
+  }
+
+  /** The workers, started now if they are not yet. */
+  #pool(): Piscina {
+    if (this.#piscina) return this.#piscina;
     const worker = resolveWorker('tracer');
+    const threads = this.size;
     this.#piscina = new Piscina({
       filename: worker.file,
       execArgv: worker.execArgv,
@@ -45,12 +56,17 @@ export class TracerPool {
       maxQueue: Infinity,
     });
     this.#piscina.on('message', (m: StepMessage) => this.#listeners.get(m.txn)?.(m.seq, m.step));
-    this.#alive = new WorkerKeepAlive(() => this.#piscina.threads);
+    return this.#piscina;
   }
 
-  /** Number of tracer threads. */
+  /** Starts the workers ahead of the first transaction. */
+  start(): void {
+    this.#pool();
+  }
+
+  /** Number of tracer threads (0 before the first transaction). */
   get threads(): number {
-    return this.#piscina.threads.length;
+    return this.#piscina?.threads.length ?? 0;
   }
 
   /**
@@ -77,7 +93,7 @@ export class TracerPool {
       onStep?.(step);
     };
     this.#listeners.set(txn, apply);
-    const p = (this.#piscina.run({ ...body, txn }) as Promise<TracerResponse<T>>).then((res) => {
+    const p = (this.#pool().run({ ...body, txn }) as Promise<TracerResponse<T>>).then((res) => {
       for (let i = applied; i < res.steps.length; i++) apply(i, res.steps[i]);
       return res;
     });
@@ -103,7 +119,7 @@ export class TracerPool {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([...this.#inFlight]);
-    await this.#piscina.destroy();
+    await this.#piscina?.destroy();
   }
 }
 
@@ -122,6 +138,7 @@ let early: TracerPool | undefined;
  */
 export function startTracersEarly(threads: number): void {
   early ??= new TracerPool(threads);
+  early.start();
 }
 
 /**

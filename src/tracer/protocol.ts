@@ -12,8 +12,14 @@ export interface ThreadRef {
   tgid: number;
   /** The thread's id (for the syscall thread, equal to tgid). */
   tid: number;
-  /** Registers captured at the stub's SIGSTOP (gVisor's initRegs), 27 words. */
-  initRegs: BigUint64Array;
+  /**
+   * Registers captured at the stub's SIGSTOP (gVisor's initRegs), 27 words. Absent for a stub no
+   * tracer has held yet (a sandboxed one that prepared itself): the tracer takes them from the
+   * thread once attached (see TracedThread.attachFor).
+   */
+  initRegs?: BigUint64Array;
+  /** Address of the stub's `syscall` instruction (StubRegion.syscallAddr), for that case. */
+  syscallAddr: bigint;
 }
 
 /** Where a syscall thread's service loop lives, to detach back into it. */

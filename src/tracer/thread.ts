@@ -105,6 +105,22 @@ export class TracedThread {
     this.#ptrace(() => native.ptraceSetRegs(this.tid, r));
   }
 
+  /**
+   * Attaches, and returns the injection template for `th`: its initRegs, or for a stub no
+   * tracer held before, the thread's own registers with %rip at the stub's `syscall`
+   * instruction (what a stop at the stub's SIGSTOP would have captured: the same code, segments
+   * and flags; everything a syscall reads is set per injection).
+   */
+  attachFor(th: { initRegs?: BigUint64Array; syscallAddr: bigint }): BigUint64Array {
+    this.attach();
+    if (th.initRegs) return th.initRegs;
+    const r = new BigUint64Array(REGISTER_COUNT);
+    this.#ptrace(() => native.ptraceGetRegs(this.tid, r));
+    r[REG.rip] = th.syscallAddr;
+    r[REG.rsp] = 0n;
+    return r;
+  }
+
   grabInitRegs(): BigUint64Array {
     const r = new BigUint64Array(REGISTER_COUNT);
     this.#ptrace(() => native.ptraceGetRegs(this.tid, r));
