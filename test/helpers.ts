@@ -1,3 +1,4 @@
+import type { InspectionEvent } from 'xstate';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { delimiter } from 'node:path';
 
@@ -293,4 +294,19 @@ export function stubAsleep(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The states an actor went through in an inspection's events, repeats folded (nested states as
+ * JSON).
+ */
+export function statesOf(events: InspectionEvent[], id: string): string[] {
+  const out: string[] = [];
+  for (const e of events) {
+    if (e.type !== '@xstate.snapshot' || e.actorRef.id !== id) continue;
+    const v = (e.snapshot as { value: unknown }).value;
+    const st = typeof v === 'string' ? v : JSON.stringify(v);
+    if (out[out.length - 1] !== st) out.push(st);
+  }
+  return out;
 }

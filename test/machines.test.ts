@@ -6,18 +6,9 @@ import { TASK_TABLE } from '../src/machines/taskTable.js';
 import { createActor, type InspectionEvent } from 'xstate';
 import { createPlatform, subprocessMachine, syscallThreadMachine, poolMachine, platformContextMachine, sysmsgThreadMachine, SYS } from '../src/index.js';
 import { subprocessOf } from '../src/addressSpace.js';
+import { statesOf } from './helpers.js';
 
 /** The states one actor went through, from its snapshot events. */
-function statesOf(events: InspectionEvent[], id: string): string[] {
-  const out: string[] = [];
-  for (const e of events) {
-    if (e.type !== '@xstate.snapshot' || e.actorRef.id !== id) continue;
-    const v = (e.snapshot as { value: unknown }).value;
-    const s = typeof v === 'string' ? v : JSON.stringify(v);
-    if (out[out.length - 1] !== s) out.push(s);
-  }
-  return out;
-}
 
 test('syscallThread machine: a transaction, a failed attach, death', (t) => {
   const a = createActor(syscallThreadMachine, { input: { pid: 1 } }).start();

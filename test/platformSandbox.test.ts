@@ -16,19 +16,7 @@ import { subprocessOf } from '../src/addressSpace.js';
 import { native, type ForkSandboxOptions } from '../src/native.js';
 import { runProgram } from '../src/sentry/run.js';
 import { buildFixture } from './fixtures/build.js';
-import { childPids, fdCount, leakedChildren, maps, pidfdCount, requireTool, until } from './helpers.js';
-
-/** The states an actor went through, repeats folded. */
-function statesOf(events: InspectionEvent[], id: string): string[] {
-  const out: string[] = [];
-  for (const e of events) {
-    if (e.type !== '@xstate.snapshot' || e.actorRef.id !== id) continue;
-    const v = (e.snapshot as { value: unknown }).value;
-    const st = typeof v === 'string' ? v : JSON.stringify(v);
-    if (out[out.length - 1] !== st) out.push(st);
-  }
-  return out;
-}
+import { childPids, fdCount, leakedChildren, maps, pidfdCount, requireTool, statesOf, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'systrap-psandbox-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
