@@ -1,5 +1,8 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 
+/** Global key of the fds bin/systrap.js saw open (name → link) before it started the sentry's worker. */
+const FDS_AT_START = Symbol.for('systrap.fdsAtStart');
+
 /** Fds from here up are the stub's own (STUB_MEMFD, STUB_FDCHAN): never a program's. */
 const FIRST_STUB_FD = 1000;
 
@@ -10,7 +13,8 @@ const FIRST_STUB_FD = 1000;
  * on-exec cannot tell: Node sets it on some inherited ones too): anon_inode ones (eventfd,
  * epoll) and pipes and sockets whose ends it holds both (its signal and wake-up pipes). So a
  * pipe inherited with both ends (make 4.3's jobserver) is not passed on. Precondition: called
- * before Node opens fds of its own beyond its start-up ones (workers, files, the trace file).
+ * before Node opens fds of its own beyond its start-up ones (workers, files, the trace file),
+ * or after the launcher noted the fds open before it started a worker (FDS_AT_START).
  *
  * @example
  * ```ts
@@ -25,11 +29,13 @@ export function inheritedFds(): number[] {
   } catch {
     return []; // no /proc: nothing is passed on
   }
+  const atStart = (globalThis as Record<symbol, Record<string, string> | undefined>)[FDS_AT_START];
   for (const name of names) {
     const fd = Number(name);
     if (!Number.isInteger(fd) || fd < 3 || fd >= FIRST_STUB_FD) continue;
     try {
-      links.set(fd, readlinkSync(`/proc/self/fd/${name}`));
+      const link = readlinkSync(`/proc/self/fd/${name}`);
+      if (!atStart || atStart[name] === link) links.set(fd, link);
     } catch {
       // the directory's own fd, closed by now
     }

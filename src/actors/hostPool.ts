@@ -174,6 +174,9 @@ process.on('exit', () => {
  */
 let early: EarlyHost | undefined;
 
+/** Global key of a host worker bin/systrap.js started (an EarlyHost), for startHostEarly. */
+const LAUNCHED_HOST = Symbol.for('systrap.earlyHost');
+
 /** The early host worker, the file it runs, and whether it died before a pool took it. */
 interface EarlyHost {
   worker: Worker;
@@ -193,6 +196,14 @@ interface EarlyHost {
  */
 export function startHostEarly(worker: { file: string; execArgv: string[] }): void {
   if (early) return;
+  // One the launcher started (bin/systrap.js) for the same file, before this module loaded.
+  const launched = (globalThis as Record<symbol, EarlyHost | undefined>)[LAUNCHED_HOST];
+  (globalThis as Record<symbol, EarlyHost | undefined>)[LAUNCHED_HOST] = undefined;
+  if (launched?.file === worker.file) {
+    early = launched;
+    return;
+  }
+  if (launched) void launched.worker.terminate();
   const w = new Worker(worker.file, { execArgv: worker.execArgv });
   const e: EarlyHost = { worker: w, file: worker.file, failed: false };
   early = e;
