@@ -7,8 +7,12 @@ import { readdirSync, readlinkSync } from 'node:fs';
 // `systrap run`: the sentry's worker starts first, while the CLI loads: its start (a worker's
 // bootstrap and the sentry's code) is the longest part of a short run's. The CLI adopts it
 // (startHostEarly in src/actors/hostPool.ts); for anything else, it is unref()ed and costs
-// nothing but the CPU it took. Its flag is workerFile.ts's (see NO_REQUIRE_ESM there).
-if (process.argv[2] === 'run') {
+// nothing but the CPU it took (not started for help or version). Its flag is workerFile.ts's
+// (see NO_REQUIRE_ESM there).
+const args = process.argv.slice(2);
+const upTo = args.includes('--') ? args.indexOf('--') : args.length;
+const asksHelp = args.slice(0, upTo).some((a) => ['-h', '--help', '-V', '--version'].includes(a));
+if (args[0] === 'run' && !asksHelp) {
   try {
     // The fds open before the worker's own, and what each was: those the program may inherit
     // (see inheritedFds), not a number the worker's start reused.
@@ -37,7 +41,7 @@ if (process.argv[2] === 'run') {
     // the CLI starts one of its own
   }
 }
-import('../dist/src/cli.js').then((m) => m.main(process.argv.slice(2))).then(
+import('../dist/src/cli.js').then((m) => m.main(args)).then(
   (code) => process.exit(code ?? 0),
   (err) => {
     console.error(`systrap: ${err?.message ?? err}`);

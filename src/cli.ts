@@ -53,8 +53,8 @@ export async function main(argv: string[]): Promise<number> {
 
 /** `systrap run`: options first (help, version and mistakes answered without the platform). */
 async function runCommand(argv: string[], inherit: number[]): Promise<number> {
-  const { parseRunArgs } = await import('./cliRunArgs.js');
-  const { UsageError } = await import('./cliOptions.js');
+  const early = await import('./cliEarly.js');
+  const { parseRunArgs, UsageError } = early;
   let args;
   try {
     args = parseRunArgs(argv);
@@ -71,7 +71,6 @@ async function runCommand(argv: string[], inherit: number[]): Promise<number> {
     return 0;
   }
   // The workers start while the rest of `run` loads (see startTracersEarly, startHostEarly).
-  const early = await import('./cliEarly.js');
   // Only where its stub needs one: a sandboxed one prepares itself (see createSandbox).
   if (args.sandbox === 'off') early.startTracersEarly(1);
   early.startHostEarly(early.resolveWorker('sentry'));

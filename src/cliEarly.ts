@@ -7,3 +7,7 @@
 export { startTracersEarly } from './actors/tracerPool.js';
 export { startHostEarly } from './actors/hostPool.js';
 export { resolveWorker } from './workerFile.js';
+// The option parser too: `run`'s command line is read from the code cache, and the run
+// module's bundle shares its modules (the syscall tables, the trace-spec parser).
+export { parseRunArgs } from './cliRunArgs.js';
+export { UsageError } from './cliOptions.js';
