@@ -29,6 +29,12 @@ export interface ArgumentPage {
 export class SysmsgThread {
   /** Host tid, once cloned. */
   tid = 0;
+  /**
+   * Made by the stub's loop (CLONE_THREAD): a thread of the stub's own process, which dies
+   * with it and is never anyone's child to reap. False for one a transaction made (a process of
+   * its own). Set once, when it is made.
+   */
+  ofStub = false;
 
   constructor(
     readonly ref: ActorRefFrom<typeof sysmsgThreadMachine>,

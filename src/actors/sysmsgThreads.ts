@@ -230,6 +230,7 @@ export class SysmsgThreads {
       throw e;
     }
     const tid = made[0];
+    smt.ofStub = true;
     for (const type of ['STACK_MAPPED', 'SECCOMP_INSTALLED', 'STARTED'] as const) smt.apply({ type, tid });
     return tid;
   }
@@ -240,7 +241,8 @@ export class SysmsgThreads {
    * stub dies, but they are killed first all the same, so that none outlives it.
    */
   killAll(): void {
-    for (const t of this.bySlot.values()) if (t.tid > 0) killThread(t.tid);
+    // The stub's own threads die with the stub's SIGKILL, which follows: one kill is enough.
+    for (const t of this.bySlot.values()) if (t.tid > 0 && !t.ofStub) killThread(t.tid);
   }
 
   /** Records their death (the stub's). */
@@ -257,7 +259,7 @@ export class SysmsgThreads {
    */
   reapOrphans(): void {
     for (const t of this.bySlot.values()) {
-      if (t.tid <= 0) continue;
+      if (t.tid <= 0 || t.ofStub) continue; // a thread of the stub: nobody's child
       reapWhenGone(t.tid);
     }
   }

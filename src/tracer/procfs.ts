@@ -39,7 +39,9 @@ export function hostPidOfChild(parent: number, nsPid: number, anyThread = false)
       return []; // the thread exited meanwhile
     }
   });
-  for (const pid of children) {
+  // Newest last (the kernel adds a child at the list's tail): the one asked for is most often
+  // the one just made.
+  for (const pid of children.reverse()) {
     if (pid === nsPid) return pid; // no namespace between them
     try {
       const m = /^NSpid:\s*([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
