@@ -110,7 +110,8 @@ test('a sandboxed program is pid 2 under an init (pid 1); Node, its /proc entry 
   }
 });
 
-test('a sandboxed stub prepares itself, no tracer held: its syscall thread was never attached, its memory is the stub region alone; an injection later (registers taken from the live thread) and a fork of it work', async (t) => {
+// Serial: its platform's fds and workers must not come and go while another test counts them.
+test.serial('a sandboxed stub prepares itself, no tracer held: its syscall thread was never attached, its memory is the stub region alone; an injection later (registers taken from the live thread) and a fork of it work', async (t) => {
   if (!privileged) return t.pass('unprivileged: covered by the fallback test below');
   const events: InspectionEvent[] = [];
   const platform = await createPlatform({ pool: false, sandbox: 'require', inspect: (e) => events.push(e) });

@@ -101,7 +101,9 @@ test('the stub can be attached and detached from the host like a source stub', a
   }
 });
 
-test('SIGKILL to the init ends the whole sandbox: nothing left, no zombie', async (t) => {
+// Serial: it counts Node's fds, which the other tests of this file open and close meanwhile
+// (serial tests run before the concurrent ones).
+test.serial('SIGKILL to the init ends the whole sandbox: nothing left, no zombie', async (t) => {
   const before = fdCount();
   const sb = native.forkSandbox(mem.fd);
   t.true(await until(() => procState(sb.stubPid) === 'T'));
