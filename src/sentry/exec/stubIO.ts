@@ -82,7 +82,7 @@ export function isError(r: bigint): boolean {
  * const io = new StubIO(as, scratchAddr);
  * await io.mapScratch();
  * try { const fd = await io.raw(SYS.openat, AT_FDCWD, io.putPath('/bin/ls'), O_RDONLY, 0n); }
- * finally { await io.unmapScratch(); }
+ * finally { io.unmapScratchLater(); await io.flush(); }
  * ```
  */
 export class StubIO {
@@ -151,15 +151,11 @@ export class StubIO {
     await this.mmap(this.scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE, flags, -1n, 0n, '[scratch]');
   }
 
-  /** {@link unmapScratch} queued for the next flush (its result ignored). */
+  /** Unmaps the scratch area at the next flush (its result ignored: the stub may be gone). */
   unmapScratchLater(): void {
     this.later(SYS.munmap, [this.scratch, SCRATCH_SIZE], undefined, () => undefined);
   }
 
-  /** Unmaps the scratch area; errors are ignored (the stub may be gone). */
-  async unmapScratch(): Promise<void> {
-    await this.unmap({ start: this.scratch, end: this.scratch + SCRATCH_SIZE });
-  }
 
   /** Runs a syscall; returns the result, or -errno as a negative number. */
   raw(sysno: number, ...args: bigint[]): Promise<bigint> {
