@@ -24,7 +24,8 @@
         "native/liveness.cc",
         "native/procfd.cc",
         "native/execprobe.cc",
-        "native/cpuclock.cc"
+        "native/cpuclock.cc",
+        "native/hostio.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": [

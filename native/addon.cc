@@ -12,6 +12,7 @@ void InitLiveness(Napi::Env env, Napi::Object exports);
 void InitProcFd(Napi::Env env, Napi::Object exports);
 void InitExecProbe(Napi::Env env, Napi::Object exports);
 void InitCpuClock(Napi::Env env, Napi::Object exports);
+void InitHostIo(Napi::Env env, Napi::Object exports);
 }  // namespace systrap
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -25,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   systrap::InitProcFd(env, exports);
   systrap::InitExecProbe(env, exports);
   systrap::InitCpuClock(env, exports);
+  systrap::InitHostIo(env, exports);
   return exports;
 }
 

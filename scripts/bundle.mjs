@@ -12,12 +12,20 @@
  * alone runs tsc's fresh files, never an old bundle:
  *
  *   dist/src/cli.js (+ dist/src/*.chunk.js: what cli.ts imports only for one command), ESM
- *   dist/src/cliRun.js, the loader of dist/src/cliRun.bundle.cjs (piscina inside)
+ *   dist/src/cliRun.js, the loader of dist/src/cliRun.bundle.cjs
  *   dist/workers/{tracer,sentry}.js, the loaders of dist/workers/{tracer,sentry}.bundle.cjs
  *   dist/workers/runner.js, ESM
  *
+ * and, beside them, their CommonJS twins for the paths of `systrap run` (bin/systrap.js takes
+ * them when the file tsc wrote has been replaced by this script, i.e. the twins are not stale):
+ * Node's ESM loader costs a few ms on each thread that starts it, on a run's critical path.
+ *
+ *   dist/src/cli.cjs (cli.ts whose imports of cliEarly.js and cliRun.js are require()s of:)
+ *   dist/src/cliEarly.cjs, dist/src/cliRun.cjs, dist/workers/sentry.cjs, loaders of the same
+ *   bundles through dist/src/codeCache.cjs (codeCache.ts as CommonJS)
+ *
  * Left out (imported from node_modules or dist/ as they are): ws and node-gyp-build (found at
- * run time), piscina from the ESM bundles, and src/inspect/** (the viewer server finds the
+ * run time), piscina (loaded at a pool's first start), and src/inspect/** (the viewer server finds the
  * viewer's files from its own place in dist/). The CommonJS bundles import nothing but
  * through src/bundleHooks.ts's dynamicImport (code compiled by vm cannot run import()): the
  * build fails if one does.
@@ -40,28 +48,13 @@ const inspectExternal = {
   },
 };
 
-/**
- * piscina inside a bundle: the one path it finds from its own folder (its worker's file) found
- * from the installed package instead.
- */
-const piscinaInside = {
-  name: 'piscina-inside',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]node_modules[\\/]piscina[\\/]dist[\\/]index\.js$/ }, (args) => {
-      const from = "(0, node_path_1.resolve)(__dirname, 'worker.js')";
-      const text = readFileSync(args.path, 'utf8');
-      if (!text.includes(from)) throw new Error(`bundle: piscina's worker path is no longer ${from}: see scripts/bundle.mjs`);
-      return { contents: text.replace(from, "require('node:path').join(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('piscina')), 'worker.js')"), loader: 'js' };
-    });
-  },
-};
-
 const common = {
   absWorkingDir: root,
   bundle: true,
   platform: 'node',
   target: 'node20',
-  external: ['ws', 'node-gyp-build'],
+  // piscina: loaded at a pool's first start, from its installed folder (src/actors/piscinaModule.ts).
+  external: ['ws', 'node-gyp-build', 'piscina'],
   logLevel: 'warning',
   legalComments: 'none',
 };
@@ -83,7 +76,7 @@ for (const e of [...ESM_ENTRIES, ...CJS_ENTRIES]) {
 // Chunks of an earlier build (their names carry a hash): gone before the new ones are written.
 for (const f of readdirSync(`${root}dist/src`)) if (f.endsWith('.chunk.js')) rmSync(`${root}dist/src/${f}`);
 
-const esm = { ...common, format: 'esm', external: [...common.external, 'piscina'], allowOverwrite: true, banner: { js: BANNER }, plugins: [inspectExternal] };
+const esm = { ...common, format: 'esm', allowOverwrite: true, banner: { js: BANNER }, plugins: [inspectExternal] };
 const cjs = {
   ...common,
   format: 'cjs',
@@ -91,12 +84,14 @@ const cjs = {
   // import.meta.url of every module is the bundle's (same folder as the file tsc wrote).
   define: { 'import.meta.url': '__bundleUrl' },
   banner: { js: `${BANNER}\nvar __bundleUrl = require('node:url').pathToFileURL(__filename).href;` },
-  plugins: [inspectExternal, piscinaInside],
+  plugins: [inspectExternal],
 };
 
 // The early bundle (cliEarly: the tracer pool and what it imports) first: the run module's
 // bundle takes those modules from it (see shareFrom) instead of holding second copies.
 const early = await buildEarly();
+// The CommonJS CLI, built from tsc's cli.js before the ESM bundle below takes its place.
+const cliCjs = await build({ ...cjs, entryPoints: ['dist/src/cli.js'], plugins: [...cjs.plugins, cjsTwins(/^\.\/(cliEarly|cliRun)\.js$/)] });
 const [, , ...bundles] = await Promise.all([
   build({ ...esm, entryPoints: { cli: 'dist/src/cli.js' }, outdir: 'dist/src', splitting: true, chunkNames: '[name]-[hash].chunk', plugins: [...esm.plugins, apart(/^\.\/(cliRun|cliEarly)\.js$/)] }),
   build({ ...esm, entryPoints: ['dist/workers/runner.js'], outfile: 'dist/workers/runner.js' }),
@@ -107,10 +102,18 @@ writeLoader('dist/src/cliEarly.js', early.text);
 writeLoader('dist/src/cliRun.js', bundles[0].outputFiles[0].text, ["import './cliEarly.js'; // its modules first (see shareFrom)"]);
 writeLoader('dist/workers/tracer.js', bundles[1].outputFiles[0].text);
 writeLoader('dist/workers/sentry.js', bundles[2].outputFiles[0].text);
+// The CommonJS twins (see the module note): the code cache's loader, the CLI, and loaders of
+// the bundles `systrap run` loads on the main thread and in the sentry's worker.
+const codeCacheCjs = await build({ ...cjs, entryPoints: ['dist/src/codeCache.js'] });
+writeFileSync(`${root}dist/src/codeCache.cjs`, codeCacheCjs.outputFiles[0].text);
+writeFileSync(`${root}dist/src/cli.cjs`, cliCjs.outputFiles[0].text);
+writeCjsLoader('dist/src/cliEarly.js', early.text);
+writeCjsLoader('dist/src/cliRun.js', bundles[0].outputFiles[0].text, ["require('./cliEarly.cjs'); // its modules first (see shareFrom)"]);
+writeCjsLoader('dist/workers/sentry.js', bundles[2].outputFiles[0].text);
 
 /**
  * Builds the early bundle: cliEarly.js's module graph, whose entry also registers the
- * namespace of each of its modules (and piscina's) under a global key for the run module's
+ * namespace of each of its modules under a global key for the run module's
  * bundle. Returns its text and the registered keys.
  */
 async function buildEarly() {
@@ -118,25 +121,52 @@ async function buildEarly() {
   const mods = Object.keys(probe.metafile.inputs).filter((p) => p.startsWith('dist/src/'));
   const entry = [
     ...mods.map((p, i) => `import * as m${i} from './${p}';`),
-    "import * as piscina from 'piscina';",
-    `globalThis[${SHARED}] = { ${[...mods.map((p, i) => `'${p}': m${i}`), 'piscina'].join(', ')} };`,
+    `globalThis[${SHARED}] = { ${mods.map((p, i) => `'${p}': m${i}`).join(', ')} };`,
     "export * from './dist/src/cliEarly.js';",
   ].join('\n');
   const out = await build({ ...cjs, stdin: { contents: entry, resolveDir: root, sourcefile: 'cliEarly.entry.js', loader: 'js' } });
-  return { text: out.outputFiles[0].text, shared: new Set([...mods, 'piscina']) };
+  return { text: out.outputFiles[0].text, shared: new Set(mods) };
 }
 
-/** Imports of the early bundle's modules (and of piscina) resolved to its registered namespaces. */
+/** Imports of the early bundle's modules resolved to its registered namespaces. */
 function shareFrom(shared) {
   return {
     name: 'share-from-early',
     setup(b) {
       b.onResolve({ filter: /.*/ }, (args) => {
         if (args.kind === 'entry-point') return undefined;
-        const key = args.path === 'piscina' ? 'piscina' : args.path.startsWith('.') ? relative(root, resolve(args.resolveDir, args.path)) : undefined;
+        const key = args.path.startsWith('.') ? relative(root, resolve(args.resolveDir, args.path)) : undefined;
         return key !== undefined && shared.has(key) ? { path: key, namespace: 'shared' } : undefined;
       });
-      b.onLoad({ filter: /.*/, namespace: 'shared' }, (args) => ({ contents: `module.exports = globalThis[${SHARED}][${JSON.stringify(args.path)}];`, loader: 'js' }));
+      // An ES module of constants, so that importers use them directly: a CommonJS stub
+      // (module.exports = the namespace) would have every importer copy all its properties
+      // (esbuild's __toESM: ~4 ms of the run module's load). The names are tsc's file's; a
+      // name missing here fails the build ("No matching export"). Shared modules export no
+      // `let` (a copied binding would not follow it).
+      b.onLoad({ filter: /.*/, namespace: 'shared' }, (args) => {
+        const names = Object.keys(exportsOf(args.path));
+        if (names.includes('default')) throw new Error(`bundle: ${args.path} has a default export: share it by name`);
+        const text = readFileSync(`${root}${args.path}`, 'utf8');
+        if (/^export (let|var) /m.test(text)) throw new Error(`bundle: ${args.path} exports a let or var: see shareFrom`);
+        return { contents: `export const { ${names.join(', ')} } = globalThis[${SHARED}][${JSON.stringify(args.path)}];`, loader: 'js' };
+      });
+    },
+  };
+}
+
+/**
+ * Imports of `filter` (the ESM loaders of bundles) turned into require() of their CommonJS
+ * twins (see writeCjsLoader), so that a CommonJS bundle importing them, even by import(),
+ * never starts Node's ESM loader. Other imports of the CLI's own commands stay import()s.
+ */
+function cjsTwins(filter) {
+  return {
+    name: 'cjs-twins',
+    setup(b) {
+      b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'twin' }));
+      b.onLoad({ filter: /.*/, namespace: 'twin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path.replace(/\.js$/, '.cjs'))});`, loader: 'js' }));
+      b.onResolve({ filter: /\.cjs$/, namespace: 'twin' }, (args) => ({ path: args.path, external: true }));
+      b.onResolve({ filter: /^\.\/cli(Probe|Inspect)\.js$/ }, (args) => ({ path: args.path, external: true }));
     },
   };
 }
@@ -148,7 +178,7 @@ function apart(filter) {
 
 /**
  * Writes `text` as ENTRY's bundle (ENTRY with .bundle.cjs) and ENTRY as its loader: the same
- * exports as tsc's file had (a default one, piscina's handler, and named ones).
+ * exports as tsc's file had (a default one, a piscina handler, and named ones).
  */
 function writeLoader(entry, text, before = []) {
   // import() left in a CommonJS bundle would throw when vm-compiled code runs it.
@@ -171,6 +201,26 @@ function writeLoader(entry, text, before = []) {
     ...(exported.default ? ['export default bundle.exports.default;'] : []),
   ];
   writeFileSync(`${root}${entry}`, `${lines.join('\n')}\n`);
+}
+
+/**
+ * Writes ENTRY's CommonJS loader (ENTRY with .cjs) of the bundle writeLoader wrote from `text`:
+ * the same loading through the code cache, its exports as module.exports, and no ESM loader.
+ * Precondition: writeLoader(entry, text) ran (the bundle file exists).
+ */
+function writeCjsLoader(entry, text, before = []) {
+  const key = createHash('sha256').update(text).digest('hex').slice(0, 16);
+  const name = entry.replace(/\.js$/, '.bundle.cjs').split('/').pop();
+  const codeCache = entry.startsWith('dist/src/') ? './codeCache.cjs' : '../src/codeCache.cjs';
+  const lines = [
+    BANNER,
+    `// The CommonJS loader of ${name}, compiled with a V8 code cache: see src/codeCache.ts.`,
+    "'use strict';",
+    ...before,
+    `const { loadBundle } = require('${codeCache}');`,
+    `module.exports = loadBundle(require('node:url').pathToFileURL(require('node:path').join(__dirname, '${name}')), '${key}').exports;`,
+  ];
+  writeFileSync(`${root}${entry.replace(/\.js$/, '.cjs')}`, `${lines.join('\n')}\n`);
 }
 
 /** The names tsc's file exports (read from its export statements). */

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { native, type NativeMemoryFile } from './native.js';
 import { Errors } from './errors.js';
 import { PAGE_SIZE } from './abi/linux.js';
@@ -68,7 +67,7 @@ export class MemoryFile {
     if (!Number.isSafeInteger(growBy) || growBy <= 0 || growBy % PAGE_SIZE)
       throw Errors.InvalidArg('options.growBy must be a positive multiple of 4096');
     this.shared = adopt ? new native.MemoryFile(adopt.name, maxSize, adopt.fd) : new native.MemoryFile('systrap-memory', maxSize);
-    this.ref = { fd: this.shared.fd, maxSize, token: randomUUID() };
+    this.ref = { fd: this.shared.fd, maxSize, token: native.getRandom(16).toString('hex') };
     this.#growBy = growBy;
     if (adopt) this.#insertFree(0, this.shared.size);
   }

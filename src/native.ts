@@ -141,6 +141,10 @@ export interface Native {
   execProbe(path: string, maxBytes: number, creds?: ProbeCreds): Promise<ExecProbe>;
   /** The CPU time of processes together, in ns, from their kernel CPU clocks (gone ones add nothing). */
   cpuClockNs(pids: number[]): bigint;
+  /** Whether Node's fd `fd` is a terminal (isatty(3)): tty.isatty without node:tty's cost. */
+  isTerminal(fd: number): boolean;
+  /** `length` (1..256) bytes from the kernel's CSPRNG (getrandom(2)): without node:crypto's cost. */
+  getRandom(length: number): Buffer;
   tgkill(tgid: number, tid: number, signal: number): void;
   kill(pid: number, signal: number): void;
   setpriority(which: number, who: number, prio: number): void;

@@ -15,7 +15,7 @@ import { AddressSpace, subprocessOf } from './addressSpace.js';
 import { PlatformContext } from './actors/platformContext.js';
 import { RunnerPool } from './actors/runnerPool.js';
 import { HostPool } from './actors/hostPool.js';
-import { KeepAlive } from './actors/keepAlive.js';
+import { KeepAlive } from './actors/platformKeepAlive.js';
 import { MemoryFile } from './memoryFile.js';
 import { stubRegion, type StubRegion } from './abi/stub.js';
 import { Errors, toSystrapError } from './errors.js';

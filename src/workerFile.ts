@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 
 /**
  * piscina loads a worker file with require() first, import() if that throws. Node 20's
@@ -19,6 +19,10 @@ const NO_REQUIRE_ESM = process.allowedNodeEnvironmentFlags.has('--no-experimenta
  * (ERR_WORKER_INVALID_EXEC_ARGV for `--expose-gc`, `--inspect`, …) and need none; the one
  * flag given is NO_REQUIRE_ESM's.
  *
+ * The sentry's worker runs the CommonJS twin of its file where it is fresh (see twinOf): its
+ * start is on a short run's critical path, and Node's ESM loader would add a few ms to it.
+ * The others are piscina's, which loads a handler's file itself.
+ *
  * @example
  * ```ts
  * const w = resolveWorker('runner');
@@ -28,7 +32,35 @@ const NO_REQUIRE_ESM = process.allowedNodeEnvironmentFlags.has('--no-experimenta
 export function resolveWorker(name: 'tracer' | 'runner' | 'sentry'): { file: string; execArgv: string[] } {
   const fromSource = import.meta.url.endsWith('.ts');
   const built = fileURLToPath(new URL(fromSource ? `../dist/workers/${name}.js` : `../workers/${name}.js`, import.meta.url));
-  if (existsSync(built)) return { file: built, execArgv: NO_REQUIRE_ESM };
+  if (existsSync(built)) return { file: (name === 'sentry' ? twinOf(built) : undefined) ?? built, execArgv: NO_REQUIRE_ESM };
   return { file: fileURLToPath(new URL(`../workers/${name}.ts`, import.meta.url)), execArgv: ['--import', 'tsx'] };
 }
 
+
+/** The first line of every file scripts/bundle.mjs writes in place of tsc's. */
+const BUNDLE_BANNER = '// Bundled by scripts/bundle.mjs';
+
+/**
+ * The CommonJS twin (`x.cjs`) of a compiled file `x.js` that scripts/bundle.mjs replaced, or
+ * undefined. Why the banner is checked: tsc run alone after the bundler writes `x.js` afresh
+ * and leaves the old twin beside it, which must not run. bin/systrap.js makes the same test.
+ *
+ * @example
+ * ```ts
+ * const file = twinOf('/pkg/dist/workers/sentry.js') ?? '/pkg/dist/workers/sentry.js';
+ * ```
+ */
+export function twinOf(file: string): string | undefined {
+  const twin = file.replace(/\.js$/, '.cjs');
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(BUNDLE_BANNER.length);
+    readSync(fd, head, 0, head.length, 0);
+    return head.toString('latin1') === BUNDLE_BANNER && existsSync(twin) ? twin : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

@@ -141,20 +141,23 @@ test('the systrap command: bare is a usage error (1), --help / --version / COMMA
 });
 
 test('help, version and usage errors load none of the runtime (xstate, piscina, the addon)', (t) => {
-  // A resolve hook (in a file: hooks run off the main thread) notes every module resolved.
+  // A resolve hook (in a file: hooks run off the main thread) notes every ES module resolved,
+  // a preloaded script every CommonJS one (the launcher takes the CommonJS CLI where it can).
   const dir = mkdtempSync(join(tmpdir(), 'systrap-cli-'));
   try {
     const log = join(dir, 'loaded.txt');
     writeFileSync(join(dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';
 export async function resolve(spec, ctx, next) { const r = await next(spec, ctx); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`);
     writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});`);
+    writeFileSync(join(dir, 'preload.cjs'), `const M = require('node:module'); const { appendFileSync } = require('node:fs'); const { pathToFileURL } = require('node:url');
+const resolve = M._resolveFilename; M._resolveFilename = function (...a) { const r = resolve.apply(this, a); if (r.startsWith('/')) appendFileSync(${JSON.stringify(log)}, pathToFileURL(r).href + '\\n'); return r; };`);
     for (const args of [['--help'], ['--version'], ['run', '--help'], ['probe', '--help'], ['run', '--bogus']]) {
       writeFileSync(log, '');
-      const r = spawnSync(process.execPath, ['--import', pathToFileURL(join(dir, 'register.mjs')).href, CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(process.execPath, ['--require', join(dir, 'preload.cjs'), '--import', pathToFileURL(join(dir, 'register.mjs')).href, CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
       t.true(r.status === 0 || r.status === 1, r.stderr);
       const loaded = readFileSync(log, 'utf8').trim().split('\n');
-      t.true(loaded.some((u) => u.endsWith('/dist/src/cli.js')), `the hook saw the CLI load: ${loaded.join(' ')}`);
-      t.deepEqual(loaded.filter((u) => /xstate|piscina|\/native\.js$|\/platform\.js$|\/cliRun(-\w+\.chunk)?\.js$/.test(u)), [], args.join(' '));
+      t.true(loaded.some((u) => /\/dist\/src\/cli\.c?js$/.test(u)), `the hooks saw the CLI load: ${loaded.join(' ')}`);
+      t.deepEqual(loaded.filter((u) => /xstate|piscina|\.node$|\/native\.js$|\/platform\.js$|\/cliRun(-\w+\.chunk)?\.c?js$/.test(u)), [], args.join(' '));
       // With the CLI bundled (scripts/bundle.mjs), xstate and the platform sit inside chunks:
       // what was read must stay small (the run chunk and the platform's are hundreds of KB).
       const bytes = loaded.filter((u) => u.includes('/dist/')).reduce((n, u) => n + statSync(fileURLToPath(u)).size, 0);

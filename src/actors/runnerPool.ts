@@ -1,8 +1,9 @@
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { resolveWorker } from '../workerFile.js';
 import { WorkerKeepAlive } from './keepAlive.js';
+import { piscinaClass } from './piscinaModule.js';
 
 /**
  * The runner workers: each runs one long task at a time (a context's fast path,
@@ -19,6 +20,7 @@ export class RunnerPool {
 
   constructor(threads = Math.max(2, availableParallelism())) {
     const w = resolveWorker('runner');
+    const Piscina = piscinaClass();
     this.#piscina = new Piscina({ filename: w.file, execArgv: w.execArgv, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 });
   }
 

@@ -1,4 +1,5 @@
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
+import { piscinaClass } from './piscinaModule.js';
 import { resolveWorker } from '../workerFile.js';
 import type { StepMessage, TracerRequestBody, TracerResponse, TransactionFault, TransactionStep } from '../tracer/protocol.js';
 import { Errors } from '../errors.js';
@@ -46,6 +47,7 @@ export class TracerPool {
     if (this.#piscina) return this.#piscina;
     const worker = resolveWorker('tracer');
     const threads = this.size;
+    const Piscina = piscinaClass();
     this.#piscina = new Piscina({
       filename: worker.file,
       execArgv: worker.execArgv,

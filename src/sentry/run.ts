@@ -1,7 +1,7 @@
-import { isatty } from 'node:tty';
 import { MessageChannel } from 'node:worker_threads';
 import { isAbsolute, join } from 'node:path';
 import type { Platform } from '../platform.js';
+import { native } from '../native.js';
 import type { AdoptedContext } from '../platformPort.js';
 import { REGISTER_NAMES, REG } from '../abi/registers.js';
 import { SystrapError, toSystrapError } from '../errors.js';
@@ -153,7 +153,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
   // Denied calls that trap anyway are refused by the sentry, and so traced (see programFilter).
   trace.denied = [...deny].filter(([nr]) => trace.policy !== undefined || trap.has(nr));
   const filter = (sandboxed: boolean) =>
-    programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny, nodePid: sandboxed ? undefined : process.pid, terminalStdin: isatty((opts.stdio ?? [0, 1, 2])[0]) });
+    programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny, nodePid: sandboxed ? undefined : process.pid, terminalStdin: native.isTerminal((opts.stdio ?? [0, 1, 2])[0]) });
   const as = await port.newAddressSpace({ seccomp: filter, sandbox: true });
   const sandboxed = port.sandboxed(as);
   const stub = port.stub(as);

@@ -1,10 +1,9 @@
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { ERRNO, S_IFMT, S_IFREG } from '../../abi/linux.js';
 import { native, type ExecProbe, type ProbeCreds } from '../../native.js';
 import { decodeElf } from './elf.js';
 import { LoaderErrors } from './loaderErrors.js';
-import { readFully } from './readFully.js';
+import { closeFile, openFile, readFully } from './readFully.js';
 import { followScripts, type ExecFileAccess } from './script.js';
 
 /** Most bytes read from the file in one go (decodeElf asks for a page, the headers, PT_INTERP). */
@@ -86,10 +85,10 @@ function openError(path: string, e: unknown): unknown {
 
 /** Bytes at `offset` of the file at `path` (fewer at its end): headers the probe did not hold. */
 async function readAt(path: string, offset: bigint, length: number): Promise<Uint8Array> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  const fd = await openFile(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    return await readFully(fh, offset, length);
+    return await readFully(fd, offset, length);
   } finally {
-    await fh.close().catch(() => undefined);
+    await closeFile(fd);
   }
 }

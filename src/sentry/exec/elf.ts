@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import { PAGE_SIZE, PATH_MAX } from '../../abi/linux.js';
 import { PAGE, roundUp } from './addresses.js';
 import {
@@ -20,7 +19,7 @@ import {
   type ProgramHeader,
 } from './elfFormat.js';
 import { LoaderErrors } from './loaderErrors.js';
-import { readFully } from './readFully.js';
+import { closeFile, openFile, readFully } from './readFully.js';
 
 /**
  * ELF64 parsing for the loader: the file header and the program headers, which is all execve
@@ -421,9 +420,9 @@ export async function decodeElf(read: ElfReader, path = '<file>'): Promise<ElfIn
  * ```
  */
 export async function readElf(path: string): Promise<ElfInfo> {
-  let fh;
+  let fd: number;
   try {
-    fh = await open(path, 'r');
+    fd = await openFile(path, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw LoaderErrors.NoFile(path);
@@ -431,8 +430,8 @@ export async function readElf(path: string): Promise<ElfInfo> {
     throw e;
   }
   try {
-    return await decodeElf((offset, length) => readFully(fh, offset, length), path);
+    return await decodeElf((offset, length) => readFully(fd, offset, length), path);
   } finally {
-    await fh.close();
+    await closeFile(fd);
   }
 }

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { AddressSpace } from '../../addressSpace.js';
 import { Errors } from '../../errors.js';
+import { native } from '../../native.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
 import { PAGE, roundUp } from './addresses.js';
 import { programAuxv, type AuxEntry } from './auxv.js';
@@ -273,7 +273,7 @@ function setUpStack(io: StubIO, opts: LoadOptions, images: Images, layout: Layou
     envp: opts.envp,
     execfn: opts.execfn ?? opts.path,
     auxv,
-    random: opts.random ?? randomBytes(RANDOM_SIZE),
+    random: opts.random ?? native.getRandom(RANDOM_SIZE),
     maxSize: Number(layout.stackSize / ARG_SPACE_FRACTION),
   });
   io.afterFlush(() => io.write(image.sp, image.bytes));
