@@ -23,6 +23,7 @@ extern const char systrap_stub_init[];
 extern const char systrap_stub_syscall[];
 extern const char systrap_restore_rt[];
 extern const char systrap_syscall_gadget[];
+extern const char systrap_syshandler[];
 void systrap_sighandler(int, uint8_t*, void*);
 }
 
@@ -119,6 +120,7 @@ static Napi::Value StubRegionInit(const Napi::CallbackInfo& info) {
   o.Set("sighandlerOffset", Napi::Number::New(env, off(reinterpret_cast<const void*>(&systrap_sighandler))));
   o.Set("restorerOffset", Napi::Number::New(env, off(systrap_restore_rt)));
   o.Set("gadgetOffset", Napi::Number::New(env, off(systrap_syscall_gadget)));
+  o.Set("syshandlerOffset", Napi::Number::New(env, off(systrap_syshandler)));
   return o;
 }
 

@@ -60,6 +60,7 @@ export async function run(a: RunArgs, inherit: readonly number[] = []): Promise<
         trace: a.trace,
         deny: a.deny,
         inherit,
+        ...(a.noPatch ? { patch: false } : {}),
       });
     } catch (e) {
       const err = e as SystrapError;
@@ -83,7 +84,7 @@ export async function run(a: RunArgs, inherit: readonly number[] = []): Promise<
     process.on('SIGCONT', cont);
     forwarders.push(['SIGCONT', cont]);
     const end = await handle.done;
-    if (end.summary) writeSync(a.trace.outFd, end.summary);
+    if (end.summary) writeSync(a.trace.outFd, end.summary + patchedLine(end.patched));
     if (end.kind === 'exited') return end.status;
     if (end.kind === 'killed') return { signal: end.signal };
     console.error(`systrap: ${end.message} (${end.code})`);
@@ -179,4 +180,12 @@ async function startInspection(a: RunArgs): Promise<{ observer?: (e: InspectionE
       await server?.close();
     },
   };
+}
+
+/**
+ * The line `-c` adds under strace's table: the call sites syscall patching rewrote and the calls
+ * made through them, which entered the stub with no signal (see RunProgramOptions.patch).
+ */
+function patchedLine(p: { sites: number; calls: number } | undefined): string {
+  return p ? `systrap: ${p.sites} call site${p.sites === 1 ? '' : 's'} patched, ${p.calls} call${p.calls === 1 ? '' : 's'} made through them with no signal\n` : '';
 }

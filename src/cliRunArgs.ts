@@ -40,6 +40,8 @@ export interface RunArgs {
   inspectWait?: boolean;
   record?: string;
   sandbox: 'auto' | 'require' | 'off';
+  /** `--no-patch`: no syscall patching (see RunProgramOptions.patch). */
+  noPatch?: boolean;
 }
 
 /** A number option's value, or a usage error naming it (strace: `invalid -s argument: 'x'`). */
@@ -156,6 +158,7 @@ function runOptions(st: ArgsState): OptionSpec[] {
         a.sandbox = v;
       },
     },
+    { long: 'no-patch', apply: () => (a.noPatch = true) },
     { short: 'h', long: 'help', apply: () => (a.help = true) },
     { short: 'V', long: 'version', apply: () => (a.version = true) },
   ];

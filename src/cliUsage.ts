@@ -66,6 +66,8 @@ systrap's own:
   --record FILE                 write every actor's lifecycle as JSONL (the inspector replays it)
   --sandbox=MODE                auto (default): new user, pid, mount and cgroup namespaces when
                                 the kernel allows them; require: fail if it does not; off: none
+  --no-patch                    no syscall patching (by default a call site that traps is
+                                rewritten to enter the stub with no signal from then on)
 
 Options take --opt=value or --opt value; short ones cluster (-fc, -tt) and take -s64 or -s 64.
 -e inject, -e fault, --deny and --policy apply to every process (-f or not); -f decides which

@@ -164,6 +164,7 @@ export interface Native {
     sighandlerOffset: number;
     restorerOffset: number;
     gadgetOffset: number;
+    syshandlerOffset: number;
   };
   forkSourceStub(memfd: number): number;
   /**

@@ -15,6 +15,7 @@ import { hostPidOfChild } from '../src/tracer/procfs.js';
 import { TRAP_SIGNALS } from '../src/abi/sysmsg.js';
 import { abi, PER_THREAD } from '../src/abi/stub.js';
 import {
+  ARCH_SET_GS,
   CLONE_FILES,
   CLONE_FS,
   CLONE_PARENT,
@@ -279,6 +280,8 @@ function requestThread(req: Extract<TracerRequest, { op: 'requestThread' }>): nu
           // The shared part (signal stack, Msg) is mapped already, with the rest of the stub's
           // control memory; sigaltstack reads its stack_t from the read-only request page.
           inj(SYS.sigaltstack, [req.stackTAddr, 0n], 'sigaltstack');
+          // GS base: its Msg, where a patched call site's trampoline finds it (as stub.S sets it).
+          inj(SYS.arch_prctl, [ARCH_SET_GS, req.slotAddr + BigInt(PER_THREAD.sharedOffset + PER_THREAD.msgOffset)], 'arch_prctl');
           ch.step('STACK_MAPPED');
           // Its own copy of the handlers (no CLONE_SIGHAND): the trapping signals go to the stub.
           for (const sig of TRAP_SIGNALS) inj(SYS.rt_sigaction, [BigInt(sig), req.sigactionAddr, 0n, 8n], 'rt_sigaction');

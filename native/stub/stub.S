@@ -12,6 +12,7 @@
  * fork of the sandbox's stub, and the init's reaper loop.
  */
 #include "stub_abi.h"
+#include "sysmsg_asm.h"
 
 #define SYS_lseek 8
 #define SYS_mmap 9
@@ -22,6 +23,8 @@
 #define SYS_close 3
 #define SYS_exit 60
 #define SYS_sigaltstack 131
+#define SYS_arch_prctl 158
+#define ARCH_SET_GS 0x1001
 #define SYS_gettid 186
 #define SYS_seccomp 317
 #define SYS_memfd_create 319
@@ -96,6 +99,14 @@
 	.hidden systrap_sandbox_reaper
 	.hidden systrap_sandbox_fork
 	.hidden __start_systrap_stub
+	.globl systrap_syshandler
+	.globl systrap_syshandler_jmp
+	.globl systrap_syshandler_resume
+	.globl systrap_syshandler_kick
+	.hidden systrap_syshandler
+	.hidden systrap_syshandler_jmp
+	.hidden systrap_syshandler_resume
+	.hidden systrap_syshandler_kick
 systrap_stub_init:
 	mov $SYS_prctl, %eax
 	mov $PR_SET_PDEATHSIG, %edi
@@ -269,6 +280,17 @@ systrap_stub_syscall:
 	syscall
 	test %rax, %rax
 	jnz .Lthread_fail
+	/* GS base: this thread's Msg (its signal stack's ss_sp + MSG_IN_SHARED), where a patched
+	 * call site's trampoline finds it (see systrap_syshandler). Programs cannot change it:
+	 * the sentry refuses ARCH_SET_GS. */
+	mov SYSMSG_ARGS+24(%r12), %rsi
+	mov (%rsi), %rsi
+	add $MSG_IN_SHARED, %rsi
+	mov $SYS_arch_prctl, %eax
+	mov $ARCH_SET_GS, %edi
+	syscall
+	test %rax, %rax
+	jnz .Lthread_fail
 	/* The handlers, for each signal of the mask (in the table the stub's threads share). */
 	mov SYSMSG_THREAD_SIGNALS(%r12), %r14
 	xor %r15d, %r15d
@@ -324,6 +346,109 @@ systrap_stub_syscall:
 	mov $SYS_exit, %eax
 	mov $1, %edi
 	syscall
+	ud2
+
+/*
+ * The syshandler (gVisor's __export_syshandler): where a patched call site's trampoline jumps
+ * instead of taking SIGSYS. The trampoline (written by the sentry, src/sentry/patch/) has set
+ * Msg.state to PREP (interrupts postponed, see systrap_sighandler), put the program's RSP in
+ * Msg.app_stack and the address after its site in Msg.ret_addr, switched RSP to this thread's
+ * syshandler stack (its signal stack: a signal taken here nests below), loaded EAX with the
+ * syscall number and jumped here through RCX; nothing else of the program's state has changed.
+ *
+ * Here: every register into the running context (Msg.context) as the signal handler would save
+ * them, the FP state as the kernel writes it in a signal frame (XSAVE of the features in this
+ * thread's Msg.fpx_sw, those software bytes, the end marker), then the C part publishes the
+ * call and picks what runs next. When that is the same context with its FP state untouched
+ * (the usual answer: the call's result), its registers are loaded here and the program goes on
+ * with no signal at all; anything else goes through the handler (the ud2 at
+ * systrap_syshandler_resume), which loads a context into a signal frame.
+ */
+systrap_syshandler:
+	pushfq
+	push %rcx
+	/* The C part runs with the direction and alignment-check flags clear. */
+	pushq $0x202
+	popfq
+	mov %gs:MSG_CONTEXT, %rcx
+	mov %r15, TC_R15(%rcx)
+	mov %r14, TC_R14(%rcx)
+	mov %r13, TC_R13(%rcx)
+	mov %r12, TC_R12(%rcx)
+	mov %rbp, TC_RBP(%rcx)
+	mov %rbx, TC_RBX(%rcx)
+	mov %r11, TC_R11(%rcx)
+	mov %r10, TC_R10(%rcx)
+	mov %r9, TC_R9(%rcx)
+	mov %r8, TC_R8(%rcx)
+	mov %rax, TC_RAX(%rcx)
+	mov %rax, TC_ORIG_RAX(%rcx)
+	mov %rdx, TC_RDX(%rcx)
+	mov %rsi, TC_RSI(%rcx)
+	mov %rdi, TC_RDI(%rcx)
+	/* RCX and R11 as the `syscall` instruction leaves them (the return address, the flags): the
+	 * trampoline used RCX for its jump, as the instruction would have clobbered it. */
+	pop %rax
+	pop %rax
+	mov %rax, TC_EFLAGS(%rcx)
+	mov %rax, TC_R11(%rcx)
+	mov %gs:MSG_APP_STACK, %rax
+	mov %rax, TC_RSP(%rcx)
+	mov %gs:MSG_RET_ADDR, %rax
+	mov %rax, TC_RIP(%rcx)
+	mov %rax, TC_RCX(%rcx)
+	movq $0x33, TC_CS(%rcx)
+	movq $0x2b, TC_SS(%rcx)
+	cmpl $FP_XSTATE_MAGIC1, %gs:MSG_FPX_SW
+	jne 2f
+	mov %gs:MSG_FPX_SW+8, %eax
+	mov %gs:MSG_FPX_SW+12, %edx
+	xsave64 TC_FPSTATE(%rcx)
+	/* The software bytes (48, at 464: XSAVE leaves them alone) and the end marker. */
+	xor %edx, %edx
+1:	mov %gs:MSG_FPX_SW(%rdx), %rax
+	mov %rax, TC_FPSTATE+464(%rcx,%rdx)
+	add $8, %edx
+	cmp $48, %edx
+	jb 1b
+	mov %gs:MSG_FPX_SW+16, %eax
+	cmp $(3584 - 4), %eax
+	ja 3f
+	movl $FP_XSTATE_MAGIC2, TC_FPSTATE(%rcx,%rax)
+	jmp 3f
+2:	fxsave64 TC_FPSTATE(%rcx)
+3:	call systrap_syshandler_c
+	test %eax, %eax
+	jnz systrap_syshandler_resume
+	/* The same context, on at once: Msg.ret_addr holds its RIP (the C part wrote it). */
+	mov %gs:MSG_CONTEXT, %rcx
+	push TC_RSP(%rcx)
+	push TC_EFLAGS(%rcx)
+	mov TC_R15(%rcx), %r15
+	mov TC_R14(%rcx), %r14
+	mov TC_R13(%rcx), %r13
+	mov TC_R12(%rcx), %r12
+	mov TC_RBP(%rcx), %rbp
+	mov TC_RBX(%rcx), %rbx
+	mov TC_R11(%rcx), %r11
+	mov TC_R10(%rcx), %r10
+	mov TC_R9(%rcx), %r9
+	mov TC_R8(%rcx), %r8
+	mov TC_RAX(%rcx), %rax
+	mov TC_RDX(%rcx), %rdx
+	mov TC_RSI(%rcx), %rsi
+	mov TC_RDI(%rcx), %rdi
+	mov TC_RCX(%rcx), %rcx
+	popfq
+	mov (%rsp), %rsp
+	/* From here on a signal finds state NONE with RIP at the jmp below (or at the kick, where a
+	 * signal postponed meanwhile sends it): the context holds everything (see the handler). */
+	movl $THREAD_STATE_NONE_ASM, %gs:MSG_STATE
+systrap_syshandler_jmp:
+	jmp *%gs:MSG_RET_ADDR
+systrap_syshandler_resume:
+	ud2
+systrap_syshandler_kick:
 	ud2
 
 /*

@@ -17,6 +17,7 @@
 #include "sysmsg.h"
 #include "stub_abi.h"
 #include "raw_syscall.h"
+#include "sysmsg_asm.h"
 
 #define STUB __attribute__((section("systrap_stub"), used, visibility("hidden")))
 #define STUB_INLINE static inline __attribute__((always_inline))
@@ -47,6 +48,10 @@
 #define SIGSYS 31
 #define SIGSEGV 11
 #define SIGCHLD 17
+#define SIGILL 4
+#define SIGBUS 7
+#define SIGFPE 8
+#define SIGTRAP 5
 #define ENOSYS 38
 
 /* The kernel's x86-64 ucontext / sigcontext (asm/sigcontext.h, asm/ucontext.h). */
@@ -65,6 +70,16 @@ struct k_ucontext {
 
 /* user_regs_struct indices (ThreadContext.regs). */
 enum { R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8, RAX, RCX, RDX, RSI, RDI, ORIG_RAX, RIP, CS, EFLAGS, RSP, SS, FS_BASE, GS_BASE, DS, ES, FS, GS };
+
+_Static_assert(__builtin_offsetof(struct sysmsg, ret_addr) == MSG_RET_ADDR, "sysmsg_asm.h");
+_Static_assert(__builtin_offsetof(struct sysmsg, syshandler) == MSG_SYSHANDLER, "sysmsg_asm.h");
+_Static_assert(__builtin_offsetof(struct sysmsg, syshandler_stack) == MSG_SYSHANDLER_STACK, "sysmsg_asm.h");
+_Static_assert(__builtin_offsetof(struct sysmsg, app_stack) == MSG_APP_STACK, "sysmsg_asm.h");
+_Static_assert(__builtin_offsetof(struct sysmsg, state) == MSG_STATE, "sysmsg_asm.h");
+_Static_assert(__builtin_offsetof(struct sysmsg, context) == MSG_CONTEXT, "sysmsg_asm.h");
+_Static_assert(__builtin_offsetof(struct thread_context, fpstate) == TC_FPSTATE, "sysmsg_asm.h");
+_Static_assert(__builtin_offsetof(struct thread_context, regs) == TC_REGS, "sysmsg_asm.h");
+_Static_assert(THREAD_STATE_NONE == THREAD_STATE_NONE_ASM, "sysmsg_asm.h");
 
 /* The Msg of the current thread, found from the stack pointer: per-thread areas are aligned to
  * their size and the Msg is their last page. */
@@ -305,6 +320,127 @@ STUB_INLINE void sync_attrs(struct context_queue* q, struct sysmsg* msg) {
   msg->attrs_gen = gen;
 }
 
+/* The syshandler path's symbols (stub.S): its entry, its last jump into the program, and the
+ * two ud2 through which it enters this handler. */
+extern const char systrap_syshandler[] __attribute__((visibility("hidden")));
+extern const char systrap_syshandler_jmp[] __attribute__((visibility("hidden")));
+extern const char systrap_syshandler_resume[] __attribute__((visibility("hidden")));
+extern const char systrap_syshandler_kick[] __attribute__((visibility("hidden")));
+
+#define SI_CODE_OFF 8
+#define AUDIT_ARCH_X86_64 0xc000003eu
+#define SYS_SECCOMP_CODE 1
+#define DEFERRED_MAX 16u
+
+/* A signal the kernel raised for the code that ran (a fault, a seccomp trap), rather than one
+ * sent to the stub's process (si_code <= 0: kill, tgkill, sigqueue). */
+STUB_INLINE int is_fault(int signo, const uint8_t* siginfo) {
+  int32_t code = *(const volatile int32_t*)(siginfo + SI_CODE_OFF);
+  return code > 0 && (signo == SIGSEGV || signo == SIGBUS || signo == SIGFPE || signo == SIGILL || signo == SIGTRAP || signo == SIGSYS);
+}
+
+/* Hands the sentry a signal sent to the stub's process that arrived while this thread ran the
+ * syshandler path (state PREP, ASLEEP or RESUME outside this handler): there is no context to
+ * publish it with, so it goes to this thread's Msg.deferred ring, which the sentry empties (see
+ * src/sentry/kernel/deferredSignals.ts), and the sentry is woken as for a trap. Only this
+ * thread's handler adds. A standard signal already there is not added twice (Linux keeps one of
+ * each pending); with the ring full (sixteen signals within the sentry's reaction time) a
+ * real-time one is dropped. */
+STUB_INLINE void defer(struct context_queue* q, struct sysmsg* msg, int signo, const uint8_t* siginfo) {
+  uint32_t head = __atomic_load_n(&msg->deferred_head, __ATOMIC_ACQUIRE);
+  uint32_t tail = msg->deferred_tail;
+  if (tail - head > DEFERRED_MAX) head = tail - DEFERRED_MAX; /* scribbled on: the ring as full */
+  for (uint32_t i = head; i != tail; i++)
+    if (signo < 32 && msg->deferred[i % DEFERRED_MAX].signo == signo) return;
+  if (tail - head == DEFERRED_MAX) return;
+  struct deferred_signal* d = &msg->deferred[tail % DEFERRED_MAX];
+  d->signo = signo;
+  for (int i = 0; i < 128; i++) ((volatile uint8_t*)d->info)[i] = siginfo[i];
+  __atomic_store_n(&msg->deferred_tail, tail + 1, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&q->num_deferred, 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&q->num_published, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&q->num_sentry_waiters, __ATOMIC_SEQ_CST) != 0) futex_wake(&q->num_published);
+}
+
+/* Publishes `ctx`, whose registers are all in its slot (it is not running), with a signal, as
+ * the handler publishes one that arrives while a context runs. */
+STUB_INLINE void publish_signal(struct context_queue* q, struct sysmsg* msg, struct thread_context* ctx, int signo, const uint8_t* info) {
+  for (int i = 0; i < 128; i++) ((volatile uint8_t*)ctx->siginfo)[i] = info[i];
+  ctx->signo = signo;
+  ctx->regs[ORIG_RAX] = (uint64_t)-1;
+  ctx->sig_error = 0;
+  publish(q, msg, ctx, CONTEXT_STATE_FAULT);
+}
+
+/* Direct resume (gVisor's stub fast path): the thread that published `ctx` waits a little for
+ * this very context. Returns it when the sentry handed it back that way, else the next one. */
+STUB_INLINE struct thread_context* publish_and_wait(struct context_queue* q, struct sysmsg* msg, uintptr_t base, struct thread_context* ctx, uint32_t state) {
+  uint32_t token = __atomic_load_n(&q->direct_token, __ATOMIC_RELAXED) << 2;
+  int spin = token != 0 && !__atomic_load_n(&q->fast_path_disabled, __ATOMIC_RELAXED);
+  if (spin) __atomic_store_n(&ctx->sentry_fast_path, token | DIRECT_SPINNING, __ATOMIC_SEQ_CST);
+  publish(q, msg, ctx, state);
+  if (spin && direct_wait(q, msg, ctx, token)) return ctx;
+  return get_context(q, msg, base);
+}
+
+/*
+ * The C part of systrap_syshandler (stub.S), for a call from a patched site: the context's
+ * registers and FP state are saved, Msg.state is PREP. Publishes the call (state SYSCALL_TRAP,
+ * otherwise as a SIGSYS trap) and picks what runs next. Returns 0 when that is the same context
+ * with its FP state as this thread holds it: the assembly loads its registers and jumps to
+ * Msg.ret_addr. Else 1, state RESUME: the assembly's ud2 enters the handler, which loads
+ * Msg.context into a signal frame (FP state included) from Msg.resume_prev's.
+ */
+STUB long systrap_syshandler_c(void) {
+  struct sysmsg* msg = sysmsg_addr();
+  if (msg->self != (uint64_t)msg) crash();
+  if (__atomic_load_n(&msg->state, __ATOMIC_ACQUIRE) != THREAD_STATE_PREP) crash();
+  uintptr_t base = region_base();
+  struct context_queue* q = (struct context_queue*)(base + STUB_QUEUE_OFFSET);
+  struct thread_context* ctx = (struct thread_context*)msg->context;
+  uint64_t nr = ctx->regs[ORIG_RAX];
+  ctx->regs[RAX] = (uint64_t)-ENOSYS;
+  ctx->regs[FS_BASE] = get_fs(q);
+  ctx->fpstate_changed = 1;
+  ctx->signo = SIGSYS;
+  ctx->sig_error = 0;
+  /* The siginfo seccomp's SIGSYS would carry (si_signo, si_errno, si_code, si_call_addr,
+   * si_syscall, si_arch). */
+  volatile uint8_t* si = ctx->siginfo;
+  *(volatile int32_t*)(si + 0) = SIGSYS;
+  *(volatile int32_t*)(si + 4) = 0;
+  *(volatile int32_t*)(si + 8) = SYS_SECCOMP_CODE;
+  *(volatile uint64_t*)(si + 16) = ctx->regs[RIP];
+  *(volatile int32_t*)(si + 24) = (int32_t)nr;
+  *(volatile uint32_t*)(si + 28) = AUDIT_ARCH_X86_64;
+  struct thread_context* next = publish_and_wait(q, msg, base, ctx, CONTEXT_STATE_SYSCALL_TRAP);
+  sync_attrs(q, msg);
+  msg->context = (uint64_t)next;
+  next->thread_id = msg->thread_id;
+  if (next != ctx || next->fpstate_changed == 2) {
+    msg->resume_prev = (uint64_t)ctx;
+    __atomic_store_n(&msg->state, THREAD_STATE_RESUME, __ATOMIC_RELEASE);
+    return 1;
+  }
+  if (get_fs(q) != next->regs[FS_BASE]) set_fs(q, next->regs[FS_BASE]);
+  /* An interrupt from here on (its flag set, its SIGCHLD postponed) finds the kick in
+   * Msg.ret_addr (see the handler); one before was seen by direct_wait or get_context. */
+  __atomic_store_n(&msg->ret_addr, next->regs[RIP], __ATOMIC_RELAXED);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (__atomic_exchange_n(&next->interrupt, 0, __ATOMIC_ACQ_REL)) {
+    /* Interrupted since: back to the sentry at once, and the next context through the handler. */
+    publish_signal(q, msg, next, SIGCHLD, next->siginfo);
+    next = get_context(q, msg, base);
+    sync_attrs(q, msg);
+    msg->context = (uint64_t)next;
+    next->thread_id = msg->thread_id;
+    msg->resume_prev = (uint64_t)ctx;
+    __atomic_store_n(&msg->state, THREAD_STATE_RESUME, __ATOMIC_RELEASE);
+    return 1;
+  }
+  return 0;
+}
+
 /* Entry: SA_SIGINFO handler on the alternate stack. */
 STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc) {
   struct sysmsg* msg = sysmsg_addr();
@@ -315,6 +451,42 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
   uint8_t* frame_fp = (uint8_t*)uc->mc.fpstate;
   struct thread_context* prev = (struct thread_context*)msg->context;
   struct thread_context* next;
+  uint64_t rip = uc->mc.rip;
+
+  if (tstate == THREAD_STATE_PREP || tstate == THREAD_STATE_ASLEEP || tstate == THREAD_STATE_RESUME) {
+    /* This thread was in the syshandler path (this handler blocks every signal it takes while
+     * it runs, so it is not itself what was interrupted). */
+    if (tstate == THREAD_STATE_RESUME && signo == SIGILL && rip == (uint64_t)systrap_syshandler_resume) {
+      prev = (struct thread_context*)msg->resume_prev;
+      next = (struct thread_context*)msg->context;
+      __atomic_store_n(&msg->state, THREAD_STATE_PREP, __ATOMIC_RELEASE);
+      goto run;
+    }
+    if (is_fault(signo, siginfo)) crash(); /* the stub's own code faulted */
+    /* A signal for the program goes to the sentry; an interrupt (its flag is on the context)
+     * was seen by direct_wait or get_context, or, past them, sends the syshandler's jump to
+     * the kick. */
+    if (signo != SIGCHLD) defer(q, msg, signo, siginfo);
+    else __atomic_store_n(&msg->ret_addr, (uint64_t)systrap_syshandler_kick, __ATOMIC_RELAXED);
+    return;
+  }
+  if (tstate == THREAD_STATE_NONE && (rip == (uint64_t)systrap_syshandler_jmp || rip == (uint64_t)systrap_syshandler_kick)) {
+    /* The syshandler's last jump (or its kick): the context's registers are loaded from its
+     * slot, which holds them all; the frame's are not the program's to save. */
+    struct thread_context* ctx = prev;
+    __atomic_store_n(&msg->state, THREAD_STATE_PREP, __ATOMIC_RELEASE);
+    int sig = signo;
+    if (rip == (uint64_t)systrap_syshandler_kick && signo == SIGILL) {
+      if (!__atomic_exchange_n(&ctx->interrupt, 0, __ATOMIC_ACQ_REL)) {
+        next = ctx; /* nothing after all: on with it */
+        goto run;
+      }
+      sig = SIGCHLD;
+    }
+    publish_signal(q, msg, ctx, sig, siginfo);
+    next = get_context(q, msg, base);
+    goto run;
+  }
 
   if (tstate != THREAD_STATE_INITIALIZING) {
     /* An interrupt (SIGCHLD) that arrives while this thread is between contexts is postponed:
@@ -340,20 +512,13 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
       ctx->sig_error = signo == SIGSEGV && uc->mc.trapno == 14 ? uc->mc.err : 0;
       state = CONTEXT_STATE_FAULT;
     }
-    /* Direct resume (gVisor's stub fast path): this thread waits a little for this very
-     * context, so that a quick answer skips the queue and its shared counters. */
-    uint32_t token = __atomic_load_n(&q->direct_token, __ATOMIC_RELAXED) << 2;
-    int spin = token != 0 && !__atomic_load_n(&q->fast_path_disabled, __ATOMIC_RELAXED);
-    if (spin) __atomic_store_n(&ctx->sentry_fast_path, token | DIRECT_SPINNING, __ATOMIC_SEQ_CST);
-    publish(q, msg, ctx, state);
-    if (spin && direct_wait(q, msg, ctx, token)) {
-      next = ctx;
-      goto run;
-    }
-  } else {
-    prev = 0;
+    next = publish_and_wait(q, msg, base, ctx, state);
+    goto run;
   }
-
+  /* This thread's first signal: its FP layout, as the kernel writes it in its signal frames,
+   * is what the syshandler writes too (see systrap_syshandler). */
+  for (int i = 0; i < 48; i++) msg->fpx_sw[i] = frame_fp && fp_len(frame_fp) > 512 ? frame_fp[464 + i] : 0;
+  prev = 0;
   next = get_context(q, msg, base);
 run:;
   sync_attrs(q, msg);

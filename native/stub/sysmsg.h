@@ -29,6 +29,17 @@ struct sysmsg {
   uint64_t debug;
   uint32_t thread_id;        /* this thread's index, written by the sentry */
   uint32_t attrs_gen;        /* the task_attrs generation this thread holds (see sync_attrs) */
+  /* The syshandler path (patched call sites, see systrap_syshandler in stub.S). Written by this
+   * thread only (the program can scribble on all of it, and hurts only itself). */
+  uint32_t deferred_head;    /* deferred[]: signals sent to the stub's process that this thread */
+  uint32_t deferred_tail;    /* took in the syshandler path; the handler adds (tail), the sentry takes (head) */
+  uint64_t resume_prev;      /* RESUME: the context whose FP state this thread holds */
+  uint8_t fpx_sw[48];        /* the kernel's _fpx_sw_bytes of this thread's signal frames */
+  struct deferred_signal {
+    int32_t signo;
+    int32_t pad;
+    uint8_t info[128];
+  } deferred[16];
 };
 
 enum thread_state {
@@ -37,6 +48,9 @@ enum thread_state {
   THREAD_STATE_PREP = 2,
   THREAD_STATE_ASLEEP = 3,
   THREAD_STATE_INITIALIZING = 4,
+  /* The syshandler chose a context that needs a signal frame to run (another context, or FP
+   * state the sentry replaced): its ud2 enters the handler, which loads it. */
+  THREAD_STATE_RESUME = 5,
 };
 
 enum context_state {
@@ -133,7 +147,8 @@ struct context_queue {
   uint32_t num_sentry_waiters;      /* sentry: threads futex-waiting on the doorbell (wake only then) */
   uint32_t fsgsbase;                /* sentry: 1 if the handler may use rd/wrfsbase (HWCAP2_FSGSBASE) */
   uint32_t direct_token;            /* sentry: this stub's token for direct resumes (see DIRECT_*) */
-  uint32_t pad3[10];
+  uint32_t num_deferred;            /* stubs: bumped when a thread's Msg.deferred gets a signal */
+  uint32_t pad3[9];
   uint32_t num_threads_to_wakeup;   /* both; futex word of sleeping stub threads */
   uint32_t pad4[15];
   uint32_t num_active_contexts;     /* both */
@@ -145,6 +160,8 @@ struct context_queue {
 
 _Static_assert(sizeof(struct thread_context) <= ALLOCATED_SIZEOF_THREAD_CONTEXT, "ThreadContext fits its slot");
 _Static_assert(__builtin_offsetof(struct sysmsg, context) == 0x30, "Msg.context is used by assembly");
+_Static_assert(__builtin_offsetof(struct sysmsg, fpx_sw) == 0x68, "Msg.fpx_sw is used by assembly");
+_Static_assert(sizeof(struct sysmsg) <= 4096, "Msg fits its page");
 _Static_assert(__builtin_offsetof(struct context_queue, ringbuffer) == 384, "contextQueue layout");
 _Static_assert(__builtin_offsetof(struct context_queue, attrs) == 33152, "task_attrs after the ring");
 _Static_assert(sizeof(struct task_attrs) == 728, "task_attrs size");

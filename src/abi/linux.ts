@@ -63,6 +63,7 @@ export const CLONE_NEWNAMESPACES = 0x20000n | 0x2000000n | 0x4000000n | 0x800000
 export const CLONE_PIDFD = 0x1000n;
 
 /** arch_prctl(2) codes. */
+export const ARCH_SET_GS = 0x1001n;
 export const ARCH_SET_FS = 0x1002n;
 export const ARCH_GET_FS = 0x1003n;
 

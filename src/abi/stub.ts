@@ -60,6 +60,8 @@ export interface StubRegion {
   restorerAddr: bigint;
   /** The passthrough gadget (`syscall; ud2`): see native/stub/sysmsg.c. */
   gadgetAddr: bigint;
+  /** Where a patched call site's trampoline jumps (systrap_syshandler in native/stub/stub.S). */
+  syshandlerAddr: bigint;
 }
 
 /**
@@ -81,11 +83,12 @@ export function stubRegion(): StubRegion {
     sighandlerAddr: r.start + BigInt(r.sighandlerOffset),
     restorerAddr: r.start + BigInt(r.restorerOffset),
     gadgetAddr: r.start + BigInt(r.gadgetOffset),
+    syshandlerAddr: r.start + BigInt(r.syshandlerOffset),
   };
 }
 
 /** Stub address of a per-thread slot (aligned to PER_THREAD_MEM_SIZE). */
-export function threadSlotAddr(region: StubRegion, slot: number): bigint {
+export function threadSlotAddr(region: Pick<StubRegion, 'start'>, slot: number): bigint {
   const size = BigInt(PER_THREAD_MEM_SIZE);
   const first = ((region.start + BigInt(THREADS_MIN_OFFSET) + size - 1n) / size) * size;
   return first + BigInt(slot) * size;

@@ -25,7 +25,21 @@ export const MSG = {
   threadId: 0x50,
   /** The task_attrs generation the thread holds (see TASK_ATTRS). */
   attrsGen: 0x54,
+  /**
+   * Signals sent to the stub's process that the thread took in the syshandler path: a ring of
+   * DEFERRED_SIGNAL entries the thread's handler fills (tail) and the sentry empties (head).
+   */
+  deferredHead: 0x58,
+  deferredTail: 0x5c,
+  /** RESUME state: the context whose FP state the thread holds. */
+  resumePrev: 0x60,
+  /** The kernel's _fpx_sw_bytes of the thread's signal frames (what the syshandler's XSAVE adds). */
+  fpxSw: 0x68,
+  deferred: 0x98,
 } as const;
+
+/** An entry of MSG.deferred: i32 signo, padding, the siginfo (128 bytes). */
+export const DEFERRED_SIGNAL = { signo: 0, info: 8, size: 136, count: 16 } as const;
 
 /** `struct thread_context` (gVisor's ThreadContext): one 4 KiB slot per context. */
 export const THREAD_CONTEXT = {
@@ -64,6 +78,8 @@ export const CONTEXT_QUEUE = {
   fsgsbase: 208,
   /** This stub's token for direct resumes (ThreadContext.sentryFastPath), 30 bits, never 0. */
   directToken: 212,
+  /** Bumped by a stub thread that put a signal in its Msg.deferred (see DeferredSignals). */
+  numDeferred: 216,
   numThreadsToWakeup: 256,
   numActiveContexts: 320,
   usedFastPath: 324,
@@ -102,7 +118,7 @@ export const ATTR = { creds: 1, nice: 2, affinity: 4, caps: 8, rlimitShift: 8, g
 export const DIRECT = { none: 0, spinning: 1, resumed: 2 } as const;
 
 /** Thread states (Msg.state). */
-export const ThreadState = { None: 0, Done: 1, Prep: 2, Asleep: 3, Initializing: 4 } as const;
+export const ThreadState = { None: 0, Done: 1, Prep: 2, Asleep: 3, Initializing: 4, Resume: 5 } as const;
 
 /** Context states (ThreadContext.state). */
 export const ContextState = {

@@ -301,7 +301,7 @@ export class PlatformContext {
   #decode(sp: Subprocess, state: number, regs: Registers): SwitchEvent {
     const v = this.#view;
     readRegs(v, regs);
-    if (state === ContextState.Syscall) {
+    if (state === ContextState.Syscall || state === ContextState.SyscallTrap) {
       this.ref.send({ type: 'TRAPPED_SYSCALL', sysno: Number(regs.orig_rax) });
       return { kind: 'syscall', sysno: Number(BigInt.asIntN(64, regs.orig_rax)), args: SYSCALL_ARG_REGS.map((r) => regs[r]) };
     }

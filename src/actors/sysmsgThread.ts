@@ -84,9 +84,13 @@ export class SysmsgThread {
    * Prepares the Msg for the thread's start: self, no context yet, Initializing (its first
    * signal makes it look for a context in the queue), the thread's slot as its id.
    */
-  writeMsg(sharedAddr: bigint, contextAddr: bigint): void {
+  writeMsg(sharedAddr: bigint, contextAddr: bigint, syshandlerAddr: bigint): void {
     const dv = this.#msg();
     dv.setBigUint64(MSG.self, sharedAddr + BigInt(PER_THREAD.msgOffset), true);
+    // The syshandler path (patched call sites): its entry, and its stack, the signal stack (a
+    // signal taken there nests below: the kernel sees it already on it).
+    dv.setBigUint64(MSG.syshandler, syshandlerAddr, true);
+    dv.setBigUint64(MSG.syshandlerStack, sharedAddr + BigInt(PER_THREAD.altStackSize), true);
     dv.setBigUint64(MSG.context, contextAddr, true);
     dv.setUint32(MSG.threadId, this.slot, true);
     // A new thread takes on the process's task attributes before its first context (it may be

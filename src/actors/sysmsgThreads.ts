@@ -167,7 +167,7 @@ export class SysmsgThreads {
     const { rt, thread } = this.host;
     const slotAddr = threadSlotAddr(rt.region, smt.slot);
     const sharedAddr = slotAddr + BigInt(PER_THREAD.sharedOffset);
-    if (startWith !== undefined) smt.writeMsg(sharedAddr, startWith);
+    if (startWith !== undefined) smt.writeMsg(sharedAddr, startWith, rt.region.syshandlerAddr);
     // A scenario's fault for the next requestThread is taken now: it makes this creation one.
     fault ??= rt.tracers.faultHook?.({ op: 'requestThread' } as TracerRequestBody);
     if (startWith !== undefined && !fault && thread.msg) return this.#cloneByStub(smt, slotAddr, sharedAddr);

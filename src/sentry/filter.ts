@@ -129,6 +129,25 @@ function processStateRules(): SeccompRule[] {
   return rules;
 }
 
+/**
+ * The calls a program's filter traps from program code whatever their arguments (see
+ * programFilter): the sentry's own and checked ones, and the traced ones, but not those denied
+ * untraced (the kernel refuses them with no trap). Only their call sites may be patched
+ * (src/sentry/kernel/usertrap.ts): a patched site always enters the sentry, and a call that
+ * passes without a trap for some arguments (a read of fd 0, mmap clear of the stub) must go on
+ * passing.
+ *
+ * @example
+ * ```ts
+ * patchableCalls({ trap: new Set([SYS.openat]), deny: new Map() }); // [... SYS.openat ...]
+ * ```
+ */
+export function patchableCalls(spec: Pick<ProgramFilterSpec, 'trap' | 'trapAll' | 'deny'>): number[] {
+  const traced = (nr: number) => spec.trapAll === true || spec.trap.has(nr);
+  const calls = new Set<number>([...SENTRY_ONLY, ...SENTRY_CHECKED, ...(spec.trapAll ? Object.values(SYS) : spec.trap)]);
+  return [...calls].filter((nr) => traced(nr) || !spec.deny.has(nr)).sort((a, b) => a - b);
+}
+
 /** Compiled program filters by their spec (see programFilter). */
 const compiled = new Map<string, Uint8Array>();
 

@@ -37,6 +37,8 @@ export interface SentryTask {
   brkStart: bigint;
   /** The program's executable, absolute (what /proc/self/exe reads as). */
   exe: string;
+  /** Syscall patching, when on and its table could be mapped. */
+  usertrap?: UsertrapSpec;
   /** How long loading it took, in ns (the first execve line's time with -T, and in -c). */
   loadNs?: number;
   /** The first thread's name (the file name it was started as; see Task.comm). */
@@ -86,7 +88,7 @@ export type SentryResult = (
   | { kind: 'exited'; status: number }
   | { kind: 'killed'; signal: number }
   | { kind: 'error'; code: string; message: string }
-) & { summary?: string; traps?: number };
+) & { summary?: string; traps?: number; patched?: { sites: number; calls: number } };
 
 /** Worker → main. Requests carry `req`; their reply carries it back. `pid`: which process (as the program sees it). */
 export type SentryRequest =
@@ -144,6 +146,16 @@ export interface ExecLoadResult {
   sp?: bigint;
   brkStart?: bigint;
   exe?: string;
+  /** Where the new image's syscall patching table is mapped (see usertrap.ts), if patching is on and it could be. */
+  usertrapTable?: bigint;
+}
+
+/** A program's syscall patching: where its table is mapped, which calls' sites it patches, where they jump. */
+export interface UsertrapSpec {
+  table: bigint;
+  calls: number[];
+  /** The stub's systrap_syshandler (StubRegion.syshandlerAddr). */
+  syshandler: bigint;
 }
 
 /** A signal a stub's syscall thread took for its process (see StubSignals, 'takeSignals'). */

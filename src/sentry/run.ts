@@ -5,7 +5,7 @@ import { native } from '../native.js';
 import type { AdoptedContext } from '../platformPort.js';
 import { REGISTER_NAMES, REG } from '../abi/registers.js';
 import { SystrapError, toSystrapError } from '../errors.js';
-import { programFilter } from './filter.js';
+import { patchableCalls, programFilter } from './filter.js';
 import { loadProgram } from './exec/loader.js';
 import { canonical, namespacePid, nameStub, setupProcess } from './processSetup.js';
 import { commOf } from './exec/comm.js';
@@ -52,6 +52,11 @@ export interface RunProgramOptions {
    * (one, or a list).
    */
   deny?: ReadonlyMap<number, number> | DenySpec | Iterable<DenySpec>;
+  /**
+   * Syscall patching (`--no-patch` turns it off): a call site the program traps from is
+   * rewritten to enter the stub with no signal next time (see the README). Default true.
+   */
+  patch?: boolean;
 }
 
 /** One `--deny`: a syscall and the errno the kernel answers (what parseDeny returns). */
@@ -126,6 +131,24 @@ function entryRegs(entry: bigint, sp: bigint): BigUint64Array {
 }
 
 /**
+ * What traps (the program's seccomp filter, for a sandboxed stub or not) and which of those
+ * calls' sites are patched (none with `patch: false`). Sets `trace.denied`: denied calls that
+ * trap anyway are refused by the sentry, and so traced (see programFilter).
+ */
+function programTraps(region: Platform['port']['region'], opts: RunProgramOptions, trace: TraceOptions, deny: ReadonlyMap<number, number>) {
+  const trap = new Set<number>([...trace.trace, ...trace.inject.flatMap((i) => i.syscalls)]);
+  if (trace.summary && trace.counted) for (const n of trace.counted) trap.add(n);
+  else if (trace.summary) for (let n = 0; n < MAX_SYSCALL; n++) trap.add(n);
+  const trapAll = trace.policy !== undefined;
+  trace.denied = [...deny].filter(([nr]) => trapAll || trap.has(nr));
+  const terminalStdin = native.isTerminal((opts.stdio ?? [0, 1, 2])[0]);
+  return {
+    filter: (sandboxed: boolean) => programFilter({ region, trap, trapAll, deny, nodePid: sandboxed ? undefined : process.pid, terminalStdin }),
+    usertrapCalls: opts.patch === false ? undefined : patchableCalls({ trap, trapAll, deny }),
+  };
+}
+
+/**
  * Runs a host program under the sentry: a fresh stub with the program's seccomp filter, its
  * stdio and cwd, the ELF image loaded (interpreter too; a '#!' script's interpreter for a script), and a sentry worker that handles every
  * trap until the program ends. What is not traced, injected or emulated never traps.
@@ -147,13 +170,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
     if (found === undefined) throw LoaderErrors.NoFile(given);
     given = found;
   }
-  const trap = new Set<number>([...trace.trace, ...trace.inject.flatMap((i) => i.syscalls)]);
-  if (trace.summary && trace.counted) for (const n of trace.counted) trap.add(n);
-  else if (trace.summary) for (let n = 0; n < MAX_SYSCALL; n++) trap.add(n);
-  // Denied calls that trap anyway are refused by the sentry, and so traced (see programFilter).
-  trace.denied = [...deny].filter(([nr]) => trace.policy !== undefined || trap.has(nr));
-  const filter = (sandboxed: boolean) =>
-    programFilter({ region: port.region, trap, trapAll: trace.policy !== undefined, deny, nodePid: sandboxed ? undefined : process.pid, terminalStdin: native.isTerminal((opts.stdio ?? [0, 1, 2])[0]) });
+  const { filter, usertrapCalls } = programTraps(port.region, opts, trace, deny);
   const as = await port.newAddressSpace({ seccomp: filter, sandbox: true });
   const sandboxed = port.sandboxed(as);
   const stub = port.stub(as);
@@ -168,7 +185,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
     await setupProcess(as, stub, opts.stdio ?? [0, 1, 2], opts.cwd ?? process.cwd(), opts.inherit);
     const path = isAbsolute(given) ? given : join(opts.cwd ?? process.cwd(), given);
     const loadStart = process.hrtime.bigint();
-    const img = await loadProgram(as, { path, argv: opts.argv, envp: opts.env, execfn: given });
+    const img = await loadProgram(as, { path, argv: opts.argv, envp: opts.env, execfn: given, usertrap: usertrapCalls !== undefined });
     const loadNs = Number(process.hrtime.bigint() - loadStart);
     // Named after the file given (a script's own name), as the kernel does; see SentryLink.
     await nameStub(as, stub, path);
@@ -190,6 +207,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       brkStart: img.brkStart,
       // /proc/self/exe: the ELF file loaded (a script's interpreter, relative to the program's cwd).
       exe: canonical(isAbsolute(img.path) ? img.path : join(opts.cwd ?? process.cwd(), img.path)),
+      ...(usertrapCalls && img.usertrapTable !== undefined ? { usertrap: { table: img.usertrapTable, calls: usertrapCalls, syshandler: port.region.syshandlerAddr } } : {}),
       loadNs,
       comm: commOf(given),
       mail,
@@ -198,7 +216,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       mirror: port.inspecting,
     };
     const nsPid = task.nsPid;
-    const l = (link = new SentryLink(port, { pid: nsPid, as, contexts }, port1, mail));
+    const l = (link = new SentryLink(port, { pid: nsPid, as, contexts, usertrapCalls }, port1, mail));
     l.syncThreads();
     const done = port
       .runWorker<SentryResult>('sentry', task, [port2])

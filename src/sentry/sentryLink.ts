@@ -62,12 +62,16 @@ export class SentryLink {
   /** Forks and releases under way (releaseAll waits for them: a program's end is all of it gone). */
   readonly #pending = new Set<Promise<unknown>>();
 
+  /** The calls whose sites the sentry patches (see usertrap.ts), if patching is on: an exec maps a table. */
+  readonly #usertrapCalls?: number[];
+
   constructor(
     readonly port: PlatformPort,
-    root: { pid: number; as: AddressSpace; contexts: Map<number, AdoptedContext> },
+    root: { pid: number; as: AddressSpace; contexts: Map<number, AdoptedContext>; usertrapCalls?: number[] },
     readonly messages: MessagePort,
     mail: SharedArrayBuffer,
   ) {
+    this.#usertrapCalls = root.usertrapCalls;
     this.#mail = new Int32Array(mail);
     this.#procs.set(root.pid, { as: root.as, stub: port.stub(root.as), contexts: root.contexts, tids: '' });
     this.#program = port.nextId('program');
@@ -304,11 +308,13 @@ export class SentryLink {
     try {
       // The stub opens the path as the program gave it, from its own cwd: Node's /proc/PID/cwd
       // form names a pid the stub cannot see from inside a sandbox's pid namespace.
-      const img = await loadProgram(p.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path });
+      const calls = this.#usertrapCalls;
+      const img = await loadProgram(p.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path, usertrap: calls !== undefined });
       // /proc/self/exe is the ELF file mapped: for a script, the interpreter, whose path (maybe
       // relative) was opened from the program's cwd.
       const loaded = canonical(resolve(p, img.path));
-      return { errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: loaded };
+      const usertrap = img.usertrapTable !== undefined ? { usertrapTable: img.usertrapTable } : {};
+      return { errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: loaded, ...usertrap };
     } catch (e) {
       const errno = (e as SystrapError).errno;
       return { errno: typeof errno === 'number' ? Math.abs(errno) : ERRNO.ENOEXEC };

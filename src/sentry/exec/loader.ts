@@ -1,7 +1,7 @@
 import type { AddressSpace } from '../../addressSpace.js';
 import { Errors } from '../../errors.js';
 import { native } from '../../native.js';
-import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
+import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
 import { PAGE, roundUp } from './addresses.js';
 import { programAuxv, type AuxEntry } from './auxv.js';
 import type { ElfInfo } from './elf.js';
@@ -13,6 +13,7 @@ import { RANDOM_SIZE, buildStackImage } from './stack.js';
 import { describeImage } from './mmMap.js';
 import { StubIO } from './stubIO.js';
 import { SYS } from '../../abi/syscalls.js';
+import { UserTrap } from '../kernel/usertrap.js';
 
 /**
  * The ELF loader: what Linux's execve (fs/exec.c), binfmt_script and binfmt_elf do, performed
@@ -67,6 +68,11 @@ export interface LoadOptions {
   interpBase?: bigint;
   /** The 16 AT_RANDOM bytes. Default: fresh random bytes. */
   random?: Uint8Array;
+  /**
+   * Map a syscall patching table (src/sentry/kernel/usertrap.ts) at a random page of its range:
+   * LoadedProgram.usertrapTable says where, unless something was mapped there already.
+   */
+  usertrap?: boolean;
 }
 
 /**
@@ -123,6 +129,8 @@ export interface LoadedProgram {
   elf: ElfInfo;
   /** Parsed headers of the interpreter, if any. */
   interpElf?: ElfInfo;
+  /** Where the syscall patching table is mapped (with LoadOptions.usertrap), if it could be. */
+  usertrapTable?: bigint;
 }
 
 /** The program and its interpreter, opened and checked, with the argv '#!' lines made. */
@@ -201,11 +209,20 @@ export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<
     await mapImage(io, images.main, images.mainBias, log);
     if (images.interp) await mapImage(io, images.interp, images.interpBias, log);
     const stack = setUpStack(io, opts, images, layout, log);
+    // The patching table, read and execute only: only the sentry writes it (through
+    // /proc/PID/mem). Best effort: where the program's image took the place, no patching.
+    let usertrapTable: bigint | undefined;
+    if (opts.usertrap) {
+      const pages = (UserTrap.RANGE.end - UserTrap.RANGE.start - BigInt(UserTrap.TABLE_SIZE)) / PAGE + 1n;
+      const at = UserTrap.RANGE.start + (BigInt(native.getRandom(1)[0]) % pages) * PAGE;
+      const args = [at, BigInt(UserTrap.TABLE_SIZE), PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n, 0n];
+      io.later(SYS.mmap, args, undefined, (r) => (usertrapTable = r === at ? at : undefined));
+    }
     await io.flush();
     const code = imageRange(images.main.info, images.mainBias);
     // Best effort (see describeImage), queued with the closes below.
     describeImage(io, { code, brk: roundUp(code.end, PAGE), stack: stack.sp, args: stack.args, env: stack.env, auxv: stack.auxv });
-    return result(images, layout, stack, log);
+    return { ...result(images, layout, stack, log), ...(usertrapTable !== undefined ? { usertrapTable } : {}) };
   } catch (e) {
     // Undo: the address space must look as it did before the call (what is queued never runs).
     io.discard();

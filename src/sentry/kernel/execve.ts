@@ -38,7 +38,8 @@ export interface ExecHost {
  * ```
  */
 export function loadedImage(r: ExecLoadResult): LoadedImage | number {
-  return r.errno !== 0 ? r.errno : { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe! };
+  if (r.errno !== 0) return r.errno;
+  return { entry: r.entry!, sp: r.sp!, brkStart: r.brkStart!, exe: r.exe!, ...(r.usertrapTable !== undefined ? { usertrapTable: r.usertrapTable } : {}) };
 }
 
 /** What execve was called with (read from the old image). */

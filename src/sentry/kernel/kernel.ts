@@ -18,6 +18,8 @@ import { silentPrinter, tracePrinter } from './tracing.js';
 import { Policy, PolicyError } from '../policy.js';
 import { makeSiginfo } from './signals.js';
 import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
+import { UserTrap } from './usertrap.js';
+import { fsgsbaseAllowed } from '../../shm/hostCpu.js';
 
 /** The pid of a sandbox's init in its namespace (the tree's parent when sandboxed); most task events in one message. */
 const SANDBOX_INIT_PID = 1;
@@ -104,6 +106,7 @@ export class Kernel implements TreeHost {
     });
     this.root = this.#adopt({ pid: spec.pid, nsPid: spec.nsPid, memory: spec.memory, queue: spec.queue, main: spec.main, brkStart: spec.brkStart, exe: spec.exe });
     this.root.mainTask.regs.set(spec.main.regs);
+    if (spec.usertrap) this.root.usertrap = new UserTrap(spec.usertrap.table, new Set(spec.usertrap.calls), spec.usertrap.syshandler, fsgsbaseAllowed());
     this.root.mainTask.comm = spec.comm ?? '';
   }
 
@@ -310,7 +313,8 @@ export class Kernel implements TreeHost {
     this.flush();
     this.strace.close();
     const summary = this.strace.summaryText();
-    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}) };
+    const patched = this.root.usertrap?.stats;
+    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(patched ? { patched: { ...patched } } : {}) };
   }
 
   /** Output and mirrored events go out (before the host sleeps, and at the end). */
@@ -401,6 +405,7 @@ export class Kernel implements TreeHost {
       const parent = o.sameParent ? p.parent : p;
       const child = this.#adopt({ pid: r.hostPid!, nsPid: r.pid, memory: r.memory!, queue: r.queue!, main: r.main!, brkStart: p.brkStart, exe: p.exe }, parent);
       child.brk = p.brk;
+      child.usertrap = p.usertrap?.fork(); // the kernel copied the table and the patched code
       child.pgid = p.pgid;
       child.sid = p.sid;
       child.exitSignal = o.exitSignal;

@@ -2,6 +2,7 @@ import { ERRNO } from '../../abi/linux.js';
 import { SYSCALL_ARG_REGS, REG } from '../../abi/registers.js';
 import { SYS } from '../../abi/syscalls.js';
 import type { Substitute, Task } from './task.js';
+import type { PatchMemory, UserTrap } from './usertrap.js';
 
 /** Register indices of the six syscall arguments. */
 export const ARG_IDX = SYSCALL_ARG_REGS.map((r) => REG[r]);
@@ -121,12 +122,18 @@ const MOV_EAX = 0xb8;
  * if (directRestart(t, mem)) resume(t); // poll(fds, 3, -1) runs again
  * ```
  */
-export function directRestart(t: Task, mem: { read(addr: bigint, len: number): Uint8Array | null }): boolean {
+export function directRestart(t: Task, mem: PatchMemory, usertrap?: UserTrap): boolean {
   if (BigInt.asIntN(64, t.reg('rax')) !== -BigInt(ERRNO.EINTR)) return false;
   const rip = t.reg('rip');
-  const code = mem.read(rip - 7n, 7);
-  if (!code || code[0] !== MOV_EAX || code[5] !== 0x0f || code[6] !== 0x05) return false;
-  const sysno = new DataView(code.buffer, code.byteOffset, 7).getUint32(1, true);
+  // A patched site's number is the sentry's (the code is the jump now); it restarts at the site.
+  const patchedNo = usertrap?.sysnoAt(mem, rip);
+  let sysno = patchedNo;
+  if (sysno === undefined) {
+    const code = mem.read(rip - 7n, 7);
+    if (!code || code[0] !== MOV_EAX || code[5] !== 0x0f || code[6] !== 0x05) return false;
+    sysno = new DataView(code.buffer, code.byteOffset, 7).getUint32(1, true);
+  }
+  const patched = patchedNo !== undefined;
   const untimed = (reg: 'rdx' | 'r10') => BigInt.asIntN(32, t.reg(reg)) < 0n;
   const again =
     sysno === SYS.select || sysno === SYS.pselect6 || sysno === SYS.ppoll
@@ -138,6 +145,6 @@ export function directRestart(t: Task, mem: { read(addr: bigint, len: number): U
           : sysno === SYS.epoll_pwait2 && t.reg('r10') === 0n;
   if (!again) return false;
   t.setReg('rax', BigInt(sysno));
-  t.setReg('rip', rip - 2n);
+  t.setReg('rip', patched ? rip - 7n : rip - 2n);
   return true;
 }

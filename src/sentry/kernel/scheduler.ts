@@ -187,6 +187,11 @@ export class Scheduler {
     return this.#threadTids.values();
   }
 
+  /** Slots of the stub's sysmsg threads known so far. */
+  slots(): IterableIterator<number> {
+    return this.#threadTids.keys();
+  }
+
   /**
    * Interrupt flag, then SIGCHLD to the sysmsg thread running `t` (if any). Once per stay. A
    * task ready to run (its signals were delivered before it was made ready) goes in with the

@@ -24,6 +24,7 @@ import { ExecInProgress, loadedImage, type ExecArgs } from './execve.js';
 import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
 import type { SentryRequest } from '../protocol.js';
 import type { Proc, ProcessEnd, TreeHost } from './process.js';
+import type { UserTrap } from './usertrap.js';
 
 /** What a process is made of, from the main thread: its stub, its control memory, its first thread. */
 export interface ProcessSpec {
@@ -34,8 +35,7 @@ export interface ProcessSpec {
   /** The file its queue and its contexts' slots are in. */
   memory: MemoryFileRef;
   queue: FileRange;
-  /** Its first thread's context. */
-  main: { id: number; slot: FileRange };
+  main: { id: number; slot: FileRange }; // its first thread's context
   brkStart: bigint;
   exe: string;
 }
@@ -48,8 +48,8 @@ export type { ProcessEnd };
  * space), its break and executable, and its place in the tree (parent, children, process group,
  * session). The tree (Kernel) owns the processes and everything between them: fork, wait,
  * signals to other processes. Handlers get a ThreadGroup as their kernel (SyscallKernel).
- * Preconditions: the stub has the program's seccomp filter, and the first task's registers are
- * set by the caller (an image's entry, or a copy of the forking thread's).
+ * Preconditions: the stub has the program's seccomp filter; the caller sets the first task's
+ * registers (an image's entry, or a copy of the forking thread's).
  *
  * @example
  * ```ts
@@ -87,11 +87,11 @@ export class ThreadGroup implements SyscallKernel, Proc {
   vforkParent?: Task;
   /** How it ended (a zombie until its parent waits for it). */
   end?: ProcessEnd;
-  /** See Proc.cpu and Proc.childCpu. */
+  /** See Proc.cpu and Proc.childCpu. Reaped: gone from the tree. Usertrap: its syscall patching, if on. */
   cpu?: CpuTime;
   childCpu?: CpuTime;
-  /** Reaped: gone from the tree. */
   reaped = false;
+  usertrap?: UserTrap;
   brkStart: bigint;
   brk: bigint;
   /** What /proc/self/exe reads as (changes with execve). */

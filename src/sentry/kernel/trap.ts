@@ -10,6 +10,9 @@ import type { Scheduler } from './scheduler.js';
 import type { Substitute, Task } from './task.js';
 import { GroupExit } from './groupExit.js';
 import { sigbit } from './signals.js';
+import type { UserTrap } from './usertrap.js';
+import { DeferredSignals } from './deferredSignals.js';
+import type { SharedFile } from '../../shm/sharedFile.js';
 
 /** Signals the kernel raises for the program's own syscall (not faults of its code). */
 const KERNEL_RAISED: ReadonlySet<number> = new Set([SIG.SIGPIPE, SIG.SIGXFSZ]);
@@ -36,6 +39,10 @@ export interface TrapHost extends SyscallKernel {
   post(msg: SentryRequest): void;
   /** An execve under way: past its checks, the other threads' traps are left alone (dropped). */
   readonly execing?: { readonly task: Task; readonly pastChecks: boolean };
+  /** The process's syscall patching, when on (see usertrap.ts). */
+  readonly usertrap?: UserTrap;
+  /** The memory file its queue and its threads' Msg pages are in. */
+  readonly file: SharedFile;
 }
 
 /**
@@ -63,10 +70,15 @@ export class TrapHandler {
     private readonly sched: Scheduler,
   ) {}
 
-  /** Handles every task whose trap is published; true if there was one. */
+  /** Handles every task whose trap is published, and the signals deferred by stub threads; true if there was a trap. */
   scan(): boolean {
+    this.#deferred ??= new DeferredSignals(this.k.file, this.sched.queue.range, this.k.region.start);
+    this.#deferred.take(this.sched.slots(), (signo, info) => this.k.signals.sendGroup(signo, info));
     return this.sched.scanTraps(this.#onTrap);
   }
+
+  /** Signals the stub's threads took in the syshandler path (see DeferredSignals). */
+  #deferred?: DeferredSignals;
 
   #inStubCode(addr: bigint): boolean {
     return addr >= this.k.region.start && addr < this.k.region.end;
@@ -77,10 +89,16 @@ export class TrapHandler {
     const exec = this.k.execing;
     if (exec?.pastChecks && exec.task !== t) return; // another thread's execve drops this one
     const rip = t.reg('rip');
-    if (st === ContextState.Syscall) {
+    // SyscallTrap: from a patched call site, through the syshandler (src/sentry/patch/), as
+    // the same call would have trapped unpatched (rip past the site, orig_rax its number).
+    if (st === ContextState.Syscall || st === ContextState.SyscallTrap) {
       // From stub code (the program jumped there), or at the gadget (which refuses the
       // sentry's own calls): never a call of the program's to handle.
       if (this.#inStubCode(rip - SYSCALL_INSN) || t.pass) return this.k.killGroup(SIG.SIGSYS);
+      // Through a signal: its site is patched now if it can be, so that the next call from it
+      // takes none (the task is stopped here; its rip stays past the site either way).
+      if (st === ContextState.Syscall) this.k.usertrap?.tryPatch(this.k.mem, rip, Number(BigInt.asIntN(64, t.reg('orig_rax'))));
+      else if (this.k.usertrap) this.k.usertrap.stats.calls++;
       return this.#syscall(t);
     }
     if (st !== ContextState.Fault) {
@@ -88,9 +106,27 @@ export class TrapHandler {
     }
     const signo = Number(new DataView(t.slot.buffer, t.slot.byteOffset).getBigInt64(THREAD_CONTEXT.signo, true));
     if (t.pass) return this.#passTrap(t, signo, rip);
+    if (signo === SIG.SIGILL && this.#rewound(t, rip)) return this.resume(t);
     if (this.#inStubCode(rip)) return this.k.killGroup(signo === SIG.SIGCHLD ? SIG.SIGSEGV : signo);
     if (signo === SIG.SIGCHLD) return this.resume(t); // interrupted: let pending signals in
     this.#signal(t, signo);
+  }
+
+  /**
+   * A SIGILL (the kernel's) on the 0x06 of a patched site: the thread ran the site's old `mov`
+   * while it was being patched, or restarts its call at the `syscall`'s place. It goes back to
+   * the site, whose jump makes the call.
+   */
+  #rewound(t: Task, rip: bigint): boolean {
+    const site = this.k.usertrap?.rewind(this.k.mem, rip);
+    if (site === undefined || new DataView(t.slot.buffer, t.slot.byteOffset).getInt32(THREAD_CONTEXT.siginfo + SI_CODE, true) <= 0) return false;
+    t.setReg('rip', site);
+    return true;
+  }
+
+  /** Where the call that trapped at `rip` (past its `syscall`, or its patched site) runs again. */
+  #restartAt(rip: bigint): bigint {
+    return this.k.usertrap?.restartAddr(this.k.mem, rip) ?? rip - SYSCALL_INSN;
   }
 
   /**
@@ -129,7 +165,7 @@ export class TrapHandler {
     if (FORWARDED.has(signo)) {
       this.#forwarded(t, signo);
       // A wait it blocked in ended EINTR for a signal it does not take: it waits on, as natively.
-      if (!this.k.signals.interrupts(t)) directRestart(t, this.k.mem);
+      if (!this.k.signals.interrupts(t)) directRestart(t, this.k.mem, this.k.usertrap);
       return this.resume(t);
     }
     if (KERNEL_RAISED.has(signo)) {
@@ -248,7 +284,7 @@ export class TrapHandler {
     if (c) {
       this.k.strace.exit(t.tid, c.sysno, c.args, ERESTARTSYS, c.start);
       t.setReg('rax', BigInt(c.sysno));
-      t.setReg('rip', t.reg('rip') - SYSCALL_INSN);
+      t.setReg('rip', this.#restartAt(t.reg('rip')));
     }
     this.resume(t);
   }
@@ -300,7 +336,7 @@ export class TrapHandler {
     const sig = this.k.signals.deliverable(t)!;
     // SA_RESTART restarts what Linux ends with ERESTARTSYS, not the poll family's waits.
     if ((this.k.signals.actions.get(sig).flags & SA_RESTART) !== 0n && interruptedCode(p.sysno, p.args) === EINTR && !NEVER_RESTARTED.has(p.sysno)) {
-      t.setReg('rip', p.rip - SYSCALL_INSN);
+      t.setReg('rip', this.#restartAt(p.rip));
       t.setReg('rax', BigInt(p.sysno));
       this.k.strace.exit(t.tid, p.sysno, p.args, ERESTARTSYS, p.start);
     } else {

@@ -9,6 +9,7 @@ import type { TaskAttrs } from '../kernel/taskAttrs.js';
 import type { ProcessCpuClock } from '../kernel/cpuClock.js';
 import type { StracePrinter } from '../strace/printer.js';
 import type { Proc, ProcessTree } from '../kernel/process.js';
+import type { UserTrap } from '../kernel/usertrap.js';
 
 /**
  * What handling a syscall comes to: a result for the program; `pass` (the stub runs the call
@@ -26,6 +27,8 @@ export interface LoadedImage {
   brkStart: bigint;
   /** What /proc/self/exe reads as from now on. */
   exe: string;
+  /** Where the new image's syscall patching table is, if patching is on and it could be mapped. */
+  usertrapTable?: bigint;
 }
 
 
@@ -73,6 +76,8 @@ export interface SyscallKernel {
   /** The program break: where it started and where it is. */
   brkStart: bigint;
   brk: bigint;
+  /** Syscall patching of this address space, if on (an execve replaces it). */
+  usertrap?: UserTrap;
   /** Its live threads, by tid. */
   readonly tasks: ReadonlyMap<number, Task>;
   /** A live thread of the program by tid. */

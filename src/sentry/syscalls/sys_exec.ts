@@ -59,6 +59,8 @@ function applyImage(k: SyscallKernel, t: Task, img: LoadedImage): void {
   t.clearChildTid = 0n;
   k.brkStart = k.brk = img.brkStart;
   k.exe = img.exe;
+  // A process that had none (its table could not be mapped) stays without.
+  k.usertrap = img.usertrapTable !== undefined ? k.usertrap?.forImage(img.usertrapTable) : undefined;
   const keep = { cs: t.reg('cs'), ss: t.reg('ss') };
   t.regs.fill(0n);
   t.setReg('cs', keep.cs);

@@ -1,0 +1,245 @@
+import { MSG, ThreadState } from '../../abi/sysmsg.js';
+
+/**
+ * Syscall patching (gVisor's usertrap, x86-64): a call site the program traps from once is
+ * rewritten so that later calls from it jump into the stub's syshandler with no signal at all
+ * (native/stub/stub.S `systrap_syshandler`). The site `mov $N, %eax; syscall` (7 bytes:
+ * `b8 N32 0f 05`) becomes `jmp *ENTRY` (`ff 24 25 ENTRY32`), an absolute indirect jump through
+ * the first 8 bytes of a trampoline entry, which hold the address of the entry's code:
+ *
+ *   movl $PREP, %gs:state        interrupts postponed (the handler sees the syshandler path)
+ *   mov %rsp, %gs:app_stack      the program's stack, untouched (no push: its red zone)
+ *   mov %gs:syshandler_stack, %rsp
+ *   movabs $SITE+7, %rax         the return address...
+ *   mov %rax, %gs:ret_addr
+ *   mov $N, %eax                 ...and the number, as the site had them
+ *   jmp *%gs:syshandler
+ *
+ * GS base is the sysmsg thread's Msg (set when the thread is made). The entries live in a
+ * table the loader maps at a random page of [0x60000, 0x70000), so that the third byte of an
+ * entry's address, which lands where the site's `0f` was, is always 0x06: an invalid opcode.
+ * The patch is written in three steps (site+5, then +1..+6, then +0), each a store the other
+ * threads see whole; a thread that ran the old `mov` before the jump was complete hits the 0x06
+ * and traps (SIGILL at site+5), and the sentry sends it back to the site ({@link rewind}).
+ *
+ * Only calls that always trap are patched (see patchableCalls in src/sentry/filter.ts): a site
+ * whose call the kernel passes without a trap (most of them) must keep passing without one.
+ *
+ * Limits (documented in the README): code that is checksummed, or shared and read-only (a
+ * MAP_SHARED text mapping: the force write fails and the site stays as it is), is left alone;
+ * a program that changes its GS base, unmaps the table or maps over it breaks its own patched
+ * sites; `mov $N,%eax` recognised at the wrong boundary (the 5 bytes being the tail of a longer
+ * instruction, not preceded by a REX prefix) is refused only when its number differs.
+ *
+ * @example
+ * ```ts
+ * const ut = new UserTrap(0x64000n, new Set([SYS.getppid]), region.syshandlerAddr, fsgsbaseAllowed());
+ * ut.tryPatch(mem, rip, sysno); // after a SIGSYS trap from rip
+ * ut.rewind(mem, rip);          // a SIGILL at site+5: the site, else undefined
+ * ```
+ */
+export class UserTrap {
+  /** Bytes of a table (8 pages, 408 entries) and of an entry (8-byte pointer + up to 72 of code). */
+  static readonly TABLE_SIZE = 8 * 4096;
+  static readonly ENTRY_SIZE = 80;
+  /** The lowest and the highest+1 table address (see the class note: the 0x06 byte). */
+  static readonly RANGE = { start: 0x60000n, end: 0x70000n } as const;
+
+  /**
+   * Patched sites by their return address (site + 7): their number and trampoline entry. The
+   * program may since have put other code there (a new mapping, a rewrite): what is in memory
+   * is checked before a site is taken as patched. Protected by: the sentry thread.
+   */
+  readonly #sites: Map<bigint, { sysno: number; entry: bigint }>;
+  /** Return addresses found not patchable: never looked at again. */
+  readonly #refused = new Set<bigint>();
+  /** The next free entry. */
+  #next: number;
+  /** Sites patched (in this process, or in its parent before the fork). */
+  get patched(): number {
+    return this.#sites.size;
+  }
+
+  /**
+   * `table`: where the loader mapped the table (page aligned, inside {@link UserTrap.RANGE}).
+   * `from`: the parent's state, for a fork child (its copy of the table and of the code).
+   */
+  constructor(
+    readonly table: bigint,
+    /** The calls whose sites may be patched: those the program's filter always traps. */
+    readonly calls: ReadonlySet<number>,
+    /** Where trampolines jump (the stub's systrap_syshandler), and whether they may use rdgsbase. */
+    readonly syshandler: bigint,
+    readonly rdgsbase: boolean,
+    from?: UserTrap,
+    /** Counts for the whole program (shared by its processes and images: `-c` prints them). */
+    readonly stats: UsertrapStats = from?.stats ?? { sites: 0, calls: 0 },
+  ) {
+    if (table < UserTrap.RANGE.start || table + BigInt(UserTrap.TABLE_SIZE) > UserTrap.RANGE.end || table % 4096n !== 0n)
+      throw new RangeError(`usertrap table at 0x${table.toString(16)}: outside [0x60000, 0x70000) or not page aligned`);
+    this.#sites = from ? new Map(from.#sites) : new Map();
+    this.#next = from ? from.#next : 0;
+  }
+
+  /** The same patching for a new image (an execve's, its table at `table`) with this one's counts. */
+  forImage(table: bigint): UserTrap {
+    return new UserTrap(table, this.calls, this.syshandler, this.rdgsbase, undefined, this.stats);
+  }
+
+  /** A fork child's state: the same table and sites (the kernel copied both). */
+  fork(): UserTrap {
+    return new UserTrap(this.table, this.calls, this.syshandler, this.rdgsbase, this);
+  }
+
+  /** The syscall number of the site whose return address is `ret`, if our jump is there now. */
+  sysnoAt(mem: PatchMemory, ret: bigint): number | undefined {
+    const s = this.#sites.get(ret);
+    if (!s) return undefined;
+    const code = mem.read(ret - 7n, 7);
+    const jump = jumpTo(s.entry);
+    return code !== null && code.every((b, i) => b === jump[i]) ? s.sysno : undefined;
+  }
+
+  /** Where a syscall trapped at `ret` restarts: its site when patched (the `jmp`), else its `syscall`. */
+  restartAddr(mem: PatchMemory, ret: bigint): bigint {
+    return this.sysnoAt(mem, ret) !== undefined ? ret - 7n : ret - 2n;
+  }
+
+  /**
+   * A SIGILL at `rip`: the site, if `rip` is the 0x06 of a site patched here — a thread that
+   * ran the old `mov` while it was patched, or a restart at `syscall`'s place — else undefined.
+   */
+  rewind(mem: PatchMemory, rip: bigint): bigint | undefined {
+    return this.sysnoAt(mem, rip + 2n) !== undefined ? rip - 5n : undefined;
+  }
+
+  /** The address of entry `i` (entries do not cross pages), or undefined past the table. */
+  #entryAddr(i: number): bigint | undefined {
+    const perPage = Math.floor(4096 / UserTrap.ENTRY_SIZE);
+    const page = Math.floor(i / perPage);
+    if (page >= UserTrap.TABLE_SIZE / 4096) return undefined;
+    return this.table + BigInt(page * 4096 + (i % perPage) * UserTrap.ENTRY_SIZE);
+  }
+
+  /**
+   * Patches the site a syscall `sysno` just trapped from (`ret`: the address after its
+   * `syscall`), if it is `mov $sysno, %eax; syscall` and there is room. Returns true if the site
+   * is patched now. Preconditions: `sysno` always traps (see the class note); the task that
+   * trapped is stopped (it is in the sentry). Failure only leaves the site unpatched.
+   */
+  tryPatch(mem: PatchMemory, ret: bigint, sysno: number): boolean {
+    if (!this.calls.has(sysno) || this.#refused.has(ret)) return false;
+    if (this.#sites.has(ret)) {
+      // A thread that ran the old code while it was patched; or other code there since (the
+      // page remapped or rewritten by the program), patched afresh.
+      if (this.sysnoAt(mem, ret) !== undefined) return false;
+      this.#sites.delete(ret);
+    }
+    const site = ret - 7n;
+    const entry = this.#entryAddr(this.#next);
+    const code = site > 0n ? mem.read(site, 7) : null;
+    const before = site > 0n ? mem.read(site - 1n, 1) : null;
+    const ok =
+      entry !== undefined &&
+      code !== null &&
+      code[0] === 0xb8 &&
+      new DataView(code.buffer, code.byteOffset, 7).getUint32(1, true) === sysno &&
+      code[5] === 0x0f &&
+      code[6] === 0x05 &&
+      // The `mov` must start at `site`: not the tail of `41 b8 imm32` (mov to %r8d) and such.
+      (before === null || before[0] < 0x40 || before[0] > 0x4f) &&
+      (site < UserTrap.RANGE.start || site >= UserTrap.RANGE.end);
+    if (!ok) {
+      if (entry !== undefined) this.#refused.add(ret);
+      return false;
+    }
+    if (!mem.forceWrite(entry, trampoline(entry, ret, sysno, this.syshandler, this.rdgsbase))) {
+      this.#refused.add(ret);
+      return false;
+    }
+    this.#next++;
+    this.#sites.set(ret, { sysno, entry });
+    const jump = jumpTo(entry);
+    const steps: Array<[number, Uint8Array]> = [
+      [5, jump.subarray(5, 6)],
+      [1, jump.subarray(1, 7)],
+      [0, jump.subarray(0, 1)],
+    ];
+    for (const [off, bytes] of steps) {
+      if (mem.forceWrite(site + BigInt(off), bytes)) continue;
+      // Half written: the original back (a 0x06 left behind would send every thread to a site
+      // that never completes).
+      mem.forceWrite(site, code);
+      this.#sites.delete(ret);
+      this.#refused.add(ret);
+      return false;
+    }
+    this.stats.sites++;
+    return true;
+  }
+}
+
+/** A program's patching counts: sites patched, and calls made through them (no signal). */
+export interface UsertrapStats {
+  sites: number;
+  calls: number;
+}
+
+/** What patching needs of a program's memory: reads, and writes that ignore page protections. */
+export interface PatchMemory {
+  read(addr: bigint, len: number): Uint8Array | null;
+  /** Writes `data` at `addr` even into read-only private mappings (as a debugger's breakpoint); false on failure. */
+  forceWrite(addr: bigint, data: Uint8Array): boolean;
+}
+
+/** `jmp *ENTRY` (ff 24 25 disp32): its fifth byte, at the site's `0f`, is 0x06 (see UserTrap). */
+function jumpTo(entry: bigint): Uint8Array {
+  const target = Number(entry);
+  const jump = Uint8Array.of(0xff, 0x24, 0x25, target & 0xff, (target >> 8) & 0xff, (target >> 16) & 0xff, 0x00);
+  if (jump[5] !== 0x06) throw new Error('usertrap: an entry address without its 0x06');
+  return jump;
+}
+
+/** GS-relative operands: `65` prefix, then ModRM/SIB for an absolute disp32. */
+const GS = 0x65;
+
+/**
+ * The bytes of a trampoline entry at `entry` for the site returning to `ret` with `sysno`
+ * (see {@link UserTrap}'s note): a pointer to its own code, then the code. The syshandler's
+ * address is an immediate, and its stack (the top of the thread's signal stack, which is where
+ * its Msg begins) comes from the GS base with rdgsbase where the kernel allows it: the Msg
+ * fields the program could scribble on (its own stub's memory) are not what it jumps through.
+ * RCX is the `syscall` instruction's to clobber (it holds the return address after one).
+ */
+export function trampoline(entry: bigint, ret: bigint, sysno: number, syshandler: bigint, rdgsbase: boolean): Uint8Array {
+  const out = new Uint8Array(UserTrap.ENTRY_SIZE);
+  const dv = new DataView(out.buffer);
+  dv.setBigUint64(0, entry + 8n, true);
+  let at = 8;
+  const put = (...bytes: number[]) => {
+    out.set(bytes, at);
+    at += bytes.length;
+  };
+  const u32 = (v: number) => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
+  // movl $PREP, %gs:state
+  put(GS, 0xc7, 0x04, 0x25, ...u32(MSG.state), ...u32(ThreadState.Prep));
+  // mov %rsp, %gs:app_stack
+  put(GS, 0x48, 0x89, 0x24, 0x25, ...u32(MSG.appStack));
+  // rdgsbase %rsp (the Msg's address: the top of the signal stack), else mov %gs:syshandler_stack, %rsp
+  if (rdgsbase) put(0xf3, 0x48, 0x0f, 0xae, 0xcc);
+  else put(GS, 0x48, 0x8b, 0x24, 0x25, ...u32(MSG.syshandlerStack));
+  // movabs $ret, %rax; mov %rax, %gs:ret_addr
+  put(0x48, 0xb8);
+  dv.setBigUint64(at, ret, true);
+  at += 8;
+  put(GS, 0x48, 0x89, 0x04, 0x25, ...u32(MSG.retAddr));
+  // movabs $syshandler, %rcx
+  put(0x48, 0xb9);
+  dv.setBigUint64(at, syshandler, true);
+  at += 8;
+  // mov $sysno, %eax; jmp *%rcx
+  put(0xb8, ...u32(sysno));
+  put(0xff, 0xe1);
+  if (at > UserTrap.ENTRY_SIZE) throw new Error('usertrap: a trampoline longer than its entry');
+  return out;
+}
