@@ -50,8 +50,7 @@ export class Platform {
   readonly #tracers: TracerPool;
   /** Stubs alive (not yet reaped), source included. Protected by: the event loop. */
   readonly #live = new Set<LiveStub>();
-  /** Scenario harness: process faults (see PlatformPort.setProcessFaultHook). */
-  #processFaultHook?: (point: ProcessFaultPoint, pid: number) => ProcessFault | undefined;
+  #processFaultHook?: (point: ProcessFaultPoint, pid: number) => ProcessFault | undefined; // scenario faults (setProcessFaultHook)
   /** Per-platform counters of actor ids (`subprocess:N`). Protected by: the event loop. */
   readonly #ids = new Map<string, number>();
   readonly #inspecting: boolean;
@@ -99,6 +98,7 @@ export class Platform {
       region,
       rules: buildRules(this.memoryFile, region),
       maxSysmsgThreads: this.maxSysmsgThreads,
+      syscallPatching: options.syscallPatching === true,
       runners: () => (this.#runners ??= Object.assign(new RunnerPool(), { keepAlive: this.#keep.on })),
       hosts: () => (this.#hosts ??= new HostPool(this.memoryFile, resolveWorker('sentry'))),
       spawn: (spec) => {

@@ -65,4 +65,12 @@ export interface PlatformOptions {
    * `sourcePid` is 0 until then. Default false.
    */
   lazySource?: boolean;
+  /**
+   * Syscall patching for contexts run on runner workers (`ctx.run`): a call site
+   * (`mov $N, %eax; syscall`) that traps is rewritten to enter the stub's syshandler with no
+   * signal from then on (see the README, "Syscall patching"); the address space gets a table
+   * of trampolines at its first such run. Default false here (an embedder's program code is
+   * its own: patching writes into it); `systrap run` patches unless `--no-patch`.
+   */
+  syscallPatching?: boolean;
 }

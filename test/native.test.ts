@@ -26,6 +26,28 @@ test('native arguments are checked with precise TypeErrors', (t) => {
   t.throws(() => new native.MemoryFile('x', 1234), { instanceOf: TypeError, message: /multiple of 4096/ });
   t.throws(() => new native.ExitWatch(1, 5 as unknown as () => void), { instanceOf: TypeError, message: 'onExit must be a function' });
   t.throws(() => native.setExitWatchesKeepAlive(1 as unknown as boolean), { instanceOf: TypeError, message: 'on must be a boolean' });
+  t.throws(() => native.isTerminal('0' as unknown as number), { instanceOf: TypeError, message: 'fd must be a number' });
+  t.throws(() => native.isTerminal(-1), { instanceOf: RangeError });
+  t.throws(() => native.getRandom(undefined as unknown as number), { instanceOf: TypeError, message: 'length must be a number' });
+  for (const n of [0, 257, -5]) t.throws(() => native.getRandom(n), { instanceOf: RangeError, message: 'length must be in 1..256' });
+});
+
+test('isTerminal answers as isatty(3) (tty.isatty); getRandom gives fresh bytes of the length asked', async (t) => {
+  const { isatty } = await import('node:tty');
+  const { openSync, closeSync } = await import('node:fs');
+  const fd = openSync('/dev/null', 'r');
+  try {
+    t.false(native.isTerminal(fd), '/dev/null is a character device, not a terminal');
+    t.is(native.isTerminal(0), isatty(0));
+    t.false(native.isTerminal(987654), 'a closed fd is no terminal');
+  } finally {
+    closeSync(fd);
+  }
+  const a = native.getRandom(16);
+  const b = native.getRandom(16);
+  t.is(a.length, 16);
+  t.is(native.getRandom(256).length, 256);
+  t.notDeepEqual(a, b, 'two draws of 128 bits differ');
 });
 
 test('host errors keep code, errno and syscall', (t) => {

@@ -1,5 +1,5 @@
 /**
- * Syscall patching (src/sentry/kernel/usertrap.ts, systrap_syshandler in native/stub/stub.S):
+ * Syscall patching (src/shm/usertrap.ts, systrap_syshandler in native/stub/stub.S):
  * programs whose call sites get rewritten print what they print natively, through threads on
  * the sites being patched, interrupts inside the trampoline, remapped code, fork and exec;
  * `--deny` still refuses what comes through a patched site; `--no-patch` patches nothing; a
@@ -12,9 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildFixture } from './fixtures/build.js';
-import { UserTrap, trampoline } from '../src/sentry/kernel/usertrap.js';
+import { UserTrap, trampoline } from '../src/shm/usertrap.js';
 import { patchableCalls } from '../src/sentry/filter.js';
 import { SYS } from '../src/abi/syscalls.js';
+import { createPlatform, REGISTER_NAMES, type Registers } from '../src/index.js';
+import { native } from '../src/native.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'systrap-patch-'));
@@ -143,4 +145,39 @@ test('a site is patched only when it is `mov $N,%eax; syscall` of the trapped nu
   t.is(ut.restartAddr(mem, 0x400ff7n), 0x400ff5n);
   t.true(ut.tryPatch(mem, 0x400ff7n, SYS.getppid));
   t.is(ut.fork().sysnoAt(mem, 0x400ff7n), SYS.getppid, "a fork child knows its copy's sites");
+});
+
+test('ctx.run on a platform with syscallPatching: the site is patched under the loop, every call still reaches the handler', async (t) => {
+  const le32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
+  const N = 5000;
+  // xor r12,r12; mov r13d,N; 1: mov eax,getppid; syscall; add r12,rax; dec r13d; jnz 1b; mov rdi,r12; mov eax,exit; syscall
+  const code = [0x4d, 0x31, 0xe4, 0x41, 0xbd, ...le32(N), 0xb8, ...le32(SYS.getppid), 0x0f, 0x05, 0x49, 0x01, 0xc4, 0x41, 0xff, 0xcd, 0x75, 0xf1, 0x4c, 0x89, 0xe7, 0xb8, ...le32(SYS.exit), 0x0f, 0x05];
+  const handler = new URL('../bench/ref/answer7.mjs', import.meta.url).href;
+  const run = async (syscallPatching: boolean) => {
+    const platform = await createPlatform({ syscallPatching });
+    try {
+      const as = await platform.newAddressSpace();
+      await as.syscall(SYS.mmap, 0x400000n, 4096n, 7n, 0x32n, -1n, 0n); // rwx, private, anonymous, fixed
+      t.is(native.processVmWritev(as.pid, 0x400000n, Uint8Array.from(code)), code.length);
+      const ctx = platform.newContext();
+      const regs = Object.fromEntries(REGISTER_NAMES.map((n) => [n, 0n])) as Registers;
+      regs.rip = 0x400000n;
+      regs.eflags = 0x202n;
+      const ev = await ctx.run(as, regs, handler);
+      const site = [...native.processVmReadv(as.pid, 0x400009n, 7)];
+      ctx.release();
+      await as.release();
+      return { ev, site };
+    } finally {
+      await platform.close();
+    }
+  };
+  const patched = await run(true);
+  t.like(patched.ev, { kind: 'syscall', sysno: SYS.exit });
+  t.is(patched.ev.kind === 'syscall' ? patched.ev.args[0] : undefined, 7n * BigInt(N), 'every getppid answered by the handler');
+  t.deepEqual(patched.site.slice(0, 3), [0xff, 0x24, 0x25], 'the site is the jump now');
+  t.is(patched.site[5], 0x06);
+  const plain = await run(false);
+  t.is(plain.ev.kind === 'syscall' ? plain.ev.args[0] : undefined, 7n * BigInt(N));
+  t.deepEqual(plain.site, [0xb8, ...le32(SYS.getppid).slice(0, 4), 0x0f, 0x05], 'off by default: the code as written');
 });

@@ -151,7 +151,7 @@ test('python3: subprocess.run (the vfork path), a missing program, a multiproces
   const n = run([python3(), py]);
   t.is(n.status, 0, n.stderr);
   const s = run([python3(), py], { systrap: [] });
-  t.is(s.stdout, n.stdout, s.stderr);
+  t.is(s.stdout, n.stdout, `status ${s.status}, signal ${s.signal}: ${s.stderr}`);
   t.is(s.status, 0);
 });
 

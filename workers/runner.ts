@@ -13,6 +13,9 @@ import { BUDGETS } from '../src/shm/budgets.js';
 import { ContextState, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../src/abi/registers.js';
 import type { FileRange } from '../src/memoryFile.js';
+import { processMemory, UserTrap } from '../src/shm/usertrap.js';
+import { CONTEXT_QUEUE } from '../src/abi/sysmsg.js';
+import { SIG } from '../src/abi/linux.js';
 
 /** One run of a context on this worker. */
 export interface RunTask {
@@ -24,6 +27,8 @@ export interface RunTask {
   id: number;
   regs: BigUint64Array;
   handler: string;
+  /** Syscall patching (PlatformOptions.syscallPatching): the address space's table, where trampolines jump, the stub region. */
+  usertrap?: { table: bigint; syshandler: bigint; rdgsbase: boolean; region: { start: bigint; end: bigint } };
 }
 
 export interface RunResult {
@@ -40,6 +45,9 @@ export interface SyscallHandler {
 }
 
 const ORIG_RAX = REGISTER_NAMES.indexOf('orig_rax');
+const RIP = REGISTER_NAMES.indexOf('rip');
+/** Every call traps in an address space with the platform's own filter: any may be patched. */
+const ALL_CALLS: ReadonlySet<number> = { has: (n: number) => n >= 0 && n < 1024 } as ReadonlySet<number>;
 const ARG_IDX = SYSCALL_ARG_REGS.map((r) => REGISTER_NAMES.indexOf(r));
 
 const handlers = new Map<string, SyscallHandler>();
@@ -83,6 +91,10 @@ export default async function run(task: RunTask): Promise<RunResult> {
     spinNs: BUDGETS.workerSpinNs,
     sleepMs: BUDGETS.doorbellSleepMs,
   };
+  const p = task.usertrap;
+  const ut = p && UserTrap.shared(p.table, ALL_CALLS, p.syshandler, p.rdgsbase, new Uint32Array(f.buffer(task.queue.start, CONTEXT_QUEUE.size)));
+  const mem = p && processMemory(task.pid, p.region);
+  const signo = new BigInt64Array(slot, THREAD_CONTEXT.signo, 1);
   let switches = 0;
   for (;;) {
     Atomics.store(u32, THREAD_CONTEXT.interrupt / 4, 0);
@@ -94,10 +106,19 @@ export default async function run(task: RunTask): Promise<RunResult> {
       if (stubGone(task.pid)) return { regs: task.regs, state: -1, switches };
     }
     const state = Atomics.load(u32, stateIdx);
-    if (state === ContextState.Syscall) {
+    if (state === ContextState.Syscall || state === ContextState.SyscallTrap) {
       // One event object per run; its args are read from the slot only if the handler asks.
       event.sysno = Number(BigInt.asIntN(64, slotRegs[ORIG_RAX]));
+      // Through a signal: its site patched now if it can be (SyscallTrap: it was).
+      if (state === ContextState.Syscall && ut) ut.tryPatch(mem!, slotRegs[RIP], event.sysno);
       if (handler.handle(event, regs)) continue;
+    } else if (ut && state === ContextState.Fault && signo[0] === BigInt(SIG.SIGILL)) {
+      // The 0x06 of a site being patched by another worker: back to the site.
+      const site = ut.rewind(mem!, slotRegs[RIP]);
+      if (site !== undefined) {
+        slotRegs[RIP] = site;
+        continue;
+      }
     }
     return { regs: slotRegs.slice(0, nregs), state, switches };
   }

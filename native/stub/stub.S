@@ -350,7 +350,7 @@ systrap_stub_syscall:
 
 /*
  * The syshandler (gVisor's __export_syshandler): where a patched call site's trampoline jumps
- * instead of taking SIGSYS. The trampoline (written by the sentry, src/sentry/patch/) has set
+ * instead of taking SIGSYS. The trampoline (written by src/shm/usertrap.ts) has set
  * Msg.state to PREP (interrupts postponed, see systrap_sighandler), put the program's RSP in
  * Msg.app_stack and the address after its site in Msg.ret_addr, switched RSP to this thread's
  * syshandler stack (its signal stack: a signal taken here nests below), loaded EAX with the

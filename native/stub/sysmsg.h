@@ -148,7 +148,9 @@ struct context_queue {
   uint32_t fsgsbase;                /* sentry: 1 if the handler may use rd/wrfsbase (HWCAP2_FSGSBASE) */
   uint32_t direct_token;            /* sentry: this stub's token for direct resumes (see DIRECT_*) */
   uint32_t num_deferred;            /* stubs: bumped when a thread's Msg.deferred gets a signal */
-  uint32_t pad3[9];
+  uint32_t usertrap_next;           /* Node: the next free trampoline entry (src/shm/usertrap.ts) */
+  uint32_t usertrap_lock;           /* Node: 1 while a runner worker patches (a try-lock) */
+  uint32_t pad3[7];
   uint32_t num_threads_to_wakeup;   /* both; futex word of sleeping stub threads */
   uint32_t pad4[15];
   uint32_t num_active_contexts;     /* both */

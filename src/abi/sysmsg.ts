@@ -80,6 +80,9 @@ export const CONTEXT_QUEUE = {
   directToken: 212,
   /** Bumped by a stub thread that put a signal in its Msg.deferred (see DeferredSignals). */
   numDeferred: 216,
+  /** Syscall patching from runner workers (see UserTrap.shared): the next free entry, and a try-lock. */
+  usertrapNext: 220,
+  usertrapLock: 224,
   numThreadsToWakeup: 256,
   numActiveContexts: 320,
   usedFastPath: 324,

@@ -10,9 +10,13 @@ import { BUDGETS, spinUntil } from '../shm/budgets.js';
 import { resolveWorker } from '../workerFile.js';
 import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../abi/registers.js';
 import { ContextState, THREAD_CONTEXT } from '../abi/sysmsg.js';
-import { SIG } from '../abi/linux.js';
 import { Errors, SystrapError, toSystrapError } from '../errors.js';
 import type { RunResult, RunTask } from '../../workers/runner.js';
+import { UserTrap } from '../shm/usertrap.js';
+import { fsgsbaseAllowed } from '../shm/hostCpu.js';
+import { native } from '../native.js';
+import { SYS } from '../abi/syscalls.js';
+import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, SIG } from '../abi/linux.js';
 
 /** What a switch ended with (gVisor's Switch results). */
 export type SwitchEvent =
@@ -185,6 +189,8 @@ export class PlatformContext {
       const arr = new BigUint64Array(REGISTER_NAMES.length);
       REGISTER_NAMES.forEach((n, i) => (arr[i] = BigInt.asUintN(64, regs[n])));
       this.ref.send({ type: 'RUNNING' });
+      const table = this.rt.syscallPatching && !sp.rulesProg ? await (sp.usertrapTable ??= mapUsertrapTable(sp)) : undefined;
+      const { region } = this.rt;
       const task: RunTask = {
         memory: sp.control.ref,
         slot: this.#slot,
@@ -193,6 +199,7 @@ export class PlatformContext {
         id: this.id,
         regs: arr,
         handler,
+        ...(table !== undefined ? { usertrap: { table, syshandler: region.syshandlerAddr, rdgsbase: fsgsbaseAllowed(), region: { start: region.start, end: region.end } } } : {}),
       };
       const res = await this.rt.runners().run<RunResult>(resolveWorker('runner').file, task);
       this.switches += res.switches;
@@ -344,4 +351,15 @@ function readRegs(v: DataView, regs: Registers): void {
   REGISTER_NAMES.forEach((name, i) => {
     regs[name] = v.getBigUint64(THREAD_CONTEXT.regs + 8 * i, true);
   });
+}
+
+/**
+ * Maps a syscall patching table into the address space of `sp` (see UserTrap) at a random page
+ * of its range, as the loader does for `systrap run`: where it could, its address.
+ */
+async function mapUsertrapTable(sp: Subprocess): Promise<bigint | undefined> {
+  const pages = (UserTrap.RANGE.end - UserTrap.RANGE.start - BigInt(UserTrap.TABLE_SIZE)) / 4096n + 1n;
+  const at = UserTrap.RANGE.start + (BigInt(native.getRandom(1)[0]) % pages) * 4096n;
+  const r = await sp.syscall(SYS.mmap, [at, BigInt(UserTrap.TABLE_SIZE), PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n, 0n]).catch(() => -1n);
+  return r === at ? at : undefined;
 }

@@ -26,6 +26,8 @@ export interface Runtime {
   readonly rules: FileRange;
   /** Most sysmsg threads per stub. */
   readonly maxSysmsgThreads: number;
+  /** PlatformOptions.syscallPatching. */
+  readonly syscallPatching?: boolean;
   /** Runner workers for the contexts' fast path (created on first use). */
   runners(): RunnerPool;
   /** Sentry hosts: workers that run many programs' sentries each (created on first use). */

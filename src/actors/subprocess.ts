@@ -98,6 +98,8 @@ export class Subprocess implements LiveStub {
   #forkOf?: { sandboxed: boolean };
   /** The program filter this stub's sysmsg threads install (installRules), for its forks. */
   #rulesProg?: Uint8Array;
+  /** Its syscall patching table for runner contexts, once asked for (PlatformContext.run): where, or undefined if it could not be mapped. */
+  usertrapTable?: Promise<bigint | undefined>;
 
   private constructor(
     readonly rt: Runtime,

@@ -133,7 +133,7 @@ function processStateRules(): SeccompRule[] {
  * The calls a program's filter traps from program code whatever their arguments (see
  * programFilter): the sentry's own and checked ones, and the traced ones, but not those denied
  * untraced (the kernel refuses them with no trap). Only their call sites may be patched
- * (src/sentry/kernel/usertrap.ts): a patched site always enters the sentry, and a call that
+ * (src/shm/usertrap.ts): a patched site always enters the sentry, and a call that
  * passes without a trap for some arguments (a read of fd 0, mmap clear of the stub) must go on
  * passing.
  *

@@ -13,7 +13,7 @@ import { RANDOM_SIZE, buildStackImage } from './stack.js';
 import { describeImage } from './mmMap.js';
 import { StubIO } from './stubIO.js';
 import { SYS } from '../../abi/syscalls.js';
-import { UserTrap } from '../kernel/usertrap.js';
+import { UserTrap } from '../../shm/usertrap.js';
 
 /**
  * The ELF loader: what Linux's execve (fs/exec.c), binfmt_script and binfmt_elf do, performed
@@ -69,7 +69,7 @@ export interface LoadOptions {
   /** The 16 AT_RANDOM bytes. Default: fresh random bytes. */
   random?: Uint8Array;
   /**
-   * Map a syscall patching table (src/sentry/kernel/usertrap.ts) at a random page of its range:
+   * Map a syscall patching table (src/shm/usertrap.ts) at a random page of its range:
    * LoadedProgram.usertrapTable says where, unless something was mapped there already.
    */
   usertrap?: boolean;

@@ -11,7 +11,7 @@ const SIGINFO_SIZE = 128;
 /**
  * Signals sent to a stub's process (a kill from outside, a terminal's SIGINT, F_SETOWN's SIGIO)
  * that one of its threads took while it ran the syshandler path of a patched call site
- * (src/sentry/kernel/usertrap.ts): with no context running to publish them with, the thread's
+ * (src/shm/usertrap.ts): with no context running to publish them with, the thread's
  * handler puts them in its Msg.deferred ring and bumps the queue's num_deferred
  * (native/stub/sysmsg.c `defer`). The sentry takes them from there and sends them to the
  * process, as it does with a forwarded signal a thread took while it ran program code.

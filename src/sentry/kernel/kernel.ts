@@ -18,7 +18,7 @@ import { silentPrinter, tracePrinter } from './tracing.js';
 import { Policy, PolicyError } from '../policy.js';
 import { makeSiginfo } from './signals.js';
 import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
-import { UserTrap } from './usertrap.js';
+import { UserTrap } from '../../shm/usertrap.js';
 import { fsgsbaseAllowed } from '../../shm/hostCpu.js';
 
 /** The pid of a sandbox's init in its namespace (the tree's parent when sandboxed); most task events in one message. */

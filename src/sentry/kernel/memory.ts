@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { forceWrite } from '../../shm/usertrap.js';
 import { native } from '../../native.js';
 import { PAGE_SIZE } from '../../abi/linux.js';
 
@@ -66,21 +66,11 @@ export class ProgramMemory {
   /**
    * Writes `data` at `addr` through /proc/PID/mem, which ignores page protections as a
    * debugger's breakpoint does (a private mapping gets its own copy of the page; a shared
-   * read-only one refuses): syscall patching's writes into code (src/sentry/kernel/usertrap.ts).
+   * read-only one refuses): syscall patching's writes into code (src/shm/usertrap.ts).
    * Never into the stub region. False on any failure.
    */
   forceWrite(addr: bigint, data: Uint8Array): boolean {
-    if (data.length === 0) return true;
-    if (this.#forbidden(addr, data.length) || addr + BigInt(data.length) > BigInt(Number.MAX_SAFE_INTEGER)) return false;
-    let fd: number | undefined;
-    try {
-      fd = openSync(`/proc/${this.pid}/mem`, 'r+');
-      return writeSync(fd, data, 0, data.length, Number(addr)) === data.length;
-    } catch {
-      return false;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
+    return !this.#forbidden(addr, data.length) && forceWrite(this.pid, addr, data);
   }
 
   readU32(addr: bigint): number | null {

@@ -2,7 +2,7 @@ import { ERRNO } from '../../abi/linux.js';
 import { SYSCALL_ARG_REGS, REG } from '../../abi/registers.js';
 import { SYS } from '../../abi/syscalls.js';
 import type { Substitute, Task } from './task.js';
-import type { PatchMemory, UserTrap } from './usertrap.js';
+import type { PatchMemory, UserTrap } from '../../shm/usertrap.js';
 
 /** Register indices of the six syscall arguments. */
 export const ARG_IDX = SYSCALL_ARG_REGS.map((r) => REG[r]);

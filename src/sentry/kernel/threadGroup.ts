@@ -24,7 +24,7 @@ import { ExecInProgress, loadedImage, type ExecArgs } from './execve.js';
 import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
 import type { SentryRequest } from '../protocol.js';
 import type { Proc, ProcessEnd, TreeHost } from './process.js';
-import type { UserTrap } from './usertrap.js';
+import type { UserTrap } from '../../shm/usertrap.js';
 
 /** What a process is made of, from the main thread: its stub, its control memory, its first thread. */
 export interface ProcessSpec {

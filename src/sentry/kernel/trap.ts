@@ -10,7 +10,7 @@ import type { Scheduler } from './scheduler.js';
 import type { Substitute, Task } from './task.js';
 import { GroupExit } from './groupExit.js';
 import { sigbit } from './signals.js';
-import type { UserTrap } from './usertrap.js';
+import type { UserTrap } from '../../shm/usertrap.js';
 import { DeferredSignals } from './deferredSignals.js';
 import type { SharedFile } from '../../shm/sharedFile.js';
 
@@ -89,7 +89,7 @@ export class TrapHandler {
     const exec = this.k.execing;
     if (exec?.pastChecks && exec.task !== t) return; // another thread's execve drops this one
     const rip = t.reg('rip');
-    // SyscallTrap: from a patched call site, through the syshandler (src/sentry/patch/), as
+    // SyscallTrap: from a patched call site, through the syshandler (src/shm/usertrap.ts), as
     // the same call would have trapped unpatched (rip past the site, orig_rax its number).
     if (st === ContextState.Syscall || st === ContextState.SyscallTrap) {
       // From stub code (the program jumped there), or at the gadget (which refuses the

@@ -9,7 +9,7 @@ import type { TaskAttrs } from '../kernel/taskAttrs.js';
 import type { ProcessCpuClock } from '../kernel/cpuClock.js';
 import type { StracePrinter } from '../strace/printer.js';
 import type { Proc, ProcessTree } from '../kernel/process.js';
-import type { UserTrap } from '../kernel/usertrap.js';
+import type { UserTrap } from '../../shm/usertrap.js';
 
 /**
  * What handling a syscall comes to: a result for the program; `pass` (the stub runs the call

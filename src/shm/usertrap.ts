@@ -1,4 +1,6 @@
-import { MSG, ThreadState } from '../../abi/sysmsg.js';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { CONTEXT_QUEUE, MSG, ThreadState } from '../abi/sysmsg.js';
+import { native } from '../native.js';
 
 /**
  * Syscall patching (gVisor's usertrap, x86-64): a call site the program traps from once is
@@ -64,6 +66,13 @@ export class UserTrap {
    * `table`: where the loader mapped the table (page aligned, inside {@link UserTrap.RANGE}).
    * `from`: the parent's state, for a fork child (its copy of the table and of the code).
    */
+  /**
+   * With several patchers of one address space (runner workers, each running one of its
+   * contexts): the queue's words, whose usertrap_next is the next free entry and usertrap_lock
+   * a try-lock held while one of them patches (a busy lock only means no patch this time).
+   */
+  #shared?: Uint32Array;
+
   constructor(
     readonly table: bigint,
     /** The calls whose sites may be patched: those the program's filter always traps. */
@@ -81,6 +90,16 @@ export class UserTrap {
     this.#next = from ? from.#next : 0;
   }
 
+  /**
+   * Patching of an address space that other patchers share (see #shared): `queue` is its
+   * context queue's words (CONTEXT_QUEUE). Sites others patched are recognised from memory.
+   */
+  static shared(table: bigint, calls: ReadonlySet<number>, syshandler: bigint, rdgsbase: boolean, queue: Uint32Array): UserTrap {
+    const ut = new UserTrap(table, calls, syshandler, rdgsbase);
+    ut.#shared = queue;
+    return ut;
+  }
+
   /** The same patching for a new image (an execve's, its table at `table`) with this one's counts. */
   forImage(table: bigint): UserTrap {
     return new UserTrap(table, this.calls, this.syshandler, this.rdgsbase, undefined, this.stats);
@@ -94,10 +113,23 @@ export class UserTrap {
   /** The syscall number of the site whose return address is `ret`, if our jump is there now. */
   sysnoAt(mem: PatchMemory, ret: bigint): number | undefined {
     const s = this.#sites.get(ret);
-    if (!s) return undefined;
+    if (!s) return this.#shared ? this.#decode(mem, ret) : undefined;
     const code = mem.read(ret - 7n, 7);
     const jump = jumpTo(s.entry);
     return code !== null && code.every((b, i) => b === jump[i]) ? s.sysno : undefined;
+  }
+
+  /** A site another patcher patched: its jump to an entry of this table whose code is the site's. */
+  #decode(mem: PatchMemory, ret: bigint): number | undefined {
+    const code = mem.read(ret - 7n, 7);
+    if (!code || code[0] !== 0xff || code[1] !== 0x24 || code[2] !== 0x25 || code[6] !== 0) return undefined;
+    const entry = BigInt(code[3] | (code[4] << 8) | (code[5] << 16));
+    if (entry < this.table || entry >= this.table + BigInt(UserTrap.TABLE_SIZE)) return undefined;
+    const bytes = mem.read(entry, UserTrap.ENTRY_SIZE);
+    if (!bytes) return undefined;
+    const sysno = new DataView(bytes.buffer, bytes.byteOffset).getUint32(sysnoOffset(this.rdgsbase), true);
+    const expect = trampoline(entry, ret, sysno, this.syshandler, this.rdgsbase);
+    return expect.every((b, i) => b === bytes[i]) ? sysno : undefined;
   }
 
   /** Where a syscall trapped at `ret` restarts: its site when patched (the `jmp`), else its `syscall`. */
@@ -129,6 +161,23 @@ export class UserTrap {
    */
   tryPatch(mem: PatchMemory, ret: bigint, sysno: number): boolean {
     if (!this.calls.has(sysno) || this.#refused.has(ret)) return false;
+    const shared = this.#shared;
+    if (!shared) return this.#patch(mem, ret, sysno);
+    // One patcher at a time; a busy lock: not now (the site traps again, and is patched then).
+    if (Atomics.compareExchange(shared, CONTEXT_QUEUE.usertrapLock / 4, 0, 1) !== 0) return false;
+    try {
+      if (this.#decode(mem, ret) !== undefined) return false; // another patcher's
+      this.#next = Atomics.load(shared, CONTEXT_QUEUE.usertrapNext / 4);
+      const done = this.#patch(mem, ret, sysno);
+      Atomics.store(shared, CONTEXT_QUEUE.usertrapNext / 4, this.#next);
+      return done;
+    } finally {
+      Atomics.store(shared, CONTEXT_QUEUE.usertrapLock / 4, 0);
+    }
+  }
+
+  /** tryPatch's work, for its one patcher at a time. */
+  #patch(mem: PatchMemory, ret: bigint, sysno: number): boolean {
     if (this.#sites.has(ret)) {
       // A thread that ran the old code while it was patched; or other code there since (the
       // page remapped or rewritten by the program), patched afresh.
@@ -190,6 +239,63 @@ export interface PatchMemory {
   read(addr: bigint, len: number): Uint8Array | null;
   /** Writes `data` at `addr` even into read-only private mappings (as a debugger's breakpoint); false on failure. */
   forceWrite(addr: bigint, data: Uint8Array): boolean;
+}
+
+/**
+ * Writes `data` at `addr` of process `pid` (as Node sees it) through /proc/PID/mem, which
+ * ignores page protections as a debugger's breakpoint does: a private mapping gets its own copy
+ * of the page, a shared read-only one refuses. False on any failure. Preconditions: Node may
+ * ptrace `pid` (its stubs: Node's descendants); the caller keeps writes out of the stub region.
+ *
+ * @example
+ * ```ts
+ * forceWrite(stubPid, site + 5n, Uint8Array.of(0x06));
+ * ```
+ */
+export function forceWrite(pid: number, addr: bigint, data: Uint8Array): boolean {
+  if (data.length === 0) return true;
+  if (addr < 0n || addr + BigInt(data.length) > BigInt(Number.MAX_SAFE_INTEGER)) return false;
+  let fd: number | undefined;
+  try {
+    fd = openSync(`/proc/${pid}/mem`, 'r+');
+    return writeSync(fd, data, 0, data.length, Number(addr)) === data.length;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * A stub process's memory as patching needs it, for a caller without the sentry's
+ * ProgramMemory (the runner worker): never a byte of the stub region `region`.
+ *
+ * @example
+ * ```ts
+ * ut.tryPatch(processMemory(task.pid, region), rip, sysno);
+ * ```
+ */
+export function processMemory(pid: number, region: { start: bigint; end: bigint }): PatchMemory {
+  const outside = (addr: bigint, len: number) => addr >= 0n && (addr + BigInt(len) <= region.start || addr >= region.end);
+  return {
+    read(addr, len) {
+      if (!outside(addr, len)) return null;
+      try {
+        const b = native.processVmReadv(pid, addr, len);
+        return b.length === len ? b : null;
+      } catch {
+        return null;
+      }
+    },
+    forceWrite: (addr, data) => outside(addr, data.length) && forceWrite(pid, addr, data),
+  };
+}
+
+/** Where a trampoline holds its syscall number (the `mov $N, %eax` before its last jump). */
+function sysnoOffset(rdgsbase: boolean): number {
+  const probe = trampoline(UserTrap.RANGE.start, 0n, 0x5a5a5a5a, 0n, rdgsbase);
+  for (let i = 8; i + 4 <= probe.length; i++) if (probe[i - 1] === 0xb8 && new DataView(probe.buffer).getUint32(i, true) === 0x5a5a5a5a) return i;
+  throw new Error('usertrap: a trampoline without its number');
 }
 
 /** `jmp *ENTRY` (ff 24 25 disp32): its fifth byte, at the site's `0f`, is 0x06 (see UserTrap). */
