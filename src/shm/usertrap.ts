@@ -55,6 +55,8 @@ export class UserTrap {
   readonly #sites: Map<bigint, { sysno: number; entry: bigint }>;
   /** Return addresses found not patchable: never looked at again. */
   readonly #refused = new Set<bigint>();
+  /** Return addresses that trapped once (see tryPatch). */
+  readonly #seen = new Set<bigint>();
   /** The next free entry. */
   #next: number;
   /** Sites patched (in this process, or in its parent before the fork). */
@@ -142,7 +144,15 @@ export class UserTrap {
    * ran the old `mov` while it was patched, or a restart at `syscall`'s place — else undefined.
    */
   rewind(mem: PatchMemory, rip: bigint): bigint | undefined {
-    return this.sysnoAt(mem, rip + 2n) !== undefined ? rip - 5n : undefined;
+    let sysno = this.sysnoAt(mem, rip + 2n);
+    const shared = this.#shared;
+    if (sysno === undefined && shared) {
+      // Another worker may be writing that site: its jump is whole once it lets go of the lock.
+      const until = performance.now() + 5;
+      while (Atomics.load(shared, CONTEXT_QUEUE.usertrapLock / 4) !== 0 && performance.now() < until);
+      sysno = this.sysnoAt(mem, rip + 2n);
+    }
+    return sysno !== undefined ? rip - 5n : undefined;
   }
 
   /** The address of entry `i` (entries do not cross pages), or undefined past the table. */
@@ -161,6 +171,13 @@ export class UserTrap {
    */
   tryPatch(mem: PatchMemory, ret: bigint, sysno: number): boolean {
     if (!this.calls.has(sysno) || this.#refused.has(ret)) return false;
+    // At its second trap: a site that traps once (a process's start, its exit) is not worth
+    // a patch's writes. Forgotten sites only wait for a trap more.
+    if (!this.#seen.has(ret)) {
+      if (this.#seen.size >= 4096) this.#seen.clear();
+      this.#seen.add(ret);
+      return false;
+    }
     const shared = this.#shared;
     if (!shared) return this.#patch(mem, ret, sysno);
     // One patcher at a time; a busy lock: not now (the site traps again, and is patched then).
@@ -202,27 +219,24 @@ export class UserTrap {
       if (entry !== undefined) this.#refused.add(ret);
       return false;
     }
-    if (!mem.forceWrite(entry, trampoline(entry, ret, sysno, this.syshandler, this.rdgsbase))) {
-      this.#refused.add(ret);
-      return false;
-    }
-    this.#next++;
     this.#sites.set(ret, { sysno, entry });
     const jump = jumpTo(entry);
-    const steps: Array<[number, Uint8Array]> = [
-      [5, jump.subarray(5, 6)],
-      [1, jump.subarray(1, 7)],
-      [0, jump.subarray(0, 1)],
-    ];
-    for (const [off, bytes] of steps) {
-      if (mem.forceWrite(site + BigInt(off), bytes)) continue;
+    // In order, in one go: the entry, then the site in three steps.
+    const done = mem.forceWrite([
+      [entry, trampoline(entry, ret, sysno, this.syshandler, this.rdgsbase)],
+      [site + 5n, jump.subarray(5, 6)],
+      [site + 1n, jump.subarray(1, 7)],
+      [site, jump.subarray(0, 1)],
+    ]);
+    if (done < 4) {
       // Half written: the original back (a 0x06 left behind would send every thread to a site
-      // that never completes).
-      mem.forceWrite(site, code);
+      // that never completes); the entry stays free.
+      if (done > 1) mem.forceWrite([[site, code]]);
       this.#sites.delete(ret);
       this.#refused.add(ret);
       return false;
     }
+    this.#next++;
     this.stats.sites++;
     return true;
   }
@@ -237,33 +251,41 @@ export interface UsertrapStats {
 /** What patching needs of a program's memory: reads, and writes that ignore page protections. */
 export interface PatchMemory {
   read(addr: bigint, len: number): Uint8Array | null;
-  /** Writes `data` at `addr` even into read-only private mappings (as a debugger's breakpoint); false on failure. */
-  forceWrite(addr: bigint, data: Uint8Array): boolean;
+  /**
+   * Writes each `data` at its `addr`, in order, even into read-only private mappings (as a
+   * debugger's breakpoint); stops at the first that fails. Returns how many were written.
+   */
+  forceWrite(writes: ReadonlyArray<readonly [bigint, Uint8Array]>): number;
 }
 
 /**
- * Writes `data` at `addr` of process `pid` (as Node sees it) through /proc/PID/mem, which
- * ignores page protections as a debugger's breakpoint does: a private mapping gets its own copy
- * of the page, a shared read-only one refuses. False on any failure. Preconditions: Node may
- * ptrace `pid` (its stubs: Node's descendants); the caller keeps writes out of the stub region.
+ * Writes each `data` at its `addr` of process `pid` (as Node sees it), in order, through
+ * /proc/PID/mem (opened once), which ignores page protections as a debugger's breakpoint does:
+ * a private mapping gets its own copy of the page, a shared read-only one refuses. Stops at the
+ * first failure; returns how many were written. Preconditions: Node may ptrace `pid` (its
+ * stubs: Node's descendants); the caller keeps writes out of the stub region.
  *
  * @example
  * ```ts
- * forceWrite(stubPid, site + 5n, Uint8Array.of(0x06));
+ * forceWrite(stubPid, [[site + 5n, Uint8Array.of(0x06)]]); // 1
  * ```
  */
-export function forceWrite(pid: number, addr: bigint, data: Uint8Array): boolean {
-  if (data.length === 0) return true;
-  if (addr < 0n || addr + BigInt(data.length) > BigInt(Number.MAX_SAFE_INTEGER)) return false;
+export function forceWrite(pid: number, writes: ReadonlyArray<readonly [bigint, Uint8Array]>): number {
   let fd: number | undefined;
+  let done = 0;
   try {
-    fd = openSync(`/proc/${pid}/mem`, 'r+');
-    return writeSync(fd, data, 0, data.length, Number(addr)) === data.length;
+    for (const [addr, data] of writes) {
+      if (addr < 0n || addr + BigInt(data.length) > BigInt(Number.MAX_SAFE_INTEGER)) break;
+      fd ??= openSync(`/proc/${pid}/mem`, 'r+');
+      if (data.length > 0 && writeSync(fd, data, 0, data.length, Number(addr)) !== data.length) break;
+      done++;
+    }
   } catch {
-    return false;
+    // unwritable (a shared read-only page), or the process is gone: done so far
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  return done;
 }
 
 /**
@@ -272,7 +294,7 @@ export function forceWrite(pid: number, addr: bigint, data: Uint8Array): boolean
  *
  * @example
  * ```ts
- * ut.tryPatch(processMemory(task.pid, region), rip, sysno);
+ * ut.tryPatch(processMemory(task.pid, region), rip, sysno); // patched at a site's second trap
  * ```
  */
 export function processMemory(pid: number, region: { start: bigint; end: bigint }): PatchMemory {
@@ -287,7 +309,10 @@ export function processMemory(pid: number, region: { start: bigint; end: bigint 
         return null;
       }
     },
-    forceWrite: (addr, data) => outside(addr, data.length) && forceWrite(pid, addr, data),
+    forceWrite(writes) {
+      const ok = writes.findIndex(([addr, data]) => !outside(addr, data.length));
+      return forceWrite(pid, ok < 0 ? writes : writes.slice(0, ok));
+    },
   };
 }
 

@@ -64,13 +64,14 @@ export class ProgramMemory {
   }
 
   /**
-   * Writes `data` at `addr` through /proc/PID/mem, which ignores page protections as a
-   * debugger's breakpoint does (a private mapping gets its own copy of the page; a shared
-   * read-only one refuses): syscall patching's writes into code (src/shm/usertrap.ts).
-   * Never into the stub region. False on any failure.
+   * Writes each `data` at its `addr`, in order, through /proc/PID/mem, which ignores page
+   * protections as a debugger's breakpoint does (a private mapping gets its own copy of the
+   * page; a shared read-only one refuses): syscall patching's writes into code
+   * (src/shm/usertrap.ts). Never into the stub region. Returns how many were written.
    */
-  forceWrite(addr: bigint, data: Uint8Array): boolean {
-    return !this.#forbidden(addr, data.length) && forceWrite(this.pid, addr, data);
+  forceWrite(writes: ReadonlyArray<readonly [bigint, Uint8Array]>): number {
+    const bad = writes.findIndex(([addr, data]) => this.#forbidden(addr, data.length));
+    return forceWrite(this.pid, bad < 0 ? writes : writes.slice(0, bad));
   }
 
   readU32(addr: bigint): number | null {
