@@ -150,6 +150,12 @@ test('a site is patched only when it is `mov $N,%eax; syscall` of the trapped nu
   t.is(ut.restartAddr(mem, 0x400ff7n), 0x400ff5n);
   t.true(ut.tryPatch(mem, 0x400ff7n, SYS.getppid));
   t.is(ut.fork().sysnoAt(mem, 0x400ff7n), SYS.getppid, "a fork child knows its copy's sites");
+  // While a fork copies the address space, nothing is patched (a child must never get half a patch).
+  load(0x402fefn, [0xc3, 0xb8, 110, 0, 0, 0, 0x0f, 0x05]);
+  ut.hold();
+  t.false(ut.tryPatch(mem, 0x402ff7n, SYS.getppid) || ut.tryPatch(mem, 0x402ff7n, SYS.getppid));
+  ut.release();
+  t.true(ut.tryPatch(mem, 0x402ff7n, SYS.getppid));
 });
 
 test('ctx.run on a platform with syscallPatching: the site is patched under the loop, every call still reaches the handler', async (t) => {

@@ -57,6 +57,22 @@ export class UserTrap {
   readonly #refused = new Set<bigint>();
   /** Return addresses that trapped once (see tryPatch). */
   readonly #seen = new Set<bigint>();
+  /** Forks of the address space under way (gVisor's PreFork): no patch may be half-copied. */
+  #held = 0;
+
+  /**
+   * A fork of the address space starts (the kernel copies its memory at some point before it
+   * is answered): no patch until {@link release}, so that the child never gets a half-written
+   * site. Calls nest.
+   */
+  hold(): void {
+    this.#held++;
+  }
+
+  /** A fork {@link hold} bracketed is answered (made or failed). */
+  release(): void {
+    if (this.#held > 0) this.#held--;
+  }
   /** The next free entry. */
   #next: number;
   /** Sites patched (in this process, or in its parent before the fork). */
@@ -178,6 +194,7 @@ export class UserTrap {
       this.#seen.add(ret);
       return false;
     }
+    if (this.#held > 0) return false;
     const shared = this.#shared;
     if (!shared) return this.#patch(mem, ret, sysno);
     // One patcher at a time; a busy lock: not now (the site traps again, and is patched then).

@@ -304,17 +304,14 @@ export class Kernel implements TreeHost {
     this.#result(end.result);
   }
 
-  #finish(): void {
-    this.#result(this.root.end!);
-  }
+  #finish = (): void => this.#result(this.root.end!);
 
   #result(r: SentryResult): void {
     this.table.signalfds.closeAll();
     this.flush();
     this.strace.close();
     const summary = this.strace.summaryText();
-    const patched = this.root.usertrap?.stats;
-    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(patched ? { patched: { ...patched } } : {}) };
+    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(this.root.usertrap ? { patched: { ...this.root.usertrap.stats } } : {}) };
   }
 
   /** Output and mirrored events go out (before the host sleeps, and at the end). */
@@ -388,14 +385,16 @@ export class Kernel implements TreeHost {
 
   /**
    * fork, vfork, clone of a process (not CLONE_THREAD): the main thread forks `p`'s stub (the
-   * kernel's copy-on-write copy of its address space); the child's first thread is a copy of
-   * `t`, returning 0. `t` waits parked meanwhile (no signal interrupts a fork), and with
-   * CLONE_VFORK until the child execs or ends. Returns 'blocked'; `t` gets the child's pid, or
-   * EAGAIN when no process could be made.
+   * kernel's copy-on-write copy of its address space); the child's first thread is a copy of `t`,
+   * returning 0. `t` waits parked meanwhile (no signal interrupts a fork), and with CLONE_VFORK
+   * until the child execs or ends. Returns 'blocked'; `t` gets the child's pid, or EAGAIN.
    */
   fork(p: ThreadGroup, t: Task, o: ForkOptions): 'blocked' {
     p.park(t, 'WAIT_EXEC');
+    const patching = p.usertrap; // no site of p patched while the kernel copies its memory (PreFork/PostFork)
+    patching?.hold();
     this.request({ type: 'fork', pid: p.tgid, pidfd: o.pidfdAt !== undefined, ...(p.attrs.gen > 0 ? { attrs: { gen: p.attrs.gen, values: p.attrs.values } } : {}) }, 'forked', (r) => {
+      patching?.release();
       if (r.errno !== 0 || r.pid === undefined) return p.defer(() => p.wake(t, -BigInt(r.errno || ERRNO.EAGAIN)));
       if (!p.live || this.result) {
         // The parent ended meanwhile: its child never runs.
