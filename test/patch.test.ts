@@ -158,7 +158,7 @@ test('a site is patched only when it is `mov $N,%eax; syscall` of the trapped nu
   t.true(ut.tryPatch(mem, 0x402ff7n, SYS.getppid));
 });
 
-test('ctx.run on a platform with syscallPatching: the site is patched under the loop, every call still reaches the handler', async (t) => {
+test('ctx.run on a platform with syscallPatching: the site is patched under the loop, every call still reaches the handler, a fork child runs it too', async (t) => {
   const le32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
   const N = 5000;
   // xor r12,r12; mov r13d,N; 1: mov eax,getppid; syscall; add r12,rax; dec r13d; jnz 1b; mov rdi,r12; mov eax,exit; syscall
@@ -176,9 +176,14 @@ test('ctx.run on a platform with syscallPatching: the site is patched under the 
       regs.eflags = 0x202n;
       const ev = await ctx.run(as, regs, handler);
       const site = [...native.processVmReadv(as.pid, 0x400009n, 7)];
+      // A fork's child has the patched code and the table: the same loop runs there.
+      const child = await as.fork();
+      const cregs = { ...regs, rip: 0x400000n, rax: 0n, r12: 0n, r13: 0n };
+      const cev = await ctx.run(child, cregs, handler);
       ctx.release();
+      await child.release();
       await as.release();
-      return { ev, site };
+      return { ev, site, cev };
     } finally {
       await platform.close();
     }
@@ -188,6 +193,7 @@ test('ctx.run on a platform with syscallPatching: the site is patched under the 
   t.is(patched.ev.kind === 'syscall' ? patched.ev.args[0] : undefined, 7n * BigInt(N), 'every getppid answered by the handler');
   t.deepEqual(patched.site.slice(0, 3), [0xff, 0x24, 0x25], 'the site is the jump now');
   t.is(patched.site[5], 0x06);
+  t.is(patched.cev.kind === 'syscall' ? patched.cev.args[0] : undefined, 7n * BigInt(N), "the fork's child runs the patched site");
   const plain = await run(false);
   t.is(plain.ev.kind === 'syscall' ? plain.ev.args[0] : undefined, 7n * BigInt(N));
   t.deepEqual(plain.site, [0xb8, ...le32(SYS.getppid).slice(0, 4), 0x0f, 0x05], 'off by default: the code as written');

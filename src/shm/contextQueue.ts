@@ -177,6 +177,23 @@ export class ContextQueue {
   }
 
   /** Contexts ever queued (the producer index, sentry-written): direct resumes do not count. */
+  /**
+   * Holds syscall patching of this stub's address space off (its try-lock, see UserTrap.shared)
+   * while `fn` runs: a fork must not copy a half-written site. Waits for a runner that is
+   * patching (a few writes) for at most 100 ms, then goes on regardless.
+   */
+  async withoutPatching<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = CONTEXT_QUEUE.usertrapLock / 4;
+    const until = performance.now() + 100;
+    let held = false;
+    while (!(held = Atomics.compareExchange(this.#u32, lock, 0, 1) === 0) && performance.now() < until) await new Promise((r) => setImmediate(r));
+    try {
+      return await fn();
+    } finally {
+      if (held) Atomics.store(this.#u32, lock, 0);
+    }
+  }
+
   get enqueued(): number {
     return this.#load(CONTEXT_QUEUE.end);
   }
