@@ -3,19 +3,21 @@ import { CONTEXT_QUEUE, MSG, ThreadState } from '../abi/sysmsg.js';
 import { native } from '../native.js';
 
 /**
- * Syscall patching (gVisor's usertrap, x86-64): a call site the program traps from once is
- * rewritten so that later calls from it jump into the stub's syshandler with no signal at all
- * (native/stub/stub.S `systrap_syshandler`). The site `mov $N, %eax; syscall` (7 bytes:
- * `b8 N32 0f 05`) becomes `jmp *ENTRY` (`ff 24 25 ENTRY32`), an absolute indirect jump through
- * the first 8 bytes of a trampoline entry, which hold the address of the entry's code:
+ * Syscall patching (gVisor's usertrap, x86-64): a call site the program traps from (twice:
+ * see tryPatch) is rewritten so that later calls from it jump into the stub's syshandler with no
+ * signal at all (native/stub/stub.S `systrap_syshandler`). The site `mov $N, %eax; syscall`
+ * (7 bytes: `b8 N32 0f 05`) becomes `jmp *ENTRY` (`ff 24 25 ENTRY32`), an absolute indirect
+ * jump through the first 8 bytes of a trampoline entry, which hold the address of its code:
  *
  *   movl $PREP, %gs:state        interrupts postponed (the handler sees the syshandler path)
  *   mov %rsp, %gs:app_stack      the program's stack, untouched (no push: its red zone)
- *   mov %gs:syshandler_stack, %rsp
+ *   rdgsbase %rsp                its Msg's address, the top of its signal stack (or, without
+ *                                FSGSBASE, mov %gs:syshandler_stack, %rsp)
  *   movabs $SITE+7, %rax         the return address...
  *   mov %rax, %gs:ret_addr
+ *   movabs $SYSHANDLER, %rcx     (RCX is `syscall`'s to clobber)
  *   mov $N, %eax                 ...and the number, as the site had them
- *   jmp *%gs:syshandler
+ *   jmp *%rcx
  *
  * GS base is the sysmsg thread's Msg (set when the thread is made). The entries live in a
  * table the loader maps at a random page of [0x60000, 0x70000), so that the third byte of an
@@ -181,9 +183,10 @@ export class UserTrap {
 
   /**
    * Patches the site a syscall `sysno` just trapped from (`ret`: the address after its
-   * `syscall`), if it is `mov $sysno, %eax; syscall` and there is room. Returns true if the site
-   * is patched now. Preconditions: `sysno` always traps (see the class note); the task that
-   * trapped is stopped (it is in the sentry). Failure only leaves the site unpatched.
+   * `syscall`), at its second trap, if it is `mov $sysno, %eax; syscall`, there is room and no
+   * fork is copying the address space (hold). Returns true if the site is patched now.
+   * Preconditions: `sysno` always traps (see the class note); the task that trapped is stopped
+   * (it is in the sentry). Failure only leaves the site unpatched.
    */
   tryPatch(mem: PatchMemory, ret: bigint, sysno: number): boolean {
     if (!this.calls.has(sysno) || this.#refused.has(ret)) return false;
