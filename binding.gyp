@@ -3,10 +3,10 @@
     {
       "target_name": "systrap_stub",
       "type": "static_library",
-      "sources": ["native/stub/stub.S", "native/stub/sysmsg.c"],
+      "sources": ["native/stub/stub.S", "native/stub/sysmsg.c", "native/stub/trace_ring.c"],
       "cflags": [
         "-O2", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-mgeneral-regs-only",
-        "-fno-jump-tables", "-fno-tree-loop-distribute-patterns", "-fno-asynchronous-unwind-tables",
+        "-fno-jump-tables", "-fno-tree-switch-conversion", "-fno-tree-loop-distribute-patterns", "-fno-asynchronous-unwind-tables",
         "-fcf-protection=none", "-fvisibility=hidden", "-fPIC", "-Wall"
       ]
     },

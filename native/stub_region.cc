@@ -24,6 +24,7 @@ extern const char systrap_stub_syscall[];
 extern const char systrap_restore_rt[];
 extern const char systrap_syscall_gadget[];
 extern const char systrap_syshandler[];
+extern const char systrap_ring_syscall_ret[];
 void systrap_sighandler(int, uint8_t*, void*);
 }
 
@@ -121,6 +122,7 @@ static Napi::Value StubRegionInit(const Napi::CallbackInfo& info) {
   o.Set("restorerOffset", Napi::Number::New(env, off(systrap_restore_rt)));
   o.Set("gadgetOffset", Napi::Number::New(env, off(systrap_syscall_gadget)));
   o.Set("syshandlerOffset", Napi::Number::New(env, off(systrap_syshandler)));
+  o.Set("ringSyscallOffset", Napi::Number::New(env, off(systrap_ring_syscall_ret)));
   return o;
 }
 
@@ -141,6 +143,10 @@ void InitStubRegion(Napi::Env env, Napi::Object exports) {
   k.Set("STUB_QUEUE_OFFSET", STUB_QUEUE_OFFSET);
   k.Set("STUB_QUEUE_SIZE", STUB_QUEUE_SIZE);
   k.Set("STUB_CONTEXTS_OFFSET", STUB_CONTEXTS_OFFSET);
+  k.Set("STUB_TRACE_RING_OFFSET", STUB_TRACE_RING_OFFSET);
+  k.Set("STUB_TRACE_RING_DATA", STUB_TRACE_RING_DATA);
+  k.Set("STUB_TRACE_RING_SIZE", STUB_TRACE_RING_SIZE);
+  k.Set("STUB_TRACE_SPEC_OFFSET", STUB_TRACE_SPEC_OFFSET);
   k.Set("STUB_MODE_TRAP", STUB_MODE_TRAP);
   k.Set("STUB_MODE_NEW_STUB", STUB_MODE_NEW_STUB);
   k.Set("STUB_MODE_RUN_SYSCALL_LOOP", STUB_MODE_RUN_SYSCALL_LOOP);

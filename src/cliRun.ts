@@ -7,6 +7,7 @@ import { SystrapError } from './errors.js';
 import { bundleWarm, dynamicImport } from './bundleHooks.js';
 import type { InspectionEvent } from 'xstate';
 import type { InspectorServer } from './inspect/server.js';
+import type { RingStats } from './sentry/protocol.js';
 
 /** The exit status for a loader error, as a shell would report it. */
 function loaderStatus(e: SystrapError): number {
@@ -84,7 +85,7 @@ export async function run(a: RunArgs, inherit: readonly number[] = []): Promise<
     process.on('SIGCONT', cont);
     forwarders.push(['SIGCONT', cont]);
     const end = await handle.done;
-    if (end.summary) writeSync(a.trace.outFd, end.summary + patchedLine(end.patched));
+    if (end.summary) writeSync(a.trace.outFd, end.summary + patchedLine(end.patched) + ringLine(end.ring));
     if (end.kind === 'exited') return end.status;
     if (end.kind === 'killed') return { signal: end.signal };
     console.error(`systrap: ${end.message} (${end.code})`);
@@ -188,4 +189,15 @@ async function startInspection(a: RunArgs): Promise<{ observer?: (e: InspectionE
  */
 function patchedLine(p: { sites: number; calls: number } | undefined): string {
   return p ? `systrap: ${p.sites} call site${p.sites === 1 ? '' : 's'} patched, ${p.calls} call${p.calls === 1 ? '' : 's'} made through them with no signal\n` : '';
+}
+
+/**
+ * The line `-c` adds for the trace ring: the calls the program's stubs made and recorded
+ * themselves (no round trip), and how often one waited for room (see TraceOptions.ring).
+ */
+function ringLine(r: RingStats | undefined): string {
+  if (!r || r.records === 0) return '';
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  const over = r.corrupt > 0 ? `, written over by the program ${plural(r.corrupt, 'time')} (what it held then was skipped)` : '';
+  return `systrap: ${plural(r.records, 'call')} made and recorded by the stub (trace ring), ${plural(r.fullWaits, 'wait')} for room${over}\n`;
 }

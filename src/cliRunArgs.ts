@@ -159,6 +159,7 @@ function runOptions(st: ArgsState): OptionSpec[] {
       },
     },
     { long: 'no-patch', apply: () => (a.noPatch = true) },
+    { long: 'no-trace-ring', apply: () => (a.trace.ring = false) },
     { short: 'h', long: 'help', apply: () => (a.help = true) },
     { short: 'V', long: 'version', apply: () => (a.version = true) },
   ];

@@ -68,6 +68,8 @@ systrap's own:
                                 the kernel allows them; require: fail if it does not; off: none
   --no-patch                    no syscall patching (by default a call site that traps is
                                 rewritten to enter the stub with no signal from then on)
+  --no-trace-ring               every traced call goes to systrap and back (by default a call
+                                only watched is made by the program's stub, which records it)
 
 Options take --opt=value or --opt value; short ones cluster (-fc, -tt) and take -s64 or -s 64.
 -e inject, -e fault, --deny and --policy apply to every process (-f or not); -f decides which

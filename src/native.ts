@@ -165,6 +165,7 @@ export interface Native {
     restorerOffset: number;
     gadgetOffset: number;
     syshandlerOffset: number;
+    ringSyscallOffset: number;
   };
   forkSourceStub(memfd: number): number;
   /**
@@ -218,6 +219,10 @@ export interface Native {
     STUB_QUEUE_OFFSET: number;
     STUB_QUEUE_SIZE: number;
     STUB_CONTEXTS_OFFSET: number;
+    STUB_TRACE_RING_OFFSET: number;
+    STUB_TRACE_RING_DATA: number;
+    STUB_TRACE_RING_SIZE: number;
+    STUB_TRACE_SPEC_OFFSET: number;
     STUB_MODE_TRAP: number;
     STUB_MODE_NEW_STUB: number;
     STUB_MODE_RUN_SYSCALL_LOOP: number;

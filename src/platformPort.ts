@@ -119,6 +119,11 @@ export interface StubPort {
   /** The context queue's range in the memory file. Precondition: ensureThread() resolved. */
   queueRange(): FileRange;
   /**
+   * The range of its rules area in the memory file, when the stub has a program filter of its
+   * own (read-only in the stub; the sentry writes the trace ring's spec at its end).
+   */
+  rulesRange(): FileRange | undefined;
+  /**
    * Rings the stub's doorbell (mail for a sentry thread that may sleep on it); with `wake`
    * false, only bumps it (a sleeper woken through another doorbell sees the change). True when
    * it woke a sleeper.

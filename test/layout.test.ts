@@ -2,6 +2,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { ATTR, CONTEXT_QUEUE, MSG, TASK_ATTRS, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
 import { abi } from '../src/abi/stub.js';
+import { TRACE_CAPTURE, TRACE_RECORD, TRACE_RING, TRACE_SPEC, TraceCapture, TraceRecordKind, TraceWhen } from '../src/abi/traceRing.js';
 import { buildFixture } from './fixtures/build.js';
 
 // Built at the first test that needs it, so that a missing compiler fails the tests (one line
@@ -36,4 +37,15 @@ test('task_attrs offsets, size and flags: TypeScript equals C', (t) => {
 
 test('syscall-thread message constants: the addon equals the C header', (t) => {
   for (const [k, v] of Object.entries(C().abi)) t.is((abi as unknown as Record<string, number>)[k], v, k);
+});
+
+test('trace ring layouts and constants: TypeScript equals C', (t) => {
+  const c = C() as unknown as Record<string, Record<string, number> & number[]>;
+  for (const k of ['head', 'tail', 'waiters', 'fullWaits', 'records', 'faults', 'lost'] as const) t.is(TRACE_RING[k], c.ring[snake(k)], `trace_ring.${k}`);
+  for (const [k, v] of Object.entries(TRACE_RECORD)) t.is(v, c.record[snake(k)], `trace_record.${k}`);
+  for (const [k, v] of Object.entries(TRACE_CAPTURE)) t.is(v, c.capture[snake(k)], `trace_capture.${k}`);
+  for (const [k, v] of Object.entries(TRACE_SPEC)) t.is(v, c.spec[k === 'dataSize' ? 'data_size' : k], `trace_spec.${k}`);
+  t.deepEqual(Object.values(TraceCapture), c.captures, 'TRACE_CAPTURE_*');
+  t.deepEqual(Object.values(TraceWhen), c.whens, 'TRACE_WHEN_*');
+  t.deepEqual([TraceRecordKind.Call, TraceRecordKind.Pad], c.kinds, 'TRACE_RECORD_*');
 });

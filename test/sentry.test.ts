@@ -36,11 +36,19 @@ test('allowed, untraced syscalls never trap; traced ones do', async (t) => {
   t.is(free.stdout, `${process.getuid!() * 2000}\n`);
   // Start-up and exit trap (brk, arch_prctl, set_tid_address, ...): a handful, not 2000.
   t.true(free.end.traps! < 50, `traps: ${free.end.traps}`);
-  // A traced call that passes through traps twice: at entry, and back from the gadget with its
-  // result (what the trace line prints).
-  const traced = await runCaptured([exe, '2000'], { trace: [SYS.getuid] });
+  // A traced call that passes through traps twice without the trace ring: at entry, and back
+  // from the gadget with its result (what the trace line prints).
+  const traced = await runCaptured([exe, '2000'], { trace: [SYS.getuid], ring: false });
   t.true(traced.end.traps! >= 4000 && traced.end.traps! < 4100, `traps: ${traced.end.traps}`);
   t.is(traced.stdout.split('\n').filter((l) => /^getuid\(\) += /.test(l)).length, 2000);
+  // With it (the default), the stub makes and records it: no trap, the same lines.
+  const ringed = await runCaptured([exe, '2000'], { trace: [SYS.getuid] });
+  t.true(ringed.end.traps! < 50, `traps: ${ringed.end.traps}`);
+  t.is(ringed.end.ring?.records, 2000);
+  // The same lines (the program's own output may come before some: recorded lines are printed
+  // when the sentry drains them, not before the call returns).
+  const lines = (s: string) => s.split('\n').filter((l) => l.startsWith('getuid('));
+  t.deepEqual(lines(ringed.stdout), lines(traced.stdout));
 });
 
 test('threads: trace lines carry the thread id once the program has threads (follow); without follow, the first thread only', async (t) => {

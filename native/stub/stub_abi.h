@@ -84,6 +84,15 @@
 #define STUB_QUEUE_SIZE (9 * 4096)
 #define STUB_CONTEXTS_OFFSET (STUB_QUEUE_OFFSET + STUB_QUEUE_SIZE + 4096)
 
+/* The observe-only trace ring (struct trace_ring in sysmsg.h): a header page, then the records,
+ * right after the 4095 ThreadContext slots and mapped with them. */
+#define STUB_TRACE_RING_OFFSET (STUB_CONTEXTS_OFFSET + 4095 * 4096)
+#define STUB_TRACE_RING_DATA (1024 * 1024)
+#define STUB_TRACE_RING_SIZE (4096 + STUB_TRACE_RING_DATA)
+/* Its spec (struct trace_spec): the rules area's last 2 KiB, read-only in the stub; the filter
+ * before it keeps to the rest (the kernel's 4096 instructions take 32 KiB + 16). */
+#define STUB_TRACE_SPEC_OFFSET (STUB_RULES_SIZE - 2048)
+
 /* The application's maximum address (gVisor's maxStubUserAddress); the stub lives above it. */
 #define STUB_MAX_USER_ADDRESS 0x7f0000000000ULL
 #define STUB_TASK_SIZE 0x7ffffffff000ULL

@@ -327,7 +327,20 @@ extern const char systrap_syshandler_jmp[] __attribute__((visibility("hidden")))
 extern const char systrap_syshandler_resume[] __attribute__((visibility("hidden")));
 extern const char systrap_syshandler_kick[] __attribute__((visibility("hidden")));
 
+/* The trace ring (trace_ring.c): an observed call made and recorded by this thread, and the
+ * bounds of the copy routines whose faults are caught. */
+int systrap_ring_call(uintptr_t base, uint32_t context, uint64_t nr, const uint64_t* a, uint64_t site, int64_t* out) __attribute__((visibility("hidden")));
+extern const char systrap_ring_copy_start[] __attribute__((visibility("hidden")));
+extern const char systrap_ring_copy_end[] __attribute__((visibility("hidden")));
+extern const char systrap_ring_copy_fault[] __attribute__((visibility("hidden")));
+
+/* A ThreadContext's id: its slot's index. */
+STUB_INLINE uint32_t context_id(uintptr_t base, const struct thread_context* ctx) {
+  return (uint32_t)(((uintptr_t)ctx - base - STUB_CONTEXTS_OFFSET) / ALLOCATED_SIZEOF_THREAD_CONTEXT);
+}
+
 #define SI_CODE_OFF 8
+#define SI_SYSCALL_OFF 24
 #define AUDIT_ARCH_X86_64 0xc000003eu
 #define SYS_SECCOMP_CODE 1
 #define DEFERRED_MAX 16u
@@ -384,6 +397,27 @@ STUB_INLINE struct thread_context* publish_and_wait(struct context_queue* q, str
 }
 
 /*
+ * The syshandler's way back into `next` (this thread's context, FS base in place): 0, its RIP in
+ * Msg.ret_addr for the assembly's jump. An interrupt from the store on (its flag set, its
+ * SIGCHLD postponed) finds the kick in Msg.ret_addr (see the handler); one before is seen here:
+ * `next` goes back to the sentry at once, and the next context through the handler (1, state
+ * RESUME, from `prev`'s FP state).
+ */
+STUB_INLINE long resume_at_once(struct context_queue* q, struct sysmsg* msg, uintptr_t base, struct thread_context* prev, struct thread_context* next) {
+  __atomic_store_n(&msg->ret_addr, next->regs[RIP], __ATOMIC_RELAXED);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (!__atomic_exchange_n(&next->interrupt, 0, __ATOMIC_ACQ_REL)) return 0;
+  publish_signal(q, msg, next, SIGCHLD, next->siginfo);
+  next = get_context(q, msg, base);
+  sync_attrs(q, msg);
+  msg->context = (uint64_t)next;
+  next->thread_id = msg->thread_id;
+  msg->resume_prev = (uint64_t)prev;
+  __atomic_store_n(&msg->state, THREAD_STATE_RESUME, __ATOMIC_RELEASE);
+  return 1;
+}
+
+/*
  * The C part of systrap_syshandler (stub.S), for a call from a patched site: the context's
  * registers and FP state are saved, Msg.state is PREP. Publishes the call (state SYSCALL_TRAP,
  * otherwise as a SIGSYS trap) and picks what runs next. Returns 0 when that is the same context
@@ -413,7 +447,15 @@ STUB long systrap_syshandler_c(void) {
   *(volatile uint64_t*)(si + 16) = ctx->regs[RIP];
   *(volatile int32_t*)(si + 24) = (int32_t)nr;
   *(volatile uint32_t*)(si + 28) = AUDIT_ARCH_X86_64;
-  struct thread_context* next = publish_and_wait(q, msg, base, ctx, CONTEXT_STATE_SYSCALL_TRAP);
+  struct thread_context* next;
+  const uint64_t args[6] = {ctx->regs[RDI], ctx->regs[RSI], ctx->regs[RDX], ctx->regs[R10], ctx->regs[R8], ctx->regs[R9]};
+  int64_t ret;
+  if (systrap_ring_call(base, context_id(base, ctx), nr, args, 0, &ret)) {
+    /* Made and recorded here (an observed call): on with the same context at once. */
+    ctx->regs[RAX] = (uint64_t)ret;
+    return resume_at_once(q, msg, base, ctx, ctx);
+  }
+  next = publish_and_wait(q, msg, base, ctx, CONTEXT_STATE_SYSCALL_TRAP);
   sync_attrs(q, msg);
   msg->context = (uint64_t)next;
   next->thread_id = msg->thread_id;
@@ -423,22 +465,7 @@ STUB long systrap_syshandler_c(void) {
     return 1;
   }
   if (get_fs(q) != next->regs[FS_BASE]) set_fs(q, next->regs[FS_BASE]);
-  /* An interrupt from here on (its flag set, its SIGCHLD postponed) finds the kick in
-   * Msg.ret_addr (see the handler); one before was seen by direct_wait or get_context. */
-  __atomic_store_n(&msg->ret_addr, next->regs[RIP], __ATOMIC_RELAXED);
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  if (__atomic_exchange_n(&next->interrupt, 0, __ATOMIC_ACQ_REL)) {
-    /* Interrupted since: back to the sentry at once, and the next context through the handler. */
-    publish_signal(q, msg, next, SIGCHLD, next->siginfo);
-    next = get_context(q, msg, base);
-    sync_attrs(q, msg);
-    msg->context = (uint64_t)next;
-    next->thread_id = msg->thread_id;
-    msg->resume_prev = (uint64_t)ctx;
-    __atomic_store_n(&msg->state, THREAD_STATE_RESUME, __ATOMIC_RELEASE);
-    return 1;
-  }
-  return 0;
+  return resume_at_once(q, msg, base, ctx, next);
 }
 
 /* Entry: SA_SIGINFO handler on the alternate stack. */
@@ -452,6 +479,12 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
   struct thread_context* prev = (struct thread_context*)msg->context;
   struct thread_context* next;
   uint64_t rip = uc->mc.rip;
+
+  /* A fault of the trace ring's copy of program memory: the copy fails, nothing else. */
+  if ((signo == SIGSEGV || signo == SIGBUS) && rip >= (uint64_t)systrap_ring_copy_start && rip < (uint64_t)systrap_ring_copy_end && is_fault(signo, siginfo)) {
+    uc->mc.rip = (uint64_t)systrap_ring_copy_fault;
+    return;
+  }
 
   if (tstate == THREAD_STATE_PREP || tstate == THREAD_STATE_ASLEEP || tstate == THREAD_STATE_RESUME) {
     /* This thread was in the syshandler path (this handler blocks every signal it takes while
@@ -492,6 +525,17 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
     /* An interrupt (SIGCHLD) that arrives while this thread is between contexts is postponed:
      * the context's interrupt flag catches it when it is next picked. */
     if (signo == SIGCHLD && tstate != THREAD_STATE_NONE) return;
+    if (signo == SIGSYS && tstate == THREAD_STATE_NONE && prev && is_fault(signo, siginfo) &&
+        *(const volatile int32_t*)(siginfo + SI_SYSCALL_OFF) == (int32_t)uc->mc.rax) {
+      /* An observed call this thread makes and records itself (trace_ring.c): back into the
+       * program with its result, no round trip. Signals it blocks now come after it returns. */
+      const uint64_t args[6] = {uc->mc.rdi, uc->mc.rsi, uc->mc.rdx, uc->mc.r10, uc->mc.r8, uc->mc.r9};
+      int64_t ret;
+      if (systrap_ring_call(base, context_id(base, prev), uc->mc.rax, args, rip, &ret)) {
+        uc->mc.rax = (uint64_t)ret;
+        return;
+      }
+    }
     __atomic_store_n(&msg->state, THREAD_STATE_PREP, __ATOMIC_RELEASE);
     struct thread_context* ctx = prev;
     save_regs(q, ctx, uc);

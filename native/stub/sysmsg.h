@@ -168,4 +168,83 @@ _Static_assert(__builtin_offsetof(struct context_queue, ringbuffer) == 384, "con
 _Static_assert(__builtin_offsetof(struct context_queue, attrs) == 33152, "task_attrs after the ring");
 _Static_assert(sizeof(struct task_attrs) == 728, "task_attrs size");
 
+/*
+ * The observe-only trace ring (native/stub/trace_ring.c, src/sentry/kernel/traceRing.ts): a call
+ * that is only observed (traced or counted; no deny, injection, policy or emulation) is made by
+ * the stub thread itself, which appends one record of it here; the sentry drains the ring
+ * asynchronously. Header at STUB_TRACE_RING_OFFSET, then STUB_TRACE_RING_DATA bytes of records.
+ * Positions count bytes and wrap at 2^32 (the data size divides it). Program memory: the
+ * sentry checks everything it reads, and writes tail from its own count.
+ */
+struct trace_ring {
+  uint32_t head;            /* stubs: bytes reserved (a CAS claims a record's room) */
+  uint32_t pad0[15];
+  uint32_t tail;            /* sentry: bytes consumed; the futex word of threads waiting for room */
+  uint32_t pad1[15];
+  uint32_t waiters;         /* stubs: threads waiting for room now (the sentry wakes them) */
+  uint32_t full_waits;      /* stubs: times a thread found the ring full and waited */
+  uint32_t records;         /* stubs: calls recorded */
+  uint32_t faults;          /* stubs: captures cut short by a fault (another thread unmapped them) */
+  uint32_t lost;            /* stubs: calls not recorded, the ring being written over (head or tail
+                               out of line): the program's doing, never a full ring's */
+};
+
+/* One record: this header, then a struct trace_capture per captured argument, each followed by
+ * its bytes (`room` of them, a multiple of 8). `kind` is written last: 0 while being written. */
+struct trace_record {
+  uint32_t size;            /* bytes, this header included; a multiple of 8 */
+  uint32_t kind;            /* TRACE_RECORD_* */
+  uint32_t context;         /* the ThreadContext's id (whose program thread made the call) */
+  uint32_t sysno;
+  uint64_t args[6];
+  int64_t ret;
+  uint64_t entry_ns;        /* CLOCK_MONOTONIC, 0 unless the spec asks for times */
+  uint64_t exit_ns;
+  uint64_t site;            /* the program's rip past its `syscall` when the call came by a
+                               signal (the sentry may patch the site), 0 from a patched site */
+};
+struct trace_capture {
+  uint64_t addr;            /* the program address the bytes were copied from */
+  uint32_t len;             /* bytes copied (0: unreadable) */
+  uint32_t room;            /* bytes reserved after this header */
+};
+#define TRACE_RECORD_CALL 1u
+#define TRACE_RECORD_PAD 2u   /* the rest of the data area up to its end: skip it */
+
+/* Which calls go through the ring, written by the sentry at STUB_TRACE_SPEC_OFFSET of the rules
+ * area (read-only in the stub, so a program cannot widen it). calls[nr]: the capture of argument
+ * i in bits 4i..4i+3 (TRACE_CAPTURE_*), when (TRACE_WHEN_*) in bits 24..27, the argument the
+ * condition looks at in bits 28..30. */
+#define TRACE_SPEC_MAGIC 0x474e5254u   /* "TRNG" */
+#define TRACE_SPEC_TIMES 1u            /* flags: record entry and exit times */
+#define TRACE_SPEC_CALLS 508
+struct trace_spec {
+  uint32_t magic;
+  uint32_t flags;
+  uint32_t data_size;       /* bytes of the data area used: a power of two, 4096..STUB_TRACE_RING_DATA */
+  uint32_t pad;
+  uint32_t calls[TRACE_SPEC_CALLS];
+};
+#define TRACE_CAPTURE_NONE 0u
+#define TRACE_CAPTURE_STR 1u       /* in: a NUL-terminated string (4096 bytes at most) */
+#define TRACE_CAPTURE_OUT_RET 2u   /* out: `ret` bytes when ret > 0 (65536 at most) */
+#define TRACE_CAPTURE_STAT 3u      /* out, on success: struct stat (144 bytes) */
+#define TRACE_CAPTURE_STATX 4u     /* out, on success: struct statx (256) */
+#define TRACE_CAPTURE_UTSNAME 5u   /* out, on success: struct utsname (390) */
+#define TRACE_CAPTURE_STATFS 6u    /* out, on success: struct statfs (120) */
+#define TRACE_CAPTURE_FDS 7u       /* out, on success: int[2] (8) */
+#define TRACE_CAPTURE_SYSINFO 8u   /* out, on success: struct sysinfo (112) */
+#define TRACE_WHEN_NEVER 0u
+#define TRACE_WHEN_ALWAYS 1u
+#define TRACE_WHEN_NONBLOCKING_OPEN 2u /* the flags argument has O_NONBLOCK, O_DIRECTORY or O_PATH */
+#define TRACE_WHEN_PLAIN_FCNTL 3u      /* the command neither waits nor takes a pointer */
+#define TRACE_WHEN_CLEAR 4u            /* [arg, arg + next arg) is clear of the stub region */
+#define TRACE_WHEN_MMAP 5u             /* mmap without MAP_FIXED, or clear of the stub region */
+#define TRACE_STR_MAX 4096u
+#define TRACE_OUT_MAX 65536u
+
+_Static_assert(sizeof(struct trace_spec) == 2048, "trace_spec fills the rules area's last 2 KiB");
+_Static_assert(sizeof(struct trace_record) == 96, "trace_record layout");
+_Static_assert(sizeof(struct trace_ring) <= 4096, "trace_ring header fits its page");
+
 #endif

@@ -44,8 +44,10 @@ export interface SeccompFilter {
    * address) are decided by these rules and default instead of `rules` and `defaultAction`. The
    * pointer is tested once, up front, so neither side repeats the test in its rules: a filter
    * that treats the gadget apart stays short however many numbers the other side traps.
+   * `alsoIp`: a second pointer judged the same way (the trace ring's `syscall`), in the same
+   * 4 GiB as `ip`.
    */
-  atIp?: { ip: bigint; rules: SeccompRule[]; defaultAction: number };
+  atIp?: { ip: bigint; rules: SeccompRule[]; defaultAction: number; alsoIp?: bigint };
 }
 
 const hi = (v: bigint) => Number((BigInt.asUintN(64, v) >> 32n) & 0xffffffffn);
@@ -73,8 +75,10 @@ export function compileSeccomp(filter: SeccompFilter): Uint8Array {
   p.ldAbs(SECCOMP_DATA.nr).jge(X32_SYSCALL_BIT, undefined, 'nrOk');
   p.ret(bad).label('nrOk');
   if (filter.atIp) {
-    const { ip } = filter.atIp;
+    const { ip, alsoIp } = filter.atIp;
+    if (alsoIp !== undefined && hi(alsoIp) !== hi(ip)) throw new RangeError('atIp.alsoIp must lie in the same 4 GiB as atIp.ip');
     p.ldAbs(SECCOMP_DATA.ipHi).jeq(hi(ip), undefined, 'notAt').ldAbs(SECCOMP_DATA.ipLo).jeq(lo(ip), 'at');
+    if (alsoIp !== undefined) p.jeq(lo(alsoIp), 'at');
     p.label('notAt').ja('main');
     p.label('at').ldAbs(SECCOMP_DATA.nr);
     emitRules(p, filter.atIp.rules, filter.atIp.defaultAction, filter.layout, 'at_');

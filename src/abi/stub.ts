@@ -13,6 +13,7 @@ import { native } from '../native.js';
  * | roSize + RULES_SIZE | guard page |
  * | threadsOffset | per-thread areas, `PER_THREAD_MEM_SIZE` each, aligned to that size |
  * | … | reserved for the context queue and ThreadContext slots (sysmsg threads) |
+ * | traceRingOffset | the trace ring (src/abi/traceRing.ts), mapped with the slots |
  */
 export const abi = native.stubAbi;
 
@@ -39,7 +40,9 @@ export const QUEUE_SIZE = abi.STUB_QUEUE_SIZE;
 export const CONTEXTS_OFFSET = abi.STUB_CONTEXTS_OFFSET;
 export const MAX_CONTEXTS = 4095;
 
-if (CONTEXTS_OFFSET + MAX_CONTEXTS * 4096 > abi.STUB_REGION_SIZE) throw new Error('stub region layout overflows');
+if (CONTEXTS_OFFSET + MAX_CONTEXTS * 4096 > abi.STUB_TRACE_RING_OFFSET || abi.STUB_TRACE_RING_OFFSET + abi.STUB_TRACE_RING_SIZE > abi.STUB_REGION_SIZE) {
+  throw new Error('stub region layout overflows');
+}
 
 /** The syscall thread's slot. */
 export const SYSCALL_THREAD_SLOT = 0;
@@ -62,6 +65,11 @@ export interface StubRegion {
   gadgetAddr: bigint;
   /** Where a patched call site's trampoline jumps (systrap_syshandler in native/stub/stub.S). */
   syshandlerAddr: bigint;
+  /**
+   * The return address of the trace ring's `syscall` (native/stub/trace_ring.c): the program's
+   * filter judges calls made there as calls at the gadget.
+   */
+  ringSyscallAddr: bigint;
 }
 
 /**
@@ -84,6 +92,7 @@ export function stubRegion(): StubRegion {
     restorerAddr: r.start + BigInt(r.restorerOffset),
     gadgetAddr: r.start + BigInt(r.gadgetOffset),
     syshandlerAddr: r.start + BigInt(r.syshandlerOffset),
+    ringSyscallAddr: r.start + BigInt(r.ringSyscallOffset),
   };
 }
 

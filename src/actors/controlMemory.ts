@@ -59,6 +59,11 @@ export class ControlMemory {
     this.#range = this.file.allocate(controlSize(this.region));
   }
 
+  /** The rules area, once taken (see allocateRules). */
+  get rules(): FileRange | undefined {
+    return this.#rules;
+  }
+
   /** Takes the rules area (a program's own filter). Precondition: none taken yet. */
   allocateRules(): FileRange {
     if (this.#rules) throw Errors.InvalidArg('rules area allocated twice');

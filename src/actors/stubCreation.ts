@@ -7,6 +7,7 @@ import { fstatSync } from 'node:fs';
 import { CLONE_PARENT, SIG } from '../abi/linux.js';
 import { reapWhenGone } from './reaping.js';
 import { MemoryFile } from '../memoryFile.js';
+import { TRACE_SPEC } from '../abi/traceRing.js';
 import { RULES_SIZE, SYSCALL_THREAD_SLOT, abi, controlBase, controlSize, rulesAddr, threadSlotAddr, type StubRegion } from '../abi/stub.js';
 import { compileSeccomp, sysmsgThreadFilter, writeSockFprog } from '../abi/seccomp.js';
 import { SYS } from '../abi/syscalls.js';
@@ -178,8 +179,12 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
     sp.thread.initRegs = parent.thread.initRegs;
     // The rules area the child maps is its own file's tail: the parent's filter, written again.
     const rules = sp.control.allocateRules();
-    if (parent.rulesProg) writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
-    else file.view(rules).set(rt.memoryFile.view(rt.rules));
+    if (parent.rulesProg) {
+      writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
+      // The trace ring's spec too: the child's observed calls go through its own ring.
+      const from = parent.control.rules;
+      if (from) file.view(rules).set(parent.control.file.view(from).subarray(TRACE_SPEC.offset), TRACE_SPEC.offset);
+    } else file.view(rules).set(rt.memoryFile.view(rt.rules));
     // Its first sysmsg thread, made by its loop while Node goes on (the sentry's ensureThread
     // waits for this one): a fork's child always runs a context at once.
     sp.sysmsgThreads.ensureRunning().catch(() => undefined);

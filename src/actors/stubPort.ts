@@ -23,6 +23,7 @@ export function stubPort(sp: Subprocess): StubPort {
       if (!sp.queue) throw Errors.InvalidArg(`${sp.id} has no context queue yet`);
       return sp.queue.range;
     },
+    rulesRange: () => sp.control.rules,
     ringDoorbell: (wake = true) => sp.queue?.ring(wake) ?? false,
     sysmsgThreadTids: () => sp.sysmsgThreads.tids(),
   };

@@ -9,8 +9,7 @@ import { Errors, checkStubReply, toSystrapError } from '../errors.js';
 import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, SIG } from '../abi/linux.js';
 import { SYS } from '../abi/syscalls.js';
 import { WNOHANG, __WALL } from '../abi/ptrace.js';
-import { PER_THREAD, SYSCALL_SCRATCH, SYSCALL_THREAD_SLOT, abi, contextSlotAddr, queueAddr, rulesAddr, threadSlotAddr, MAX_CONTEXTS } from '../abi/stub.js';
-import { THREAD_CONTEXT } from '../abi/sysmsg.js';
+import { PER_THREAD, SYSCALL_SCRATCH, SYSCALL_THREAD_SLOT, abi, contextSlotAddr, queueAddr, rulesAddr, threadSlotAddr } from '../abi/stub.js';
 import { writeSockFprog } from '../abi/seccomp.js';
 import type { FileRange } from '../memoryFile.js';
 import { BUDGETS } from '../shm/budgets.js';
@@ -261,13 +260,13 @@ export class Subprocess implements LiveStub {
   }
 
   /**
-   * Replaces the seccomp rules sysmsg threads of this stub install (gVisor has one filter; a
-   * program run by the sentry brings its own: what traps, what the kernel refuses). The stub is
-   * then never pooled. Precondition: no sysmsg thread exists yet (filters cannot be removed).
+   * Replaces the seccomp rules sysmsg threads of this stub install (gVisor has one; a program run
+   * by the sentry brings its own: what traps, what the kernel refuses; the area's last 2 KiB are
+   * the trace ring spec). Never pooled then. Precondition: no sysmsg thread yet (filters stay).
    */
   async installRules(prog: Uint8Array): Promise<void> {
     if (this.sysmsgThreads.size > 0) throw Errors.InvalidArg('the seccomp rules of a stub can change only before its first sysmsg thread');
-    if (16 + prog.length > abi.STUB_RULES_SIZE) throw Errors.InvalidArg(`the seccomp filter is too long (${prog.length / 8} instructions)`);
+    if (16 + prog.length > abi.STUB_TRACE_SPEC_OFFSET) throw Errors.InvalidArg(`the seccomp filter is too long (${prog.length / 8} instructions)`);
     this.noPool = true;
     this.#rulesProg = prog;
     const range = this.control.allocateRules();
@@ -309,8 +308,9 @@ export class Subprocess implements LiveStub {
       // A forked stub mapped all of its control memory at the fork, and holds no fd to close.
       if (!this.#forkOf) {
         await this.mapShared(queueAddr(region), queueRange, rw);
+        // The slots, then the trace ring (one mapping; the file is sparse: an unused ring costs nothing).
         const slots = contextSlotAddr(region, 0);
-        await this.mapShared(slots, this.control.rangeAt(slots, MAX_CONTEXTS * THREAD_CONTEXT.allocatedSize), rw);
+        await this.mapShared(slots, this.control.rangeAt(slots, abi.STUB_TRACE_RING_OFFSET + abi.STUB_TRACE_RING_SIZE - abi.STUB_CONTEXTS_OFFSET), rw);
         for (let slot = 1; slot <= maxSysmsgThreads; slot++) {
           const at = threadSlotAddr(region, slot) + BigInt(PER_THREAD.sharedOffset);
           await this.mapShared(at, this.threadShared(slot), rw);

@@ -48,7 +48,7 @@ const RANGE_CHECKED = [SYS.munmap, SYS.mprotect, SYS.madvise, SYS.pkey_mprotect]
 /** What a program's filter does (see {@link programFilter}). */
 export interface ProgramFilterSpec {
   /** The stub region [start, end) and its passthrough gadget (`platform.stubRegion`). */
-  region: { start: bigint; end: bigint; gadgetAddr: bigint };
+  region: { start: bigint; end: bigint; gadgetAddr: bigint; ringSyscallAddr?: bigint };
   /**
    * The program's stdin is a terminal: its reads of fd 0 trap, so that a background job that
    * reads the terminal gets SIGTTIN (see sys_tty.ts readTerminal).
@@ -90,7 +90,7 @@ const MAP_FIXED = 0x10n;
  */
 export function programFilter(spec: ProgramFilterSpec): Uint8Array {
   // Compiling takes a millisecond or more; runs with the same options reuse the program.
-  const key = JSON.stringify([String(spec.region.start), String(spec.region.end), String(spec.region.gadgetAddr), [...spec.trap].sort((a, b) => a - b), spec.trapAll === true, [...spec.deny].sort(), spec.nodePid, spec.terminalStdin === true]);
+  const key = JSON.stringify([String(spec.region.start), String(spec.region.end), String(spec.region.gadgetAddr), String(spec.region.ringSyscallAddr), [...spec.trap].sort((a, b) => a - b), spec.trapAll === true, [...spec.deny].sort(), spec.nodePid, spec.terminalStdin === true]);
   let prog = compiled.get(key);
   if (!prog) {
     prog = compileProgramFilter(spec);
@@ -152,7 +152,7 @@ export function patchableCalls(spec: Pick<ProgramFilterSpec, 'trap' | 'trapAll' 
 const compiled = new Map<string, Uint8Array>();
 
 function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
-  const { start, end, gadgetAddr } = spec.region;
+  const { start, end, gadgetAddr, ringSyscallAddr } = spec.region;
   const allow = SECCOMP_RET.ALLOW;
   const trap = SECCOMP_RET.TRAP;
   // Rules for every call, from the gadget or not: they come first on both sides.
@@ -225,7 +225,8 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
   return compileSeccomp({
     rules: direct,
     defaultAction: trapByDefault ? trap : allow,
-    atIp: { ip: gadgetAddr + 2n, rules: gadget, defaultAction: allow },
+    // The trace ring's `syscall` (an observed call the stub makes itself) is judged as the gadget's.
+    atIp: { ip: gadgetAddr + 2n, rules: gadget, defaultAction: allow, ...(ringSyscallAddr !== undefined ? { alsoIp: ringSyscallAddr } : {}) },
     badArchAction: SECCOMP_RET.KILL_PROCESS,
     layout: 'tree',
   });

@@ -39,6 +39,8 @@ export interface SentryTask {
   exe: string;
   /** Syscall patching, when on and its table could be mapped. */
   usertrap?: UsertrapSpec;
+  /** The stub's rules area (its program filter), where the sentry writes the trace ring's spec. */
+  rules?: FileRange;
   /** How long loading it took, in ns (the first execve line's time with -T, and in -c). */
   loadNs?: number;
   /** The first thread's name (the file name it was started as; see Task.comm). */
@@ -81,6 +83,25 @@ export interface TraceOptions {
   style?: Partial<TraceStyle>;
   /** Lines go to a file (`-o`): with `-f`, each line starts with its pid, as strace writes files. */
   toFile?: boolean;
+  /**
+   * Observe-only calls through the stub's trace ring (src/sentry/traceRingSpec.ts): the stub
+   * makes and records them itself, no round trip. Default on; false: every traced call traps.
+   */
+  ring?: boolean;
+  /** Bytes of the ring's data area used (a power of two, 4096 to 1 MiB; default all): small ones fill, for tests. */
+  ringSize?: number;
+}
+
+/** What the trace ring did in a run (see TraceRing). */
+export interface RingStats {
+  /** Calls the stubs made and recorded themselves. */
+  records: number;
+  /** Times a stub thread found its ring full and waited for the sentry. */
+  fullWaits: number;
+  /** Argument copies cut short by a fault (memory another thread unmapped). */
+  faults: number;
+  /** Times a ring held what no stub writes (the program wrote over it): its records were skipped. */
+  corrupt: number;
 }
 
 /** How the program ended; `traps`: syscalls and faults that reached the sentry. */
@@ -88,7 +109,7 @@ export type SentryResult = (
   | { kind: 'exited'; status: number }
   | { kind: 'killed'; signal: number }
   | { kind: 'error'; code: string; message: string }
-) & { summary?: string; traps?: number; patched?: { sites: number; calls: number } };
+) & { summary?: string; traps?: number; patched?: { sites: number; calls: number }; ring?: RingStats };
 
 /** Worker → main. Requests carry `req`; their reply carries it back. `pid`: which process (as the program sees it). */
 export type SentryRequest =

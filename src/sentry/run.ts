@@ -197,6 +197,7 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
     const task: SentryTask = {
       memory: stub.memory,
       queue: stub.queueRange(),
+      ...(stub.rulesRange() ? { rules: stub.rulesRange() } : {}),
       pid: as.pid,
       nsPid: sandboxed ? namespacePid(as.pid) : as.pid,
       nodePid: process.pid,

@@ -17,7 +17,8 @@ import type { StracePrinter } from '../strace/printer.js';
 import { silentPrinter, tracePrinter } from './tracing.js';
 import { Policy, PolicyError } from '../policy.js';
 import { makeSiginfo } from './signals.js';
-import type { SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
+import type { RingStats, SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
+import { startTraceRing } from '../traceRingSpec.js';
 import { UserTrap } from '../../shm/usertrap.js';
 import { fsgsbaseAllowed } from '../../shm/hostCpu.js';
 
@@ -73,6 +74,8 @@ export class Kernel implements TreeHost {
   readonly root: ThreadGroup;
   /** How the program ended, once it has. */
   result?: SentryResult;
+  /** Observed calls go through the stubs' trace rings (see startTraceRing): their size and counts. */
+  readonly traceRing?: { readonly size: number; readonly calls: ReadonlySet<number>; readonly stats: RingStats };
   /** The process whose turn it is (what one process does to another waits for the other's turn). */
   current?: ThreadGroup;
   readonly #spec: SentryTask;
@@ -108,6 +111,7 @@ export class Kernel implements TreeHost {
     this.root.mainTask.regs.set(spec.main.regs);
     if (spec.usertrap) this.root.usertrap = new UserTrap(spec.usertrap.table, new Set(spec.usertrap.calls), spec.usertrap.syshandler, fsgsbaseAllowed());
     this.root.mainTask.comm = spec.comm ?? '';
+    this.traceRing = startTraceRing(spec);
   }
 
   /** Receives every task's lifecycle events when the platform is inspected. */
@@ -122,9 +126,7 @@ export class Kernel implements TreeHost {
 
   /** Syscalls and faults that trapped to this sentry (what tracing and emulation cost). */
   get traps(): number {
-    let n = this.#pastTraps;
-    for (const p of this.table.live()) n += p.traps;
-    return n;
+    return [...this.table.live()].reduce((n, p) => n + p.traps, this.#pastTraps);
   }
 
   /** The words whose change means work for this kernel: each live process's doorbell, then the mail. */
@@ -154,8 +156,7 @@ export class Kernel implements TreeHost {
 
   /**
    * One turn: mail, then each live process's turn (its deferred work first). True if there was
-   * work (the host sleeps only after a turn without any). Sets `result` once the last process
-   * has ended.
+   * work (the host sleeps only after a turn without any). Sets `result` once the last has ended.
    */
   turn(): boolean {
     if (this.result) return false;
@@ -311,7 +312,7 @@ export class Kernel implements TreeHost {
     this.flush();
     this.strace.close();
     const summary = this.strace.summaryText();
-    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(this.root.usertrap ? { patched: { ...this.root.usertrap.stats } } : {}) };
+    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(this.root.usertrap ? { patched: { ...this.root.usertrap.stats } } : {}), ...(this.traceRing ? { ring: { ...this.traceRing.stats } } : {}) };
   }
 
   /** Output and mirrored events go out (before the host sleeps, and at the end). */

@@ -22,7 +22,7 @@ import type { StracePrinter } from '../strace/printer.js';
 import type { Policy } from '../policy.js';
 import type { WatchedWord } from '../../shm/watchedWord.js';
 import type { FileRange } from '../../memoryFile.js';
-import type { SentryMail, SentryRequest } from '../protocol.js';
+import type { RingStats, SentryMail, SentryRequest } from '../protocol.js';
 import type { Reply, RequestBody } from './mailbox.js';
 
 /** How a process ended (what wait reports). */
@@ -134,6 +134,8 @@ export interface ProcessTree {
 /** The tree as a process's own code uses it (Kernel): its mail, its shared parts. */
 export interface TreeHost extends ProcessTree {
   readonly strace: StracePrinter;
+  /** Observed calls go through the stubs' trace rings: their data size, and the counts of processes that ended. */
+  readonly traceRing?: { readonly size: number; readonly calls: ReadonlySet<number>; readonly stats: RingStats };
   readonly policy: Policy;
   readonly region: { readonly start: bigint; readonly end: bigint; readonly gadgetAddr: bigint };
   readonly maxSysmsgThreads: number;

@@ -19,6 +19,7 @@ import { futexKey } from './futexKey.js';
 import { SignalDelivery } from './signalDelivery.js';
 import { Scheduler } from './scheduler.js';
 import { TrapHandler } from './trap.js';
+import { ringEnd } from './traceRing.js';
 import { GroupExit } from './groupExit.js';
 import { ExecInProgress, loadedImage, type ExecArgs } from './execve.js';
 import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
@@ -112,7 +113,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
   constructor(tree: TreeHost, spec: ProcessSpec, parent?: Proc) {
     this.tree = tree;
     this.#spec = spec;
-    this.file = workerFile(spec.memory, Math.max(spec.queue.end, spec.main.slot.end));
+    this.file = workerFile(spec.memory, Math.max(ringEnd(spec.queue), spec.main.slot.end));
     this.mem = new ProgramMemory(spec.pid, tree.region);
     this.tgid = spec.nsPid;
     this.hostPid = spec.pid;
@@ -207,8 +208,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
    */
   step(now: number): boolean {
     this.execing?.progress();
-    // Timers first: a task whose sleep ended goes into the stub in this same turn (after the
-    // scan it would wait for the next turn, and the host might sleep first).
+    // Timers first: a task whose sleep ended goes into the stub in this same turn (after the scan it would wait).
     let busy = this.timers.expire(now);
     busy = wakeExpired(this, now) || busy;
     this.#sched.queueReady();
@@ -239,6 +239,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
 
   /** The process ended: every task gone from the scheduler and the tree (its CPU time taken first, while its stub is there). */
   endTasks(): void {
+    this.#traps.endRing();
     this.cpu ??= stubCpuTime(this.hostPid);
     for (const t of this.tasks.values()) {
       t.send('EXIT');
@@ -251,10 +252,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.#deferred.length = 0;
   }
 
-  /**
-   * Runs `fn` in this process's own turn: what another process (or the outside) does to it,
-   * so that its handlers run, and it ends, in its own context (see Kernel.current).
-   */
+  /** Runs `fn` in this process's own turn: what another process (or the outside) does to it,
+   * so that its handlers run, and it ends, in its own context (see Kernel.current). */
   defer(fn: () => void): void {
     if (!this.live) return;
     if (this.tree.current === this) fn();

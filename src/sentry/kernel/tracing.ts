@@ -12,6 +12,8 @@ const SILENT: Pick<StracePrinter, keyof StracePrinter> = {
   enter() {},
   exit() {},
   exitCall() {},
+  recorded() {},
+  onBeforeLine: () => () => undefined,
   execCall: () => undefined,
   exec() {},
   start() {},

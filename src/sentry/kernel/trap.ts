@@ -13,6 +13,8 @@ import { sigbit } from './signals.js';
 import type { UserTrap } from '../../shm/usertrap.js';
 import { DeferredSignals } from './deferredSignals.js';
 import type { SharedFile } from '../../shm/sharedFile.js';
+import { TraceRing, type RingCall } from './traceRing.js';
+import type { TreeHost } from './process.js';
 
 /** Signals the kernel raises for the program's own syscall (not faults of its code). */
 const KERNEL_RAISED: ReadonlySet<number> = new Set([SIG.SIGPIPE, SIG.SIGXFSZ]);
@@ -43,6 +45,9 @@ export interface TrapHost extends SyscallKernel {
   readonly usertrap?: UserTrap;
   /** The memory file its queue and its threads' Msg pages are in. */
   readonly file: SharedFile;
+  /** Its live threads by tid (a recorded call names its context). */
+  readonly tasks: ReadonlyMap<number, Task>;
+  readonly tree: SyscallKernel['tree'] & Pick<TreeHost, 'traceRing'>;
 }
 
 /**
@@ -72,13 +77,105 @@ export class TrapHandler {
 
   /** Handles every task whose trap is published, and the signals deferred by stub threads; true if there was a trap. */
   scan(): boolean {
+    this.#collectRing(false);
     this.#deferred ??= new DeferredSignals(this.k.file, this.sched.queue.range, this.k.region.start);
     this.#deferred.take(this.sched.slots(), (signo, info) => this.k.signals.sendGroup(signo, info));
-    return this.sched.scanTraps(this.#onTrap);
+    const any = this.sched.scanTraps(this.#onTrap);
+    // Decoded once the traps are answered and their tasks handed to the stub: they run meanwhile.
+    if (this.#ring?.pending) {
+      this.sched.queueReady();
+      this.#decodeRing();
+    }
+    return any;
   }
 
   /** Signals the stub's threads took in the syshandler path (see DeferredSignals). */
   #deferred?: DeferredSignals;
+
+  /** The process's trace ring (null: the program has none), made at the first look. */
+  #ring?: TraceRing | null;
+  /** Tasks by context id, for the records' contexts (refreshed when one is not found). */
+  #byContext = new Map<number, Task>();
+
+  /**
+   * Takes the calls the stub's threads made and recorded themselves out of the ring (see
+   * TraceRing), to be decoded in their order before any other line is printed (the printer
+   * asks, see StracePrinter.onBeforeLine) or at the end of the turn. `settle`: a trap is
+   * about to be handled, and a record still being written may be the trapping thread's last.
+   */
+  #collectRing(settle: boolean): void {
+    if (this.#ring === undefined) {
+      const r = this.k.tree.traceRing;
+      this.#ring = r ? new TraceRing(this.k.file, this.sched.queue.range, r.size) : null;
+      if (this.#ring) this.#unhook = this.k.strace.onBeforeLine(() => this.#decodeRing());
+    }
+    this.#ring?.collect(settle);
+  }
+
+  /** Decodes what #collectRing took. */
+  #decodeRing(): void {
+    if (!this.#ring?.pending) return;
+    this.#sitesTried.clear();
+    this.#ring.decode(this.#onRecord);
+  }
+
+  /** Undoes the printer hook (see #collectRing). */
+  #unhook?: () => void;
+  /** Sites of the records of this decode that were offered for patching (see #onRecord). */
+  readonly #sitesTried = new Set<bigint>();
+
+  /** The process ended: what its ring still holds is decoded, its counts go to the program's. */
+  endRing(): void {
+    this.#collectRing(true);
+    this.#decodeRing();
+    this.#unhook?.();
+    const stats = this.k.tree.traceRing?.stats;
+    if (!this.#ring || !stats) return;
+    const s = this.#ring.stats;
+    stats.fullWaits += s.fullWaits;
+    stats.faults += s.faults;
+    stats.corrupt += s.corrupt;
+  }
+
+  readonly #onRecord = (c: RingCall): void => {
+    const ring = this.k.tree.traceRing!;
+    // A record of a call no stub makes, or one its decoder cannot read, is the program's writing.
+    if (!ring.calls.has(c.sysno)) {
+      ring.stats.corrupt++;
+      return;
+    }
+    try {
+      this.#record(c);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).syscall !== undefined) throw e; // the output's, not the record's
+      ring.stats.corrupt++;
+    }
+  };
+
+  #record(c: RingCall): void {
+    this.k.tree.traceRing!.stats.records++;
+    // Its site is patched as a trapped call's would be (safe with threads running it), once per
+    // drain: a burst of records from one site would each read the code back.
+    const ut = this.k.usertrap;
+    if (c.site === 0n) {
+      if (ut) ut.stats.calls++;
+    } else if (ut && !this.#sitesTried.has(c.site)) {
+      this.#sitesTried.add(c.site);
+      ut.tryPatch(this.k.mem, c.site, c.sysno);
+    }
+    const at = c.entryNs || process.hrtime.bigint();
+    this.k.strace.recorded(this.#tidOf(c.context), c.sysno, c.args, c.ret, c.mem, at, c.exitNs || at);
+  }
+
+  /** The tid of the thread running in context `id` (the process's, if none is: it went). */
+  #tidOf(id: number): number {
+    let t = this.#byContext.get(id);
+    if (!t || this.k.tasks.get(t.tid) !== t || t.id !== id) {
+      this.#byContext = new Map([...this.k.tasks.values()].map((x) => [x.id, x]));
+      t = this.#byContext.get(id);
+    }
+    return t?.tid ?? this.k.tgid;
+  }
 
   #inStubCode(addr: bigint): boolean {
     return addr >= this.k.region.start && addr < this.k.region.end;
@@ -86,6 +183,8 @@ export class TrapHandler {
 
   #trap(t: Task, st: number): void {
     this.count++;
+    // The thread's recorded calls come before this one (see #collectRing).
+    this.#collectRing(true);
     const exec = this.k.execing;
     if (exec?.pastChecks && exec.task !== t) return; // another thread's execve drops this one
     const rip = t.reg('rip');

@@ -81,6 +81,8 @@ export class StracePrinter {
   readonly #open = new Map<number, { sysno: number; args: bigint[]; at: bigint; cut: boolean }>();
   /** `-ff`: each process's file and buffer. */
   readonly #files = new Map<number, { fd: number; buf: string[]; bytes: number }>();
+  /** Run before any line is printed (recorded calls still to decode come first, see onBeforeLine). */
+  readonly #before = new Set<() => void>();
 
   constructor(opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary' | 'counted' | 'perProcess' | 'style' | 'toFile' | 'sortBy'>, hooks: PrinterHooks) {
     this.#opts = opts;
@@ -92,9 +94,9 @@ export class StracePrinter {
     if (opts.counted) this.#counted = new Set(opts.counted);
   }
 
-  /** `-c`: count one call (of the counted ones). */
-  #count(sysno: number, failed: boolean, start: bigint): void {
-    if (this.#summary && (!this.#counted || this.#counted.has(sysno))) this.#summary.record(sysno, failed, Number(process.hrtime.bigint() - start));
+  /** `-c`: count one call (of the counted ones), which ended at `end`. */
+  #count(sysno: number, failed: boolean, start: bigint, end = process.hrtime.bigint()): void {
+    if (this.#summary && (!this.#counted || this.#counted.has(sysno))) this.#summary.record(sysno, failed, Number(end - start));
   }
 
   /** strace's output is on: some call is traced, or `-e trace=none` with output asked for. */
@@ -115,11 +117,11 @@ export class StracePrinter {
    * A traced call begins (the sentry saw it trap). With `-y`, what close/dup2/dup3 are about to
    * close is named now: strace prints `close(3</etc/passwd>)`.
    */
-  enter(tid: number, sysno: number, args: bigint[]): void {
+  enter(tid: number, sysno: number, args: bigint[], at = process.hrtime.bigint()): void {
     if (this.#opts.perProcess === undefined && this.#traced.has(sysno) && !WHOLE_AT_ONCE.has(sysno) && this.#follows(tid) && this.#statusShown(undefined, false) && !this.#style.paths) {
       // Its entry is a line begun: one another thread had begun is cut now, as strace cuts it.
       this.#cutOthers(tid);
-      this.#open.set(tid, { sysno, args, at: process.hrtime.bigint(), cut: false });
+      this.#open.set(tid, { sysno, args, at, cut: false });
     }
     if (this.#style.decodeFds === 0 && this.#style.paths === undefined) return;
     const fd = sysno === SYS.close ? args[0] : sysno === SYS.dup2 || sysno === SYS.dup3 ? args[1] : undefined;
@@ -130,27 +132,51 @@ export class StracePrinter {
 
   /**
    * A call returned (`ret` undefined: it never will). `how.injected`: by `-e inject=`; `how.sp`:
-   * the stack pointer at its entry (rt_sigreturn's frame is there).
+   * the stack pointer at its entry (rt_sigreturn's frame is there); `how.mem`: what to decode
+   * its arguments from (default the process's memory); `how.end`: when it returned (default now).
    */
-  exit(tid: number, sysno: number, args: bigint[], ret: bigint | undefined, start: bigint, how: { injected?: boolean; sp?: bigint } = {}): void {
+  exit(tid: number, sysno: number, args: bigint[], ret: bigint | undefined, start: bigint, how: { injected?: boolean; sp?: bigint; mem?: MemoryReader; end?: bigint } = {}): void {
     const open = this.#open.get(tid);
     this.#open.delete(tid);
     if (!this.#follows(tid)) return;
     const failed = ret !== undefined && ret < 0n && ret >= -MAX_ERRNO;
-    this.#count(sysno, failed, start);
+    const end = how.end ?? process.hrtime.bigint();
+    this.#count(sysno, failed, start, end);
     const named = this.#entryPaths.get(tid);
     this.#entryPaths.delete(tid);
     if (!this.#traced.has(sysno) || !this.#statusShown(ret, failed)) return;
     const opts = this.#format(tid, named, how);
-    const call = this.#call(sysno, args, ret, this.#hooks.memOf(tid), opts);
+    const mem = how.mem ?? this.#hooks.memOf(tid);
+    const call = this.#call(sysno, args, ret, mem, opts);
     if (!this.#onPath(tid, sysno, args, ret, call, named)) return;
-    let result = this.#ret(sysno, args, ret, this.#hooks.memOf(tid), opts);
-    if (this.#style.syscallTimes && ret !== undefined) result += ` <${seconds(process.hrtime.bigint() - start)}>`;
+    let result = this.#ret(sysno, args, ret, mem, opts);
+    if (this.#style.syscallTimes && ret !== undefined) result += ` <${seconds(end - start)}>`;
     if (open?.cut && open.sysno === sysno) {
-      const rest = this.#styled(() => formatCallParts(sysno, args, ret, this.#hooks.memOf(tid), opts)).rest;
-      return this.#line(tid, { call: `<... ${syscallName(sysno)} resumed>${rest}`, result }, process.hrtime.bigint());
+      const rest = this.#styled(() => formatCallParts(sysno, args, ret, mem, opts)).rest;
+      return this.#line(tid, { call: `<... ${syscallName(sysno)} resumed>${rest}`, result }, end);
     }
     this.#line(tid, { call, result }, start);
+  }
+
+  /**
+   * A call the stub made and recorded itself (the trace ring, see TraceRing): its entry and its
+   * exit at once, at the times it recorded, decoded from what it copied of its arguments.
+   */
+  recorded(tid: number, sysno: number, args: bigint[], ret: bigint, mem: MemoryReader, entryNs: bigint, exitNs: bigint): void {
+    // Decoded after the thread's next call entered (a trap answered first): that one stays open.
+    const open = this.#open.get(tid);
+    this.enter(tid, sysno, args, entryNs);
+    this.exit(tid, sysno, args, ret, entryNs, { mem, end: exitNs });
+    if (open) this.#open.set(tid, open);
+  }
+
+  /**
+   * Runs `fn` before each line from now on (the trace ring: calls recorded before it still to
+   * decode); returns what undoes it.
+   */
+  onBeforeLine(fn: () => void): () => void {
+    this.#before.add(fn);
+    return () => this.#before.delete(fn);
   }
 
   /** The entry of every call another thread has under way, cut: `read(3,  <unfinished ...>`. */
@@ -325,6 +351,7 @@ export class StracePrinter {
    * aligned (the prefix counted), or a `---`/`+++` line. With -ff, into the process's file.
    */
   #line(tid: number | undefined, body: Body, at: bigint): void {
+    for (const f of this.#before) f();
     const perProcess = this.#opts.perProcess !== undefined && tid !== undefined;
     if (this.#open.size > 0 && !perProcess) this.#cutOthers(tid);
     let head = '';

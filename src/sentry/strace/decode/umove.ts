@@ -28,6 +28,11 @@ export interface MemoryReader {
    * pointer in hex, like strace.
    */
   read(addr: bigint, len: number): Uint8Array | null;
+  /**
+   * The longest readable prefix (up to `len`) of the bytes at `addr`, empty when none is: a
+   * reader that knows it (the trace ring's copies) spares readSome its halving.
+   */
+  readSome?(addr: bigint, len: number): Uint8Array;
 }
 
 /** Strings are read this many bytes at a time (most are shorter). */
@@ -133,6 +138,7 @@ export const i64 = (v: DataView, o: number): bigint => v.getBigInt64(o, true);
  * whole range, then halves until a read works. Empty when nothing is readable.
  */
 function readSome(mem: MemoryReader, addr: bigint, len: number): Uint8Array {
+  if (mem.readSome) return mem.readSome(BigInt.asUintN(64, addr), len);
   for (let n = len; n > 0; n >>= 1) {
     const b = readBytes(mem, addr, n);
     if (b) return b;

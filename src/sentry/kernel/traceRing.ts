@@ -1,0 +1,290 @@
+import { QUEUE_OFFSET } from '../../abi/stub.js';
+import { TRACE_CAPTURE, TRACE_RECORD, TRACE_RING, TraceRecordKind } from '../../abi/traceRing.js';
+import type { FileRange } from '../../memoryFile.js';
+import type { SharedFile } from '../../shm/sharedFile.js';
+import type { MemoryReader } from '../strace/decode/umove.js';
+import type { RingStats } from '../protocol.js';
+
+/** One recorded call, as the sentry decodes it. */
+export interface RingCall {
+  /** The ThreadContext whose program thread made it. */
+  context: number;
+  sysno: number;
+  args: bigint[];
+  ret: bigint;
+  /** CLOCK_MONOTONIC ns (process.hrtime's clock), 0n when the spec asked for no times. */
+  entryNs: bigint;
+  exitNs: bigint;
+  /** The program's rip past its `syscall` when the call came by a signal (its site may be patched), else 0n. */
+  site: bigint;
+  /** What the stub copied of its arguments: reads of anything else fail (the decoder prints addresses). */
+  mem: MemoryReader;
+}
+
+/**
+ * Where the trace ring of the process whose context queue is `queue` ends in their file (a
+ * worker maps the file at least that far).
+ *
+ * @example
+ * ```ts
+ * const file = workerFile(spec.memory, ringEnd(spec.queue));
+ * ```
+ */
+export function ringEnd(queue: FileRange): number {
+  return queue.start + (TRACE_RING.offset - QUEUE_OFFSET) + TRACE_RING.size;
+}
+
+/** How long a drain that must reach the end waits for a record being written (the writer runs stub code only). */
+const SETTLE_SPINS = 200_000;
+/** More than a stub could count between two drains: the program wrote the counter. */
+const MAX_COUNT_STEP = 1 << 24;
+/** Threads waiting for room are woken at least this often (ms), whatever the ring's words say. */
+const WAKE_EVERY_MS = 20;
+/** A record still being written after this long (ms) is taken as written over: its writer ran stub code only. */
+const STUCK_MS = 1000;
+
+const EMPTY = new Uint8Array(0);
+
+/** The bytes the stub copied, by program address (a MemoryReader over a record's captures). */
+class CapturedMemory implements MemoryReader {
+  constructor(private readonly captures: ReadonlyArray<{ addr: bigint; bytes: Uint8Array }>) {}
+
+  read(addr: bigint, len: number): Uint8Array | null {
+    const b = this.readSome(addr, len);
+    return b.length === len ? b : null;
+  }
+
+  readSome(addr: bigint, len: number): Uint8Array {
+    let best: Uint8Array | undefined;
+    for (const c of this.captures) {
+      if (addr < c.addr) continue;
+      const at = Number(addr - c.addr);
+      if (at >= c.bytes.length) continue;
+      const b = c.bytes.subarray(at, Math.min(at + len, c.bytes.length));
+      if (b.length === len) return b;
+      if (!best || b.length > best.length) best = b;
+    }
+    return best ?? EMPTY;
+  }
+}
+
+/**
+ * A process's trace ring, the sentry's half (native/stub/trace_ring.c is the stub's): the
+ * stub's threads append a record per observed call they made themselves; this drains them in
+ * the order their room was reserved, which for each program thread is the order of its calls,
+ * hands each to `onCall`, zeroes what it consumed and moves tail, waking threads that wait for
+ * room. Drained at every turn of the process and before each of its traps is handled, so that a
+ * thread's recorded calls come before its next trapped one.
+ *
+ * Everything here is memory the program can write: sizes and captures are checked, and a ring
+ * whose head is out of reach is skipped whole (counted in `stats.corrupt`).
+ * Protected by: the sentry thread.
+ *
+ * @example
+ * ```ts
+ * const ring = new TraceRing(file, queueRange, 1 << 20);
+ * ring.drain((call) => strace.recorded(tidOf(call.context), call));
+ * ```
+ */
+export class TraceRing {
+  /** Bytes consumed (u32, wraps), the sentry's own count: tail is written from it, never read. */
+  #tail = 0;
+  /** Rings found holding what no stub writes. */
+  #corrupt = 0;
+  /** When waiters were last woken (performance.now()). */
+  #lastWake = 0;
+  /** Since when the record at #tail has been seen being written (ms), or undefined. */
+  #writingSince?: number;
+  /** The header page's words (head, tail, waiters, the stubs' counters). */
+  readonly #head: Uint32Array;
+  readonly #data: Uint8Array;
+  readonly #dv: DataView;
+  readonly #words: Int32Array;
+  readonly #tailOffset: number;
+
+  /** `queue`: the process's context queue in `file` (the ring lies at a fixed distance from it). */
+  constructor(
+    private readonly file: SharedFile,
+    queue: FileRange,
+    private readonly dataSize: number,
+  ) {
+    const at = queue.start + (TRACE_RING.offset - QUEUE_OFFSET);
+    this.#head = new Uint32Array(file.buffer(at, TRACE_RING.data));
+    this.#data = new Uint8Array(file.buffer(at + TRACE_RING.data, dataSize));
+    this.#dv = new DataView(this.#data.buffer, this.#data.byteOffset, dataSize);
+    this.#words = new Int32Array(this.#data.buffer, this.#data.byteOffset, dataSize / 4);
+    this.#tailOffset = at + TRACE_RING.tail;
+  }
+
+  /**
+   * What the stubs counted, and the times the ring was found written over. The stubs' counters
+   * are taken (and zeroed) at each drain: a count no stub could have made in between is the
+   * program's writing, and counted as such.
+   */
+  get stats(): RingStats {
+    this.#takeCounts();
+    return { records: this.#counts.records, fullWaits: this.#counts.fullWaits, faults: this.#counts.faults, corrupt: this.#corrupt };
+  }
+
+  /** The stubs' counters, summed (see stats). */
+  readonly #counts = { records: 0, fullWaits: 0, faults: 0 };
+
+  #takeCounts(): void {
+    const take = (at: number): number => {
+      const n = Atomics.exchange(this.#head, at / 4, 0);
+      if (n <= MAX_COUNT_STEP) return n;
+      this.#corrupt++;
+      return 0;
+    };
+    this.#counts.records += take(TRACE_RING.records);
+    this.#counts.fullWaits += take(TRACE_RING.fullWaits);
+    this.#counts.faults += take(TRACE_RING.faults);
+    this.#corrupt += take(TRACE_RING.lost);
+  }
+
+  /**
+   * Hands every complete record to `onCall`, in order (collect, then decode). A record still
+   * being written ends the drain, unless `settle`: see collect.
+   */
+  drain(onCall: (call: RingCall) => void, settle = false): void {
+    this.collect(settle);
+    this.decode(onCall);
+  }
+
+  /** Whether records were collected and are not decoded yet. */
+  get pending(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  /**
+   * Takes every complete record out of the ring (copied, in order, for decode) and gives their
+   * room back to the stubs at once: a trap of the process is answered without waiting for
+   * records to be decoded. A record still being written ends it, unless `settle` (a trap of the
+   * process is about to be handled, and the record may be the trapping thread's last call):
+   * then it is waited for a little, as its writer has only stub code left to run.
+   */
+  collect(settle = false): void {
+    const head = Atomics.load(this.#head, TRACE_RING.head / 4);
+    const start = this.#tail;
+    let tail = start;
+    const size = this.dataSize;
+    if ((head & 7) !== 0 || ((head - tail) >>> 0) > size) return this.#skip(head);
+    let from = start & (size - 1);
+    while (tail !== head) {
+      const off = tail & (size - 1);
+      let kind = Atomics.load(this.#words, (off >> 2) + 1);
+      for (let spins = 0; kind === TraceRecordKind.Writing && settle && spins < SETTLE_SPINS; spins++) kind = Atomics.load(this.#words, (off >> 2) + 1);
+      if (kind === TraceRecordKind.Writing) {
+        // Its writer runs stub code only: one that never ends was written over.
+        const now = performance.now();
+        if (tail !== start) this.#writingSince = undefined;
+        this.#writingSince ??= now;
+        if (now - this.#writingSince > STUCK_MS) {
+          this.#keep(from, off);
+          return this.#skip(head);
+        }
+        break;
+      }
+      const len = this.#dv.getUint32(off, true);
+      if (len < 8 || len % 8 !== 0 || off + len > size || len > ((head - tail) >>> 0) || (kind !== TraceRecordKind.Call && kind !== TraceRecordKind.Pad)) {
+        this.#keep(from, off);
+        return this.#skip(head);
+      }
+      tail = (tail + len) >>> 0;
+      // Records never cross the end (a pad record fills it): a span ends there.
+      if (off + len === size) {
+        this.#keep(from, size);
+        from = 0;
+      }
+    }
+    this.#keep(from, tail & (size - 1));
+    if (tail !== start) this.#writingSince = undefined;
+    this.#tail = tail;
+    this.#wake(tail !== start);
+    if (tail !== start) this.#takeCounts();
+  }
+
+  /** Decodes what collect took, in order. Re-entered (a line printed meanwhile asks for it): a no-op. */
+  decode(onCall: (call: RingCall) => void): void {
+    const chunks = this.#pending;
+    if (chunks.length === 0) return;
+    this.#pending = [];
+    for (const chunk of chunks) {
+      const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      for (let off = 0; off + 8 <= chunk.length; ) {
+        // Checked again: the program may have written the record between collect's look and its copy.
+        const len = dv.getUint32(off, true);
+        if (len < 8 || len % 8 !== 0 || off + len > chunk.length) {
+          this.#corrupt++;
+          break;
+        }
+        if (dv.getUint32(off + 4, true) === TraceRecordKind.Call && len >= TRACE_RECORD.headerSize) onCall(parseRecord(chunk, dv, off, len));
+        off += len;
+      }
+    }
+  }
+
+  /** Copies of collected records, in order, until decoded. */
+  #pending: Uint8Array[] = [];
+
+  /** Keeps data [from, to) for decode and zeroes it in the ring (a record's kind must read 0 until written again). */
+  #keep(from: number, to: number): void {
+    if (to <= from) return;
+    this.#pending.push(this.#data.slice(from, to));
+    this.#data.fill(0, from, to);
+  }
+
+  /**
+   * Threads wait on tail for room: tail is stored (the sentry's own count: whatever the program
+   * wrote there goes) and they are woken (all: the one that fits goes on, the rest wait again)
+   * when it moved, when some wait, and at least every WAKE_EVERY_MS whatever the words say.
+   */
+  #wake(moved: boolean): void {
+    const now = performance.now();
+    const due = moved || Atomics.load(this.#head, TRACE_RING.waiters / 4) !== 0 || now - this.#lastWake > WAKE_EVERY_MS;
+    if (!due) return;
+    this.#lastWake = now;
+    Atomics.store(this.#head, TRACE_RING.tail / 4, this.#tail);
+    this.file.futexWake(this.#tailOffset, 1 << 30);
+  }
+
+  /**
+   * The ring holds what no stub writes (the program wrote over it): what it holds is dropped
+   * and zeroed, and head goes back to tail, unless a stub claimed room meanwhile (then the next
+   * drain looks again).
+   */
+  #skip(head: number): void {
+    this.#corrupt++;
+    this.#writingSince = undefined;
+    this.#data.fill(0);
+    Atomics.store(this.#head, TRACE_RING.tail / 4, this.#tail);
+    Atomics.compareExchange(this.#head, TRACE_RING.head / 4, head, this.#tail);
+    this.#wake(true);
+  }
+}
+
+/** One record of a collected chunk (its size checked against the chunk). */
+function parseRecord(bytes: Uint8Array, dv: DataView, off: number, len: number): RingCall {
+  const args: bigint[] = [];
+  for (let i = 0; i < 6; i++) args.push(dv.getBigUint64(off + TRACE_RECORD.args + 8 * i, true));
+  const captures: Array<{ addr: bigint; bytes: Uint8Array }> = [];
+  const end = off + len;
+  for (let p = off + TRACE_RECORD.headerSize; p + TRACE_CAPTURE.headerSize <= end; ) {
+    const n = dv.getUint32(p + TRACE_CAPTURE.len, true);
+    const room = dv.getUint32(p + TRACE_CAPTURE.room, true);
+    const at = p + TRACE_CAPTURE.headerSize;
+    if (room % 8 !== 0 || n > room || at + room > end) break;
+    if (n > 0) captures.push({ addr: dv.getBigUint64(p + TRACE_CAPTURE.addr, true), bytes: bytes.subarray(at, at + n) });
+    p = at + room;
+  }
+  return {
+    context: dv.getUint32(off + TRACE_RECORD.context, true),
+    sysno: dv.getUint32(off + TRACE_RECORD.sysno, true),
+    args,
+    ret: dv.getBigInt64(off + TRACE_RECORD.ret, true),
+    entryNs: dv.getBigUint64(off + TRACE_RECORD.entryNs, true),
+    exitNs: dv.getBigUint64(off + TRACE_RECORD.exitNs, true),
+    site: dv.getBigUint64(off + TRACE_RECORD.site, true),
+    mem: new CapturedMemory(captures),
+  };
+}
