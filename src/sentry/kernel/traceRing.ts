@@ -73,8 +73,9 @@ class CapturedMemory implements MemoryReader {
  * stub's threads append a record per observed call they made themselves; this drains them in
  * the order their room was reserved, which for each program thread is the order of its calls,
  * hands each to `onCall`, zeroes what it consumed and moves tail, waking threads that wait for
- * room. Drained at every turn of the process and before each of its traps is handled, so that a
- * thread's recorded calls come before its next trapped one.
+ * room. Collected at every turn of the process and before each of its traps is handled, and
+ * decoded before any other line is printed, so that a thread's recorded calls come before its
+ * next trapped one.
  *
  * Everything here is memory the program can write: sizes and captures are checked, and a ring
  * whose head is out of reach is skipped whole (counted in `stats.corrupt`).
@@ -153,86 +154,85 @@ export class TraceRing {
 
   /** Whether records were collected and are not decoded yet. */
   get pending(): boolean {
-    return this.#pending.length > 0;
+    return this.#marked !== this.#tail;
   }
 
   /**
-   * Takes every complete record out of the ring (copied, in order, for decode) and gives their
-   * room back to the stubs at once: a trap of the process is answered without waiting for
-   * records to be decoded. A record still being written ends it, unless `settle` (a trap of the
-   * process is about to be handled, and the record may be the trapping thread's last call):
-   * then it is waited for a little, as its writer has only stub code left to run.
+   * Marks every complete record for decode, without decoding it: a trap of the process is then
+   * answered first (its thread runs on while the sentry decodes). A record still being written
+   * ends it, unless `settle` (a trap of the process is about to be handled, and the record may
+   * be the trapping thread's last call): then it is waited for a little, as its writer has only
+   * stub code left to run. Their room goes back to the stubs once they are decoded.
    */
   collect(settle = false): void {
     const head = Atomics.load(this.#head, TRACE_RING.head / 4);
-    const start = this.#tail;
-    let tail = start;
     const size = this.dataSize;
-    if ((head & 7) !== 0 || ((head - tail) >>> 0) > size) return this.#skip(head);
-    let from = start & (size - 1);
-    while (tail !== head) {
-      const off = tail & (size - 1);
+    if ((head & 7) !== 0 || ((head - this.#tail) >>> 0) > size) return this.#skip(head);
+    const start = this.#marked;
+    let at = start;
+    while (at !== head) {
+      const off = at & (size - 1);
       let kind = Atomics.load(this.#words, (off >> 2) + 1);
       for (let spins = 0; kind === TraceRecordKind.Writing && settle && spins < SETTLE_SPINS; spins++) kind = Atomics.load(this.#words, (off >> 2) + 1);
       if (kind === TraceRecordKind.Writing) {
         // Its writer runs stub code only: one that never ends was written over.
         const now = performance.now();
-        if (tail !== start) this.#writingSince = undefined;
+        if (at !== start) this.#writingSince = undefined;
         this.#writingSince ??= now;
-        if (now - this.#writingSince > STUCK_MS) {
-          this.#keep(from, off);
-          return this.#skip(head);
-        }
+        if (now - this.#writingSince > STUCK_MS) return this.#skip(head);
         break;
       }
       const len = this.#dv.getUint32(off, true);
-      if (len < 8 || len % 8 !== 0 || off + len > size || len > ((head - tail) >>> 0) || (kind !== TraceRecordKind.Call && kind !== TraceRecordKind.Pad)) {
-        this.#keep(from, off);
+      if (len < 8 || len % 8 !== 0 || off + len > size || len > ((head - at) >>> 0) || (kind !== TraceRecordKind.Call && kind !== TraceRecordKind.Pad)) {
         return this.#skip(head);
       }
-      tail = (tail + len) >>> 0;
-      // Records never cross the end (a pad record fills it): a span ends there.
-      if (off + len === size) {
-        this.#keep(from, size);
-        from = 0;
-      }
+      at = (at + len) >>> 0;
     }
-    this.#keep(from, tail & (size - 1));
-    if (tail !== start) this.#writingSince = undefined;
-    this.#tail = tail;
-    this.#wake(tail !== start);
-    if (tail !== start) this.#takeCounts();
+    if (at !== start) this.#writingSince = undefined;
+    this.#marked = at;
+    this.#wake(false);
   }
 
-  /** Decodes what collect took, in order. Re-entered (a line printed meanwhile asks for it): a no-op. */
+  /**
+   * Decodes what collect marked, in order, in place; then their room is zeroed (a record's kind
+   * must read 0 until written again) and given back. Re-entered (a line printed meanwhile asks
+   * for it): a no-op. Sizes are read again: the program may have written them since.
+   */
   decode(onCall: (call: RingCall) => void): void {
-    const chunks = this.#pending;
-    if (chunks.length === 0) return;
-    this.#pending = [];
-    for (const chunk of chunks) {
-      const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      for (let off = 0; off + 8 <= chunk.length; ) {
-        // Checked again: the program may have written the record between collect's look and its copy.
-        const len = dv.getUint32(off, true);
-        if (len < 8 || len % 8 !== 0 || off + len > chunk.length) {
+    if (this.#decoding || this.#marked === this.#tail) return;
+    this.#decoding = true;
+    const size = this.dataSize;
+    const end = this.#marked;
+    try {
+      for (let at = this.#tail; at !== end; ) {
+        const off = at & (size - 1);
+        const len = this.#dv.getUint32(off, true);
+        if (len < 8 || len % 8 !== 0 || off + len > size || len > ((end - at) >>> 0)) {
           this.#corrupt++;
           break;
         }
-        if (dv.getUint32(off + 4, true) === TraceRecordKind.Call && len >= TRACE_RECORD.headerSize) onCall(parseRecord(chunk, dv, off, len));
-        off += len;
+        if (this.#dv.getUint32(off + 4, true) === TraceRecordKind.Call && len >= TRACE_RECORD.headerSize) onCall(parseRecord(this.#data, this.#dv, off, len));
+        at = (at + len) >>> 0;
       }
+    } finally {
+      this.#decoding = false;
+      const from = this.#tail & (size - 1);
+      const to = end & (size - 1);
+      if (from < to) this.#data.fill(0, from, to);
+      else if (end !== this.#tail) {
+        this.#data.fill(0, from);
+        this.#data.fill(0, 0, to);
+      }
+      this.#tail = end;
     }
+    this.#wake(true);
+    this.#takeCounts();
   }
 
-  /** Copies of collected records, in order, until decoded. */
-  #pending: Uint8Array[] = [];
-
-  /** Keeps data [from, to) for decode and zeroes it in the ring (a record's kind must read 0 until written again). */
-  #keep(from: number, to: number): void {
-    if (to <= from) return;
-    this.#pending.push(this.#data.slice(from, to));
-    this.#data.fill(0, from, to);
-  }
+  /** Records up to here (u32 position) were found complete by collect and wait for decode. */
+  #marked = 0;
+  /** A decode is under way (see decode). */
+  #decoding = false;
 
   /**
    * Threads wait on tail for room: tail is stored (the sentry's own count: whatever the program
@@ -255,6 +255,7 @@ export class TraceRing {
    */
   #skip(head: number): void {
     this.#corrupt++;
+    this.#marked = this.#tail;
     this.#writingSince = undefined;
     this.#data.fill(0);
     Atomics.store(this.#head, TRACE_RING.tail / 4, this.#tail);
