@@ -264,10 +264,18 @@ export class TraceRing {
   }
 }
 
-/** One record of a collected chunk (its size checked against the chunk). */
+/** A u64 of the record: most are 0 (unused arguments, no times, no site), which costs no BigInt. */
+function u64(dv: DataView, at: number): bigint {
+  return dv.getUint32(at, true) === 0 && dv.getUint32(at + 4, true) === 0 ? 0n : dv.getBigUint64(at, true);
+}
+
+/** What a record without captures decodes from: nothing is readable. */
+const NOTHING = new CapturedMemory([]);
+
+/** One record (its size checked against the data it lies in). */
 function parseRecord(bytes: Uint8Array, dv: DataView, off: number, len: number): RingCall {
   const args: bigint[] = [];
-  for (let i = 0; i < 6; i++) args.push(dv.getBigUint64(off + TRACE_RECORD.args + 8 * i, true));
+  for (let i = 0; i < 6; i++) args.push(u64(dv, off + TRACE_RECORD.args + 8 * i));
   const captures: Array<{ addr: bigint; bytes: Uint8Array }> = [];
   const end = off + len;
   for (let p = off + TRACE_RECORD.headerSize; p + TRACE_CAPTURE.headerSize <= end; ) {
@@ -282,10 +290,10 @@ function parseRecord(bytes: Uint8Array, dv: DataView, off: number, len: number):
     context: dv.getUint32(off + TRACE_RECORD.context, true),
     sysno: dv.getUint32(off + TRACE_RECORD.sysno, true),
     args,
-    ret: dv.getBigInt64(off + TRACE_RECORD.ret, true),
-    entryNs: dv.getBigUint64(off + TRACE_RECORD.entryNs, true),
-    exitNs: dv.getBigUint64(off + TRACE_RECORD.exitNs, true),
-    site: dv.getBigUint64(off + TRACE_RECORD.site, true),
-    mem: new CapturedMemory(captures),
+    ret: BigInt.asIntN(64, u64(dv, off + TRACE_RECORD.ret)),
+    entryNs: u64(dv, off + TRACE_RECORD.entryNs),
+    exitNs: u64(dv, off + TRACE_RECORD.exitNs),
+    site: u64(dv, off + TRACE_RECORD.site),
+    mem: captures.length === 0 ? NOTHING : new CapturedMemory(captures),
   };
 }

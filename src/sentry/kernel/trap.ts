@@ -115,14 +115,13 @@ export class TrapHandler {
   /** Decodes what #collectRing took. */
   #decodeRing(): void {
     if (!this.#ring?.pending) return;
-    this.#sitesTried.clear();
     this.#ring.decode(this.#onRecord);
   }
 
   /** Undoes the printer hook (see #collectRing). */
   #unhook?: () => void;
-  /** Sites of the records of this decode that were offered for patching (see #onRecord). */
-  readonly #sitesTried = new Set<bigint>();
+  /** Sites of records this patched (see #onRecord). */
+  readonly #sitesPatched = new Set<bigint>();
 
   /** The process ended: what its ring still holds is decoded, its counts go to the program's. */
   endRing(): void {
@@ -154,17 +153,17 @@ export class TrapHandler {
 
   #record(c: RingCall): void {
     this.k.tree.traceRing!.stats.records++;
-    // Its site is patched as a trapped call's would be (safe with threads running it), once per
-    // drain: a burst of records from one site would each read the code back.
+    // Its site is patched as a trapped call's would be (safe with threads running it), until
+    // it is: the records already made through its signal must not each read the code back.
     const ut = this.k.usertrap;
     if (c.site === 0n) {
       if (ut) ut.stats.calls++;
-    } else if (ut && !this.#sitesTried.has(c.site)) {
-      this.#sitesTried.add(c.site);
-      ut.tryPatch(this.k.mem, c.site, c.sysno);
+    } else if (ut && !this.#sitesPatched.has(c.site) && ut.tryPatch(this.k.mem, c.site, c.sysno)) {
+      if (this.#sitesPatched.size >= 4096) this.#sitesPatched.clear();
+      this.#sitesPatched.add(c.site);
     }
-    const at = c.entryNs || process.hrtime.bigint();
-    this.k.strace.recorded(this.#tidOf(c.context), c.sysno, c.args, c.ret, c.mem, at, c.exitNs || at);
+    // No times asked for (0n): none shown either.
+    this.k.strace.recorded(this.#tidOf(c.context), c.sysno, c.args, c.ret, c.mem, c.entryNs, c.exitNs);
   }
 
   /** The tid of the thread running in context `id` (the process's, if none is: it went). */

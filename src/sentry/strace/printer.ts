@@ -81,12 +81,15 @@ export class StracePrinter {
   readonly #open = new Map<number, { sysno: number; args: bigint[]; at: bigint; cut: boolean }>();
   /** `-ff`: each process's file and buffer. */
   readonly #files = new Map<number, { fd: number; buf: string[]; bytes: number }>();
+  /** Neither -X nor -v: the decoders' own defaults, no wrapper needed (a line per call counts). */
+  readonly #plain: boolean;
   /** Run before any line is printed (recorded calls still to decode come first, see onBeforeLine). */
   readonly #before = new Set<() => void>();
 
   constructor(opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary' | 'counted' | 'perProcess' | 'style' | 'toFile' | 'sortBy'>, hooks: PrinterHooks) {
     this.#opts = opts;
     this.#style = { ...DEFAULT_STYLE, ...opts.style };
+    this.#plain = !this.#style.verbose && this.#style.constStyle === DEFAULT_STYLE.constStyle;
     this.#hooks = hooks;
     this.#traced = new Set(opts.trace);
     if (this.#style.signals) this.#signals = new Set(this.#style.signals);
@@ -165,7 +168,9 @@ export class StracePrinter {
   recorded(tid: number, sysno: number, args: bigint[], ret: bigint, mem: MemoryReader, entryNs: bigint, exitNs: bigint): void {
     // Decoded after the thread's next call entered (a trap answered first): that one stays open.
     const open = this.#open.get(tid);
-    this.enter(tid, sysno, args, entryNs);
+    if (open) this.#open.delete(tid);
+    // Its entry and exit at once: what enter() would cut is cut, nothing of its own stays open.
+    if (this.#open.size > 0 && this.#opts.perProcess === undefined && this.#traced.has(sysno) && this.#follows(tid) && this.#statusShown(undefined, false)) this.#cutOthers(tid);
     this.exit(tid, sysno, args, ret, entryNs, { mem, end: exitNs });
     if (open) this.#open.set(tid, open);
   }
@@ -305,11 +310,13 @@ export class StracePrinter {
 
   /** formatCall with `-X`'s style. */
   #call(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions): string {
+    if (this.#plain) return formatCall(sysno, args, ret, mem, opts);
     return withVerbose(this.#style.verbose, () => withConstStyle(this.#style.constStyle, () => formatCall(sysno, args, ret, mem, opts)));
   }
 
   /** formatReturn with `-X`'s style. */
   #ret(sysno: number, args: readonly bigint[], ret: bigint | undefined, mem: MemoryReader, opts: FormatOptions): string {
+    if (this.#plain) return formatReturn(sysno, args, ret, mem, opts);
     return withVerbose(this.#style.verbose, () => withConstStyle(this.#style.constStyle, () => formatReturn(sysno, args, ret, mem, opts)));
   }
 
