@@ -55,8 +55,20 @@ export function formatStatMode(v: bigint): string {
   return styled(`0${u.toString(8)}`, () => formatStatModeNamed(v));
 }
 
+/** formatStatModeNamed's answers by mode: a trace prints a handful of modes over and over. */
+const NAMED_MODES = new Map<bigint, string>();
+
 function formatStatModeNamed(v: bigint): string {
   const u = BigInt.asUintN(32, v);
+  const known = NAMED_MODES.get(u);
+  if (known !== undefined) return known;
+  const named = statModeNamed(u);
+  if (NAMED_MODES.size >= 1024) NAMED_MODES.clear();
+  NAMED_MODES.set(u, named);
+  return named;
+}
+
+function statModeNamed(u: bigint): string {
   const parts: string[] = [];
   const type = lookup(u & S_IFMT, FILE_TYPES);
   if (type) parts.push(type);
