@@ -155,6 +155,22 @@ test('threads making ring calls at once: every call of every thread is in the tr
   t.true(end.ring !== undefined && end.ring.records >= 12_000, JSON.stringify(end.ring));
 });
 
+test('-c of threads making ring calls at once counts what it counts with the ring off', (t) => {
+  const exe = buildFixture('ring-order', ['-pthread']);
+  const counts = (mode: string) => {
+    const out = join(dir, `threads-c-${mode}`);
+    const r = run([...(mode === 'ring' ? [] : ['--no-trace-ring']), '-f', '-c', '-e', 'trace=faccessat2,getuid,newfstatat', '-o', out, '--', exe, '4', '2000']);
+    t.is(r.status, 0, r.stderr);
+    const text = readFileSync(out, 'utf8');
+    return { text, calls: Object.fromEntries([...text.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d*)\s*(\w+)$/gm)].map((m) => [m[3], `${m[1]}/${m[2] || 0}`])) };
+  };
+  const on = counts('ring');
+  const off = counts('off');
+  t.deepEqual(on.calls, off.calls);
+  t.like(on.calls, { faccessat2: '8000/8000', getuid: '8000/0' });
+  t.true((ringLine(on.text)?.calls ?? 0) >= 24_000, on.text);
+});
+
 test('a full ring makes the stub wait for the sentry, never drop a record', async (t) => {
   const { end, seen } = await orderedRun(3, 2000, 4096);
   t.like(end, { kind: 'exited', status: 0 });
