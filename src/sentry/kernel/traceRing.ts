@@ -193,18 +193,34 @@ export class TraceRing {
     this.#wake(false);
   }
 
+  /** How far decode went (a position in the ring). */
+  get decoded(): number {
+    return this.#tail;
+  }
+
+  /** How far collect marked (a position in the ring; decode stops at such positions). */
+  get marked(): number {
+    return this.#marked;
+  }
+
   /**
-   * Decodes what collect marked, in order, in place; then their room is zeroed (a record's kind
-   * must read 0 until written again) and given back. Re-entered (a line printed meanwhile asks
-   * for it): a no-op. Sizes are read again: the program may have written them since.
+   * Decodes what collect marked, in order, in place, up to `upTo` (a position `marked` gave,
+   * default all) and at most `max` records; then their room is zeroed (a record's kind must
+   * read 0 until written again) and given back. Re-entered: a no-op. Sizes are read again: the
+   * program may have written them since.
    */
-  decode(onCall: (call: RingCall) => void): void {
-    if (this.#decoding || this.#marked === this.#tail) return;
+  decode(onCall: (call: RingCall) => void, upTo = this.#marked, max = Infinity): void {
+    if (this.#decoding || upTo === this.#tail || ((upTo - this.#tail) >>> 0) > ((this.#marked - this.#tail) >>> 0)) return;
     this.#decoding = true;
     const size = this.dataSize;
-    const end = this.#marked;
+    let end = upTo;
     try {
+      let n = 0;
       for (let at = this.#tail; at !== end; ) {
+        if (n++ === max) {
+          end = at;
+          break;
+        }
         const off = at & (size - 1);
         const len = this.#dv.getUint32(off, true);
         if (len < 8 || len % 8 !== 0 || off + len > size || len > ((end - at) >>> 0)) {

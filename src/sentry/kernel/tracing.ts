@@ -13,7 +13,7 @@ const SILENT: Pick<StracePrinter, keyof StracePrinter> = {
   exit() {},
   exitCall() {},
   recorded() {},
-  onBeforeLine: () => () => undefined,
+  holdLines: () => () => undefined,
   execCall: () => undefined,
   exec() {},
   start() {},

@@ -13,7 +13,8 @@ import { sigbit } from './signals.js';
 import type { UserTrap } from '../../shm/usertrap.js';
 import { DeferredSignals } from './deferredSignals.js';
 import type { SharedFile } from '../../shm/sharedFile.js';
-import { TraceRing, type RingCall } from './traceRing.js';
+import { TraceRing } from './traceRing.js';
+import { RecordedCalls } from './recordedCalls.js';
 import type { TreeHost } from './process.js';
 
 /** Signals the kernel raises for the program's own syscall (not faults of its code). */
@@ -30,6 +31,13 @@ const SYSCALL_INSN = 2n;
 const EINTR = -BigInt(ERRNO.EINTR);
 /** What strace shows for a call a signal interrupts and SA_RESTART restarts. */
 const ERESTARTSYS = -BigInt(ERRNO.ERESTARTSYS);
+/**
+ * Recorded calls decoded between two looks for a trap (see scan): ~40 µs of the sentry's, within
+ * a stub thread's spin for its answer (QUEUE_SPIN_CYCLES), so that a trap published meanwhile is
+ * answered before its thread sleeps (a futex wake-up costs more than the slice; measured: 16
+ * beat 8, 32, 64 and 256 on busybox find and a getuid loop).
+ */
+const DECODE_SLICE = 16;
 /** Waits a signal ends with a plain EINTR, SA_RESTART or not (signal(7)): epoll's. */
 const NEVER_RESTARTED: ReadonlySet<number> = new Set([SYS.epoll_wait, SYS.epoll_pwait, SYS.epoll_pwait2]);
 
@@ -77,103 +85,40 @@ export class TrapHandler {
 
   /** Handles every task whose trap is published, and the signals deferred by stub threads; true if there was a trap. */
   scan(): boolean {
-    this.#collectRing(false);
+    const recorded = this.#recorded;
+    recorded?.collect(false);
     this.#deferred ??= new DeferredSignals(this.k.file, this.sched.queue.range, this.k.region.start);
     this.#deferred.take(this.sched.slots(), (signo, info) => this.k.signals.sendGroup(signo, info));
     const any = this.sched.scanTraps(this.#onTrap);
-    // Decoded once the traps are answered and their tasks handed to the stub: they run meanwhile.
-    if (this.#ring?.pending) {
-      this.sched.queueReady();
-      this.#decodeRing();
-    }
-    return any;
+    if (!recorded?.waiting) return any;
+    // Decoded once the traps are answered and their tasks handed to the stub (they run
+    // meanwhile), a slice at a time until a trap is published: it waits for one slice at most.
+    this.sched.queueReady();
+    const bell = this.sched.queue.doorbell;
+    const seen = Atomics.load(bell.words, bell.index);
+    do recorded.decode(DECODE_SLICE);
+    while (recorded.waiting && Atomics.load(bell.words, bell.index) === seen);
+    return any || recorded.waiting;
   }
 
   /** Signals the stub's threads took in the syshandler path (see DeferredSignals). */
   #deferred?: DeferredSignals;
 
-  /** The process's trace ring (null: the program has none), made at the first look. */
-  #ring?: TraceRing | null;
-  /** Tasks by context id, for the records' contexts (refreshed when one is not found). */
-  #byContext = new Map<number, Task>();
+  /** What the stub's threads recorded themselves (see RecordedCalls): made at the first look. */
+  #recordedCalls?: RecordedCalls | null;
 
-  /**
-   * Takes the calls the stub's threads made and recorded themselves out of the ring (see
-   * TraceRing), to be decoded in their order before any other line is printed (the printer
-   * asks, see StracePrinter.onBeforeLine) or at the end of the turn. `settle`: a trap is
-   * about to be handled, and a record still being written may be the trapping thread's last.
-   */
-  #collectRing(settle: boolean): void {
-    if (this.#ring === undefined) {
+  /** The process's recorded calls, if the program has a trace ring. */
+  get #recorded(): RecordedCalls | null {
+    if (this.#recordedCalls === undefined) {
       const r = this.k.tree.traceRing;
-      this.#ring = r ? new TraceRing(this.k.file, this.sched.queue.range, r.size) : null;
-      if (this.#ring) this.#unhook = this.k.strace.onBeforeLine(() => this.#decodeRing());
+      this.#recordedCalls = r ? new RecordedCalls(this.k, new TraceRing(this.k.file, this.sched.queue.range, r.size), r) : null;
     }
-    this.#ring?.collect(settle);
+    return this.#recordedCalls;
   }
-
-  /** Decodes what #collectRing took. */
-  #decodeRing(): void {
-    if (!this.#ring?.pending) return;
-    this.#ring.decode(this.#onRecord);
-  }
-
-  /** Undoes the printer hook (see #collectRing). */
-  #unhook?: () => void;
-  /** Sites of records this patched (see #onRecord). */
-  readonly #sitesPatched = new Set<bigint>();
 
   /** The process ended: what its ring still holds is decoded, its counts go to the program's. */
   endRing(): void {
-    this.#collectRing(true);
-    this.#decodeRing();
-    this.#unhook?.();
-    const stats = this.k.tree.traceRing?.stats;
-    if (!this.#ring || !stats) return;
-    const s = this.#ring.stats;
-    stats.fullWaits += s.fullWaits;
-    stats.faults += s.faults;
-    stats.corrupt += s.corrupt;
-  }
-
-  readonly #onRecord = (c: RingCall): void => {
-    const ring = this.k.tree.traceRing!;
-    // A record of a call no stub makes, or one its decoder cannot read, is the program's writing.
-    if (!ring.calls.has(c.sysno)) {
-      ring.stats.corrupt++;
-      return;
-    }
-    try {
-      this.#record(c);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).syscall !== undefined) throw e; // the output's, not the record's
-      ring.stats.corrupt++;
-    }
-  };
-
-  #record(c: RingCall): void {
-    this.k.tree.traceRing!.stats.records++;
-    // Its site is patched as a trapped call's would be (safe with threads running it), until
-    // it is: the records already made through its signal must not each read the code back.
-    const ut = this.k.usertrap;
-    if (c.site === 0n) {
-      if (ut) ut.stats.calls++;
-    } else if (ut && !this.#sitesPatched.has(c.site) && ut.tryPatch(this.k.mem, c.site, c.sysno)) {
-      if (this.#sitesPatched.size >= 4096) this.#sitesPatched.clear();
-      this.#sitesPatched.add(c.site);
-    }
-    // No times asked for (0n): none shown either.
-    this.k.strace.recorded(this.#tidOf(c.context), c.sysno, c.args, c.ret, c.mem, c.entryNs, c.exitNs);
-  }
-
-  /** The tid of the thread running in context `id` (the process's, if none is: it went). */
-  #tidOf(id: number): number {
-    let t = this.#byContext.get(id);
-    if (!t || this.k.tasks.get(t.tid) !== t || t.id !== id) {
-      this.#byContext = new Map([...this.k.tasks.values()].map((x) => [x.id, x]));
-      t = this.#byContext.get(id);
-    }
-    return t?.tid ?? this.k.tgid;
+    this.#recorded?.end();
   }
 
   #inStubCode(addr: bigint): boolean {
@@ -182,8 +127,8 @@ export class TrapHandler {
 
   #trap(t: Task, st: number): void {
     this.count++;
-    // The thread's recorded calls come before this one (see #collectRing).
-    this.#collectRing(true);
+    // The thread's recorded calls come before this one (see RecordedCalls.collect).
+    this.#recorded?.collect(true);
     const exec = this.k.execing;
     if (exec?.pastChecks && exec.task !== t) return; // another thread's execve drops this one
     const rip = t.reg('rip');

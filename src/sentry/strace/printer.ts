@@ -41,6 +41,17 @@ export interface PrinterHooks {
   fdPath?(tid: number, fd: number): string | undefined;
 }
 
+/**
+ * Takes the line of thread `tid` to print later with `print`, or says no (false): see
+ * StracePrinter.holdLines.
+ *
+ * @example
+ * ```ts
+ * const holder: LineHolder = (tid, print) => (pending ? (held.push(print), true) : false);
+ * ```
+ */
+export type LineHolder = (tid: number, print: () => void) => boolean;
+
 /** A call's line in two parts: `call` is aligned, then `= result`. */
 type Body = string | { call: string; result: string };
 
@@ -83,8 +94,8 @@ export class StracePrinter {
   readonly #files = new Map<number, { fd: number; buf: string[]; bytes: number }>();
   /** Neither -X nor -v: the decoders' own defaults, no wrapper needed (a line per call counts). */
   readonly #plain: boolean;
-  /** Run before any line is printed (recorded calls still to decode come first, see onBeforeLine). */
-  readonly #before = new Set<() => void>();
+  /** Asked before a line is printed: one may take it to print later (see holdLines). */
+  readonly #holders = new Set<LineHolder>();
 
   constructor(opts: Pick<TraceOptions, 'trace' | 'outFd' | 'summary' | 'counted' | 'perProcess' | 'style' | 'toFile' | 'sortBy'>, hooks: PrinterHooks) {
     this.#opts = opts;
@@ -176,12 +187,13 @@ export class StracePrinter {
   }
 
   /**
-   * Runs `fn` before each line from now on (the trace ring: calls recorded before it still to
-   * decode); returns what undoes it.
+   * Lets `holder` take lines from now on: a process whose trace ring holds calls not decoded
+   * yet keeps its next lines (its threads' next calls, its signals, its end) to print after
+   * them, calling `print` then. Returns what undoes it.
    */
-  onBeforeLine(fn: () => void): () => void {
-    this.#before.add(fn);
-    return () => this.#before.delete(fn);
+  holdLines(holder: LineHolder): () => void {
+    this.#holders.add(holder);
+    return () => this.#holders.delete(holder);
   }
 
   /** The entry of every call another thread has under way, cut: `read(3,  <unfinished ...>`. */
@@ -358,7 +370,12 @@ export class StracePrinter {
    * aligned (the prefix counted), or a `---`/`+++` line. With -ff, into the process's file.
    */
   #line(tid: number | undefined, body: Body, at: bigint): void {
-    for (const f of this.#before) f();
+    if (tid !== undefined) for (const h of this.#holders) if (h(tid, () => this.#print(tid, body, at))) return;
+    this.#print(tid, body, at);
+  }
+
+  /** #line's printing (a held line is printed by it later). */
+  #print(tid: number | undefined, body: Body, at: bigint): void {
     const perProcess = this.#opts.perProcess !== undefined && tid !== undefined;
     if (this.#open.size > 0 && !perProcess) this.#cutOthers(tid);
     let head = '';
