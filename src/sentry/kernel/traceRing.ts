@@ -188,7 +188,10 @@ export class TraceRing {
       }
       at = (at + len) >>> 0;
     }
-    if (at !== start) this.#writingSince = undefined;
+    if (at !== start) {
+      this.#writingSince = undefined;
+      this.#takeCounts();
+    }
     this.#marked = at;
     this.#wake(false);
   }
@@ -242,7 +245,6 @@ export class TraceRing {
       this.#tail = end;
     }
     this.#wake(true);
-    this.#takeCounts();
   }
 
   /** Records up to here (u32 position) were found complete by collect and wait for decode. */
@@ -252,12 +254,14 @@ export class TraceRing {
 
   /**
    * Threads wait on tail for room: tail is stored (the sentry's own count: whatever the program
-   * wrote there goes) and they are woken (all: the one that fits goes on, the rest wait again)
-   * when it moved, when some wait, and at least every WAKE_EVERY_MS whatever the words say.
+   * wrote there goes) when it moved, and they are woken (all: the one that fits goes on, the
+   * rest wait again) when some wait, and at least every WAKE_EVERY_MS whatever the words say.
    */
   #wake(moved: boolean): void {
+    // Stored whenever it moved (cheap: a stub reads it for room), woken only when needed (a syscall).
+    if (moved) Atomics.store(this.#head, TRACE_RING.tail / 4, this.#tail);
     const now = performance.now();
-    const due = moved || Atomics.load(this.#head, TRACE_RING.waiters / 4) !== 0 || now - this.#lastWake > WAKE_EVERY_MS;
+    const due = Atomics.load(this.#head, TRACE_RING.waiters / 4) !== 0 || now - this.#lastWake > WAKE_EVERY_MS;
     if (!due) return;
     this.#lastWake = now;
     Atomics.store(this.#head, TRACE_RING.tail / 4, this.#tail);
