@@ -77,14 +77,16 @@ class CapturedMemory implements MemoryReader {
  * decoded before any other line is printed, so that a thread's recorded calls come before its
  * next trapped one.
  *
- * Everything here is memory the program can write: sizes and captures are checked, and a ring
- * whose head is out of reach is skipped whole (counted in `stats.corrupt`).
+ * Everything here is memory the program can write: sizes and captures are checked when records
+ * are marked and again when they are decoded, and a ring written over is reset (counted in
+ * `stats.corrupt`).
  * Protected by: the sentry thread.
  *
  * @example
  * ```ts
  * const ring = new TraceRing(file, queueRange, 1 << 20);
- * ring.drain((call) => strace.recorded(tidOf(call.context), call));
+ * ring.collect();                                       // at each turn, before its traps
+ * ring.decode((call) => console.log(call.sysno, call.ret), ring.marked, 16);
  * ```
  */
 export class TraceRing {
