@@ -103,6 +103,8 @@
 	.globl systrap_syshandler_jmp
 	.globl systrap_syshandler_resume
 	.globl systrap_syshandler_kick
+	.globl systrap_syshandler_ret_read
+	.hidden systrap_syshandler_ret_read
 	.hidden systrap_syshandler
 	.hidden systrap_syshandler_jmp
 	.hidden systrap_syshandler_resume
@@ -395,6 +397,9 @@ systrap_syshandler:
 	mov %gs:MSG_APP_STACK, %rax
 	mov %rax, TC_RSP(%rcx)
 	mov %gs:MSG_RET_ADDR, %rax
+	/* Msg.ret_addr is read: from here on an interrupt may send the last jump to the kick (an
+	 * earlier one would make the kick the program's RIP; see the handler). */
+systrap_syshandler_ret_read:
 	mov %rax, TC_RIP(%rcx)
 	mov %rax, TC_RCX(%rcx)
 	movq $0x33, TC_CS(%rcx)

@@ -326,6 +326,7 @@ extern const char systrap_syshandler[] __attribute__((visibility("hidden")));
 extern const char systrap_syshandler_jmp[] __attribute__((visibility("hidden")));
 extern const char systrap_syshandler_resume[] __attribute__((visibility("hidden")));
 extern const char systrap_syshandler_kick[] __attribute__((visibility("hidden")));
+extern const char systrap_syshandler_ret_read[] __attribute__((visibility("hidden")));
 
 /* The trace ring (trace_ring.c): an observed call made and recorded by this thread, and the
  * bounds of the copy routines whose faults are caught. */
@@ -498,9 +499,13 @@ STUB void systrap_sighandler(int signo, uint8_t* siginfo, struct k_ucontext* uc)
     if (is_fault(signo, siginfo)) crash(); /* the stub's own code faulted */
     /* A signal for the program goes to the sentry; an interrupt (its flag is on the context)
      * was seen by direct_wait or get_context, or, past them, sends the syshandler's jump to
-     * the kick. */
+     * the kick. Not before the syshandler has read Msg.ret_addr as the program's RIP (in the
+     * trampoline, outside the stub, or before systrap_syshandler_ret_read): the kick would be
+     * taken for the program's RIP, and the flag is looked at later anyway. */
+    int before_read = rip < (uint64_t)base || rip >= (uint64_t)base + STUB_RO_SIZE ||
+                      (rip >= (uint64_t)systrap_syshandler && rip < (uint64_t)systrap_syshandler_ret_read);
     if (signo != SIGCHLD) defer(q, msg, signo, siginfo);
-    else __atomic_store_n(&msg->ret_addr, (uint64_t)systrap_syshandler_kick, __ATOMIC_RELAXED);
+    else if (!before_read) __atomic_store_n(&msg->ret_addr, (uint64_t)systrap_syshandler_kick, __ATOMIC_RELAXED);
     return;
   }
   if (tstate == THREAD_STATE_NONE && (rip == (uint64_t)systrap_syshandler_jmp || rip == (uint64_t)systrap_syshandler_kick)) {
