@@ -55,23 +55,28 @@ static bool AsProgram(const ProbeCreds& c, F fn) {
   return true;
 }
 
-class ExecProbeWorker : public Napi::AsyncWorker {
- public:
-  ExecProbeWorker(Napi::Env env, std::string path, size_t max, std::unique_ptr<ProbeCreds> creds)
-      : Napi::AsyncWorker(env, "systrap:execProbe"), path_(std::move(path)), max_(max), creds_(std::move(creds)),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
+// One probe's work and result, run on whichever thread the caller chose (libuv's pool for
+// execProbe, the calling worker for execProbeSync). No N-API inside Run.
+struct Probe {
+  std::string path;
+  size_t max = 0;
+  std::unique_ptr<ProbeCreds> creds;
+  int err = 0;
+  const char* syscall = "";
+  uint32_t mode = 0;
+  int64_t size = 0;
+  bool executable = false;
+  std::vector<uint8_t> head;
 
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  // Off the event loop thread: no N-API here. With credentials, as the program would.
-  void Execute() override {
-    if (!creds_) return Probe();
-    if (!AsProgram(*creds_, [this] { Probe(); })) Fail(errno, "setgroups");
+  // With credentials, as the program would.
+  void Run() {
+    if (!creds) return Look();
+    if (!AsProgram(*creds, [this] { Look(); })) Fail(errno, "setgroups");
   }
 
   // Each step records the first failure and stops.
-  void Probe() {
-    int fd = open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  void Look() {
+    int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd == -1) return Fail(errno, "open");
     struct stat st;
     if (fstat(fd, &st) == -1) {
@@ -79,16 +84,16 @@ class ExecProbeWorker : public Napi::AsyncWorker {
       close(fd);
       return;
     }
-    mode_ = st.st_mode;
-    size_ = st.st_size;
+    mode = st.st_mode;
+    size = st.st_size;
     // Only a regular file is read (a device's read could block or have effects).
     if (S_ISREG(st.st_mode)) {
       // AT_EACCESS: by the filesystem ids (the program's), as execve checks, not the real ones.
-      executable_ = faccessat(AT_FDCWD, path_.c_str(), X_OK, AT_EACCESS) == 0;
-      head_.resize(max_);
+      executable = faccessat(AT_FDCWD, path.c_str(), X_OK, AT_EACCESS) == 0;
+      head.resize(max);
       size_t got = 0;
-      while (got < max_) {
-        ssize_t n = pread(fd, head_.data() + got, max_ - got, (off_t)got);
+      while (got < max) {
+        ssize_t n = pread(fd, head.data() + got, max - got, (off_t)got);
         if (n == -1 && errno == EINTR) continue;
         if (n == -1) {
           Fail(errno, "pread");
@@ -97,43 +102,51 @@ class ExecProbeWorker : public Napi::AsyncWorker {
         if (n == 0) break;
         got += (size_t)n;
       }
-      head_.resize(got);
+      head.resize(got);
     }
     close(fd);
   }
 
+  void Fail(int e, const char* call) {
+    err = e;
+    syscall = call;
+  }
+
+  // The result as JS sees it (precondition: err == 0).
+  Napi::Object ToObject(Napi::Env env) const {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("mode", Napi::Number::New(env, (double)mode));
+    r.Set("size", Napi::Number::New(env, (double)size));
+    r.Set("executable", Napi::Boolean::New(env, executable));
+    r.Set("head", Napi::Buffer<uint8_t>::Copy(env, head.data(), head.size()));
+    return r;
+  }
+};
+
+class ExecProbeWorker : public Napi::AsyncWorker {
+ public:
+  ExecProbeWorker(Napi::Env env, std::unique_ptr<Probe> probe)
+      : Napi::AsyncWorker(env, "systrap:execProbe"), probe_(std::move(probe)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  // Off the event loop thread: no N-API here.
+  void Execute() override { probe_->Run(); }
+
   void OnOK() override {
     Napi::Env env = Env();
-    if (err_ != 0) {
-      deferred_.Reject(ErrnoError(env, err_, syscall_).Value());
-      return;
-    }
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("mode", Napi::Number::New(env, (double)mode_));
-    r.Set("size", Napi::Number::New(env, (double)size_));
-    r.Set("executable", Napi::Boolean::New(env, executable_));
-    r.Set("head", Napi::Buffer<uint8_t>::Copy(env, head_.data(), head_.size()));
-    deferred_.Resolve(r);
+    if (probe_->err != 0)
+      deferred_.Reject(ErrnoError(env, probe_->err, probe_->syscall).Value());
+    else
+      deferred_.Resolve(probe_->ToObject(env));
   }
 
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  void Fail(int err, const char* syscall) {
-    err_ = err;
-    syscall_ = syscall;
-  }
-
-  std::string path_;
-  size_t max_;
-  std::unique_ptr<ProbeCreds> creds_;
+  std::unique_ptr<Probe> probe_;
   Napi::Promise::Deferred deferred_;
-  int err_ = 0;
-  const char* syscall_ = "";
-  uint32_t mode_ = 0;
-  int64_t size_ = 0;
-  bool executable_ = false;
-  std::vector<uint8_t> head_;
 };
 
 // The optional credentials argument: { uid, gid, groups: number[] } (at most 256 groups).
@@ -158,6 +171,20 @@ static std::unique_ptr<ProbeCreds> CredsArg(const Napi::CallbackInfo& info, size
   return c;
 }
 
+// The arguments both forms take: (path, maxBytes, creds?), each checked.
+static std::unique_ptr<Probe> ProbeArgs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "path must be a string");
+  auto p = std::make_unique<Probe>();
+  p->path = info[0].As<Napi::String>().Utf8Value();
+  if (p->path.empty() || p->path.find('\0') != std::string::npos) ThrowType(env, "path must be a non-empty string without NUL");
+  int32_t max = ArgInt(info, 1, "maxBytes");
+  if (max < 1 || max > kMaxProbe) throw Napi::RangeError::New(env, "maxBytes must be in 1..65536");
+  p->max = (size_t)max;
+  p->creds = CredsArg(info, 2);
+  return p;
+}
+
 // execProbe(path: string, maxBytes: number, creds?) -> Promise<{ mode, size, executable, head }>:
 // opens `path` without blocking on it (O_NONBLOCK: a FIFO's open returns at once), fstats it
 // and, for a regular file only, checks execute permission (faccessat X_OK by the filesystem
@@ -165,20 +192,26 @@ static std::unique_ptr<ProbeCreds> CredsArg(const Napi::CallbackInfo& info, size
 // those filesystem ids and groups would (a program that dropped root). Rejects with
 // { code, errno, syscall } for the first call that failed.
 static Napi::Value ExecProbe(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "path must be a string");
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (path.empty() || path.find('\0') != std::string::npos) ThrowType(env, "path must be a non-empty string without NUL");
-  int32_t max = ArgInt(info, 1, "maxBytes");
-  if (max < 1 || max > kMaxProbe) throw Napi::RangeError::New(env, "maxBytes must be in 1..65536");
-  auto* w = new ExecProbeWorker(env, std::move(path), (size_t)max, CredsArg(info, 2));
+  auto* w = new ExecProbeWorker(info.Env(), ProbeArgs(info));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
 }
 
+// execProbeSync(path, maxBytes, creds?) -> { mode, size, executable, head }: the same on the
+// calling thread, which it blocks for as long as the file system takes (a sentry worker, whose
+// exec needs the answer before it goes on; never the event loop thread). Throws what
+// execProbe rejects with.
+static Napi::Value ExecProbeSync(const Napi::CallbackInfo& info) {
+  std::unique_ptr<Probe> p = ProbeArgs(info);
+  p->Run();
+  if (p->err != 0) throw ErrnoError(info.Env(), p->err, p->syscall);
+  return p->ToObject(info.Env());
+}
+
 void InitExecProbe(Napi::Env env, Napi::Object exports) {
   exports.Set("execProbe", Napi::Function::New(env, ExecProbe, "execProbe"));
+  exports.Set("execProbeSync", Napi::Function::New(env, ExecProbeSync, "execProbeSync"));
 }
 
 }  // namespace systrap

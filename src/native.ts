@@ -139,6 +139,11 @@ export interface Native {
    * like a failed fs call ({ code, errno, syscall }).
    */
   execProbe(path: string, maxBytes: number, creds?: ProbeCreds): Promise<ExecProbe>;
+  /**
+   * {@link execProbe} on the calling thread, which it blocks (a sentry worker's exec: never the
+   * event loop thread); throws what execProbe rejects with.
+   */
+  execProbeSync(path: string, maxBytes: number, creds?: ProbeCreds): ExecProbe;
   /** The CPU time of processes together, in ns, from their kernel CPU clocks (gone ones add nothing). */
   cpuClockNs(pids: number[]): bigint;
   /** Whether Node's fd `fd` is a terminal (isatty(3)): tty.isatty without node:tty's cost. */
@@ -245,6 +250,8 @@ export interface Native {
     SYSMSG_FORK_REPLY: number;
     SYSMSG_FORK_DONE: number;
     SYSMSG_FORK_ACK: number;
+    SYSMSG_OWNER: number;
+    SYSMSG_OWNER_WAITERS: number;
     SYSMSG_SPIN_CYCLES: number;
     SYSMSG_SIZE: number;
   };

@@ -194,11 +194,10 @@ export class Platform {
       },
       mirrorProcess: (id, input) => rt.spawn({ kind: 'process', id, input }) as { send(event: ProcessEvent): void },
       nextId: (kind) => this.#nextId(kind),
-      setFaultHook: (hook) => {
-        this.#tracers.faultHook = hook;
-      },
+      setFaultHook: (hook) => void (this.#tracers.faultHook = hook),
       contextSlot: (ctx) => ctx.slotRange,
       processFault: (point, pid) => this.#processFaultHook?.(point, pid),
+      processFaultsArmed: () => this.#processFaultHook !== undefined,
       setProcessFaultHook: (hook) => void (this.#processFaultHook = hook),
     };
   }

@@ -64,6 +64,8 @@ export interface PlatformPort {
   setFaultHook(hook: ((body: TracerRequestBody) => TransactionFault | undefined) | undefined): void;
   /** Scenario harness: a fault for a program's process at fork, exec or exit (undefined: none). */
   processFault(point: ProcessFaultPoint, pid: number): ProcessFault | undefined;
+  /** Whether a process fault hook is set (a sentry then asks the main thread for each exec, where faults apply). */
+  processFaultsArmed(): boolean;
   setProcessFaultHook(hook: ((point: ProcessFaultPoint, pid: number) => ProcessFault | undefined) | undefined): void;
   /** Scenario harness: the memory-file range of a context's ThreadContext slot. */
   contextSlot(ctx: PlatformContext): FileRange;
@@ -131,6 +133,27 @@ export interface StubPort {
   ringDoorbell(wake?: boolean): boolean;
   /** Host tids of the stub's sysmsg threads, by slot (ThreadContext.threadId names a slot). */
   sysmsgThreadTids(): Array<[slot: number, tid: number]>;
+  /** Where its syscall thread's message is in `memory` (undefined: it serves no loop). */
+  syscallMsg(): SyscallMsg | undefined;
+  /**
+   * Takes its syscall thread back from a sentry that held it and ended without letting go (a
+   * worker terminated in the middle of an execve; see SyscallThreadLock).
+   */
+  reclaimSyscallThread(): void;
+}
+
+/**
+ * Where a process's syscall-thread message is: its offset in its control memory's file, and
+ * its address in the stub.
+ *
+ * @example
+ * ```ts
+ * const msg: SyscallMsg = { offset: range.start, addr: msgAddr };
+ * ```
+ */
+export interface SyscallMsg {
+  offset: number;
+  addr: bigint;
 }
 
 /**

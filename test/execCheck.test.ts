@@ -104,3 +104,49 @@ test("execProbe with a program's credentials: files checked as that uid would se
   const reads = await Promise.all(Array.from({ length: 16 }, () => readFile(rootOnly)));
   t.true(reads.every((b) => b.length === readFileSync('/bin/true').length));
 });
+
+test("on the calling thread (a sentry's own exec): the same answers as off it, execProbeSync's arguments checked alike, and the thread's own credentials back after a program's", async (t) => {
+  t.throws(() => native.execProbeSync(1 as unknown as string, 10), { instanceOf: TypeError, message: 'path must be a string' });
+  t.throws(() => native.execProbeSync('/bin/true', 0), { instanceOf: RangeError, message: /1\.\.65536/ });
+  t.throws(() => native.execProbeSync('/bin/true', 10, 5 as unknown as { uid: number; gid: number; groups: number[] }), { instanceOf: TypeError, message: /creds must be an object/ });
+  t.like(native.execProbeSync('/bin/true', 4), { executable: true, size: readFileSync('/bin/true').length });
+  t.like(t.throws(() => native.execProbeSync(join(dir, 'not-here'), 4)), { code: 'ENOENT', errno: -ERRNO.ENOENT, syscall: 'open' });
+  const here = join(dir, 'here');
+  mkdirSync(here, { recursive: true });
+  const f = (name: string, content: string | Uint8Array, mode = 0o755) => {
+    const p = join(here, name);
+    writeFileSync(p, content);
+    chmodSync(p, mode);
+    return p;
+  };
+  const fifo = join(here, 'fifo');
+  if (spawnSync('mkfifo', ['-m', '755', fifo]).error) return t.fail('mkfifo (coreutils) is needed');
+  let prev = '/bin/true';
+  for (let i = 0; i < 6; i++) prev = f(`s${i}.sh`, `#!${prev}\n`);
+  const cases = [
+    '/bin/true',
+    f('ok.sh', '#!/bin/sh -e\necho\n'),
+    join(here, 'missing'),
+    join(here, 'ok.sh', 'below'),
+    here,
+    '/dev/null',
+    fifo,
+    f('plain', '#!/bin/sh\n', 0o644),
+    f('text', 'echo hi\n'),
+    f('noint.sh', `#!${join(here, 'missing')}\n`),
+    f('short', '\x7fELF\x02\x01\x01'),
+    join(here, 's4.sh'),
+    join(here, 's5.sh'),
+  ];
+  const off = await Promise.all(cases.map((p) => checkExecutable(p)));
+  const on = await Promise.all(cases.map((p) => checkExecutable(p, undefined, undefined, true)));
+  t.deepEqual(on, off);
+  t.deepEqual(off, [0, 0, ERRNO.ENOENT, constants.errno.ENOTDIR, ERRNO.EACCES, ERRNO.EACCES, ERRNO.EACCES, ERRNO.EACCES, ERRNO.ENOEXEC, ERRNO.ENOENT, ERRNO.ENOEXEC, 0, constants.errno.ELOOP]);
+  if (process.geteuid?.() !== 0) return;
+  const rootOnly = f('root-only', readFileSync('/bin/true'), 0o700);
+  chmodSync(here, 0o755);
+  const nobody = { uid: 65534, gid: 65534, groups: [] };
+  t.is(await checkExecutable(rootOnly, undefined, nobody, true), ERRNO.EACCES, 'refused to uid 65534');
+  t.is(await checkExecutable(rootOnly, undefined, undefined, true), 0, "this thread's own credentials are back");
+  t.is(readFileSync(rootOnly).length, readFileSync('/bin/true').length);
+});

@@ -24,6 +24,11 @@
 #define SYSMSG_SYSNO 8  /* u64 */
 #define SYSMSG_ARGS 16  /* u64[6] */
 #define SYSMSG_SPIN 64  /* u64: TSC cycles the loop spins before it sleeps (0 on one CPU) */
+/* u32s in page 0 that only Node's threads use (the stub never reads them): which thread of Node
+ * posts requests now (SYSMSG_OWNER_*; see src/shm/syscallThreadLock.ts), and how many wait
+ * for it to let go. */
+#define SYSMSG_OWNER 96
+#define SYSMSG_OWNER_WAITERS 100
 #define SYSMSG_REPLY 4096 /* u64 ret, written by the stub (untrusted) */
 #define SYSMSG_DONE 4104  /* u32: the last state served, written by the stub (untrusted hint) */
 

@@ -26,5 +26,10 @@ export function stubPort(sp: Subprocess): StubPort {
     rulesRange: () => sp.control.rules,
     ringDoorbell: (wake = true) => sp.queue?.ring(wake) ?? false,
     sysmsgThreadTids: () => sp.sysmsgThreads.tids(),
+    syscallMsg: () => {
+      const msg = sp.thread.msg;
+      return msg && { offset: msg.range.start, addr: msg.addr };
+    },
+    reclaimSyscallThread: () => sp.thread.reclaimFromSentry(),
   };
 }

@@ -6,23 +6,10 @@ import type { MemoryFile, FileRange } from '../memoryFile.js';
 import { deserializeError, Errors, toSystrapError } from '../errors.js';
 import { abi } from '../abi/stub.js';
 import { BUDGETS } from '../shm/budgets.js';
+import { SyscallThreadLock, SyscallThreadOwner } from '../shm/syscallThreadLock.js';
+import { readBatch, writeBatch, type BatchCall } from '../shm/syscallBatch.js';
 
-/**
- * One call of {@link SyscallThread.batch}: a syscall, and optionally the result without which
- * the batch stops there.
- *
- * @example
- * ```ts
- * const call: BatchCall = { sysno: SYS.munmap, args: [addr, len], expect: 0n };
- * ```
- */
-export interface BatchCall {
-  sysno: number;
-  /** Up to six arguments (missing ones are 0). */
-  args?: readonly bigint[];
-  /** The batch goes on past this call only if it returns this. */
-  expect?: bigint;
-}
+export type { BatchCall };
 
 /**
  * The effects of a syscall thread: ptrace transactions through the tracer pool, and
@@ -43,6 +30,8 @@ export class SyscallThread {
   msg?: { range: FileRange; addr: bigint; state: DataView };
   /** Shared-memory request arguments (reused: requests are serialised). */
   #args = new BigUint64Array(6);
+  /** The lock shared with a sentry worker that may post to the same loop (made with `msg`). */
+  #lock?: SyscallThreadLock;
 
   constructor(
     readonly ref: ActorRefFrom<typeof syscallThreadMachine>,
@@ -125,18 +114,8 @@ export class SyscallThread {
       // Written when this request's turn comes: page 0 serves every request in turn.
       const page = this.memoryFile.view(msg.range);
       const dv = new DataView(page.buffer, page.byteOffset, page.byteLength);
-      calls.forEach((c, i) => {
-        const at = abi.SYSMSG_BATCH + i * abi.SYSMSG_BATCH_ENTRY;
-        dv.setUint32(at, c.sysno, true);
-        dv.setUint32(at + 4, c.expect === undefined ? 0 : abi.SYSMSG_BATCH_STOP, true);
-        for (let a = 0; a < 6; a++) dv.setBigUint64(at + 8 + a * 8, BigInt.asUintN(64, c.args?.[a] ?? 0n), true);
-        dv.setBigUint64(at + 56, BigInt.asUintN(64, c.expect ?? 0n), true);
-      });
-      const ran = await this.#call(abi.STUB_REQUEST_BATCH, [BigInt(calls.length)]);
-      if (ran < 1n || ran > BigInt(calls.length)) throw Errors.ForgedReply('batch', ran, `a count of 1..${calls.length}`, this.pid);
-      const out: bigint[] = [];
-      for (let i = 0; i < Number(ran); i++) out.push(dv.getBigInt64(abi.SYSMSG_BATCH_RESULTS + i * 8, true));
-      return out;
+      writeBatch(dv, calls);
+      return readBatch(dv, await this.#call(abi.STUB_REQUEST_BATCH, [BigInt(calls.length)]), calls.length, this.pid);
     });
   }
 
@@ -207,6 +186,20 @@ export class SyscallThread {
     }
   }
 
+  /**
+   * Takes the loop back from a sentry worker that held it and ended without letting go (it was
+   * terminated in the middle of an execve): the queue's operations wait for it otherwise.
+   * Precondition: no sentry uses this stub any more.
+   */
+  reclaimFromSentry(): void {
+    this.#lockOf()?.reclaim(SyscallThreadOwner.Sentry);
+  }
+
+  #lockOf(): SyscallThreadLock | undefined {
+    if (!this.msg) return undefined;
+    return (this.#lock ??= new SyscallThreadLock(this.memoryFile.shared, this.msg.range.start));
+  }
+
   /** Records the thread's death (reported by its subprocess). */
   exited(reason: string): void {
     if (this.state !== 'dead') this.ref.send({ type: 'EXITED', reason });
@@ -224,7 +217,18 @@ export class SyscallThread {
 
   #serialise<T>(fn: () => Promise<T>): Promise<T> {
     this.#pending++;
-    const run = this.#queue.then(fn, fn);
+    // Once the thread serves a loop, a sentry worker may post to it too (an execve it loads
+    // itself): each operation holds the loop as a whole (see SyscallThreadLock).
+    const locked = async (): Promise<T> => {
+      const lock = this.#lockOf();
+      if (lock) await lock.acquireAsync(SyscallThreadOwner.Main, this.pid);
+      try {
+        return await fn();
+      } finally {
+        lock?.release();
+      }
+    };
+    const run = this.#queue.then(locked, locked);
     const settle = () => {
       this.#pending--;
       this.onIdle?.();

@@ -60,11 +60,16 @@ export class SentryHost {
     while (!this.#closing || this.#kernels.size > 0) {
       await this.#drainMessages();
       let busy = false;
+      let asyncWork = false;
       for (const [id, k] of this.#kernels) {
         busy = k.turn() || busy;
+        asyncWork ||= (k.localExec?.pending ?? 0) > 0;
         if (k.result) this.#finish(id, k);
       }
-      if (!busy) this.#wait();
+      // A kernel's own work in promises (an execve it loads) goes on once this turn's stack is
+      // gone: let every microtask run (a macrotask) before anything sleeps.
+      if (asyncWork) await new Promise<void>((resolve) => setImmediate(resolve));
+      else if (!busy) this.#wait();
     }
   }
 

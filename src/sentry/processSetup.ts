@@ -79,7 +79,7 @@ export async function nameStub(as: AddressSpace, stub: StubPort, path: string): 
  * {@link nameStub}'s call, to run in a batch: the name is written in the syscall thread's
  * scratch now, so nothing else may use it before the call runs.
  */
-export function nameCall(stub: StubPort, path: string): { sysno: number; args: bigint[] } {
+export function nameCall(stub: Pick<StubPort, 'scratch'> | { scratch(): { addr: bigint; bytes: Uint8Array } }, path: string): { sysno: number; args: bigint[] } {
   const sc = stub.scratch();
   const name = Buffer.from(basename(path)).subarray(0, TASK_COMM_LEN - 1);
   sc.bytes.fill(0, 0, TASK_COMM_LEN);

@@ -4,10 +4,14 @@ import type { AttrValues } from './kernel/taskAttrs.js';
  * Messages between a program's thread group on the main thread (src/sentry/run.ts) and its
  * sentry on a runner worker (workers/sentry.ts). The worker handles every trap of the program
  * without crossing threads; it asks the main thread only for what needs the actor system or
- * the syscall thread: a context for a new thread, more sysmsg threads, a new image (execve).
+ * the syscall thread: a context for a new thread, more sysmsg threads, a fork, a new image
+ * (execve) when it cannot load it itself (see kernel/localExec.ts).
  * Requests are answered on the same port; the worker blocks on a shared counter meanwhile.
  */
 import type { FileRange } from '../memoryFile.js';
+import type { SyscallMsg } from '../platformPort.js';
+
+export type { SyscallMsg };
 import type { MessagePort } from 'node:worker_threads';
 import type { MemoryFileRef } from '../shm/sharedFile.js';
 import type { TaskEvent } from '../machines/task.js';
@@ -41,6 +45,10 @@ export interface SentryTask {
   usertrap?: UsertrapSpec;
   /** The stub's rules area (its program filter), where the sentry writes the trace ring's spec. */
   rules?: FileRange;
+  /** The first stub's syscall-thread message in `memory`: the sentry posts an execve's calls there itself. */
+  syscallMsg?: SyscallMsg;
+  /** execve checked and loaded by the sentry itself (see localExec.ts); false: by the main thread (scenario faults at exec). */
+  localExec?: boolean;
   /** How long loading it took, in ns (the first execve line's time with -T, and in -c). */
   loadNs?: number;
   /** The first thread's name (the file name it was started as; see Task.comm). */
@@ -109,7 +117,7 @@ export type SentryResult = (
   | { kind: 'exited'; status: number }
   | { kind: 'killed'; signal: number }
   | { kind: 'error'; code: string; message: string }
-) & { summary?: string; traps?: number; patched?: { sites: number; calls: number }; ring?: RingStats };
+) & { summary?: string; traps?: number; patched?: { sites: number; calls: number }; ring?: RingStats; execs?: { sentry: number; main: number } };
 
 /** Worker → main. Requests carry `req`; their reply carries it back. `pid`: which process (as the program sees it). */
 export type SentryRequest =
@@ -196,6 +204,8 @@ export interface ForkedProcess {
   main: { id: number; slot: FileRange };
   /** CLONE_PIDFD: the fd number of the parent's pidfd for the child. */
   pidfd?: number;
+  /** The child's syscall-thread message in `memory` (see SentryTask.syscallMsg). */
+  syscallMsg?: SyscallMsg;
 }
 
 /** Main → worker. */

@@ -198,6 +198,9 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       memory: stub.memory,
       queue: stub.queueRange(),
       ...(stub.rulesRange() ? { rules: stub.rulesRange() } : {}),
+      ...(stub.syscallMsg() ? { syscallMsg: stub.syscallMsg() } : {}),
+      // Scenario faults at exec apply where the main thread loads: every exec goes there then.
+      localExec: !port.processFaultsArmed(),
       pid: as.pid,
       nsPid: sandboxed ? namespacePid(as.pid) : as.pid,
       nodePid: process.pid,

@@ -3,18 +3,16 @@ import { syncAttrs } from './syncAttrs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessEvent } from '../machines/process.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
 import { AddressSpace } from '../addressSpace.js';
 import type { AdoptedContext, PlatformPort, StubPort } from '../platformPort.js';
 import type { TaskEvent } from '../machines/task.js';
 import { SYS } from '../abi/syscalls.js';
-import { ERRNO, O_CLOEXEC, SIGINFO_SIZE } from '../abi/linux.js';
-import { abi } from '../abi/stub.js';
+import { ERRNO, SIGINFO_SIZE } from '../abi/linux.js';
 import type { SystrapError } from '../errors.js';
 import { loadProgram } from './exec/loader.js';
 import { checkExecutable } from './exec/check.js';
 import { canonical, nameCall, namespacePid } from './processSetup.js';
+import { closeOnExecCalls, programPath } from './exec/execSteps.js';
 import type { ExecLoadArgs, ExecLoadResult, SentryMail, SentryRequest, TakenSignal } from './protocol.js';
 
 /** How often the main thread tells the sentry the tids of sysmsg threads made meanwhile. */
@@ -117,6 +115,8 @@ export class SentryLink {
   /** Releases every process still held (the program is over, or never started). */
   async releaseAll(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    // The sentry is done: an exec it was making when it was stopped holds the loop no more.
+    for (const p of this.#procs.values()) p.stub.reclaimSyscallThread();
     await Promise.all([...this.#procs.keys()].map((pid) => this.#release(pid)));
   }
 
@@ -190,7 +190,7 @@ export class SentryLink {
           if (f) this.#execFaults.set(m.pid, f);
           // The program's credentials matter only to a root Node (another's cannot differ from its own).
           const creds = process.geteuid?.() === 0 ? m.creds : undefined;
-          const errno = await checkExecutable(m.path, (path) => resolve(p, path, creds !== undefined), creds);
+          const errno = await checkExecutable(m.path, (path) => programPath(p.as.pid, path, creds !== undefined), creds);
           if (errno !== 0 || !m.load) return this.send({ type: 'execChecked', req: m.req, errno });
           return this.send({ type: 'execChecked', req: m.req, errno, loaded: await this.#exec(p, m.pid, m.load) });
         }
@@ -251,7 +251,8 @@ export class SentryLink {
       if (pidfd !== undefined && pidfd < 0) throw new Error(`pidfd_open: ${-pidfd}`);
       if (f?.action === 'kill') process.kill(child.pid, 'SIGKILL'); // the kernel finds it dead
       this.#procs.set(pid, { as: child, stub, contexts, tids: '' });
-      return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.pid, memory: stub.memory, queue: stub.queueRange(), main: { id: main.id, slot: main.slot }, pidfd };
+      const syscallMsg = stub.syscallMsg();
+      return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.pid, memory: stub.memory, queue: stub.queueRange(), main: { id: main.id, slot: main.slot }, pidfd, ...(syscallMsg ? { syscallMsg } : {}) };
     } catch {
       for (const c of contexts.values()) c.release();
       await child?.release().catch(() => undefined);
@@ -301,7 +302,7 @@ export class SentryLink {
     // One round trip: the old image gone, the close-on-exec fds closed, the stub named after
     // the file execve was given, as given (a script's name, not its interpreter's; `exe` for
     // /proc/self/exe, which busybox renames), as Linux names it right after its point of no return.
-    const calls = [...closeOnExec(p.as), nameCall(p.stub, m.path)];
+    const calls = [...closeOnExecCalls(p.as.pid), nameCall(p.stub, m.path)];
     const first = AddressSpace.MAX_BATCH - 2;
     await p.stub.unmapApplication(calls.slice(0, first));
     for (let i = first; i < calls.length; i += AddressSpace.MAX_BATCH) await p.as.syscalls(calls.slice(i, i + AddressSpace.MAX_BATCH));
@@ -312,7 +313,7 @@ export class SentryLink {
       const img = await loadProgram(p.as, { path: m.file ?? m.path, argv: m.argv, envp: m.envp, execfn: m.path, usertrap: calls !== undefined });
       // /proc/self/exe is the ELF file mapped: for a script, the interpreter, whose path (maybe
       // relative) was opened from the program's cwd.
-      const loaded = canonical(resolve(p, img.path));
+      const loaded = canonical(programPath(p.as.pid, img.path));
       const usertrap = img.usertrapTable !== undefined ? { usertrapTable: img.usertrapTable } : {};
       return { errno: 0, entry: img.entry, sp: img.sp, brkStart: img.brkStart, exe: loaded, ...usertrap };
     } catch (e) {
@@ -327,26 +328,6 @@ class ProcessGone extends Error {
   constructor(pid: number) {
     super(`process ${pid} has ended`);
   }
-}
-
-/** A path of the program's as the kernel would open it (relative to the process's cwd). */
-/**
- * A path the program names, as Node opens it: relative ones under the stub's working directory,
- * through /proc (`absolute`: by the folder's name, for a check made with the program's
- * credentials, which may not pass through another process's /proc entries).
- */
-function resolve(p: LinkedProcess, path: string, absolute = false): string {
-  if (isAbsolute(path)) return path;
-  const cwd = `/proc/${p.as.pid}/cwd`;
-  if (absolute) {
-    try {
-      const dir = readlinkSync(cwd);
-      if (isAbsolute(dir) && !dir.endsWith(' (deleted)')) return join(dir, path);
-    } catch {
-      // gone: the /proc path fails as the stub's would
-    }
-  }
-  return join(cwd, path);
 }
 
 /** Bytes at the end of the syscall thread's scratch for takeStubSignals: the set, a zero timespec, a siginfo. */
@@ -373,21 +354,4 @@ async function takeStubSignals(p: LinkedProcess, set: bigint): Promise<TakenSign
     taken.push({ signo: Number(signo), info: sc.bytes.slice(at + 24, at + 24 + SIGINFO_SIZE) });
   }
   return taken;
-}
-
-/** The closes of a process's close-on-exec fds (the flags are in /proc/PID/fdinfo, in octal). */
-function closeOnExec(as: AddressSpace): Array<{ sysno: number; args: bigint[] }> {
-  const dir = `/proc/${as.pid}/fdinfo`;
-  const closes: Array<{ sysno: number; args: bigint[] }> = [];
-  for (const name of readdirSync(dir)) {
-    const fd = Number(name);
-    if (fd === abi.STUB_MEMFD || fd === abi.STUB_FDCHAN) continue;
-    try {
-      const flags = /flags:\s*([0-7]+)/.exec(readFileSync(join(dir, name), 'utf8'));
-      if (flags && (BigInt(parseInt(flags[1], 8)) & O_CLOEXEC) !== 0n) closes.push({ sysno: SYS.close, args: [BigInt(fd)] });
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return closes;
 }

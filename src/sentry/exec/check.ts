@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { ERRNO, S_IFMT, S_IFREG } from '../../abi/linux.js';
 import { native, type ExecProbe, type ProbeCreds } from '../../native.js';
 import { decodeElf } from './elf.js';
@@ -26,22 +26,24 @@ const PROBE_BYTES = 1 << 16;
  * one Node can open; it is applied to the program and to every '#!' interpreter. `creds`: the
  * program's filesystem ids and groups when it changed them (files are then opened and checked
  * as it would: a program that dropped root gets EACCES where it would natively).
+ * `onThisThread`: every file call made on the calling thread, which it blocks (a sentry worker,
+ * whose exec waits for the answer anyway; never the event loop thread, whose default is the pool).
  *
  * @example
  * ```ts
  * const errno = await checkExecutable('a.out', (p) => join('/proc/1234/cwd', p)); // 0, or ENOENT, EACCES, ENOEXEC, ELOOP…
  * ```
  */
-export async function checkExecutable(path: string, resolve: (path: string) => string = (p) => p, creds?: ProbeCreds): Promise<number> {
+export async function checkExecutable(path: string, resolve: (path: string) => string = (p) => p, creds?: ProbeCreds, onThisThread = false): Promise<number> {
   try {
-    const target = await followScripts(probeAccess(resolve, creds), path, []);
+    const target = await followScripts(probeAccess(resolve, creds, onThisThread), path, []);
     const { real, probe } = target.file;
     // All of a file shorter than the probe is in hand: no read goes past it.
     const whole = probe.head.length < PROBE_BYTES;
     await decodeElf(async (offset, length) => {
       const end = offset + BigInt(length);
       if (whole || end <= BigInt(probe.head.length)) return probe.head.subarray(Math.min(Number(offset), probe.head.length), Math.min(Number(end), probe.head.length));
-      return readAt(real, offset, Math.min(length, MAX_READ));
+      return onThisThread ? readAtHere(real, offset, Math.min(length, MAX_READ)) : readAt(real, offset, Math.min(length, MAX_READ));
     }, target.path);
     return 0;
   } catch (e) {
@@ -57,13 +59,13 @@ interface Probed {
 }
 
 /** Files looked at by the native probe, checked as execve opens them (see {@link checkExecutable}). */
-function probeAccess(resolve: (path: string) => string, creds: ProbeCreds | undefined): ExecFileAccess<Probed> {
+function probeAccess(resolve: (path: string) => string, creds: ProbeCreds | undefined, onThisThread: boolean): ExecFileAccess<Probed> {
   return {
     open: async (p) => {
       const real = resolve(p);
       let probe: ExecProbe;
       try {
-        probe = await native.execProbe(real, PROBE_BYTES, creds);
+        probe = onThisThread ? native.execProbeSync(real, PROBE_BYTES, creds) : await native.execProbe(real, PROBE_BYTES, creds);
       } catch (e) {
         throw (e as { syscall?: string }).syscall === 'open' ? openError(p, e) : e;
       }
@@ -90,5 +92,22 @@ async function readAt(path: string, offset: bigint, length: number): Promise<Uin
     return await readFully(fd, offset, length);
   } finally {
     await closeFile(fd);
+  }
+}
+
+/** {@link readAt} on the calling thread (a sentry worker's check). */
+function readAtHere(path: string, offset: bigint, length: number): Uint8Array {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const buf = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, buf, got, length - got, Number(offset) + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
   }
 }

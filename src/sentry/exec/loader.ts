@@ -1,4 +1,5 @@
 import type { AddressSpace } from '../../addressSpace.js';
+import type { StubSyscalls } from './stubIO.js';
 import { Errors } from '../../errors.js';
 import { native } from '../../native.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../../abi/linux.js';
@@ -195,7 +196,7 @@ function checkOptions(opts: LoadOptions): void {
  * // start a context with rip = p.entry, rsp = p.sp; the sentry's brk starts at p.brkStart
  * ```
  */
-export async function loadProgram(as: AddressSpace, opts: LoadOptions): Promise<LoadedProgram> {
+export async function loadProgram(as: AddressSpace | StubSyscalls, opts: LoadOptions): Promise<LoadedProgram> {
   checkOptions(opts);
   const layout = planLayout(as.userLimit, opts);
   const io = new StubIO(as, layout.scratch.start);

@@ -73,6 +73,19 @@ export function isError(r: bigint): boolean {
 }
 
 /**
+ * What the loader needs of a stub: its pid, where user memory ends, and syscalls run by its
+ * syscall thread, one at a time or in a batch. An AddressSpace on the main thread; in a sentry
+ * worker, the worker's own client of the same loop (src/sentry/kernel/stubCalls.ts).
+ *
+ * @example
+ * ```ts
+ * const target: StubSyscalls = as; // or new StubCalls(...) in the sentry
+ * const [r] = await target.syscalls([{ sysno: SYS.getpid }]);
+ * ```
+ */
+export type StubSyscalls = Pick<AddressSpace, 'pid' | 'userLimit' | 'syscall' | 'syscalls'>;
+
+/**
  * One stub's syscalls and memory, with its answers validated, plus the scratch area at `scratch`.
  *
  * Preconditions: nothing else uses the address space while this is in use.
@@ -94,7 +107,7 @@ export class StubIO {
   readonly #after: Array<() => void> = [];
 
   constructor(
-    readonly as: AddressSpace,
+    readonly as: StubSyscalls,
     readonly scratch: bigint,
   ) {}
 

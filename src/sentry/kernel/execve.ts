@@ -21,11 +21,12 @@ export interface ExecHost {
   resumeExeced(t: Task): void;
   killGroup(signo: number): never;
   /**
-   * The main thread's checks, answered later through `done`; with `load` (a process with no
-   * other thread: nothing to stop in between) the load follows at once, its answer with them.
+   * The checks (the sentry's own or the main thread's, see localExec.ts), answered later through
+   * `done`; with `load` (a process with no other thread: nothing to stop in between) the load
+   * follows at once, its answer with them.
    */
   check(path: string, load: ExecArgs | undefined, done: (errno: number, loaded?: LoadedImage | number) => void): void;
-  /** The main thread's load of the new image (the old one is gone), answered later. */
+  /** The load of the new image (the old one is gone; see localExec.ts), answered later. */
   load(args: ExecArgs, done: (img: LoadedImage | number) => void): void;
 }
 
@@ -53,10 +54,12 @@ export interface ExecArgs {
 
 /**
  * One execve, from its checks to the new image (Linux's do_execveat: checks, de_thread, the
- * point of no return, the loader), without ever blocking the sentry: the task waits parked
- * (blocked.exec, which no signal interrupts) while the main thread checks the file; then the
- * other threads are interrupted and dropped once out of the stub (checked each turn, see
- * {@link progress}); then the main thread unmaps the old image and loads the new one. A failed
+ * point of no return, the loader): the task waits parked (blocked.exec, which no signal
+ * interrupts) while the file is checked; then the other threads are interrupted and dropped
+ * once out of the stub (checked each turn, see {@link progress}); then the old image is
+ * unmapped and the new one loaded. The checks and the load are the sentry's own, through the
+ * stub's syscall thread, when it can make them (see localExec.ts; a few hundred µs in which its
+ * thread serves nothing else), else the main thread's (the sentry goes on meanwhile). A failed
  * check is the call's error; a failed load kills the program (the old image is gone).
  *
  * @example

@@ -8,7 +8,7 @@ import { Task } from './task.js';
 import { Mailbox, type Reply, type RequestBody } from './mailbox.js';
 import { GroupExit } from './groupExit.js';
 import { ThreadGroup } from './threadGroup.js';
-import type { ForkOptions, Proc, ProcessEnd, TreeHost } from './process.js';
+import type { ForkOptions, LocalExecState, Proc, ProcessEnd, TreeHost } from './process.js';
 import { ProcessTable, childInfo, eventDetail } from './processTable.js';
 import { jobInfo } from './jobControl.js';
 import { FutexTable } from './futex.js';
@@ -58,6 +58,8 @@ export class Kernel implements TreeHost {
   strace: StracePrinter = silentPrinter();
   readonly policy: Policy;
   readonly region: SentryTask['region'];
+  /** See TreeHost.localExec. */
+  readonly localExec?: LocalExecState;
   readonly maxSysmsgThreads: number;
   /** What the first process's getppid answers: a sandbox's init, or Node. */
   readonly outsideParentPid: number;
@@ -93,6 +95,7 @@ export class Kernel implements TreeHost {
     this.#spec = spec;
     this.region = spec.region;
     this.maxSysmsgThreads = spec.maxSysmsgThreads;
+    if (spec.localExec) this.localExec = { pending: 0, here: 0, main: 0 };
     this.sandboxed = spec.sandboxed;
     this.outsideParentPid = spec.sandboxed ? SANDBOX_INIT_PID : spec.nodePid;
     this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
@@ -107,7 +110,7 @@ export class Kernel implements TreeHost {
         throw new GroupExit({ kind: 'error', code: 'ESENTRY', message });
       },
     });
-    this.root = this.#adopt({ pid: spec.pid, nsPid: spec.nsPid, memory: spec.memory, queue: spec.queue, main: spec.main, brkStart: spec.brkStart, exe: spec.exe });
+    this.root = this.#adopt({ pid: spec.pid, nsPid: spec.nsPid, memory: spec.memory, queue: spec.queue, main: spec.main, brkStart: spec.brkStart, exe: spec.exe, ...(spec.syscallMsg ? { syscallMsg: spec.syscallMsg } : {}) });
     this.root.mainTask.regs.set(spec.main.regs);
     if (spec.usertrap) this.root.usertrap = new UserTrap(spec.usertrap.table, new Set(spec.usertrap.calls), spec.usertrap.syshandler, fsgsbaseAllowed());
     this.root.mainTask.comm = spec.comm ?? '';
@@ -312,7 +315,7 @@ export class Kernel implements TreeHost {
     this.flush();
     this.strace.close();
     const summary = this.strace.summaryText();
-    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(this.root.usertrap ? { patched: { ...this.root.usertrap.stats } } : {}), ...(this.traceRing ? { ring: { ...this.traceRing.stats } } : {}) };
+    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(this.root.usertrap ? { patched: { ...this.root.usertrap.stats } } : {}), ...(this.traceRing ? { ring: { ...this.traceRing.stats } } : {}), ...(this.localExec ? { execs: { sentry: this.localExec.here, main: this.localExec.main } } : {}) };
   }
 
   /** Output and mirrored events go out (before the host sleeps, and at the end). */
@@ -371,10 +374,6 @@ export class Kernel implements TreeHost {
   }
 
   /** A process made from the main thread's answer (the first one, or a fork's child). */
-  adoptProcess(spec: ConstructorParameters<typeof ThreadGroup>[1], parent?: Proc): ThreadGroup {
-    return this.#adopt(spec, parent);
-  }
-
   #adopt(spec: ConstructorParameters<typeof ThreadGroup>[1], parent?: Proc): ThreadGroup {
     const p = new ThreadGroup(this, spec, parent);
     this.table.add(p);
@@ -403,7 +402,7 @@ export class Kernel implements TreeHost {
         return;
       }
       const parent = o.sameParent ? p.parent : p;
-      const child = this.#adopt({ pid: r.hostPid!, nsPid: r.pid, memory: r.memory!, queue: r.queue!, main: r.main!, brkStart: p.brkStart, exe: p.exe }, parent);
+      const child = this.#adopt({ pid: r.hostPid!, nsPid: r.pid, memory: r.memory!, queue: r.queue!, main: r.main!, brkStart: p.brkStart, exe: p.exe, ...(r.syscallMsg ? { syscallMsg: r.syscallMsg } : {}) }, parent);
       child.brk = p.brk;
       child.usertrap = p.usertrap?.fork(); // the kernel copied the table and the patched code
       child.pgid = p.pgid;

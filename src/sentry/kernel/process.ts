@@ -131,6 +131,22 @@ export interface ProcessTree {
   orphanedGroup(pgid: number): boolean;
 }
 
+/**
+ * The sentry's own execves (see localExec.ts). Protected by: the worker's turn.
+ *
+ * @example
+ * ```ts
+ * if (tree.localExec && tree.localExec.pending > 0) yieldToMicrotasks();
+ * ```
+ */
+export interface LocalExecState {
+  /** Under way in promises (every call blocks this thread): the host lets them run before it sleeps. */
+  pending: number;
+  /** Execves loaded by the sentry, and those it asked of the main thread (the loop was busy). */
+  here: number;
+  main: number;
+}
+
 /** The tree as a process's own code uses it (Kernel): its mail, its shared parts. */
 export interface TreeHost extends ProcessTree {
   readonly strace: StracePrinter;
@@ -138,6 +154,11 @@ export interface TreeHost extends ProcessTree {
   readonly traceRing?: { readonly size: number; readonly calls: ReadonlySet<number>; readonly stats: RingStats };
   readonly policy: Policy;
   readonly region: { readonly start: bigint; readonly end: bigint; readonly gadgetAddr: bigint };
+  /**
+   * The execves the sentry checks and loads itself (see localExec.ts); undefined: every one goes
+   * through the main thread (scenario faults at exec are armed).
+   */
+  readonly localExec?: LocalExecState;
   readonly maxSysmsgThreads: number;
   readonly senderPid: number;
   readonly mailCounter: WatchedWord;

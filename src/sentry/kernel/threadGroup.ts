@@ -21,7 +21,9 @@ import { Scheduler } from './scheduler.js';
 import { TrapHandler } from './trap.js';
 import { ringEnd } from './traceRing.js';
 import { GroupExit } from './groupExit.js';
-import { ExecInProgress, loadedImage, type ExecArgs } from './execve.js';
+import { ExecInProgress, type ExecArgs } from './execve.js';
+import { execRequests } from './localExec.js';
+import type { SyscallMsg } from './stubCalls.js';
 import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
 import type { SentryRequest } from '../protocol.js';
 import type { Proc, ProcessEnd, TreeHost } from './process.js';
@@ -39,6 +41,8 @@ export interface ProcessSpec {
   main: { id: number; slot: FileRange }; // its first thread's context
   brkStart: bigint;
   exe: string;
+  /** Its syscall thread's message in `memory` (the sentry's own execve, see localExec.ts). */
+  syscallMsg?: SyscallMsg;
 }
 
 export type { ProcessEnd };
@@ -103,6 +107,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
   execing?: ExecInProgress;
   readonly #spec: ProcessSpec;
   readonly file: NativeMemoryFile;
+  readonly syscallMsg?: SyscallMsg;
   readonly #sched: Scheduler;
   /** See SyscallKernel.afterCall (the trap handler runs them when the call returns). */
   readonly afterCall = (fn: () => void): void => this.#traps.afterCall(fn);
@@ -117,6 +122,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.mem = new ProgramMemory(spec.pid, tree.region);
     this.tgid = spec.nsPid;
     this.hostPid = spec.pid;
+    this.syscallMsg = spec.syscallMsg;
     this.parent = parent;
     this.pgid = parent?.pgid ?? spec.nsPid;
     this.sid = parent?.sid ?? spec.nsPid;
@@ -386,13 +392,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
           tree.execed(this);
         },
         killGroup: (signo) => this.killGroup(signo),
-        // The answers come with the tree's mail: they act in this process's own turn (a failed
-        // load kills this process, not whichever process's turn it is), and not at all once it ended.
-        check: (path, load, done) =>
-          tree.request({ type: 'execCheck', pid: this.tgid, path, creds: this.attrs.creds(), ...(load && { load }) }, 'execChecked', (r) =>
-            this.defer(() => done(r.errno, r.loaded && loadedImage(r.loaded))),
-          ),
-        load: (a, done) => tree.request({ type: 'execLoad', pid: this.tgid, ...a }, 'execLoaded', (r) => this.defer(() => done(loadedImage(r)))),
+        ...execRequests(this),
       },
       t,
       args,

@@ -13,8 +13,8 @@ const INITIAL_EFLAGS = 0x202n;
 
 /**
  * execve (gVisor's sys_thread.go Execve with its loader): the arguments read from the old
- * image here, the rest done by the kernel without blocking the sentry (see ExecInProgress): the
- * main thread's checks before the point of no return (a missing or unloadable file fails the
+ * image here, the rest done by the kernel (see ExecInProgress): the checks before the point of
+ * no return (a missing or unloadable file fails the
  * call and the program goes on), every other thread dropped, the old image unmapped and the new
  * one loaded in the same stub. A load that fails past that point kills the program, as the
  * kernel's does.

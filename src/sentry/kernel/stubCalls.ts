@@ -1,0 +1,109 @@
+import { abi, SYSCALL_SCRATCH } from '../../abi/stub.js';
+import type { NativeMemoryFile } from '../../native.js';
+import type { SyscallCall } from '../../addressSpace.js';
+import { Errors, toSystrapError } from '../../errors.js';
+import { SyscallThreadLock, SyscallThreadOwner } from '../../shm/syscallThreadLock.js';
+import { readBatch, writeBatch } from '../../shm/syscallBatch.js';
+import type { StubSyscalls } from '../exec/stubIO.js';
+import type { SyscallMsg } from '../protocol.js';
+
+export type { SyscallMsg };
+
+
+/**
+ * The sentry's own client of a stub's syscall thread (gVisor's syscallThread, as the sentry's
+ * task goroutine drives it): requests posted in the stub's message and waited for on this
+ * worker thread (spin, then futex; never the event loop thread), with no hop through the main
+ * thread. Used while it holds the loop ({@link hold}): an execve's check and load, some ten
+ * round trips that each cost the main thread's event loop and libuv's pool tens of µs.
+ *
+ * What the stub answers is untrusted (its reply page is program-writable), as on the main
+ * thread: the loader checks every answer. A stub that dies under a request is ESTUBDEAD.
+ *
+ * Protected by: the lock (SYSMSG_OWNER) for everything it writes in the message.
+ *
+ * @example
+ * ```ts
+ * const calls = new StubCalls(file, { offset, addr }, hostPid, userLimit);
+ * if (calls.hold()) try { await loadProgram(calls, opts); } finally { calls.release(); }
+ * ```
+ */
+export class StubCalls implements StubSyscalls {
+  readonly #lock: SyscallThreadLock;
+  readonly #msg: DataView;
+  readonly #args = new BigUint64Array(6);
+  #held = false;
+
+  constructor(
+    private readonly file: NativeMemoryFile,
+    private readonly message: SyscallMsg,
+    readonly pid: number,
+    readonly userLimit: bigint,
+  ) {
+    this.#lock = new SyscallThreadLock(file, message.offset);
+    const b = file.buffer(message.offset, abi.SYSMSG_SIZE);
+    this.#msg = new DataView(b, 0, abi.SYSMSG_SIZE);
+  }
+
+  /** Takes the loop if nobody holds it (the main thread may); never waits. */
+  hold(): boolean {
+    if (this.#held) throw Errors.Protocol(`the sentry holds stub ${this.pid}'s syscall thread already`, this.pid);
+    this.#held = this.#lock.tryAcquire(SyscallThreadOwner.Sentry);
+    return this.#held;
+  }
+
+  /** Gives the loop back (the main thread's queue goes on). */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#lock.release();
+  }
+
+  /** One syscall, its raw result (negative: -errno). Precondition: held. */
+  call(sysno: number, args: readonly bigint[]): bigint {
+    this.#check();
+    for (let i = 0; i < 6; i++) this.#args[i] = BigInt.asUintN(64, args[i] ?? 0n);
+    try {
+      return BigInt.asIntN(64, this.file.syscallThreadCallSync(this.message.offset, this.pid, sysno, this.#args, -1));
+    } catch (e) {
+      const err = toSystrapError(e);
+      if (err.code === 'ESTUBDEAD') throw Errors.StubDead(this.pid, 'while serving a syscall');
+      throw err;
+    }
+  }
+
+  syscall(sysno: number, ...args: bigint[]): Promise<bigint> {
+    try {
+      return Promise.resolve(this.call(sysno, args));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Several syscalls in one round trip (see AddressSpace.syscalls). Precondition: held. */
+  syscalls(calls: readonly SyscallCall[]): Promise<bigint[]> {
+    try {
+      if (calls.length === 0) return Promise.resolve([]);
+      if (calls.length > abi.SYSMSG_BATCH_MAX) throw Errors.InvalidArg(`a batch holds at most ${abi.SYSMSG_BATCH_MAX} calls (got ${calls.length})`);
+      this.#check();
+      writeBatch(this.#msg, calls);
+      return Promise.resolve(readBatch(this.#msg, this.call(abi.STUB_REQUEST_BATCH, [BigInt(calls.length)]), calls.length, this.pid));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * The message's scratch (see SYSCALL_SCRATCH): memory the loop's calls can point to, the
+   * program's too (it is checked where read back). Precondition: held.
+   */
+  scratch(): { addr: bigint; bytes: Uint8Array } {
+    this.#check();
+    const bytes = new Uint8Array(this.#msg.buffer, this.#msg.byteOffset + SYSCALL_SCRATCH.offset, SYSCALL_SCRATCH.end - SYSCALL_SCRATCH.offset);
+    return { addr: this.message.addr + BigInt(SYSCALL_SCRATCH.offset), bytes };
+  }
+
+  #check(): void {
+    if (!this.#held) throw Errors.Protocol(`the sentry does not hold stub ${this.pid}'s syscall thread`, this.pid);
+  }
+}

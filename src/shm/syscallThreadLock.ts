@@ -1,0 +1,85 @@
+import { abi } from '../abi/stub.js';
+import type { SharedFile } from './sharedFile.js';
+
+/** Who holds a stub's syscall thread (the SYSMSG_OWNER word). */
+export const SyscallThreadOwner = {
+  /** Nobody: the next request may be posted by either side. */
+  None: 0,
+  /** The main thread (the SyscallThread actor's queue). */
+  Main: 1,
+  /** A sentry worker (an execve it loads itself, see src/sentry/kernel/stubCalls.ts). */
+  Sentry: 2,
+} as const;
+export type SyscallThreadOwner = (typeof SyscallThreadOwner)[keyof typeof SyscallThreadOwner];
+
+/**
+ * Mutual exclusion between Node's threads over one stub's syscall thread (its message serves
+ * one request at a time, and a sequence such as a fork's request, reply and acknowledgement, or
+ * an execve's unmap and load, must not interleave with another's). The main thread's
+ * SyscallThread and a sentry worker both post requests; the word lives in the message's page 0,
+ * which only Node writes (the stub maps it read-only and never reads these words), so a program
+ * cannot take or drop it.
+ *
+ * The main thread never blocks: it tries, and when the sentry holds the thread it waits off
+ * the event loop ({@link acquireAsync}) for the word to change. A sentry never waits for the
+ * main thread: it tries once ({@link tryAcquire}) and, when the main thread holds it, asks the
+ * main thread to do the work instead (the path every request took before). Whoever lets go
+ * wakes the waiters counted in SYSMSG_OWNER_WAITERS (the wake syscall only then).
+ *
+ * Protected by: the word itself (compare-and-exchange; sequentially consistent).
+ *
+ * @example
+ * ```ts
+ * const lock = new SyscallThreadLock(file, msg.range.start);
+ * if (lock.tryAcquire(SyscallThreadOwner.Sentry)) try { … } finally { lock.release(); }
+ * ```
+ */
+export class SyscallThreadLock {
+  readonly #words: Int32Array;
+
+  /** `msgOffset`: the message's offset in `file` (its page 0 holds the words). */
+  constructor(
+    private readonly file: SharedFile,
+    private readonly msgOffset: number,
+  ) {
+    this.#words = new Int32Array(file.buffer(msgOffset + abi.SYSMSG_OWNER, 8));
+  }
+
+  /** Who holds it now (a hint: it may change at once). */
+  get owner(): number {
+    return Atomics.load(this.#words, 0);
+  }
+
+  /** Takes it for `who` if nobody holds it; true when taken. Never blocks. */
+  tryAcquire(who: SyscallThreadOwner): boolean {
+    return Atomics.compareExchange(this.#words, 0, SyscallThreadOwner.None, who) === SyscallThreadOwner.None;
+  }
+
+  /**
+   * Takes it for `who`, waiting (on libuv's pool, never the calling thread) while another
+   * holds it; rejects with ESTUBDEAD if the stub `pid` dies meanwhile.
+   * Precondition: the caller does not hold it.
+   */
+  async acquireAsync(who: SyscallThreadOwner, pid: number): Promise<void> {
+    while (!this.tryAcquire(who)) {
+      const seen = this.owner;
+      if (seen === SyscallThreadOwner.None) continue;
+      // Counted by the wait itself, so that the holder's release wakes it.
+      await this.file.waitWordChange(this.msgOffset + abi.SYSMSG_OWNER, seen, pid, -1, this.msgOffset + abi.SYSMSG_OWNER_WAITERS);
+    }
+  }
+
+  /**
+   * Frees it if `from` holds it (an owner that ended without letting go), waking whoever waits.
+   * Precondition: `from` will never use it again.
+   */
+  reclaim(from: SyscallThreadOwner): void {
+    if (Atomics.compareExchange(this.#words, 0, from, SyscallThreadOwner.None) === from) this.release();
+  }
+
+  /** Lets go, waking whoever waits. Precondition: the caller holds it. */
+  release(): void {
+    Atomics.store(this.#words, 0, SyscallThreadOwner.None);
+    if (Atomics.load(this.#words, 1) !== 0) this.file.futexWake(this.msgOffset + abi.SYSMSG_OWNER, 1 << 30);
+  }
+}

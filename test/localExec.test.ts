@@ -1,0 +1,156 @@
+/**
+ * The sentry's own execve (src/sentry/kernel/localExec.ts): the check and the load made by the
+ * sentry worker through the stub's syscall thread, with no request to the main thread; the
+ * lock (SyscallThreadLock) that keeps the main thread's requests and the sentry's apart; and the
+ * main thread's path kept where scenario faults apply. On real stubs, compared with native runs.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPlatform, SYS } from '../src/index.js';
+import { native } from '../src/native.js';
+import { abi } from '../src/abi/stub.js';
+import { runProgram } from '../src/sentry/run.js';
+import { StubCalls } from '../src/sentry/kernel/stubCalls.js';
+import { SyscallThreadLock, SyscallThreadOwner } from '../src/shm/syscallThreadLock.js';
+import { workerFile } from '../src/shm/sharedFile.js';
+import { buildFixture } from './fixtures/build.js';
+import { until } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'systrap-localexec-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A program run by runProgram on `platform`: its stdout and how it ended (with the sentry's counts). */
+async function ours(platform: Awaited<ReturnType<typeof createPlatform>>, argv: string[]) {
+  const out = join(dir, `out-${Math.random().toString(36).slice(2)}`);
+  const fd = openSync(out, 'w');
+  try {
+    const h = await runProgram(platform, { path: argv[0], argv, env: ['PATH=/usr/bin:/bin'], stdio: [0, fd, 2] });
+    const end = await h.done;
+    return { end, stdout: readFileSync(out, 'utf8') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The stub's syscall-thread message and a client of it as a sentry worker makes one (here, on the test's thread). */
+function sentryClient(platform: Awaited<ReturnType<typeof createPlatform>>, as: Awaited<ReturnType<Awaited<ReturnType<typeof createPlatform>>['newAddressSpace']>>) {
+  const stub = platform.port.stub(as);
+  const msg = stub.syscallMsg();
+  if (!msg) throw new Error('the stub serves no loop');
+  const file = workerFile(stub.memory, msg.offset + abi.SYSMSG_SIZE);
+  return { stub, msg, file, calls: new StubCalls(file, msg, as.pid, as.userLimit), lock: new SyscallThreadLock(file, msg.offset) };
+}
+
+test('every execve of a shell loop is made by the sentry itself: the same output as natively, none asked of the main thread', async (t) => {
+  const script = 'for i in 1 2 3 4 5; do /bin/true; done; /bin/echo "$(/bin/echo inner)" outer; ./missing 2>/dev/null; echo "status $?"; exec /bin/echo last';
+  const native = spawnSync('/bin/sh', ['-c', script], { cwd: dir, encoding: 'utf8' });
+  const platform = await createPlatform({ pool: false });
+  try {
+    const r = await ours(platform, ['/bin/sh', '-c', `cd ${dir}; ${script}`]);
+    t.is(r.stdout, native.stdout);
+    t.deepEqual({ kind: r.end.kind, status: (r.end as { status?: number }).status }, { kind: 'exited', status: native.status ?? -1 });
+    // /bin/true x5, two /bin/echo, the exec of /bin/echo; the missing file fails the check.
+    t.deepEqual(r.end.execs, { sentry: 8, main: 0 });
+  } finally {
+    await platform.close();
+  }
+});
+
+test('execve from a process whose other threads run: checked, the threads stopped, then loaded by the sentry; a failed exec leaves them running', async (t) => {
+  const exe = buildFixture('execthreads', ['-pthread']);
+  const native = spawnSync(exe, ['3'], { encoding: 'utf8' });
+  t.is(native.stdout, '3: missing file: No such file or directory, threads still running\n2: missing file: No such file or directory, threads still running\n1: missing file: No such file or directory, threads still running\nexecs done\n');
+  const platform = await createPlatform({ pool: false });
+  try {
+    const r = await ours(platform, [exe, '3']);
+    t.is(r.stdout, native.stdout);
+    t.is(r.end.kind, 'exited');
+    t.deepEqual(r.end.execs, { sentry: 3, main: 0 });
+  } finally {
+    await platform.close();
+  }
+});
+
+test('with a process fault hook armed (scenarios), every execve goes through the main thread, where faults apply', async (t) => {
+  const platform = await createPlatform({ pool: false });
+  try {
+    platform.port.setProcessFaultHook(() => undefined);
+    const r = await ours(platform, ['/bin/sh', '-c', '/bin/true; /bin/echo via main']);
+    t.is(r.stdout, 'via main\n');
+    t.is(r.end.execs, undefined, 'no sentry exec');
+  } finally {
+    await platform.close();
+  }
+});
+
+test("the sentry's hold keeps the main thread's requests out of the loop until it lets go; its own calls and batches run meanwhile", async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    const { calls, lock, file, msg } = sentryClient(platform, as);
+    t.true(calls.hold());
+    t.is(lock.owner, SyscallThreadOwner.Sentry);
+    t.throws(() => calls.hold(), { code: 'EPROTOCOL' }, 'held once only');
+    const state = new Uint32Array(file.buffer(msg.offset, 4096));
+    const before = state[abi.SYSMSG_STATE / 4];
+    let settled = false;
+    const mains = as.syscall(SYS.getpid).then((v) => ((settled = true), v));
+    const waiters = new Uint32Array(file.buffer(msg.offset + abi.SYSMSG_OWNER_WAITERS, 4));
+    t.true(await until(() => waiters[0] > 0), 'the main thread waits for the loop (off the event loop)');
+    t.false(settled);
+    t.is(state[abi.SYSMSG_STATE / 4], before, 'nothing of the main thread was posted');
+    // The holder's own requests: one call, a batch that stops at a result it did not expect.
+    t.is(calls.call(SYS.getpid, []), BigInt(as.pid));
+    const ran = await calls.syscalls([{ sysno: SYS.getppid }, { sysno: SYS.close, args: [99999n], expect: 0n }, { sysno: SYS.getpid }]);
+    t.is(ran.length, 2, 'the failed close stopped the batch');
+    t.is(ran[1], -9n, 'EBADF');
+    calls.release();
+    t.is(await mains, BigInt(as.pid), 'the main thread goes on once the sentry lets go');
+    t.is(lock.owner, SyscallThreadOwner.None);
+    t.throws(() => calls.call(SYS.getpid, []), { code: 'EPROTOCOL' }, 'no call without the hold');
+    await as.release();
+  } finally {
+    await platform.close();
+  }
+});
+
+test('a sentry finds the loop held by the main thread: no at once (it asks the main thread instead), yes once the main thread is done', async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    const { calls, lock } = sentryClient(platform, as);
+    // poll(NULL, 0, 300): the loop is busy for 300 ms.
+    const busy = as.syscall(SYS.poll, 0n, 0n, 300n);
+    t.true(await until(() => lock.owner === SyscallThreadOwner.Main));
+    t.false(calls.hold(), 'held by the main thread');
+    t.is(await busy, 0n);
+    t.true(calls.hold());
+    calls.release();
+    await as.release();
+  } finally {
+    await platform.close();
+  }
+});
+
+test('a sentry that ended holding the loop stalls nothing: the link takes it back; a stub that dies meanwhile is ESTUBDEAD, not a hang', async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    const { stub, calls, lock } = sentryClient(platform, as);
+    t.true(calls.hold());
+    const waiting = as.syscall(SYS.getpid);
+    stub.reclaimSyscallThread(); // what SentryLink.releaseAll does once its worker ended
+    t.is(await waiting, BigInt(as.pid));
+    t.is(lock.owner, SyscallThreadOwner.None);
+    stub.reclaimSyscallThread(); // not held: nothing to take back
+    t.true(lock.tryAcquire(SyscallThreadOwner.Sentry));
+    const stuck = as.syscall(SYS.getpid);
+    native.kill(as.pid, 9);
+    await t.throwsAsync(stuck, { code: 'ESTUBDEAD' });
+  } finally {
+    await platform.close();
+  }
+});
