@@ -212,6 +212,28 @@ test('SIGKILL to a program that blocks in the sentry (futex) ends it at once: ki
   t.deepEqual(end.kind === 'killed' && end.signal, 9);
 });
 
+/**
+ * The forkexec fixture (one fork, an execve in the child, a wait) run on the scenario's platform:
+ * it ends well and prints `out`; once the platform is closed, its process actors end reaped
+ * and its stubs dead.
+ */
+async function forkexecSees(t: ExecutionContext, s: Scenario, out: string): Promise<void> {
+  const exe = buildFixture('forkexec');
+  const file = join(tmpdir(), `systrap-scenario-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
+  const fd = openSync(file, 'w');
+  try {
+    const p = await runProgram(s.platform, { path: exe, argv: [exe], env: [], stdio: [0, fd, 2] });
+    t.like(await p.done, { kind: 'exited', status: 0 });
+    t.is(readFileSync(file, 'utf8'), out);
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  await s.close();
+  for (const id of s.actors('process:*')) t.is(s.states(id).at(-1), 'reaped', id);
+  for (const id of s.actors('subprocess:*')) t.is(s.states(id).at(-1), 'dead', id);
+}
+
 const PROCESS_FAULTS: Array<[FaultRule, string]> = [
   [{ op: 'fork', action: 'fail' }, 'fork: Resource temporarily unavailable\n'],
   [{ op: 'fork', action: 'fail', errno: 12 }, 'fork: Cannot allocate memory\n'],
@@ -228,23 +250,16 @@ for (const [rule, out] of PROCESS_FAULTS) {
   test(`a program's ${rule.op} faulted (${rule.action}${'errno' in rule && rule.errno ? ` ${rule.errno}` : ''}): the program sees ${JSON.stringify(out)}, every process reaped`, async (t) => {
     const s = await scenario(t);
     s.fault(rule);
-    const exe = buildFixture('forkexec');
-    const file = join(tmpdir(), `systrap-scenario-${process.pid}-${rule.op}-${rule.action}.txt`);
-    const fd = openSync(file, 'w');
-    try {
-      const p = await runProgram(s.platform, { path: exe, argv: [exe], env: [], stdio: [0, fd, 2] });
-      t.like(await p.done, { kind: 'exited', status: 0 });
-      t.is(readFileSync(file, 'utf8'), out);
-    } finally {
-      closeSync(fd);
-      rmSync(file, { force: true });
-    }
-    // The process actors end reaped, the stubs dead.
-    await s.close();
-    for (const id of s.actors('process:*')) t.is(s.states(id).at(-1), 'reaped', id);
-    for (const id of s.actors('subprocess:*')) t.is(s.states(id).at(-1), 'dead', id);
+    await forkexecSees(t, s, out);
   });
 }
+
+test("a fork child whose first sysmsg thread cannot be made (its creation refused): the child is killed, the parent sees it killed by 9, every process reaped", async (t) => {
+  const s = await scenario(t);
+  // Armed at the first process's first trapped call (its thread is made by then): the next thread made is the child's first.
+  s.on('platformContext:*', 'syscall', () => void s.fault({ op: 'requestThread', at: 'attach', action: 'fail' }));
+  await forkexecSees(t, s, 'child killed by 9\n');
+});
 
 test('after every scenario: no zombie or stopped child left', (t) => {
   t.deepEqual(leakedChildren(), []);

@@ -58,7 +58,8 @@ export class SentryHost {
   /** Runs until the main thread closes the host. */
   async run(): Promise<void> {
     while (!this.#closing || this.#kernels.size > 0) {
-      await this.#drainMessages();
+      // Mail is rare (a new program, close): looked at without a promise per turn.
+      if (Atomics.load(this.#wake.words, 0) !== this.#wake.value) await this.#drainMessages();
       let busy = false;
       let asyncWork = false;
       for (const [id, k] of this.#kernels) {

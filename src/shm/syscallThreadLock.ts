@@ -56,6 +56,32 @@ export class SyscallThreadLock {
   }
 
   /**
+   * Takes it for `who`, waiting on this thread at most `ms` while another holds it (a worker's
+   * thread: never the event loop's); true when taken. The main thread holds it for one request
+   * at a time, whose end it hears through its event loop: a short wait here usually spares
+   * the round trip through the main thread that giving up would mean.
+   */
+  acquireWithin(who: SyscallThreadOwner, ms: number): boolean {
+    if (this.tryAcquire(who)) return true;
+    const end = performance.now() + ms;
+    Atomics.add(this.#words, 1, 1); // counted: the holder's release wakes this thread
+    try {
+      for (;;) {
+        const seen = Atomics.load(this.#words, 0);
+        if (seen === SyscallThreadOwner.None) {
+          if (this.tryAcquire(who)) return true;
+          continue;
+        }
+        const left = end - performance.now();
+        if (left <= 0) return false;
+        this.file.futexWait(this.msgOffset + abi.SYSMSG_OWNER, seen, Math.max(1, Math.ceil(left)));
+      }
+    } finally {
+      Atomics.sub(this.#words, 1, 1);
+    }
+  }
+
+  /**
    * Takes it for `who`, waiting (on libuv's pool, never the calling thread) while another
    * holds it; rejects with ESTUBDEAD if the stub `pid` dies meanwhile.
    * Precondition: the caller does not hold it.

@@ -13,6 +13,9 @@ interface Waker {
  */
 export type FutexKey = string;
 
+/** No task (what expired() answers while nobody waits). */
+const NONE: readonly Task[] = Object.freeze([]);
+
 /**
  * Futex waiters of one program tree, emulated in the sentry (gVisor's kernel/futex): a waiting
  * thread holds no sysmsg thread, so any number of threads may sleep in futex waits without
@@ -90,7 +93,8 @@ export class FutexTable {
   }
 
   /** Waiters whose timeout has passed. */
-  expired(now: number): Task[] {
+  expired(now: number): readonly Task[] {
+    if (this.#waiters.size === 0) return NONE; // every turn: nothing made while no futex waits
     const out: Task[] = [];
     for (const q of this.#waiters.values()) for (const t of q) if (t.futex!.deadline !== undefined && t.futex!.deadline <= now) out.push(t);
     return out;

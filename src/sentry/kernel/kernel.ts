@@ -171,7 +171,7 @@ export class Kernel implements TreeHost {
       return true;
     }
     const now = performance.now();
-    for (const p of [...this.table.live()]) {
+    for (const p of this.table.live()) {
       this.current = p;
       try {
         busy = p.runDeferred() || busy;

@@ -15,6 +15,14 @@ import { loadedImage, type ExecHost } from './execve.js';
 import type { LoadedImage } from '../syscalls/context.js';
 import type { TreeHost } from './process.js';
 
+/**
+ * How long an execve waits for the main thread to let go of the stub's syscall thread before it
+ * asks the main thread to load instead (a fork child's first sysmsg thread is made by the main
+ * thread while the child may run already: its request ends when the main thread's event loop
+ * hears the answer, usually well within this).
+ */
+const HOLD_WAIT_MS = 2;
+
 /** What an execve made by the sentry itself needs of its process. */
 export interface LocalExecProcess {
   /** The stub's pid as Node sees it (its /proc entries). */
@@ -131,7 +139,7 @@ export function execRequests(p: ExecRequester): Pick<ExecHost, 'check' | 'load'>
     };
   };
   const load = async (a: ExecLoadArgs, end: ReturnType<typeof begin>, done: (img: LoadedImage | number) => void): Promise<void> => {
-    if (!calls.hold()) {
+    if (!calls.hold(HOLD_WAIT_MS)) {
       state.main++;
       end();
       return mainLoad(a, done);

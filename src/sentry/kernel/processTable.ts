@@ -64,6 +64,10 @@ export function eventDetail(p: Proc, event: string): { status?: number; signal?:
   return {};
 }
 
+function isLive(p: Proc): boolean {
+  return p.live;
+}
+
 /**
  * Every process and thread of a program tree (gVisor's PIDNamespace): processes by pid, live
  * and zombie; threads by tid; who waits for which children; the tids handed to threads.
@@ -87,6 +91,9 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
   /** Tasks blocked in wait4/waitid, with their call. */
   readonly #waiters = new Map<Task, { process: Proc; call: WaitCall }>();
   #nextTid = PID_MAX - 1;
+  /** Processes added so far, and the last live() snapshot (with that count when it was made). */
+  #added = 0;
+  #live: { added: number; list: P[] } = { added: -1, list: [] };
   /** What the program's pidfds name (waitid's P_PIDFD). */
   readonly pidfds = new PidfdNames();
   /** The program's signalfds (see SignalfdTable). */
@@ -97,6 +104,7 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
   }
 
   add(p: P): void {
+    this.#added++;
     this.#procs.set(p.tgid, p);
     p.parent?.children.add(p);
     this.pidfds.added(p.tgid, p.hostPid);
@@ -118,8 +126,18 @@ export class ProcessTable<P extends Proc = Proc> implements ProcTable {
     return this.#threads.get(tid);
   }
 
-  *live(): Iterable<P> {
-    for (const p of this.#procs.values()) if (p.live) yield p;
+  /**
+   * The live processes, in the order they came: a snapshot array, made again only when a
+   * process came or one of those in it ended (the kernel asks for it several times per trap).
+   * Never changed once handed out: a caller may go on iterating it while processes end.
+   */
+  live(): readonly P[] {
+    const c = this.#live;
+    if (c.added === this.#added && c.list.every(isLive)) return c.list;
+    const list: P[] = [];
+    for (const p of this.#procs.values()) if (p.live) list.push(p);
+    this.#live = { added: this.#added, list };
+    return list;
   }
 
   anyLive(): boolean {

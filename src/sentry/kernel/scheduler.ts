@@ -96,9 +96,8 @@ export class Scheduler {
   #atOnce = 1;
 
   /** Hands every ready task to the stub; asks for another sysmsg thread when they all wait. */
-  queueReady(): void {
+  queueReady(now = performance.now()): void {
     if (this.#ready.length === 0) return;
-    const now = performance.now();
     const stopped = this.host.stopped();
     for (const t of this.#ready) {
       if (t.state !== 'ready') continue;

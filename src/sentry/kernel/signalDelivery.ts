@@ -193,6 +193,7 @@ export class SignalDelivery {
 
   /** Takes the next signal `t` may take now, thread-directed first. */
   #take(t: Task): PendingSignal | undefined {
+    if (t.pending.length === 0 && this.groupPending.length === 0) return undefined; // every return to the program: nothing made
     const i = t.pending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
     const j = i >= 0 ? -1 : this.groupPending.findIndex((p) => (t.sigmask & sigbit(p.signo)) === 0n);
     const taken = i >= 0 ? t.pending.splice(i, 1)[0] : j >= 0 ? this.groupPending.splice(j, 1)[0] : undefined;

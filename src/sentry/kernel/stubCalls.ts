@@ -45,10 +45,13 @@ export class StubCalls implements StubSyscalls {
     this.#msg = new DataView(b, 0, abi.SYSMSG_SIZE);
   }
 
-  /** Takes the loop if nobody holds it (the main thread may); never waits. */
-  hold(): boolean {
+  /**
+   * Takes the loop, waiting at most `waitMs` on this thread while the main thread holds it
+   * (0: never waits); false when it could not.
+   */
+  hold(waitMs = 0): boolean {
     if (this.#held) throw Errors.Protocol(`the sentry holds stub ${this.pid}'s syscall thread already`, this.pid);
-    this.#held = this.#lock.tryAcquire(SyscallThreadOwner.Sentry);
+    this.#held = this.#lock.acquireWithin(SyscallThreadOwner.Sentry, waitMs);
     return this.#held;
   }
 

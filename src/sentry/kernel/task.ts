@@ -67,6 +67,8 @@ export class Task {
   id: number;
   /** The task machine's state ('ready', 'inStub.running', 'blocked.futex', …). */
   state: string = LIFECYCLE.initial;
+  /** Whether `state` is one of inStub.* (asked of every task at every look for traps; kept by send). */
+  #inStub = false;
   /** performance.now() when it last went into the stub (preemption). */
   since = 0;
   /** A signal came for it while it was ready to run: it goes in interrupted (see Scheduler.interrupt). */
@@ -148,12 +150,13 @@ export class Task {
   /** Sends a lifecycle event: the task machine decides the next state (unchanged if it ignores it). */
   send(event: TaskEvent['type']): void {
     this.state = LIFECYCLE.next(this.state, event);
+    this.#inStub = this.state.startsWith('inStub.');
     this.observer?.(this, event);
   }
 
   /** In the stub (program code or the gadget): only then can its trap be published. */
   get inStub(): boolean {
-    return this.state.startsWith('inStub.');
+    return this.#inStub;
   }
 
   /** Interrupted in the stub and not back yet: no second interrupt. */

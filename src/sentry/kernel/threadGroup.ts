@@ -217,7 +217,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     // Timers first: a task whose sleep ended goes into the stub in this same turn (after the scan it would wait).
     let busy = this.timers.expire(now);
     busy = wakeExpired(this, now) || busy;
-    this.#sched.queueReady();
+    this.#sched.queueReady(now);
     this.#sched.markDoorbell();
     busy = this.#traps.scan() || busy;
     this.#sched.preempt();

@@ -173,6 +173,8 @@ export class ProcessTimers {
 
   /** Sends the signals of every timer due by `wallNow`. True if one expired. */
   expire(wallNow: number): boolean {
+    // Every turn of the process: nothing made when no timer is armed (most programs).
+    if (this.posix.size === 0 && this.itimers[0].at === undefined && this.itimers[1].at === undefined && this.itimers[2].at === undefined) return false;
     let any = false;
     this.itimers.forEach((t, which) => {
       if (t.at === undefined || t.expire(this.now(t.base, wallNow)) === 0) return;

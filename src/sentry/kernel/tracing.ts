@@ -3,40 +3,9 @@ import { fdPath } from '../strace/fdPath.js';
 import type { StracePrinter } from '../strace/printer.js';
 import type { ProcessTable } from './processTable.js';
 import type { ThreadGroup } from './threadGroup.js';
+import { silentPrinter } from './silentPrinter.js';
 
-/**
- * The printer of a run that prints and counts nothing: what StracePrinter does when no call is
- * traced, `-c` is off and no output is asked for (every method returns at its first check).
- */
-const SILENT: Pick<StracePrinter, keyof StracePrinter> = {
-  enter() {},
-  exit() {},
-  exitCall() {},
-  recorded() {},
-  holdLines: () => () => undefined,
-  execCall: () => undefined,
-  exec() {},
-  start() {},
-  signal() {},
-  killed() {},
-  exited() {},
-  attached() {},
-  flush() {},
-  close() {},
-  summaryText: () => undefined,
-};
-
-/**
- * The silent printer (see SILENT): what a kernel holds until {@link tracePrinter} gives its own.
- *
- * @example
- * ```ts
- * strace: StracePrinter = silentPrinter();
- * ```
- */
-export function silentPrinter(): StracePrinter {
-  return SILENT as StracePrinter;
-}
+export { silentPrinter };
 
 /**
  * The kernel's strace printer, answered from its process table: each thread's memory, pid and

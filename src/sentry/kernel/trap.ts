@@ -5,6 +5,7 @@ import { emulate } from '../syscalls/table.js';
 import type { Outcome, SyscallKernel } from '../syscalls/context.js';
 import type { Policy } from '../policy.js';
 import type { SentryRequest } from '../protocol.js';
+import { isSilent } from './silentPrinter.js';
 import { ARG_IDX, directRestart, endPass, interruptedCode, passResult, rerun, setCall, startPass } from './passthrough.js';
 import type { Scheduler } from './scheduler.js';
 import type { Substitute, Task } from './task.js';
@@ -251,8 +252,10 @@ export class TrapHandler {
       t.reported = true;
       this.k.post({ type: 'contextEvent', pid: this.k.tgid, id: t.id, event: 'syscall', sysno });
     }
-    const args = ARG_IDX.map((i) => t.regs[i]);
-    const start = process.hrtime.bigint();
+    const r = t.regs;
+    const args = [r[ARG_IDX[0]], r[ARG_IDX[1]], r[ARG_IDX[2]], r[ARG_IDX[3]], r[ARG_IDX[4]], r[ARG_IDX[5]]];
+    // Its entry time only when a printer shows or counts it (a clock read and a BigInt per call).
+    const start = isSilent(this.k.strace) ? 0n : process.hrtime.bigint();
     this.k.strace.enter(t.tid, sysno, args);
     const refused = this.k.policy.denied(sysno);
     if (refused !== undefined) return this.finish(t, refused, { sysno, args, start });
@@ -313,6 +316,7 @@ export class TrapHandler {
   }
 
   #runAfterCall(): void {
+    if (this.#afterCall.length === 0) return; // most calls: no array made
     for (const fn of this.#afterCall.splice(0)) fn();
   }
 

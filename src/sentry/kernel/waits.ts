@@ -8,7 +8,7 @@ import type { Task } from './task.js';
 interface WaitsHost {
   signals: { dequeue(t: Task, set: bigint): { signo: number; info: Uint8Array } | undefined };
   mem: { write(addr: bigint, data: Uint8Array): boolean };
-  futexes: { expired(now: number): Task[] };
+  futexes: { expired(now: number): readonly Task[] };
   task(tid: number): Task | undefined;
   liveTasks(): Iterable<Task>;
   /** Ends a park with `ret` as the result of the call it sleeps in. */
@@ -31,7 +31,7 @@ export function wakeExpired(k: WaitsHost, now: number): boolean {
     k.wake(t, -BigInt(ERRNO.ETIMEDOUT));
     any = true;
   }
-  for (const t of [...k.liveTasks()]) {
+  for (const t of k.liveTasks()) {
     if (!t.sleep || t.sleep.deadline > now) continue;
     k.wake(t, t.sigwait ? -BigInt(ERRNO.EAGAIN) : 0n);
     any = true;
