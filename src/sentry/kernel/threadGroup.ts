@@ -220,6 +220,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.#sched.queueReady(now);
     this.#sched.markDoorbell();
     busy = this.#traps.scan() || busy;
+    this.#sched.queueReady(now); // the traps just answered: back into the stub now, not a turn later
     this.#sched.preempt();
     return busy;
   }
