@@ -158,3 +158,23 @@ test('a sentry that ended holding the loop stalls nothing: the link takes it bac
     await platform.close();
   }
 });
+
+test("a stub slow to answer (longer than the sentry blocks for) is awaited off the thread: the answer comes, a batch's too, and a dead stub's wait ends", async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    const { calls } = sentryClient(platform, as);
+    t.true(calls.hold());
+    // poll(NULL, 0, 200): 200 ms in the stub, past the ~60 ms the sentry's thread waits.
+    t.is(await calls.syscall(SYS.poll, 0n, 0n, 200n), 0n);
+    t.deepEqual(await calls.syscalls([{ sysno: SYS.poll, args: [0n, 0n, 150n] }, { sysno: SYS.getpid }]), [0n, BigInt(as.pid)]);
+    t.throws(() => calls.call(SYS.poll, [0n, 0n, 200n]), { code: 'ETIMEDOUT' }, 'the blocking form says so');
+    t.is(await calls.syscall(SYS.getpid), BigInt(as.pid), 'the next request waits for the one under way (the loop serves the newest)');
+    const slow = calls.syscall(SYS.poll, 0n, 0n, 10_000n);
+    native.kill(as.pid, 9);
+    await t.throwsAsync(slow, { code: 'ESTUBDEAD' });
+    calls.release();
+  } finally {
+    await platform.close();
+  }
+});

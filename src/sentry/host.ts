@@ -57,6 +57,7 @@ export class SentryHost {
 
   /** Runs until the main thread closes the host. */
   async run(): Promise<void> {
+    let yielded = false;
     while (!this.#closing || this.#kernels.size > 0) {
       // Mail is rare (a new program, close): looked at without a promise per turn.
       if (Atomics.load(this.#wake.words, 0) !== this.#wake.value) await this.#drainMessages();
@@ -68,9 +69,17 @@ export class SentryHost {
         if (k.result) this.#finish(id, k);
       }
       // A kernel's own work in promises (an execve it loads) goes on once this turn's stack is
-      // gone: let every microtask run (a macrotask) before anything sleeps.
-      if (asyncWork) await new Promise<void>((resolve) => setImmediate(resolve));
-      else if (!busy) this.#wait();
+      // gone: let every microtask run (a macrotask) before anything sleeps. Work still under
+      // way after that waits off this thread (a stub slow to answer, see StubCalls): short
+      // sleeps on the doorbells between the event loop's looks, so that it costs no core.
+      if (asyncWork) {
+        if (yielded && !busy) this.#wait(ASYNC_LOOK_MS);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        yielded = true;
+      } else {
+        yielded = false;
+        if (!busy) this.#wait();
+      }
     }
   }
 
@@ -121,7 +130,7 @@ export class SentryHost {
    * Spin on every watched word (as long as the spin controller says it pays), then one sleep
    * on every doorbell and the wake word. How long the wait lasted teaches the controller.
    */
-  #wait(): void {
+  #wait(maxMs: number = BUDGETS.doorbellSleepMs): void {
     const version = [...this.#kernels.values()].reduce((v, k) => v + k.watchVersion, this.#kernels.size);
     if (version !== this.#wordsVersion) this.#words = undefined;
     this.#wordsVersion = version;
@@ -143,18 +152,18 @@ export class SentryHost {
     // tends to run on this CPU); and such a wait measures the wake-up, not the program.
     const start = performance.now();
     try {
-      this.#waitFor(words, woke ? 0 : this.#spinControl.budget(canTrap));
+      this.#waitFor(words, woke ? 0 : this.#spinControl.budget(canTrap), maxMs);
     } finally {
       if (canTrap && !woke) this.#spinControl.record((performance.now() - start) * 1e6);
     }
   }
 
-  /** The wait itself: spin `spinNs`, then sleep until a trap, mail, a timer or the doorbell timeout. */
-  #waitFor(words: readonly WatchedWord[], spinNs: number): void {
+  /** The wait itself: spin `spinNs`, then sleep until a trap, mail, a timer, or `maxMs` at most. */
+  #waitFor(words: readonly WatchedWord[], spinNs: number, maxMs: number): void {
     if (this.#spin(words, spinNs)) return;
     // Closing: the aborted kernels end in their next turns, and Node may be waiting to end this
     // thread (its exit terminates workers, which a futex sleep delays): no long sleep then.
-    let deadline = performance.now() + (this.#closing ? 1 : BUDGETS.doorbellSleepMs);
+    let deadline = performance.now() + (this.#closing ? 1 : maxMs);
     for (const k of this.#kernels.values()) deadline = Math.min(deadline, k.nextDeadline());
     if (deadline <= performance.now()) return; // a timer is due: the next turn wakes its task
     for (const k of this.#kernels.values()) k.flush();
@@ -206,6 +215,9 @@ export class SentryHost {
     }
   }
 }
+
+/** How long the host sleeps between looks at a kernel's work that waits off its thread (see run). */
+const ASYNC_LOOK_MS = 1;
 
 /** The doorbells a sleep watches and futex_waitv's arguments for them (the wake word first). */
 interface SleepSet {

@@ -11,6 +11,14 @@ export type { SyscallMsg };
 
 
 /**
+ * How long a request to the stub blocks the sentry's thread before its answer is awaited off it
+ * (see StubCalls.#later); the wait is cut in 20 ms slices, so it ends within about 60 ms.
+ */
+const BLOCK_MS = 50;
+/** Each off-thread wait for a slow answer (it wakes as soon as the answer is written). */
+const LATER_SLICE_MS = 20;
+
+/**
  * The sentry's own client of a stub's syscall thread (gVisor's syscallThread, as the sentry's
  * task goroutine drives it): requests posted in the stub's message and waited for on this
  * worker thread (spin, then futex; never the event loop thread), with no hop through the main
@@ -62,24 +70,57 @@ export class StubCalls implements StubSyscalls {
     this.#lock.release();
   }
 
-  /** One syscall, its raw result (negative: -errno). Precondition: held. */
+  /**
+   * One syscall, its raw result (negative: -errno), waited for on this thread: ETIMEDOUT when
+   * it took longer than {@link BLOCK_MS} (it is still under way then). Precondition: held.
+   */
   call(sysno: number, args: readonly bigint[]): bigint {
+    const r = this.#request(sysno, args);
+    if (r === undefined) throw Errors.Timeout(`stub ${this.pid}'s syscall ${sysno} took longer than ${BLOCK_MS} ms`);
+    return r;
+  }
+
+  syscall(sysno: number, ...args: bigint[]): Promise<bigint> {
+    try {
+      const r = this.#request(sysno, args);
+      return r !== undefined ? Promise.resolve(r) : this.#later();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Posts a request and waits for its answer on this thread, {@link BLOCK_MS} at most (undefined then). */
+  #request(sysno: number, args: readonly bigint[]): bigint | undefined {
     this.#check();
     for (let i = 0; i < 6; i++) this.#args[i] = BigInt.asUintN(64, args[i] ?? 0n);
     try {
-      return BigInt.asIntN(64, this.file.syscallThreadCallSync(this.message.offset, this.pid, sysno, this.#args, -1));
+      return BigInt.asIntN(64, this.file.syscallThreadCallSync(this.message.offset, this.pid, sysno, this.#args, BLOCK_MS));
     } catch (e) {
       const err = toSystrapError(e);
+      if (err.code === 'ETIMEDOUT') return undefined;
       if (err.code === 'ESTUBDEAD') throw Errors.StubDead(this.pid, 'while serving a syscall');
       throw err;
     }
   }
 
-  syscall(sysno: number, ...args: bigint[]): Promise<bigint> {
-    try {
-      return Promise.resolve(this.call(sysno, args));
-    } catch (e) {
-      return Promise.reject(e);
+  /**
+   * The answer to the request under way, awaited off this thread (libuv's pool: the host yields
+   * to its event loop while a kernel has such work, see SentryHost.run), for a stub that takes
+   * long (a file system that does not answer its open): the host serves every other program
+   * meanwhile. Precondition: held, a request posted.
+   */
+  async #later(): Promise<bigint> {
+    const next = this.#msg.getUint32(abi.SYSMSG_STATE, true);
+    for (;;) {
+      const done = this.#msg.getUint32(abi.SYSMSG_DONE, true);
+      if (done === next) return this.#msg.getBigInt64(abi.SYSMSG_REPLY, true);
+      try {
+        await this.file.waitWordChange(this.message.offset + abi.SYSMSG_DONE, done, this.pid, LATER_SLICE_MS);
+      } catch (e) {
+        const err = toSystrapError(e);
+        if (err.code === 'ESTUBDEAD') throw Errors.StubDead(this.pid, 'while serving a syscall');
+        throw err;
+      }
     }
   }
 
@@ -90,7 +131,9 @@ export class StubCalls implements StubSyscalls {
       if (calls.length > abi.SYSMSG_BATCH_MAX) throw Errors.InvalidArg(`a batch holds at most ${abi.SYSMSG_BATCH_MAX} calls (got ${calls.length})`);
       this.#check();
       writeBatch(this.#msg, calls);
-      return Promise.resolve(readBatch(this.#msg, this.call(abi.STUB_REQUEST_BATCH, [BigInt(calls.length)]), calls.length, this.pid));
+      const ran = this.#request(abi.STUB_REQUEST_BATCH, [BigInt(calls.length)]);
+      if (ran !== undefined) return Promise.resolve(readBatch(this.#msg, ran, calls.length, this.pid));
+      return this.#later().then((n) => readBatch(this.#msg, n, calls.length, this.pid));
     } catch (e) {
       return Promise.reject(e);
     }
