@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS } from '../src/index.js';
 import { native } from '../src/native.js';
 import { abi } from '../src/abi/stub.js';
@@ -19,6 +20,7 @@ import { workerFile } from '../src/shm/sharedFile.js';
 import { buildFixture } from './fixtures/build.js';
 import { until } from './helpers.js';
 
+const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'systrap-localexec-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -177,4 +179,14 @@ test("a stub slow to answer (longer than the sentry blocks for) is awaited off t
   } finally {
     await platform.close();
   }
+});
+
+test('execves whose every stub call is answered late (SYSTRAP_SLOW_STUB=1: each awaited off the sentry thread) run as natively, threads and scripts included', (t) => {
+  const exe = buildFixture('execthreads', ['-pthread']);
+  const script = `for i in 1 2 3; do /bin/true; done; /bin/echo "$(/bin/echo inner)" outer; ${exe} 2; exec /bin/echo last`;
+  const native = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
+  const slow = spawnSync(process.execPath, [CLI, 'run', '--', '/bin/sh', '-c', script], { encoding: 'utf8', env: { ...process.env, SYSTRAP_SLOW_STUB: '1' }, timeout: 60_000 });
+  t.is(slow.stderr, '');
+  t.is(slow.stdout, native.stdout);
+  t.is(slow.status, native.status);
 });

@@ -21,17 +21,18 @@ export type SyscallThreadOwner = (typeof SyscallThreadOwner)[keyof typeof Syscal
  * cannot take or drop it.
  *
  * The main thread never blocks: it tries, and when the sentry holds the thread it waits off
- * the event loop ({@link acquireAsync}) for the word to change. A sentry never waits for the
- * main thread: it tries once ({@link tryAcquire}) and, when the main thread holds it, asks the
- * main thread to do the work instead (the path every request took before). Whoever lets go
- * wakes the waiters counted in SYSMSG_OWNER_WAITERS (the wake syscall only then).
+ * the event loop ({@link acquireAsync}) for the word to change. A sentry waits on its own
+ * thread a bounded time ({@link acquireWithin}: the main thread's operations are short) and,
+ * when the main thread still holds it, asks the main thread to do the work instead (the path
+ * every request took before). Whoever lets go wakes the waiters counted in
+ * SYSMSG_OWNER_WAITERS (the wake syscall only then).
  *
  * Protected by: the word itself (compare-and-exchange; sequentially consistent).
  *
  * @example
  * ```ts
  * const lock = new SyscallThreadLock(file, msg.range.start);
- * if (lock.tryAcquire(SyscallThreadOwner.Sentry)) try { … } finally { lock.release(); }
+ * if (lock.acquireWithin(SyscallThreadOwner.Sentry, 2)) try { … } finally { lock.release(); }
  * ```
  */
 export class SyscallThreadLock {

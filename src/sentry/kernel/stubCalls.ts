@@ -9,7 +9,6 @@ import type { SyscallMsg } from '../protocol.js';
 
 export type { SyscallMsg };
 
-
 /**
  * How long a request to the stub blocks the sentry's thread before its answer is awaited off it
  * (see StubCalls.#later); the wait is cut in 20 ms slices, so it ends within about 60 ms.
@@ -17,6 +16,11 @@ export type { SyscallMsg };
 const BLOCK_MS = 50;
 /** Each off-thread wait for a slow answer (it wakes as soon as the answer is written). */
 const LATER_SLICE_MS = 20;
+/**
+ * `SYSTRAP_SLOW_STUB=1` (tests): every request is taken for a slow one, its answer awaited off
+ * the thread, so that the path a stub stuck in a file system takes is exercised end to end.
+ */
+const ALWAYS_LATER = process.env.SYSTRAP_SLOW_STUB === '1';
 
 /**
  * The sentry's own client of a stub's syscall thread (gVisor's syscallThread, as the sentry's
@@ -94,6 +98,13 @@ export class StubCalls implements StubSyscalls {
     this.#check();
     for (let i = 0; i < 6; i++) this.#args[i] = BigInt.asUintN(64, args[i] ?? 0n);
     try {
+      if (ALWAYS_LATER) {
+        // Posted, not waited for here (its own wait on the pool is dropped: #later waits).
+        const r = this.file.syscallThreadCall(this.message.offset, this.pid, sysno, this.#args, -1, 0);
+        if (typeof r === 'bigint') return BigInt.asIntN(64, r);
+        r.catch(() => undefined);
+        return undefined;
+      }
       return BigInt.asIntN(64, this.file.syscallThreadCallSync(this.message.offset, this.pid, sysno, this.#args, BLOCK_MS));
     } catch (e) {
       const err = toSystrapError(e);
