@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS } from '../src/index.js';
 import { native } from '../src/native.js';
-import { abi } from '../src/abi/stub.js';
+import { abi, SYSCALL_SCRATCH } from '../src/abi/stub.js';
+import { FUTEX } from '../src/abi/linux.js';
 import { runProgram } from '../src/sentry/run.js';
 import { StubCalls } from '../src/sentry/kernel/stubCalls.js';
 import { SyscallThreadLock, SyscallThreadOwner } from '../src/shm/syscallThreadLock.js';
@@ -43,7 +44,28 @@ function sentryClient(platform: Awaited<ReturnType<typeof createPlatform>>, as: 
   const msg = stub.syscallMsg();
   if (!msg) throw new Error('the stub serves no loop');
   const file = workerFile(stub.memory, msg.offset + abi.SYSMSG_SIZE);
-  return { stub, msg, file, calls: new StubCalls(file, msg, as.pid, as.userLimit), lock: new SyscallThreadLock(file, msg.offset) };
+  return { stub, msg, file, calls: new StubCalls(file, msg, as.pid, as.userLimit), lock: new SyscallThreadLock(file, msg.offset), gate: gate(file, msg) };
+}
+
+/**
+ * A stub call that blocks until the test says so: FUTEX_WAIT on a word of the syscall thread's
+ * scratch (shared with Node through the memory file); `open()` lets it return 0.
+ */
+function gate(file: ReturnType<typeof workerFile>, msg: { offset: number; addr: bigint }) {
+  const at = SYSCALL_SCRATCH.end - 64; // clear of the scratch's head, which nothing here uses
+  const word = new Int32Array(file.buffer(msg.offset + at, 4));
+  Atomics.store(word, 0, 0);
+  return {
+    /** The call's arguments: futex(word, FUTEX_WAIT, 0, NULL). */
+    call: { sysno: SYS.futex, args: [msg.addr + BigInt(at), BigInt(FUTEX.WAIT), 0n, 0n] },
+    open(): void {
+      Atomics.store(word, 0, 1);
+      file.futexWake(msg.offset + at, 1);
+    },
+    close(): void {
+      Atomics.store(word, 0, 0);
+    },
+  };
 }
 
 test('the execves of a shell loop are made by the sentry itself: the same output as natively', async (t) => {
@@ -127,11 +149,13 @@ test('a sentry finds the loop held by the main thread: no at once (it asks the m
   const platform = await createPlatform({ pool: false, sandbox: 'off' });
   try {
     const as = await platform.newAddressSpace();
-    const { calls, lock } = sentryClient(platform, as);
-    // poll(NULL, 0, 300): the loop is busy for 300 ms.
-    const busy = as.syscall(SYS.poll, 0n, 0n, 300n);
+    const { calls, lock, gate } = sentryClient(platform, as);
+    // The main thread's request blocks in the stub until the gate opens.
+    const busy = as.syscall(gate.call.sysno, ...gate.call.args);
     t.true(await until(() => lock.owner === SyscallThreadOwner.Main));
     t.false(calls.hold(), 'held by the main thread');
+    t.false(calls.hold(1), 'and after a wait of 1 ms');
+    gate.open();
     t.is(await busy, 0n);
     t.true(calls.hold());
     calls.release();
@@ -165,14 +189,25 @@ test("a stub slow to answer (longer than the sentry blocks for) is awaited off t
   const platform = await createPlatform({ pool: false, sandbox: 'off' });
   try {
     const as = await platform.newAddressSpace();
-    const { calls } = sentryClient(platform, as);
+    const { calls, gate } = sentryClient(platform, as);
     t.true(calls.hold());
-    // poll(NULL, 0, 200): 200 ms in the stub, past the ~60 ms the sentry's thread waits.
-    t.is(await calls.syscall(SYS.poll, 0n, 0n, 200n), 0n);
-    t.deepEqual(await calls.syscalls([{ sysno: SYS.poll, args: [0n, 0n, 150n] }, { sysno: SYS.getpid }]), [0n, BigInt(as.pid)]);
-    t.throws(() => calls.call(SYS.poll, [0n, 0n, 200n]), { code: 'ETIMEDOUT' }, 'the blocking form says so');
+    // A call that returns only once the gate opens: the sentry's thread gives up waiting first
+    // (its bound), and the answer comes off the thread.
+    let answered = false;
+    const one = calls.syscall(gate.call.sysno, ...gate.call.args).then((r) => ((answered = true), r));
+    t.false(answered, 'not answered while the gate is shut');
+    gate.open();
+    t.is(await one, 0n);
+    gate.close();
+    const batch = calls.syscalls([gate.call, { sysno: SYS.getpid }]);
+    gate.open();
+    t.deepEqual(await batch, [0n, BigInt(as.pid)]);
+    gate.close();
+    t.throws(() => calls.call(gate.call.sysno, gate.call.args), { code: 'ETIMEDOUT' }, 'the blocking form says so');
+    gate.open();
     t.is(await calls.syscall(SYS.getpid), BigInt(as.pid), 'the next request waits for the one under way (the loop serves the newest)');
-    const slow = calls.syscall(SYS.poll, 0n, 0n, 10_000n);
+    gate.close();
+    const slow = calls.syscall(gate.call.sysno, ...gate.call.args);
     native.kill(as.pid, 9);
     await t.throwsAsync(slow, { code: 'ESTUBDEAD' });
     calls.release();
@@ -185,7 +220,7 @@ test('execves whose every stub call is answered late (SYSTRAP_SLOW_STUB=1: each 
   const exe = buildFixture('execthreads', ['-pthread']);
   const script = `for i in 1 2 3; do /bin/true; done; /bin/echo "$(/bin/echo inner)" outer; ${exe} 2; exec /bin/echo last`;
   const native = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
-  const slow = spawnSync(process.execPath, [CLI, 'run', '--', '/bin/sh', '-c', script], { encoding: 'utf8', env: { ...process.env, SYSTRAP_SLOW_STUB: '1' }, timeout: 60_000 });
+  const slow = spawnSync(process.execPath, [CLI, 'run', '--', '/bin/sh', '-c', script], { encoding: 'utf8', env: { ...process.env, SYSTRAP_SLOW_STUB: '1' } });
   t.is(slow.stderr, '');
   t.is(slow.stdout, native.stdout);
   t.is(slow.status, native.status);
