@@ -18,6 +18,7 @@ import { runProgram } from '../src/sentry/run.js';
 import { StubCalls } from '../src/sentry/kernel/stubCalls.js';
 import { SyscallThreadLock, SyscallThreadOwner } from '../src/shm/syscallThreadLock.js';
 import { workerFile } from '../src/shm/sharedFile.js';
+import { closeOnExecCalls } from '../src/sentry/exec/execSteps.js';
 import { buildFixture } from './fixtures/build.js';
 import { until } from './helpers.js';
 
@@ -224,4 +225,13 @@ test('execves whose every stub call is answered late (SYSTRAP_SLOW_STUB=1: each 
   t.is(slow.stderr, '');
   t.is(slow.stdout, native.stdout);
   t.is(slow.status, native.status);
+});
+
+test("execve's close-on-exec list of a stub that is gone (killed, and reaped by a sandbox's init at once) is empty, not an error: the calls after it say ESTUBDEAD", (t) => {
+  const gone = spawnSync('true').pid!; // exited and reaped: no /proc entry
+  t.deepEqual(closeOnExecCalls(gone), []);
+  // A live process's list: its close-on-exec fds, never the stub's own (1000, 1001).
+  const mine = closeOnExecCalls(process.pid);
+  t.true(mine.length > 0, "Node's own fds are close-on-exec");
+  t.true(mine.every((c) => c.sysno === SYS.close && c.args[0] !== 1000n && c.args[0] !== 1001n));
 });

@@ -36,6 +36,8 @@ export function programPath(hostPid: number, path: string, absolute = false): st
 /**
  * The closes of the close-on-exec fds of the stub `hostPid` (the flags are in
  * /proc/PID/fdinfo, in octal), to run at execve's point of no return. The stub's own fds stay.
+ * A stub that is gone (killed meanwhile: a sandbox's init reaps it at once) has none to close:
+ * the calls that follow find it dead and say so (ESTUBDEAD), not this read.
  *
  * @example
  * ```ts
@@ -45,7 +47,13 @@ export function programPath(hostPid: number, path: string, absolute = false): st
 export function closeOnExecCalls(hostPid: number): Array<{ sysno: number; args: bigint[] }> {
   const dir = `/proc/${hostPid}/fdinfo`;
   const closes: Array<{ sysno: number; args: bigint[] }> = [];
-  for (const name of readdirSync(dir)) {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return closes;
+  }
+  for (const name of names) {
     const fd = Number(name);
     if (fd === abi.STUB_MEMFD || fd === abi.STUB_FDCHAN) continue;
     try {
