@@ -217,6 +217,32 @@ test("a stub slow to answer (longer than the sentry blocks for) is awaited off t
   }
 });
 
+test("the main thread's waits for loops the sentry holds leave libuv's pool to others: more of them than the pool has threads, and the sentry's own wait for a slow answer still gets one", async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    // One more than the pool's threads (UV_THREADPOOL_SIZE, 4 unless set).
+    const n = Number(process.env.UV_THREADPOOL_SIZE ?? 4) + 1;
+    const spaces = await Promise.all(Array.from({ length: n }, () => platform.newAddressSpace()));
+    const clients = spaces.map((as) => sentryClient(platform, as));
+    for (const c of clients) t.true(c.calls.hold());
+    const mains = spaces.map((as) => as.syscall(SYS.getpid));
+    for (const m of mains) m.catch(() => undefined); // awaited below; a failed test's close ends them
+    const waiting = clients.map((c) => new Uint32Array(c.file.buffer(c.msg.offset + abi.SYSMSG_OWNER_WAITERS, 4)));
+    // Every pool thread is in such a wait (the last of the n waits for a thread).
+    t.true(await until(() => waiting.filter((w) => w[0] > 0).length === n - 1), `the main thread waits for the loops on every pool thread`);
+    // The sentry's request that the stub answers late: awaited on the pool, which the waits above fill.
+    const { calls, gate } = clients[0];
+    const late = calls.syscall(gate.call.sysno, ...gate.call.args);
+    gate.open();
+    t.is(await late, 0n, "the sentry's wait got a pool thread");
+    for (const c of clients) c.calls.release();
+    t.deepEqual(await Promise.all(mains), spaces.map((as) => BigInt(as.pid)), 'then the main thread goes on');
+    await Promise.all(spaces.map((as) => as.release()));
+  } finally {
+    await platform.close();
+  }
+});
+
 test('execves whose every stub call is answered late (SYSTRAP_SLOW_STUB=1: each awaited off the sentry thread) run as natively, threads and scripts included', (t) => {
   const exe = buildFixture('execthreads', ['-pthread']);
   const script = `for i in 1 2 3; do /bin/true; done; /bin/echo "$(/bin/echo inner)" outer; ${exe} 2; exec /bin/echo last`;

@@ -12,6 +12,9 @@ export const SyscallThreadOwner = {
 } as const;
 export type SyscallThreadOwner = (typeof SyscallThreadOwner)[keyof typeof SyscallThreadOwner];
 
+/** Each of acquireAsync's waits on libuv's pool (it ends at once when the holder lets go). */
+const ACQUIRE_SLICE_MS = 20;
+
 /**
  * Mutual exclusion between Node's threads over one stub's syscall thread (its message serves
  * one request at a time, and a sequence such as a fork's request, reply and acknowledgement, or
@@ -91,8 +94,10 @@ export class SyscallThreadLock {
     while (!this.tryAcquire(who)) {
       const seen = this.owner;
       if (seen === SyscallThreadOwner.None) continue;
-      // Counted by the wait itself, so that the holder's release wakes it.
-      await this.file.waitWordChange(this.msgOffset + abi.SYSMSG_OWNER, seen, pid, -1, this.msgOffset + abi.SYSMSG_OWNER_WAITERS);
+      // Counted by the wait itself, so that the holder's release wakes it. In slices: libuv's
+      // pool is small and shared, and the holder (a sentry awaiting a slow stub) may need one
+      // of its threads to finish and let go.
+      await this.file.waitWordChange(this.msgOffset + abi.SYSMSG_OWNER, seen, pid, ACQUIRE_SLICE_MS, this.msgOffset + abi.SYSMSG_OWNER_WAITERS);
     }
   }
 

@@ -25,24 +25,43 @@ export function ppidOf(pid: number): number {
  * last NSpid of each. The same number outside any namespace. `anyThread`: look under every
  * thread of `parent` (a child is listed under the thread that made it only).
  *
+ * Why more than one look: the kernel walks a children list one entry at a time, dropping its
+ * lock between them, and when the entry it stood on is reaped meanwhile it goes on by position,
+ * skipping the next child ("we might miss some children here", fs/proc/array.c). A fork child
+ * is listed right after its elder siblings, which a sandbox's init reaps while Node looks: the
+ * fork then failed with EAGAIN. So the list is read again, and last every process whose parent
+ * is `parent` is looked at: exact, and slow only on that rare path.
+ *
  * @example
  * ```ts
  * const tid = hostPidOfChild(stub.pid, nsTid); // a sysmsg thread the stub cloned
  * ```
  */
 export function hostPidOfChild(parent: number, nsPid: number, anyThread = false): number {
-  const threads = anyThread ? readdirSync(`/proc/${parent}/task`) : [String(parent)];
-  const children = threads.flatMap((tid) => {
-    try {
-      return readFileSync(`/proc/${parent}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-      return []; // the thread exited meanwhile
-    }
-  });
+  for (let look = 0; look < CHILDREN_LOOKS; look++) {
+    const threads = anyThread ? tasksOf(parent) : [parent];
+    const found = findChild(threads.flatMap((tid) => childrenOf(parent, tid)), nsPid);
+    if (found !== undefined) return found;
+  }
+  const all = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+  const found = findChild(all.filter((pid) => parentIs(pid, parent)), nsPid);
+  if (found !== undefined) return found;
+  throw Errors.Protocol(`no child of ${parent} is ${nsPid} in its namespace`, parent);
+}
+
+/** How many times hostPidOfChild reads the children lists before it scans /proc. */
+const CHILDREN_LOOKS = 3;
+
+/**
+ * The one of `candidates` whose innermost pid (the last of NSpid) is `nsPid`. Always read, never
+ * guessed from the number alone: a child in a namespace of its own can have, in Node's, the
+ * number another has in its own.
+ */
+function findChild(candidates: number[], nsPid: number): number | undefined {
   // Newest last (the kernel adds a child at the list's tail): the one asked for is most often
   // the one just made.
-  for (const pid of children.reverse()) {
-    if (pid === nsPid) return pid; // no namespace between them
+  for (let i = candidates.length - 1; i >= 0; i--) {
+    const pid = candidates[i];
     try {
       const m = /^NSpid:\s*([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m && Number(m[1].trim().split(/\s+/).at(-1)) === nsPid) return pid;
@@ -50,7 +69,16 @@ export function hostPidOfChild(parent: number, nsPid: number, anyThread = false)
       // exited meanwhile
     }
   }
-  throw Errors.Protocol(`no child of ${parent} is ${nsPid} in its namespace`, parent);
+  return undefined;
+}
+
+/** Whether process `pid`'s parent is `parent` (false once it is gone). */
+function parentIs(pid: number, parent: number): boolean {
+  try {
+    return ppidOf(pid) === parent;
+  } catch {
+    return false;
+  }
 }
 
 /**

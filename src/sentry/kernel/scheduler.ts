@@ -1,5 +1,5 @@
 import { interruptThread } from '../../shm/interrupt.js';
-import { ContextState, THREAD_CONTEXT } from '../../abi/sysmsg.js';
+import { ContextState, INVALID_THREAD_ID, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { ContextQueue } from '../../shm/contextQueue.js';
 import { BUDGETS } from '../../shm/budgets.js';
 import { waitForTrap, type WatchedWord } from '../../shm/trapWait.js';
@@ -63,7 +63,18 @@ export class Scheduler {
   setThreadTids(tids: Array<[number, number]>, stubPid: number): void {
     for (const [slot, tid] of tids) this.#threadTids.set(slot, tid);
     this.#stubPid = stubPid;
+    // Interrupts that found their task on a thread not known then: its signal now.
+    for (const t of this.#unsignalled) this.#signal(t);
   }
+
+  /**
+   * Tasks interrupted while they ran on a sysmsg thread whose tid this worker did not know yet
+   * (threads the stub made a moment ago: their tids come from the main thread every few ms). The
+   * flag alone reaches a task only at its next trap, and one that makes no trapped call (a spin
+   * on sched_yield while the threads it waits for are queued behind it) would never come back.
+   * Protected by: the worker's turn.
+   */
+  readonly #unsignalled = new Set<Task>();
 
   /** The stub's pid (host view): the thread group of its sysmsg threads made by its loop. */
   #stubPid = 0;
@@ -114,6 +125,11 @@ export class Scheduler {
       this.queue.resume(t.id, t.u32);
     }
     this.#ready = [];
+    this.#kickThreads(now);
+  }
+
+  /** A sleeping stub thread woken, or another asked of the main thread, when contexts outnumber threads. */
+  #kickThreads(now: number): void {
     if (this.queue.wakeIfNeeded()) this.#wokeThread = true;
     const q = this.queue;
     if (q.numActiveContexts > q.threadsComing && this.#threadTids.size < this.maxSysmsgThreads && now - this.#lastThreadRequest > 1) {
@@ -202,18 +218,34 @@ export class Scheduler {
     if (!t.inStub || t.kicked) return;
     t.send('KICK');
     Atomics.store(t.u32, INTERRUPT, 1);
-    const tid = this.#threadTids.get(Atomics.load(t.u32, THREAD_ID));
-    if (tid === undefined) return; // in the queue: the flag bounces it back
-    interruptThread(this.#stubPid, tid);
+    this.#signal(t);
+  }
+
+  /**
+   * SIGCHLD to the sysmsg thread running kicked task `t`, or, when that thread's tid is not
+   * known yet, once it is (see #unsignalled). A task in the queue (no thread) needs none: the
+   * flag bounces it back as it is taken.
+   */
+  #signal(t: Task): void {
+    this.#unsignalled.delete(t);
+    if (!t.inStub || !t.kicked) return; // back already
+    const slot = Atomics.load(t.u32, THREAD_ID);
+    if (slot === INVALID_THREAD_ID) return;
+    const tid = this.#threadTids.get(slot);
+    if (tid === undefined) this.#unsignalled.add(t);
+    else interruptThread(this.#stubPid, tid);
   }
 
   /**
    * gVisor's preemption: when contexts wait in the queue (every stub thread busy), the first
    * task that has run longer than BUDGETS.preemptMs is interrupted and goes to the back.
    */
-  preempt(): void {
+  preempt(now = performance.now()): void {
     if (this.queue.waiting === 0) return;
-    const now = performance.now();
+    // Contexts wait: make sure a thread comes for them. queueReady looked when it queued them,
+    // but the counts it read then are partly stub-written and may have been high (a thread the
+    // main thread was making counts as coming, and may fail): looked at again every turn.
+    this.#kickThreads(now);
     for (const t of this.host.liveTasks()) {
       if (t.inStub && !t.kicked && now - t.since > BUDGETS.preemptMs) {
         this.interrupt(t);

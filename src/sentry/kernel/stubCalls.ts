@@ -99,8 +99,11 @@ export class StubCalls implements StubSyscalls {
     for (let i = 0; i < 6; i++) this.#args[i] = BigInt.asUintN(64, args[i] ?? 0n);
     try {
       if (ALWAYS_LATER) {
-        // Posted, not waited for here (its own wait on the pool is dropped: #later waits).
-        const r = this.file.syscallThreadCall(this.message.offset, this.pid, sysno, this.#args, -1, 0);
+        // Posted, not waited for here: #later waits. The call's own wait on the pool is dropped,
+        // and bounded (timeout 0: it gives its pool thread back within one 20 ms slice): it
+        // looks for this request's answer only, so once the next request is answered it could
+        // never end, and four such waits took every thread of libuv's pool, #later's included.
+        const r = this.file.syscallThreadCall(this.message.offset, this.pid, sysno, this.#args, 0, 0);
         if (typeof r === 'bigint') return BigInt.asIntN(64, r);
         r.catch(() => undefined);
         return undefined;
