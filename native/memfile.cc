@@ -97,6 +97,15 @@ static int SyscallThreadWait(uint8_t* msg, pid_t pid, uint32_t next, int64_t tim
   }
 }
 
+// ReleaseOwner lets go of the message's SYSMSG_OWNER word (see src/shm/syscallThreadLock.ts)
+// for its holder, waking whoever counted themselves in SYSMSG_OWNER_WAITERS.
+static void ReleaseOwner(uint8_t* msg) {
+  uint32_t* owner = reinterpret_cast<uint32_t*>(msg + SYSMSG_OWNER);
+  uint32_t* waiters = reinterpret_cast<uint32_t*>(msg + SYSMSG_OWNER_WAITERS);
+  __atomic_store_n(owner, 0, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST) != 0) Futex(owner, FUTEX_WAKE, 1 << 30, nullptr);
+}
+
 // SyscallThreadRoundTrip: post, spin, then sleep.
 static int SyscallThreadRoundTrip(uint8_t* msg, pid_t pid, uint64_t sysno, const uint64_t* args,
                                   int64_t timeoutMs, uint64_t* ret) {
@@ -481,20 +490,32 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     return WaitWorker::Start(env, wait, false, info.This().As<Napi::Object>());
   }
 
-  // syscallThreadCall(msgOffset, pid, sysno, args: BigUint64Array(6), timeoutMs, spinNs)
-  //   -> bigint | Promise<bigint>
+  // syscallThreadCall(msgOffset, pid, sysno, args: BigUint64Array(6), timeoutMs, spinNs,
+  //   releaseOwner?: boolean) -> bigint | Promise<bigint>
   // Posts the request, spins up to spinNs on this thread (bounded: the event loop thread may
   // call it), and returns the result if it came; else the wait moves to libuv's pool (a futex
-  // wait is not bound to a thread, unlike ptrace) and a Promise is returned.
+  // wait is not bound to a thread, unlike ptrace) and a Promise is returned. With releaseOwner,
+  // a Promise that resolves has let go of the message's SYSMSG_OWNER word already, on the pool
+  // thread, as soon as the answer came (the caller holds it and reads nothing more of the
+  // message): the other side need not wait for the caller's event loop to hear the answer.
   Napi::Value SyscallThreadCall(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Call c = ReadCall(info);
     int64_t spinNs = ArgInt(info, 5, "spinNs");
     if (spinNs < 0 || spinNs > 1000000) throw Napi::RangeError::New(env, "spinNs must be in 0..1000000");
+    bool release = false;
+    if (info.Length() > 6 && !info[6].IsUndefined()) {
+      if (!info[6].IsBoolean()) throw Napi::TypeError::New(env, "releaseOwner must be a boolean");
+      release = info[6].As<Napi::Boolean>().Value();
+    }
     uint32_t next = SyscallThreadPost(c.msg, c.sysno, c.args);
     uint64_t ret = 0;
     if (SyscallThreadPoll(c.msg, next, spinNs, &ret)) return Napi::BigInt::New(env, ret);
-    auto wait = [c, next](uint64_t* out) { return SyscallThreadWait(c.msg, c.pid, next, c.timeoutMs, out); };
+    auto wait = [c, next, release](uint64_t* out) {
+      int code = SyscallThreadWait(c.msg, c.pid, next, c.timeoutMs, out);
+      if (code == 0 && release) ReleaseOwner(c.msg);
+      return code;
+    };
     return WaitWorker::Start(env, wait, true, info.This().As<Napi::Object>());
   }
 

@@ -61,6 +61,8 @@ export interface NativeMemoryFile {
     args: BigUint64Array,
     timeoutMs: number,
     spinNs: number,
+    /** A Promise that resolves has released the message's SYSMSG_OWNER word (the caller held it). */
+    releaseOwner?: boolean,
   ): bigint | Promise<bigint>;
   syscallThreadCallSync(msgOffset: number, pid: number, sysno: number, args: BigUint64Array, timeoutMs: number): bigint;
 }

@@ -131,6 +131,8 @@ export interface StubPort {
    * it woke a sleeper.
    */
   ringDoorbell(wake?: boolean): boolean;
+  /** Its pid in its own pid namespace when it is a fork (checked as it was made), else undefined. */
+  readonly forkNsPid?: number;
   /** Host tids of the stub's sysmsg threads, by slot (ThreadContext.threadId names a slot). */
   sysmsgThreadTids(): Array<[slot: number, tid: number]>;
   /** Where its syscall thread's message is in `memory` (undefined: it serves no loop). */

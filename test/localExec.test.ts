@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS } from '../src/index.js';
+import { subprocessOf } from '../src/addressSpace.js';
 import { native } from '../src/native.js';
 import { abi, SYSCALL_SCRATCH } from '../src/abi/stub.js';
 import { FUTEX } from '../src/abi/linux.js';
@@ -238,6 +239,33 @@ test("the main thread's waits for loops the sentry holds leave libuv's pool to o
     for (const c of clients) c.calls.release();
     t.deepEqual(await Promise.all(mains), spaces.map((as) => BigInt(as.pid)), 'then the main thread goes on');
     await Promise.all(spaces.map((as) => as.release()));
+  } finally {
+    await platform.close();
+  }
+});
+
+test("the main thread's request made with releaseOnAnswer lets go of the loop as the stub answers, before its event loop hears it: a sentry takes the loop at once", async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    const { calls, lock, gate, file, msg } = sentryClient(platform, as);
+    // The main thread's request (as a fork child's first sysmsg thread is made) blocks in the
+    // stub until the gate opens: its answer is awaited on libuv's pool.
+    const mains = subprocessOf(as).thread.syscall(gate.call.sysno, gate.call.args, undefined, true);
+    t.true(await until(() => lock.owner === SyscallThreadOwner.Main), 'the main thread holds the loop');
+    t.false(calls.hold(), 'the sentry cannot take it meanwhile');
+    gate.open();
+    // No await from here on: this thread's event loop does not run, so only the pool thread
+    // that saw the answer can have let go.
+    const until1 = performance.now() + 5000;
+    while (lock.owner !== SyscallThreadOwner.None && performance.now() < until1);
+    t.is(lock.owner, SyscallThreadOwner.None, 'let go as the stub answered');
+    t.true(calls.hold(), 'the sentry takes the loop before the main thread heard the answer');
+    t.is(calls.call(SYS.getpid, []), BigInt(as.pid));
+    calls.release();
+    t.is(await mains, 0n, "the main thread's answer is its own");
+    t.throws(() => file.syscallThreadCall(msg.offset, as.pid, SYS.getpid, new BigUint64Array(6), -1, 0, 'yes' as unknown as boolean), { instanceOf: TypeError, message: 'releaseOwner must be a boolean' });
+    await as.release();
   } finally {
     await platform.close();
   }

@@ -132,7 +132,7 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
   const size = controlSize(region);
   const fileSize = size + abi.STUB_RULES_SIZE;
   const th = parent.thread;
-  const { pid, file } = await parent.guard(() =>
+  const { pid, nsPid, file } = await parent.guard(() =>
     th.exclusive(async (call) => {
       const page = parent.argumentPage();
       new Uint8Array(page.view.buffer, page.view.byteOffset + ARG_MEMFD_NAME, CONTROL_NAME.length).set(CONTROL_NAME);
@@ -162,7 +162,7 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
         const file = MemoryFile.adopt(fd, fileSize, 'systrap-control');
         forkSeams.childAnswered?.(pid);
         th.ackFork(state);
-        return { pid, file };
+        return { pid, nsPid, file };
       } catch (e) {
         killAndReap(pid, parent.sandboxed);
         throw toSystrapError(e);
@@ -173,6 +173,7 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
   );
   return Subprocess.make(rt, { controlFile: file }, async (sp, h) => {
     h.forkedFrom(parent);
+    forkNsPids.set(sp, nsPid);
     h.forked(pid);
     sp.control.allocate();
     h.setMessage(msgAddr);
@@ -204,6 +205,12 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
  * ```
  */
 export const forkSeams: { childAnswered?: (pid: number) => void } = {};
+
+/**
+ * A forked stub's pid in its pid namespace, as verifiedForkChild found it (the sentry numbers
+ * the process so: no second read of /proc).
+ */
+export const forkNsPids = new WeakMap<Subprocess, number>();
 
 /** Facts verifiedForkChild reads once per stub: its parent, its control file's inode. */
 const stubParents = new WeakMap<Subprocess, number>();

@@ -11,6 +11,11 @@ import { readBatch, writeBatch, type BatchCall } from '../shm/syscallBatch.js';
 
 export type { BatchCall };
 
+/** One operation's hold of the loop: `released` once let go of early (see SyscallThread.#call). */
+interface Held {
+  released: boolean;
+}
+
 /**
  * The effects of a syscall thread: ptrace transactions through the tracer pool, and
  * shared-memory syscalls through its service loop. Its state lives in a syscallThread machine
@@ -87,13 +92,15 @@ export class SyscallThread {
   /**
    * One syscall run by the stub's service loop (no ptrace). Returns the raw result (negative:
    * -errno); it is written by the stub, so it is untrusted (gVisor's rule: use this only for
-   * calls with a single legitimate success value).
+   * calls with a single legitimate success value). `releaseOnAnswer`: the loop is let go of as
+   * soon as the stub answers, before this thread's event loop hears it (a sentry's execve waits
+   * for it no longer), for a caller that reads nothing more of the message afterwards.
    */
-  syscall(sysno: number, args: readonly bigint[], prepare?: () => void): Promise<bigint> {
-    return this.#serialise(async () => {
+  syscall(sysno: number, args: readonly bigint[], prepare?: () => void, releaseOnAnswer = false): Promise<bigint> {
+    return this.#serialise(async (held) => {
       this.#checkAlive();
       prepare?.();
-      return this.#call(sysno, args);
+      return this.#call(sysno, args, releaseOnAnswer ? held : undefined);
     });
   }
 
@@ -169,14 +176,22 @@ export class SyscallThread {
     this.memoryFile.shared.futexWake(msg.range.start + abi.SYSMSG_FORK_ACK, 1);
   }
 
-  async #call(sysno: number, args: readonly bigint[]): Promise<bigint> {
+  /**
+   * One request and its answer. With `held`, the loop is let go of as soon as the stub answers
+   * (natively, on the pool thread that saw it: see native syscallThreadCall), not once this
+   * thread's event loop hears of it: for a caller that reads nothing more of the message.
+   */
+  async #call(sysno: number, args: readonly bigint[], held?: Held): Promise<bigint> {
     {
       const msg = this.msg;
       if (!msg) throw Errors.Protocol(`stub ${this.pid} has no syscall loop`, this.pid);
       const a = this.#args;
       for (let i = 0; i < 6; i++) a[i] = BigInt.asUintN(64, args[i] ?? 0n);
       try {
-        const ret = await this.memoryFile.shared.syscallThreadCall(msg.range.start, this.pid, sysno, a, -1, BUDGETS.syscallThreadSpinNs);
+        const r = this.memoryFile.shared.syscallThreadCall(msg.range.start, this.pid, sysno, a, -1, BUDGETS.syscallThreadSpinNs, held !== undefined);
+        if (typeof r === 'bigint') return BigInt.asIntN(64, r);
+        const ret = await r;
+        if (held) held.released = true;
         return BigInt.asIntN(64, ret);
       } catch (e) {
         const err = toSystrapError(e);
@@ -215,17 +230,18 @@ export class SyscallThread {
     if (this.state === 'dead') throw Errors.StubDead(this.pid, this.ref.getSnapshot().context.reason ?? 'dead');
   }
 
-  #serialise<T>(fn: () => Promise<T>): Promise<T> {
+  #serialise<T>(fn: (held: Held) => Promise<T>): Promise<T> {
     this.#pending++;
     // Once the thread serves a loop, a sentry worker may post to it too (an execve it loads
     // itself): each operation holds the loop as a whole (see SyscallThreadLock).
     const locked = async (): Promise<T> => {
       const lock = this.#lockOf();
       if (lock) await lock.acquireAsync(SyscallThreadOwner.Main, this.pid);
+      const held: Held = { released: false };
       try {
-        return await fn();
+        return await fn(held);
       } finally {
-        lock?.release();
+        if (!held.released) lock?.release();
       }
     };
     const run = this.#queue.then(locked, locked);

@@ -218,7 +218,9 @@ export class SysmsgThreads {
       const stackT = smt.writeStackT(page, sharedAddr);
       const act = smt.writeSigaction(page, rt.region.sighandlerAddr, rt.region.restorerAddr);
       args.push(flags, priv, BigInt(PER_THREAD.privateStackSize), stackT, act, rulesAddr(rt.region));
-    });
+      // The loop is free once the stub answers: what follows reads /proc, not the message (a
+      // fork child's first thread is made while the child runs, and its execve waits for the loop).
+    }, true);
     // The answer is in memory the program can write: the tid is the stub's one new thread, as
     // /proc says (a wrong tid here would be a process Node kills later).
     const made = tasksOf(thread.pid).filter((c) => !before.has(c));

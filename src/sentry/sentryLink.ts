@@ -252,7 +252,8 @@ export class SentryLink {
           // gone already
         }
       });
-      const pid = this.port.sandboxed(child) ? namespacePid(child.pid) : child.pid;
+      // Its pid in the sandbox, as the fork's checks read it (no second /proc read).
+      const pid = this.port.sandboxed(child) ? (stub.forkNsPid ?? namespacePid(child.pid)) : child.pid;
       // CLONE_PIDFD: the parent's pidfd for the child, made in the parent (its fd table), by
       // the pid it knows the child by. Close-on-exec, as pidfd_open makes them.
       const pidfd = m.pidfd ? Number(await parent.as.syscall(SYS.pidfd_open, BigInt(pid), 0n)) : undefined;
