@@ -209,6 +209,11 @@ export const forkSeams: { childAnswered?: (pid: number) => void } = {};
 /**
  * A forked stub's pid in its pid namespace, as verifiedForkChild found it (the sentry numbers
  * the process so: no second read of /proc).
+ *
+ * @example
+ * ```ts
+ * const pid = forkNsPids.get(subprocessOf(child)); // 3: the sandbox's third process
+ * ```
  */
 export const forkNsPids = new WeakMap<Subprocess, number>();
 
