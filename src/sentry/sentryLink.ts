@@ -3,6 +3,7 @@ import { syncAttrs } from './syncAttrs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessEvent } from '../machines/process.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { debuglog } from 'node:util';
 import { AddressSpace } from '../addressSpace.js';
 import type { AdoptedContext, PlatformPort, StubPort } from '../platformPort.js';
 import type { TaskEvent } from '../machines/task.js';
@@ -14,6 +15,12 @@ import { checkExecutable } from './exec/check.js';
 import { canonical, nameCall, namespacePid } from './processSetup.js';
 import { closeOnExecCalls, programPath } from './exec/execSteps.js';
 import type { ExecLoadArgs, ExecLoadResult, SentryMail, SentryRequest, TakenSignal } from './protocol.js';
+
+/**
+ * `NODE_DEBUG=systrap`: why a fork failed inside systrap (the program sees only its errno). A
+ * kernel's refusal (a limit) and a failure of ours look the same to the program.
+ */
+const debug = debuglog('systrap');
 
 /** How often the main thread tells the sentry the tids of sysmsg threads made meanwhile. */
 const THREAD_SYNC_MS = 20;
@@ -262,7 +269,8 @@ export class SentryLink {
       this.#procs.set(pid, { as: child, stub, contexts, tids: '' });
       const syscallMsg = stub.syscallMsg();
       return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.pid, memory: stub.memory, queue: stub.queueRange(), main: { id: main.id, slot: main.slot }, pidfd, ...(syscallMsg ? { syscallMsg } : {}) };
-    } catch {
+    } catch (e) {
+      debug('fork of process %d failed: %s (the program sees EAGAIN)', m.pid, (e as Error)?.message ?? e);
       for (const c of contexts.values()) c.release();
       await child?.release().catch(() => undefined);
       return { type: 'forked', req: m.req, errno: ERRNO.EAGAIN };
