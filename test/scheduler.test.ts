@@ -65,7 +65,7 @@ test('an interrupt of a task on a sysmsg thread not known yet is sent once its t
   }
 });
 
-test('contexts waiting with no thread coming for them get one at the next turn: a sleeping thread woken, another asked for', (t) => {
+test('contexts waiting with no thread coming for them get one at the next turn: an idle stub thread woken, another asked for', (t) => {
   const { mf, queue, sched, run, requests } = setup();
   try {
     // Two contexts queued while a thread counted as coming (one the main thread was making).
@@ -80,7 +80,7 @@ test('contexts waiting with no thread coming for them get one at the next turn: 
     const active = new Uint32Array(mf.shared.buffer(queue.range.start + CONTEXT_QUEUE.numActiveThreads, 4));
     Atomics.sub(active, 0, 2);
     sched.preempt(performance.now() + 10);
-    t.is(toWake(), 1, 'a sleeping thread is handed a wake-up');
+    t.is(toWake(), 1, 'an idle stub thread is handed a wake-up');
     t.is(requests(), 1, 'and the main thread is asked for another thread');
     sched.preempt(performance.now() + 20);
     t.is(toWake(), 2, 'and another for the second context');
