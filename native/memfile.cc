@@ -144,6 +144,8 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
                            InstanceMethod<&MemoryFile::FutexWaitv>("futexWaitv"),
                            InstanceMethod<&MemoryFile::WaitWordChange>("waitWordChange"),
                            InstanceMethod<&MemoryFile::SyscallThreadCall>("syscallThreadCall"),
+                           InstanceMethod<&MemoryFile::SyscallThreadPostOnly>("syscallThreadPost"),
+                           InstanceMethod<&MemoryFile::SyscallThreadAwait>("syscallThreadAwait"),
                            InstanceMethod<&MemoryFile::SyscallThreadCallSync>("syscallThreadCallSync"),
                        });
   }
@@ -398,12 +400,28 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
     int64_t timeoutMs;
   };
 
+  // The message named by argument i: a page-aligned SYSMSG_SIZE range of the open file.
+  uint8_t* MessageArg(const Napi::CallbackInfo& info, size_t i) {
+    CheckOpen(info.Env());
+    uint8_t* msg = Range(info, i, SYSMSG_SIZE);
+    if ((msg - base_) % 4096) throw Napi::RangeError::New(info.Env(), "message offset must be page aligned");
+    return msg;
+  }
+
+  // A wait's spinNs (argument i) and optional releaseOwner (argument i + 1).
+  static void WaitArgs(const Napi::CallbackInfo& info, size_t i, int64_t* spinNs, bool* release) {
+    *spinNs = ArgInt(info, i, "spinNs");
+    if (*spinNs < 0 || *spinNs > 1000000) throw Napi::RangeError::New(info.Env(), "spinNs must be in 0..1000000");
+    *release = false;
+    if (info.Length() > i + 1 && !info[i + 1].IsUndefined()) {
+      if (!info[i + 1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "releaseOwner must be a boolean");
+      *release = info[i + 1].As<Napi::Boolean>().Value();
+    }
+  }
+
   Call ReadCall(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckOpen(env);
     Call c = {};
-    c.msg = Range(info, 0, SYSMSG_SIZE);
-    if ((c.msg - base_) % 4096) throw Napi::RangeError::New(env, "message offset must be page aligned");
+    c.msg = MessageArg(info, 0);
     c.pid = ArgInt(info, 1, "pid");
     c.sysno = ArgU64(info, 2, "sysno");
     uint64_t* a = ArgU64Array(info, 3, "args", 6);
@@ -499,24 +517,56 @@ class MemoryFile : public Napi::ObjectWrap<MemoryFile> {
   // thread, as soon as the answer came (the caller holds it and reads nothing more of the
   // message): the other side need not wait for the caller's event loop to hear the answer.
   Napi::Value SyscallThreadCall(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
     Call c = ReadCall(info);
-    int64_t spinNs = ArgInt(info, 5, "spinNs");
-    if (spinNs < 0 || spinNs > 1000000) throw Napi::RangeError::New(env, "spinNs must be in 0..1000000");
-    bool release = false;
-    if (info.Length() > 6 && !info[6].IsUndefined()) {
-      if (!info[6].IsBoolean()) throw Napi::TypeError::New(env, "releaseOwner must be a boolean");
-      release = info[6].As<Napi::Boolean>().Value();
-    }
+    int64_t spinNs;
+    bool release;
+    WaitArgs(info, 5, &spinNs, &release);
     uint32_t next = SyscallThreadPost(c.msg, c.sysno, c.args);
+    return AwaitAnswer(info.Env(), c.msg, c.pid, next, c.timeoutMs, spinNs, release, info.This().As<Napi::Object>());
+  }
+
+  // The answer to request `next` of the message at msg: at once if it comes within spinNs,
+  // else a Promise settled from libuv's pool (see syscallThreadCall for `release`).
+  static Napi::Value AwaitAnswer(Napi::Env env, uint8_t* msg, pid_t pid, uint32_t next, int64_t timeoutMs,
+                                 int64_t spinNs, bool release, Napi::Object keep) {
     uint64_t ret = 0;
-    if (SyscallThreadPoll(c.msg, next, spinNs, &ret)) return Napi::BigInt::New(env, ret);
-    auto wait = [c, next, release](uint64_t* out) {
-      int code = SyscallThreadWait(c.msg, c.pid, next, c.timeoutMs, out);
-      if (code == 0 && release) ReleaseOwner(c.msg);
+    if (SyscallThreadPoll(msg, next, spinNs, &ret)) {
+      // Answered here, on the caller's thread: the caller lets go of the word itself.
+      return Napi::BigInt::New(env, ret);
+    }
+    auto wait = [msg, pid, next, timeoutMs, release](uint64_t* out) {
+      int code = SyscallThreadWait(msg, pid, next, timeoutMs, out);
+      if (code == 0 && release) ReleaseOwner(msg);
       return code;
     };
-    return WaitWorker::Start(env, wait, true, info.This().As<Napi::Object>());
+    return WaitWorker::Start(env, wait, true, keep);
+  }
+
+  // syscallThreadPost(msgOffset, sysno, args: BigUint64Array(6)) -> number: posts a request and
+  // returns the state its answer will carry (for syscallThreadAwait). Never blocks. For a
+  // request written before the stub's loop runs (a fork child's first thread: see forkStub),
+  // which the loop finds as it starts. Precondition: the caller holds the message's owner word
+  // and no request of it is unanswered.
+  Napi::Value SyscallThreadPostOnly(const Napi::CallbackInfo& info) {
+    uint8_t* msg = MessageArg(info, 0);
+    uint64_t sysno = ArgU64(info, 1, "sysno");
+    uint64_t* a = ArgU64Array(info, 2, "args", 6);
+    return Napi::Number::New(info.Env(), (double)SyscallThreadPost(msg, sysno, a));
+  }
+
+  // syscallThreadAwait(msgOffset, pid, next, timeoutMs, spinNs, releaseOwner?) -> bigint |
+  // Promise<bigint>: the answer to the request syscallThreadPost posted as `next`, as
+  // syscallThreadCall returns it.
+  Napi::Value SyscallThreadAwait(const Napi::CallbackInfo& info) {
+    uint8_t* msg = MessageArg(info, 0);
+    pid_t pid = ArgInt(info, 1, "pid");
+    uint64_t next = ArgU64(info, 2, "next");
+    if (next > 0xffffffffULL) throw Napi::RangeError::New(info.Env(), "next must be a u32");
+    int64_t timeoutMs = ArgInt(info, 3, "timeoutMs");
+    int64_t spinNs;
+    bool release;
+    WaitArgs(info, 4, &spinNs, &release);
+    return AwaitAnswer(info.Env(), msg, pid, (uint32_t)next, timeoutMs, spinNs, release, info.This().As<Napi::Object>());
   }
 
   // syscallThreadCallSync(...) -> bigint. Blocks: workers and benchmarks only.

@@ -65,6 +65,10 @@ export interface NativeMemoryFile {
     releaseOwner?: boolean,
   ): bigint | Promise<bigint>;
   syscallThreadCallSync(msgOffset: number, pid: number, sysno: number, args: BigUint64Array, timeoutMs: number): bigint;
+  /** Posts a request without waiting; returns the state its answer carries (see syscallThreadAwait). */
+  syscallThreadPost(msgOffset: number, sysno: number, args: BigUint64Array): number;
+  /** The answer to the request posted as `next`, as syscallThreadCall returns it. */
+  syscallThreadAwait(msgOffset: number, pid: number, next: number, timeoutMs: number, spinNs: number, releaseOwner?: boolean): bigint | Promise<bigint>;
 }
 
 /**

@@ -9,6 +9,7 @@ import { SubprocessPool } from './actors/pool.js';
 import type { Subprocess } from './actors/subprocess.js';
 import { buildRules, cloneSource, createSandbox, createSource, forkStub, isSandboxUnavailable } from './actors/stubCreation.js';
 import { stubPort } from './actors/stubPort.js';
+import { forkForSentry } from './actors/sentryFork.js';
 import { TracerPool, takeEarlyTracers } from './actors/tracerPool.js';
 import type { LiveStub, Runtime } from './actors/runtime.js';
 import { AddressSpace, subprocessOf } from './addressSpace.js';
@@ -185,13 +186,11 @@ export class Platform {
       stub: (as) => stubPort(subprocessOf(as)),
       sandboxed: (as) => subprocessOf(as).sandboxed,
       adoptContext: (as) => this.#adoptContext(as),
+      forkEarly: (as) => forkForSentry(rt, subprocessOf(as), { closing: () => this.#closing !== undefined, wrap: (sp) => ((sp.refs = 1), this.#wrap(sp)), adopt: (a) => this.#adoptContext(a) }),
       runWorker: <R>(name: 'sentry' | 'runner', task: unknown, transferList?: MessagePort[]) =>
         name === 'sentry' ? rt.hosts().run<R>(task, transferList) : rt.runners().run<R>(resolveWorker(name).file, task, transferList),
       warmWorker: (name) => (name === 'sentry' ? rt.hosts().warm() : rt.runners().warm(resolveWorker(name).file)),
-      mirrorTask: (id) => {
-        const ref = rt.spawn({ kind: 'task', id });
-        return { send: (event: TaskEvent) => ref.send(event) };
-      },
+      mirrorTask: (id) => rt.spawn({ kind: 'task', id }) as { send(event: TaskEvent): void },
       mirrorProcess: (id, input) => rt.spawn({ kind: 'process', id, input }) as { send(event: ProcessEvent): void },
       nextId: (kind) => this.#nextId(kind),
       setFaultHook: (hook) => void (this.#tracers.faultHook = hook),

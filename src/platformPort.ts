@@ -45,6 +45,12 @@ export interface PlatformPort {
    */
   adoptContext(as: AddressSpace): Promise<AdoptedContext>;
   /**
+   * A fork of `as` for a sentry: the child as the sentry adopts it (it runs already, its first
+   * thread's context bound), before its actors are made; `made` brings its address space and
+   * that context once they are (a failure kills the child: the sentry sees it die).
+   */
+  forkEarly(as: AddressSpace): Promise<EarlyFork>;
+  /**
    * Runs a task until it ends: `sentry`, the sentry of one program, on a sentry host (a worker
    * running many programs' sentries, workers/sentry.ts); `runner`, with the default export of
    * workers/runner.ts on a runner worker. `warmWorker` starts one ahead of time.
@@ -131,8 +137,6 @@ export interface StubPort {
    * it woke a sleeper.
    */
   ringDoorbell(wake?: boolean): boolean;
-  /** Its pid in its own pid namespace when it is a fork (checked as it was made), else undefined. */
-  readonly forkNsPid?: number;
   /** Host tids of the stub's sysmsg threads, by slot (ThreadContext.threadId names a slot). */
   sysmsgThreadTids(): Array<[slot: number, tid: number]>;
   /** Where its syscall thread's message is in `memory` (undefined: it serves no loop). */
@@ -156,6 +160,36 @@ export interface StubPort {
 export interface SyscallMsg {
   offset: number;
   addr: bigint;
+}
+
+/**
+ * A fork made for a sentry (see {@link PlatformPort.forkEarly}): what the sentry adopts the
+ * child with at once, and the rest to come.
+ *
+ * @example
+ * ```ts
+ * const f = await port.forkEarly(parent);
+ * reply({ hostPid: f.hostPid, memory: f.memory, queue: f.queue, main: f.main });
+ * const { as, main } = await f.made;
+ * ```
+ */
+export interface EarlyFork {
+  readonly hostPid: number;
+  /** Its pid in its pid namespace (a sandbox's own; the host's otherwise). */
+  readonly nsPid: number;
+  /** Its control memory, as another thread maps it. */
+  readonly memory: MemoryFileRef;
+  readonly queue: FileRange;
+  /** The context slot bound for its first thread. */
+  readonly main: { id: number; slot: FileRange };
+  readonly syscallMsg: SyscallMsg;
+  readonly made: Promise<{ as: AddressSpace; main: AdoptedContext }>;
+  /**
+   * The sentry is done with the child's memory (its end was reported, or the program's): until
+   * then the memory's fd stays open, whatever becomes of the child (the sentry maps it by that
+   * number when it takes the reply).
+   */
+  letGo(): void;
 }
 
 /**

@@ -4,7 +4,7 @@
  * memory its own, plain and sandboxed; what it holds and what it does not; nothing left behind.
  */
 import test from 'ava';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { native } from '../src/native.js';
 import { subprocessOf } from '../src/addressSpace.js';
 import { abi } from '../src/abi/stub.js';
 import { forkSeams } from '../src/actors/stubCreation.js';
+import { SyscallThreadOwner } from '../src/shm/syscallThreadLock.js';
 import { childPids, fdCount, fdTable, leakedChildren, maps, procState, requireTool, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'systrap-fork-'));
@@ -137,6 +138,64 @@ test("a fork child held after its answer: the parent's next requests and forks d
     for (const pid of held) try { native.kill(pid, 18); } catch { /* gone */ }
     await platform.close();
   }
+});
+
+test("a fork child's first sysmsg thread is asked of its loop before the loop runs: the main thread holds the loop until the answer, which lets it go", async (t) => {
+  // The request is written into the child's own message before Node acknowledges its memfd:
+  // the loop finds it as it starts, while Node builds the child's actors.
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  let held = 0;
+  try {
+    const as = await platform.newAddressSpace();
+    forkSeams.childAnswered = (pid) => {
+      held = pid;
+      native.kill(pid, 19); // SIGSTOP: its loop has not run yet
+    };
+    const child = await as.fork();
+    forkSeams.childAnswered = undefined;
+    t.true(await until(() => procState(child.pid) === 'T'), 'the child is held');
+    const sp = subprocessOf(child);
+    const msg = sp.thread.msg!;
+    const words = new DataView(sp.control.file.view(msg.range).buffer, sp.control.file.view(msg.range).byteOffset, abi.SYSMSG_SIZE);
+    t.is(words.getUint32(abi.SYSMSG_STATE, true), 1, 'posted: the first request of the new message');
+    t.is(words.getUint32(abi.SYSMSG_DONE, true), 0, 'not served: the loop has not run');
+    t.is(words.getUint32(abi.SYSMSG_OWNER, true), SyscallThreadOwner.Main, 'the loop is held for the main thread');
+    t.deepEqual(sp.sysmsgThreads.tids(), [], 'no thread yet');
+    native.kill(child.pid, 18); // SIGCONT
+    t.true(await until(() => sp.sysmsgThreads.tids().length === 1), 'the thread is made once the loop runs');
+    t.is(words.getUint32(abi.SYSMSG_DONE, true), 1, 'the request posted before the ack is the one answered');
+    t.is(words.getUint32(abi.SYSMSG_OWNER, true), SyscallThreadOwner.None, 'the answer let go of the loop');
+    t.deepEqual(readdirSync(`/proc/${child.pid}/task`).map(Number).sort(), [child.pid, sp.sysmsgThreads.tid(1)].sort(), 'the syscall thread and the one sysmsg thread');
+    const cpid = await child.syscall(SYS.getpid);
+    t.is(Number(cpid), child.pid, 'the loop serves the next request');
+    await Promise.all([child.release(), as.release()]);
+  } finally {
+    forkSeams.childAnswered = undefined;
+    if (held) try { native.kill(held, 18); } catch { /* gone */ }
+    await platform.close();
+  }
+});
+
+test('a fork child killed before its loop ran: its first thread is never made, a typed error, nothing left; the parent forks again', async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    const [fds, kids] = [fdCount(), childPids().length];
+    forkSeams.childAnswered = (pid) => native.kill(pid, 9);
+    const made = await as.fork().then((c) => c, (e: unknown) => e as Error);
+    forkSeams.childAnswered = undefined;
+    const err = made instanceof Error ? made : await t.throwsAsync((made as Awaited<ReturnType<typeof as.fork>>).syscall(SYS.getpid));
+    t.is((err as { code?: string }).code, 'ESTUBDEAD', String(err));
+    if (!(made instanceof Error)) await made.release().catch(() => undefined);
+    t.true(await until(() => childPids().length <= kids && fdCount() <= fds), `children ${childPids()}, fds ${fdCount()} (were ${kids}, ${fds})`);
+    const again = await as.fork();
+    t.true((await again.syscall(SYS.getpid)) > 0n, 'the next fork serves');
+    await Promise.all([again.release(), as.release()]);
+  } finally {
+    forkSeams.childAnswered = undefined;
+    await platform.close();
+  }
+  t.deepEqual(leakedChildren(), []);
 });
 
 test('fork of a released address space is refused', async (t) => {

@@ -271,6 +271,30 @@ test("the main thread's request made with releaseOnAnswer lets go of the loop as
   }
 });
 
+test('a request posted with no one waiting (syscallThreadPost, as a fork child\'s first thread is asked for) is answered to whoever awaits it later (syscallThreadAwait), which lets go of the loop; careless arguments are precise errors', async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    const as = await platform.newAddressSpace();
+    const { lock, file, msg, gate } = sentryClient(platform, as);
+    t.true(lock.tryAcquire(SyscallThreadOwner.Main));
+    const next = file.syscallThreadPost(msg.offset, gate.call.sysno, BigUint64Array.from(gate.call.args.concat([0n, 0n])));
+    const answer = file.syscallThreadAwait(msg.offset, as.pid, next, -1, 0, true);
+    t.true(answer instanceof Promise, 'not answered yet: the call blocks in the stub');
+    t.is(lock.owner, SyscallThreadOwner.Main, 'held until the answer');
+    gate.open();
+    t.is(await answer, 0n);
+    t.is(lock.owner, SyscallThreadOwner.None, 'the answer let go of the loop');
+    t.is(await as.syscall(SYS.getpid), BigInt(as.pid), 'the loop serves the next request');
+    t.throws(() => file.syscallThreadPost(msg.offset + 8, SYS.getpid, new BigUint64Array(6)), { instanceOf: RangeError, message: 'message offset must be page aligned' });
+    t.throws(() => file.syscallThreadAwait(msg.offset, as.pid, 2 ** 32, -1, 0), { instanceOf: RangeError, message: 'next must be a u32' });
+    t.throws(() => file.syscallThreadAwait(msg.offset, as.pid, next, -1, -1), { instanceOf: RangeError, message: 'spinNs must be in 0..1000000' });
+    t.throws(() => file.syscallThreadAwait(msg.offset, as.pid, next, -1, 0, 1 as unknown as boolean), { instanceOf: TypeError, message: 'releaseOwner must be a boolean' });
+    await as.release();
+  } finally {
+    await platform.close();
+  }
+});
+
 test('execves whose every stub call is answered late (SYSTRAP_SLOW_STUB=1: each awaited off the sentry thread) run as natively, threads and scripts included', (t) => {
   const exe = buildFixture('execthreads', ['-pthread']);
   const script = `for i in 1 2 3; do /bin/true; done; /bin/echo "$(/bin/echo inner)" outer; ${exe} 2; exec /bin/echo last`;

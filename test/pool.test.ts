@@ -153,7 +153,6 @@ test('actors of ended stubs, threads, contexts and processes leave the actor sys
     const after5 = live();
     await run(40);
     t.true(await until(() => live() <= after5), `after 40 more processes: ${live()} actors, ${after5} before`);
-    t.deepEqual(Object.keys(platform.actor.getSnapshot().context.children), Object.keys(platform.actor.getSnapshot().children));
   } finally {
     await platform.close();
   }

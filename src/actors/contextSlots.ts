@@ -25,6 +25,11 @@ export class ContextIds {
     return this.#next++;
   }
 
+  /** The id the next alloc() takes. */
+  peek(): number {
+    return this.#free.length ? this.#free[this.#free.length - 1] : this.#next;
+  }
+
   /** Gives an id back. */
   free(id: number): void {
     this.#free.push(id);

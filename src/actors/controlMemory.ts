@@ -100,6 +100,27 @@ export class ControlMemory {
     return { id, slot };
   }
 
+  /**
+   * Keeps the memory (and its fd, which another thread may still be about to map: a sentry
+   * told of a fork child) until the returned function is called, as a bound context does.
+   */
+  hold(): () => void {
+    this.#users++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#users--;
+      this.#maybeFree();
+    };
+  }
+
+  /** The id and slot the next bindContext() gives (a fork child's first context, see forkForSentry). */
+  nextContext(): { id: number; slot: FileRange } {
+    const id = this.#ids.peek();
+    return { id, slot: this.contextSlot(id) };
+  }
+
   /** A context leaves: its id is free again (for this stub only, see ContextIds). */
   unbindContext(id: number): void {
     this.#ids.free(id);

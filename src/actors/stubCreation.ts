@@ -8,7 +8,10 @@ import { CLONE_PARENT, SIG } from '../abi/linux.js';
 import { reapWhenGone } from './reaping.js';
 import { MemoryFile } from '../memoryFile.js';
 import { TRACE_SPEC } from '../abi/traceRing.js';
-import { RULES_SIZE, SYSCALL_THREAD_SLOT, abi, controlBase, controlSize, rulesAddr, threadSlotAddr, type StubRegion } from '../abi/stub.js';
+import { RULES_SIZE, SYSCALL_THREAD_SLOT, abi, controlBase, controlSize, queueAddr, rulesAddr, threadSlotAddr, type StubRegion } from '../abi/stub.js';
+import { ControlMemory } from './controlMemory.js';
+import { ContextQueue } from '../shm/contextQueue.js';
+import { postFirstThread, type FirstThread } from './sysmsgThreads.js';
 import { compileSeccomp, sysmsgThreadFilter, writeSockFprog } from '../abi/seccomp.js';
 import { SYS } from '../abi/syscalls.js';
 import type { FileRange } from '../memoryFile.js';
@@ -127,12 +130,42 @@ export function cloneSource(rt: Runtime, source: Subprocess, fault?: Transaction
  * ```
  */
 export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subprocess> {
+  return makeForked(rt, parent, await forkStubEarly(rt, parent));
+}
+
+/**
+ * A fork's child as its parent's loop made it, acknowledged and set up to run (forkStub's first
+ * half, see prepareChild), before its actors exist: what a sentry needs to adopt it at once
+ * (see PlatformPort.forkEarly).
+ */
+export interface ForkedStub {
+  readonly pid: number;
+  /** Its pid in its pid namespace (the clone's answer). */
+  readonly nsPid: number;
+  readonly control: ControlMemory;
+  readonly queue: ContextQueue;
+  /** Its syscall thread's message. */
+  readonly msg: { range: FileRange; addr: bigint };
+  readonly first?: FirstThread;
+}
+
+/**
+ * forkStub's first half: the fork, the child's checks and its control memory (see
+ * {@link ForkedStub}). The child runs from here on; {@link makeForked} makes its actors.
+ *
+ * @example
+ * ```ts
+ * const f = await forkStubEarly(rt, parent);
+ * const child = await makeForked(rt, parent, f);
+ * ```
+ */
+export async function forkStubEarly(rt: Runtime, parent: Subprocess): Promise<ForkedStub> {
   const { region } = rt;
   const msgAddr = threadSlotAddr(region, SYSCALL_THREAD_SLOT);
   const size = controlSize(region);
   const fileSize = size + abi.STUB_RULES_SIZE;
   const th = parent.thread;
-  const { pid, nsPid, file } = await parent.guard(() =>
+  return parent.guard(() =>
     th.exclusive(async (call) => {
       const page = parent.argumentPage();
       new Uint8Array(page.view.buffer, page.view.byteOffset + ARG_MEMFD_NAME, CONTROL_NAME.length).set(CONTROL_NAME);
@@ -154,68 +187,95 @@ export async function forkStub(rt: Runtime, parent: Subprocess): Promise<Subproc
       }
       if (parent.sandboxed) native.trackExit(pid); // not Node's child: its death is seen through a pidfd
       let fd = -1;
+      let file: MemoryFile | undefined;
       try {
         const childFd = Number(await th.forkReply(state, pid));
         if (!Number.isSafeInteger(childFd) || childFd < 0 || childFd > 0xfffff) throw Errors.ForgedReply('memfd_create', BigInt(childFd), 'an fd number', pid);
         fd = native.pidfdGetfd(pid, childFd);
         native.adoptMemfd(fd, fileSize);
-        const file = MemoryFile.adopt(fd, fileSize, 'systrap-control');
+        file = MemoryFile.adopt(fd, fileSize, 'systrap-control');
         forkSeams.childAnswered?.(pid);
+        const child = prepareChild(rt, parent, file, msgAddr);
         th.ackFork(state);
-        return { pid, nsPid, file };
+        return { pid, nsPid, ...child };
       } catch (e) {
         killAndReap(pid, parent.sandboxed);
+        file?.close();
         throw toSystrapError(e);
       } finally {
         if (fd >= 0) native.closeFd(fd);
       }
     }),
   );
-  return Subprocess.make(rt, { controlFile: file }, async (sp, h) => {
+}
+
+/**
+ * forkStub's second half: the child's actors (subprocess, syscall thread, its first sysmsg
+ * thread's) over what {@link forkStubEarly} made. A failure kills the child.
+ *
+ * @example
+ * ```ts
+ * const child = await makeForked(rt, parent, await forkStubEarly(rt, parent));
+ * ```
+ */
+export function makeForked(rt: Runtime, parent: Subprocess, f: ForkedStub): Promise<Subprocess> {
+  const { pid, control, queue, first } = f;
+  return Subprocess.make(rt, { control, queue }, async (sp, h) => {
     h.forkedFrom(parent);
-    forkNsPids.set(sp, nsPid);
     h.forked(pid);
-    sp.control.allocate();
-    h.setMessage(msgAddr);
+    if (forkSeams.making) await forkSeams.making(pid);
+    sp.sysmsgThreads.forkedAlone(pid);
+    h.setMessage(f.msg.addr);
     sp.thread.initRegs = parent.thread.initRegs;
-    // The rules area the child maps is its own file's tail: the parent's filter, written again.
-    const rules = sp.control.allocateRules();
-    if (parent.rulesProg) {
-      writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
-      // The trace ring's spec too: the child's observed calls go through its own ring.
-      const from = parent.control.rules;
-      if (from) file.view(rules).set(parent.control.file.view(from).subarray(TRACE_SPEC.offset), TRACE_SPEC.offset);
-    } else file.view(rules).set(rt.memoryFile.view(rt.rules));
-    // Its first sysmsg thread, made by its loop while Node goes on (the sentry's ensureThread
-    // waits for this one): a fork's child always runs a context at once.
-    sp.sysmsgThreads.ensureRunning().catch(() => undefined);
+    // Its first sysmsg thread, asked for before its loop ran (the sentry's ensureThread waits
+    // for this one): a fork's child always runs a context at once.
+    (first ? sp.sysmsgThreads.adoptFirst(first) : sp.sysmsgThreads.ensureRunning()).catch(() => undefined);
     // The child closed its own fd to the file before its loop served anything (stub.S).
   });
 }
 
 /**
- * A seam for tests (not API): `childAnswered(pid)` runs once a fork child has answered and
+ * What a fork child needs before its loop runs, in its own control memory (`file`, adopted
+ * from it): the memory's layout, its context queue, its rules (the parent's filter and trace
+ * spec, written again) and, unless a scenario's fault hook wants the thread made by a
+ * transaction, the request for its first sysmsg thread (see postFirstThread). Precondition: the
+ * child waits for its acknowledgement (it touches none of it before).
+ */
+function prepareChild(rt: Runtime, parent: Subprocess, file: MemoryFile, msgAddr: bigint): Omit<ForkedStub, 'pid' | 'nsPid'> {
+  const { region } = rt;
+  const control = new ControlMemory(file, region, true);
+  control.allocate();
+  const rules = control.allocateRules();
+  if (parent.rulesProg) {
+    writeSockFprog(file.view(rules), parent.rulesProg, rulesAddr(region));
+    // The trace ring's spec too: the child's observed calls go through its own ring.
+    const from = parent.control.rules;
+    if (from) file.view(rules).set(parent.control.file.view(from).subarray(TRACE_SPEC.offset), TRACE_SPEC.offset);
+  } else file.view(rules).set(rt.memoryFile.view(rt.rules));
+  const queue = new ContextQueue(control.rangeAt(queueAddr(region), abi.STUB_QUEUE_SIZE), file.shared);
+  const msg = { range: control.rangeAt(msgAddr, abi.SYSMSG_SIZE), addr: msgAddr };
+  if (rt.tracers.faultHook) return { control, queue, msg };
+  // Counted active before it can run: a thread with nothing to do counts itself out as it
+  // sleeps, and the sentry wakes one only when fewer are counted than contexts wait.
+  queue.threadStarting();
+  return { control, queue, msg, first: postFirstThread(rt, control, msg) };
+}
+
+/**
+ * Seams for tests (not API): `childAnswered(pid)` runs once a fork child has answered and
  * before Node acknowledges it, so a test can hold the child (SIGSTOP) across the parent's next
- * requests and forks — the order a loaded machine gives at random.
+ * requests and forks — the order a loaded machine gives at random. `making(pid)` runs as the
+ * child's actors are being made (a sentry runs the child already, see forkForSentry): a test
+ * can hold that (a slow main thread) or fail it.
  *
  * @internal
  * @example
  * ```ts
  * forkSeams.childAnswered = (pid) => process.kill(pid, 'SIGSTOP');
+ * forkSeams.making = () => held; // a promise the test settles
  * ```
  */
-export const forkSeams: { childAnswered?: (pid: number) => void } = {};
-
-/**
- * A forked stub's pid in its pid namespace, as verifiedForkChild found it (the sentry numbers
- * the process so: no second read of /proc).
- *
- * @example
- * ```ts
- * const pid = forkNsPids.get(subprocessOf(child)); // 3: the sandbox's third process
- * ```
- */
-export const forkNsPids = new WeakMap<Subprocess, number>();
+export const forkSeams: { childAnswered?: (pid: number) => void; making?: (pid: number) => Promise<void> | void } = {};
 
 /** Facts verifiedForkChild reads once per stub: its parent, its control file's inode. */
 const stubParents = new WeakMap<Subprocess, number>();

@@ -1,7 +1,6 @@
 import type { StubPort } from '../platformPort.js';
 import { Errors } from '../errors.js';
 import type { Subprocess } from './subprocess.js';
-import { forkNsPids } from './stubCreation.js';
 
 /**
  * A subprocess as a sentry drives it (see StubPort in src/platformPort.ts).
@@ -15,7 +14,6 @@ import { forkNsPids } from './stubCreation.js';
 export function stubPort(sp: Subprocess): StubPort {
   return {
     pid: sp.pid,
-    forkNsPid: forkNsPids.get(sp),
     memory: sp.control.ref,
     scratch: () => sp.scratch(),
     unmapApplication: (then) => sp.unmapApplication(then),

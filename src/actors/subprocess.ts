@@ -18,7 +18,6 @@ import { ContextDispatcher } from './contextDispatcher.js';
 import { SysmsgThreads } from './sysmsgThreads.js';
 import { receiveFds } from './fdChannel.js';
 import { ControlMemory } from './controlMemory.js';
-import { MemoryFile } from '../memoryFile.js';
 import { SandboxInit } from './sandboxInit.js';
 
 /** The private setup steps of a stub being made (see Subprocess.make). */
@@ -69,6 +68,8 @@ export class Subprocess implements LiveStub {
   queue?: ContextQueue;
   dispatcher?: ContextDispatcher;
   #queueReady?: Promise<ContextQueue>;
+  /** A fork child's queue, set up before its loop ran (see forkStub). Set at construction. */
+  readonly #presetQueue?: ContextQueue;
   /**
    * Never pooled: the stub carries a program's own seccomp filter (see {@link installRules}), or
    * ran a program that may have changed it. Protected by: the event loop.
@@ -100,15 +101,12 @@ export class Subprocess implements LiveStub {
   /** Its syscall patching table for runner contexts, once asked for (PlatformContext.run): where, or undefined if it could not be mapped. */
   usertrapTable?: Promise<bigint | undefined>;
 
-  private constructor(
-    readonly rt: Runtime,
-    isSource: boolean,
-    controlFile?: MemoryFile,
-  ) {
+  private constructor(readonly rt: Runtime, isSource: boolean, control?: ControlMemory, queue?: ContextQueue) {
     this.isSource = isSource;
     this.id = isSource ? 'subprocess:source' : `subprocess:${rt.nextId('subprocess')}`;
     this.ref = rt.spawn({ kind: 'subprocess', id: this.id }) as ActorRefFrom<typeof subprocessMachine>;
-    this.control = controlFile ? new ControlMemory(controlFile, rt.region, true) : new ControlMemory(rt.memoryFile, rt.region);
+    this.control = control ?? new ControlMemory(rt.memoryFile, rt.region);
+    this.#presetQueue = queue;
   }
 
   /** Machine state: 'ready', 'pooled', 'dead', … ('creating' while being made). */
@@ -131,8 +129,8 @@ export class Subprocess implements LiveStub {
    * forks or clones it and sets it up through `hooks`, the private setup steps. A failure kills
    * what was made and rejects with a SystrapError.
    */
-  static async make(rt: Runtime, opts: { source?: boolean; controlFile?: MemoryFile }, build: (sp: Subprocess, hooks: CreationHooks) => Promise<void>): Promise<Subprocess> {
-    const sp = new Subprocess(rt, opts.source ?? false, opts.controlFile);
+  static async make(rt: Runtime, opts: { source?: boolean; control?: ControlMemory; queue?: ContextQueue }, build: (sp: Subprocess, hooks: CreationHooks) => Promise<void>): Promise<Subprocess> {
+    const sp = new Subprocess(rt, opts.source ?? false, opts.control, opts.queue);
     const hooks: CreationHooks = {
       forked: (pid) => sp.#forked(pid),
       initSyscallThread: () => sp.#initSyscallThread(),
@@ -304,7 +302,7 @@ export class Subprocess implements LiveStub {
       const { region, maxSysmsgThreads } = this.rt;
       const rw = PROT_READ | PROT_WRITE;
       const queueRange = this.control.rangeAt(queueAddr(region), abi.STUB_QUEUE_SIZE);
-      const q = new ContextQueue(queueRange, this.control.file.shared);
+      const q = this.#presetQueue ?? new ContextQueue(queueRange, this.control.file.shared);
       // A forked stub mapped all of its control memory at the fork, and holds no fd to close.
       if (!this.#forkOf) {
         await this.mapShared(queueAddr(region), queueRange, rw);

@@ -105,6 +105,22 @@ export class SyscallThread {
   }
 
   /**
+   * The answer to a request posted before this queue served anything (a fork child's first
+   * thread, see postFirstThread), awaited as an operation of the queue: what comes after it
+   * waits for it. The poster took the loop for the main thread; the answer lets go of it
+   * natively (as {@link syscall}'s releaseOnAnswer), or this operation's end does. Returns the
+   * raw, untrusted result. Precondition: the first operation of the queue.
+   */
+  adoptPosted(next: number): Promise<bigint> {
+    return this.#serialise(async (held) => {
+      this.#checkAlive();
+      const msg = this.msg;
+      if (!msg) throw Errors.Protocol(`stub ${this.pid} has no syscall loop`, this.pid);
+      return this.#answer(this.memoryFile.shared.syscallThreadAwait(msg.range.start, this.pid, next, -1, BUDGETS.syscallThreadSpinNs, true), held);
+    }, true);
+  }
+
+  /**
    * Several syscalls run by the service loop in one round trip (STUB_REQUEST_BATCH), in order:
    * the loop stops after the first whose `expect` is given and not what it returned. Returns the
    * raw results of those that ran, untrusted as {@link syscall}'s: a count the stub could not
@@ -187,17 +203,27 @@ export class SyscallThread {
       if (!msg) throw Errors.Protocol(`stub ${this.pid} has no syscall loop`, this.pid);
       const a = this.#args;
       for (let i = 0; i < 6; i++) a[i] = BigInt.asUintN(64, args[i] ?? 0n);
+      let r: bigint | Promise<bigint>;
       try {
-        const r = this.memoryFile.shared.syscallThreadCall(msg.range.start, this.pid, sysno, a, -1, BUDGETS.syscallThreadSpinNs, held !== undefined);
-        if (typeof r === 'bigint') return BigInt.asIntN(64, r);
-        const ret = await r;
-        if (held) held.released = true;
-        return BigInt.asIntN(64, ret);
+        r = this.memoryFile.shared.syscallThreadCall(msg.range.start, this.pid, sysno, a, -1, BUDGETS.syscallThreadSpinNs, held !== undefined);
       } catch (e) {
-        const err = toSystrapError(e);
-        if (err.code === 'ESTUBDEAD') throw Errors.StubDead(this.pid, 'while serving a syscall');
-        throw err;
+        throw toSystrapError(e);
       }
+      return this.#answer(r, held);
+    }
+  }
+
+  /** A native call's answer: at once, or from libuv's pool (then `held` was let go of natively). */
+  async #answer(r: bigint | Promise<bigint>, held?: Held): Promise<bigint> {
+    if (typeof r === 'bigint') return BigInt.asIntN(64, r);
+    try {
+      const ret = await r;
+      if (held) held.released = true;
+      return BigInt.asIntN(64, ret);
+    } catch (e) {
+      const err = toSystrapError(e);
+      if (err.code === 'ESTUBDEAD') throw Errors.StubDead(this.pid, 'while serving a syscall');
+      throw err;
     }
   }
 
@@ -230,13 +256,14 @@ export class SyscallThread {
     if (this.state === 'dead') throw Errors.StubDead(this.pid, this.ref.getSnapshot().context.reason ?? 'dead');
   }
 
-  #serialise<T>(fn: (held: Held) => Promise<T>): Promise<T> {
+  /** `taken`: the loop is held for the main thread already (see adoptPosted). */
+  #serialise<T>(fn: (held: Held) => Promise<T>, taken = false): Promise<T> {
     this.#pending++;
     // Once the thread serves a loop, a sentry worker may post to it too (an execve it loads
     // itself): each operation holds the loop as a whole (see SyscallThreadLock).
     const locked = async (): Promise<T> => {
       const lock = this.#lockOf();
-      if (lock) await lock.acquireAsync(SyscallThreadOwner.Main, this.pid);
+      if (lock && !taken) await lock.acquireAsync(SyscallThreadOwner.Main, this.pid);
       const held: Held = { released: false };
       try {
         return await fn(held);

@@ -4,7 +4,7 @@ import type { Runtime } from './runtime.js';
 import type { SyscallThread } from './syscallThread.js';
 import type { ContextQueue } from '../shm/contextQueue.js';
 import type { TracerRequestBody, TransactionFault } from '../tracer/protocol.js';
-import { SysmsgThread, type ArgumentPage } from './sysmsgThread.js';
+import { SysmsgThread, threadMsgView, writeSigaction, writeStackT, writeThreadMsg, type ArgumentPage } from './sysmsgThread.js';
 import type { FileRange } from '../memoryFile.js';
 import { PER_THREAD, abi, rulesAddr, threadSlotAddr } from '../abi/stub.js';
 import { CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, SIG } from '../abi/linux.js';
@@ -13,6 +13,8 @@ import { tasksOf } from '../tracer/procfs.js';
 import { native } from '../native.js';
 import { reapWhenGone } from './reaping.js';
 import { Errors, checkStubReply } from '../errors.js';
+import { SyscallThreadLock, SyscallThreadOwner } from '../shm/syscallThreadLock.js';
+import type { ControlMemory } from './controlMemory.js';
 
 /** What the sysmsg threads of one stub need of their subprocess. */
 export interface SysmsgThreadHost {
@@ -56,8 +58,30 @@ export class SysmsgThreads {
   #creating = 0;
   /** The first thread's creation under way (see ensureRunning). Protected by: the event loop. */
   #starting?: Promise<void>;
+  /**
+   * The stub's threads as /proc listed them after the last thread its loop made (the next
+   * creation's "before": one /proc read per creation, not two), or undefined: read it then.
+   * Nothing but the loop's creations adds a thread to the stub (the program's clone traps),
+   * and none ends while the stub lives but one that failed to start (the list is read again
+   * after a failure), so no number in it is a new thread's.
+   * Protected by: the syscall thread's queue (creations by the loop are serialised there).
+   */
+  #tasks?: Set<number>;
 
   constructor(private readonly host: SysmsgThreadHost) {}
+
+  /**
+   * The stub is a fork's child: its only thread is the syscall thread `pid` (the kernel's fork
+   * copies the calling thread alone), so its first creation need not list them.
+   *
+   * @example
+   * ```ts
+   * child.sysmsgThreads.forkedAlone(child.pid);
+   * ```
+   */
+  forkedAlone(pid: number): void {
+    this.#tasks = new Set([pid]);
+  }
 
   get size(): number {
     return this.bySlot.size;
@@ -130,6 +154,15 @@ export class SysmsgThreads {
       });
   }
 
+  /** The thread of `slot`: its actor, counted in bySlot from now on. */
+  #track(slot: number): SysmsgThread {
+    const id = `${this.host.id.replace('subprocess:', 'sysmsgThread:')}/${slot}`;
+    const ref = this.host.rt.spawn({ kind: 'sysmsgThread', id, input: { slot } }) as ActorRefFrom<typeof sysmsgThreadMachine>;
+    const smt = new SysmsgThread(ref, slot, this.host.threadShared(slot), this.host.control.file);
+    this.bySlot.set(slot, smt);
+    return smt;
+  }
+
   /**
    * Creates one sysmsg thread (gVisor's createSysmsgThread): a ptrace transaction on the
    * syscall thread clones and prepares it. `startWith`: the Msg.context it starts with (0n:
@@ -141,10 +174,7 @@ export class SysmsgThreads {
       if (this.bySlot.size >= rt.maxSysmsgThreads) throw Errors.InvalidArg(`${this.host.id} has its ${rt.maxSysmsgThreads} sysmsg threads`);
       let slot = 1;
       while (this.bySlot.has(slot)) slot++;
-      const id = `${this.host.id.replace('subprocess:', 'sysmsgThread:')}/${slot}`;
-      const ref = rt.spawn({ kind: 'sysmsgThread', id, input: { slot } }) as ActorRefFrom<typeof sysmsgThreadMachine>;
-      const smt = new SysmsgThread(ref, slot, this.host.threadShared(slot), this.host.control.file);
-      this.bySlot.set(slot, smt);
+      const smt = this.#track(slot);
       try {
         await this.host.ensureQueue(); // its signal stack and Msg page: mapped with the control memory
         smt.tid = await this.#clone(smt, fault, startWith);
@@ -182,9 +212,9 @@ export class SysmsgThreads {
           thread: thread.threadRef(),
           loop: thread.loop(),
           slotAddr,
-          stackTAddr: smt.writeStackT(args, sharedAddr),
+          stackTAddr: writeStackT(args, sharedAddr),
           fprogAddr: rulesAddr(rt.region),
-          sigactionAddr: smt.writeSigaction(args, rt.region.sighandlerAddr, rt.region.restorerAddr),
+          sigactionAddr: writeSigaction(args, rt.region.sighandlerAddr, rt.region.restorerAddr),
           start: startWith !== undefined,
           fault,
         };
@@ -199,34 +229,29 @@ export class SysmsgThreads {
     const args: bigint[] = [];
     let before = new Set<number>();
     const ret = await thread.syscall(abi.STUB_REQUEST_NEW_THREAD, args, () => {
-      before = new Set(tasksOf(thread.pid));
+      before = this.#tasks ?? new Set(tasksOf(thread.pid));
+      this.#tasks = undefined; // until this creation's list is read
       // Written when this request's turn comes: one page serves every creation in turn.
-      const page = this.host.argumentPage();
-      let mask = 0n;
-      for (const sig of [...TRAP_SIGNALS, ...FORWARDED_SIGNALS]) mask |= 1n << BigInt(sig - 1);
-      page.view.setBigUint64(abi.SYSMSG_THREAD_SIGNALS, mask, true);
-      // A thread of the stub takes the signals sent to the stub's process: those it forwards to
-      // the sentry (FORWARDED_SIGNALS, with the handler's) and no other, which stay pending (the
-      // default action of one would kill the stub). The handler blocks the forwarded ones while
-      // it runs (writeSigaction): they arrive only while program code runs.
-      page.view.setBigUint64(abi.SYSMSG_THREAD_MASK, ~mask & 0xffffffffffffffffn, true);
-      // A thread of the stub (gVisor's sysmsg threads are processes of their own; here threads,
-      // so that /proc/self, resource limits and the process CPU clock are the stub's, as the
-      // program's getpid says): its death by a signal is the stub's.
-      const flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
-      const priv = slotAddr + BigInt(PER_THREAD.privateStackOffset);
-      const stackT = smt.writeStackT(page, sharedAddr);
-      const act = smt.writeSigaction(page, rt.region.sighandlerAddr, rt.region.restorerAddr);
-      args.push(flags, priv, BigInt(PER_THREAD.privateStackSize), stackT, act, rulesAddr(rt.region));
+      args.push(...newThreadRequest(rt, this.host.argumentPage(), slotAddr, sharedAddr));
       // The loop is free once the stub answers: what follows reads /proc, not the message (a
       // fork child's first thread is made while the child runs, and its execve waits for the loop).
     }, true);
-    // The answer is in memory the program can write: the tid is the stub's one new thread, as
-    // /proc says (a wrong tid here would be a process Node kills later).
-    const made = tasksOf(thread.pid).filter((c) => !before.has(c));
+    return this.#made(smt, ret, before);
+  }
+
+  /**
+   * The stub answered the NEW_THREAD request of `smt` with `ret`. The answer is in memory the
+   * program can write: the tid is the stub's one new thread, as /proc says (a wrong tid here
+   * would be a process Node kills later). Returns it.
+   */
+  #made(smt: SysmsgThread, ret: bigint, before: Set<number>): number {
+    const pid = this.host.thread.pid;
+    const after = tasksOf(pid);
+    const made = after.filter((c) => !before.has(c));
     try {
-      checkStubReply(ret, { syscall: 'clone', expect: 'nonneg', pid: thread.pid });
-      if (made.length !== 1) throw Errors.Protocol(`the stub made ${made.length} threads for one request`, thread.pid);
+      checkStubReply(ret, { syscall: 'clone', expect: 'nonneg', pid });
+      if (made.length !== 1) throw Errors.Protocol(`the stub made ${made.length} threads for one request`, pid);
+      this.#tasks = new Set(after);
     } catch (e) {
       for (const tid of made) killThread(tid); // a thread of the stub: SIGKILL ends the stub
       throw e;
@@ -235,6 +260,41 @@ export class SysmsgThreads {
     smt.ofStub = true;
     for (const type of ['STACK_MAPPED', 'SECCOMP_INSTALLED', 'STARTED'] as const) smt.apply({ type, tid });
     return tid;
+  }
+
+  /**
+   * A fork child's first thread, asked of its loop before the loop ran (see postFirstThread):
+   * its actor, and the answer awaited as the first operation of the syscall thread's queue.
+   * The sentry's ensureThread waits for it as for any first thread. Precondition: called once,
+   * right after the subprocess is made, before anything else uses its syscall thread.
+   *
+   * @example
+   * ```ts
+   * sp.sysmsgThreads.adoptFirst(first); // first = postFirstThread(...) before the fork's ack
+   * ```
+   */
+  adoptFirst(first: FirstThread): Promise<void> {
+    // The syscall thread's first operation, queued now (nothing may be posted to the loop
+    // before this answer: the answer's state is the one the request was posted with).
+    const answer = this.host.guard(() => this.host.thread.adoptPosted(first.state));
+    answer.catch(() => undefined); // awaited below, unless the queue failed first
+    const smt = this.#track(first.slot);
+    this.#creating++;
+    this.#starting = (async () => {
+      try {
+        await this.host.ensureQueue(); // counted active as it was posted (see prepareChild)
+        const ret = await answer;
+        smt.tid = this.#made(smt, ret, new Set([this.host.thread.pid]));
+        if (this.host.killRequested) killThread(smt.tid); // made while the stub was being killed
+      } catch (e) {
+        smt.failed(String((e as Error).message ?? e));
+        this.bySlot.delete(first.slot);
+        throw e;
+      } finally {
+        this.#creating--;
+      }
+    })().finally(() => (this.#starting = undefined));
+    return this.#starting;
   }
 
   /**
@@ -273,4 +333,68 @@ function killThread(tid: number): void {
   } catch {
     // already gone
   }
+}
+
+/**
+ * The NEW_THREAD request for the thread of the slot at `slotAddr` (its shared part at
+ * `sharedAddr`): what it reads from the request page written into `page`, and the request's
+ * arguments (see stub.S, STUB_REQUEST_NEW_THREAD).
+ */
+function newThreadRequest(rt: Runtime, page: ArgumentPage, slotAddr: bigint, sharedAddr: bigint): bigint[] {
+  let mask = 0n;
+  for (const sig of [...TRAP_SIGNALS, ...FORWARDED_SIGNALS]) mask |= 1n << BigInt(sig - 1);
+  page.view.setBigUint64(abi.SYSMSG_THREAD_SIGNALS, mask, true);
+  // A thread of the stub takes the signals sent to the stub's process: those it forwards to
+  // the sentry (FORWARDED_SIGNALS, with the handler's) and no other, which stay pending (the
+  // default action of one would kill the stub). The handler blocks the forwarded ones while
+  // it runs (writeSigaction): they arrive only while program code runs.
+  page.view.setBigUint64(abi.SYSMSG_THREAD_MASK, ~mask & 0xffffffffffffffffn, true);
+  // A thread of the stub (gVisor's sysmsg threads are processes of their own; here threads,
+  // so that /proc/self, resource limits and the process CPU clock are the stub's, as the
+  // program's getpid says): its death by a signal is the stub's.
+  const flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  const priv = slotAddr + BigInt(PER_THREAD.privateStackOffset);
+  const stackT = writeStackT(page, sharedAddr);
+  const act = writeSigaction(page, rt.region.sighandlerAddr, rt.region.restorerAddr);
+  return [flags, priv, BigInt(PER_THREAD.privateStackSize), stackT, act, rulesAddr(rt.region)];
+}
+
+/** A fork child's first thread, asked of its loop before the loop ran (see postFirstThread). */
+export interface FirstThread {
+  /** Its slot (the first: the child has no thread yet). */
+  readonly slot: number;
+  /** The state the loop's answer carries. */
+  readonly state: number;
+}
+
+/**
+ * Asks a fork child's loop for its first sysmsg thread before the loop runs (before Node
+ * acknowledges the child's memfd, see forkStub): the loop finds the request as it starts, and
+ * the thread is made while Node builds the child's actors, not after (a few hundred µs of
+ * every fork). Writes the request, the thread's Msg and what the loop reads into the child's
+ * own control memory (its message at `msg`), takes the loop for the main thread (the answer
+ * lets go of it, see SyscallThread.adoptPosted) and posts. Preconditions: the control memory is
+ * allocated, its context queue set up with the thread counted active in it (the thread looks
+ * there first) and its rules written (the thread installs them); nothing was posted to the
+ * message yet.
+ *
+ * @example
+ * ```ts
+ * const first = postFirstThread(rt, control, { range: msgRange, addr: msgAddr });
+ * thread.ackFork(state); // the child maps its memory, and its loop makes the thread
+ * ```
+ */
+export function postFirstThread(rt: Runtime, control: ControlMemory, msg: { range: FileRange; addr: bigint }): FirstThread {
+  const slot = 1;
+  const slotAddr = threadSlotAddr(rt.region, slot);
+  const sharedAddr = slotAddr + BigInt(PER_THREAD.sharedOffset);
+  const file = control.file;
+  writeThreadMsg(threadMsgView(file, control.threadShared(slot)), slot, sharedAddr, 0n, rt.region.syshandlerAddr);
+  const v = file.view(msg.range);
+  const args = newThreadRequest(rt, { view: new DataView(v.buffer, v.byteOffset, 4096), addr: msg.addr }, slotAddr, sharedAddr);
+  if (!new SyscallThreadLock(file.shared, msg.range.start).tryAcquire(SyscallThreadOwner.Main)) {
+    throw Errors.Protocol("a fork child's new message is held already", 0);
+  }
+  const state = file.shared.syscallThreadPost(msg.range.start, abi.STUB_REQUEST_NEW_THREAD, BigUint64Array.from(args));
+  return { slot, state };
 }

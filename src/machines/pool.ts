@@ -1,4 +1,4 @@
-import { setup, assign, stopChild, type AnyActorRef } from 'xstate';
+import { setup, assign, enqueueActions, stopChild } from 'xstate';
 import { subprocessMachine } from './subprocess.js';
 import { syscallThreadMachine } from './syscallThread.js';
 import { sysmsgThreadMachine } from './sysmsgThread.js';
@@ -59,8 +59,6 @@ export interface PoolContext {
   available: string[];
   /** Most subprocesses kept; 0 disables pooling. */
   maxAvailable: number;
-  /** The actors of the system (subprocesses, syscall threads, …), by system id. */
-  children: Record<string, AnyActorRef>;
   reason?: string;
 }
 
@@ -82,36 +80,23 @@ export const poolMachine = setup({
   },
   actors: ACTOR_LOGIC,
   actions: {
-    spawnActor: assign({
-      children: ({ context, event, spawn }) => {
-        if (event.type !== 'SPAWN') return context.children;
-        // The system id is the actor's name ('subprocess:3'): one system per platform, so ids
-        // are unique per platform.
-        const options = { id: event.id, systemId: event.id };
-        let ref: AnyActorRef;
-        switch (event.kind) {
-          case 'syscallThread':
-            ref = spawn('syscallThread', { ...options, input: event.input });
-            break;
-          case 'sysmsgThread':
-            ref = spawn('sysmsgThread', { ...options, input: event.input });
-            break;
-          case 'process':
-            ref = spawn('process', { ...options, input: event.input });
-            break;
-          default:
-            ref = spawn(event.kind, options);
-        }
-        return { ...context.children, [event.id]: ref };
-      },
-    }),
-    forgetChild: assign({
-      children: ({ context, event }) => {
-        const id = event.type === 'STOP_CHILD' ? event.id : 'actorId' in event ? event.actorId : undefined;
-        if (id === undefined || !(id in context.children)) return context.children;
-        const { [id]: _gone, ...rest } = context.children;
-        return rest;
-      },
+    // The spawned actors are the pool's children in its snapshot (xstate's registry, which the
+    // inspector shows): no copy of them in the context, which each spawn and stop would copy again.
+    spawnActor: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'SPAWN') return;
+      // The system id is the actor's name ('subprocess:3'): one system per platform, so ids
+      // are unique per platform.
+      const options = { id: event.id, systemId: event.id };
+      switch (event.kind) {
+        case 'syscallThread':
+          return enqueue.spawnChild('syscallThread', { ...options, input: event.input });
+        case 'sysmsgThread':
+          return enqueue.spawnChild('sysmsgThread', { ...options, input: event.input });
+        case 'process':
+          return enqueue.spawnChild('process', { ...options, input: event.input });
+        default:
+          return enqueue.spawnChild(event.kind, options);
+      }
     }),
     recordSource: assign({ sourcePid: ({ event }) => (event.type === 'SOURCE_READY' ? event.pid : undefined) }),
     recordFailure: assign({ reason: ({ event }) => (event.type === 'SOURCE_FAILED' ? event.reason : undefined) }),
@@ -127,12 +112,12 @@ export const poolMachine = setup({
   },
 }).createMachine({
   id: 'pool',
-  context: ({ input }) => ({ available: [], maxAvailable: input.maxAvailable, children: {} }),
+  context: ({ input }) => ({ available: [], maxAvailable: input.maxAvailable }),
   initial: 'starting',
   on: {
     SPAWN: { actions: 'spawnActor' },
-    STOP_CHILD: { actions: [stopChild(({ event }) => event.id), 'forgetChild'] },
-    'xstate.done.actor.*': { actions: [stopChild(({ event }) => (event as ChildDone).actorId), 'forgetChild'] },
+    STOP_CHILD: { actions: stopChild(({ event }) => event.id) },
+    'xstate.done.actor.*': { actions: stopChild(({ event }) => (event as ChildDone).actorId) },
   },
   states: {
     starting: {

@@ -5,14 +5,14 @@ import type { ProcessEvent } from '../machines/process.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { debuglog } from 'node:util';
 import { AddressSpace } from '../addressSpace.js';
-import type { AdoptedContext, PlatformPort, StubPort } from '../platformPort.js';
+import type { AdoptedContext, EarlyFork, PlatformPort, StubPort } from '../platformPort.js';
 import type { TaskEvent } from '../machines/task.js';
 import { SYS } from '../abi/syscalls.js';
 import { ERRNO, SIGINFO_SIZE } from '../abi/linux.js';
 import type { SystrapError } from '../errors.js';
 import { loadProgram } from './exec/loader.js';
 import { checkExecutable } from './exec/check.js';
-import { canonical, nameCall, namespacePid } from './processSetup.js';
+import { canonical, nameCall } from './processSetup.js';
 import { closeOnExecCalls, programPath } from './exec/execSteps.js';
 import type { ExecLoadArgs, ExecLoadResult, SentryMail, SentryRequest, TakenSignal } from './protocol.js';
 
@@ -64,6 +64,13 @@ export class SentryLink {
   readonly #processActors = new Map<number, { send(event: ProcessEvent): void }>();
   /** Called when the first process stops or continues (see ProgramHandle.onStop). */
   onStop?: (stopped: boolean, signo: number) => void;
+  /**
+   * Fork children the sentry has whose actors are being made, by pid: requests naming one wait
+   * for it (see #fork). Protected by: the event loop.
+   */
+  readonly #making = new Map<number, Promise<void>>();
+  /** What lets go of a fork child's memory once the sentry is done with it (see EarlyFork.letGo), by pid. */
+  readonly #holds = new Map<number, () => void>();
   /** Forks and releases under way (releaseAll waits for them: a program's end is all of it gone). */
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -125,17 +132,25 @@ export class SentryLink {
     // The sentry is done: an exec it was making when it was stopped holds the loop no more.
     for (const p of this.#procs.values()) p.stub.reclaimSyscallThread();
     await Promise.all([...this.#procs.keys()].map((pid) => this.#release(pid)));
+    for (const letGo of this.#holds.values()) letGo(); // children whose actors were never made
+    this.#holds.clear();
   }
 
   #release(pid: number): Promise<void> {
     const p = this.#procs.get(pid);
-    if (!p) return Promise.resolve();
+    const letGo = this.#holds.get(pid);
+    this.#holds.delete(pid);
+    if (!p) {
+      letGo?.();
+      return Promise.resolve();
+    }
     this.#procs.delete(pid);
     return this.#track(
       (async () => {
         await this.#fault(this.port.processFault('exit', pid), p.as.pid);
         await p.as.release().catch(() => undefined);
         for (const c of p.contexts.values()) c.release();
+        letGo?.();
       })(),
     );
   }
@@ -170,6 +185,8 @@ export class SentryLink {
 
   async #onRequest(m: SentryRequest): Promise<void> {
     try {
+      const making = 'pid' in m ? this.#making.get(m.pid) : undefined;
+      if (making) await making;
       switch (m.type) {
         case 'needThread':
           return this.#procs.get(m.pid)?.stub.kick();
@@ -227,54 +244,68 @@ export class SentryLink {
 
   /**
    * A fork: the parent's address space forked (the kernel's copy-on-write copy, see
-   * AddressSpace.fork), the child's first context adopted and a sysmsg thread serving it. A
-   * failure is the fork's errno (EAGAIN: no process could be made), the program goes on.
+   * AddressSpace.fork), the child's first context bound and a sysmsg thread on its way. The
+   * reply goes before the child's actors are made (PlatformPort.forkEarly: the sentry runs the
+   * child meanwhile); requests naming the child wait for them (see #making). A failure is the
+   * fork's errno (EAGAIN: no process could be made), the program goes on.
    */
   async #fork(m: Extract<SentryRequest, { type: 'fork' }>): Promise<SentryMail> {
     const parent = this.#proc(m.pid);
     const f = this.port.processFault('fork', m.pid);
     if (f?.action === 'fail') return { type: 'forked', req: m.req, errno: f.errno ?? ERRNO.EAGAIN };
     if (f?.action === 'delay') await sleep(f.ms ?? 0);
-    let child: AddressSpace | undefined;
-    const contexts = new Map<number, AdoptedContext>();
+    let child: EarlyFork | undefined;
     try {
       // The child is a copy of the syscall thread: it takes on the credentials and limits first.
       if (m.attrs && m.attrs.gen > (parent.attrsGen ?? 0)) {
         await syncAttrs(parent.as, parent.stub, m.attrs.values);
         parent.attrsGen = m.attrs.gen;
       }
-      child = await parent.as.fork();
-      const stub = this.port.stub(child);
-      // The child's first context (its queue with it). Its first sysmsg thread is on its way
-      // (forkStub started it): the sentry queues the context meanwhile, and the thread takes it
-      // as it starts (a few hundred µs saved per fork). A child whose thread cannot be made
-      // is killed: the sentry sees it end by SIGKILL.
-      const main = await this.port.adoptContext(child);
-      contexts.set(main.id, main);
-      const hostPid = child.pid;
-      stub.ensureThread().catch(() => {
-        try {
-          process.kill(hostPid, 'SIGKILL');
-        } catch {
-          // gone already
-        }
-      });
-      // Its pid in the sandbox, as the fork's checks read it (no second /proc read).
-      const pid = this.port.sandboxed(child) ? (stub.forkNsPid ?? namespacePid(child.pid)) : child.pid;
+      child = await this.port.forkEarly(parent.as);
+      const pid = this.port.sandboxed(parent.as) ? child.nsPid : child.hostPid;
       // CLONE_PIDFD: the parent's pidfd for the child, made in the parent (its fd table), by
       // the pid it knows the child by. Close-on-exec, as pidfd_open makes them.
       const pidfd = m.pidfd ? Number(await parent.as.syscall(SYS.pidfd_open, BigInt(pid), 0n)) : undefined;
       if (pidfd !== undefined && pidfd < 0) throw new Error(`pidfd_open: ${-pidfd}`);
-      if (f?.action === 'kill') process.kill(child.pid, 'SIGKILL'); // the kernel finds it dead
-      this.#procs.set(pid, { as: child, stub, contexts, tids: '' });
-      const syscallMsg = stub.syscallMsg();
-      return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.pid, memory: stub.memory, queue: stub.queueRange(), main: { id: main.id, slot: main.slot }, pidfd, ...(syscallMsg ? { syscallMsg } : {}) };
+      if (f?.action === 'kill') process.kill(child.hostPid, 'SIGKILL'); // the kernel finds it dead
+      this.#adopt(pid, child);
+      return { type: 'forked', req: m.req, errno: 0, pid, hostPid: child.hostPid, memory: child.memory, queue: child.queue, main: child.main, pidfd, syscallMsg: child.syscallMsg };
     } catch (e) {
       debug('fork of process %d failed: %s (the program sees EAGAIN)', m.pid, (e as Error)?.message ?? e);
-      for (const c of contexts.values()) c.release();
-      await child?.release().catch(() => undefined);
+      if (child) {
+        // The sentry never hears of it.
+        const { hostPid, made, letGo } = child;
+        killStub(hostPid);
+        void made.then(({ as, main }) => {
+          main.release();
+          return as.release();
+        }).catch(() => undefined).finally(letGo);
+      }
       return { type: 'forked', req: m.req, errno: ERRNO.EAGAIN };
     }
+  }
+
+  /**
+   * The fork child `pid` (the sentry has it): its process entry once its actors are made, its
+   * first sysmsg thread awaited (a child whose thread cannot be made is killed: the sentry sees
+   * it end by SIGKILL), as is a child whose actors could not be made.
+   */
+  #adopt(pid: number, child: EarlyFork): void {
+    this.#holds.set(pid, child.letGo);
+    const done = this.#track(
+      child.made.then(
+        ({ as, main }) => {
+          const stub = this.port.stub(as);
+          this.#procs.set(pid, { as, stub, contexts: new Map([[main.id, main]]), tids: '' });
+          stub.ensureThread().catch(() => killStub(child.hostPid));
+        },
+        (e) => {
+          debug('fork child %d could not be made: %s (it is killed)', pid, (e as Error)?.message ?? e);
+          killStub(child.hostPid);
+        },
+      ),
+    ).finally(() => this.#making.delete(pid));
+    this.#making.set(pid, done);
   }
 
   /** One trap and the switch back, as the context's actor would have seen them on the slow path. */
@@ -337,6 +368,15 @@ export class SentryLink {
       const errno = (e as SystrapError).errno;
       return { errno: typeof errno === 'number' ? Math.abs(errno) : ERRNO.ENOEXEC };
     }
+  }
+}
+
+/** SIGKILL to a stub (gone already: nothing to do). */
+function killStub(hostPid: number): void {
+  try {
+    process.kill(hostPid, 'SIGKILL');
+  } catch {
+    // gone already
   }
 }
 

@@ -1,0 +1,88 @@
+/**
+ * A program's fork under the sentry (PlatformPort.forkEarly, src/actors/sentryFork.ts): the
+ * sentry has the child, and runs it, before the main thread has made its actors; what names the
+ * child meanwhile waits for them; a child whose actors cannot be made is killed, as the host's
+ * SIGKILL of a stub looks to the program.
+ */
+import test from 'ava';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPlatform } from '../src/index.js';
+import { runProgram } from '../src/sentry/run.js';
+import { forkSeams } from '../src/actors/stubCreation.js';
+import { childPids, fdCount, leakedChildren, until } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'systrap-sentryfork-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `sh -c script` on `platform` with its output in a file; `during` runs while it does. */
+async function run(platform: Awaited<ReturnType<typeof createPlatform>>, script: string, during: (out: () => string) => Promise<void>) {
+  const file = join(dir, `out-${Math.random().toString(36).slice(2)}`);
+  const fd = openSync(file, 'w');
+  const out = () => readFileSync(file, 'utf8');
+  try {
+    const h = await runProgram(platform, { path: '/bin/sh', argv: ['sh', '-c', script], env: ['PATH=/usr/bin:/bin'], stdio: [0, fd, fd] });
+    await during(out);
+    return { end: await h.done, out: out() };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test("a fork child runs, ends and is waited for before the main thread has made its actors; what names it waits for them; then it is all released", async (t) => {
+  const script = '(echo in-child; exit 3); echo "status $?"';
+  const native = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const making: number[] = [];
+  try {
+    const kids = childPids().length;
+    forkSeams.making = (pid) => {
+      making.push(pid);
+      return held;
+    };
+    const { end, out } = await run(platform, script, async (out) => {
+      // The whole program runs while the child's actors are held: the child's output, its exit,
+      // the parent's wait and what it prints.
+      t.true(await until(() => out() === native.stdout, 10_000), `output while held: ${JSON.stringify(out())}`);
+      t.is(making.length, 1, 'one fork, its actors held');
+      release();
+    });
+    t.like(end, { kind: 'exited', status: native.status });
+    t.is(out, native.stdout);
+    t.true(await until(() => childPids().length <= kids), `children ${childPids()}`);
+  } finally {
+    forkSeams.making = undefined;
+    release();
+    await platform.close();
+  }
+  t.deepEqual(leakedChildren(), []);
+});
+
+test('a fork child whose actors cannot be made is killed: its parent sees it killed by SIGKILL, the program goes on, nothing is left', async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  try {
+    await run(platform, '(true)', async () => undefined); // the workers and the sentry host up
+    const fds = fdCount();
+    forkSeams.making = () => {
+      throw new Error('no actors for this child');
+    };
+    const { end, out } = await run(platform, 'sleep 5 & wait $!; echo "status $?"', async () => undefined);
+    forkSeams.making = undefined;
+    // What the shell says of a child killed by SIGKILL, natively.
+    const killed = spawnSync('/bin/sh', ['-c', 'exec 2>&1; sleep 5 & kill -9 $!; wait $!; echo "status $?"'], { encoding: 'utf8' });
+    t.like(end, { kind: 'exited', status: 0 }, JSON.stringify(end));
+    t.is(out, killed.stdout, 'killed by SIGKILL (128 + 9)');
+    t.regex(out, /status 137/);
+    t.true(await until(() => fdCount() <= fds), `fds ${fdCount()}, were ${fds}`);
+    const again = await run(platform, '(exit 5); echo "then $?"', async () => undefined);
+    t.is(again.out, 'then 5\n', 'the next fork is made as usual');
+  } finally {
+    forkSeams.making = undefined;
+    await platform.close();
+  }
+  t.deepEqual(leakedChildren(), []);
+});
