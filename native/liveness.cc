@@ -24,18 +24,22 @@ static std::mutex& registryMu = *new std::mutex;
 // pid -> pidfd. Protected by registryMu.
 static std::unordered_map<pid_t, int>& registry = *new std::unordered_map<pid_t, int>;
 
+// Whether the process of a registered pidfd has exited (readable), or the fd is no longer one.
+static bool PidfdExited(int fd) {
+  struct pollfd p = {fd, POLLIN, 0};
+  int r;
+  do {
+    r = poll(&p, 1, 0);
+  } while (r == -1 && errno == EINTR);
+  return r != 0;
+}
+
 bool ProcessExited(pid_t pid) {
   {
     std::lock_guard<std::mutex> lock(registryMu);
     auto it = registry.find(pid);
-    if (it != registry.end()) {
-      struct pollfd p = {it->second, POLLIN, 0};
-      int r;
-      do {
-        r = poll(&p, 1, 0);
-      } while (r == -1 && errno == EINTR);
-      return r != 0;  // readable: exited; an error here cannot be a live process we know
-    }
+    // Readable: exited; an error here cannot be a live process we know.
+    if (it != registry.end()) return PidfdExited(it->second);
   }
   siginfo_t si = {};
   int r;
@@ -71,12 +75,16 @@ static Napi::Value TrackExit(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// untrackExit(pid): forgets pid (its pidfd closed). Call once the stub is known gone.
+// untrackExit(pid): forgets pid (its pidfd closed). Call once the stub is known gone. An entry
+// whose process still runs is kept: it is a newer stub's, under the number the gone one had
+// (a sandbox's init reaps at once, and pid_max may be 32768: the number can come round again
+// before Node forgets the old stub), and forgetting it would make that live stub look dead
+// (ProcessExited would ask waitid, which says ECHILD for a process that is not Node's child).
 static Napi::Value UntrackExit(const Napi::CallbackInfo& info) {
   pid_t pid = ArgInt(info, 0, "pid");
   std::lock_guard<std::mutex> lock(registryMu);
   auto it = registry.find(pid);
-  if (it != registry.end()) {
+  if (it != registry.end() && PidfdExited(it->second)) {
     close(it->second);
     registry.erase(it);
   }

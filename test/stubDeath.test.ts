@@ -1,9 +1,9 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
-import { blockedIn, leakedChildren, procState, programStubs, requireTool, stubAsleep, until } from './helpers.js';
+import { blockedIn, fdCount, leakedChildren, procState, programStubs, requireTool, stubAsleep, until } from './helpers.js';
 import { subprocessOf } from '../src/addressSpace.js';
 import { native } from '../src/native.js';
 
@@ -58,6 +58,34 @@ test('a stub in a ptrace stop its tracer has not yet waited for is alive, not de
   }
   t.true(await as.syscall(SYS.getpid) > 0n, 'the stub serves on');
   await as.release();
+});
+
+test("a live process's liveness entry outlives an untrack of its number (the gone stub that had the number before): it is not judged exited; once it exits, the untrack forgets it", async (t) => {
+  // A sandboxed stub is not Node's child: only its registered pidfd says it lives. Its pid can
+  // be a number a gone stub had (the sandbox's init reaps at once; pid_max may be 32768), and
+  // the gone stub's untrack may come after the new one's track. Here: a process that is not
+  // Node's child (a shell's background job, orphaned as the shell exits).
+  const sh = spawnSync('/bin/sh', ['-c', 'sleep 60 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' });
+  const pid = Number(sh.stdout.trim());
+  try {
+    t.true(pid > 0 && procState(pid) !== undefined, `a running orphan: ${sh.stdout} ${sh.stderr}`);
+    t.true(native.processExited(pid), 'unregistered, not our child: waitid cannot tell it lives (why the registry exists)');
+    t.true(native.trackExit(pid));
+    t.false(native.processExited(pid), 'registered: it lives');
+    native.untrackExit(pid); // as the gone stub that had this number would, when Node forgets it
+    t.false(native.processExited(pid), 'still registered: a live process is not judged gone');
+    process.kill(pid, 'SIGKILL');
+    t.true(await until(() => native.processExited(pid)), 'its exit is seen through its pidfd');
+    const fds = fdCount();
+    native.untrackExit(pid);
+    t.is(fdCount(), fds - 1, 'forgotten once gone: its pidfd closed');
+  } finally {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
 });
 
 test('a stub killed while idle is noticed at once (pidfd) and reaped', async (t) => {
