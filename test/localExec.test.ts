@@ -21,7 +21,7 @@ import { SyscallThreadLock, SyscallThreadOwner } from '../src/shm/syscallThreadL
 import { workerFile } from '../src/shm/sharedFile.js';
 import { closeOnExecCalls } from '../src/sentry/exec/execSteps.js';
 import { buildFixture } from './fixtures/build.js';
-import { until } from './helpers.js';
+import { blockedIn, until } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'systrap-localexec-'));
@@ -254,6 +254,8 @@ test("the main thread's request made with releaseOnAnswer lets go of the loop as
     const mains = subprocessOf(as).thread.syscall(gate.call.sysno, gate.call.args, undefined, true);
     t.true(await until(() => lock.owner === SyscallThreadOwner.Main), 'the main thread holds the loop');
     t.false(calls.hold(), 'the sentry cannot take it meanwhile');
+    // Opened before the loop is in the wait, the futex would say EAGAIN.
+    t.true(await until(() => blockedIn(as.pid, SYS.futex)), 'the loop waits in the futex');
     gate.open();
     // No await from here on: this thread's event loop does not run, so only the pool thread
     // that saw the answer can have let go.
@@ -281,6 +283,8 @@ test('a request posted with no one waiting (syscallThreadPost, as a fork child\'
     const answer = file.syscallThreadAwait(msg.offset, as.pid, next, -1, 0, true);
     t.true(answer instanceof Promise, 'not answered yet: the call blocks in the stub');
     t.is(lock.owner, SyscallThreadOwner.Main, 'held until the answer');
+    // Opened before the loop is in the wait, the futex would say EAGAIN.
+    t.true(await until(() => blockedIn(as.pid, SYS.futex)), 'the loop waits in the futex');
     gate.open();
     t.is(await answer, 0n);
     t.is(lock.owner, SyscallThreadOwner.None, 'the answer let go of the loop');
