@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPlatform } from '../src/index.js';
@@ -70,10 +70,13 @@ test('a fork child whose actors cannot be made is killed: its parent sees it kil
     forkSeams.making = () => {
       throw new Error('no actors for this child');
     };
-    const { end, out } = await run(platform, 'sleep 5 & wait $!; echo "status $?"', async () => undefined);
+    // The child blocks (opening a FIFO nobody writes) until it is killed: nothing here is timed.
+    const fifo = join(dir, 'never-written');
+    execFileSync('mkfifo', [fifo]);
+    const { end, out } = await run(platform, `cat ${fifo} & wait $!; echo "status $?"`, async () => undefined);
     forkSeams.making = undefined;
     // What the shell says of a child killed by SIGKILL, natively.
-    const killed = spawnSync('/bin/sh', ['-c', 'exec 2>&1; sleep 5 & kill -9 $!; wait $!; echo "status $?"'], { encoding: 'utf8' });
+    const killed = spawnSync('/bin/sh', ['-c', `exec 2>&1; cat ${fifo} & kill -9 $!; wait $!; echo "status $?"`], { encoding: 'utf8' });
     t.like(end, { kind: 'exited', status: 0 }, JSON.stringify(end));
     t.is(out, killed.stdout, 'killed by SIGKILL (128 + 9)');
     t.regex(out, /status 137/);

@@ -1,6 +1,8 @@
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
 import { blockedIn, fdCount, leakedChildren, procState, programStubs, requireTool, stubAsleep, until } from './helpers.js';
@@ -65,7 +67,11 @@ test("a live process's liveness entry outlives an untrack of its number (the gon
   // be a number a gone stub had (the sandbox's init reaps at once; pid_max may be 32768), and
   // the gone stub's untrack may come after the new one's track. Here: a process that is not
   // Node's child (a shell's background job, orphaned as the shell exits).
-  const sh = spawnSync('/bin/sh', ['-c', 'sleep 60 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' });
+  // It blocks opening a FIFO nobody writes, until the test kills it: nothing here is timed.
+  const dir = mkdtempSync(join(tmpdir(), 'systrap-liveness-'));
+  const fifo = join(dir, 'never-written');
+  execFileSync('mkfifo', [fifo]);
+  const sh = spawnSync('/bin/sh', ['-c', `cat ${fifo} >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
   const pid = Number(sh.stdout.trim());
   try {
     t.true(pid > 0 && procState(pid) !== undefined, `a running orphan: ${sh.stdout} ${sh.stderr}`);
@@ -85,6 +91,7 @@ test("a live process's liveness entry outlives an untrack of its number (the gon
     } catch {
       // gone
     }
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
