@@ -19,6 +19,7 @@ import { runProgram } from '../src/sentry/run.js';
 import { StubCalls } from '../src/sentry/kernel/stubCalls.js';
 import { SyscallThreadLock, SyscallThreadOwner } from '../src/shm/syscallThreadLock.js';
 import { workerFile } from '../src/shm/sharedFile.js';
+import { BUDGETS } from '../src/shm/budgets.js';
 import { closeOnExecCalls } from '../src/sentry/exec/execSteps.js';
 import { buildFixture } from './fixtures/build.js';
 import { blockedIn, until } from './helpers.js';
@@ -121,8 +122,13 @@ test("the sentry's hold keeps the main thread's requests out of the loop until i
   try {
     const as = await platform.newAddressSpace();
     const { calls, lock, file, msg } = sentryClient(platform, as);
+    const spin = new BigUint64Array(file.buffer(msg.offset + abi.SYSMSG_SPIN, 8));
+    t.is(spin[0], BigInt(BUDGETS.stubSyscallSpinCycles));
     t.true(calls.hold());
     t.is(lock.owner, SyscallThreadOwner.Sentry);
+    // Held for a burst (an execve's load): the loop spins long enough to bridge the sentry's
+    // work between its requests, and back to the default once let go.
+    t.is(spin[0], BigInt(BUDGETS.stubSyscallBurstSpinCycles));
     t.throws(() => calls.hold(), { code: 'EPROTOCOL' }, 'held once only');
     const state = new Uint32Array(file.buffer(msg.offset, 4096));
     const before = state[abi.SYSMSG_STATE / 4];
@@ -140,6 +146,7 @@ test("the sentry's hold keeps the main thread's requests out of the loop until i
     calls.release();
     t.is(await mains, BigInt(as.pid), 'the main thread goes on once the sentry lets go');
     t.is(lock.owner, SyscallThreadOwner.None);
+    t.is(spin[0], BigInt(BUDGETS.stubSyscallSpinCycles));
     t.throws(() => calls.call(SYS.getpid, []), { code: 'EPROTOCOL' }, 'no call without the hold');
     await as.release();
   } finally {

@@ -5,7 +5,7 @@
  * SIGKILL of a stub looks to the program.
  */
 import test from 'ava';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,4 +88,30 @@ test('a fork child whose actors cannot be made is killed: its parent sees it kil
     await platform.close();
   }
   t.deepEqual(leakedChildren(), []);
+});
+
+/** Node's own fds and mappings of fork children's control memory (each child has a memfd of its own). */
+function controlMemoryInNode(): { fds: number; maps: number } {
+  const fds = readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).includes('systrap-control');
+    } catch {
+      return false; // closed meanwhile
+    }
+  }).length;
+  return { fds, maps: readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('systrap-control')).length };
+}
+
+test.serial("ended fork children leave nothing of their control memory in Node while the platform stays open: no fd, no mapping (the sentry's worker mapped each one too)", async (t) => {
+  const platform = await createPlatform({ pool: false });
+  try {
+    const before = controlMemoryInNode();
+    const { end } = await run(platform, 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do /bin/true; done; echo done', async () => undefined);
+    t.like(end, { kind: 'exited', status: 0 });
+    // The main thread frees its side once each stub is reaped (asynchronously); the sentry's
+    // went as each child ended. Before, the sentry kept one fd and one mapping per child.
+    t.true(await until(() => controlMemoryInNode().fds <= before.fds && controlMemoryInNode().maps <= before.maps), `left: ${JSON.stringify(controlMemoryInNode())} (before ${JSON.stringify(before)})`);
+  } finally {
+    await platform.close();
+  }
 });

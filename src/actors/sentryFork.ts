@@ -40,7 +40,9 @@ export async function forkForSentry(rt: Runtime, parent: Subprocess, host: Sentr
   const f = await forkStubEarly(rt, parent);
   const main = f.control.nextContext();
   const letGo = f.control.hold();
-  const made = makeForked(rt, parent, f).then(async (sp) => {
+  // Made in a later macrotask: the actors' synchronous start (some 300 µs of xstate work) would
+  // otherwise run before the reply that lets the sentry run the child is sent.
+  const made = new Promise<void>((resolve) => setImmediate(resolve)).then(() => makeForked(rt, parent, f)).then(async (sp) => {
     const as = host.wrap(sp);
     try {
       const ctx = await host.adopt(as);

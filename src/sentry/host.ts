@@ -78,7 +78,12 @@ export class SentryHost {
         yielded = true;
       } else {
         yielded = false;
-        if (!busy) this.#wait();
+        if (!busy) {
+          // Nothing to do at once: the main thread hears what it may hear late now, while this
+          // thread spins or sleeps (see Mailbox.notice).
+          for (const k of this.#kernels.values()) k.flushNotices();
+          this.#wait();
+        }
       }
     }
   }

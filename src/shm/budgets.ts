@@ -54,6 +54,13 @@ export const BUDGETS = {
    */
   stubSyscallSpinCycles: MULTI_CPU ? abi.SYSMSG_SPIN_CYCLES : 0,
   /**
+   * The same spin while the sentry holds the loop for a burst of requests (an execve's load:
+   * five or so, with ~50 µs of the sentry's own work between them): long enough to bridge that
+   * work, so that each request finds the loop awake (a futex wake-up and the stub thread's trip
+   * back onto a CPU cost 50-90 µs each here). Back to the default as the sentry lets go.
+   */
+  stubSyscallBurstSpinCycles: MULTI_CPU ? 10 * abi.SYSMSG_SPIN_CYCLES : 0,
+  /**
    * A sysmsg thread spins this many TSC cycles for a context in the queue, or for the sentry's
    * direct resume of the context it published, before it sleeps. A compile-time constant of
    * the stub (QUEUE_SPIN_CYCLES, 50,000 cycles, ~20 µs); the queue's fastPathDisabled word turns

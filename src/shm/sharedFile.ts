@@ -40,6 +40,24 @@ export function workerFile(ref: MemoryFileRef, need: number): NativeMemoryFile {
 }
 
 /**
+ * Unmaps this worker thread's mapping of the file `ref` names (closes its fd), once nothing on
+ * this thread will touch it again: a forked process's own control memory once the process has
+ * ended here. Views kept past this read zeros (see NativeMemoryFile.close). Nothing to do for
+ * a file this thread never mapped.
+ *
+ * @example
+ * ```ts
+ * releaseWorkerFile(child.memory); // its end is handled: the sentry's mapping goes
+ * ```
+ */
+export function releaseWorkerFile(ref: MemoryFileRef): void {
+  const f = mapped.get(ref.token);
+  if (!f) return;
+  mapped.delete(ref.token);
+  f.close();
+}
+
+/**
  * A range's bytes as 32-bit words (the unit of every atomic and futex in the protocols).
  *
  * @example

@@ -5,6 +5,8 @@ import type { WatchedWord } from '../../shm/watchedWord.js';
 import type { NativeMemoryFile } from '../../native.js';
 import type { ContextQueue } from '../../shm/contextQueue.js';
 import { Task } from './task.js';
+import { EndedMemory } from './endedMemory.js';
+import { setUpForkChild } from './forkChild.js';
 import { Mailbox, type Reply, type RequestBody } from './mailbox.js';
 import { GroupExit } from './groupExit.js';
 import { ThreadGroup } from './threadGroup.js';
@@ -82,6 +84,7 @@ export class Kernel implements TreeHost {
   current?: ThreadGroup;
   readonly #spec: SentryTask;
   readonly #mailbox: Mailbox;
+  readonly #endedMemory = new EndedMemory(() => this.localExec?.pending ?? 0);
   /** Traps of processes that have ended (the total is reported at the end). */
   #pastTraps = 0;
   /** Task lifecycle events not yet sent to the main thread (only when mirroring). */
@@ -239,6 +242,7 @@ export class Kernel implements TreeHost {
     }
     this.table.reparentChildren(p, (orphan) => this.#notifyParent(orphan));
     this.#notifyParent(p);
+    this.#endedMemory.add(p.ownMemory);
   }
 
   /** A process's exit reaches its parent: its exit signal, its waiters, or an immediate reap. */
@@ -313,6 +317,8 @@ export class Kernel implements TreeHost {
   #result(r: SentryResult): void {
     this.table.signalfds.closeAll();
     this.flush();
+    for (const p of this.table.live()) this.#endedMemory.add(p.ownMemory);
+    this.#endedMemory.release(true);
     this.strace.close();
     const summary = this.strace.summaryText();
     this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(this.root.usertrap ? { patched: { ...this.root.usertrap.stats } } : {}), ...(this.traceRing ? { ring: { ...this.traceRing.stats } } : {}), ...(this.localExec ? { execs: { sentry: this.localExec.here, main: this.localExec.main } } : {}) };
@@ -321,6 +327,7 @@ export class Kernel implements TreeHost {
   /** Output and mirrored events go out (before the host sleeps, and at the end). */
   flush(): void {
     this.strace.flush();
+    this.#mailbox.flushNotices();
     if (this.#mirrored.length === 0) return;
     this.#mailbox.post({ type: 'taskEvents', events: this.#mirrored });
     this.#mirrored = [];
@@ -333,9 +340,15 @@ export class Kernel implements TreeHost {
     return d;
   }
 
-  /** A message to the main thread (see SentryRequest). */
+  /** A message to the main thread (see SentryRequest); notices wait for the host's idle moment (see Mailbox.notice). */
   post(msg: SentryRequest): void {
     this.#mailbox.post(msg);
+  }
+
+  /** The notices held go out (the host has nothing to do at once); ended processes' memory is let go. */
+  flushNotices(): void {
+    this.#mailbox.flushNotices();
+    this.#endedMemory.release();
   }
 
   /** A request to the main thread; `onReply` runs in the turn its reply arrives. */
@@ -402,23 +415,8 @@ export class Kernel implements TreeHost {
         return;
       }
       const parent = o.sameParent ? p.parent : p;
-      const child = this.#adopt({ pid: r.hostPid!, nsPid: r.pid, memory: r.memory!, queue: r.queue!, main: r.main!, brkStart: p.brkStart, exe: p.exe, ...(r.syscallMsg ? { syscallMsg: r.syscallMsg } : {}) }, parent);
-      child.brk = p.brk;
-      child.usertrap = p.usertrap?.fork(); // the kernel copied the table and the patched code
-      child.pgid = p.pgid;
-      child.sid = p.sid;
-      child.exitSignal = o.exitSignal;
-      child.signals.forkFrom(p.signals);
-      const ct = child.adoptForkedThread(t);
-      ct.setReg('rax', 0n);
-      if (o.stack !== 0n) ct.setReg('rsp', o.stack);
-      if (o.tls !== undefined) ct.setReg('fs_base', o.tls);
-      if (o.childClearTid !== undefined) ct.clearChildTid = o.childClearTid;
-      if (o.childSetTid !== undefined) child.mem.writeU32(o.childSetTid, child.tgid);
-      if (o.parentSetTid !== undefined) p.mem.writeU32(o.parentSetTid, child.tgid);
-      if (o.pidfdAt !== undefined) p.mem.writeU32(o.pidfdAt, r.pidfd ?? -1);
-      if (o.vfork) child.vforkParent = t;
-      else p.defer(() => p.wake(t, BigInt(child.tgid)));
+      const child = this.#adopt({ pid: r.hostPid!, nsPid: r.pid, memory: r.memory!, queue: r.queue!, main: r.main!, brkStart: p.brkStart, exe: p.exe, ownMemory: true, ...(r.syscallMsg ? { syscallMsg: r.syscallMsg } : {}) }, parent);
+      setUpForkChild(p, child, t, o, r.pidfd);
     });
     return 'blocked';
   }

@@ -14,6 +14,17 @@ export interface MailHandler {
   onStubDead(pid: number): void;
 }
 
+/**
+ * What the main thread hears of without anything here waiting for an answer or a deed: a
+ * process's end or its actor's events, a context's first call or its end. Held for the host's
+ * idle moment (see Mailbox.notice); everything else (requests, needThread, rootStopped) goes at once.
+ */
+const NOTICES: ReadonlySet<SentryRequest['type']> = new Set(['processExit', 'processEvent', 'contextEvent', 'contextExit']);
+/** Longest a notice waits for the host's idle moment (see Mailbox.notice). */
+const NOTICE_HOLD_MS = 2;
+/** Most notices held at once. */
+const NOTICE_HOLD_MAX = 64;
+
 /** A request's reply, by the request's own type. */
 export type Reply<T extends SentryMail['type']> = Extract<SentryMail, { type: T }>;
 
@@ -47,8 +58,43 @@ export class Mailbox {
     this.counter = { words: new Int32Array(mail), index: 0, value: 0 };
   }
 
+  /** Notices held for {@link flushNotices}, in order; when the oldest was held (performance.now). */
+  #notices: SentryRequest[] = [];
+  #noticesSince = 0;
+
+  /**
+   * Posts `msg`: a notice is held (see {@link notice}); anything else goes now, then the notices
+   * held so far: the main thread takes it up before them (a fork's request waits for none of
+   * the actor work a child's end brings). Nothing it asks for depends on a notice: a notice
+   * tells of an end (a process's, a context's: its id is free a little later) or of an event
+   * for the actors' timelines.
+   */
   post(msg: SentryRequest): void {
+    if (NOTICES.has(msg.type)) return this.notice(msg);
     this.port.postMessage(msg);
+    this.flushNotices();
+  }
+
+  /**
+   * Holds `msg`, a notice nothing here waits for (a process's end, a context's first call), for
+   * the next {@link flushNotices}: the host's next idle moment. Why: each post wakes the main
+   * thread, which then takes a CPU (on two, the sentry's or the stub's) for its actors right in
+   * the middle of a hand-off (a child's exit to its parent's wait); held, they go out together
+   * once the sentry has nothing left to do at once. Held at most {@link NOTICE_HOLD_MS}, or
+   * {@link NOTICE_HOLD_MAX} notices.
+   */
+  notice(msg: SentryRequest): void {
+    if (this.#notices.length === 0) this.#noticesSince = performance.now();
+    this.#notices.push(msg);
+    if (this.#notices.length >= NOTICE_HOLD_MAX || performance.now() - this.#noticesSince > NOTICE_HOLD_MS) this.flushNotices();
+  }
+
+  /** Posts the notices held (see {@link notice}). */
+  flushNotices(): void {
+    if (this.#notices.length === 0) return;
+    const held = this.#notices;
+    this.#notices = [];
+    for (const m of held) this.port.postMessage(m);
   }
 
   /** Posts a request; `onReply` runs with its reply (of type `replyType`) when it arrives. */

@@ -2,6 +2,7 @@ import { abi, SYSCALL_SCRATCH } from '../../abi/stub.js';
 import type { NativeMemoryFile } from '../../native.js';
 import type { SyscallCall } from '../../addressSpace.js';
 import { Errors, toSystrapError } from '../../errors.js';
+import { BUDGETS } from '../../shm/budgets.js';
 import { SyscallThreadLock, SyscallThreadOwner } from '../../shm/syscallThreadLock.js';
 import { readBatch, writeBatch } from '../../shm/syscallBatch.js';
 import type { StubSyscalls } from '../exec/stubIO.js';
@@ -64,6 +65,7 @@ export class StubCalls implements StubSyscalls {
   hold(waitMs = 0): boolean {
     if (this.#held) throw Errors.Protocol(`the sentry holds stub ${this.pid}'s syscall thread already`, this.pid);
     this.#held = this.#lock.acquireWithin(SyscallThreadOwner.Sentry, waitMs);
+    if (this.#held) this.#msg.setBigUint64(abi.SYSMSG_SPIN, BigInt(BUDGETS.stubSyscallBurstSpinCycles), true);
     return this.#held;
   }
 
@@ -71,6 +73,7 @@ export class StubCalls implements StubSyscalls {
   release(): void {
     if (!this.#held) return;
     this.#held = false;
+    this.#msg.setBigUint64(abi.SYSMSG_SPIN, BigInt(BUDGETS.stubSyscallSpinCycles), true);
     this.#lock.release();
   }
 

@@ -28,23 +28,9 @@ import type { LoadedImage, SyscallKernel } from '../syscalls/context.js';
 import type { SentryRequest } from '../protocol.js';
 import type { Proc, ProcessEnd, TreeHost } from './process.js';
 import type { UserTrap } from '../../shm/usertrap.js';
+import type { ProcessSpec } from './processSpec.js';
 
-/** What a process is made of, from the main thread: its stub, its control memory, its first thread. */
-export interface ProcessSpec {
-  /** The stub's pid as Node sees it. */
-  pid: number;
-  /** Its pid in its own namespace: what the program sees. */
-  nsPid: number;
-  /** The file its queue and its contexts' slots are in. */
-  memory: MemoryFileRef;
-  queue: FileRange;
-  main: { id: number; slot: FileRange }; // its first thread's context
-  brkStart: bigint;
-  exe: string;
-  /** Its syscall thread's message in `memory` (the sentry's own execve, see localExec.ts). */
-  syscallMsg?: SyscallMsg;
-}
-
+export type { ProcessSpec };
 export type { ProcessEnd };
 
 /**
@@ -107,6 +93,8 @@ export class ThreadGroup implements SyscallKernel, Proc {
   execing?: ExecInProgress;
   readonly #spec: ProcessSpec;
   readonly file: NativeMemoryFile;
+  /** `file`, when it is the process's own (a fork child's control memory: see EndedMemory). */
+  readonly ownMemory?: MemoryFileRef;
   readonly syscallMsg?: SyscallMsg;
   readonly #sched: Scheduler;
   /** See SyscallKernel.afterCall (the trap handler runs them when the call returns). */
@@ -119,6 +107,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.tree = tree;
     this.#spec = spec;
     this.file = workerFile(spec.memory, Math.max(ringEnd(spec.queue), spec.main.slot.end));
+    if (spec.ownMemory) this.ownMemory = spec.memory;
     this.mem = new ProgramMemory(spec.pid, tree.region);
     this.tgid = spec.nsPid;
     this.hostPid = spec.pid;
