@@ -9,7 +9,7 @@ import { SubprocessPool } from './actors/pool.js';
 import type { Subprocess } from './actors/subprocess.js';
 import { buildRules, cloneSource, createSandbox, createSource, forkStub, isSandboxUnavailable } from './actors/stubCreation.js';
 import { stubPort } from './actors/stubPort.js';
-import { forkForSentry } from './actors/sentryFork.js';
+import { adoptForSentry, forkForSentry, type SentryForkHost } from './actors/sentryFork.js';
 import { TracerPool, takeEarlyTracers } from './actors/tracerPool.js';
 import type { LiveStub, Runtime } from './actors/runtime.js';
 import { AddressSpace, subprocessOf } from './addressSpace.js';
@@ -177,6 +177,7 @@ export class Platform {
 
   #makePort(): PlatformPort {
     const rt = this.#rt;
+    const forkHost: SentryForkHost = { closing: () => this.#closing !== undefined, wrap: (sp) => ((sp.refs = 1), this.#wrap(sp)), adopt: (a) => this.#adoptContext(a) };
     return {
       region: rt.region,
       maxSysmsgThreads: rt.maxSysmsgThreads,
@@ -186,7 +187,8 @@ export class Platform {
       stub: (as) => stubPort(subprocessOf(as)),
       sandboxed: (as) => subprocessOf(as).sandboxed,
       adoptContext: (as) => this.#adoptContext(as),
-      forkEarly: (as) => forkForSentry(rt, subprocessOf(as), { closing: () => this.#closing !== undefined, wrap: (sp) => ((sp.refs = 1), this.#wrap(sp)), adopt: (a) => this.#adoptContext(a) }),
+      forkEarly: (as) => forkForSentry(rt, subprocessOf(as), forkHost),
+      adoptFork: (as, f) => adoptForSentry(rt, subprocessOf(as), f, forkHost),
       runWorker: <R>(name: 'sentry' | 'runner', task: unknown, transferList?: MessagePort[]) =>
         name === 'sentry' ? rt.hosts().run<R>(task, transferList) : rt.runners().run<R>(resolveWorker(name).file, task, transferList),
       warmWorker: (name) => (name === 'sentry' ? rt.hosts().warm() : rt.runners().warm(resolveWorker(name).file)),

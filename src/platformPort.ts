@@ -7,6 +7,7 @@ import type { StubRegion } from './abi/stub.js';
 import type { TaskEvent } from './machines/task.js';
 import type { TracerRequestBody, TransactionFault } from './tracer/protocol.js';
 import type { PlatformContext } from './actors/platformContext.js';
+import type { ForkedBySentry } from './actors/stubCreation.js';
 
 /**
  * The one interface through which a sentry (src/sentry, workers/sentry.ts, or an embedder's
@@ -50,6 +51,12 @@ export interface PlatformPort {
    * that context once they are (a failure kills the child: the sentry sees it die).
    */
   forkEarly(as: AddressSpace): Promise<EarlyFork>;
+  /**
+   * A fork of `as` the sentry made itself (src/sentry/kernel/localFork.ts), taken over as
+   * forkEarly's: its actors, address space and first context to come in `made`. Throws when the
+   * platform is closing (the caller kills the child).
+   */
+  adoptFork(as: AddressSpace, f: ForkedBySentry): EarlyFork;
   /**
    * Runs a task until it ends: `sentry`, the sentry of one program, on a sentry host (a worker
    * running many programs' sentries, workers/sentry.ts); `runner`, with the default export of

@@ -62,3 +62,17 @@ test('a host that never idles still sends its notices: at most 64 are held', (t)
     close();
   }
 });
+
+test("a fork child the main thread has not heard of yet: a request after it waits for it (the request may name the child)", (t) => {
+  const { mb, port, close } = mailbox();
+  try {
+    mb.post({ type: 'processExit', pid: 5 });
+    mb.post({ type: 'forkedHere', pid: 2, child: 9, hostPid: 1009, nsPid: 9, fd: 40, first: { slot: 1, state: 1 }, mainId: 0 });
+    mb.post({ type: 'firstThread', pid: 9, ret: 1010n });
+    t.deepEqual(received(port), [], 'held');
+    mb.post({ type: 'needThread', pid: 9 });
+    t.deepEqual(received(port), ['processExit 5', 'forkedHere 2', 'firstThread 9', 'needThread 9'], 'in order: the child first');
+  } finally {
+    close();
+  }
+});

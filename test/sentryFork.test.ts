@@ -115,3 +115,75 @@ test.serial("ended fork children leave nothing of their control memory in Node w
     await platform.close();
   }
 });
+
+/** The program's output and end as natively: `sh -c script`. */
+function nativeRun(script: string) {
+  return spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
+}
+
+test("a shell's forks are made by the sentry itself: the same output and status as natively, none asked of the main thread", async (t) => {
+  const script = 'for i in 1 2 3; do (echo "sub $i"; exit $i); echo "status $?"; done; echo abc | tr a-c x-z; echo "$(echo nested $(echo deeper))"; exit 7';
+  const native = nativeRun(script);
+  const platform = await createPlatform({ pool: false });
+  try {
+    const kids = childPids().length;
+    const { end, out } = await run(platform, script, async () => undefined);
+    t.is(out, native.stdout);
+    t.like(end, { kind: 'exited', status: native.status });
+    const forks = (end as { forks?: { sentry: number; main: number } }).forks;
+    t.true((forks?.sentry ?? 0) >= 6, `forks ${JSON.stringify(forks)}`);
+    t.is(forks?.main, 0);
+    t.true(await until(() => childPids().length <= kids), `children ${childPids()}`);
+  } finally {
+    await platform.close();
+  }
+});
+
+test('with a process fault hook armed (scenarios), every fork goes through the main thread, where faults apply', async (t) => {
+  const script = 'for i in 1 2 3; do (exit $i); echo "status $?"; done';
+  const native = nativeRun(script);
+  const platform = await createPlatform({ pool: false });
+  try {
+    platform.port.setProcessFaultHook(() => undefined);
+    const { end, out } = await run(platform, script, async () => undefined);
+    t.is(out, native.stdout);
+    t.like(end, { kind: 'exited', status: native.status, forks: { sentry: 0, main: 3 } });
+  } finally {
+    platform.port.setProcessFaultHook(undefined);
+    await platform.close();
+  }
+});
+
+test('forks by the sentry race with the forking process\'s other thread (python: a thread in calls while the main thread forks and waits): statuses as natively', async (t) => {
+  const py = [
+    'import os, threading',
+    'stop = False',
+    'def spin():',
+    '    n = 0',
+    '    while not stop:',
+    '        os.getppid(); os.getpid(); n += 1',
+    'th = threading.Thread(target=spin); th.start()',
+    'codes = []',
+    'for i in range(15):',
+    '    pid = os.fork()',
+    '    if pid == 0: os._exit(i)',
+    '    codes.append(os.WEXITSTATUS(os.waitpid(pid, 0)[1]))',
+    'stop = True; th.join()',
+    'print(codes)',
+  ].join('\n');
+  const native = spawnSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8' });
+  t.is(native.status, 0, `python3 natively: ${native.stderr} (install python3)`);
+  const platform = await createPlatform({ pool: false });
+  const file = join(dir, `py-${Math.random().toString(36).slice(2)}`);
+  const fd = openSync(file, 'w');
+  try {
+    const h = await runProgram(platform, { path: '/usr/bin/python3', argv: ['python3', '-c', py], env: ['PATH=/usr/bin:/bin'], stdio: [0, fd, 2] });
+    const end = await h.done;
+    t.like(end, { kind: 'exited', status: 0 });
+    t.is(readFileSync(file, 'utf8'), native.stdout);
+    t.true(((end as { forks?: { sentry: number } }).forks?.sentry ?? 0) >= 15);
+  } finally {
+    closeSync(fd);
+    await platform.close();
+  }
+});

@@ -104,7 +104,7 @@ export function threadSlotAddr(region: Pick<StubRegion, 'start'>, slot: number):
 }
 
 /** Stub address of a context slot. */
-export function contextSlotAddr(region: StubRegion, id: number): bigint {
+export function contextSlotAddr(region: Pick<StubRegion, 'start'>, id: number): bigint {
   return region.start + BigInt(CONTEXTS_OFFSET + id * 4096);
 }
 
@@ -125,12 +125,12 @@ export const PER_THREAD = {
 } as const;
 
 /** Stub address of the context queue. */
-export function queueAddr(region: StubRegion): bigint {
+export function queueAddr(region: Pick<StubRegion, 'start'>): bigint {
   return region.start + BigInt(QUEUE_OFFSET);
 }
 
 /** Stub address of the rules area. */
-export function rulesAddr(region: StubRegion): bigint {
+export function rulesAddr(region: Pick<StubRegion, 'start'>): bigint {
   return region.start + BigInt(RULES_OFFSET);
 }
 
@@ -153,11 +153,11 @@ export const SYSCALL_SCRATCH = {
  * memory file per stub, laid out as the region is: the file offset of a stub address is
  * `range.start + (addr - controlBase(region))`. One stub's control memory is nobody else's.
  */
-export function controlBase(region: StubRegion): bigint {
+export function controlBase(region: Pick<StubRegion, 'start'>): bigint {
   return threadSlotAddr(region, SYSCALL_THREAD_SLOT);
 }
 
 /** Bytes of a stub's control memory (see {@link controlBase}). */
-export function controlSize(region: StubRegion): number {
+export function controlSize(region: Pick<StubRegion, 'start' | 'end'>): number {
   return Number(region.end - controlBase(region));
 }

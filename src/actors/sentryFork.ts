@@ -3,7 +3,8 @@ import type { AdoptedContext, EarlyFork } from '../platformPort.js';
 import type { Runtime } from './runtime.js';
 import type { Subprocess } from './subprocess.js';
 import { Errors } from '../errors.js';
-import { forkStubEarly, makeForked } from './stubCreation.js';
+import { forkStubEarly, forkedBySentry, makeForked, type ForkedBySentry, type ForkedStub } from './stubCreation.js';
+import { native } from '../native.js';
 
 /** What forkForSentry needs of the platform: an address space over a stub, a context adopted in one. */
 export interface SentryForkHost {
@@ -37,7 +38,31 @@ export interface SentryForkHost {
  */
 export async function forkForSentry(rt: Runtime, parent: Subprocess, host: SentryForkHost): Promise<EarlyFork> {
   if (host.closing()) throw Errors.Closed();
-  const f = await forkStubEarly(rt, parent);
+  return handOver(rt, parent, await forkStubEarly(rt, parent), host);
+}
+
+/**
+ * A fork the sentry made itself (src/sentry/kernel/localFork.ts) taken over as forkForSentry's
+ * own: its control memory adopted from the fd the sentry hands over (closed here), its actors,
+ * address space and first context made afterwards (`made`), as for forkForSentry. A failure
+ * (the platform closing) throws: the caller kills the child.
+ *
+ * @example
+ * ```ts
+ * const f = adoptForSentry(rt, parent, { hostPid, nsPid, fd, first }, host);
+ * const { as, main } = await f.made;
+ * ```
+ */
+export function adoptForSentry(rt: Runtime, parent: Subprocess, given: ForkedBySentry, host: SentryForkHost): EarlyFork {
+  if (host.closing()) {
+    native.closeFd(given.fd);
+    throw Errors.Closed();
+  }
+  return handOver(rt, parent, forkedBySentry(rt, parent, given), host);
+}
+
+/** The child in `f` handed to the sentry: what it adopts it with, and its actors to come. */
+function handOver(rt: Runtime, parent: Subprocess, f: ForkedStub, host: SentryForkHost): EarlyFork {
   const main = f.control.nextContext();
   const letGo = f.control.hold();
   // Made in a later macrotask: the actors' synchronous start (some 300 µs of xstate work) would

@@ -209,6 +209,45 @@ export async function forkStubEarly(rt: Runtime, parent: Subprocess): Promise<Fo
   );
 }
 
+/** What a sentry that forked a stub itself hands the main thread (see src/sentry/kernel/localFork.ts). */
+export interface ForkedBySentry {
+  readonly hostPid: number;
+  readonly nsPid: number;
+  /** Node's fd of the child's control memory (its memfd, sized and sealed): the main thread's to close. */
+  readonly fd: number;
+  /** Its first sysmsg thread, posted for the main thread (see postThreadRequest). */
+  readonly first: FirstThread;
+}
+
+/**
+ * A fork the sentry made itself, as {@link forkStubEarly} would have returned it: the child's
+ * control memory adopted from `f.fd` (closed here, whatever happens) with the layout the sentry
+ * wrote into it (control memory, then rules: what allocate() gives in a fresh file), its context
+ * queue as the sentry set it up (not set up again), its message. The sentry checked the child
+ * (verifiedForkChild's checks) and acknowledged it. Precondition: nothing of it was made yet.
+ *
+ * @example
+ * ```ts
+ * const child = await makeForked(rt, parent, forkedBySentry(rt, parent, f));
+ * ```
+ */
+export function forkedBySentry(rt: Runtime, parent: Subprocess, f: ForkedBySentry): ForkedStub {
+  const { region } = rt;
+  let file: MemoryFile;
+  try {
+    file = MemoryFile.adopt(f.fd, controlSize(region) + abi.STUB_RULES_SIZE, 'systrap-control');
+  } finally {
+    native.closeFd(f.fd);
+  }
+  const control = new ControlMemory(file, region, true);
+  control.allocate();
+  control.allocateRules();
+  if (parent.sandboxed) native.trackExit(f.hostPid); // not Node's child: its death is seen through a pidfd
+  const queue = new ContextQueue(control.rangeAt(queueAddr(region), abi.STUB_QUEUE_SIZE), file.shared, false);
+  const msgAddr = threadSlotAddr(region, SYSCALL_THREAD_SLOT);
+  return { pid: f.hostPid, nsPid: f.nsPid, control, queue, msg: { range: control.rangeAt(msgAddr, abi.SYSMSG_SIZE), addr: msgAddr }, first: f.first };
+}
+
 /**
  * forkStub's second half: the child's actors (subprocess, syscall thread, its first sysmsg
  * thread's) over what {@link forkStubEarly} made. A failure kills the child.
@@ -306,8 +345,13 @@ function verifiedForkChild(rt: Runtime, parent: Subprocess, nsPid: number): numb
 /**
  * Kills a stub that failed while being made, and reaps it once it is gone when it is Node's
  * child (outside a sandbox; inside, the sandbox's init reaps it).
+ *
+ * @example
+ * ```ts
+ * killAndReap(child.pid, parent.sandboxed); // a fork child that could not be set up
+ * ```
  */
-function killAndReap(pid: number, sandboxed: boolean): void {
+export function killAndReap(pid: number, sandboxed: boolean): void {
   try {
     native.kill(pid, SIG.SIGKILL);
   } catch {

@@ -4,16 +4,18 @@ import type { Runtime } from './runtime.js';
 import type { SyscallThread } from './syscallThread.js';
 import type { ContextQueue } from '../shm/contextQueue.js';
 import type { TracerRequestBody, TransactionFault } from '../tracer/protocol.js';
-import { SysmsgThread, threadMsgView, writeSigaction, writeStackT, writeThreadMsg, type ArgumentPage } from './sysmsgThread.js';
+import { SysmsgThread, writeSigaction, writeStackT } from './sysmsgThread.js';
+import { FIRST_THREAD_SLOT, newThreadRequest, postThreadRequest, type ArgumentPage, type FirstThread } from '../shm/threadRequest.js';
+
+export type { FirstThread };
 import type { FileRange } from '../memoryFile.js';
 import { PER_THREAD, abi, rulesAddr, threadSlotAddr } from '../abi/stub.js';
-import { CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, SIG } from '../abi/linux.js';
-import { FORWARDED_SIGNALS, TRAP_SIGNALS } from '../abi/sysmsg.js';
+import { SIG } from '../abi/linux.js';
 import { tasksOf } from '../tracer/procfs.js';
 import { native } from '../native.js';
 import { reapWhenGone } from './reaping.js';
 import { Errors, checkStubReply } from '../errors.js';
-import { SyscallThreadLock, SyscallThreadOwner } from '../shm/syscallThreadLock.js';
+import { SyscallThreadOwner } from '../shm/syscallThreadLock.js';
 import type { ControlMemory } from './controlMemory.js';
 
 /** What the sysmsg threads of one stub need of their subprocess. */
@@ -232,7 +234,7 @@ export class SysmsgThreads {
       before = this.#tasks ?? new Set(tasksOf(thread.pid));
       this.#tasks = undefined; // until this creation's list is read
       // Written when this request's turn comes: one page serves every creation in turn.
-      args.push(...newThreadRequest(rt, this.host.argumentPage(), slotAddr, sharedAddr));
+      args.push(...newThreadRequest(rt.region, this.host.argumentPage(), slotAddr, sharedAddr));
       // The loop is free once the stub answers: what follows reads /proc, not the message (a
       // fork child's first thread is made while the child runs, and its execve waits for the loop).
     }, true);
@@ -276,7 +278,7 @@ export class SysmsgThreads {
   adoptFirst(first: FirstThread): Promise<void> {
     // The syscall thread's first operation, queued now (nothing may be posted to the loop
     // before this answer: the answer's state is the one the request was posted with).
-    const answer = this.host.guard(() => this.host.thread.adoptPosted(first.state));
+    const answer = first.answer ?? this.host.guard(() => this.host.thread.adoptPosted(first.state));
     answer.catch(() => undefined); // awaited below, unless the queue failed first
     const smt = this.#track(first.slot);
     this.#creating++;
@@ -336,47 +338,11 @@ function killThread(tid: number): void {
 }
 
 /**
- * The NEW_THREAD request for the thread of the slot at `slotAddr` (its shared part at
- * `sharedAddr`): what it reads from the request page written into `page`, and the request's
- * arguments (see stub.S, STUB_REQUEST_NEW_THREAD).
- */
-function newThreadRequest(rt: Runtime, page: ArgumentPage, slotAddr: bigint, sharedAddr: bigint): bigint[] {
-  let mask = 0n;
-  for (const sig of [...TRAP_SIGNALS, ...FORWARDED_SIGNALS]) mask |= 1n << BigInt(sig - 1);
-  page.view.setBigUint64(abi.SYSMSG_THREAD_SIGNALS, mask, true);
-  // A thread of the stub takes the signals sent to the stub's process: those it forwards to
-  // the sentry (FORWARDED_SIGNALS, with the handler's) and no other, which stay pending (the
-  // default action of one would kill the stub). The handler blocks the forwarded ones while
-  // it runs (writeSigaction): they arrive only while program code runs.
-  page.view.setBigUint64(abi.SYSMSG_THREAD_MASK, ~mask & 0xffffffffffffffffn, true);
-  // A thread of the stub (gVisor's sysmsg threads are processes of their own; here threads,
-  // so that /proc/self, resource limits and the process CPU clock are the stub's, as the
-  // program's getpid says): its death by a signal is the stub's.
-  const flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
-  const priv = slotAddr + BigInt(PER_THREAD.privateStackOffset);
-  const stackT = writeStackT(page, sharedAddr);
-  const act = writeSigaction(page, rt.region.sighandlerAddr, rt.region.restorerAddr);
-  return [flags, priv, BigInt(PER_THREAD.privateStackSize), stackT, act, rulesAddr(rt.region)];
-}
-
-/** A fork child's first thread, asked of its loop before the loop ran (see postFirstThread). */
-export interface FirstThread {
-  /** Its slot (the first: the child has no thread yet). */
-  readonly slot: number;
-  /** The state the loop's answer carries. */
-  readonly state: number;
-}
-
-/**
  * Asks a fork child's loop for its first sysmsg thread before the loop runs (before Node
  * acknowledges the child's memfd, see forkStub): the loop finds the request as it starts, and
  * the thread is made while Node builds the child's actors, not after (a few hundred µs of
- * every fork). Writes the request, the thread's Msg and what the loop reads into the child's
- * own control memory (its message at `msg`), takes the loop for the main thread (the answer
- * lets go of it, see SyscallThread.adoptPosted) and posts. Preconditions: the control memory is
- * allocated, its context queue set up with the thread counted active in it (the thread looks
- * there first) and its rules written (the thread installs them); nothing was posted to the
- * message yet.
+ * every fork). The loop is held for the main thread (the answer lets go of it, see
+ * SyscallThread.adoptPosted). Preconditions: see postThreadRequest.
  *
  * @example
  * ```ts
@@ -385,16 +351,5 @@ export interface FirstThread {
  * ```
  */
 export function postFirstThread(rt: Runtime, control: ControlMemory, msg: { range: FileRange; addr: bigint }): FirstThread {
-  const slot = 1;
-  const slotAddr = threadSlotAddr(rt.region, slot);
-  const sharedAddr = slotAddr + BigInt(PER_THREAD.sharedOffset);
-  const file = control.file;
-  writeThreadMsg(threadMsgView(file, control.threadShared(slot)), slot, sharedAddr, 0n, rt.region.syshandlerAddr);
-  const v = file.view(msg.range);
-  const args = newThreadRequest(rt, { view: new DataView(v.buffer, v.byteOffset, 4096), addr: msg.addr }, slotAddr, sharedAddr);
-  if (!new SyscallThreadLock(file.shared, msg.range.start).tryAcquire(SyscallThreadOwner.Main)) {
-    throw Errors.Protocol("a fork child's new message is held already", 0);
-  }
-  const state = file.shared.syscallThreadPost(msg.range.start, abi.STUB_REQUEST_NEW_THREAD, BigUint64Array.from(args));
-  return { slot, state };
+  return postThreadRequest(control.file.shared, rt.region, control.threadShared(FIRST_THREAD_SLOT), msg, SyscallThreadOwner.Main);
 }

@@ -79,9 +79,7 @@ export class SentryHost {
       } else {
         yielded = false;
         if (!busy) {
-          // Nothing to do at once: the main thread hears what it may hear late now, while this
-          // thread spins or sleeps (see Mailbox.notice).
-          for (const k of this.#kernels.values()) k.flushNotices();
+          for (const k of this.#kernels.values()) k.idle();
           this.#wait();
         }
       }

@@ -34,7 +34,8 @@ export interface SentryTask {
    * Node, outside the namespace, sends signals as pid 0.
    */
   sandboxed: boolean;
-  region: { start: bigint; end: bigint; gadgetAddr: bigint };
+  /** The stub region: its bounds, the passthrough gadget, and what a NEW_THREAD request names (a fork the sentry makes, see localFork.ts). */
+  region: { start: bigint; end: bigint; gadgetAddr: bigint; sighandlerAddr: bigint; restorerAddr: bigint; syshandlerAddr: bigint };
   maxSysmsgThreads: number;
   /** The first thread: its context and registers (user_regs_struct order). */
   main: { id: number; slot: FileRange; regs: BigUint64Array };
@@ -49,6 +50,8 @@ export interface SentryTask {
   syscallMsg?: SyscallMsg;
   /** execve checked and loaded by the sentry itself (see localExec.ts); false: by the main thread (scenario faults at exec). */
   localExec?: boolean;
+  /** fork made by the sentry itself when it can (see localFork.ts); false: by the main thread (scenario faults, test seams). */
+  localFork?: boolean;
   /** How long loading it took, in ns (the first execve line's time with -T, and in -c). */
   loadNs?: number;
   /** The first thread's name (the file name it was started as; see Task.comm). */
@@ -117,7 +120,7 @@ export type SentryResult = (
   | { kind: 'exited'; status: number }
   | { kind: 'killed'; signal: number }
   | { kind: 'error'; code: string; message: string }
-) & { summary?: string; traps?: number; patched?: { sites: number; calls: number }; ring?: RingStats; execs?: { sentry: number; main: number } };
+) & { summary?: string; traps?: number; patched?: { sites: number; calls: number }; ring?: RingStats; execs?: { sentry: number; main: number }; forks?: { sentry: number; main: number } };
 
 /** Worker → main. Requests carry `req`; their reply carries it back. `pid`: which process (as the program sees it). */
 export type SentryRequest =
@@ -136,6 +139,16 @@ export type SentryRequest =
   /** `pidfd`: CLONE_PIDFD, a pidfd for the child made in the parent (ForkedProcess.pidfd). */
   /** `attrs`: the parent's credentials and limits, which its syscall thread takes on first (the child's are a copy of its). */
   | { type: 'fork'; req: number; pid: number; pidfd?: boolean; attrs?: { gen: number; values: AttrValues } }
+  /**
+   * Process `pid` was forked by the sentry itself (see localFork.ts): its child `child` (as the
+   * program sees it) runs already; the main thread takes over its control memory (`fd`, Node's,
+   * to close) and makes its actors, its first context the one the sentry bound (`mainId`).
+   */
+  | { type: 'forkedHere'; pid: number; child: number; hostPid: number; nsPid: number; fd: number; first: { slot: number; state: number }; mainId: number }
+  /** The answer (`ret`: a tid, or -errno) to the first-thread request of a child the sentry forked (see PostedFirstThread). */
+  | { type: 'firstThread'; pid: number; ret: bigint }
+  /** A fork child the sentry made and could not set up: killed; the main thread reaps it where Node must. */
+  | { type: 'forkLost'; hostPid: number }
   /** Process `pid` ended: its stub and contexts go. */
   | { type: 'processExit'; pid: number }
   /** Take the signals of `set` pending for process `pid`'s stub, which none of its threads would take (see StubSignals). */

@@ -13,6 +13,7 @@ import { findProgram } from './exec/findProgram.js';
 import { LoaderErrors } from './exec/loaderErrors.js';
 import type { InjectWhen } from './strace/inject.js';
 import { SentryLink } from './sentryLink.js';
+import { forkSeams } from '../actors/stubCreation.js';
 import type { SentryResult, SentryTask, TraceOptions } from './protocol.js';
 
 /** Every syscall number the filter may trap (`-c` counts them all). */
@@ -201,11 +202,12 @@ export async function runProgram(platform: Platform, opts: RunProgramOptions): P
       ...(stub.syscallMsg() ? { syscallMsg: stub.syscallMsg() } : {}),
       // Scenario faults at exec apply where the main thread loads: every exec goes there then.
       localExec: !port.processFaultsArmed(),
+      localFork: !port.processFaultsArmed() && !forkSeams.childAnswered,
       pid: as.pid,
       nsPid: sandboxed ? namespacePid(as.pid) : as.pid,
       nodePid: process.pid,
       sandboxed,
-      region: { start: port.region.start, end: port.region.end, gadgetAddr: port.region.gadgetAddr },
+      region: { start: port.region.start, end: port.region.end, gadgetAddr: port.region.gadgetAddr, sighandlerAddr: port.region.sighandlerAddr, restorerAddr: port.region.restorerAddr, syshandlerAddr: port.region.syshandlerAddr },
       maxSysmsgThreads: port.maxSysmsgThreads,
       main: { id: main.id, slot: main.slot, regs: entryRegs(img.entry, img.sp) },
       brkStart: img.brkStart,

@@ -8,13 +8,16 @@ import { AddressSpace } from '../addressSpace.js';
 import type { AdoptedContext, EarlyFork, PlatformPort, StubPort } from '../platformPort.js';
 import type { TaskEvent } from '../machines/task.js';
 import { SYS } from '../abi/syscalls.js';
-import { ERRNO, SIGINFO_SIZE } from '../abi/linux.js';
+import { ERRNO } from '../abi/linux.js';
 import type { SystrapError } from '../errors.js';
 import { loadProgram } from './exec/loader.js';
 import { checkExecutable } from './exec/check.js';
 import { canonical, nameCall } from './processSetup.js';
 import { closeOnExecCalls, programPath } from './exec/execSteps.js';
-import type { ExecLoadArgs, ExecLoadResult, SentryMail, SentryRequest, TakenSignal } from './protocol.js';
+import { takeStubSignals } from './takeStubSignals.js';
+import { killAndReap } from '../actors/stubCreation.js';
+import { native } from '../native.js';
+import type { ExecLoadArgs, ExecLoadResult, SentryMail, SentryRequest } from './protocol.js';
 
 /**
  * `NODE_DEBUG=systrap`: why a fork failed inside systrap (the program sees only its errno). A
@@ -69,6 +72,8 @@ export class SentryLink {
    * for it (see #fork). Protected by: the event loop.
    */
   readonly #making = new Map<number, Promise<void>>();
+  /** First-thread answers to come for children the sentry forked (see PostedFirstThread), by pid; -ESRCH if one ends first. */
+  readonly #firstAnswers = new Map<number, (ret: bigint) => void>();
   /** What lets go of a fork child's memory once the sentry is done with it (see EarlyFork.letGo), by pid. */
   readonly #holds = new Map<number, () => void>();
   /** Forks and releases under way (releaseAll waits for them: a program's end is all of it gone). */
@@ -76,6 +81,8 @@ export class SentryLink {
 
   /** The calls whose sites the sentry patches (see usertrap.ts), if patching is on: an exec maps a table. */
   readonly #usertrapCalls?: number[];
+  /** The program runs in a sandbox (its stubs are not Node's children: the sandbox's init reaps them). */
+  readonly #sandboxed: boolean;
 
   constructor(
     readonly port: PlatformPort,
@@ -84,6 +91,7 @@ export class SentryLink {
     mail: SharedArrayBuffer,
   ) {
     this.#usertrapCalls = root.usertrapCalls;
+    this.#sandboxed = port.sandboxed(root.as);
     this.#mail = new Int32Array(mail);
     this.#procs.set(root.pid, { as: root.as, stub: port.stub(root.as), contexts: root.contexts, tids: '' });
     this.#program = port.nextId('program');
@@ -121,8 +129,14 @@ export class SentryLink {
     clearInterval(this.#timer);
     for (let m = receiveMessageOnPort(this.messages); m; m = receiveMessageOnPort(this.messages)) {
       const r = m.message as SentryRequest;
-      if (r.type === 'taskEvents' || r.type === 'contextExit' || r.type === 'contextEvent' || r.type === 'processExit') void this.#onRequest(r);
+      if (r.type === 'taskEvents' || r.type === 'contextExit' || r.type === 'contextEvent' || r.type === 'processExit' || r.type === 'forkLost') void this.#onRequest(r);
+      else if (r.type === 'forkedHere') {
+        // A child the sentry forked as the program ended: never taken over.
+        native.closeFd(r.fd);
+        killAndReap(r.hostPid, this.#sandboxed);
+      }
     }
+    for (const answer of this.#firstAnswers.values()) answer(-BigInt(ERRNO.ESRCH));
     this.messages.close();
   }
 
@@ -137,6 +151,7 @@ export class SentryLink {
   }
 
   #release(pid: number): Promise<void> {
+    this.#firstAnswers.get(pid)?.(-BigInt(ERRNO.ESRCH)); // it ended before its first thread was made
     const p = this.#procs.get(pid);
     const letGo = this.#holds.get(pid);
     this.#holds.delete(pid);
@@ -184,6 +199,9 @@ export class SentryLink {
   }
 
   async #onRequest(m: SentryRequest): Promise<void> {
+    if (m.type === 'forkedHere') return this.#forkedHere(m);
+    if (m.type === 'firstThread') return this.#firstAnswers.get(m.pid)?.(m.ret);
+    if (m.type === 'forkLost') return killAndReap(m.hostPid, this.#sandboxed);
     try {
       const making = 'pid' in m ? this.#making.get(m.pid) : undefined;
       if (making) await making;
@@ -286,6 +304,48 @@ export class SentryLink {
   }
 
   /**
+   * A fork the sentry made itself (see src/sentry/kernel/localFork.ts): the child, which runs
+   * already, taken over as a fork of ours once its parent's actors exist. Registered before
+   * anything is awaited: what names the child from now on waits for it. A child that cannot be
+   * taken over is killed (the sentry sees it die by SIGKILL).
+   */
+  #forkedHere(m: Extract<SentryRequest, { type: 'forkedHere' }>): void {
+    // Its first thread's answer comes from the sentry, which holds the child's loop for it.
+    const answer = new Promise<bigint>((resolve) =>
+      this.#firstAnswers.set(m.child, (ret) => {
+        this.#firstAnswers.delete(m.child);
+        resolve(ret);
+      }),
+    );
+    const take = () => {
+      let given = false;
+      try {
+        const parent = this.#proc(m.pid);
+        given = true; // the fd is adoptFork's from here, whatever happens
+        const child = this.port.adoptFork(parent.as, { hostPid: m.hostPid, nsPid: m.nsPid, fd: m.fd, first: { ...m.first, answer } });
+        if (child.main.id !== m.mainId) throw new Error(`the fork child's first context is ${child.main.id} here, ${m.mainId} in the sentry`);
+        return this.#adopt(m.child, child);
+      } catch (e) {
+        debug('fork child %d made by the sentry could not be taken over: %s (it is killed)', m.child, (e as Error)?.message ?? e);
+        if (!given) native.closeFd(m.fd);
+        killAndReap(m.hostPid, this.#sandboxed);
+      }
+    };
+    const parentMade = this.#making.get(m.pid);
+    if (!parentMade) return void take();
+    // Meanwhile what names the child waits for its parent's actors, then for its own (#adopt's).
+    const entry: Promise<void> = this.#track(
+      parentMade.then(() => {
+        take();
+        return this.#making.get(m.child);
+      }),
+    ).finally(() => {
+      if (this.#making.get(m.child) === entry) this.#making.delete(m.child);
+    });
+    this.#making.set(m.child, entry);
+  }
+
+  /**
    * The fork child `pid` (the sentry has it): its process entry once its actors are made, its
    * first sysmsg thread awaited (a child whose thread cannot be made is killed: the sentry sees
    * it end by SIGKILL), as is a child whose actors could not be made.
@@ -385,30 +445,4 @@ class ProcessGone extends Error {
   constructor(pid: number) {
     super(`process ${pid} has ended`);
   }
-}
-
-/** Bytes at the end of the syscall thread's scratch for takeStubSignals: the set, a zero timespec, a siginfo. */
-const TAKE_AREA = 8 + 16 + SIGINFO_SIZE;
-/** Most signals taken in one request (each real-time signal may be queued many times). */
-const TAKE_MAX = 64;
-
-/**
- * Takes the signals of `set` pending for the process's stub (see StubSignals), with its siginfo
- * each: rt_sigtimedwait with a zero timeout, run by the syscall thread, which blocks them all.
- * Its scratch's tail only: other requests of the process (syncAttrs, the fd channel, nameStub)
- * use its head, and may be on their way.
- */
-async function takeStubSignals(p: LinkedProcess, set: bigint): Promise<TakenSignal[]> {
-  const sc = p.stub.scratch();
-  const at = sc.bytes.length - TAKE_AREA;
-  sc.view.setBigUint64(at, set, true);
-  sc.bytes.fill(0, at + 8, at + 24);
-  const [setAddr, tsAddr, infoAddr] = [sc.addr + BigInt(at), sc.addr + BigInt(at + 8), sc.addr + BigInt(at + 24)];
-  const taken: TakenSignal[] = [];
-  while (taken.length < TAKE_MAX) {
-    const signo = await p.as.syscall(SYS.rt_sigtimedwait, setAddr, infoAddr, tsAddr, 8n);
-    if (signo <= 0n) break; // EAGAIN: none left
-    taken.push({ signo: Number(signo), info: sc.bytes.slice(at + 24, at + 24 + SIGINFO_SIZE) });
-  }
-  return taken;
 }

@@ -40,6 +40,21 @@ export function workerFile(ref: MemoryFileRef, need: number): NativeMemoryFile {
 }
 
 /**
+ * Registers `file`, mapped on this worker thread already (a fork child's control memory the
+ * sentry took itself, see localFork.ts), under a new `token`: workerFile finds it by the ref
+ * returned, releaseWorkerFile unmaps it. Precondition: `token` names no other file.
+ *
+ * @example
+ * ```ts
+ * const memory = adoptWorkerFile(`fork:${pid}:1`, new native.MemoryFile('systrap-control', size, fd));
+ * ```
+ */
+export function adoptWorkerFile(token: string, file: NativeMemoryFile): MemoryFileRef {
+  mapped.set(token, file);
+  return { token, fd: file.fd, maxSize: file.maxSize };
+}
+
+/**
  * Unmaps this worker thread's mapping of the file `ref` names (closes its fd), once nothing on
  * this thread will touch it again: a forked process's own control memory once the process has
  * ended here. Views kept past this read zeros (see NativeMemoryFile.close). Nothing to do for

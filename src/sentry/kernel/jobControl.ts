@@ -83,3 +83,28 @@ export function jobInfo(pid: number, r: JobReport): Uint8Array {
   new DataView(b.buffer).setInt32(24, r.signo, true); // si_status, after si_pid and si_uid
   return b;
 }
+
+/**
+ * SIGINT and the like from outside (the CLI forwards them): the terminal's foreground group
+ * takes it, as the terminal's own signals go (the first process's group until a program sets
+ * another with tcsetpgrp).
+ *
+ * @example
+ * ```ts
+ * signalFromOutside(kernel, SIG.SIGINT); // Ctrl-C at systrap's terminal
+ * ```
+ */
+export function signalFromOutside(k: OutsideSignalTree, signo: number): void {
+  const fg = k.terminal.foreground;
+  const pgid = fg !== undefined && k.table.live().some((p) => p.pgid === fg) ? fg : k.root.pgid;
+  const info = makeSiginfo(signo, 0, { pid: k.senderPid });
+  for (const p of k.table.live()) if (p.pgid === pgid) p.defer(() => p.signals.sendGroup(signo, info));
+}
+
+/** What a signal from outside needs of the tree (Kernel). */
+export interface OutsideSignalTree {
+  readonly terminal: { readonly foreground?: number };
+  readonly root: { readonly pgid: number };
+  readonly senderPid: number;
+  readonly table: { live(): readonly { readonly pgid: number; defer(fn: () => void): void; readonly signals: { sendGroup(signo: number, info: Uint8Array): void } }[] };
+}

@@ -6,19 +6,18 @@ import type { NativeMemoryFile } from '../../native.js';
 import type { ContextQueue } from '../../shm/contextQueue.js';
 import { Task } from './task.js';
 import { EndedMemory } from './endedMemory.js';
-import { setUpForkChild } from './forkChild.js';
+import { forkLocally, forkRules, setUpForkChild, type LocalForkKernel } from './forkChild.js';
 import { Mailbox, type Reply, type RequestBody } from './mailbox.js';
 import { GroupExit } from './groupExit.js';
 import { ThreadGroup } from './threadGroup.js';
 import type { ForkOptions, LocalExecState, Proc, ProcessEnd, TreeHost } from './process.js';
 import { ProcessTable, childInfo, eventDetail } from './processTable.js';
-import { jobInfo } from './jobControl.js';
+import { jobInfo, signalFromOutside } from './jobControl.js';
 import { FutexTable } from './futex.js';
 import { StubSignals } from './stubSignals.js';
 import type { StracePrinter } from '../strace/printer.js';
 import { silentPrinter, tracePrinter } from './tracing.js';
 import { Policy, PolicyError } from '../policy.js';
-import { makeSiginfo } from './signals.js';
 import type { RingStats, SentryMail, SentryRequest, SentryResult, SentryTask } from '../protocol.js';
 import { startTraceRing } from '../traceRingSpec.js';
 import { UserTrap } from '../../shm/usertrap.js';
@@ -55,13 +54,16 @@ export interface Doorbell {
  * while (!k.result) if (!k.turn()) waitForTraps(k.watch);
  * ```
  */
-export class Kernel implements TreeHost {
+export class Kernel implements TreeHost, LocalForkKernel {
   /** Silent until start() gives the run's own (loaded only when the run traces or counts). */
   strace: StracePrinter = silentPrinter();
   readonly policy: Policy;
   readonly region: SentryTask['region'];
   /** See TreeHost.localExec. */
   readonly localExec?: LocalExecState;
+  /** See LocalForkKernel.localFork and .forks. */
+  readonly localFork: boolean;
+  readonly forks = { sentry: 0, main: 0 };
   readonly maxSysmsgThreads: number;
   /** What the first process's getppid answers: a sandbox's init, or Node. */
   readonly outsideParentPid: number;
@@ -99,6 +101,7 @@ export class Kernel implements TreeHost {
     this.region = spec.region;
     this.maxSysmsgThreads = spec.maxSysmsgThreads;
     if (spec.localExec) this.localExec = { pending: 0, here: 0, main: 0 };
+    this.localFork = spec.localFork === true;
     this.sandboxed = spec.sandboxed;
     this.outsideParentPid = spec.sandboxed ? SANDBOX_INIT_PID : spec.nodePid;
     this.senderPid = spec.sandboxed ? 0 : spec.nodePid;
@@ -107,13 +110,13 @@ export class Kernel implements TreeHost {
     this.policy = new Policy(spec.trace);
     this.#mailbox = new Mailbox(spec.port, spec.mail, {
       onThreads: (pid, tids) => this.table.process(pid)?.setThreadTids(tids),
-      onSignal: (signo) => this.#signalFromOutside(signo),
+      onSignal: (signo) => signalFromOutside(this, signo),
       onStubDead: (pid) => this.#stubDead(pid),
       onFailedRequest: (message) => {
         throw new GroupExit({ kind: 'error', code: 'ESENTRY', message });
       },
     });
-    this.root = this.#adopt({ pid: spec.pid, nsPid: spec.nsPid, memory: spec.memory, queue: spec.queue, main: spec.main, brkStart: spec.brkStart, exe: spec.exe, ...(spec.syscallMsg ? { syscallMsg: spec.syscallMsg } : {}) });
+    this.root = this.adoptChild({ pid: spec.pid, nsPid: spec.nsPid, memory: spec.memory, queue: spec.queue, main: spec.main, brkStart: spec.brkStart, exe: spec.exe, ...(spec.syscallMsg ? { syscallMsg: spec.syscallMsg } : {}), ...(spec.rules ? { rules: spec.rules } : {}) }, undefined);
     this.root.mainTask.regs.set(spec.main.regs);
     if (spec.usertrap) this.root.usertrap = new UserTrap(spec.usertrap.table, new Set(spec.usertrap.calls), spec.usertrap.syshandler, fsgsbaseAllowed());
     this.root.mainTask.comm = spec.comm ?? '';
@@ -321,10 +324,14 @@ export class Kernel implements TreeHost {
     this.#endedMemory.release(true);
     this.strace.close();
     const summary = this.strace.summaryText();
-    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(this.root.usertrap ? { patched: { ...this.root.usertrap.stats } } : {}), ...(this.traceRing ? { ring: { ...this.traceRing.stats } } : {}), ...(this.localExec ? { execs: { sentry: this.localExec.here, main: this.localExec.main } } : {}) };
+    this.result = { ...r, traps: this.traps, ...(summary ? { summary } : {}), ...(this.root.usertrap ? { patched: { ...this.root.usertrap.stats } } : {}), ...(this.traceRing ? { ring: { ...this.traceRing.stats } } : {}), ...(this.localExec ? { execs: { sentry: this.localExec.here, main: this.localExec.main } } : {}), forks: { ...this.forks } };
   }
 
-  /** Output and mirrored events go out (before the host sleeps, and at the end). */
+  /**
+   * Output, notices and mirrored events go out (before the host sleeps, and at the end): the
+   * main thread's work for them (actors, a stub's release) then takes a CPU the program is not
+   * waiting for (see Mailbox.notice).
+   */
   flush(): void {
     this.strace.flush();
     this.#mailbox.flushNotices();
@@ -345,9 +352,8 @@ export class Kernel implements TreeHost {
     this.#mailbox.post(msg);
   }
 
-  /** The notices held go out (the host has nothing to do at once); ended processes' memory is let go. */
-  flushNotices(): void {
-    this.#mailbox.flushNotices();
+  /** The host has nothing to do at once: ended processes' memory is let go (notices wait for its sleep, see flush). */
+  idle(): void {
     this.#endedMemory.release();
   }
 
@@ -386,8 +392,13 @@ export class Kernel implements TreeHost {
     parent?.defer(() => parent.wake(t, BigInt(p.tgid)));
   }
 
+  /** See LocalForkTree.knowsStub. */
+  knowsStub(hostPid: number): boolean {
+    return this.table.live().some((p) => p.hostPid === hostPid);
+  }
+
   /** A process made from the main thread's answer (the first one, or a fork's child). */
-  #adopt(spec: ConstructorParameters<typeof ThreadGroup>[1], parent?: Proc): ThreadGroup {
+  adoptChild(spec: ConstructorParameters<typeof ThreadGroup>[1], parent: Proc | undefined): ThreadGroup {
     const p = new ThreadGroup(this, spec, parent);
     this.table.add(p);
     this.#processEvent(p, 'START');
@@ -406,6 +417,8 @@ export class Kernel implements TreeHost {
     p.park(t, 'WAIT_EXEC');
     const patching = p.usertrap; // no site of p patched while the kernel copies its memory (PreFork/PostFork)
     patching?.hold();
+    if (forkLocally(this, p, t, o, () => patching?.release())) return 'blocked';
+    this.forks.main++;
     this.request({ type: 'fork', pid: p.tgid, pidfd: o.pidfdAt !== undefined, ...(p.attrs.gen > 0 ? { attrs: { gen: p.attrs.gen, values: p.attrs.values } } : {}) }, 'forked', (r) => {
       patching?.release();
       if (r.errno !== 0 || r.pid === undefined) return p.defer(() => p.wake(t, -BigInt(r.errno || ERRNO.EAGAIN)));
@@ -415,22 +428,10 @@ export class Kernel implements TreeHost {
         return;
       }
       const parent = o.sameParent ? p.parent : p;
-      const child = this.#adopt({ pid: r.hostPid!, nsPid: r.pid, memory: r.memory!, queue: r.queue!, main: r.main!, brkStart: p.brkStart, exe: p.exe, ownMemory: true, ...(r.syscallMsg ? { syscallMsg: r.syscallMsg } : {}) }, parent);
+      const child = this.adoptChild({ pid: r.hostPid!, nsPid: r.pid, memory: r.memory!, queue: r.queue!, main: r.main!, brkStart: p.brkStart, exe: p.exe, ownMemory: true, rules: forkRules(this.region), ...(r.syscallMsg ? { syscallMsg: r.syscallMsg } : {}) }, parent);
       setUpForkChild(p, child, t, o, r.pidfd);
     });
     return 'blocked';
-  }
-
-  /**
-   * SIGINT and the like from outside (the CLI forwards them): the terminal's foreground group
-   * takes it, as the terminal's own signals go (the first process's group until a program sets
-   * another with tcsetpgrp).
-   */
-  #signalFromOutside(signo: number): void {
-    const fg = this.terminal.foreground;
-    const pgid = fg !== undefined && [...this.table.live()].some((p) => p.pgid === fg) ? fg : this.root.pgid;
-    const info = makeSiginfo(signo, 0, { pid: this.senderPid });
-    for (const p of this.table.live()) if (p.pgid === pgid) p.defer(() => p.signals.sendGroup(signo, info));
   }
 
   /** A process's lifecycle for its `process` actor, when the platform is inspected. */

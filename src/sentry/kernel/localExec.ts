@@ -22,6 +22,8 @@ import type { TreeHost } from './process.js';
  * hears the answer, usually well within this).
  */
 const HOLD_WAIT_MS = 2;
+/** How long an execve waits for a fork child's first thread (see PostedFirstThread): it is made within a few hundred µs of the fork. */
+const FIRST_THREAD_WAIT_MS = 50;
 
 /** What an execve made by the sentry itself needs of its process. */
 export interface LocalExecProcess {
@@ -94,13 +96,15 @@ export interface ExecRequester {
   readonly tree: Pick<TreeHost, 'request' | 'region' | 'localExec'>;
   readonly attrs: { creds(): ProbeCreds | undefined };
   readonly usertrap?: unknown;
+  /** A fork child's first thread the sentry holds the loop for (see PostedFirstThread). */
+  readonly firstThread?: { settle(waitMs?: number): void };
   /** Its doorbell: rung (no wake syscall: this thread is the sleeper) when an answer is ready. */
   readonly queue: { ring(wake?: boolean): boolean };
   defer(fn: () => void): void;
 }
 
 /** Each process's client of its syscall thread, made at its first execve. */
-const clients = new WeakMap<ExecRequester, StubCalls>();
+const clients = new WeakMap<object, StubCalls>();
 
 /**
  * The check and load of an execve (ExecHost's), made by the sentry itself when it can (its tree
@@ -139,6 +143,7 @@ export function execRequests(p: ExecRequester): Pick<ExecHost, 'check' | 'load'>
     };
   };
   const load = async (a: ExecLoadArgs, end: ReturnType<typeof begin>, done: (img: LoadedImage | number) => void): Promise<void> => {
+    p.firstThread?.settle(FIRST_THREAD_WAIT_MS); // a fork child's: the sentry holds its loop until the answer
     if (!calls.hold(HOLD_WAIT_MS)) {
       state.main++;
       end();
@@ -162,8 +167,15 @@ export function execRequests(p: ExecRequester): Pick<ExecHost, 'check' | 'load'>
   };
 }
 
-/** The process's StubCalls (made at its first execve). */
-function clientOf(p: ExecRequester, msg: SyscallMsg): StubCalls {
+/**
+ * The process's client of its syscall thread (made at its first execve or fork by the sentry).
+ *
+ * @example
+ * ```ts
+ * const calls = clientOf(p, p.syscallMsg);
+ * ```
+ */
+export function clientOf(p: Pick<ExecRequester, 'hostPid' | 'file' | 'tree'>, msg: SyscallMsg): StubCalls {
   let c = clients.get(p);
   if (!c) {
     const start = p.tree.region.start;

@@ -19,7 +19,7 @@ export interface MailHandler {
  * process's end or its actor's events, a context's first call or its end. Held for the host's
  * idle moment (see Mailbox.notice); everything else (requests, needThread, rootStopped) goes at once.
  */
-const NOTICES: ReadonlySet<SentryRequest['type']> = new Set(['processExit', 'processEvent', 'contextEvent', 'contextExit']);
+const NOTICES: ReadonlySet<SentryRequest['type']> = new Set(['processExit', 'processEvent', 'contextEvent', 'contextExit', 'forkedHere', 'forkLost', 'firstThread']);
 /** Longest a notice waits for the host's idle moment (see Mailbox.notice). */
 const NOTICE_HOLD_MS = 2;
 /** Most notices held at once. */
@@ -71,16 +71,19 @@ export class Mailbox {
    */
   post(msg: SentryRequest): void {
     if (NOTICES.has(msg.type)) return this.notice(msg);
+    // A fork child the main thread has not heard of yet may be what `msg` names: in order then.
+    if (this.#notices.some((m) => m.type === 'forkedHere')) this.flushNotices();
     this.port.postMessage(msg);
     this.flushNotices();
   }
 
   /**
-   * Holds `msg`, a notice nothing here waits for (a process's end, a context's first call), for
-   * the next {@link flushNotices}: the host's next idle moment. Why: each post wakes the main
-   * thread, which then takes a CPU (on two, the sentry's or the stub's) for its actors right in
-   * the middle of a hand-off (a child's exit to its parent's wait); held, they go out together
-   * once the sentry has nothing left to do at once. Held at most {@link NOTICE_HOLD_MS}, or
+   * Holds `msg`, a notice nothing here waits for (a process's end, a context's first call, a
+   * fork child the main thread is to take over), for the next {@link flushNotices}: before the
+   * host sleeps. Why: each post wakes the main thread, which then takes a CPU (on two, the
+   * sentry's or a stub's) for its actors right in the middle of a hand-off (a fork to the
+   * child's execve, a child's exit to its parent's wait); held, they go out together once the
+   * program leaves the sentry nothing to do. Held at most {@link NOTICE_HOLD_MS}, or
    * {@link NOTICE_HOLD_MAX} notices.
    */
   notice(msg: SentryRequest): void {

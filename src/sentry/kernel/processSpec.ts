@@ -24,6 +24,8 @@ export interface ProcessSpec {
   exe: string;
   /** Its syscall thread's message in `memory` (the sentry's own execve, see localExec.ts). */
   syscallMsg?: SyscallMsg;
+  /** Its rules area in `memory` (its program filter and trace spec): a fork by the sentry copies it (see localFork.ts). */
+  rules?: FileRange;
   /** `memory` is the process's own (a fork child's control memory): unmapped here once it ended (see Kernel.processEnded). */
   ownMemory?: boolean;
 }

@@ -95,6 +95,10 @@ export class ThreadGroup implements SyscallKernel, Proc {
   readonly file: NativeMemoryFile;
   /** `file`, when it is the process's own (a fork child's control memory: see EndedMemory). */
   readonly ownMemory?: MemoryFileRef;
+  /** Its rules area in `file` (see ProcessSpec.rules). */
+  readonly rules?: FileRange;
+  /** A fork child's first sysmsg thread, while the sentry holds its loop for the answer (see PostedFirstThread). */
+  firstThread?: { settle(waitMs?: number): void };
   readonly syscallMsg?: SyscallMsg;
   readonly #sched: Scheduler;
   /** See SyscallKernel.afterCall (the trap handler runs them when the call returns). */
@@ -108,6 +112,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.#spec = spec;
     this.file = workerFile(spec.memory, Math.max(ringEnd(spec.queue), spec.main.slot.end));
     if (spec.ownMemory) this.ownMemory = spec.memory;
+    if (spec.rules) this.rules = spec.rules;
     this.mem = new ProgramMemory(spec.pid, tree.region);
     this.tgid = spec.nsPid;
     this.hostPid = spec.pid;
@@ -202,6 +207,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
    * Kernel.processEnded); anything else thrown is the sentry's own failure.
    */
   step(now: number): boolean {
+    this.firstThread?.settle();
     this.execing?.progress();
     // Timers first: a task whose sleep ended goes into the stub in this same turn (after the scan it would wait).
     let busy = this.timers.expire(now);
