@@ -181,7 +181,11 @@ test('forks by the sentry race with the forking process\'s other thread (python:
     const end = await h.done;
     t.like(end, { kind: 'exited', status: 0 });
     t.is(readFileSync(file, 'utf8'), native.stdout);
-    t.true(((end as { forks?: { sentry: number } }).forks?.sentry ?? 0) >= 15);
+    // Made by the sentry, but for one now and then that finds the main thread making the
+    // second thread's sysmsg thread through the loop (it asks the main thread then).
+    const forks = (end as { forks?: { sentry: number; main: number } }).forks;
+    t.is((forks?.sentry ?? 0) + (forks?.main ?? 0), 15, JSON.stringify(forks));
+    t.true((forks?.sentry ?? 0) > 0, JSON.stringify(forks));
   } finally {
     closeSync(fd);
     await platform.close();

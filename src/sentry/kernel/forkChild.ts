@@ -6,7 +6,7 @@ import type { Task } from './task.js';
 import type { ThreadGroup } from './threadGroup.js';
 import type { ForkOptions, LocalExecState, Proc } from './process.js';
 import type { ProcessSpec } from './processSpec.js';
-import { clientOf } from './localExec.js';
+import { HOLD_WAIT_MS, clientOf } from './localExec.js';
 import { PostedFirstThread } from './postedFirstThread.js';
 import { ForkLost, forkHere, type ForkedHere, type LocalForkTree } from './localFork.js';
 import { abi, controlSize } from '../../abi/stub.js';
@@ -60,7 +60,9 @@ export function forkLocally(k: LocalForkKernel, p: ThreadGroup, t: Task, o: Fork
   const state = k.localExec;
   if (!k.localFork || !state || !p.syscallMsg || !p.rules || o.pidfdAt !== undefined || p.attrs.gen > 0) return false;
   const calls = clientOf(p, p.syscallMsg);
-  if (!calls.hold()) return false;
+  // As an execve's load: a short wait for the main thread's own use of the loop (making a
+  // sysmsg thread for another thread of p) spares the round trip through it.
+  if (!calls.hold(HOLD_WAIT_MS)) return false;
   state.pending++;
   const parent = { hostPid: p.hostPid, file: p.file, rules: p.rules, syscallMsg: p.syscallMsg };
   // Its answer acts in p's own turn, the next one (the host's wait returns at once).

@@ -16,12 +16,17 @@ import type { LoadedImage } from '../syscalls/context.js';
 import type { TreeHost } from './process.js';
 
 /**
- * How long an execve waits for the main thread to let go of the stub's syscall thread before it
- * asks the main thread to load instead (a fork child's first sysmsg thread is made by the main
- * thread while the child may run already: its request ends when the main thread's event loop
- * hears the answer, usually well within this).
+ * How long an execve's load, or a fork, by the sentry waits for the main thread to let go of the
+ * stub's syscall thread before it asks the main thread instead (the main thread uses the loop
+ * for its own requests: a sysmsg thread for another thread, a fork child's first thread when it
+ * forked the child; each ends within a few hundred µs).
+ *
+ * @example
+ * ```ts
+ * if (!calls.hold(HOLD_WAIT_MS)) return mainLoad(args, done);
+ * ```
  */
-const HOLD_WAIT_MS = 2;
+export const HOLD_WAIT_MS = 2;
 /** How long an execve waits for a fork child's first thread (see PostedFirstThread): it is made within a few hundred µs of the fork. */
 const FIRST_THREAD_WAIT_MS = 50;
 
