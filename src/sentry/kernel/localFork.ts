@@ -56,7 +56,16 @@ export interface ForkedHere {
   readonly first: FirstThread;
 }
 
-/** A fork child the sentry made and could not set up: killed already; `hostPid` is 0 when none was made. */
+/**
+ * A fork child the sentry made and could not set up: killed already; `hostPid` is 0 when none
+ * was made (the stub's fork itself failed). Where Node must reap it, the main thread does
+ * (the `forkLost` notice).
+ *
+ * @example
+ * ```ts
+ * forkHere(tree, p, calls).catch((e) => e instanceof ForkLost && e.hostPid > 0 && post({ type: 'forkLost', hostPid: e.hostPid }));
+ * ```
+ */
 export class ForkLost extends Error {
   constructor(
     readonly hostPid: number,
