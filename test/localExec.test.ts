@@ -5,7 +5,7 @@
  * main thread's path kept where scenario faults apply. On real stubs, compared with native runs.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,8 @@ import { workerFile } from '../src/shm/sharedFile.js';
 import { BUDGETS } from '../src/shm/budgets.js';
 import { closeOnExecCalls } from '../src/sentry/exec/execSteps.js';
 import { buildFixture } from './fixtures/build.js';
-import { blockedIn, until } from './helpers.js';
+import { blockedIn, procState, until } from './helpers.js';
+import { ForkLost, forkHere } from '../src/sentry/kernel/localFork.js';
 
 const CLI = fileURLToPath(new URL('../bin/systrap.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'systrap-localexec-'));
@@ -323,4 +324,42 @@ test("execve's close-on-exec list of a stub that is gone (killed, and reaped by 
   const mine = closeOnExecCalls(process.pid);
   t.true(mine.length > 0, "Node's own fds are close-on-exec");
   t.true(mine.every((c) => c.sysno === SYS.close && c.args[0] !== 1000n && c.args[0] !== 1001n));
+});
+
+test("the sentry's own fork (localFork.ts): a forged answer naming another process makes it signal nothing: the fork is lost (EPROTOCOL), that process untouched, the parent forks again", async (t) => {
+  const platform = await createPlatform({ pool: false, sandbox: 'off' });
+  // An innocent child of Node's, blocked for the whole test (a FIFO nobody writes): the pid a hostile program names.
+  const fifo = join(dir, `fifo-${Math.random().toString(36).slice(2)}`);
+  spawnSync('mkfifo', [fifo]);
+  const innocent = spawn('cat', [fifo], { stdio: 'ignore' });
+  try {
+    const as = await platform.newAddressSpace();
+    const { calls, file, msg } = sentryClient(platform, as);
+    const tree = { region: platform.port.region, sandboxed: false, knowsStub: () => false };
+    const parent = { hostPid: as.pid, file, rules: { start: 0, end: 0 }, syscallMsg: msg };
+    const words = new DataView(file.buffer(msg.offset, abi.SYSMSG_SIZE));
+    // The program's move, as its threads can make it (the message's reply page is writable in
+    // the stub): with the loop stopped, the only answer to the fork is the forged one.
+    native.kill(as.pid, 19); // SIGSTOP
+    t.true(await until(() => procState(as.pid) === 'T'), 'the syscall thread stops');
+    t.true(calls.hold());
+    const posted = words.getUint32(abi.SYSMSG_STATE, true);
+    const fork = forkHere(tree, parent, calls);
+    t.true(await until(() => words.getUint32(abi.SYSMSG_STATE, true) !== posted), 'the fork request is posted');
+    words.setBigUint64(abi.SYSMSG_REPLY, BigInt(innocent.pid!), true);
+    words.setUint32(abi.SYSMSG_DONE, words.getUint32(abi.SYSMSG_STATE, true), true);
+    file.futexWake(msg.offset + abi.SYSMSG_DONE, 1);
+    const lost = await fork.then(() => undefined, (e: unknown) => e);
+    t.true(lost instanceof ForkLost);
+    t.is((lost as ForkLost).hostPid, 0, 'no child of its own to kill');
+    t.is(((lost as ForkLost).reason as { code?: string }).code, 'EPROTOCOL');
+    t.is(procState(innocent.pid!), 'S', 'the process the answer named is untouched');
+    calls.release();
+    native.kill(as.pid, 9); // still stopped: the fork request never runs
+    const other = await platform.newAddressSpace();
+    t.truthy(await (await other.fork()).syscall(SYS.getpid), 'the platform goes on');
+  } finally {
+    await platform.close();
+    innocent.kill('SIGKILL');
+  }
 });
