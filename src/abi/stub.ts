@@ -1,4 +1,5 @@
 import { native } from '../native.js';
+import { CLONE_PARENT, SIG } from './linux.js';
 
 /**
  * The stub region: its constants come from the native build (native/stub/stub_abi.h) so they
@@ -160,4 +161,23 @@ export function controlBase(region: Pick<StubRegion, 'start'>): bigint {
 /** Bytes of a stub's control memory (see {@link controlBase}). */
 export function controlSize(region: Pick<StubRegion, 'start' | 'end'>): number {
   return Number(region.end - controlBase(region));
+}
+
+/** The name a fork child gives its control memory's memfd (NUL-terminated, for memfd_create). */
+export const CONTROL_MEMFD_NAME = new TextEncoder().encode('systrap-control\0');
+
+/**
+ * The arguments of STUB_REQUEST_FORK (stub.S): clone's flags (CLONE_PARENT, SIGCHLD), the stub
+ * address of the memfd's name (CONTROL_MEMFD_NAME, written there by the caller), the child's
+ * file size (its control memory and the rules area), the control memory's address and size, the
+ * rules' address.
+ *
+ * @example
+ * ```ts
+ * call(abi.STUB_REQUEST_FORK, forkRequestArgs(region, nameAddr));
+ * ```
+ */
+export function forkRequestArgs(region: Pick<StubRegion, 'start' | 'end'>, nameAddr: bigint): bigint[] {
+  const size = controlSize(region);
+  return [CLONE_PARENT | BigInt(SIG.SIGCHLD), nameAddr, BigInt(size + abi.STUB_RULES_SIZE), controlBase(region), BigInt(size), rulesAddr(region)];
 }

@@ -2,13 +2,13 @@ import type { Runtime } from './runtime.js';
 import type { CreateSandboxResult, CreateSourceResult, TransactionFault } from '../tracer/protocol.js';
 import { native } from '../native.js';
 import { Errors, checkStubReply, toSystrapError } from '../errors.js';
-import { hostPidOfChild, mappedInode, ppidOf } from '../tracer/procfs.js';
+import { forkChildOf, ppidOf } from '../tracer/procfs.js';
 import { fstatSync } from 'node:fs';
-import { CLONE_PARENT, SIG } from '../abi/linux.js';
+import { SIG } from '../abi/linux.js';
 import { reapWhenGone } from './reaping.js';
 import { MemoryFile } from '../memoryFile.js';
 import { TRACE_SPEC } from '../abi/traceRing.js';
-import { RULES_SIZE, SYSCALL_THREAD_SLOT, abi, controlBase, controlSize, queueAddr, rulesAddr, threadSlotAddr, type StubRegion } from '../abi/stub.js';
+import { CONTROL_MEMFD_NAME, RULES_SIZE, SYSCALL_THREAD_SLOT, abi, forkRequestArgs, controlBase, controlSize, queueAddr, rulesAddr, threadSlotAddr, type StubRegion } from '../abi/stub.js';
 import { ControlMemory } from './controlMemory.js';
 import { ContextQueue } from '../shm/contextQueue.js';
 import { postFirstThread, type FirstThread } from './sysmsgThreads.js';
@@ -31,7 +31,6 @@ import { Subprocess } from './subprocess.js';
 
 /** Where forkStub's memfd name goes in the request page (past the other transactions' arguments). */
 const ARG_MEMFD_NAME = 0x400;
-const CONTROL_NAME = new TextEncoder().encode('systrap-control\0');
 
 /** What a tracer needs to clean a freshly forked stub (createSource, createSandbox). */
 function freshStubArgs(rt: Runtime) {
@@ -168,9 +167,8 @@ export async function forkStubEarly(rt: Runtime, parent: Subprocess): Promise<Fo
   return parent.guard(() =>
     th.exclusive(async (call) => {
       const page = parent.argumentPage();
-      new Uint8Array(page.view.buffer, page.view.byteOffset + ARG_MEMFD_NAME, CONTROL_NAME.length).set(CONTROL_NAME);
-      const flags = CLONE_PARENT | BigInt(SIG.SIGCHLD);
-      const args = [flags, page.addr + BigInt(ARG_MEMFD_NAME), BigInt(fileSize), controlBase(region), BigInt(size), rulesAddr(region)];
+      new Uint8Array(page.view.buffer, page.view.byteOffset + ARG_MEMFD_NAME, CONTROL_MEMFD_NAME.length).set(CONTROL_MEMFD_NAME);
+      const args = forkRequestArgs(region, page.addr + BigInt(ARG_MEMFD_NAME));
       // Runner workers patch none of its sites meanwhile (see UserTrap.hold for the sentry's).
       const fork = () => call(abi.STUB_REQUEST_FORK, args);
       const reply = parent.usertrapTable && parent.queue ? await parent.queue.withoutPatching(fork) : await fork();
@@ -320,26 +318,14 @@ export const forkSeams: { childAnswered?: (pid: number) => void; making?: (pid: 
 const stubParents = new WeakMap<Subprocess, number>();
 const controlInodes = new WeakMap<MemoryFile, number>();
 
-/**
- * The host pid of the fork child the parent's loop answered (`nsPid`, in its pid namespace),
- * checked through /proc: the answer is in memory the program can write, and the pid is one
- * Node will signal. The child must be a child of the stub's parent (CLONE_PARENT), no stub the
- * platform knows, and map the parent's control file at the control memory's address (it does
- * until Node acknowledges it: nothing else maps that file there but the parent's own threads,
- * whose parent is the stub). Inside a sandbox every process is the program's own; outside, a
- * program could still name another program's fork child in the same microseconds (see
- * README, Safety: the fallback is weaker).
- */
+/** The host pid of the fork child the parent's loop answered, checked (see forkChildOf). */
 function verifiedForkChild(rt: Runtime, parent: Subprocess, nsPid: number): number {
   // Neither the stub's parent nor its control file ever changes: read once.
   let stubParent = stubParents.get(parent);
   if (stubParent === undefined) stubParents.set(parent, (stubParent = ppidOf(parent.pid)));
-  const pid = parent.sandboxed ? hostPidOfChild(stubParent, nsPid) : nsPid;
   let ino = controlInodes.get(parent.control.file);
   if (ino === undefined) controlInodes.set(parent.control.file, (ino = fstatSync(parent.control.file.fd).ino));
-  const ok = pid > 0 && !rt.tracks(pid) && ppidOf(pid) === stubParent && mappedInode(pid, controlBase(rt.region)) === ino;
-  if (!ok) throw Errors.ForgedReply('clone', BigInt(nsPid), 'the pid of the stub\'s fork', parent.pid);
-  return pid;
+  return forkChildOf(nsPid, { pid: parent.pid, stubParent, sandboxed: parent.sandboxed, controlInode: ino, controlAddr: controlBase(rt.region), known: (pid) => rt.tracks(pid) });
 }
 
 /**

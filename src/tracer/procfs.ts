@@ -137,3 +137,40 @@ export function mappedInode(pid: number, addr: bigint): number {
   }
   return 0;
 }
+
+/** What {@link forkChildOf} checks a fork answer against (the parent stub's facts). */
+export interface ForkParentFacts {
+  /** The stub's pid, as Node sees it. */
+  readonly pid: number;
+  /** Its parent (a fork child with CLONE_PARENT is that process's child too). */
+  readonly stubParent: number;
+  /** The stub is in a pid namespace of its own (the answer is a pid there). */
+  readonly sandboxed: boolean;
+  /** The inode of the file its control memory is in, and that memory's stub address. */
+  readonly controlInode: number;
+  readonly controlAddr: bigint;
+  /** Whether `pid` is a stub the caller knows already (a forged answer could name one). */
+  known(pid: number): boolean;
+}
+
+/**
+ * The host pid of the fork child a parent stub's loop answered (`nsPid`, in its pid namespace),
+ * checked through /proc: the answer is in memory the program can write, and the pid is one
+ * Node will signal. The child must be a child of the stub's parent (CLONE_PARENT), no stub
+ * known, and map the parent's control file at the control memory's address (it does until Node
+ * acknowledges it: nothing else maps that file there but the parent's own threads, whose parent
+ * is the stub). Inside a sandbox every process is the program's own; outside, a program could
+ * still name another program's fork child in the same microseconds (README, Safety). Used by
+ * the main thread's fork and the sentry's (src/sentry/kernel/localFork.ts).
+ *
+ * @example
+ * ```ts
+ * const pid = forkChildOf(nsPid, { pid, stubParent, sandboxed, controlInode, controlAddr, known });
+ * ```
+ */
+export function forkChildOf(nsPid: number, p: ForkParentFacts): number {
+  const pid = p.sandboxed ? hostPidOfChild(p.stubParent, nsPid) : nsPid;
+  const ok = pid > 0 && !p.known(pid) && ppidOf(pid) === p.stubParent && mappedInode(pid, p.controlAddr) === p.controlInode;
+  if (!ok) throw Errors.ForgedReply('clone', BigInt(nsPid), "the pid of the stub's fork", p.pid);
+  return pid;
+}

@@ -1,6 +1,6 @@
 import { fstatSync } from 'node:fs';
-import { CLONE_PARENT, SIG } from '../../abi/linux.js';
-import { PER_THREAD, SYSCALL_THREAD_SLOT, abi, contextSlotAddr, controlBase, controlSize, queueAddr, rulesAddr, threadSlotAddr } from '../../abi/stub.js';
+import { SIG } from '../../abi/linux.js';
+import { CONTROL_MEMFD_NAME, PER_THREAD, SYSCALL_THREAD_SLOT, abi, contextSlotAddr, controlBase, controlSize, forkRequestArgs, queueAddr, threadSlotAddr } from '../../abi/stub.js';
 import { THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import { Errors, checkStubReply } from '../../errors.js';
 import type { FileRange } from '../../memoryFile.js';
@@ -9,11 +9,9 @@ import { ContextQueue } from '../../shm/contextQueue.js';
 import { adoptWorkerFile, type MemoryFileRef } from '../../shm/sharedFile.js';
 import { SyscallThreadOwner } from '../../shm/syscallThreadLock.js';
 import { FIRST_THREAD_SLOT, postThreadRequest, type FirstThread, type ThreadRequestRegion } from '../../shm/threadRequest.js';
-import { hostPidOfChild, mappedInode, ppidOf } from '../../tracer/procfs.js';
+import { forkChildOf, ppidOf } from '../../tracer/procfs.js';
 import type { StubCalls, SyscallMsg } from './stubCalls.js';
 
-/** The name of a fork child's control memory (its memfd), as the main thread's forks give it. */
-const CONTROL_NAME = new TextEncoder().encode('systrap-control\0');
 /** How long the sentry waits for a fork child to answer before it gives up on it (a stub stopped by a debugger, say). */
 const CHILD_ANSWER_MS = 5000;
 /** Each sleep of that wait, between looks at whether the child is still there. */
@@ -99,11 +97,10 @@ export async function forkHere(tree: LocalForkTree, p: LocalForkParent, calls: S
   const size = controlSize(region);
   const fileSize = size + abi.STUB_RULES_SIZE;
   const scratch = calls.scratch();
-  scratch.bytes.set(CONTROL_NAME);
-  const flags = CLONE_PARENT | BigInt(SIG.SIGCHLD);
+  scratch.bytes.set(CONTROL_MEMFD_NAME);
   let nsPid: number;
   try {
-    nsPid = Number(checkStubReply(await calls.syscall(abi.STUB_REQUEST_FORK, flags, scratch.addr, BigInt(fileSize), controlBase(region), BigInt(size), rulesAddr(region)), { syscall: 'clone', expect: 'nonneg', pid: p.hostPid }));
+    nsPid = Number(checkStubReply(await calls.syscall(abi.STUB_REQUEST_FORK, ...forkRequestArgs(region, scratch.addr)), { syscall: 'clone', expect: 'nonneg', pid: p.hostPid }));
   } catch (e) {
     throw new ForkLost(0, e);
   }
@@ -165,12 +162,7 @@ function layOut(file: NativeMemoryFile, region: ThreadRequestRegion, p: LocalFor
 const stubParents = new Map<number, number>();
 const inodes = new WeakMap<NativeMemoryFile, number>();
 
-/**
- * The host pid of the child the parent's loop answered (`nsPid`), checked as the main thread's
- * verifiedForkChild checks it: a child of the stub's parent (CLONE_PARENT), no stub of the
- * program's, mapping the parent's control file at the control memory's address (nothing else
- * maps it there but the parent's own threads, whose parent is the stub).
- */
+/** The host pid of the child the parent's loop answered, checked as the main thread's fork checks it (see forkChildOf). */
 function verifiedChild(tree: LocalForkTree, p: LocalForkParent, nsPid: number): number {
   let stubParent = stubParents.get(p.hostPid);
   if (stubParent === undefined) {
@@ -178,12 +170,9 @@ function verifiedChild(tree: LocalForkTree, p: LocalForkParent, nsPid: number): 
     if (stubParents.size > 4096) stubParents.clear(); // pids of stubs long gone
     stubParents.set(p.hostPid, stubParent);
   }
-  const pid = tree.sandboxed ? hostPidOfChild(stubParent, nsPid) : nsPid;
   let ino = inodes.get(p.file);
   if (ino === undefined) inodes.set(p.file, (ino = fstatSync(p.file.fd).ino));
-  const ok = pid > 0 && !tree.knowsStub(pid) && ppidOf(pid) === stubParent && mappedInode(pid, controlBase(tree.region)) === ino;
-  if (!ok) throw Errors.ForgedReply('clone', BigInt(nsPid), "the pid of the stub's fork", p.hostPid);
-  return pid;
+  return forkChildOf(nsPid, { pid: p.hostPid, stubParent, sandboxed: tree.sandboxed, controlInode: ino, controlAddr: controlBase(tree.region), known: (pid) => tree.knowsStub(pid) });
 }
 
 /**
