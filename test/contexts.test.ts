@@ -173,7 +173,7 @@ test('the program scribbles over its ThreadContext: ECORRUPT on that context; No
   const { contextSlotAddr } = await import('../src/abi/stub.js');
   const regs = await load(as, [0xb8, ...le32(SYS.getpid), 0x0f, 0x05, 0xc7, 0x03, ...le32(77), 0xeb, 0xf8]);
   t.like(await ctx.switchToApp(as, regs), { kind: 'syscall', sysno: SYS.getpid });
-  regs.rbx = contextSlotAddr(platform.stubRegion, ctx.id) + 3944n;
+  regs.rbx = contextSlotAddr(platform.stubRegion, ctx.id) + BigInt(THREAD_CONTEXT.state);
   const run = ctx.switchToApp(as, regs);
   const err = await t.throwsAsync(run);
   t.is((err as { code?: string }).code, 'ECORRUPT');
@@ -315,3 +315,39 @@ test('releasing a running context interrupts it; its id is reused only after', a
   b.release();
   await as.release();
 });
+
+// The handshake line (ThreadContext.state .. fastRax, native/stub/sysmsg.h): a direct resume
+// hands a call's result over in it, and neither side counts the context in or out of the queue's
+// active contexts. A handler that sets the result and another register, reads the result back,
+// and stops with a result set, run through the direct resume and through the queue.
+const HANDSHAKE_N = 2000;
+// xor r12,r12; xor r14,r14; mov r13d,N; 1: mov eax,getppid; syscall; add r12,rax; add r14,rsi;
+// dec r13d; jnz 1b; mov rdi,r12; mov rsi,r14; mov eax,exit; syscall
+const HANDSHAKE_PROGRAM = [0x4d, 0x31, 0xe4, 0x4d, 0x31, 0xf6, 0x41, 0xbd, ...le32(HANDSHAKE_N), 0xb8, ...le32(SYS.getppid), 0x0f, 0x05,
+  0x49, 0x01, 0xc4, 0x49, 0x01, 0xf6, 0x41, 0xff, 0xcd, 0x75, 0xee, 0x4c, 0x89, 0xe7, 0x4c, 0x89, 0xf6, 0xb8, ...le32(SYS.exit), 0x0f, 0x05];
+const HANDSHAKE_HANDLER = new URL('./fixtures/handshake.mjs', import.meta.url).href;
+
+for (const path of ['direct', 'queue'] as const) {
+  test(`through the ${path === 'direct' ? 'direct resume' : 'queue (the stub fast path off)'}: each result and register the handler set is what the program sees, the result reads back as set, a result set before stopping is in the registers, and the active-context count ends where it began`, async (t) => {
+    const as = await platform.newAddressSpace();
+    const regs = await load(as, HANDSHAKE_PROGRAM);
+    const ctx = platform.newContext();
+    const q = await subprocessOf(as).ensureQueue();
+    const active0 = q.numActiveContexts;
+    const queued0 = q.enqueued;
+    if (path === 'queue') q.stubFastPath(false);
+    const ev = await ctx.run(as, regs, HANDSHAKE_HANDLER);
+    t.deepEqual(ev, { kind: 'syscall', sysno: SYS.exit, args: [7n * BigInt(HANDSHAKE_N), 5n * BigInt(HANDSHAKE_N), 0n, 0n, 0n, 0n] });
+    t.is(regs.rax, 99n, 'the result set by the handler that stopped the run');
+    t.is(ctx.switches, HANDSHAKE_N + 1);
+    const queued = (q.enqueued - queued0) >>> 0;
+    if (path === 'queue') t.is(queued, HANDSHAKE_N + 1, 'every switch went through the queue');
+    else if (availableParallelism() > 1) t.true(queued < HANDSHAKE_N / 2, `${queued} of ${HANDSHAKE_N + 1} switches went through the queue`); // one CPU: no stub thread spins
+    // The exit's trap is the sentry's now: the stub thread that spun for it gives up and uncounts
+    // it (direct path), or uncounted it as it published (queue).
+    t.true(await until(() => q.numActiveContexts === active0), `active contexts ${q.numActiveContexts}, ${active0} before`);
+    q.stubFastPath(true);
+    ctx.release();
+    await as.release();
+  });
+}

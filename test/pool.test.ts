@@ -59,6 +59,7 @@ test('the pool keeps at most maxAvailable stubs', async (t) => {
 test('1,000 create/release cycles (half with the pool disabled) leak nothing', async (t) => {
   t.timeout(600_000);
   const fdsBefore = fdCount();
+  const tableBefore = fdTable(process.pid);
   for (const pool of [{ maxAvailable: 4 }, false] as const) {
     const platform = await createPlatform({ pool });
     const pids = new Set<number>();
@@ -76,7 +77,9 @@ test('1,000 create/release cycles (half with the pool disabled) leak nothing', a
     t.true(await until(() => childPids().length === 0), `children left: ${childPids().join(' ')}`);
   }
   t.deepEqual(leakedChildren(), []);
-  t.true(fdCount() <= fdsBefore, `fds before ${fdsBefore}, after ${fdCount()}`);
+  // An fd Node closes a moment after close() resolved (a worker's, under a loaded machine) is not
+  // a leak: waited for; what is still open then is named.
+  t.true(await until(() => fdCount() <= fdsBefore), `fds before ${fdsBefore}, after ${fdCount()}: ${JSON.stringify(fdTable(process.pid))} (at the start: ${JSON.stringify(tableBefore)})`);
 });
 
 test("the stub's fd table holds none of Node's fds", async (t) => {

@@ -44,13 +44,48 @@ export interface SyscallHandler {
   handle(event: { kind: 'syscall'; sysno: number; args: bigint[] }, regs: Registers): boolean;
 }
 
-const ORIG_RAX = REGISTER_NAMES.indexOf('orig_rax');
+const RAX = REGISTER_NAMES.indexOf('rax');
+const INTERRUPT = THREAD_CONTEXT.interrupt / 4;
 const RIP = REGISTER_NAMES.indexOf('rip');
 /** Every call traps in an address space with the platform's own filter: any may be patched. */
 const ALL_CALLS: ReadonlySet<number> = { has: (n: number) => n >= 0 && n < 1024 } as ReadonlySet<number>;
 const ARG_IDX = SYSCALL_ARG_REGS.map((r) => REGISTER_NAMES.indexOf(r));
 
 const handlers = new Map<string, SyscallHandler>();
+
+/**
+ * The handler's `regs`: the ThreadContext's registers read and written in place in the slot
+ * (`slotRegs`), so nothing is copied per syscall. All but rax: the result a handler sets is held
+ * in `result.value` and handed over with the resume, in the slot's handshake line
+ * (ContextQueue.resumeWithResult): a handler that reads nothing but the call's number and sets
+ * only its result moves no cache line of the registers between this CPU and the stub's.
+ */
+function handlerRegisters(slotRegs: BigUint64Array): { regs: Registers; result: { value: bigint | undefined } } {
+  const result: { value: bigint | undefined } = { value: undefined };
+  const regs = {} as Registers;
+  REGISTER_NAMES.forEach((n, i) =>
+    Object.defineProperty(
+      regs,
+      n,
+      i === RAX
+        ? {
+            enumerable: true,
+            get: () => result.value ?? slotRegs[i],
+            set: (v: bigint) => {
+              result.value = BigInt.asUintN(64, v);
+            },
+          }
+        : {
+            enumerable: true,
+            get: () => slotRegs[i],
+            set: (v: bigint) => {
+              slotRegs[i] = BigInt.asUintN(64, v);
+            },
+          },
+    ),
+  );
+  return { regs, result };
+}
 
 export default async function run(task: RunTask): Promise<RunResult> {
   const f = workerFile(task.memory, Math.max(task.slot.end, task.queue.end));
@@ -64,18 +99,8 @@ export default async function run(task: RunTask): Promise<RunResult> {
     handler = (await import(task.handler)) as SyscallHandler;
     handlers.set(task.handler, handler);
   }
-  // The handler works on the slot itself: `regs` reads and writes the ThreadContext's registers
-  // in place, so nothing is copied per syscall.
-  const regs = {} as Registers;
-  REGISTER_NAMES.forEach((n, i) =>
-    Object.defineProperty(regs, n, {
-      enumerable: true,
-      get: () => slotRegs[i],
-      set: (v: bigint) => {
-        slotRegs[i] = BigInt.asUintN(64, v);
-      },
-    }),
-  );
+  const words = new BigUint64Array(slot);
+  const { regs, result } = handlerRegisters(slotRegs);
   slotRegs.set(task.regs);
   const event = {
     kind: 'syscall' as const,
@@ -85,6 +110,8 @@ export default async function run(task: RunTask): Promise<RunResult> {
     },
   };
   const stateIdx = THREAD_CONTEXT.state / 4;
+  const sysnoIdx = THREAD_CONTEXT.fastSysno / 4;
+  const i32 = new Int32Array(slot);
   // One wait description per run: nothing is allocated per switch.
   const wait = {
     watch: [{ words: new Int32Array(slot), index: stateIdx, value: ContextState.None }],
@@ -97,9 +124,13 @@ export default async function run(task: RunTask): Promise<RunResult> {
   const signo = new BigInt64Array(slot, THREAD_CONTEXT.signo, 1);
   let switches = 0;
   for (;;) {
-    Atomics.store(u32, THREAD_CONTEXT.interrupt / 4, 0);
+    // Each locked write to the handshake line may find the line on the stub's CPU: none for
+    // the usual clear interrupt flag.
+    if (Atomics.load(u32, INTERRUPT) !== 0) Atomics.store(u32, INTERRUPT, 0);
     Atomics.store(u32, stateIdx, ContextState.None);
-    if (!q.resume(task.id, u32)) q.wakeIfNeeded();
+    const direct = result.value === undefined ? q.resume(task.id, u32) : q.resumeWithResult(task.id, u32, words, result.value);
+    result.value = undefined;
+    if (!direct) q.wakeIfNeeded();
     switches++;
     // Spin, then sleep on the doorbell until this context's trap (or the stub's death).
     while (waitForTrap(q, wait) < 0) {
@@ -107,8 +138,9 @@ export default async function run(task: RunTask): Promise<RunResult> {
     }
     const state = Atomics.load(u32, stateIdx);
     if (state === ContextState.Syscall || state === ContextState.SyscallTrap) {
-      // One event object per run; its args are read from the slot only if the handler asks.
-      event.sysno = Number(BigInt.asIntN(64, slotRegs[ORIG_RAX]));
+      // One event object per run; its args are read from the slot only if the handler asks, its
+      // number from the handshake line (orig_rax as the kernel takes it: its low 32 bits).
+      event.sysno = i32[sysnoIdx];
       // Through a signal: its site patched now if it can be (SyscallTrap: it was).
       if (state === ContextState.Syscall && ut) ut.tryPatch(mem!, slotRegs[RIP], event.sysno);
       if (handler.handle(event, regs)) continue;
@@ -120,6 +152,8 @@ export default async function run(task: RunTask): Promise<RunResult> {
         continue;
       }
     }
+    if (result.value !== undefined) slotRegs[RAX] = result.value; // the handler set it, then stopped
+    result.value = undefined;
     return { regs: slotRegs.slice(0, nregs), state, switches };
   }
 }

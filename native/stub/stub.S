@@ -408,7 +408,15 @@ systrap_syshandler_ret_read:
 	jne 2f
 	mov %gs:MSG_FPX_SW+8, %eax
 	mov %gs:MSG_FPX_SW+12, %edx
-	xsave64 TC_FPSTATE(%rcx)
+	/* XSAVEOPT where the CPU has it (the sentry says so in the queue): the same image, with
+	 * the components in their initial state (AVX-512's, usually) left unwritten and marked so
+	 * in its header, which is all that reads it (XRSTOR on sigreturn). */
+	testl $1, __start_systrap_stub+STUB_QUEUE_OFFSET+Q_XSAVEOPT(%rip)
+	jz 4f
+	xsaveopt64 TC_FPSTATE(%rcx)
+	jmp 5f
+4:	xsave64 TC_FPSTATE(%rcx)
+5:
 	/* The software bytes (48, at 464: XSAVE leaves them alone) and the end marker. */
 	xor %edx, %edx
 1:	mov %gs:MSG_FPX_SW(%rdx), %rax

@@ -74,6 +74,7 @@ enum { R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8, RAX, RCX, RDX, RSI, RDI, 
 _Static_assert(__builtin_offsetof(struct sysmsg, ret_addr) == MSG_RET_ADDR, "sysmsg_asm.h");
 _Static_assert(__builtin_offsetof(struct sysmsg, syshandler) == MSG_SYSHANDLER, "sysmsg_asm.h");
 _Static_assert(__builtin_offsetof(struct sysmsg, syshandler_stack) == MSG_SYSHANDLER_STACK, "sysmsg_asm.h");
+_Static_assert(__builtin_offsetof(struct context_queue, xsaveopt) == Q_XSAVEOPT, "sysmsg_asm.h");
 _Static_assert(__builtin_offsetof(struct sysmsg, app_stack) == MSG_APP_STACK, "sysmsg_asm.h");
 _Static_assert(__builtin_offsetof(struct sysmsg, state) == MSG_STATE, "sysmsg_asm.h");
 _Static_assert(__builtin_offsetof(struct sysmsg, context) == MSG_CONTEXT, "sysmsg_asm.h");
@@ -152,11 +153,19 @@ STUB_INLINE void copy64(volatile uint64_t* dst, const volatile uint64_t* src, ui
 STUB_INLINE void futex_wake(uint32_t* addr) { raw_syscall(SYS_futex, (long)addr, FUTEX_WAKE, 1, 0, 0, 0); }
 STUB_INLINE void futex_wait(uint32_t* addr, uint32_t val) { raw_syscall(SYS_futex, (long)addr, FUTEX_WAIT, val, 0, 0, 0); }
 
-/* Publishes a trapped context to the sentry: its new state, one less context in the stub. */
-STUB_INLINE void publish(struct context_queue* q, struct sysmsg* msg, struct thread_context* ctx, uint32_t state) {
+/* Hands a trapped context to the sentry: its new state, the doorbell rung. The caller says
+ * whether it still counts as active (see publish, publish_and_wait), and what
+ * sentry_fast_path says meanwhile (`direct`: the token | DIRECT_SPINNING, or 0 to leave it).
+ * The handshake line's words are written last and together: the sentry spins reading that
+ * line, and each store of ours it sees alone costs the line one more trip between CPUs. */
+STUB_INLINE void publish_state(struct context_queue* q, struct sysmsg* msg, struct thread_context* ctx, uint32_t state, uint32_t direct) {
   ctx->last_thread_id = msg->thread_id;
   ctx->thread_id = INVALID_THREAD_ID;
-  __atomic_sub_fetch(&q->num_active_contexts, 1, __ATOMIC_ACQ_REL);
+  int32_t sysno = (int32_t)ctx->regs[ORIG_RAX];
+  /* Ordered before the state (x86 keeps stores in order; the release stores tell the compiler
+   * so): a sentry that sees the state sees these. */
+  if (direct) __atomic_store_n(&ctx->sentry_fast_path, direct, __ATOMIC_RELEASE);
+  __atomic_store_n(&ctx->fast_sysno, sysno, __ATOMIC_RELEASE);
   __atomic_store_n(&ctx->state, state, __ATOMIC_RELEASE);
   /* One doorbell per stub: the sentry waits on it for all its contexts at once. The wake is a
    * syscall: make it only when a sentry thread sleeps (it counts itself in num_sentry_waiters
@@ -164,6 +173,13 @@ STUB_INLINE void publish(struct context_queue* q, struct sysmsg* msg, struct thr
    * this bump or this load sees it). */
   __atomic_add_fetch(&q->num_published, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&q->num_sentry_waiters, __ATOMIC_SEQ_CST) != 0) futex_wake(&q->num_published);
+}
+
+/* Publishes `ctx` (see publish_state): from now on it is the sentry's, no longer an active
+ * context of this stub until the sentry queues it again (which counts it back). */
+STUB_INLINE void publish(struct context_queue* q, struct sysmsg* msg, struct thread_context* ctx, uint32_t state) {
+  __atomic_sub_fetch(&q->num_active_contexts, 1, __ATOMIC_ACQ_REL);
+  publish_state(q, msg, ctx, state, 0);
 }
 
 /* Takes the oldest context from the queue, or 0 (gVisor's queue_get_context). Entries are
@@ -241,28 +257,45 @@ STUB_INLINE struct thread_context* get_context(struct context_queue* q, struct s
   }
 }
 
+/* Whether `v` (ThreadContext.sentry_fast_path) hands `ctx` back to this thread; for
+ * DIRECT_RESUMED_RAX, the call's result is moved from the handshake line into its registers. */
+STUB_INLINE int direct_taken(struct thread_context* ctx, uint32_t v, uint32_t token) {
+  if (v == (token | DIRECT_RESUMED)) return 1;
+  if (v != (token | DIRECT_RESUMED_RAX)) return 0;
+  ctx->regs[RAX] = __atomic_load_n(&ctx->fast_rax, __ATOMIC_RELAXED);
+  return 1;
+}
+
 /* Waits (spinning, ~QUEUE_SPIN_CYCLES) for the sentry to resume `ctx` directly: it swaps
- * sentry_fast_path from DIRECT_SPINNING to DIRECT_RESUMED after writing the context's registers
- * and state. Gives up when time runs out or other contexts wait in the queue (this thread is
- * needed there); whoever wins the swap decides: the sentry then queues the context instead.
- * Returns 1 if the context is this thread's to run now. */
+ * sentry_fast_path from DIRECT_SPINNING to DIRECT_RESUMED (or DIRECT_RESUMED_RAX) after writing
+ * the context's registers (or the result in fast_rax) and state. Gives up when time runs out or
+ * other contexts wait in the queue (this thread is needed there); whoever wins the swap decides:
+ * the sentry then queues the context instead. Returns 1 if the context is this thread's to run
+ * now. */
 STUB_INLINE int direct_wait(struct context_queue* q, struct sysmsg* msg, struct thread_context* ctx, uint32_t token) {
   uint64_t start = rdtsc();
   for (;;) {
     uint32_t v = __atomic_load_n(&ctx->sentry_fast_path, __ATOMIC_SEQ_CST);
-    if (v == (token | DIRECT_RESUMED)) break;
+    if (direct_taken(ctx, v, token)) break;
     int give_up = rdtsc() - start > QUEUE_SPIN_CYCLES ||
                   __atomic_load_n(&q->start, __ATOMIC_RELAXED) != __atomic_load_n(&q->end, __ATOMIC_RELAXED);
     if (give_up) {
       uint32_t expect = token | DIRECT_SPINNING;
-      if (__atomic_compare_exchange_n(&ctx->sentry_fast_path, &expect, DIRECT_NONE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return 0;
-      if (expect != (token | DIRECT_RESUMED)) return 0; /* another stub's, or scribbled on: the queue */
-      break;
+      /* Lost when this swap wins, or when the word is neither ours spinning nor ours resumed
+       * (another stub's, or scribbled on): the queue then. */
+      int lost = __atomic_compare_exchange_n(&ctx->sentry_fast_path, &expect, DIRECT_NONE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ||
+                 !direct_taken(ctx, expect, token);
+      if (!lost) break;
+      /* The sentry will queue the context (and count it active again): not active meanwhile. */
+      __atomic_sub_fetch(&q->num_active_contexts, 1, __ATOMIC_ACQ_REL);
+      return 0;
     }
     __asm__ volatile("pause");
   }
   __atomic_store_n(&ctx->sentry_fast_path, DIRECT_NONE, __ATOMIC_RELAXED);
-  if (__atomic_exchange_n(&ctx->interrupt, 0, __ATOMIC_ACQ_REL)) {
+  /* Looked at before it is taken: no locked write to the handshake line when it is clear (one
+   * set after this look is seen by resume_at_once or, past it, sends this thread to the kick). */
+  if (__atomic_load_n(&ctx->interrupt, __ATOMIC_ACQUIRE) && __atomic_exchange_n(&ctx->interrupt, 0, __ATOMIC_ACQ_REL)) {
     /* Interrupted meanwhile: straight back, as from the queue. */
     ctx->signo = SIGCHLD;
     ctx->regs[ORIG_RAX] = (uint64_t)-1;
@@ -391,9 +424,15 @@ STUB_INLINE void publish_signal(struct context_queue* q, struct sysmsg* msg, str
 STUB_INLINE struct thread_context* publish_and_wait(struct context_queue* q, struct sysmsg* msg, uintptr_t base, struct thread_context* ctx, uint32_t state) {
   uint32_t token = __atomic_load_n(&q->direct_token, __ATOMIC_RELAXED) << 2;
   int spin = token != 0 && !__atomic_load_n(&q->fast_path_disabled, __ATOMIC_RELAXED);
-  if (spin) __atomic_store_n(&ctx->sentry_fast_path, token | DIRECT_SPINNING, __ATOMIC_SEQ_CST);
-  publish(q, msg, ctx, state);
-  if (spin && direct_wait(q, msg, ctx, token)) return ctx;
+  if (!spin) {
+    publish(q, msg, ctx, state);
+    return get_context(q, msg, base);
+  }
+  /* Published still counted active: a direct resume hands it straight back to this thread, and
+   * neither side then touches num_active_contexts, a cache line both would otherwise move
+   * across CPUs twice per call. direct_wait uncounts it when the queue takes over. */
+  publish_state(q, msg, ctx, state, token | DIRECT_SPINNING);
+  if (direct_wait(q, msg, ctx, token)) return ctx;
   return get_context(q, msg, base);
 }
 
@@ -407,7 +446,9 @@ STUB_INLINE struct thread_context* publish_and_wait(struct context_queue* q, str
 STUB_INLINE long resume_at_once(struct context_queue* q, struct sysmsg* msg, uintptr_t base, struct thread_context* prev, struct thread_context* next) {
   __atomic_store_n(&msg->ret_addr, next->regs[RIP], __ATOMIC_RELAXED);
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  if (!__atomic_exchange_n(&next->interrupt, 0, __ATOMIC_ACQ_REL)) return 0;
+  /* Loaded first: no locked write to the handshake line for the usual clear flag (one set after
+   * the load has its SIGCHLD find the kick). */
+  if (!__atomic_load_n(&next->interrupt, __ATOMIC_ACQUIRE) || !__atomic_exchange_n(&next->interrupt, 0, __ATOMIC_ACQ_REL)) return 0;
   publish_signal(q, msg, next, SIGCHLD, next->siginfo);
   next = get_context(q, msg, base);
   sync_attrs(q, msg);

@@ -43,6 +43,9 @@
 #define TC_RSP TC_REG(19)
 #define TC_SS TC_REG(20)
 
+/* context_queue.xsaveopt (the queue is at STUB_QUEUE_OFFSET in the region). */
+#define Q_XSAVEOPT 228
+
 /* Thread states only the syshandler path uses (see enum thread_state). */
 #define THREAD_STATE_NONE_ASM 0
 

@@ -48,17 +48,26 @@ export const THREAD_CONTEXT = {
   regs: 3592,
   siginfo: 3808,
   signo: 3936,
-  state: 3944,
-  interrupt: 3948,
-  threadId: 3952,
-  lastThreadId: 3956,
-  /** Direct-resume handshake: (token << 2) | DIRECT.spinning, swapped to | DIRECT.resumed by the sentry. */
-  sentryFastPath: 3960,
-  ackedTime: 3968,
-  stateChangedTime: 3976,
-  tls: 3984,
-  debug: 3992,
-  sigError: 4000,
+  threadId: 3944,
+  lastThreadId: 3948,
+  ackedTime: 3952,
+  stateChangedTime: 3960,
+  tls: 3968,
+  debug: 3976,
+  sigError: 3984,
+  /**
+   * The handshake line (one cache line, native/stub/sysmsg.h): `state` to `fastRax`, the words
+   * both sides write per trap of the direct path. A sentry that reads `fastSysno` and answers
+   * through `fastRax` touches no other line of the slot.
+   */
+  state: 4032,
+  interrupt: 4036,
+  /** Direct-resume handshake: (token << 2) | DIRECT.spinning, swapped to | DIRECT.resumed (or resumedRax) by the sentry. */
+  sentryFastPath: 4040,
+  /** The trapped call's number as the stub published it (i32 of orig_rax). */
+  fastSysno: 4044,
+  /** The call's result for a DIRECT.resumedRax resume (the stub moves it into rax). */
+  fastRax: 4048,
   /** Bytes a slot occupies. */
   allocatedSize: 4096,
 } as const;
@@ -83,6 +92,8 @@ export const CONTEXT_QUEUE = {
   /** Syscall patching from runner workers (see UserTrap.shared): the next free entry, and a try-lock. */
   usertrapNext: 220,
   usertrapLock: 224,
+  /** 1: the syshandler saves FP state with XSAVEOPT (the CPU has it). */
+  xsaveopt: 228,
   numThreadsToWakeup: 256,
   numActiveContexts: 320,
   usedFastPath: 324,
@@ -118,7 +129,7 @@ export const TASK_ATTRS = {
 export const ATTR = { creds: 1, nice: 2, affinity: 4, caps: 8, rlimitShift: 8, groupsMax: 64, rlimits: 16, affinityMax: 128 } as const;
 
 /** ThreadContext.sentryFastPath low bits (see native/stub/sysmsg.h). */
-export const DIRECT = { none: 0, spinning: 1, resumed: 2 } as const;
+export const DIRECT = { none: 0, spinning: 1, resumed: 2, resumedRax: 3 } as const;
 
 /** Thread states (Msg.state). */
 export const ThreadState = { None: 0, Done: 1, Prep: 2, Asleep: 3, Initializing: 4, Resume: 5 } as const;

@@ -41,6 +41,8 @@ export class SentryHost {
   /** The kernels' watch versions when #words was built (processes come and go inside a kernel). */
   #wordsVersion = -1;
   #closing = false;
+  /** What a spin looks at every time (see #wait), rebuilt for each wait. Protected by: this thread. */
+  readonly #hot: WatchedWord[] = [];
   /** What a sleep watches, built with #words. Protected by: this thread. */
   #sleepSet?: SleepSet;
   /** When the stubs were last looked at after a silent sleep (see #checkStubs). */
@@ -142,12 +144,19 @@ export class SentryHost {
       this.#sleepSet = undefined;
     }
     const words = this.#words;
-    // No task in a stub: no trap can come (every task is parked here), so no spin.
+    // No task in a stub: no trap can come (every task is parked here), so no spin. The spin
+    // looks at the state words of the tasks in stubs (and the mail), the doorbells only every
+    // 64 looks: a trap's state word moves before its stub rings the doorbell, and the doorbell's
+    // cache line, written by the stub's locked add, costs a second trip between CPUs.
+    const hot = this.#hot;
+    hot.length = 0;
+    hot.push(this.#wake);
     let canTrap = false;
     let woke = false;
     for (const k of this.#kernels.values()) {
+      hot.push(k.mailCounter);
       for (const p of k.table.live()) {
-        canTrap ||= p.anyInStub();
+        canTrap = p.anyInStub(hot) || canTrap;
         woke = p.takeWoke() || woke;
       }
     }
@@ -155,15 +164,15 @@ export class SentryHost {
     // tends to run on this CPU); and such a wait measures the wake-up, not the program.
     const start = performance.now();
     try {
-      this.#waitFor(words, woke ? 0 : this.#spinControl.budget(canTrap), maxMs);
+      this.#waitFor(words, hot.length <= MAX_HOT_WORDS ? hot : words, woke ? 0 : this.#spinControl.budget(canTrap), maxMs);
     } finally {
       if (canTrap && !woke) this.#spinControl.record((performance.now() - start) * 1e6);
     }
   }
 
-  /** The wait itself: spin `spinNs`, then sleep until a trap, mail, a timer, or `maxMs` at most. */
-  #waitFor(words: readonly WatchedWord[], spinNs: number, maxMs: number): void {
-    if (this.#spin(words, spinNs)) return;
+  /** The wait itself: spin `spinNs` (on `hot`, see #spin), then sleep until a trap, mail, a timer, or `maxMs` at most. */
+  #waitFor(words: readonly WatchedWord[], hot: readonly WatchedWord[], spinNs: number, maxMs: number): void {
+    if (this.#spin(words, hot, spinNs)) return;
     // Closing: the aborted kernels end in their next turns, and Node may be waiting to end this
     // thread (its exit terminates workers, which a futex sleep delays): no long sleep then.
     let deadline = performance.now() + (this.#closing ? 1 : maxMs);
@@ -208,16 +217,23 @@ export class SentryHost {
     for (const k of this.#kernels.values()) k.checkStub();
   }
 
-  /** Spins up to `ns`; true as soon as a watched word changed. */
-  #spin(words: readonly WatchedWord[], ns: number): boolean {
+  /**
+   * Spins up to `ns`; true as soon as a watched word changed: `hot` at every look, all `words`
+   * (the doorbells: a trap of a task not in `hot`, a signal a stub thread deferred) every 64.
+   */
+  #spin(words: readonly WatchedWord[], hot: readonly WatchedWord[], ns: number): boolean {
     if (ns <= 0) return changed(words);
     const end = performance.now() + ns / 1e6;
     for (;;) {
-      for (let i = 0; i < 64; i++) if (changed(words)) return true;
+      for (let i = 0; i < 64; i++) if (changed(hot)) return true;
+      if (changed(words)) return true;
       if (performance.now() >= end) return false;
     }
   }
 }
+
+/** The most words #spin looks at every time (the wake word, each kernel's mail, tasks in stubs); past it, all words. */
+const MAX_HOT_WORDS = 16;
 
 /** How long the host sleeps between looks at a kernel's work that waits off its thread (see run). */
 const ASYNC_LOOK_MS = 1;

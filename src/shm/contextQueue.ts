@@ -1,14 +1,20 @@
 import type { FileRange } from '../memoryFile.js';
 import { CONTEXT_QUEUE, DIRECT, INVALID_CONTEXT_ID, THREAD_CONTEXT } from '../abi/sysmsg.js';
+import { REG } from '../abi/registers.js';
 import { MULTI_CPU } from './budgets.js';
-import { fsgsbaseAllowed } from './hostCpu.js';
+import { fsgsbaseAllowed, xsaveoptAvailable } from './hostCpu.js';
 import type { SharedFile } from './sharedFile.js';
 import type { WatchedWord } from './watchedWord.js';
+
+const SENTRY_FAST_PATH = THREAD_CONTEXT.sentryFastPath / 4;
+const FAST_RAX = THREAD_CONTEXT.fastRax / 8;
+const RAX = THREAD_CONTEXT.regs / 8 + REG.rax;
 
 /**
  * The sentry side of one stub's context queue (gVisor's contextQueue): a ring of context ids
  * shared with the stub's sysmsg threads, and the counters both sides use to decide who wakes
- * whom. The stub writes `start`, `numActiveThreads` and decrements `numActiveContexts`: those
+ * whom. The stub writes `start`, `numActiveThreads` and decrements `numActiveContexts` (as the
+ * queue takes over a context it published; a direct resume leaves the count alone): those
  * values are untrusted and only ever used as hints here.
  *
  * Threading: one object per thread that touches the queue (the main thread, which creates and
@@ -25,6 +31,8 @@ import type { WatchedWord } from './watchedWord.js';
 export class ContextQueue {
   readonly #u32: Uint32Array;
   readonly #u64: BigUint64Array;
+  /** Cache of the direct-resume token (see #token); only this view's thread uses it. */
+  #directToken = 0;
   /** The doorbell as a watched word (see waitForTrap): ready once it moves past `value`. */
   readonly doorbell: WatchedWord;
 
@@ -47,24 +55,71 @@ export class ContextQueue {
     // Stub threads spin for work only where another CPU can run the sentry meanwhile.
     this.#store(CONTEXT_QUEUE.fastPathDisabled, MULTI_CPU ? 0 : 1);
     this.#store(CONTEXT_QUEUE.fsgsbase, fsgsbaseAllowed() ? 1 : 0);
+    this.#store(CONTEXT_QUEUE.xsaveopt, xsaveoptAvailable() ? 1 : 0);
     this.#store(CONTEXT_QUEUE.directToken, 1 + Math.floor(Math.random() * 0x3ffffffe));
   }
 
   /**
    * Hands a context that just trapped in this stub back to it: straight to the stub thread that
-   * spins for it when there is one (no queue, no shared counters but one), else through the
+   * spins for it when there is one (no queue, no shared counter), else through the
    * queue. Precondition: its registers are written and its state is None; `slot` is its
    * ThreadContext as 32-bit words. Returns true when it went direct.
    */
   resume(id: number, slot: Uint32Array): boolean {
-    const token = this.#load(CONTEXT_QUEUE.directToken) << 2;
-    const i = THREAD_CONTEXT.sentryFastPath / 4;
-    if (token !== 0 && Atomics.compareExchange(slot, i, (token | DIRECT.spinning) >>> 0, (token | DIRECT.resumed) >>> 0) === (token | DIRECT.spinning) >>> 0) {
-      Atomics.add(this.#u32, CONTEXT_QUEUE.numActiveContexts / 4, 1);
-      return true;
-    }
+    if (this.#direct(slot, DIRECT.resumed)) return true;
     this.add(id);
     return false;
+  }
+
+  /**
+   * {@link resume} of a context that trapped for a syscall, with `rax` its result: a direct
+   * resume hands the result over in the slot's handshake line (ThreadContext.fastRax, moved into
+   * rax by the stub), so that answering a call touches no other cache line of the slot; through
+   * the queue, it goes into rax itself. `words` is the whole slot as 64-bit words; the other
+   * registers are as the caller left them in the slot.
+   *
+   * @example
+   * ```ts
+   * if (!q.resumeWithResult(id, slotWords, slotWords64, 7n)) q.wakeIfNeeded();
+   * ```
+   */
+  resumeWithResult(id: number, slot: Uint32Array, words: BigUint64Array, rax: bigint): boolean {
+    words[FAST_RAX] = rax;
+    if (this.#direct(slot, DIRECT.resumedRax)) return true;
+    words[RAX] = rax;
+    this.add(id);
+    return false;
+  }
+
+  /** The direct resume: SPINNING swapped to `resumed` (| the token). */
+  #direct(slot: Uint32Array, resumed: number): boolean {
+    for (let tries = 0; tries < 2; tries++) {
+      const token = this.#token;
+      if (token === 0) return false;
+      const spinning = (token | DIRECT.spinning) >>> 0;
+      const seen = Atomics.compareExchange(slot, SENTRY_FAST_PATH, spinning, (token | resumed) >>> 0);
+      // Still counted active by the stub (it uncounts a context only when the queue takes it):
+      // no shared counter is touched on this path.
+      if (seen === spinning) return true;
+      // No thread spins for it (none did, or it gave up), or one of this stub does but the swap
+      // lost: the queue. Else the token this view read may be older than the queue's (set up
+      // again since): once more with the one in memory.
+      if (seen === DIRECT.none || seen >>> 2 === token >>> 2 || this.#refreshToken() === token) return false;
+    }
+    return false;
+  }
+
+  /**
+   * This stub's direct-resume token (<< 2), read once: the stub rewrites the word that holds it
+   * on every trap's neighbouring counters, so a load per resume moved that cache line to this
+   * CPU and back each time. 0 until the queue is set up.
+   */
+  get #token(): number {
+    return this.#directToken !== 0 ? this.#directToken : this.#refreshToken();
+  }
+
+  #refreshToken(): number {
+    return (this.#directToken = (this.#load(CONTEXT_QUEUE.directToken) << 2) >>> 0);
   }
 
   /**
@@ -176,7 +231,6 @@ export class ContextQueue {
     return (this.#load(CONTEXT_QUEUE.end) - this.#load(CONTEXT_QUEUE.start)) >>> 0;
   }
 
-  /** Contexts ever queued (the producer index, sentry-written): direct resumes do not count. */
   /**
    * Holds syscall patching of this stub's address space off (its try-lock, see UserTrap.shared)
    * while `fn` runs: a fork must not copy a half-written site. Waits for a runner that is
@@ -194,6 +248,7 @@ export class ContextQueue {
     }
   }
 
+  /** Contexts ever queued (the producer index, sentry-written): direct resumes do not count. */
   get enqueued(): number {
     return this.#load(CONTEXT_QUEUE.end);
   }

@@ -117,12 +117,17 @@ export class Scheduler {
         continue;
       }
       t.send(t.pass ? 'SWITCH_PASS' : 'SWITCH');
-      Atomics.store(t.u32, INTERRUPT, t.interruptOnRun ? 1 : 0);
+      // A locked write to the slot's handshake line only when the flag changes: the stub thread
+      // spinning for this task's direct resume reads that line (see ThreadContext).
+      const flag = t.interruptOnRun ? 1 : 0;
+      if (Atomics.load(t.u32, INTERRUPT) !== flag) Atomics.store(t.u32, INTERRUPT, flag);
       if (t.interruptOnRun) t.send('KICK'); // the flag bounces it back before it runs
       t.interruptOnRun = false;
       Atomics.store(t.u32, STATE, ContextState.None);
       t.since = now;
-      this.queue.resume(t.id, t.u32);
+      const result = t.takeResult();
+      if (result === undefined) this.queue.resume(t.id, t.u32);
+      else this.queue.resumeWithResult(t.id, t.u32, t.u64, result);
     }
     this.#ready = [];
     this.#kickThreads(now);
@@ -191,10 +196,19 @@ export class Scheduler {
     this.queue.waitDoorbell(this.queue.doorbell.value, ms);
   }
 
-  /** True if some task is in the stub (a silent stub then means a dead one). */
-  anyInStub(): boolean {
-    for (const t of this.host.liveTasks()) if (t.inStub) return true;
-    return false;
+  /**
+   * True if some task is in the stub (a silent stub then means a dead one). With `hot`, each
+   * such task's state word is pushed onto it: the host spins on those (see SentryHost's wait).
+   */
+  anyInStub(hot?: WatchedWord[]): boolean {
+    let any = false;
+    for (const t of this.host.liveTasks()) {
+      if (!t.inStub) continue;
+      if (!hot) return true;
+      any = true;
+      hot.push(t.stateWatch);
+    }
+    return any;
   }
 
   /** Host tids of the stub's sysmsg threads known so far. */

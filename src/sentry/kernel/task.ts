@@ -1,5 +1,6 @@
 import { REG } from '../../abi/registers.js';
-import { THREAD_CONTEXT, MAX_FPSTATE_LEN } from '../../abi/sysmsg.js';
+import { ContextState, THREAD_CONTEXT, MAX_FPSTATE_LEN } from '../../abi/sysmsg.js';
+import type { WatchedWord } from '../../shm/watchedWord.js';
 import { fromTable } from '../../machines/machineTable.js';
 import { TASK_TABLE } from '../../machines/taskTable.js';
 import type { TaskEvent } from '../../machines/task.js';
@@ -60,8 +61,18 @@ export type TaskObserver = (t: Task, event: TaskEvent['type']) => void;
  */
 export class Task {
   /** ThreadContext registers (user_regs_struct order), in the shared slot. */
-  regs: BigUint64Array;
+  #regs: BigUint64Array;
+  /**
+   * A syscall's result not yet written into the slot's rax (see setResult): written there by the
+   * first look at the registers, or handed to the stub with the resume. Protected by: the
+   * worker's turn.
+   */
+  #result: bigint | undefined;
   u32: Uint32Array;
+  /** The whole slot as 64-bit words (for ContextQueue.resumeWithResult). */
+  u64: BigUint64Array;
+  /** Its state word as watched while it runs in the stub: it moves when its trap is published (see SentryHost's spin). */
+  stateWatch: WatchedWord;
   slot: Uint8Array;
   /** Its context id in the stub, -1 until bound (a new thread waits for its context). */
   id: number;
@@ -129,7 +140,39 @@ export class Task {
     this.id = id;
     this.slot = new Uint8Array(slot);
     this.u32 = new Uint32Array(slot);
-    this.regs = new BigUint64Array(slot, THREAD_CONTEXT.regs, Object.keys(REG).length);
+    this.u64 = new BigUint64Array(slot);
+    this.stateWatch = { words: new Int32Array(slot), index: THREAD_CONTEXT.state / 4, value: ContextState.None };
+    this.#regs = new BigUint64Array(slot, THREAD_CONTEXT.regs, Object.keys(REG).length);
+  }
+
+  /** ThreadContext registers (user_regs_struct order), in the shared slot, the call's result in rax. */
+  get regs(): BigUint64Array {
+    this.#flushResult();
+    return this.#regs;
+  }
+
+  /** A result held by {@link setResult} into the slot's rax. */
+  #flushResult(): void {
+    if (this.#result === undefined) return;
+    this.#regs[REG.rax] = this.#result;
+    this.#result = undefined;
+  }
+
+  /**
+   * Sets a syscall's result (rax) without writing the slot yet: the scheduler hands it to the
+   * stub thread spinning for this task in the slot's handshake line (ContextQueue.resumeWithResult),
+   * so that the sentry writes no cache line of the registers the stub would then fetch back.
+   * Anything that looks at the registers first (a signal frame, strace, a fork) sees it there.
+   */
+  setResult(v: bigint): void {
+    this.#result = BigInt.asUintN(64, v);
+  }
+
+  /** The result {@link setResult} holds, now the caller's to hand over (undefined if none). */
+  takeResult(): bigint | undefined {
+    const r = this.#result;
+    this.#result = undefined;
+    return r;
   }
 
   /** True once it has a context (see the constructor). */
@@ -139,12 +182,15 @@ export class Task {
 
   /** Moves the task into its context's slot: registers and FP state copied there. */
   bind(id: number, slot: ArrayBuffer): void {
+    this.#flushResult(); // into the slot before it is copied
     const into = new Uint8Array(slot);
     into.set(this.slot.subarray(0, into.length));
     this.id = id;
     this.slot = into;
     this.u32 = new Uint32Array(slot);
-    this.regs = new BigUint64Array(slot, THREAD_CONTEXT.regs, Object.keys(REG).length);
+    this.u64 = new BigUint64Array(slot);
+    this.stateWatch = { words: new Int32Array(slot), index: THREAD_CONTEXT.state / 4, value: ContextState.None };
+    this.#regs = new BigUint64Array(slot, THREAD_CONTEXT.regs, Object.keys(REG).length);
   }
 
   /** Sends a lifecycle event: the task machine decides the next state (unchanged if it ignores it). */

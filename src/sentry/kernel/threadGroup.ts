@@ -11,6 +11,7 @@ import type { TaskEvent } from '../../machines/task.js';
 import { ContextQueue } from '../../shm/contextQueue.js';
 import { workerFile, type MemoryFileRef } from '../../shm/sharedFile.js';
 import { stubGone } from '../../shm/stubDeath.js';
+import type { WatchedWord } from '../../shm/watchedWord.js';
 import type { NativeMemoryFile } from '../../native.js';
 import { ProgramMemory } from './memory.js';
 import { Task } from './task.js';
@@ -220,9 +221,9 @@ export class ThreadGroup implements SyscallKernel, Proc {
     return busy;
   }
 
-  /** Whether some task of this process runs in its stub (and so may trap). */
-  anyInStub(): boolean {
-    return this.#sched.anyInStub();
+  /** Whether some task of this process runs in its stub (and so may trap); their state words onto `hot`. */
+  anyInStub(hot?: WatchedWord[]): boolean {
+    return this.#sched.anyInStub(hot);
   }
 
   /** Whether a stub thread was woken since the last call (see Scheduler.takeWoke); clears it. */

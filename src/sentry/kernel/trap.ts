@@ -303,7 +303,7 @@ export class TrapHandler {
     const shown = ret === EINTR && t.interruptedAs !== undefined ? -BigInt(t.interruptedAs) : ret;
     t.interruptedAs = undefined;
     if (c) this.k.strace.exit(t.tid, c.sysno, c.args, shown, c.start, { injected: call?.injected });
-    t.setReg('rax', ret);
+    t.setResult(ret);
     this.#runAfterCall();
     this.resume(t);
   }
