@@ -11,7 +11,7 @@ import { waitForTrap } from '../src/shm/trapWait.js';
 import { stubGone } from '../src/shm/stubDeath.js';
 import { BUDGETS } from '../src/shm/budgets.js';
 import { ContextState, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
-import { REGISTER_NAMES, SYSCALL_ARG_REGS, type Registers } from '../src/abi/registers.js';
+import { REGISTER_NAMES, type Registers } from '../src/abi/registers.js';
 import type { FileRange } from '../src/memoryFile.js';
 import { processMemory, UserTrap } from '../src/shm/usertrap.js';
 import { CONTEXT_QUEUE } from '../src/abi/sysmsg.js';
@@ -49,7 +49,7 @@ const INTERRUPT = THREAD_CONTEXT.interrupt / 4;
 const RIP = REGISTER_NAMES.indexOf('rip');
 /** Every call traps in an address space with the platform's own filter: any may be patched. */
 const ALL_CALLS: ReadonlySet<number> = { has: (n: number) => n >= 0 && n < 1024 } as ReadonlySet<number>;
-const ARG_IDX = SYSCALL_ARG_REGS.map((r) => REGISTER_NAMES.indexOf(r));
+const CALL_ARGS = THREAD_CONTEXT.callArgs / 8;
 
 const handlers = new Map<string, SyscallHandler>();
 
@@ -105,8 +105,9 @@ export default async function run(task: RunTask): Promise<RunResult> {
   const event = {
     kind: 'syscall' as const,
     sysno: -1,
+    // The call's arguments from the slot's call line (ThreadContext.callArgs): one cache line.
     get args(): bigint[] {
-      return ARG_IDX.map((i) => slotRegs[i]);
+      return Array.from(words.subarray(CALL_ARGS, CALL_ARGS + 6));
     },
   };
   const stateIdx = THREAD_CONTEXT.state / 4;

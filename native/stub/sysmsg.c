@@ -153,7 +153,8 @@ STUB_INLINE void copy64(volatile uint64_t* dst, const volatile uint64_t* src, ui
 STUB_INLINE void futex_wake(uint32_t* addr) { raw_syscall(SYS_futex, (long)addr, FUTEX_WAKE, 1, 0, 0, 0); }
 STUB_INLINE void futex_wait(uint32_t* addr, uint32_t val) { raw_syscall(SYS_futex, (long)addr, FUTEX_WAIT, val, 0, 0, 0); }
 
-/* Hands a trapped context to the sentry: its new state, the doorbell rung. The caller says
+/* Hands a trapped context to the sentry: its new state (a syscall's arguments, rip and rsp
+ * copied to the call line), the doorbell rung. The caller says
  * whether it still counts as active (see publish, publish_and_wait), and what
  * sentry_fast_path says meanwhile (`direct`: the token | DIRECT_SPINNING, or 0 to leave it).
  * The handshake line's words are written last and together: the sentry spins reading that
@@ -161,6 +162,13 @@ STUB_INLINE void futex_wait(uint32_t* addr, uint32_t val) { raw_syscall(SYS_fute
 STUB_INLINE void publish_state(struct context_queue* q, struct sysmsg* msg, struct thread_context* ctx, uint32_t state, uint32_t direct) {
   ctx->last_thread_id = msg->thread_id;
   ctx->thread_id = INVALID_THREAD_ID;
+  if (state == CONTEXT_STATE_SYSCALL || state == CONTEXT_STATE_SYSCALL_TRAP) {
+    const uint64_t* r = ctx->regs;
+    ctx->call_args[0] = r[RDI]; ctx->call_args[1] = r[RSI]; ctx->call_args[2] = r[RDX];
+    ctx->call_args[3] = r[R10]; ctx->call_args[4] = r[R8]; ctx->call_args[5] = r[R9];
+    ctx->call_rip = r[RIP];
+    ctx->call_rsp = r[RSP];
+  }
   int32_t sysno = (int32_t)ctx->regs[ORIG_RAX];
   /* Ordered before the state (x86 keeps stores in order; the release stores tell the compiler
    * so): a sentry that sees the state sees these. */

@@ -89,12 +89,15 @@ struct thread_context {
   int64_t signo;
   uint32_t thread_id;
   uint32_t last_thread_id;
-  uint64_t acked_time;
-  uint64_t state_changed_time;
-  uint64_t tls;
-  uint64_t debug;
   uint64_t sig_error;               /* page-fault error code (x86 trap 14) */
-  uint8_t pad0[40];
+  uint64_t pad0;
+  /* The call line, stub-written as a syscall is published: its arguments (rdi, rsi, rdx, r10,
+   * r8, r9), rip and rsp as in regs, so that a sentry that handles the call reads this line and
+   * the next, not the two lines of regs they are in. With the handshake line it makes one
+   * aligned 128-byte pair (fetched together by CPUs that pair lines). */
+  uint64_t call_args[6];
+  uint64_t call_rip;
+  uint64_t call_rsp;
   /* The handshake line: the words both sides write on every trap of the direct path, in one
    * cache line of their own. A call answered with DIRECT_RESUMED_RAX moves this line to the
    * sentry's CPU and back and nothing else: regs stay in the stub's cache (each other line
@@ -172,6 +175,9 @@ struct context_queue {
 };
 
 _Static_assert(sizeof(struct thread_context) <= ALLOCATED_SIZEOF_THREAD_CONTEXT, "ThreadContext fits its slot");
+_Static_assert(__builtin_offsetof(struct thread_context, call_args) % 128 == 0 &&
+               __builtin_offsetof(struct thread_context, call_args) + 64 == __builtin_offsetof(struct thread_context, state),
+               "the call line, then the handshake line: one aligned pair");
 _Static_assert(__builtin_offsetof(struct thread_context, state) % 64 == 0 &&
                __builtin_offsetof(struct thread_context, pad1) + sizeof(uint64_t) * 5 == __builtin_offsetof(struct thread_context, state) + 64,
                "the handshake line is one cache line");

@@ -50,11 +50,15 @@ export const THREAD_CONTEXT = {
   signo: 3936,
   threadId: 3944,
   lastThreadId: 3948,
-  ackedTime: 3952,
-  stateChangedTime: 3960,
-  tls: 3968,
-  debug: 3976,
-  sigError: 3984,
+  sigError: 3952,
+  /**
+   * The call line (native/stub/sysmsg.h): a published syscall's arguments (6 u64, rdi rsi rdx
+   * r10 r8 r9), rip and rsp, copied from regs by the stub: with the handshake line after it, all
+   * a sentry reads to handle a call that needs no other register.
+   */
+  callArgs: 3968,
+  callRip: 4016,
+  callRsp: 4024,
   /**
    * The handshake line (one cache line, native/stub/sysmsg.h): `state` to `fastRax`, the words
    * both sides write per trap of the direct path. A sentry that reads `fastSysno` and answers

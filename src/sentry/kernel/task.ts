@@ -46,6 +46,12 @@ const LIFECYCLE = fromTable<TaskEvent['type']>(TASK_TABLE);
 /** Sees every lifecycle event of every task (the sentry mirrors them to the inspector). */
 export type TaskObserver = (t: Task, event: TaskEvent['type']) => void;
 
+/** The call line and the number in the handshake line (ThreadContext), as word indices. */
+const FAST_SYSNO = THREAD_CONTEXT.fastSysno / 4;
+const CALL_ARGS = THREAD_CONTEXT.callArgs / 8;
+const CALL_RIP = THREAD_CONTEXT.callRip / 8;
+const CALL_RSP = THREAD_CONTEXT.callRsp / 8;
+
 /**
  * One thread of the program (gVisor's kernel.Task, reduced): its platform context's slot, seen
  * through typed arrays over the memory file, its lifecycle (the task machine, see
@@ -225,6 +231,26 @@ export class Task {
 
   setReg(name: keyof typeof REG, v: bigint): void {
     this.regs[REG[name]] = BigInt.asUintN(64, v);
+  }
+
+  /** The trapped call's number as the stub published it (orig_rax's low 32 bits, as Linux takes it). */
+  get callSysno(): number {
+    return this.u32[FAST_SYSNO] | 0;
+  }
+
+  /** The trapped call's arguments (rdi, rsi, rdx, r10, r8, r9), from the call line (one cache line, not regs' two). */
+  callArgs(): bigint[] {
+    const u = this.u64;
+    return [u[CALL_ARGS], u[CALL_ARGS + 1], u[CALL_ARGS + 2], u[CALL_ARGS + 3], u[CALL_ARGS + 4], u[CALL_ARGS + 5]];
+  }
+
+  /** rip and rsp at the trapped call, from the call line. */
+  get callRip(): bigint {
+    return this.u64[CALL_RIP];
+  }
+
+  get callRsp(): bigint {
+    return this.u64[CALL_RSP];
   }
 
   /** The FP image saved at the last trap. */

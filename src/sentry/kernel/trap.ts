@@ -6,7 +6,7 @@ import type { Outcome, SyscallKernel } from '../syscalls/context.js';
 import type { Policy } from '../policy.js';
 import type { SentryRequest } from '../protocol.js';
 import { isSilent } from './silentPrinter.js';
-import { ARG_IDX, directRestart, endPass, interruptedCode, passResult, rerun, setCall, startPass } from './passthrough.js';
+import { directRestart, endPass, interruptedCode, passResult, rerun, setCall, startPass } from './passthrough.js';
 import type { Scheduler } from './scheduler.js';
 import type { Substitute, Task } from './task.js';
 import { GroupExit } from './groupExit.js';
@@ -132,16 +132,19 @@ export class TrapHandler {
     this.#recorded?.collect(true);
     const exec = this.k.execing;
     if (exec?.pastChecks && exec.task !== t) return; // another thread's execve drops this one
-    const rip = t.reg('rip');
     // SyscallTrap: from a patched call site, through the syshandler (src/shm/usertrap.ts), as
-    // the same call would have trapped unpatched (rip past the site, orig_rax its number).
-    if (st === ContextState.Syscall || st === ContextState.SyscallTrap) {
+    // the same call would have trapped unpatched (rip past the site, orig_rax its number). A
+    // call's rip, number and arguments are read from the slot's call and handshake lines, not
+    // from regs (see ThreadContext).
+    const call = st === ContextState.Syscall || st === ContextState.SyscallTrap;
+    const rip = call ? t.callRip : t.reg('rip');
+    if (call) {
       // From stub code (the program jumped there), or at the gadget (which refuses the
       // sentry's own calls): never a call of the program's to handle.
       if (this.#inStubCode(rip - SYSCALL_INSN) || t.pass) return this.k.killGroup(SIG.SIGSYS);
       // Through a signal: its site is patched now if it can be, so that the next call from it
       // takes none (the task is stopped here; its rip stays past the site either way).
-      if (st === ContextState.Syscall) this.k.usertrap?.tryPatch(this.k.mem, rip, Number(BigInt.asIntN(64, t.reg('orig_rax'))));
+      if (st === ContextState.Syscall) this.k.usertrap?.tryPatch(this.k.mem, rip, t.callSysno);
       else if (this.k.usertrap) this.k.usertrap.stats.calls++;
       return this.#syscall(t);
     }
@@ -246,14 +249,13 @@ export class TrapHandler {
   }
 
   #syscall(t: Task): void {
-    const sysno = Number(BigInt.asIntN(64, t.reg('orig_rax')));
+    const sysno = t.callSysno;
     if (!t.reported) {
       // The context's actor hears of its first syscall only: lifecycle, not traffic.
       t.reported = true;
       this.k.post({ type: 'contextEvent', pid: this.k.tgid, id: t.id, event: 'syscall', sysno });
     }
-    const r = t.regs;
-    const args = [r[ARG_IDX[0]], r[ARG_IDX[1]], r[ARG_IDX[2]], r[ARG_IDX[3]], r[ARG_IDX[4]], r[ARG_IDX[5]]];
+    const args = t.callArgs();
     // Its entry time only when a printer shows or counts it (a clock read and a BigInt per call).
     const start = isSilent(this.k.strace) ? 0n : process.hrtime.bigint();
     this.k.strace.enter(t.tid, sysno, args);
@@ -263,7 +265,7 @@ export class TrapHandler {
     if (injected !== undefined) return this.finish(t, injected, { sysno, args, start, injected: true });
     const decision = this.k.policy.decide(t.tid, sysno, args);
     if (decision === 'kill') return this.k.killGroup(SIG.SIGSYS);
-    const sp = t.reg('rsp');
+    const sp = t.callRsp;
     const out: Outcome = decision === 'pass' ? emulate(this.k, t, sysno, args) : decision;
     this.#outcome(t, { sysno, args, start, sp }, out);
     // A call that did not return at once (blocked, passed to the kernel) runs them now.
