@@ -104,10 +104,15 @@ test('the sysmsg-thread filter traps application syscalls and the stub calls it 
   t.is(tryFilter(low, SYS.getpid), `sigsys nr=${SYS.getpid}`);
 });
 
-test('another architecture or an x32 syscall number takes the bad-arch action', (t) => {
+test('another architecture or an x32 syscall number takes the bad-arch action, unless the filter has a bad-number action', (t) => {
   const x32 = 0x40000000 + SYS.getpid;
   t.is(tryFilter({ rules: [], defaultAction: SECCOMP_RET.ALLOW, badArchAction: SECCOMP_RET.TRAP }, x32), `sigsys nr=${x32}`);
   t.is(tryFilter({ rules: [], defaultAction: SECCOMP_RET.ALLOW }, x32), 'killed SIGSYS');
+  // A negative int (0x80000027 as the kernel takes it) is a bad number too; the default action's own numbers are not.
+  const badNr = { rules: [], defaultAction: SECCOMP_RET.ALLOW, badNrAction: SECCOMP_RET.ERRNO(38) };
+  t.is(tryFilter(badNr, x32), 'ret=-1 errno=38');
+  t.is(tryFilter(badNr, 0x80000000 + SYS.getpid), 'ret=-1 errno=38');
+  t.regex(tryFilter(badNr, SYS.getpid), /^ret=\d+ errno=0$/);
 });
 
 test('tree layout: same decisions as the linear one, in real processes, for a filter too long to scan', (t) => {

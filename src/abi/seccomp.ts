@@ -30,8 +30,13 @@ export interface SeccompRule {
 export interface SeccompFilter {
   rules: SeccompRule[];
   defaultAction: number;
-  /** Action for another architecture or an x32 syscall number. Default: KILL_PROCESS. */
+  /** Action for another architecture. Default: KILL_PROCESS. */
   badArchAction?: number;
+  /**
+   * Action for a number no x86-64 call has: 0x40000000 and up as the kernel compares it (an x32
+   * call, or one whose int is negative). Default: badArchAction.
+   */
+  badNrAction?: number;
   /**
    * `linear` (default): rules tested one after the other. `tree`: a binary search on the
    * syscall number first, then only that number's rules (and the any-number ones, in order), so
@@ -73,7 +78,7 @@ export function compileSeccomp(filter: SeccompFilter): Uint8Array {
   p.ldAbs(SECCOMP_DATA.arch).jeq(AUDIT_ARCH_X86_64, 'archOk');
   p.ret(bad).label('archOk');
   p.ldAbs(SECCOMP_DATA.nr).jge(X32_SYSCALL_BIT, undefined, 'nrOk');
-  p.ret(bad).label('nrOk');
+  p.ret(filter.badNrAction ?? bad).label('nrOk');
   if (filter.atIp) {
     const { ip, alsoIp } = filter.atIp;
     if (alsoIp !== undefined && hi(alsoIp) !== hi(ip)) throw new RangeError('atIp.alsoIp must lie in the same 4 GiB as atIp.ip');

@@ -1,4 +1,5 @@
 import { SECCOMP_RET } from '../abi/bpf.js';
+import { ERRNO } from '../abi/linux.js';
 import { compileSeccomp, stubRules, type Condition, type SeccompRule } from '../abi/seccomp.js';
 import { SYS } from '../abi/syscalls.js';
 import { abi } from '../abi/stub.js';
@@ -227,7 +228,7 @@ function compileProgramFilter(spec: ProgramFilterSpec): Uint8Array {
     defaultAction: trapByDefault ? trap : allow,
     // The trace ring's `syscall` (an observed call the stub makes itself) is judged as the gadget's.
     atIp: { ip: gadgetAddr + 2n, rules: gadget, defaultAction: allow, ...(ringSyscallAddr !== undefined ? { alsoIp: ringSyscallAddr } : {}) },
-    badArchAction: SECCOMP_RET.KILL_PROCESS,
+    badArchAction: SECCOMP_RET.KILL_PROCESS, badNrAction: SECCOMP_RET.ERRNO(ERRNO.ENOSYS), // x32's, negative: ENOSYS, as Linux without x32
     layout: 'tree',
   });
 }
