@@ -136,7 +136,9 @@ export class SentryHost {
    * on every doorbell and the wake word. How long the wait lasted teaches the controller.
    */
   #wait(maxMs: number = BUDGETS.doorbellSleepMs): void {
-    const version = [...this.#kernels.values()].reduce((v, k) => v + k.watchVersion, this.#kernels.size);
+    // Per wait, so per trap: no array made.
+    let version = this.#kernels.size;
+    for (const k of this.#kernels.values()) version += k.watchVersion;
     if (version !== this.#wordsVersion) this.#words = undefined;
     this.#wordsVersion = version;
     if (!this.#words) {
