@@ -128,7 +128,9 @@ export default async function run(task: RunTask): Promise<RunResult> {
     // Each locked write to the handshake line may find the line on the stub's CPU: none for
     // the usual clear interrupt flag.
     if (Atomics.load(u32, INTERRUPT) !== 0) Atomics.store(u32, INTERRUPT, 0);
-    Atomics.store(u32, stateIdx, ContextState.None);
+    // A plain store, published by the resume's locked swap (see Scheduler.queueReady): one
+    // locked write to the line per switch, not two.
+    u32[stateIdx] = ContextState.None;
     const direct = result.value === undefined ? q.resume(task.id, u32) : q.resumeWithResult(task.id, u32, words, result.value);
     result.value = undefined;
     if (!direct) q.wakeIfNeeded();

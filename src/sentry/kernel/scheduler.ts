@@ -123,7 +123,10 @@ export class Scheduler {
       if (Atomics.load(t.u32, INTERRUPT) !== flag) Atomics.store(t.u32, INTERRUPT, flag);
       if (t.interruptOnRun) t.send('KICK'); // the flag bounces it back before it runs
       t.interruptOnRun = false;
-      Atomics.store(t.u32, STATE, ContextState.None);
+      // A plain store: the resume's locked swap below publishes it (x86 keeps stores in order, and
+      // the JS memory model orders a write before a seq-cst one). Atomics.store is a locked xchg:
+      // a second trip of the line between CPUs, the stub thread spinning on it reading between.
+      t.u32[STATE] = ContextState.None;
       t.since = now;
       const result = t.takeResult();
       if (result === undefined) this.queue.resume(t.id, t.u32);
