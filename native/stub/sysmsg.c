@@ -300,7 +300,10 @@ STUB_INLINE int direct_wait(struct context_queue* q, struct sysmsg* msg, struct 
     }
     __asm__ volatile("pause");
   }
-  __atomic_store_n(&ctx->sentry_fast_path, DIRECT_NONE, __ATOMIC_RELAXED);
+  /* sentry_fast_path keeps the RESUMED value: no store of ours to the handshake line between the
+   * resume and the next publish (which sets SPINNING), so the line the sentry reads meanwhile
+   * stays shared. A stale RESUMED is never taken for a resume: a thread waits only after its
+   * publish wrote SPINNING, and the sentry's swap expects SPINNING (else it queues). */
   /* Looked at before it is taken: no locked write to the handshake line when it is clear (one
    * set after this look is seen by resume_at_once or, past it, sends this thread to the kick). */
   if (__atomic_load_n(&ctx->interrupt, __ATOMIC_ACQUIRE) && __atomic_exchange_n(&ctx->interrupt, 0, __ATOMIC_ACQ_REL)) {

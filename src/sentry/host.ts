@@ -8,6 +8,7 @@ import { Kernel, type Doorbell } from './kernel/kernel.js';
 import { bundleWarm } from '../bundleHooks.js';
 import { SpinController } from '../shm/spinController.js';
 import type { SentryTask } from './protocol.js';
+import { WAIT_LOOK } from './kernel/scheduler.js';
 
 /** Most futex words one sleep can watch (futex_waitv): the host's own and one per program. */
 const MAX_WAIT_WORDS = 128;
@@ -161,8 +162,12 @@ export class SentryHost {
     for (const k of this.#kernels.values()) {
       hot.push(k.mailCounter);
       for (const p of k.table.live()) {
-        canTrap = p.anyInStub(hot) || canTrap;
-        woke = p.takeWoke() || woke;
+        const look = p.lookBeforeWait(hot);
+        // Published after its last scan, before its doorbell's mark (which then hides it): no
+        // wait, the next turn takes it.
+        if (look & WAIT_LOOK.pending) return;
+        canTrap ||= (look & WAIT_LOOK.inStub) !== 0;
+        woke ||= (look & WAIT_LOOK.woke) !== 0;
       }
     }
     // A stub thread woken in this turn: no spin, the wake-up would wait for it (the woken thread

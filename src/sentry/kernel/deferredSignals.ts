@@ -38,6 +38,11 @@ export class DeferredSignals {
     this.#queue = new Uint32Array(file.buffer(queue.start, CONTEXT_QUEUE.size));
   }
 
+  /** Whether the counter moved since the last {@link take}. */
+  get pending(): boolean {
+    return Atomics.load(this.#queue, CONTEXT_QUEUE.numDeferred / 4) !== this.#seen;
+  }
+
   /** Sends what the threads of `slots` deferred since the last look (nothing when the counter has not moved). */
   take(slots: Iterable<number>, send: (signo: number, info: Uint8Array) => void): void {
     const n = Atomics.load(this.#queue, CONTEXT_QUEUE.numDeferred / 4);

@@ -23,6 +23,9 @@ export interface SchedulerHost {
   stopped(): boolean;
 }
 
+/** What {@link Scheduler.lookBeforeWait} finds, as flags. */
+export const WAIT_LOOK = { pending: 1, inStub: 2, woke: 4 } as const;
+
 /**
  * Moves the program's tasks between the sentry and the stub (gVisor's task goroutines and the
  * platform's switch, folded into one loop on the sentry worker): queues runnable tasks into the
@@ -146,7 +149,10 @@ export class Scheduler {
     }
   }
 
-  /** Marks the doorbell's position: a trap published after this moves it (see wait). */
+  /**
+   * Marks the doorbell's position: a trap published after this moves it (see wait). Precondition
+   * for a wait on that mark: no trap published before it is left unscanned (see ThreadGroup.hasPending).
+   */
   markDoorbell(): void {
     this.queue.doorbell.value = this.queue.published;
   }
@@ -212,6 +218,19 @@ export class Scheduler {
       hot.push(t.stateWatch);
     }
     return any;
+  }
+
+  /**
+   * Before the host's wait, flags of {@link WAIT_LOOK}: `pending` when a trap (or, `deferred`, a
+   * signal a stub thread deferred) came after the last scan but before the doorbell's mark, which
+   * then hides it (see ThreadGroup.step): a turn, no wait. Else `inStub` when a task runs in the
+   * stub (its state word pushed onto `hot`), `woke` when a stub thread was woken since the last
+   * look (see {@link takeWoke}; cleared).
+   */
+  lookBeforeWait(hot: WatchedWord[], deferred: boolean): number {
+    if (deferred) return WAIT_LOOK.pending;
+    for (const t of this.host.liveTasks()) if (t.inStub && Atomics.load(t.u32, STATE) !== ContextState.None) return WAIT_LOOK.pending;
+    return (this.anyInStub(hot) ? WAIT_LOOK.inStub : 0) | (this.takeWoke() ? WAIT_LOOK.woke : 0);
   }
 
   /** Host tids of the stub's sysmsg threads known so far. */

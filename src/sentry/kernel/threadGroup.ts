@@ -214,21 +214,24 @@ export class ThreadGroup implements SyscallKernel, Proc {
     let busy = this.timers.expire(now);
     busy = wakeExpired(this, now) || busy;
     this.#sched.queueReady(now);
-    this.#sched.markDoorbell();
     busy = this.#traps.scan() || busy;
     this.#sched.queueReady(now); // the traps just answered: back into the stub now, not a turn later
+    this.#traps.takeDeferred();
     this.#sched.preempt();
+    // The mark for the next scan and wait, read after the answers: a trap's publish has just
+    // written the doorbell's line. What comes between the scan and it, hasPending finds.
+    this.#sched.markDoorbell();
     return busy;
   }
 
-  /** Whether some task of this process runs in its stub (and so may trap); their state words onto `hot`. */
-  anyInStub(hot?: WatchedWord[]): boolean {
-    return this.#sched.anyInStub(hot);
+  /** See Scheduler.lookBeforeWait (the signals stub threads deferred are the trap handler's). */
+  lookBeforeWait(hot: WatchedWord[]): number {
+    return this.#sched.lookBeforeWait(hot, this.#traps.deferredPending);
   }
 
-  /** Whether a stub thread was woken since the last call (see Scheduler.takeWoke); clears it. */
-  takeWoke(): boolean {
-    return this.#sched.takeWoke();
+  /** Whether some task of this process runs in its stub (and so may trap). */
+  anyInStub(): boolean {
+    return this.#sched.anyInStub();
   }
 
   /**

@@ -84,12 +84,10 @@ export class TrapHandler {
     private readonly sched: Scheduler,
   ) {}
 
-  /** Handles every task whose trap is published, and the signals deferred by stub threads; true if there was a trap. */
+  /** Handles every task whose trap is published; true if there was one. */
   scan(): boolean {
     const recorded = this.#recorded;
     recorded?.collect(false);
-    this.#deferred ??= new DeferredSignals(this.k.file, this.sched.queue.range, this.k.region.start);
-    this.#deferred.take(this.sched.slots(), (signo, info) => this.k.signals.sendGroup(signo, info));
     const any = this.sched.scanTraps(this.#onTrap);
     if (!recorded?.waiting) return any;
     // Decoded once the traps are answered and their tasks handed to the stub (they run
@@ -100,6 +98,21 @@ export class TrapHandler {
     do recorded.decode(DECODE_SLICE);
     while (recorded.waiting && Atomics.load(bell.words, bell.index) === seen);
     return any || recorded.waiting;
+  }
+
+  /**
+   * Sends the signals the stub's threads took in the syshandler path (see DeferredSignals), if
+   * any came since the last look. Their counter shares a cache line with the doorbell, which a
+   * trap's publish has just written: looked at after the traps are answered, not before.
+   */
+  takeDeferred(): void {
+    this.#deferred ??= new DeferredSignals(this.k.file, this.sched.queue.range, this.k.region.start);
+    this.#deferred.take(this.sched.slots(), (signo, info) => this.k.signals.sendGroup(signo, info));
+  }
+
+  /** Whether a stub thread deferred a signal since the last {@link takeDeferred}. */
+  get deferredPending(): boolean {
+    return this.#deferred?.pending ?? false;
   }
 
   /** Signals the stub's threads took in the syshandler path (see DeferredSignals). */
