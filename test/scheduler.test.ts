@@ -8,10 +8,11 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { MemoryFile } from '../src/index.js';
-import { CONTEXT_QUEUE, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
+import { CONTEXT_QUEUE, ContextState, THREAD_CONTEXT } from '../src/abi/sysmsg.js';
 import { ContextQueue } from '../src/shm/contextQueue.js';
-import { Scheduler, type SchedulerHost } from '../src/sentry/kernel/scheduler.js';
+import { Scheduler, WAIT_LOOK, type SchedulerHost } from '../src/sentry/kernel/scheduler.js';
 import { Task } from '../src/sentry/kernel/task.js';
+import type { WatchedWord } from '../src/shm/watchedWord.js';
 import { requireTool, until } from './helpers.js';
 
 function setup() {
@@ -86,6 +87,35 @@ test('contexts waiting with no thread coming for them get one at the next turn: 
     t.is(toWake(), 2, 'and another for the second context');
     sched.preempt(performance.now() + 30);
     t.is(toWake(), 2, 'no more than the contexts waiting');
+  } finally {
+    mf.close();
+  }
+});
+
+test('a trap published after the scan and before the doorbell mark is found before the host waits (the mark would hide it from the doorbell)', (t) => {
+  const { mf, queue, sched, run } = setup();
+  try {
+    const task = run(1);
+    const look = (deferred = false) => {
+      const hot: WatchedWord[] = [];
+      return { flags: sched.lookBeforeWait(hot, deferred), hot: hot.length };
+    };
+    t.is(sched.scanTraps(() => t.fail('nothing published yet')), false);
+    const quiet = look();
+    // (WOKE too: queueing it woke a stub thread, there being none awake.)
+    t.is(quiet.flags, WAIT_LOOK.inStub | WAIT_LOOK.woke, 'a task in the stub, nothing pending');
+    t.is(quiet.hot, 1, 'its state word is watched while the host spins');
+    // The stub publishes (state word, then the doorbell) after the scan, before the mark.
+    Atomics.store(task.u32, THREAD_CONTEXT.state / 4, ContextState.Syscall);
+    Atomics.add(new Uint32Array(mf.shared.buffer(queue.range.start + CONTEXT_QUEUE.numPublished, 4)), 0, 1);
+    sched.markDoorbell();
+    t.is(queue.doorbell.value, queue.published, 'the mark has taken the publish in: the doorbell shows nothing');
+    t.is(look().flags, WAIT_LOOK.pending, 'the state word shows it: no wait');
+    const seen: number[] = [];
+    t.true(sched.scanTraps((_, st) => seen.push(st)));
+    t.deepEqual(seen, [ContextState.Syscall], 'the next turn takes it');
+    t.is(look().flags & WAIT_LOOK.pending, 0, 'taken: nothing pending');
+    t.is(look(true).flags, WAIT_LOOK.pending, 'a signal a stub thread deferred meanwhile: no wait either');
   } finally {
     mf.close();
   }
