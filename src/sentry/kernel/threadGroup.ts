@@ -210,12 +210,13 @@ export class ThreadGroup implements SyscallKernel, Proc {
   step(now: number): boolean {
     this.firstThread?.settle();
     this.execing?.progress();
-    // Timers first: a task whose sleep ended goes into the stub in this same turn (after the scan it would wait).
-    let busy = this.timers.expire(now);
+    // Traps first, answered into the stub at once; then timers, whose tasks go in this turn too.
+    this.#sched.queueReady(now);
+    let busy = this.#traps.scan();
+    this.#sched.queueReady(now);
+    busy = this.timers.expire(now) || busy;
     busy = wakeExpired(this, now) || busy;
     this.#sched.queueReady(now);
-    busy = this.#traps.scan() || busy;
-    this.#sched.queueReady(now); // the traps just answered: back into the stub now, not a turn later
     this.#traps.takeDeferred();
     this.#sched.preempt();
     // The mark for the next scan and wait, read after the answers: a trap's publish has just
