@@ -77,6 +77,7 @@ same('busybox sh -c (a pipeline in one process)', () => [busybox(), 'sh', '-c', 
 same('busybox wc', () => [busybox(), 'wc', '-lwc', sample]);
 same('busybox sort -n', () => [busybox(), 'sort', '-n', '-k2', sample]);
 same('a syscall number with bits above its low 32: the call those bits name, as Linux takes it', () => [buildFixture('sysno-hibits')]);
+same('every argument a call takes is handled (futex\'s 6th, prctl\'s 5th), junk in those it does not take changes nothing', () => [buildFixture('callargs')]);
 
 test('fds the shell gave systrap beyond stdio are the program\'s at the same numbers (3<file, <(…) as /dev/fd/N), and none of Node\'s own, as natively', (t) => {
   // They were not passed on: `systrap run -- cat <(echo hi)` failed with ENOENT on /dev/fd/63.

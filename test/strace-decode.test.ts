@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SYS } from '../src/abi/syscalls.js';
-import { syscallArgCount } from '../src/sentry/strace/decode/argCounts.js';
+import { syscallArgCount } from '../src/abi/argCounts.js';
 import { errnoDescription, errnoFromName, errnoSymbol } from '../src/sentry/strace/decode/errno.js';
 import { formatSigmask, signalFromName, signalName } from '../src/sentry/strace/decode/signals.js';
 import { quoteBytes } from '../src/sentry/strace/decode/strings.js';

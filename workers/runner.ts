@@ -50,6 +50,7 @@ const RIP = REGISTER_NAMES.indexOf('rip');
 /** Every call traps in an address space with the platform's own filter: any may be patched. */
 const ALL_CALLS: ReadonlySet<number> = { has: (n: number) => n >= 0 && n < 1024 } as ReadonlySet<number>;
 const CALL_ARGS = THREAD_CONTEXT.callArgs / 8;
+const CALL_ARGS_HI = THREAD_CONTEXT.callArgsHi / 8;
 
 const handlers = new Map<string, SyscallHandler>();
 
@@ -105,9 +106,9 @@ export default async function run(task: RunTask): Promise<RunResult> {
   const event = {
     kind: 'syscall' as const,
     sysno: -1,
-    // The call's arguments from the slot's call line (ThreadContext.callArgs): one cache line.
+    // The call's arguments as published (ThreadContext): four in the handshake line, two in the call line.
     get args(): bigint[] {
-      return Array.from(words.subarray(CALL_ARGS, CALL_ARGS + 6));
+      return [...words.subarray(CALL_ARGS, CALL_ARGS + 4), words[CALL_ARGS_HI], words[CALL_ARGS_HI + 1]];
     },
   };
   const stateIdx = THREAD_CONTEXT.state / 4;

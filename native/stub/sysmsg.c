@@ -164,10 +164,11 @@ STUB_INLINE void publish_state(struct context_queue* q, struct sysmsg* msg, stru
   ctx->thread_id = INVALID_THREAD_ID;
   if (state == CONTEXT_STATE_SYSCALL || state == CONTEXT_STATE_SYSCALL_TRAP) {
     const uint64_t* r = ctx->regs;
-    ctx->call_args[0] = r[RDI]; ctx->call_args[1] = r[RSI]; ctx->call_args[2] = r[RDX];
-    ctx->call_args[3] = r[R10]; ctx->call_args[4] = r[R8]; ctx->call_args[5] = r[R9];
-    ctx->call_rip = r[RIP];
+    ctx->call_args_hi[0] = r[R8]; ctx->call_args_hi[1] = r[R9];
     ctx->call_rsp = r[RSP];
+    ctx->call_args[0] = r[RDI]; ctx->call_args[1] = r[RSI]; ctx->call_args[2] = r[RDX];
+    ctx->call_args[3] = r[R10];
+    ctx->call_rip = r[RIP];
   }
   int32_t sysno = (int32_t)ctx->regs[ORIG_RAX];
   /* Ordered before the state (x86 keeps stores in order; the release stores tell the compiler

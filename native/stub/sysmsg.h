@@ -91,23 +91,26 @@ struct thread_context {
   uint32_t last_thread_id;
   uint64_t sig_error;               /* page-fault error code (x86 trap 14) */
   uint64_t pad0;
-  /* The call line, stub-written as a syscall is published: its arguments (rdi, rsi, rdx, r10,
-   * r8, r9), rip and rsp as in regs, so that a sentry that handles the call reads this line and
-   * the next, not the two lines of regs they are in. With the handshake line it makes one
-   * aligned 128-byte pair (fetched together by CPUs that pair lines). */
-  uint64_t call_args[6];
-  uint64_t call_rip;
+  /* The call line, stub-written as a syscall is published: what of the call the handshake line
+   * has no room for, a call's 5th and 6th arguments (r8, r9) and rsp as in regs, read by a
+   * sentry only for a call that takes them (or prints, or passes the call on). With the
+   * handshake line it makes one aligned 128-byte pair. */
+  uint64_t call_args_hi[2];
   uint64_t call_rsp;
+  uint64_t pad1[5];
   /* The handshake line: the words both sides write on every trap of the direct path, in one
-   * cache line of their own. A call answered with DIRECT_RESUMED_RAX moves this line to the
-   * sentry's CPU and back and nothing else: regs stay in the stub's cache (each other line
-   * the sentry read or wrote costs two more moves per call, ~75 ns each on the VMs measured). */
+   * cache line of their own, with the published call's rip and first four arguments (rdi, rsi,
+   * rdx, r10: all of most calls'). A call of up to four arguments answered with
+   * DIRECT_RESUMED_RAX moves this line to the sentry's CPU and back and nothing else: regs and
+   * the call line stay in the stub's cache (each other line the sentry read or wrote costs two
+   * more moves per call, ~75 ns each on the VMs measured). */
   uint32_t state;                   /* enum context_state */
   uint32_t interrupt;
   uint32_t sentry_fast_path;        /* direct-resume handshake: DIRECT_* above */
   int32_t fast_sysno;               /* stub: (int)regs[ORIG_RAX] as published, for the sentry's first look */
   uint64_t fast_rax;                /* sentry: the result a DIRECT_RESUMED_RAX resume puts in regs[RAX] */
-  uint64_t pad1[5];
+  uint64_t call_rip;                /* stub: regs[RIP] as published */
+  uint64_t call_args[4];            /* stub: rdi, rsi, rdx, r10 as published */
 };
 
 
@@ -175,11 +178,11 @@ struct context_queue {
 };
 
 _Static_assert(sizeof(struct thread_context) <= ALLOCATED_SIZEOF_THREAD_CONTEXT, "ThreadContext fits its slot");
-_Static_assert(__builtin_offsetof(struct thread_context, call_args) % 128 == 0 &&
-               __builtin_offsetof(struct thread_context, call_args) + 64 == __builtin_offsetof(struct thread_context, state),
+_Static_assert(__builtin_offsetof(struct thread_context, call_args_hi) % 128 == 0 &&
+               __builtin_offsetof(struct thread_context, call_args_hi) + 64 == __builtin_offsetof(struct thread_context, state),
                "the call line, then the handshake line: one aligned pair");
 _Static_assert(__builtin_offsetof(struct thread_context, state) % 64 == 0 &&
-               __builtin_offsetof(struct thread_context, pad1) + sizeof(uint64_t) * 5 == __builtin_offsetof(struct thread_context, state) + 64,
+               __builtin_offsetof(struct thread_context, call_args) + sizeof(uint64_t) * 4 == __builtin_offsetof(struct thread_context, state) + 64,
                "the handshake line is one cache line");
 _Static_assert(__builtin_offsetof(struct sysmsg, context) == 0x30, "Msg.context is used by assembly");
 _Static_assert(__builtin_offsetof(struct sysmsg, fpx_sw) == 0x68, "Msg.fpx_sw is used by assembly");

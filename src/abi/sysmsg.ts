@@ -52,17 +52,17 @@ export const THREAD_CONTEXT = {
   lastThreadId: 3948,
   sigError: 3952,
   /**
-   * The call line (native/stub/sysmsg.h): a published syscall's arguments (6 u64, rdi rsi rdx
-   * r10 r8 r9), rip and rsp, copied from regs by the stub: with the handshake line after it, all
-   * a sentry reads to handle a call that needs no other register.
+   * The call line (native/stub/sysmsg.h): a published syscall's 5th and 6th arguments (r8, r9)
+   * and rsp, copied from regs by the stub: read only for a call that takes them.
    */
-  callArgs: 3968,
-  callRip: 4016,
-  callRsp: 4024,
+  callArgsHi: 3968,
+  callRsp: 3984,
   /**
    * The handshake line (one cache line, native/stub/sysmsg.h): `state` to `fastRax`, the words
-   * both sides write per trap of the direct path. A sentry that reads `fastSysno` and answers
-   * through `fastRax` touches no other line of the slot.
+   * both sides write per trap of the direct path, and the published call's rip and first four
+   * arguments (`callRip`, `callArgs`: rdi rsi rdx r10). A sentry that reads `fastSysno` and
+   * the arguments of a call of up to four, and answers through `fastRax`, touches no other line
+   * of the slot.
    */
   state: 4032,
   interrupt: 4036,
@@ -72,6 +72,9 @@ export const THREAD_CONTEXT = {
   fastSysno: 4044,
   /** The call's result for a DIRECT.resumedRax resume (the stub moves it into rax). */
   fastRax: 4048,
+  callRip: 4056,
+  /** The first four arguments (4 u64); the other two are the call line's (`callArgsHi`). */
+  callArgs: 4064,
   /** Bytes a slot occupies. */
   allocatedSize: 4096,
 } as const;

@@ -74,6 +74,11 @@ export class Policy {
     this.#handle = mod.handle;
   }
 
+  /** Whether a policy module answers calls (it is shown every argument). */
+  get hasModule(): boolean {
+    return this.#handle !== undefined;
+  }
+
   /** -errno for a `--deny`ed call that trapped, if this is one (it is never made). */
   denied(sysno: number): bigint | undefined {
     const errno = this.#denied.get(sysno);

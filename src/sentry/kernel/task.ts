@@ -46,9 +46,10 @@ const LIFECYCLE = fromTable<TaskEvent['type']>(TASK_TABLE);
 /** Sees every lifecycle event of every task (the sentry mirrors them to the inspector). */
 export type TaskObserver = (t: Task, event: TaskEvent['type']) => void;
 
-/** The call line and the number in the handshake line (ThreadContext), as word indices. */
+/** The call as the stub published it in the handshake and call lines (ThreadContext), as word indices. */
 const FAST_SYSNO = THREAD_CONTEXT.fastSysno / 4;
 const CALL_ARGS = THREAD_CONTEXT.callArgs / 8;
+const CALL_ARGS_HI = THREAD_CONTEXT.callArgsHi / 8;
 const CALL_RIP = THREAD_CONTEXT.callRip / 8;
 const CALL_RSP = THREAD_CONTEXT.callRsp / 8;
 
@@ -238,13 +239,19 @@ export class Task {
     return this.u32[FAST_SYSNO] | 0;
   }
 
-  /** The trapped call's arguments (rdi, rsi, rdx, r10, r8, r9), from the call line (one cache line, not regs' two). */
-  callArgs(): bigint[] {
+  /**
+   * The trapped call's arguments (rdi, rsi, rdx, r10, r8, r9), as published: the first four from
+   * the handshake line, the last two from the call line, read only when `count` (the call's own,
+   * see syscallArgCount) is over four: 0n in their place otherwise, and that line stays in the
+   * stub's cache.
+   */
+  callArgs(count = 6): bigint[] {
     const u = this.u64;
-    return [u[CALL_ARGS], u[CALL_ARGS + 1], u[CALL_ARGS + 2], u[CALL_ARGS + 3], u[CALL_ARGS + 4], u[CALL_ARGS + 5]];
+    const hi = count > 4;
+    return [u[CALL_ARGS], u[CALL_ARGS + 1], u[CALL_ARGS + 2], u[CALL_ARGS + 3], hi ? u[CALL_ARGS_HI] : 0n, hi ? u[CALL_ARGS_HI + 1] : 0n];
   }
 
-  /** rip and rsp at the trapped call, from the call line. */
+  /** rip (the handshake line's) and rsp (the call line's) at the trapped call. */
   get callRip(): bigint {
     return this.u64[CALL_RIP];
   }

@@ -6,6 +6,7 @@ import type { Outcome, SyscallKernel } from '../syscalls/context.js';
 import type { Policy } from '../policy.js';
 import type { SentryRequest } from '../protocol.js';
 import { isSilent } from './silentPrinter.js';
+import { syscallArgCount } from '../../abi/argCounts.js';
 import { directRestart, endPass, interruptedCode, passResult, rerun, setCall, startPass } from './passthrough.js';
 import type { Scheduler } from './scheduler.js';
 import type { Substitute, Task } from './task.js';
@@ -268,9 +269,12 @@ export class TrapHandler {
       t.reported = true;
       this.k.post({ type: 'contextEvent', pid: this.k.tgid, id: t.id, event: 'syscall', sysno });
     }
-    const args = t.callArgs();
+    const silent = isSilent(this.k.strace);
+    // All six for a printer or a policy module; else those the call takes (a call of up to four
+    // reads no line of the slot but the handshake line, see ThreadContext).
+    const args = t.callArgs(silent && !this.k.policy.hasModule ? syscallArgCount(sysno) : 6);
     // Its entry time only when a printer shows or counts it (a clock read and a BigInt per call).
-    const start = isSilent(this.k.strace) ? 0n : process.hrtime.bigint();
+    const start = silent ? 0n : process.hrtime.bigint();
     this.k.strace.enter(t.tid, sysno, args);
     const refused = this.k.policy.denied(sysno);
     if (refused !== undefined) return this.finish(t, refused, { sysno, args, start });
@@ -278,17 +282,18 @@ export class TrapHandler {
     if (injected !== undefined) return this.finish(t, injected, { sysno, args, start, injected: true });
     const decision = this.k.policy.decide(t.tid, sysno, args);
     if (decision === 'kill') return this.k.killGroup(SIG.SIGSYS);
-    const sp = t.callRsp;
     const out: Outcome = decision === 'pass' ? emulate(this.k, t, sysno, args) : decision;
-    this.#outcome(t, { sysno, args, start, sp }, out);
+    this.#outcome(t, { sysno, args, start }, out);
     // A call that did not return at once (blocked, passed to the kernel) runs them now.
     this.#runAfterCall();
   }
 
-  #outcome(t: Task, call: { sysno: number; args: bigint[]; start: bigint; sp: bigint }, out: Outcome): void {
+  #outcome(t: Task, call: { sysno: number; args: bigint[]; start: bigint }, out: Outcome): void {
     if (typeof out === 'bigint') return this.finish(t, out, call);
     switch (out) {
       case 'pass':
+        // To the kernel as made: every argument register, whatever the call is said to take.
+        call.args = t.callArgs();
         return this.#startPass(t, call, { sysno: call.sysno, args: call.args });
       case 'blocked':
         t.blocked = call;
@@ -302,8 +307,9 @@ export class TrapHandler {
         return this.restart(t);
       case 'noreturn':
         // The registers are already what the program resumes with (rt_sigreturn): strace shows
-        // the mask it restores (from the frame at the entry's stack pointer) and the rax it does.
-        this.k.strace.exit(t.tid, call.sysno, call.args, t.reg('rax'), call.start, { sp: call.sp });
+        // the mask it restores (from the frame at the entry's stack pointer, the call line's rsp,
+        // which the new registers do not change) and the rax it does.
+        this.k.strace.exit(t.tid, call.sysno, call.args, t.reg('rax'), call.start, { sp: t.callRsp });
         return this.resume(t);
       default:
         return this.#startPass(t, call, out);

@@ -12,8 +12,8 @@
  * - `xlat/`: the tables of named constants (strace's xlat), printed by
  *   `xlat.ts`;
  * - `umove.ts` reads the program's memory, `strings.ts` quotes what was
- *   read, `scalars.ts` prints plain numbers; `errno.ts`, `signals.ts` and
- *   `argCounts.ts` are what their names say.
+ *   read, `scalars.ts` prints plain numbers; `errno.ts` and `signals.ts`
+ *   are what their names say (each call's argument count: src/abi/argCounts.ts).
  *
  * Timing caveat: arguments are read when this is called. Call it at syscall
  * exit for everything except the calls {@link decodeAtEntry} names (execve
@@ -25,7 +25,7 @@
 
 import { MAX_ERRNO } from '../../abi/linux.js';
 import { SYS, syscallName } from '../../abi/syscalls.js';
-import { syscallArgCount } from './decode/argCounts.js';
+import { syscallArgCount } from '../../abi/argCounts.js';
 import type { SyscallDecoder } from './decode/calls/args.js';
 import { DESC_DECODERS } from './decode/calls/desc.js';
 import { EXEC_DECODERS } from './decode/calls/exec.js';

@@ -112,9 +112,12 @@ export const futex: Handler = (k, t, a) => {
       return wait(k, t, a, op);
     case FUTEX.WAKE:
     case FUTEX.WAKE_BITSET: {
+      // An empty bitset matches no waiter: EINVAL, before the address is looked at (futex_wake).
+      const bitset = op === FUTEX.WAKE_BITSET ? u32(a[5]) : FUTEX.BITSET_MATCH_ANY;
+      if (bitset === 0) return err(ERRNO.EINVAL);
       const kw = key(k, a[0], a[1]);
       if (kw === null) return err(ERRNO.EFAULT);
-      return BigInt(k.futexes.wake(k.tree, kw, u32(a[2]), op === FUTEX.WAKE_BITSET ? u32(a[5]) : FUTEX.BITSET_MATCH_ANY));
+      return BigInt(k.futexes.wake(k.tree, kw, u32(a[2]), bitset));
     }
     case FUTEX.REQUEUE:
     case FUTEX.CMP_REQUEUE:

@@ -1,11 +1,12 @@
 /**
  * How many arguments each x86-64 syscall takes, for printing the ones
- * without a dedicated decoder (`name(0x1, 0x2)`).
+ * without a dedicated decoder (`name(0x1, 0x2)`), and for reading only those a call takes
+ * (Task.callArgs).
  *
  * @module
  */
 
-import { SYS } from '../../../abi/syscalls.js';
+import { SYS } from './syscalls.js';
 
 /** Syscall names grouped by argument count. */
 const BY_COUNT: Readonly<Record<number, string>> = {
