@@ -24,8 +24,6 @@ function setup() {
   const host: SchedulerHost = {
     liveTasks: () => tasks,
     needThread: () => void threadRequests++,
-    mail: { words: new Int32Array(4), index: 0, value: 0 },
-    beforeSleep: () => undefined,
     stopped: () => false,
   };
   const sched = new Scheduler(queue, 8, host);

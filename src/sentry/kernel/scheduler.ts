@@ -2,7 +2,7 @@ import { interruptThread } from '../../shm/interrupt.js';
 import { ContextState, INVALID_THREAD_ID, THREAD_CONTEXT } from '../../abi/sysmsg.js';
 import type { ContextQueue } from '../../shm/contextQueue.js';
 import { BUDGETS } from '../../shm/budgets.js';
-import { waitForTrap, type WatchedWord } from '../../shm/trapWait.js';
+import type { WatchedWord } from '../../shm/trapWait.js';
 import type { Task } from './task.js';
 
 const STATE = THREAD_CONTEXT.state / 4;
@@ -15,10 +15,6 @@ export interface SchedulerHost {
   liveTasks(): Iterable<Task>;
   /** Asks the main thread for another sysmsg thread (more tasks runnable than threads awake). */
   needThread(): void;
-  /** The mail counter: a wait for traps stops when it moves (mail from the main thread). */
-  readonly mail: WatchedWord;
-  /** Called before the worker sleeps (flush buffered output). */
-  beforeSleep(): void;
   /** The process is stopped (job control): ready tasks stop instead of going to the stub. */
   stopped(): boolean;
 }
@@ -30,8 +26,8 @@ export const WAIT_LOOK = { pending: 1, inStub: 2, woke: 4 } as const;
  * Moves the program's tasks between the sentry and the stub (gVisor's task goroutines and the
  * platform's switch, folded into one loop on the sentry worker): queues runnable tasks into the
  * stub's context queue (or straight back to the stub thread spinning for one), finds the tasks
- * whose trap is published, interrupts tasks in the stub (signals, preemption), and sleeps on the
- * stub's doorbell when nothing is ready. It keeps the queue's count of awake contexts in step
+ * whose trap is published, interrupts tasks in the stub (signals, preemption); the sentry host
+ * waits on the doorbells when nothing is ready (SentryHost). It keeps the queue's count of awake contexts in step
  * with the tasks: a task parked in the sentry holds no stub thread and does not count.
  *
  * @example
@@ -47,21 +43,12 @@ export class Scheduler {
   /** Host tids of the stub's sysmsg threads by slot (for interrupts). From the main thread. */
   readonly #threadTids = new Map<number, number>();
   #lastThreadRequest = 0;
-  /** One wait description, reused every turn: nothing allocated per trap. */
-  readonly #wait: { watch: WatchedWord[]; spinNs: number; sleepMs: number; beforeSleep(): void };
 
   constructor(
     readonly queue: ContextQueue,
     private readonly maxSysmsgThreads: number,
     private readonly host: SchedulerHost,
-  ) {
-    this.#wait = {
-      watch: [queue.doorbell, host.mail],
-      spinNs: BUDGETS.workerSpinNs,
-      sleepMs: BUDGETS.doorbellSleepMs,
-      beforeSleep: () => host.beforeSleep(),
-    };
-  }
+  ) {}
 
   setThreadTids(tids: Array<[number, number]>, stubPid: number): void {
     for (const [slot, tid] of tids) this.#threadTids.set(slot, tid);
@@ -151,7 +138,7 @@ export class Scheduler {
 
   /**
    * Marks the doorbell's position: a trap published after this moves it (see wait). Precondition
-   * for a wait on that mark: no trap published before it is left unscanned (see ThreadGroup.hasPending).
+   * for a wait on that mark: no trap published before it is left unscanned (see lookBeforeWait).
    */
   markDoorbell(): void {
     this.queue.doorbell.value = this.queue.published;
@@ -185,24 +172,6 @@ export class Scheduler {
   #answered(atOnce: boolean): void {
     this.#atOnce += ((atOnce ? 1 : 0) - this.#atOnce) / 8;
     this.queue.stubFastPath(this.#atOnce >= 0.5);
-  }
-
-  /**
-   * Spins, then sleeps on the doorbell (at most `sleepMs`) until a trap is published after
-   * {@link markDoorbell}, or mail comes. Precondition: the worker has nothing else to do.
-   */
-  wait(sleepMs: number): 'ready' | 'mail' | 'timeout' {
-    this.#wait.sleepMs = Math.max(1, Math.min(BUDGETS.doorbellSleepMs, Math.ceil(sleepMs)));
-    const k = waitForTrap(this.queue, this.#wait);
-    return k === 0 ? 'ready' : k === 1 ? 'mail' : 'timeout';
-  }
-
-  /**
-   * Sleeps on the doorbell until a trap is published after {@link markDoorbell} (or `ms`), with
-   * no spin and no regard for mail: for a handler waiting on the stub mid-call (execve).
-   */
-  sleepOnDoorbell(ms: number): void {
-    this.queue.waitDoorbell(this.queue.doorbell.value, ms);
   }
 
   /**

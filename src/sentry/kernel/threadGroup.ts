@@ -128,8 +128,6 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.#sched = new Scheduler(new ContextQueue(spec.queue, this.file, false), tree.maxSysmsgThreads, {
       liveTasks: () => this.tasks.values(),
       needThread: () => tree.post({ type: 'needThread', pid: this.tgid }),
-      mail: tree.mailCounter,
-      beforeSleep: () => tree.flush(),
       stopped: () => this.job.stopped,
     });
     this.#traps = new TrapHandler(this, this.#sched);
@@ -220,7 +218,7 @@ export class ThreadGroup implements SyscallKernel, Proc {
     this.#traps.takeDeferred();
     this.#sched.preempt();
     // The mark for the next scan and wait, read after the answers: a trap's publish has just
-    // written the doorbell's line. What comes between the scan and it, hasPending finds.
+    // written the doorbell's line. What comes between the scan and it, lookBeforeWait finds.
     this.#sched.markDoorbell();
     return busy;
   }
