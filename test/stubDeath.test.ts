@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPlatform, SYS, type Platform } from '../src/index.js';
-import { blockedIn, fdCount, leakedChildren, procState, programStubs, requireTool, stubAsleep, until } from './helpers.js';
+import { blockedIn, fdCount, leakedChildren, pidfdCount, procState, programStubs, requireTool, stubAsleep, until } from './helpers.js';
 import { subprocessOf } from '../src/addressSpace.js';
 import { native } from '../src/native.js';
+import { killAndReap } from '../src/actors/stubCreation.js';
 
 let platform: Platform;
 test.before(async () => {
@@ -60,6 +61,32 @@ test('a stub in a ptrace stop its tracer has not yet waited for is alive, not de
   }
   t.true(await as.syscall(SYS.getpid) > 0n, 'the stub serves on');
   await as.release();
+});
+
+test('a sandboxed stub killed while it was being made (a fork child lost before its adoption) leaves no pidfd open once it is gone', async (t) => {
+  // As a sandboxed stub: not Node's child, tracked by its pidfd alone (a shell's orphaned job,
+  // blocked opening a FIFO nobody writes until killed: nothing here is timed). killAndReap is
+  // what the main thread does with a sentry's `forkLost`; its pidfd stayed open until Node exited.
+  const dir = mkdtempSync(join(tmpdir(), 'systrap-lost-fork-'));
+  const fifo = join(dir, 'never-written');
+  execFileSync('mkfifo', [fifo]);
+  const sh = spawnSync('/bin/sh', ['-c', `cat ${fifo} >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+  const pid = Number(sh.stdout.trim());
+  try {
+    t.true(pid > 0 && procState(pid) !== undefined, `a running orphan: ${sh.stdout} ${sh.stderr}`);
+    const before = pidfdCount();
+    t.true(native.trackExit(pid));
+    t.is(pidfdCount(), before + 1, 'tracked: its pidfd');
+    killAndReap(pid, true);
+    t.true(await until(() => native.processExited(pid) && pidfdCount() === before), `gone, and its pidfd closed (${pidfdCount()} pidfds, ${before} before)`);
+  } finally {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("a live process's liveness entry outlives an untrack of its number (the gone stub that had the number before): it is not judged exited; once it exits, the untrack forgets it", async (t) => {

@@ -5,7 +5,7 @@ import { Errors, checkStubReply, toSystrapError } from '../errors.js';
 import { forkChildOf, ppidOf } from '../tracer/procfs.js';
 import { fstatSync } from 'node:fs';
 import { SIG } from '../abi/linux.js';
-import { reapWhenGone } from './reaping.js';
+import { reapWhenGone, untrackWhenGone } from './reaping.js';
 import { MemoryFile } from '../memoryFile.js';
 import { TRACE_SPEC } from '../abi/traceRing.js';
 import { CONTROL_MEMFD_NAME, RULES_SIZE, SYSCALL_THREAD_SLOT, abi, forkRequestArgs, controlBase, controlSize, queueAddr, rulesAddr, threadSlotAddr, type StubRegion } from '../abi/stub.js';
@@ -330,7 +330,8 @@ function verifiedForkChild(rt: Runtime, parent: Subprocess, nsPid: number): numb
 
 /**
  * Kills a stub that failed while being made, and reaps it once it is gone when it is Node's
- * child (outside a sandbox; inside, the sandbox's init reaps it).
+ * child (outside a sandbox; inside, the sandbox's init reaps it, and its pidfd in the liveness
+ * registry is closed once it is gone).
  *
  * @example
  * ```ts
@@ -341,9 +342,12 @@ export function killAndReap(pid: number, sandboxed: boolean): void {
   try {
     native.kill(pid, SIG.SIGKILL);
   } catch {
-    return; // gone already (and reaped: a zombie can still be signalled)
+    // Gone already (and reaped: a zombie can still be signalled).
+    if (sandboxed) native.untrackExit(pid);
+    return;
   }
-  if (!sandboxed) reapWhenGone(pid);
+  if (sandboxed) untrackWhenGone(pid);
+  else reapWhenGone(pid);
 }
 
 /**
